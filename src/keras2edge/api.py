@@ -1,0 +1,75 @@
+"""The public Python API: load a Keras model, optimize it, save it (ONNX), inspect it.
+
+    g = keras2edge.load("model.h5")                 # IR graph, cleanup passes applied
+    keras2edge.save(g, "model.onnx")                 # atomic write
+    report = keras2edge.inspect("model.h5")          # per-layer params and MACs
+
+The CLI is a thin layer over these functions.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+
+from .convert.keras import load_keras
+from .errors import ModelFormatError
+from .ir import Graph
+from .ir.passes import optimize
+from .report import ModelReport, graph_report
+
+InputShapes = Mapping[str, Sequence["int | None"]]
+
+
+def load(model: str | os.PathLike[str], weights: str | os.PathLike[str] | None = None, *,
+         input_shapes: InputShapes | None = None, cleanup: bool = True) -> Graph:
+    """Import a Keras model file into an IR graph.
+
+    Args:
+        model: a Keras 1/2/3 HDF5 file, a ``.keras`` archive, or an architecture JSON.
+        weights: the weights file, when ``model`` is an architecture JSON.
+        input_shapes: pin input shapes by input name, e.g. ``{"input_1": (1, 224, 224, 3)}``
+            (needed for recurrent layers whose sequence length is not in the model).
+        cleanup: run the cleanup passes (fold BatchNormalization, identities, constants; dead code).
+
+    Returns:
+        The graph (NHWC, every node tagged with its Keras layer name and class).
+    """
+    graph = load_keras(os.fspath(model), None if weights is None else os.fspath(weights), input_shapes)
+    if cleanup:
+        optimize(graph)
+    return graph
+
+
+def save(graph: Graph, path: str | os.PathLike[str], *, opset: int | None = None,
+         nchw_inputs: bool = False) -> str:
+    """Write ``graph`` to ``path``; the format follows the extension (``.onnx``).
+
+    The file is written to a temporary name and renamed, so a failure never leaves a partial file.
+    Returns the path written.
+    """
+    p = os.fspath(path)
+    ext = os.path.splitext(p)[1].lower()
+    if ext == ".onnx":
+        from .convert.onnx import DEFAULT_OPSET, save_onnx
+
+        save_onnx(graph, p, opset=opset or DEFAULT_OPSET, nchw_inputs=nchw_inputs)
+        return p
+    raise ModelFormatError(f"cannot write {p!r}: unknown output format {ext or '(no extension)'!r}; "
+                           "supported: .onnx")
+
+
+def convert(model: str | os.PathLike[str], output: str | os.PathLike[str], *,
+            weights: str | os.PathLike[str] | None = None, input_shapes: InputShapes | None = None,
+            opset: int | None = None, nchw_inputs: bool = False) -> Graph:
+    """Load ``model`` and save it to ``output`` in one step; returns the converted graph."""
+    graph = load(model, weights, input_shapes=input_shapes)
+    save(graph, output, opset=opset, nchw_inputs=nchw_inputs)
+    return graph
+
+
+def inspect(model: str | os.PathLike[str], weights: str | os.PathLike[str] | None = None, *,
+            input_shapes: InputShapes | None = None) -> ModelReport:
+    """Per-layer report of a Keras model: Keras name, class, output shape, params, MACs; totals."""
+    graph = load(model, weights, input_shapes=input_shapes, cleanup=False)
+    return graph_report(graph, os.fspath(model))

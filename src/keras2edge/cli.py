@@ -1,0 +1,102 @@
+"""The `keras2edge` command line: a thin layer over the Python API.
+
+Errors print one line ``Error: ...`` and exit 1 (2 for usage errors); ``--debug`` shows tracebacks.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from . import api
+from .errors import Keras2EdgeError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def parse_input_shapes(specs: tuple[str, ...]) -> dict[str, list[int | None]]:
+    """``NAME:1,224,224,3`` (or ``1,224,224,3`` for a single-input model) -> {name: dims}."""
+    out: dict[str, list[int | None]] = {}
+    for spec in specs:
+        name, sep, dims = spec.rpartition(":")
+        key = name if sep else "*"
+        try:
+            out[key] = [None if d.strip() in ("?", "None", "-1") else int(d) for d in dims.split(",")]
+        except ValueError:
+            raise click.BadParameter(f"{spec!r}: expected NAME:D0,D1,... with integer dims (e.g. input_1:1,224,224,3)",
+                                     param_hint="--input-shape") from None
+    return out
+
+
+def handle_errors(fn: F) -> F:
+    """Turn library errors into one line on stderr and exit code 1 (tracebacks with --debug)."""
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        debug = click.get_current_context().find_root().params.get("debug", False)
+        try:
+            return fn(*args, **kwargs)
+        except Keras2EdgeError as e:
+            if debug:
+                raise
+            click.echo(f"Error: {e}", err=True)
+            sys.exit(1)
+        except (KeyboardInterrupt, click.exceptions.Exit, click.ClickException):
+            raise
+        except Exception as e:  # noqa: BLE001 - the CLI reports every failure on one line
+            if debug:
+                raise
+            click.echo(f"Error: internal error ({type(e).__name__}: {e}); rerun with --debug for the traceback "
+                       "and please report it", err=True)
+            sys.exit(1)
+    return wrapper  # type: ignore[return-value]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
+@click.option("-v", "--verbose", is_flag=True, help="Log what each step does.")
+@click.version_option(package_name="keras2edge")
+def main(debug: bool, verbose: bool) -> None:
+    """keras2edge: take a trained Keras model to an edge device, without TensorFlow."""
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format="%(message)s")
+
+
+@main.command()
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="Output file; the format follows the extension (.onnx).")
+@click.option("--weights", type=click.Path(dir_okay=False), help="Weights file for an architecture JSON.")
+@click.option("--input-shape", "input_shape", multiple=True, metavar="NAME:D0,D1,...",
+              help="Pin an input's shape, e.g. input_1:1,224,224,3 (repeatable).")
+@click.option("--opset", type=int, default=None, help="ONNX opset (default: keras2edge's DEFAULT_OPSET).")
+@click.option("--nchw-inputs", is_flag=True, help="Expose rank-4 ONNX inputs channels-first (NCHW).")
+@handle_errors
+def convert(model: str, output: str, weights: str | None, input_shape: tuple[str, ...], opset: int | None,
+            nchw_inputs: bool) -> None:
+    """Convert a Keras MODEL (.h5, .keras, or .json with --weights) to ONNX."""
+    t0 = time.perf_counter()
+    graph = api.convert(model, output, weights=weights, input_shapes=parse_input_shapes(input_shape),
+                        opset=opset, nchw_inputs=nchw_inputs)
+    click.echo(f"Wrote {output} ({len(graph.nodes)} ops, {len(graph.inputs)} input(s), "
+               f"{len(graph.outputs)} output(s)) in {time.perf_counter() - t0:.2f} s")
+
+
+@main.command()
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("--weights", type=click.Path(dir_okay=False), help="Weights file for an architecture JSON.")
+@click.option("--input-shape", "input_shape", multiple=True, metavar="NAME:D0,D1,...", help="Pin an input's shape.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@handle_errors
+def inspect(model: str, weights: str | None, input_shape: tuple[str, ...], as_json: bool) -> None:
+    """Per layer: Keras name, class, output shape, params, MACs; and totals."""
+    report = api.inspect(model, weights, input_shapes=parse_input_shapes(input_shape))
+    click.echo(report.to_json() if as_json else report.to_text())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

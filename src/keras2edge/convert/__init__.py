@@ -1,0 +1,1 @@
+"""Converters: Keras files -> IR (`convert.keras`), IR -> ONNX (`convert.onnx`)."""

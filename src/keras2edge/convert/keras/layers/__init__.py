@@ -1,0 +1,19 @@
+"""Keras layer handlers, one module per layer family; importing this package fills KERAS_HANDLERS."""
+
+from __future__ import annotations
+
+from . import (  # noqa: F401  (each module registers its handlers)
+    activations,
+    advanced_activations,
+    attention,
+    conv,
+    core,
+    embedding,
+    merge,
+    normalization,
+    pooling,
+    recurrent,
+    reshaping,
+    tfop,
+    wrappers,
+)

@@ -1,0 +1,85 @@
+"""The keras2edge exception hierarchy.
+
+Every error the library raises on bad input is a :class:`Keras2EdgeError`; the CLI prints
+its message on one line (``Error: ...``) and exits 1. Messages say who failed (importer,
+pass, emitter, runtime), on what (file, Keras layer name and class, op) and what is supported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+
+class Keras2EdgeError(Exception):
+    """Base class of every error keras2edge raises on purpose."""
+
+
+class ModelFormatError(Keras2EdgeError):
+    """A file is unreadable or is not the kind of file that was expected."""
+
+
+class UnsupportedLayerError(Keras2EdgeError):
+    """One or more Keras layer classes (or configurations) cannot be imported.
+
+    Attributes:
+        problems: Keras class name -> list of (layer name, reason or "") pairs.
+    """
+
+    def __init__(
+        self,
+        path: str,
+        problems: Mapping[str, list[tuple[str, str]]],
+        supported: Iterable[str] = (),
+    ) -> None:
+        self.path = path
+        self.problems = {k: list(v) for k, v in problems.items()}
+        self.supported = sorted(supported)
+        super().__init__(self._format())
+
+    def _format(self) -> str:
+        n = len(self.problems)
+        parts = []
+        for cls in sorted(self.problems):
+            entries = self.problems[cls]
+            names = ", ".join(name for name, _ in entries)
+            reasons = sorted({r for _, r in entries if r})
+            reason = f" [{'; '.join(reasons)}]" if reasons else ""
+            parts.append(f"{cls} (layers: {names}){reason}")
+        head = (
+            f"cannot import {self.path!r}: {n} layer class{'es are' if n != 1 else ' is'} "
+            f"not supported: " + "; ".join(parts) + "."
+        )
+        if self.supported:
+            shown = ", ".join(self.supported[:40])
+            more = f", ... ({len(self.supported)} in all)" if len(self.supported) > 40 else ""
+            head += f" Supported: {shown}{more}."
+        head += " A custom layer class can be registered: see docs/custom-layers.md."
+        return head
+
+
+class UnsupportedOpError(Keras2EdgeError):
+    """An emitter or the runtime has no implementation for an IR op."""
+
+
+class UnsafeContentError(Keras2EdgeError):
+    """The file holds executable content (Lambda bytecode, pickles, TF NodeDefs) that is never run."""
+
+
+class WeightsMismatchError(ModelFormatError):
+    """A weights file does not match the architecture (missing layer, wrong shape)."""
+
+
+class QuantizationError(Keras2EdgeError):
+    """Quantization could not be carried out as asked."""
+
+
+class PassError(Keras2EdgeError):
+    """A graph pass failed or left the graph inconsistent."""
+
+
+class GraphError(Keras2EdgeError):
+    """An IR graph violates an invariant (raised by ``Graph.verify`` and graph methods)."""
+
+
+class RuntimeModelError(Keras2EdgeError):
+    """A ``.tflite`` file is malformed (bad identifier, offsets out of range, truncated...)."""

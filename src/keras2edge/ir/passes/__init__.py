@@ -1,0 +1,13 @@
+"""Graph passes: the Pass/PassManager framework and the generic cleanup passes (one per file)."""
+
+from __future__ import annotations
+
+from .base import Pass, PassManager
+from .constant_fold import ConstantFoldPass
+from .dead_code import DeadCodePass
+from .fold_batchnorm import FoldBatchNormPass
+from .fold_identity import FoldIdentityPass
+from .pipelines import CLEANUP_PASSES, optimize
+
+__all__ = ["CLEANUP_PASSES", "ConstantFoldPass", "DeadCodePass", "FoldBatchNormPass", "FoldIdentityPass",
+           "Pass", "PassManager", "optimize"]

@@ -1,0 +1,49 @@
+"""Shared test helpers: where the corpus and fixtures are, and running a graph through onnxruntime."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+CORPUS = Path(os.environ.get("K2E_CORPUS", REPO.parent / "shared" / "corpus"))
+FIXTURES = REPO / "tests" / "fixtures"
+
+
+def corpus(rel: str) -> str:
+    """Path of a file in the shared public corpus (tests fail loudly if the corpus is missing)."""
+    p = CORPUS / rel
+    if not p.exists():
+        raise FileNotFoundError(f"corpus file {p} is missing; set K2E_CORPUS to the shared/corpus folder")
+    return str(p)
+
+
+def run_onnx(graph, feeds: dict[str, np.ndarray], **kw) -> list[np.ndarray]:
+    """Export ``graph`` to ONNX in memory and run it in onnxruntime (1 thread); outputs in order."""
+    import onnxruntime as ort
+
+    from keras2edge.convert.onnx import to_onnx
+
+    model = to_onnx(graph, **kw)
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    sess = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+    names = [i.name for i in sess.get_inputs()]
+    return sess.run(None, {n: feeds[n] for n in names})
+
+
+def rel_err(got: np.ndarray, want: np.ndarray) -> float:
+    """Max abs error relative to the output range (at least 1)."""
+    got = np.asarray(got, np.float64)
+    want = np.asarray(want, np.float64)
+    assert got.shape == want.shape, f"shape {got.shape} != {want.shape}"
+    scale = max(1.0, float(want.max() - want.min())) if want.size else 1.0
+    return float(np.max(np.abs(got - want))) / scale if want.size else 0.0
+
+
+@pytest.fixture
+def tmp_out(tmp_path: Path) -> Path:
+    return tmp_path

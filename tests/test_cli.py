@@ -1,0 +1,91 @@
+"""The command line: the README quick start, exit codes, one-line errors, --debug, atomic output."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+from click.testing import CliRunner
+
+from keras2edge.cli import main
+
+from .conftest import REPO, corpus, rel_err
+
+EXAMPLE = REPO / "examples" / "tiny_cnn.keras"
+
+
+def test_readme_quick_start(tmp_path: Path) -> None:
+    """`keras2edge convert examples/tiny_cnn.keras -o tiny_cnn.onnx` matches Keras' recorded output."""
+    import onnxruntime as ort
+
+    out = tmp_path / "tiny_cnn.onnx"
+    res = CliRunner().invoke(main, ["convert", str(EXAMPLE), "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "Wrote" in res.output
+    sess = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    x = np.load(REPO / "examples" / "tiny_cnn_input.npy")
+    y = sess.run(None, {"image": x})[0]
+    assert rel_err(y, np.load(REPO / "examples" / "tiny_cnn_keras_output.npy")) < 1e-5
+
+
+def test_inspect_text_and_json() -> None:
+    res = CliRunner().invoke(main, ["inspect", str(EXAMPLE)])
+    assert res.exit_code == 0, res.output
+    assert "conv1" in res.output and "Conv2D" in res.output and "Total params" in res.output
+    res = CliRunner().invoke(main, ["inspect", str(EXAMPLE), "--json"])
+    data = json.loads(res.output)
+    rows = {r["name"]: r for r in data["layers"]}
+    # conv1: 3x3x1x8 kernel + 8 bias = 80 params; output 28x28x8, 9 MACs per output element.
+    assert rows["conv1"]["params"] == 80
+    assert rows["conv1"]["macs"] == 28 * 28 * 8 * 9
+    assert rows["conv1"]["output_shapes"] == [[None, 28, 28, 8]]
+    assert rows["bn1"]["params"] == 32
+    assert data["total_params"] == sum(r["params"] for r in data["layers"])
+
+
+def test_unsupported_layer_exit_code_and_no_traceback(tmp_path: Path) -> None:
+    out = tmp_path / "m.onnx"
+    res = CliRunner().invoke(main, ["convert", corpus("dl4j-test-resources/keras2/model_lambda.h5"), "-o", str(out)])
+    assert res.exit_code == 1
+    assert res.output.startswith("Error: ") and "Lambda" in res.output and "lambda_1" in res.output
+    assert "Traceback" not in res.output
+    assert not out.exists() and not os.listdir(tmp_path)
+
+
+def test_debug_shows_traceback(tmp_path: Path) -> None:
+    res = CliRunner().invoke(main, ["--debug", "convert", corpus("dl4j-test-resources/keras2/model_lambda.h5"),
+                                    "-o", str(tmp_path / "m.onnx")])
+    assert res.exit_code != 0
+    assert res.exception is not None  # raised through instead of printed
+
+
+def test_usage_error_exit_2(tmp_path: Path) -> None:
+    res = CliRunner().invoke(main, ["convert", str(EXAMPLE)])
+    assert res.exit_code == 2
+    res = CliRunner().invoke(main, ["convert", str(EXAMPLE), "-o", str(tmp_path / "x.onnx"), "--input-shape", "a:1,x"])
+    assert res.exit_code == 2
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    res = CliRunner().invoke(main, ["convert", str(tmp_path / "nope.h5"), "-o", str(tmp_path / "x.onnx")])
+    assert res.exit_code == 1 and "no such file" in res.output
+
+
+def test_input_shape_pins_batch(tmp_path: Path) -> None:
+    import onnx
+
+    out = tmp_path / "pinned.onnx"
+    res = CliRunner().invoke(main, ["convert", str(EXAMPLE), "-o", str(out), "--input-shape", "image:1,28,28,1"])
+    assert res.exit_code == 0, res.output
+    dims = onnx.load(str(out)).graph.input[0].type.tensor_type.shape.dim
+    assert [d.dim_value for d in dims] == [1, 28, 28, 1]
+    res = CliRunner().invoke(main, ["convert", str(EXAMPLE), "-o", str(out), "--input-shape", "image:1,32,32,1"])
+    assert res.exit_code == 1 and "does not fit" in res.output
+
+
+def test_unknown_output_extension(tmp_path: Path) -> None:
+    res = CliRunner().invoke(main, ["convert", str(EXAMPLE), "-o", str(tmp_path / "x.pb")])
+    assert res.exit_code == 1 and "supported: .onnx" in res.output
+    assert not os.listdir(tmp_path)
