@@ -87,13 +87,15 @@ def _reference(ref) -> tuple[list[np.ndarray], list[np.ndarray]]:
 
 
 def _feeds(graph: keras2edge.Graph, rng: np.random.Generator, batch: int = 2) -> dict[str, np.ndarray]:
+    vocabs = [int(n.inputs[0].shape[0]) for n in graph.nodes if n.op == "Gather" and n.inputs[0].is_const]
+    vocab = min(vocabs) if vocabs else 0  # embedding models get valid token ids
     feeds = {}
     for v in graph.inputs:
         shape = [batch if d is None else d for d in v.shape]
         if v.dtype.is_float:
-            feeds[v.name] = rng.standard_normal(shape).astype(np.float32)
+            feeds[v.name] = (rng.integers(0, vocab, shape) if vocab else rng.standard_normal(shape)).astype(np.float32)
         else:
-            feeds[v.name] = rng.integers(0, 5, shape).astype(v.dtype.np)
+            feeds[v.name] = rng.integers(0, max(vocab, 1), shape).astype(v.dtype.np)
     return feeds
 
 

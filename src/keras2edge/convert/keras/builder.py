@@ -93,8 +93,11 @@ class GraphBuilder:
         self.graph.outputs = []
         for ref, v in zip(model.outputs, outs):
             assert isinstance(v, Value)
-            if v.producer is not None and not self.graph.is_output(v) and v not in self.graph.inputs:
-                self.graph.rename_value(v, ref.layer)
+            if v.producer is None or self.graph.is_output(v):
+                # A graph input (or a value already returned) passed straight out: give the output its
+                # own value so it can carry the Keras output layer's name.
+                v = self.graph.add_node("Identity", [v], origin=(ref.layer, model.layer(ref.layer).cls)).output
+            self.graph.rename_value(v, ref.layer)
             self.graph.outputs.append(v)
         self.graph.metadata.update({"keras_version": self.options.keras_version, "source": self.options.path})
         return self.graph

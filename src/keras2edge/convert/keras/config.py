@@ -118,15 +118,22 @@ def _parse_call(node: Any, where: str) -> LayerCall:
         kwargs = convert_tensor_refs(node.get("kwargs", {}) or {})
         return LayerCall(_flatten_refs(args), kwargs, args)
     if isinstance(node, list):  # Keras 1/2: list of [name, node, tensor(, kwargs)]
+        if is_legacy_ref(node) or (node and node[0] == "_CONSTANT_VALUE"):
+            node = [node]  # tf.keras TFOpLambda called on one tensor: a bare entry, not a list of entries
         refs: list[TensorRef] = []
         kwargs: dict[str, Any] = {}
+        call_args: list[Any] = []
         for entry in node:
-            if not is_legacy_ref(entry):
+            if isinstance(entry, list) and len(entry) in (3, 4) and entry[0] == "_CONSTANT_VALUE":
+                call_args.append(entry[2])  # tf.keras: a constant first argument, e.g. 3.0 - x
+            elif is_legacy_ref(entry):
+                refs.append(TensorRef(entry[0], entry[1], entry[2]))
+                call_args.append(refs[-1])
+            else:
                 raise ModelFormatError(f"{where}: unexpected inbound node entry {entry!r}")
-            refs.append(TensorRef(entry[0], entry[1], entry[2]))
             if len(entry) == 4 and entry[3]:
                 kwargs.update(entry[3])
-        return LayerCall(refs, kwargs, list(refs))
+        return LayerCall(refs, kwargs, call_args)
     raise ModelFormatError(f"{where}: unexpected inbound node {node!r}")
 
 
@@ -241,5 +248,37 @@ def _parse_functional(cls: str, cfg: dict[str, Any], where: str) -> ModelSpec:
         name = _layer_name(e)
         calls = [_parse_call(n, f"{where}, layer {name!r}") for n in (e.get("inbound_nodes") or [])]
         layers.append(_parse_layer(e, where, calls))
-    return ModelSpec(str(cfg.get("name", "model")), cls, layers,
-                     _parse_io(cfg.get("input_layers"), where), _parse_io(cfg.get("output_layers"), where))
+    model = ModelSpec(str(cfg.get("name", "model")), cls, layers,
+                      _parse_io(cfg.get("input_layers"), where), _parse_io(cfg.get("output_layers"), where))
+    keras3 = any(isinstance(n, dict) for e in cfg["layers"] for n in (e.get("inbound_nodes") or []))
+    _reindex_nested_calls(model, keras3)
+    return model
+
+
+def _reindex_nested_calls(model: ModelSpec, keras3: bool) -> None:
+    """Make references to nested models index their calls from 0.
+
+    A model built on an Input starts with a node linking its input to its output, which Keras
+    leaves out of the config but still counts: Keras 1/2 number a nested model's calls from 1
+    everywhere; Keras 3 does so for a nested Functional in ``input_layers``/``output_layers``
+    only (inbound ``keras_history`` entries keep the raw index). An index past the last call
+    is taken as shifted whatever the version.
+    """
+    nested = {ly.name: ly for ly in model.layers if ly.model is not None}
+    if not nested:
+        return
+
+    def fix(obj: Any, io: bool) -> Any:
+        if isinstance(obj, list):
+            return [fix(o, io) for o in obj]
+        if not isinstance(obj, TensorRef) or obj.layer not in nested or obj.node == 0:
+            return obj
+        ly = nested[obj.layer]
+        shifted = (not keras3) or (io and ly.cls in ("Functional", "Model")) or obj.node >= len(ly.calls)
+        return TensorRef(obj.layer, obj.node - 1, obj.tensor) if shifted else obj
+
+    for ly in model.layers:
+        for call in ly.calls:
+            call.inputs = fix(call.inputs, False)
+            call.args = fix(call.args, False)
+    model.outputs = fix(model.outputs, True)

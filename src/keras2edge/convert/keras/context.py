@@ -93,6 +93,11 @@ class LayerContext:
         """The layer's arrays, checking their count (one of ``count``)."""
         counts = (count,) if isinstance(count, int) else tuple(count)
         arrs = self.weights.arrays
+        if not arrs and 0 not in counts:
+            raise WeightsMismatchError(
+                f"{self.options.path!r}: the weights file has no weights for Keras layer {self.name!r} ({self.cls}), "
+                f"which needs {' or '.join(map(str, counts))} arrays{' (' + what + ')' if what else ''}; "
+                "the weights do not belong to this architecture (missing layer)")
         if len(arrs) not in counts:
             raise WeightsMismatchError(
                 f"{self.options.path!r}: Keras layer {self.name!r} ({self.cls}) has {len(arrs)} weight arrays "

@@ -227,3 +227,21 @@ def _glu(ctx: LayerContext, x: Value) -> Value:
         raise ctx.refuse(f"glu needs an even, known last dimension, got {n}")
     a, b = ctx.node("Split", [x], axis=-1, sizes=(n // 2, n // 2)).outputs
     return ctx.op("Mul", [a, ctx.op("Logistic", [b])])
+
+
+@_act("sparsemax")
+def _sparsemax(ctx: LayerContext, x: Value) -> Value:
+    """Sparsemax over the last axis without a sort: element i is in the support iff
+    1 + c_i * z_i > s_i, where c_i counts and s_i sums the z_j >= z_i (the sorted-prefix rule of
+    Martins & Astudillo, which ties do not break); tau = (sum of the support - 1) / |support|."""
+    zi = ctx.op("ExpandDims", [x], axis=-1)
+    zj = ctx.op("ExpandDims", [x], axis=-2)
+    ge = ctx.op("Cast", [ctx.op("GreaterEqual", [zj, zi])], to=x.dtype.value)
+    count = ctx.op("Sum", [ge], axes=(-1,))
+    total = ctx.op("Sum", [ctx.op("Mul", [ge, zj])], axes=(-1,))
+    lhs = ctx.op("Add", [ctx.op("Mul", [count, x]), c(ctx, 1.0, x)])
+    support = ctx.op("Cast", [ctx.op("Greater", [lhs, total])], to=x.dtype.value)
+    k = ctx.op("Sum", [support], axes=(-1,), keepdims=True)
+    ssum = ctx.op("Sum", [ctx.op("Mul", [support, x])], axes=(-1,), keepdims=True)
+    tau = ctx.op("Div", [ctx.op("Sub", [ssum, c(ctx, 1.0, x)]), k])
+    return ctx.op("Relu", [ctx.op("Sub", [x, tau])])

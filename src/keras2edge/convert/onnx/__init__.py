@@ -1,0 +1,155 @@
+"""IR graph → ONNX ModelProto (float), converting the NHWC graph to NCHW as a whole.
+
+Usage::
+
+    model = to_onnx(graph)                       # onnx.ModelProto, checked by onnx.checker
+    save_onnx(graph, "model.onnx", input_shapes={"input_1": (1, 224, 224, 3)})
+
+Emitters live in the ``ops_*`` modules, one table :data:`ONNX_EMITTERS` keyed by IR op; the
+layout rules are in :mod:`.layout`, the naming and conversion machinery in :mod:`.context`.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+
+import onnx
+from onnx import helper
+
+from ...errors import UnsupportedOpError
+from ...ir.graph import Graph
+from . import ops_conv, ops_elementwise, ops_misc, ops_pool, ops_shape  # noqa: F401 - fill ONNX_EMITTERS
+from .context import ONNX_EMITTERS, OnnxContext
+
+# Opset 21 (ONNX 1.16, IR version 10): onnxruntime has implemented it fully since 1.18 and onnx
+# checks it since 1.16, so the default model loads in runtimes a couple of years old; it has Gelu (20)
+# and axes-as-input reductions (18). MIN..MAX is the range the tests run (onnx 1.23, onnxruntime 1.31).
+DEFAULT_OPSET = 21
+MIN_OPSET = 13   # Split/Squeeze/Unsqueeze/ReduceSum take axes as inputs, Softmax works per axis
+MAX_OPSET = 24
+
+__all__ = ["DEFAULT_OPSET", "MAX_OPSET", "MIN_OPSET", "ONNX_EMITTERS", "OnnxContext", "save_onnx", "to_onnx"]
+
+
+def _default_producer_version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("keras2edge")
+    except Exception:  # noqa: BLE001 - not installed (running from a checkout)
+        return "0.0.0"
+
+
+def _check_input_shapes(graph: Graph, input_shapes: Mapping[str, Sequence[int]]) -> dict[str, tuple[int, ...]]:
+    """Validate pinned input shapes (IR/NHWC order) against the inputs' known dims."""
+    by_name = {v.name: v for v in graph.inputs}
+    pins: dict[str, tuple[int, ...]] = {}
+    for name, shape in input_shapes.items():
+        if name not in by_name:
+            raise ValueError(f"input_shapes names {name!r}, which is not a graph input; "
+                             f"inputs are {sorted(by_name)}")
+        v = by_name[name]
+        try:
+            dims = tuple(int(d) for d in shape)
+        except (TypeError, ValueError):
+            raise ValueError(f"input_shapes[{name!r}] = {shape!r} is not a sequence of integers") from None
+        ok = len(dims) == v.rank and all(d > 0 and (k is None or k == d) for d, k in zip(dims, v.shape))
+        if not ok:
+            want = "(" + ", ".join("?" if k is None else str(k) for k in v.shape) + ")"
+            raise ValueError(f"input_shapes[{name!r}] = {dims} does not fit input {name!r} of shape {want} "
+                             f"(NHWC order; only the ? dims can be set)")
+        pins[name] = dims
+    return pins
+
+
+def to_onnx(
+    graph: Graph,
+    *,
+    opset: int = DEFAULT_OPSET,
+    nchw_inputs: bool = False,
+    nchw_outputs: bool = False,
+    input_shapes: Mapping[str, Sequence[int]] | None = None,
+    producer_version: str | None = None,
+) -> onnx.ModelProto:
+    """Emit a float IR graph as an ONNX model (checked with ``onnx.checker`` before it is returned).
+
+    Args:
+        graph: the IR graph (NHWC).
+        opset: default-domain opset, ``MIN_OPSET``..``MAX_OPSET``; ops newer than it are decomposed
+            (Gelu below 20) or use the older form (reductions' axes, Resize sizes).
+        nchw_inputs: expose graph inputs of rank >= 3 channels first (no Transpose at the inputs).
+        nchw_outputs: deliver graph outputs of rank >= 3 channels first.
+        input_shapes: input name -> full shape in NHWC order, fixing the dynamic dims (batch).
+        producer_version: recorded in the model; defaults to the installed keras2edge version.
+
+    Returns:
+        The ModelProto. Inputs and outputs keep the IR value names (Keras layer names); dynamic
+        dims are named ``batch`` (axis 0) or ``d<k>``.
+
+    Raises:
+        ValueError: bad opset or ``input_shapes`` (naming the input and both shapes).
+        UnsupportedOpError: an op (or op configuration) the emitter cannot express.
+    """
+    if not MIN_OPSET <= opset <= MAX_OPSET:
+        raise ValueError(f"ONNX opset {opset} is not supported; use {MIN_OPSET}..{MAX_OPSET} "
+                         f"(default {DEFAULT_OPSET})")
+    quantized = [v.name for v in graph.values() if v.quant is not None]
+    if quantized:
+        raise UnsupportedOpError(f"ONNX emitter: to_onnx emits float models, but {len(quantized)} values are "
+                                 f"quantized (first: {quantized[0]!r}); emit the float graph or use the QDQ emitter")
+    pins = _check_input_shapes(graph, input_shapes or {})
+    ctx = OnnxContext(graph, opset, nchw_inputs=nchw_inputs, nchw_outputs=nchw_outputs, input_shapes=pins)
+    for v in graph.inputs:
+        ctx.declare_input(v)
+    for node in graph.nodes:
+        emit = ONNX_EMITTERS.lookup(node.op, node.where())
+        ctx.begin(node)
+        emit(ctx, node)
+        ctx.end(node)
+    ctx.finish_outputs()
+
+    g = helper.make_graph(ctx.nodes, graph.name or "model", ctx.inputs, ctx.outputs, ctx.initializers)
+    opsets = [helper.make_opsetid("", opset)]
+    model = helper.make_model(g, opset_imports=opsets, producer_name="keras2edge",
+                              producer_version=producer_version or _default_producer_version(),
+                              ir_version=helper.find_min_ir_version_for(opsets))
+    if graph.metadata:
+        helper.set_model_props(model, {str(k): str(v) for k, v in graph.metadata.items()})
+    try:
+        onnx.checker.check_model(model, full_check=True)
+    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as e:
+        e.add_note(f"keras2edge: the ONNX model emitted for graph {graph.name!r} failed onnx.checker "
+                   f"(an emitter bug; please report it)")
+        raise
+    return model
+
+
+def save_onnx(graph: Graph, path: str | os.PathLike[str], **kwargs: object) -> onnx.ModelProto:
+    """Emit ``graph`` with :func:`to_onnx` (same keyword arguments) and write it to ``path`` atomically.
+
+    The bytes go to a temporary file in the same directory, which replaces ``path`` only once
+    complete, so a failure never leaves a partial file. Returns the model.
+    """
+    model = to_onnx(graph, **kwargs)  # type: ignore[arg-type]
+    data = model.SerializeToString()
+    target = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(target))
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        # mkstemp makes the file 0600; give it the mode an ordinary write would (or the old file's).
+        mode = os.stat(target).st_mode & 0o777 if os.path.exists(target) else 0o644
+        os.chmod(tmp, mode)
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    return model

@@ -1,0 +1,183 @@
+"""ONNX emitters for convolutions and matrix products: Conv2D, DepthwiseConv2D, TransposeConv2D,
+FullyConnected and BatchMatMul.
+
+Convolutions run channels first (NCHW) and leave their output channels first; weights are
+permuted from Keras' layouts at export time. TF 'same' padding becomes explicit pads (the odd
+extra pixel at the end) when the spatial size is known, else ``auto_pad=SAME_UPPER``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ...ir.node import Node
+from ...ir.ops import same_pads
+from ...ir.value import Value
+from .context import ONNX_EMITTERS, OnnxContext
+from .layout import CF, FLAT_CF, NHWC, permute_fc_rows
+
+
+def pair(v: Any) -> tuple[int, int]:
+    t = tuple(int(i) for i in (v if isinstance(v, (tuple, list)) else (v, v)))
+    return (t[0], t[1])
+
+
+def window_padding(ctx: OnnxContext, node: Node, x: Value, kernel: tuple[int, int], strides: tuple[int, int],
+                   dilations: tuple[int, int], padding: str) -> dict[str, Any]:
+    """ONNX ``pads`` (or ``auto_pad``) for a TF 'same'/'valid' window over NHWC ``x``'s H and W."""
+    if padding == "valid":
+        return {"pads": [0, 0, 0, 0]}
+    if padding != "same":
+        raise ctx.unsupported(node, f"unknown padding {padding!r} (supported: 'same', 'valid')")
+    pads = []
+    for n, k, s, d in zip(ctx.shape(x)[1:3], kernel, strides, dilations):
+        if n is None and s != 1:
+            if any(dd != 1 for dd in dilations):
+                raise ctx.unsupported(node, "'same' padding with stride and dilation over an unknown spatial "
+                                            "size (onnxruntime has no auto_pad with dilation); pin it with "
+                                            "input_shapes")
+            return {"auto_pad": "SAME_UPPER"}  # the extra pixel goes at the end, as in TF
+        # With stride 1 the TF padding does not depend on the size: (k - 1)·d in total.
+        pads.append(same_pads(1 if n is None else n, k, s, d))
+    (t, b), (l, r) = pads
+    return {"pads": [t, l, b, r]}
+
+
+def _const_weight(ctx: OnnxContext, node: Node) -> Value:
+    w = node.inputs[1]
+    assert w is not None
+    if not w.is_const:
+        raise ctx.unsupported(node, "the kernel must be a constant (weights), not a computed tensor")
+    return w
+
+
+def _bias(ctx: OnnxContext, node: Node) -> list[str]:
+    b = node.inputs[2] if len(node.inputs) > 2 else None
+    return [] if b is None else [ctx.get(b)]
+
+
+@ONNX_EMITTERS.register("Conv2D")
+def emit_conv2d(ctx: OnnxContext, node: Node) -> None:
+    """Conv2D (NHWC, HWIO kernel) → Conv (NCHW, OIHW); strides, dilations and groups
+    (Cin / kernel Cin) carried over; 'same' → explicit TF pads."""
+    x = node.inputs[0]
+    assert x is not None
+    w = _const_weight(ctx, node)
+    kh, kw, cin_g, _ = w.shape
+    cin = ctx.shape(x)[3]
+    group = int(cin) // int(cin_g) if cin is not None and cin_g else 1
+    s, d = pair(node.attrs["strides"]), pair(node.attrs["dilations"])
+    xin = ctx.get(x, CF)
+    wname = ctx.const_value(w, "oihw", lambda a: np.transpose(a, (3, 2, 0, 1)))
+    y = ctx.set_output(node.output, CF)
+    ctx.add1("Conv", [xin, wname] + _bias(ctx, node), y, kernel_shape=[kh, kw], strides=list(s),
+             dilations=list(d), group=group, **window_padding(ctx, node, x, (kh, kw), s, d, node.attrs["padding"]))
+
+
+@ONNX_EMITTERS.register("DepthwiseConv2D")
+def emit_depthwise_conv2d(ctx: OnnxContext, node: Node) -> None:
+    """DepthwiseConv2D (kernel KH, KW, Cin, M) → Conv with group=Cin and weights (Cin·M, 1, KH, KW);
+    output channel c·M + m as in the IR."""
+    x = node.inputs[0]
+    assert x is not None
+    w = _const_weight(ctx, node)
+    kh, kw, cin, mult = w.shape
+    s, d = pair(node.attrs["strides"]), pair(node.attrs["dilations"])
+    xin = ctx.get(x, CF)
+    wname = ctx.const_value(
+        w, "dw_oihw", lambda a: np.transpose(a.reshape(kh, kw, cin * mult), (2, 0, 1))[:, None, :, :])
+    y = ctx.set_output(node.output, CF)
+    ctx.add1("Conv", [xin, wname] + _bias(ctx, node), y, kernel_shape=[kh, kw], strides=list(s),
+             dilations=list(d), group=int(cin), **window_padding(ctx, node, x, (kh, kw), s, d, node.attrs["padding"]))
+
+
+@ONNX_EMITTERS.register("TransposeConv2D")
+def emit_transpose_conv2d(ctx: OnnxContext, node: Node) -> None:
+    """TransposeConv2D (kernel KH, KW, Cout, Cin; full output cropped at pad_before to output_size)
+    → ConvTranspose (weights Cin, Cout, KH, KW) with pads = (pad_before, full − pad_before − size);
+    an output larger than the full result (zeros there in the IR) becomes output_padding."""
+    x = node.inputs[0]
+    assert x is not None
+    w = _const_weight(ctx, node)
+    kh, kw, _, _ = w.shape
+    s = pair(node.attrs["strides"])
+    out_size = pair(node.attrs["output_size"])
+    before = pair(node.attrs["pad_before"])
+    in_hw = ctx.shape(x)[1:3]
+    if in_hw[0] is None or in_hw[1] is None:
+        raise ctx.unsupported(node, "the input's height and width must be known (pin them with input_shapes)")
+    ends, extra = [], []
+    for n, k, st, o, p in zip(in_hw, (kh, kw), s, out_size, before):
+        full = (int(n) - 1) * st + k
+        end = full - p - o
+        ends.append(max(end, 0))
+        extra.append(max(-end, 0))
+    xin = ctx.get(x, CF)
+    wname = ctx.const_value(w, "iohw", lambda a: np.transpose(a, (3, 2, 0, 1)))
+    y = ctx.set_output(node.output, CF)
+    attrs: dict[str, Any] = {"kernel_shape": [kh, kw], "strides": list(s),
+                             "pads": [before[0], before[1], ends[0], ends[1]]}
+    if all(e < st for e, st in zip(extra, s)):
+        ctx.add1("ConvTranspose", [xin, wname] + _bias(ctx, node), y,
+                 output_padding=extra if any(extra) else None, **attrs)
+        return
+    # onnxruntime wants output_padding < stride: pad the zeros explicitly, then add the bias.
+    b = node.inputs[2] if len(node.inputs) > 2 else None
+    t = ctx.add1("ConvTranspose", [xin, wname], **attrs)
+    t = ctx.add1("Pad", [t, ctx.i64([0, 0, 0, 0, 0, 0, extra[0], extra[1]], "pads")], None if b is not None else y,
+                 mode="constant")
+    if b is not None:
+        ctx.add1("Add", [t, ctx.operand(b, 4, CF)], y)
+
+
+@ONNX_EMITTERS.register("FullyConnected")
+def emit_fully_connected(ctx: OnnxContext, node: Node) -> None:
+    """FullyConnected (x @ w + b over the last axis) → Gemm for rank-2 float input, else MatMul (+ Add).
+
+    A channels-first input of rank >= 3 with constant weights becomes a 1×1 Conv (stays NCHW);
+    a flattened channels-first input (see ``layout.flatten_into_fc``) gets its weight rows permuted.
+    """
+    x, w = node.inputs[0], node.inputs[1]
+    b = node.inputs[2] if len(node.inputs) > 2 else None
+    assert x is not None and w is not None
+    layout = ctx.layout(x)
+    if layout == FLAT_CF:
+        src, _ = ctx.flat_sources[id(x)]
+        wname = ctx.const_value(w, f"rows_nchw:{id(x)}", lambda a: permute_fc_rows(a, ctx.shape(src)),
+                                suffix="rows_nchw")
+        xin = ctx.get(x, FLAT_CF)
+    elif x.rank >= 3 and layout == CF and w.is_const and (b is None or b.rank == 1):
+        n_out = w.shape[1]
+        wname = ctx.const_value(w, f"conv1x1_{x.rank}",
+                                lambda a: np.ascontiguousarray(a.T).reshape((n_out, a.shape[0]) + (1,) * (x.rank - 2)))
+        xin = ctx.get(x, CF)
+        y = ctx.set_output(node.output, CF)
+        ctx.add1("Conv", [xin, wname] + _bias(ctx, node), y, kernel_shape=[1] * (x.rank - 2))
+        return
+    else:
+        xin = ctx.get(x, NHWC)
+        wname = ctx.get(w)
+    y = ctx.set_output(node.output, NHWC)
+    if node.output.rank == 2 and node.output.dtype.is_float:
+        ctx.add1("Gemm", [xin, wname] + _bias(ctx, node), y)
+    elif b is None:
+        ctx.add1("MatMul", [xin, wname], y)
+    else:
+        ctx.add1("Add", [ctx.add1("MatMul", [xin, wname]), ctx.get(b)], y)
+
+
+@ONNX_EMITTERS.register("BatchMatMul")
+def emit_batch_matmul(ctx: OnnxContext, node: Node) -> None:
+    """BatchMatMul → MatMul in NHWC (NumPy matmul broadcasting); adj_x / adj_y transpose the last two axes."""
+    names = []
+    for v, adj in zip(node.inputs, (node.attrs["adj_x"], node.attrs["adj_y"])):
+        assert v is not None
+        name = ctx.get(v, NHWC)
+        if adj:
+            r = v.rank
+            perm = list(range(r - 2)) + [r - 1, r - 2]
+            name = ctx.transpose(name, perm, ctx.shape(v))
+        names.append(name)
+    ctx.add1("MatMul", names, ctx.set_output(node.output, NHWC))

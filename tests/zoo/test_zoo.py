@@ -1,0 +1,387 @@
+"""Zoo: real Keras applications (Keras 3, random weights) converted by keras2edge, run in onnxruntime.
+
+Run with the ``zoo`` extra installed (TensorFlow, tf-keras, tf2onnx)::
+
+    pip install -e ".[test,zoo]"
+    pytest -q -m zoo tests/zoo
+
+Each model is built ONCE (weights=None, ``keras.utils.set_random_seed``), its BatchNormalization
+statistics and affine parameters (and LayerNormalization / LayerScale parameters) are replaced by
+random values from a fixed generator so BN folding is really exercised, Keras' own output on a fixed
+random batch of 2 is recorded, and the model is saved as Keras 3 legacy HDF5 (``.h5``) and as a
+``.keras`` archive. Then, for each format: ``keras2edge.convert`` in-process, ``onnx.checker`` (full
+check), onnxruntime (CPUExecutionProvider, 1 thread), and
+
+* max |onnx - keras| / max(1, keras output range) <= 1e-4; classifiers are built with
+  ``classifier_activation=None`` so logits are compared, not near-zero softmax probabilities;
+* every model here is a conv net, so Transpose nodes may only sit at the graph's inputs and outputs:
+  count(Transpose) <= number of inputs + outputs.
+
+Timings (build, reference, save, convert, onnxruntime) and errors are collected per model and printed
+in a table at the end of the run (``K2E_ZOO_REPORT=file.json`` also writes them as JSON).
+
+CI budget: ``K2E_ZOO_DEADLINE`` (epoch seconds) — a model whose test starts after the deadline fails
+with a message saying the CI time budget ran out (it is not skipped silently).
+
+If TensorFlow (or onnxruntime) cannot be imported, every test FAILS telling you to install the zoo
+extra: a zoo run that tests nothing must not look green.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from .conftest import ZOO_RESULTS
+
+pytestmark = [
+    pytest.mark.zoo,
+    # Keras 3 on NumPy 2 warns once per tensor conversion; thousands of lines of noise.
+    pytest.mark.filterwarnings("ignore::DeprecationWarning"),
+]
+
+# Must be set before TensorFlow / Keras are imported (they are imported lazily, in _keras()).
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")  # reproducible float results
+os.environ.setdefault("CUDA_VISIBLE_DEVICES", "-1")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+SEED = 1234
+BATCH = 2
+TOL = 1e-4
+FORMATS = ("h5", "keras")
+
+
+@dataclass(frozen=True)
+class Spec:
+    """How to build one zoo model."""
+
+    name: str
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    # Input value range: models that include their own preprocessing (Rescaling / Normalization
+    # layers) take raw pixels in [0, 255]; the others expect already-preprocessed input in [-1, 1].
+    pixels: bool = False
+    conv: bool = True  # a conv net: Transpose nodes only at inputs / outputs
+    norm: bool = True  # has BatchNormalization / LayerNormalization layers to randomize
+
+
+SPECS = [
+    Spec("MobileNet"),
+    Spec("MobileNetV2"),
+    # MobileNetV3 leaves H, W open unless told; pin its default size.
+    Spec("MobileNetV3Small", {"input_shape": (224, 224, 3)}, pixels=True),
+    Spec("MobileNetV3Large", {"input_shape": (224, 224, 3)}, pixels=True),
+    Spec("ResNet50"),
+    Spec("ResNet50V2"),
+    Spec("EfficientNetB0", pixels=True),
+    Spec("EfficientNetV2B0", pixels=True),
+    Spec("DenseNet121"),
+    # VGG16 with its classifier is 138 M parameters (528 MB per saved file, twice, plus ONNX):
+    # too slow for the CI budget, so the zoo uses the convolutional part with global average
+    # pooling (14.7 M parameters); the conv stack is where the layout work is anyway. Without its
+    # top, H and W would be left open: pin the default 224.
+    Spec("VGG16", {"include_top": False, "pooling": "avg", "input_shape": (224, 224, 3)}, norm=False),
+    Spec("InceptionV3"),
+    Spec("Xception"),
+    Spec("NASNetMobile"),
+    Spec("ConvNeXtTiny", pixels=True),
+]
+SPEC_BY_NAME = {s.name: s for s in SPECS}
+
+
+# ------------------------------------------------------------------------------------------------
+# Guards: missing zoo extra, CI deadline
+# ------------------------------------------------------------------------------------------------
+
+def _keras():
+    """Import Keras 3 on TensorFlow, or FAIL the test telling how to get it."""
+    try:
+        import tensorflow as tf  # noqa: F401
+        import keras
+    except Exception as e:  # noqa: BLE001 - ImportError, or a broken TF install
+        pytest.fail(f"the zoo tests need TensorFlow, which cannot be imported ({type(e).__name__}: {e}); "
+                    "install the zoo extra: pip install -e '.[test,zoo]'", pytrace=False)
+    if not keras.__version__.startswith("3."):
+        pytest.fail(f"the zoo tests need Keras 3 as `keras`, found keras {keras.__version__} "
+                    "(is TF_USE_LEGACY_KERAS set?); install the zoo extra: pip install -e '.[test,zoo]'",
+                    pytrace=False)
+    tf.get_logger().setLevel("ERROR")
+    return keras
+
+
+def _ort():
+    try:
+        import onnxruntime as ort
+    except Exception as e:  # noqa: BLE001
+        pytest.fail(f"the zoo tests need onnxruntime, which cannot be imported ({type(e).__name__}: {e}); "
+                    "install the test and zoo extras: pip install -e '.[test,zoo]'", pytrace=False)
+    return ort
+
+
+def _check_deadline(what: str) -> None:
+    raw = os.environ.get("K2E_ZOO_DEADLINE")
+    if not raw:
+        return
+    try:
+        deadline = float(raw)
+    except ValueError:
+        pytest.fail(f"K2E_ZOO_DEADLINE={raw!r} is not a number of epoch seconds", pytrace=False)
+    now = time.time()
+    if now > deadline:
+        pytest.fail(f"the CI time budget ran out: K2E_ZOO_DEADLINE passed {now - deadline:.0f} s before "
+                    f"{what} started; this model was NOT tested (make the zoo faster or raise the budget "
+                    "in .ci/run)", pytrace=False)
+
+
+# ------------------------------------------------------------------------------------------------
+# Building each model once
+# ------------------------------------------------------------------------------------------------
+
+@dataclass
+class Built:
+    name: str
+    dir: Path
+    files: dict[str, Path]
+    x: np.ndarray
+    want: list[np.ndarray]
+    n_inputs: int
+    n_outputs: int
+    n_params: int
+    build_s: float
+    ref_s: float
+    save_s: dict[str, float]
+    charged: set = field(default_factory=set)   # formats whose row already carries build/ref time
+
+
+def _randomize_norm_layers(model, rng: np.random.Generator, calib: list[np.ndarray]) -> int:
+    """Non-trivial BN statistics / affine parameters (and LayerNorm, LayerScale); returns the count.
+
+    With weights=None every BN has mean 0 / variance 1, which (a) makes BN folding trivial and (b)
+    does not match the real activation statistics, so the signal decays through a deep net and the
+    logits end up nearly independent of the input (a weak test). So the moving statistics are first
+    calibrated on a separate random batch (one training-mode forward pass with momentum 0: moving
+    stats := batch stats, layer by layer), then perturbed, and gamma / beta are drawn at random.
+    """
+    import keras
+
+    def assign(var, values):
+        if var is not None:
+            var.assign(np.asarray(values).astype(np.dtype(var.dtype)))
+
+    layers = list(model._flatten_layers(include_self=False, recursive=True))
+    bns = [layer for layer in layers if isinstance(layer, keras.layers.BatchNormalization)]
+    if bns:
+        saved = [bn.momentum for bn in bns]
+        for bn in bns:
+            bn.momentum = 0.0
+        model(calib[0] if len(calib) == 1 else calib, training=True)
+        for bn, m in zip(bns, saved):
+            bn.momentum = m
+    count = 0
+    for layer in layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            shape = tuple(layer.moving_mean.shape)
+            mean = np.asarray(layer.moving_mean.numpy(), np.float64)
+            var = np.maximum(np.asarray(layer.moving_variance.numpy(), np.float64), 1e-4)
+            assign(layer.moving_mean, mean + rng.normal(0.0, 0.1, shape) * np.sqrt(var))
+            assign(layer.moving_variance, var * rng.uniform(0.8, 1.25, shape))
+            assign(layer.gamma, rng.uniform(0.5, 1.5, shape))
+            assign(layer.beta, rng.normal(0.0, 0.1, shape))
+            count += 1
+        elif isinstance(layer, keras.layers.LayerNormalization):
+            if layer.gamma is not None:
+                assign(layer.gamma, rng.uniform(0.5, 1.5, tuple(layer.gamma.shape)))
+            if layer.beta is not None:
+                assign(layer.beta, rng.normal(0.0, 0.1, tuple(layer.beta.shape)))
+            count += 1
+        elif type(layer).__name__ == "LayerScale":
+            # ConvNeXt's LayerScale starts at 1e-6, which would make every block an identity.
+            for w in layer.weights:
+                assign(w, rng.uniform(0.1, 0.5, tuple(w.shape)))
+            count += 1
+    return count
+
+
+def _build(spec: Spec, root: Path) -> Built:
+    keras = _keras()
+    t0 = time.perf_counter()
+    keras.utils.set_random_seed(SEED)
+    ctor = getattr(keras.applications, spec.name)
+    kwargs = {"weights": None, **spec.kwargs}
+    if kwargs.get("include_top", True):
+        kwargs.setdefault("classifier_activation", None)   # compare logits, not softmax
+    model = ctor(**kwargs)
+    rng = np.random.default_rng(SEED)
+    shapes = [(BATCH, *inp.shape[1:]) for inp in model.inputs]
+    assert all(d is not None for s in shapes for d in s), f"{spec.name}: input shape not fixed: {shapes}"
+    low, high = (0.0, 255.0) if spec.pixels else (-1.0, 1.0)
+    calib = [rng.uniform(low, high, (2 * BATCH, *s[1:])).astype(np.float32) for s in shapes]
+    n_norm = _randomize_norm_layers(model, rng, calib)
+    assert n_norm > 0 or not spec.norm, f"{spec.name}: no normalization layer was randomized"
+    build_s = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    xs = [rng.uniform(low, high, s).astype(np.float32) for s in shapes]
+    out = model(xs[0] if len(xs) == 1 else xs, training=False)
+    outs = out if isinstance(out, (list, tuple)) else [out]
+    want = [np.asarray(o, dtype=np.float32) for o in outs]
+    ref_s = time.perf_counter() - t0
+
+    d = root / spec.name
+    d.mkdir(parents=True, exist_ok=True)
+    files, save_s = {}, {}
+    for fmt in FORMATS:
+        p = d / f"{spec.name}.{fmt}"
+        t0 = time.perf_counter()
+        model.save(str(p))   # ".h5" -> Keras 3 legacy HDF5, ".keras" -> zip archive
+        save_s[fmt] = time.perf_counter() - t0
+        files[fmt] = p
+    built = Built(spec.name, d, files, xs[0] if len(xs) == 1 else xs, want, len(model.inputs),
+                  len(model.outputs), int(model.count_params()), build_s, ref_s, save_s)
+    del model, out, outs
+    keras.backend.clear_session()
+    gc.collect()
+    return built
+
+
+class _Zoo:
+    """Keeps one built model at a time (tests run model-major), so memory and disk stay small."""
+
+    def __init__(self) -> None:
+        self.root = Path(tempfile.mkdtemp(prefix="k2e-zoo-"))
+        self.current: Built | None = None
+        self.failed: dict[str, str] = {}   # model -> why Keras could not build / save it
+
+    def get(self, name: str) -> Built:
+        if self.current is not None and self.current.name == name:
+            return self.current
+        if name in self.failed:   # do not spend the budget building it again for the other format
+            pytest.fail(f"building {name} with Keras failed (see its first test): {self.failed[name]}",
+                        pytrace=False)
+        self.evict()
+        try:
+            self.current = _build(SPEC_BY_NAME[name], self.root)
+        except Exception as e:
+            self.failed[name] = f"{type(e).__name__}: {e}"
+            raise
+        return self.current
+
+    def evict(self) -> None:
+        if self.current is not None:
+            shutil.rmtree(self.current.dir, ignore_errors=True)
+            self.current = None
+            gc.collect()
+
+    def close(self) -> None:
+        self.evict()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def zoo():
+    z = _Zoo()
+    yield z
+    z.close()
+
+
+# ------------------------------------------------------------------------------------------------
+# The test
+# ------------------------------------------------------------------------------------------------
+
+def _run_ort(path: Path, built: Built) -> list[np.ndarray]:
+    ort = _ort()
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    opts.inter_op_num_threads = 1
+    sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    xs = built.x if isinstance(built.x, list) else [built.x]
+    ins = sess.get_inputs()
+    assert len(ins) == len(xs), f"ONNX has {len(ins)} inputs, Keras model has {len(xs)}"
+    return sess.run(None, {i.name: x for i, x in zip(ins, xs)})
+
+
+def _rel_err(got: np.ndarray, want: np.ndarray) -> float:
+    got = np.asarray(got, np.float64)
+    want = np.asarray(want, np.float64)
+    assert got.shape == want.shape, f"output shape {got.shape} != Keras' {want.shape}"
+    scale = max(1.0, float(want.max() - want.min()))
+    return float(np.max(np.abs(got - want))) / scale
+
+
+CASES = [pytest.param(s.name, fmt, id=f"{s.name}-{fmt}") for s in SPECS for fmt in FORMATS]
+
+
+@pytest.mark.parametrize(("name", "fmt"), CASES)
+def test_zoo_model(zoo: _Zoo, name: str, fmt: str, tmp_path: Path) -> None:
+    t_start = time.perf_counter()
+    row: dict[str, Any] = {"model": name, "format": fmt, "status": "FAIL"}
+    ZOO_RESULTS.append(row)
+    try:
+        _check_deadline(f"{name} ({fmt})")
+        _keras()
+        _ort()
+        import onnx
+
+        import keras2edge
+
+        built = zoo.get(name)
+        row["params"] = built.n_params
+        w0 = built.want[0]
+        row["out_range"] = float(w0.max() - w0.min())
+        # How much the output depends on the input (0 would mean the test only checks biases).
+        row["sample_spread"] = float(np.max(np.abs(w0[0] - w0[-1]))) if len(w0) > 1 else None
+        row["save_s"] = round(built.save_s[fmt], 2)
+        if not built.charged:
+            row["build_s"] = round(built.build_s, 2)
+            row["ref_s"] = round(built.ref_s, 2)
+        built.charged.add(fmt)
+
+        out = tmp_path / f"{name}-{fmt}.onnx"
+        t0 = time.perf_counter()
+        graph = keras2edge.convert(built.files[fmt], out)
+        row["convert_s"] = round(time.perf_counter() - t0, 3)
+        assert graph is not None and out.exists(), "keras2edge.convert wrote no file"
+
+        onnx.checker.check_model(str(out), full_check=True)
+        proto = onnx.load(str(out), load_external_data=False)
+        ops = [n.op_type for n in proto.graph.node]
+        n_transpose = ops.count("Transpose")
+        row["onnx_nodes"] = len(ops)
+        row["transposes"] = n_transpose
+
+        t0 = time.perf_counter()
+        got = _run_ort(out, built)
+        row["ort_s"] = round(time.perf_counter() - t0, 2)
+        assert len(got) == len(built.want), f"ONNX has {len(got)} outputs, Keras model has {len(built.want)}"
+        errs = [_rel_err(g, w) for g, w in zip(got, built.want)]
+        row["rel_err"] = max(errs)
+        row["abs_err"] = max(float(np.max(np.abs(np.asarray(g, np.float64) - w))) for g, w in zip(got, built.want))
+
+        assert row["rel_err"] <= TOL, (
+            f"{name} ({fmt}): max |onnx - keras| / max(1, range) = {row['rel_err']:.3e} > {TOL:g} "
+            f"(per output: {', '.join(f'{e:.3e}' for e in errs)})")
+        if SPEC_BY_NAME[name].conv:
+            limit = built.n_inputs + built.n_outputs
+            where = [n.name for n in proto.graph.node if n.op_type == "Transpose"]
+            assert n_transpose <= limit, (
+                f"{name} ({fmt}): {n_transpose} Transpose nodes, at most {limit} allowed "
+                f"(only at the {built.n_inputs} input(s) and {built.n_outputs} output(s)); they are: "
+                f"{where[:20]}{' ...' if len(where) > 20 else ''}")
+        row["status"] = "pass"
+    except BaseException as e:
+        msg = getattr(e, "msg", None) or str(e)
+        row["error"] = f"{type(e).__name__}: {msg}"[:4000] if msg else type(e).__name__
+        raise
+    finally:
+        row["test_s"] = round(time.perf_counter() - t_start, 2)
+        if fmt == FORMATS[-1]:
+            zoo.evict()   # both formats done: free the model's files before the next one
