@@ -47,3 +47,15 @@ def rel_err(got: np.ndarray, want: np.ndarray) -> float:
 @pytest.fixture
 def tmp_out(tmp_path: Path) -> Path:
     return tmp_path
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # noqa: ANN001
+    """Print the worst Keras-vs-onnxruntime error seen over the fixtures (for the release notes)."""
+    try:
+        from tests.test_fixtures import WORST
+    except Exception:  # noqa: BLE001 - the fixture tests did not run
+        return
+    if WORST:
+        name, err = max(WORST.items(), key=lambda kv: kv[1])
+        terminalreporter.write_line(f"keras2edge fixtures: {len(WORST)} compared with Keras; worst relative error "
+                                    f"{err:.2e} ({name})")

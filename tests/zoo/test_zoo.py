@@ -178,6 +178,12 @@ def _randomize_norm_layers(model, rng: np.random.Generator, calib: list[np.ndarr
             var.assign(np.asarray(values).astype(np.dtype(var.dtype)))
 
     layers = list(model._flatten_layers(include_self=False, recursive=True))
+    # Biases start at zero with weights=None: give every conv / dense bias a value, so bias handling
+    # (and its folding into BN) is tested too. Done first, as the calibration below must see it.
+    for layer in layers:
+        bias = getattr(layer, "bias", None)
+        if bias is not None and hasattr(bias, "assign"):
+            assign(bias, rng.normal(0.0, 0.05, tuple(bias.shape)))
     bns = [layer for layer in layers if isinstance(layer, keras.layers.BatchNormalization)]
     if bns:
         saved = [bn.momentum for bn in bns]
@@ -226,6 +232,13 @@ def _build(spec: Spec, root: Path) -> Built:
     low, high = (0.0, 255.0) if spec.pixels else (-1.0, 1.0)
     calib = [rng.uniform(low, high, (2 * BATCH, *s[1:])).astype(np.float32) for s in shapes]
     n_norm = _randomize_norm_layers(model, rng, calib)
+    if not spec.norm:
+        # No normalization to calibrate (VGG16): Glorot-initialised convs with ReLU halve the
+        # signal's variance at every layer, so the output would be ~1e-2 and nearly input-independent;
+        # scale the kernels to He initialisation (x sqrt(2)) to keep the signal alive.
+        for layer in model._flatten_layers(include_self=False, recursive=True):
+            if isinstance(layer, keras.layers.Conv2D):
+                layer.kernel.assign(layer.kernel.numpy() * np.float32(np.sqrt(2.0)))
     assert n_norm > 0 or not spec.norm, f"{spec.name}: no normalization layer was randomized"
     build_s = time.perf_counter() - t0
 

@@ -652,7 +652,7 @@ def _resize_nearest_eval(ins: list[np.ndarray | None], attrs: dict[str, Any]) ->
     idx = []
     for n_out, n_in in zip(attrs["size"], x.shape[1:3]):
         if attrs["align_corners"]:
-            src = np.round(_src_coords(n_out, n_in, True, False))
+            src = np.floor(_src_coords(n_out, n_in, True, False) + 0.5)  # TF rounds halves up
         elif attrs["half_pixel_centers"]:
             src = np.floor((np.arange(n_out) + 0.5) * (n_in / n_out))
         else:

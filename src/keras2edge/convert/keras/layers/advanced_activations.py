@@ -40,7 +40,8 @@ def import_prelu(ctx: LayerContext, inputs: list[Value]) -> Value:
     """PReLU -> PRelu(x, alpha); alpha is (input shape without batch) with 1 on shared_axes."""
     x = inputs[0]
     shared = ctx.get("shared_axes")
-    shared_set = set() if shared is None else {int(a) for a in (shared if isinstance(shared, (list, tuple)) else [shared])}
+    raw = [] if shared is None else (list(shared) if isinstance(shared, (list, tuple)) else [shared])
+    shared_set = {int(a) % x.rank for a in raw}
     expected = tuple(1 if i + 1 in shared_set else d for i, d in enumerate(x.shape[1:]))
     (alpha,) = ctx.arrays(1, "alpha")
     alpha = ctx.check_shape(alpha, expected, "alpha")

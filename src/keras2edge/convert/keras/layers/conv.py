@@ -187,8 +187,11 @@ def import_depthwise_conv(ctx: LayerContext, inputs: list[Value]) -> Value:
 
 @KERAS_HANDLERS.register("SeparableConv1D", "SeparableConv2D")
 def import_separable_conv(ctx: LayerContext, inputs: list[Value]) -> Value:
-    """SeparableConv1D/2D -> DepthwiseConv2D (strides, dilation, padding; no bias) + 1x1 Conv2D
-    (pointwise kernel and bias) + activation. Weights: depthwise_kernel, pointwise_kernel, bias."""
+    """SeparableConv1D/2D -> DepthwiseConv2D (no bias) + 1x1 Conv2D (pointwise kernel, bias) + activation.
+
+    Strides, dilation and padding apply to the depthwise step. Weights: depthwise_kernel,
+    pointwise_kernel, bias.
+    """
     n = _n_of(ctx)
     lay = _Layout(ctx, inputs[0], n)
     x = lay.x

@@ -116,8 +116,10 @@ def import_batch_normalization(ctx: LayerContext, inputs: list[Value]) -> Value:
 
 @KERAS_HANDLERS.register("LayerNormalization")
 def import_layer_normalization(ctx: LayerContext, inputs: list[Value]) -> Value:
-    """LayerNormalization -> mean/variance over ``axis`` with Mean, Sub, Square, Mean, Add eps,
-    Rsqrt, Mul, then Mul gamma and Add beta; rms_scaling -> x * rsqrt(var + eps) * gamma."""
+    """LayerNormalization -> Mean, Sub, Square, Mean, Add eps, Rsqrt, Mul over ``axis``; Mul gamma, Add beta.
+
+    ``rms_scaling`` (Keras 3) -> x * rsqrt(var(x) + eps) * gamma.
+    """
     x = _float_input(ctx, inputs[0])
     axes = _axes(ctx, x, ctx.get("axis", -1))
     shape = _param_shape(ctx, x, axes)

@@ -94,8 +94,7 @@ def import_cropping(ctx: LayerContext, inputs: list[Value]) -> Value:
 
 @KERAS_HANDLERS.register("UpSampling1D")
 def import_upsampling1d(ctx: LayerContext, inputs: list[Value]) -> Value:
-    """UpSampling1D(size): (B, T, C) -> (B, T*size, C) repeating every step (ExpandDims +
-    Concatenation + Reshape)."""
+    """UpSampling1D(size) -> ExpandDims + Concatenation of ``size`` copies + Reshape to (B, T*size, C)."""
     x = inputs[0]
     check_rank(ctx, x, 3)
     size = int(ctx.get("size", ctx.get("length", 2)))
