@@ -69,7 +69,7 @@ def test_readme_supported_layers_table_in_sync() -> None:
     start, end = text.index(BEGIN), text.index(END) + len(END)
     assert text[start:end] == readme_block(), (
         "README supported-layers table is stale: regenerate it with "
-        "`python -m keras2edge.convert.keras.support` and paste it between the markers")
+        "`python -m keras2edge.convert.keras.support --write README.md`")
 
 
 def test_every_handler_has_a_docstring() -> None:
