@@ -106,12 +106,12 @@ def test_corpus_model(rel: str, tmp_path) -> None:
     out = tmp_path / "out.onnx"
     if expect.startswith("fail:"):
         with pytest.raises(Keras2EdgeError) as ei:
-            keras2edge.convert(corpus(rel), out, weights=wpath)
+            keras2edge.convert_model(corpus(rel), out, weights=wpath)
         assert expect[5:] in str(ei.value)
         assert not out.exists() and not os.listdir(tmp_path)
         return
     try:
-        graph = keras2edge.convert(corpus(rel), out, weights=wpath)
+        graph = keras2edge.convert_model(corpus(rel), out, weights=wpath)
     except UnsupportedLayerError as e:
         if expect == "convert-or-fail:Masking" and "Masking" in str(e):
             assert not os.listdir(tmp_path)
@@ -136,6 +136,6 @@ def test_corpus_model(rel: str, tmp_path) -> None:
 def test_corpus_not_a_model(rel: str, tmp_path) -> None:
     out = tmp_path / "out.onnx"
     with pytest.raises(Keras2EdgeError) as ei:
-        keras2edge.convert(corpus(rel), out)
+        keras2edge.convert_model(corpus(rel), out)
     assert NOT_MODELS[rel] in str(ei.value)
     assert not os.listdir(tmp_path)

@@ -32,7 +32,7 @@ def _convert_fails(tmp_path: Path, model: str | Path, exc: type[Exception], *nee
     out = tmp_path / "out" / "m.onnx"
     out.parent.mkdir()
     with pytest.raises(exc) as ei:
-        keras2edge.convert(model, out, weights=weights)
+        keras2edge.convert_model(model, out, weights=weights)
     msg = str(ei.value)
     for n in needles:
         assert n in msg, f"{n!r} not in {msg!r}"

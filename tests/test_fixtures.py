@@ -48,11 +48,11 @@ def test_fixture(entry: dict, tmp_path) -> None:
     out = tmp_path / "m.onnx"
     if entry["expect"].startswith("fail:"):
         with pytest.raises(Keras2EdgeError) as ei:
-            keras2edge.convert(path, out, weights=weights)
+            keras2edge.convert_model(path, out, weights=weights)
         assert entry["expect"][5:] in str(ei.value)
         assert not os.listdir(tmp_path)
         return
-    graph = keras2edge.convert(path, out, weights=weights)
+    graph = keras2edge.convert_model(path, out, weights=weights)
     assert out.exists()
     io = np.load(FIXTURES / entry["io"], allow_pickle=False)
     feeds = {k[3:]: io[k] for k in io.files if k.startswith("in:")}

@@ -5,16 +5,20 @@ Public API::
     import keras2edge
     g = keras2edge.load("model.h5")           # IR graph (NHWC, Keras layer names kept)
     keras2edge.save(g, "model.onnx")
+    keras2edge.convert_model("model.h5", "model.onnx")
     keras2edge.inspect("model.h5").to_text()
+
+Importing the package loads only NumPy; h5py and onnx are imported when a function needs them.
+The Keras handler table (for custom layers) is ``keras2edge.convert.keras.KERAS_HANDLERS``.
 """
 
 from __future__ import annotations
 
-from .api import convert, inspect, load, save
-from .convert.keras.context import KERAS_HANDLERS, LayerContext
+from .api import convert_model, inspect, load, save
 from .errors import (
     Keras2EdgeError,
     ModelFormatError,
+    RuntimeModelError,
     UnsafeContentError,
     UnsupportedLayerError,
     UnsupportedOpError,
@@ -24,6 +28,6 @@ from .ir import Graph
 from .ir.passes import optimize
 
 __version__ = "0.1.0"
-__all__ = ["convert", "inspect", "load", "save", "optimize", "Graph", "KERAS_HANDLERS", "LayerContext",
-           "Keras2EdgeError", "ModelFormatError", "UnsafeContentError", "UnsupportedLayerError",
-           "UnsupportedOpError", "WeightsMismatchError"]
+__all__ = ["convert_model", "inspect", "load", "save", "optimize", "Graph", "Keras2EdgeError", "ModelFormatError",
+           "RuntimeModelError", "UnsafeContentError", "UnsupportedLayerError", "UnsupportedOpError",
+           "WeightsMismatchError"]

@@ -12,11 +12,13 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 
-from .convert.keras import load_keras
 from .errors import ModelFormatError
 from .ir import Graph
 from .ir.passes import optimize
 from .report import ModelReport, graph_report
+
+# Heavy dependencies (h5py, onnx) are imported inside the functions that need them, so that
+# `import keras2edge.runtime` (which imports this package first) stays numpy-only.
 
 InputShapes = Mapping[str, Sequence["int | None"]]
 
@@ -35,6 +37,8 @@ def load(model: str | os.PathLike[str], weights: str | os.PathLike[str] | None =
     Returns:
         The graph (NHWC, every node tagged with its Keras layer name and class).
     """
+    from .convert.keras import load_keras
+
     graph = load_keras(os.fspath(model), None if weights is None else os.fspath(weights), input_shapes)
     if cleanup:
         optimize(graph)
@@ -59,7 +63,7 @@ def save(graph: Graph, path: str | os.PathLike[str], *, opset: int | None = None
                            "supported: .onnx")
 
 
-def convert(model: str | os.PathLike[str], output: str | os.PathLike[str], *,
+def convert_model(model: str | os.PathLike[str], output: str | os.PathLike[str], *,
             weights: str | os.PathLike[str] | None = None, input_shapes: InputShapes | None = None,
             opset: int | None = None, nchw_inputs: bool = False) -> Graph:
     """Load ``model`` and save it to ``output`` in one step; returns the converted graph."""

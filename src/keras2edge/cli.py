@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import click
 
 from . import api
-from .errors import Keras2EdgeError
+from .errors import Keras2EdgeError, RuntimeModelError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -41,7 +41,7 @@ def handle_errors(fn: F) -> F:
         debug = click.get_current_context().find_root().params.get("debug", False)
         try:
             return fn(*args, **kwargs)
-        except Keras2EdgeError as e:
+        except (Keras2EdgeError, RuntimeModelError) as e:
             if debug:
                 raise
             click.echo(f"Error: {e}", err=True)
@@ -80,7 +80,7 @@ def convert(model: str, output: str, weights: str | None, input_shape: tuple[str
             nchw_inputs: bool) -> None:
     """Convert a Keras MODEL (.h5, .keras, or .json with --weights) to ONNX."""
     t0 = time.perf_counter()
-    graph = api.convert(model, output, weights=weights, input_shapes=parse_input_shapes(input_shape),
+    graph = api.convert_model(model, output, weights=weights, input_shapes=parse_input_shapes(input_shape),
                         opset=opset, nchw_inputs=nchw_inputs)
     click.echo(f"Wrote {output} ({len(graph.nodes)} ops, {len(graph.inputs)} input(s), "
                f"{len(graph.outputs)} output(s)) in {time.perf_counter() - t0:.2f} s")

@@ -81,5 +81,5 @@ class GraphError(Keras2EdgeError):
     """An IR graph violates an invariant (raised by ``Graph.verify`` and graph methods)."""
 
 
-class RuntimeModelError(Keras2EdgeError):
-    """A ``.tflite`` file is malformed (bad identifier, offsets out of range, truncated...)."""
+# The runtime is a leaf package with its own error type; it is re-exported here.
+from .runtime.errors import RuntimeModelError  # noqa: E402,F401

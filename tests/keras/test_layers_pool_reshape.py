@@ -24,6 +24,7 @@ from helpers import (
     run1,
     sequential,
     tf_same_pads,
+    unregistered,
 )
 
 from keras2edge.convert.keras import load_keras
@@ -300,3 +301,25 @@ def test_upsampling2d_other_interpolation_is_refused(tmp_path) -> None:
                                        data_format="channels_last")])
     with pytest.raises(UnsupportedLayerError, match="bicubic"):
         load_built(tmp_path, cfg, keras_version="3.4.1")
+
+
+def _embedding_model(head: dict) -> dict:
+    emb = layer("Embedding", "emb", input_dim=6, output_dim=3, mask_zero=True, input_length=5)
+    cfg = sequential([5], [emb, head])
+    cfg["config"]["layers"][0]["config"]["dtype"] = "int32"
+    return cfg
+
+
+@pytest.mark.parametrize("keepdims", [False, True])
+def test_global_average_pooling1d_uses_embedding_mask(tmp_path, keepdims) -> None:
+    """Keras: sum(x * mask) / sum(mask) over time when Embedding(mask_zero=True) feeds the pooling."""
+    missing = unregistered(["Embedding"])
+    if missing:
+        pytest.skip(f"layer classes not registered yet: {missing}")
+    table = _r(6, 3)
+    cfg = _embedding_model(layer("GlobalAveragePooling1D", "gap", data_format="channels_last", keepdims=keepdims))
+    g = load_built(tmp_path, cfg, {"emb": [("embeddings", table)]})
+    ids = np.array([[3, 0, 2, 0, 0], [1, 2, 3, 4, 5]], np.int32)
+    mask = (ids != 0)[..., None]
+    want = (table[ids] * mask).sum(axis=1, keepdims=keepdims) / mask.sum(axis=1, keepdims=keepdims)
+    assert rel_error(run1(g, ids), want) <= 1e-6

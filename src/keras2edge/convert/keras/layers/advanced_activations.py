@@ -18,6 +18,7 @@ from ....ir import Value
 from ....ir.ops import norm_axis
 from ..context import KERAS_HANDLERS, LayerContext
 from .activations import c, relu_general
+from .pooling import incoming_mask
 
 
 @KERAS_HANDLERS.register("ReLU")
@@ -71,7 +72,7 @@ def import_thresholded_relu(ctx: LayerContext, inputs: list[Value]) -> Value:
 def import_softmax(ctx: LayerContext, inputs: list[Value]) -> Value:
     """Softmax(axis) -> Softmax over the last axis (Transpose to it and back for another axis)."""
     x = inputs[0]
-    if isinstance(ctx.call_kwargs.get("mask"), Value):
+    if isinstance(ctx.call_kwargs.get("mask"), Value) or incoming_mask(ctx, x) is not None:
         raise ctx.refuse("a Softmax call with a mask is not supported")
     raw = ctx.get("axis", -1)
     if isinstance(raw, (list, tuple)):

@@ -84,7 +84,9 @@ def import_batch_normalization(ctx: LayerContext, inputs: list[Value]) -> Value:
     shape = _param_shape(ctx, x, axes)
     scale, center = bool(ctx.get("scale", True)), bool(ctx.get("center", True))
     names = (["gamma"] if scale else []) + (["beta"] if center else []) + ["moving_mean", "moving_variance"]
-    arrs = ctx.arrays(len(names), ", ".join(names))
+    # renorm=True adds renorm_mean/renorm_stddev after these; inference uses the moving statistics.
+    counts = (len(names), len(names) + 2) if ctx.get("renorm", False) else len(names)
+    arrs = ctx.arrays(counts, ", ".join(names))
     got = {n: ctx.check_shape(a.astype(np.float32), shape, n) for n, a in zip(names, arrs)}
     eps = float(ctx.get("epsilon", 1e-3))
     if len(axes) > 1:

@@ -16,13 +16,13 @@ Maps:
 from __future__ import annotations
 
 import copy
-from typing import Any
 
 import numpy as np
 
 from ....ir import Value
 from ..context import KERAS_HANDLERS, LayerContext
 from ..legacy import fix_weights, translate_layer
+from ..weights import LayerWeights
 from .embedding import mask_of, set_mask
 
 MERGE_MODES = ("concat", "sum", "mul", "ave", None)
@@ -70,10 +70,15 @@ def import_bidirectional(ctx: LayerContext, inputs: list[Value]) -> list[Value]:
     if _zero_output_forced(ctx):
         fwd_cfg["zero_output_for_mask"] = seq
         bwd_cfg["zero_output_for_mask"] = seq
-    fw = ctx.weights.containing("forward")
-    bw = ctx.weights.containing("backward")
-    if not fw.entries or not bw.entries or len(fw) + len(bw) != len(ctx.weights):
-        fw, bw = _split_in_half(ctx)
+    weights = ctx.weights
+    if fwd_cfg.get("_keras1") and not ctx.config.get("_keras1") and len(weights) > 6:
+        # A Keras 1 Bidirectional's own config has no Keras 1-only key, so the builder did not fuse
+        # its split gate arrays (legacy.fix_weights keys on the wrapper's config): fuse them here.
+        weights = fix_weights("Bidirectional", {**ctx.config, "_keras1": True}, weights, ctx.options.theano)
+    fw = weights.containing("forward")
+    bw = weights.containing("backward")
+    if not fw.entries or not bw.entries or len(fw) + len(bw) != len(weights):
+        fw, bw = _split_in_half(ctx, weights)
     assert ctx.nested is not None
     y = ctx.nested(ctx.name, {"class_name": fwd_cls, "config": fwd_cfg}, fw, [x])
     y_rev = ctx.nested(ctx.name, {"class_name": bwd_cls, "config": bwd_cfg}, bw, [x])
@@ -99,15 +104,13 @@ def import_bidirectional(ctx: LayerContext, inputs: list[Value]) -> list[Value]:
     return merged + y[1:] + y_rev[1:]
 
 
-def _split_in_half(ctx: LayerContext) -> tuple[Any, Any]:
+def _split_in_half(ctx: LayerContext, weights: LayerWeights) -> tuple[LayerWeights, LayerWeights]:
     """Weights without forward/backward names: the first half is the forward layer's (Keras order)."""
-    from ..weights import LayerWeights
-
-    n = len(ctx.weights)
+    n = len(weights)
     if n % 2:
-        raise ctx.refuse(f"cannot tell the forward from the backward weights among {ctx.weights.names}")
-    e = ctx.weights.entries
-    return (LayerWeights(e[: n // 2], ctx.weights.source), LayerWeights(e[n // 2:], ctx.weights.source))
+        raise ctx.refuse(f"cannot tell the forward from the backward weights among {weights.names}")
+    e = weights.entries
+    return LayerWeights(e[: n // 2], weights.source), LayerWeights(e[n // 2:], weights.source)
 
 
 @KERAS_HANDLERS.register("TimeDistributed")

@@ -1,0 +1,34 @@
+"""`import keras2edge.runtime` loads NumPy and the standard library only."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from ..conftest import REPO
+
+
+def test_runtime_import_loads_no_heavy_package() -> None:
+    code = ("import sys; import keras2edge.runtime; "
+            "print(' '.join(m for m in ('onnx', 'h5py', 'click', 'flatbuffers', 'tensorflow', 'onnxruntime') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=REPO / "src")
+    assert out.stdout.strip() == ""
+
+
+def test_runtime_imports_nothing_from_the_package() -> None:
+    import ast
+
+    bad = []
+    for f in (REPO / "src" / "keras2edge" / "runtime").rglob("*.py"):
+        for node in ast.walk(ast.parse(f.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level >= 2:
+                bad.append(f"{f.name}: from {'.' * node.level}{node.module or ''}")
+            elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("keras2edge") \
+                    and not node.module.startswith("keras2edge.runtime"):
+                bad.append(f"{f.name}: from {node.module}")
+            elif isinstance(node, ast.Import):
+                bad += [f"{f.name}: import {a.name}" for a in node.names
+                        if a.name.split(".")[0] not in sys.stdlib_module_names and a.name.split(".")[0] != "numpy"]
+    assert not bad, bad
