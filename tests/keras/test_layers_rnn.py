@@ -578,3 +578,38 @@ def test_unrolled_graph_uses_one_input_projection(tmp_path) -> None:
     assert fcs[0].inputs[0] is g.inputs[0] and fcs[0].outputs[0].shape == (None, 5, 8)
     assert len(fcs) == 1 + 4  # x @ kernel once; h @ recurrent_kernel from the second step on
     assert "Split" in ops(g) and json.dumps(g.outputs[0].shape) == "[null, 2]"
+
+
+@pytest.mark.parametrize("cls", ["LSTM", "GRU", "SimpleRNN"])
+def test_keras1_split_arrays_match_numpy(tmp_path, cls: str) -> None:
+    """Keras 1 files store one array per gate, listed i, c, f, o (LSTM) and z, r, h (GRU)."""
+    u, f = 3, 2
+    ws = rnn_weights(cls, f, u, reset_after=False)
+    listed = {"LSTM": (("i", 0), ("c", 2), ("f", 1), ("o", 3)), "GRU": (("z", 0), ("r", 1), ("h", 2))}.get(cls)
+    if listed is None:
+        arrays = [(f"rnn_1_{n}", w) for n, w in zip("WUb", ws)]
+    else:
+        arrays = [(f"rnn_1_{n}_{gate}", w[..., k * u:(k + 1) * u]) for gate, k in listed for n, w in zip("WUb", ws)]
+    cfg = {"class_name": "Sequential", "config": [{"class_name": cls, "config": {
+        "name": "rnn_1", "output_dim": u, "activation": "tanh", "inner_activation": "hard_sigmoid",
+        "return_sequences": True, "go_backwards": False, "stateful": False, "consume_less": "cpu",
+        "batch_input_shape": [None, 4, f], "input_dtype": "float32"}}]}
+    g = load_built(tmp_path, cfg, {"rnn_1": arrays}, keras_version="1.2.2")
+    x = _r(2, 4, f, scale=1.0)
+    seq, _ = np_rnn(cls, x, *ws, reset_after=False, ract=hard_sigmoid_k2)
+    assert rel_error(run1(g, x), seq) <= TOL
+
+
+def test_rnn_layer_with_cell_matches_numpy(tmp_path) -> None:
+    ws = rnn_weights("GRU", 3, 4)
+    cell = {"class_name": "GRUCell", "config": {"name": "gru_cell", "units": 4, "activation": "tanh",
+                                                "recurrent_activation": "sigmoid", "use_bias": True,
+                                                "reset_after": True}}
+    cfg = sequential((5, 3), [layer("RNN", "rnn", cell=cell, return_sequences=True, go_backwards=True)])
+    g = load_built(tmp_path, cfg, {"rnn": named("gru_cell/", ws)})
+    x = _r(2, 5, 3, scale=1.0)
+    seq, _ = np_rnn("GRU", x, *ws, go_backwards=True)
+    assert rel_error(run1(g, x), seq) <= TOL
+    stacked = sequential((5, 3), [layer("RNN", "rnn", cell=[cell, cell])])
+    with pytest.raises(UnsupportedLayerError, match="stacked cells"):
+        load_built(tmp_path, stacked, {"rnn": named("gru_cell/", ws)})

@@ -40,7 +40,8 @@ CONV_KERNELS = ("Conv1D", "Conv2D", "Conv2DTranspose")
 
 
 def is_keras1(cls: str, cfg: dict[str, Any]) -> bool:
-    return cls in _K1_CLASSES or cls == "Merge" or bool(_K1_KEYS & set(cfg))
+    return (cls in _K1_CLASSES or cls == "Merge" or bool(_K1_KEYS & set(cfg))
+            or (cls == "BatchNormalization" and "mode" in cfg))
 
 
 def translate_layer(cls: str, cfg: dict[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -111,7 +112,10 @@ def _fix_conv_kernel(cls: str, cfg: dict[str, Any], k: np.ndarray) -> np.ndarray
             return k[:, 0]
         if k.shape[3] == 1 and k.shape[0] == filters:  # th: (out, in, len, 1)
             return np.transpose(k[..., 0], (2, 1, 0))
-    if k.ndim == 4 and th and cfg.get("_keras1") and cls in ("Conv2D", "SeparableConv2D", "Conv2DTranspose"):
+    if k.ndim == 4 and cfg.get("_keras1") and cls == "Conv2DTranspose":
+        # Keras 1 Deconvolution2D kernels -> (rows, cols, out, in), the reordering Keras 2's converter applies.
+        return np.transpose(k, (2, 3, 0, 1)) if th else np.transpose(k, (0, 1, 3, 2))
+    if k.ndim == 4 and th and cfg.get("_keras1") and cls in ("Conv2D", "SeparableConv2D"):
         return np.transpose(k, (2, 3, 1, 0))
     return k
 

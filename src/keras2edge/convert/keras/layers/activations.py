@@ -56,7 +56,7 @@ def c(ctx: LayerContext, value: float, like: Value) -> Value:
 
 def relu_general(ctx: LayerContext, x: Value, max_value: float | None = None, negative_slope: float = 0.0,
                  threshold: float = 0.0) -> Value:
-    """Keras ReLU: x >= max_value -> max_value; threshold <= x < max_value -> x; else slope*(x - threshold)."""
+    """Keras ReLU: x >= max_value -> max_value; threshold < x < max_value -> x; else slope*(x - threshold)."""
     if threshold == 0.0 and negative_slope == 0.0:
         if max_value is None:
             return ctx.op("Relu", [x])
@@ -66,7 +66,8 @@ def relu_general(ctx: LayerContext, x: Value, max_value: float | None = None, ne
     if threshold == 0.0 and max_value is None and 0 < negative_slope < 1:
         return ctx.op("LeakyRelu", [x], alpha=float(negative_slope))
     below = ctx.op("Mul", [ctx.op("Sub", [x, c(ctx, threshold, x)]), c(ctx, negative_slope, x)])
-    y = ctx.op("Select", [ctx.op("GreaterEqual", [x, c(ctx, threshold, x)]), x, below])
+    # Keras keeps x only where x > threshold (x * (x > threshold)), so x == threshold gives 0.
+    y = ctx.op("Select", [ctx.op("Greater", [x, c(ctx, threshold, x)]), x, below])
     if max_value is not None:
         y = ctx.op("Minimum", [y, c(ctx, max_value, x)])
     return y

@@ -88,6 +88,11 @@ def _call_tensors(ctx: LayerContext, inputs: list[Value]) -> tuple[Value, Value,
     return query, value, key
 
 
+def _minor(version: str) -> int:
+    parts = version.split("-")[0].split(".")
+    return int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
+
+
 def _mask_bias(ctx: LayerContext, query: Value, value: Value, key: Value, tq: int, tk: int) -> Value | None:
     """(1 - mask) * -1e9 for the combined Keras attention mask, or None when there is none."""
     kw = ctx.call_kwargs
@@ -108,12 +113,10 @@ def _mask_bias(ctx: LayerContext, query: Value, value: Value, key: Value, tq: in
             implicit.append(name)
             m = ctx.op("Cast", [entry.mask], to=DType.FLOAT32.value)
             factors.append(ctx.op("ExpandDims", [m], axis=axis))
-    if implicit:
-        major = ctx.options.major
-        ver = ctx.options.keras_version
-        if major == 2 and ver and tuple(int(p) if p.isdigit() else 0 for p in ver.split("-")[0].split(".")[:2]) < (2, 10):
-            raise ctx.refuse("Keras masks on the query/value before Keras 2.10 (ignored by that MultiHeadAttention) "
-                             "are not supported")
+    if implicit and ctx.options.major == 2 and _minor(ctx.options.keras_version) < 10:
+        # tf.keras takes the query/value masks into account from 2.10 (with use_causal_mask).
+        raise ctx.refuse(f"Keras masks on the {', '.join(implicit)} of a MultiHeadAttention saved by Keras "
+                         f"{ctx.options.keras_version} are not supported")
     am = kw.get("attention_mask")
     if am is not None:
         if not isinstance(am, Value):
@@ -178,9 +181,7 @@ def import_multi_head_attention(ctx: LayerContext, inputs: list[Value]) -> list[
     tq, tk = query.shape[1], key.shape[1]
     if value.shape[1] is not None and tk is not None and value.shape[1] != tk:
         raise ctx.refuse(f"key {key.shape} and value {value.shape} differ in length")
-    bias = None
-    needs_len = ctx.call_kwargs.get("use_causal_mask")
-    if needs_len and (tq is None or tk is None):
+    if ctx.call_kwargs.get("use_causal_mask") and (tq is None or tk is None):
         raise ctx.refuse("use_causal_mask=True needs static query and key lengths; pin them with --input-shape")
     bias = _mask_bias(ctx, query, value, key, int(tq or 0), int(tk or 0))
 

@@ -13,14 +13,16 @@ i, f, c, o with ``c = f*c + i*act(zc)``, ``h = o*act(c)``; GRU z, r, h with ``h 
 where ``hh = act(x Wh + bh + r*(h Uh + rbh))`` if ``reset_after`` (bias (2, 3u): input and
 recurrent biases) and ``hh = act(x Wh + (r*h) Uh + bh)`` otherwise (bias (3u,)).
 
+RNN(cell=SimpleRNNCell / LSTMCell / GRUCell) maps like the layer of that cell.
+
 Options: return_sequences (steps stacked with ExpandDims + Concatenation on axis 1),
 return_state (extra outputs h / h, c), go_backwards (steps processed in reverse; the sequence
 is returned in processed order, as Keras does), initial_state (extra call inputs), use_bias.
 Keras masks (from Masking, Embedding(mask_zero=True) or a ``mask`` call argument) are
 implemented as Keras does: at a masked step the states keep their previous value and the
 output repeats the previous output (zeros if ``zero_output_for_mask``); the mask is passed on
-when sequences are returned. Refused: unknown T, stateful, time_major, constants, a mask that
-may arrive through layers whose mask propagation is not modelled.
+when sequences are returned. Refused: unknown T, stateful, time_major, constants, stacked cells, a
+mask that may arrive through layers whose mask propagation is not modelled.
 """
 
 from __future__ import annotations
@@ -76,9 +78,10 @@ def stack_steps(ctx: LayerContext, steps: Sequence[Value]) -> Value:
     return parts[0] if len(parts) == 1 else ctx.op("Concatenation", parts, axis=1)
 
 
-def _read_weights(ctx: LayerContext, cls: str, units: int, features: int, reset_after: bool) -> RnnWeights:
+def _read_weights(ctx: LayerContext, cls: str, cfg: dict[str, Any], units: int, features: int,
+                  reset_after: bool) -> RnnWeights:
     gates = GATES[cls]
-    use_bias = bool(ctx.get("use_bias", True))
+    use_bias = bool(cfg.get("use_bias", True))
     arrs = ctx.arrays(3 if use_bias else 2, "kernel, recurrent_kernel" + (", bias" if use_bias else ""))
     kernel = ctx.check_shape(arrs[0], (features, gates * units), "kernel")
     rec = ctx.check_shape(arrs[1], (units, gates * units), "recurrent_kernel")
@@ -104,10 +107,11 @@ def _add(ctx: LayerContext, a: Value, b: Value | None) -> Value:
 class Cell:
     """One recurrence step of a Keras RNN cell on precomputed ``x @ kernel + bias``."""
 
-    def __init__(self, ctx: LayerContext, cls: str, units: int, w: RnnWeights, reset_after: bool) -> None:
+    def __init__(self, ctx: LayerContext, cls: str, cfg: dict[str, Any], units: int, w: RnnWeights,
+                 reset_after: bool) -> None:
         self.ctx, self.cls, self.units, self.w, self.reset_after = ctx, cls, units, w, reset_after
-        self.act = ctx.get("activation", "tanh")
-        self.ract = ctx.get("recurrent_activation", DEFAULT_RECURRENT_ACTIVATION.get(cls, "sigmoid"))
+        self.act = cfg.get("activation", "tanh")
+        self.ract = cfg.get("recurrent_activation", DEFAULT_RECURRENT_ACTIVATION.get(cls, "sigmoid"))
         u = units
         if cls == "GRU" and not reset_after:
             self.rec_zr = ctx.const("recurrent_kernel_zr", w.recurrent[:, :2 * u])
@@ -213,11 +217,12 @@ def _call_mask(ctx: LayerContext, x: Value) -> tuple[Value | None, str]:
     return None, ""
 
 
-def run_rnn(ctx: LayerContext, inputs: list[Value], config_overrides: dict[str, Any] | None = None) -> list[Value]:
-    """Unroll the layer described by ``ctx`` (class ctx.cls); outputs as Keras returns them."""
-    cfg = dict(ctx.config)
-    cfg.update(config_overrides or {})
-    cls = ctx.cls
+def run_rnn(ctx: LayerContext, inputs: list[Value], cls: str | None = None,
+            config: dict[str, Any] | None = None) -> list[Value]:
+    """Unroll the recurrent layer of ``ctx`` (or of the given cell class and config); outputs as Keras
+    returns them."""
+    cfg = dict(ctx.config if config is None else config)
+    cls = cls or ctx.cls
     if cfg.get("stateful"):
         raise ctx.refuse("stateful=True keeps state between batches, which a converted model cannot do; "
                          "re-save the model with stateful=False")
@@ -230,8 +235,8 @@ def run_rnn(ctx: LayerContext, inputs: list[Value], config_overrides: dict[str, 
     units = int(cfg["units"])
     features = int(x.shape[2])  # type: ignore[arg-type]
     reset_after = bool(cfg.get("reset_after", False)) if cls == "GRU" else False
-    w = _read_weights(ctx, cls, units, features, reset_after)
-    cell = Cell(ctx, cls, units, w, reset_after)
+    w = _read_weights(ctx, cls, cfg, units, features, reset_after)
+    cell = Cell(ctx, cls, cfg, units, w, reset_after)
     states = _initial_states(ctx, inputs, cell.num_states, units)
     mask, mask_src = _call_mask(ctx, x)
     if mask is not None and (mask.rank != 2 or mask.shape[1] not in (None, steps)):
@@ -277,3 +282,23 @@ def run_rnn(ctx: LayerContext, inputs: list[Value], config_overrides: dict[str, 
 def import_recurrent(ctx: LayerContext, inputs: list[Value]) -> list[Value]:
     """SimpleRNN / LSTM / GRU -> the unrolled recurrence (see the module docstring)."""
     return run_rnn(ctx, inputs)
+
+
+CELLS = {"SimpleRNNCell": "SimpleRNN", "LSTMCell": "LSTM", "GRUCell": "GRU"}
+RNN_FLAGS = ("return_sequences", "return_state", "go_backwards", "stateful", "unroll", "time_major",
+             "zero_output_for_mask")
+
+
+@KERAS_HANDLERS.register("RNN")
+def import_rnn_wrapper(ctx: LayerContext, inputs: list[Value]) -> list[Value]:
+    """RNN(cell=SimpleRNNCell / LSTMCell / GRUCell) -> the same unrolled recurrence as the layer
+    of that cell (the cell's weights are kernel, recurrent_kernel, bias in the same order)."""
+    cell = ctx.get("cell")
+    if isinstance(cell, list) or (isinstance(cell, dict) and cell.get("class_name") == "StackedRNNCells"):
+        raise ctx.refuse("RNN over stacked cells is not supported; use one recurrent layer per cell")
+    if not isinstance(cell, dict) or cell.get("class_name") not in CELLS:
+        name = cell.get("class_name") if isinstance(cell, dict) else cell
+        raise ctx.refuse(f"RNN with cell {name!r} is not supported (supported cells: {', '.join(CELLS)})")
+    cfg = dict(cell.get("config") or {})
+    cfg.update({k: ctx.config[k] for k in RNN_FLAGS if k in ctx.config})
+    return run_rnn(ctx, inputs, CELLS[cell["class_name"]], cfg)

@@ -119,6 +119,8 @@ def _binary(op: str) -> TfFn:
         if not isinstance(a, Value) and not isinstance(b, Value):
             raise call.refuse("both operands are constants")
         like = a if isinstance(a, Value) else b
+        if op == "Div" and not like.dtype.is_float:
+            raise call.refuse(f"true division of {like.dtype.value} tensors (TF returns float64) is not supported")
         return call.ctx.op(op, [call.operand(a, like, "x"), call.operand(b, like, "y")])
     return run
 

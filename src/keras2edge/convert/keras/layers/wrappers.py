@@ -6,9 +6,9 @@ Maps:
   ``forward_<name>/...``; Keras 3 files: ``forward_layer/...``; Keras 1 split arrays are fused
   by legacy.fix_weights into ``forward/...``), the backward sequence flipped back to forward time
   order with a Gather on axis 1 (Keras does the same), then merged: concat -> Concatenation on
-  the last axis, sum -> Add, mul -> Mul, ave -> Add * 0.5, None -> both outputs. As in Keras
-  (from 2.2.3 / tf.keras / Keras 3) both directions output zeros at masked steps when they
-  return sequences.
+  the last axis, sum -> Add, mul -> Mul, ave -> Add * 0.5, None -> both outputs. As in tf.keras
+  and Keras 3, both directions output zeros at masked steps when they return sequences (Keras 1:
+  the previous output; a mask in a Keras 2.0-2.2 file is refused, that version's rule unverified).
 - TimeDistributed(layer) -> Reshape (B, T, *inner) to (B*T, *inner), the inner layer's handler,
   Reshape back to (B, T, *out). Needs static T and inner dimensions.
 """
@@ -36,11 +36,17 @@ def _version(v: str) -> tuple[int, ...]:
     return tuple(out)
 
 
-def _zero_output_forced(ctx: LayerContext) -> bool:
-    """Bidirectional forces zero_output_for_mask=return_sequences from Keras 2.2.3 on (and in
-    tf.keras and Keras 3); older Keras repeated the previous output at masked steps."""
+def _zero_output_forced(ctx: LayerContext, masked: bool) -> bool:
+    """Bidirectional forces zero_output_for_mask=return_sequences in tf.keras and Keras 3 (and in
+    Keras 2 from about 2.2.3); Keras 1 repeated the previous output at masked steps. Early Keras 2
+    files with a mask are refused: which of the two they did was not verified."""
     ver = ctx.options.keras_version
-    return not ver or _version(ver) >= (2, 2, 3)
+    if not ver or _version(ver) >= (2, 3):
+        return True
+    if _version(ver) >= (2,) and masked:
+        raise ctx.refuse(f"a Keras mask reaching a Bidirectional layer saved by Keras {ver} is not supported "
+                         "(the masked-step output of that version is not verified)")
+    return False
 
 
 @KERAS_HANDLERS.register("Bidirectional")
@@ -50,6 +56,8 @@ def import_bidirectional(ctx: LayerContext, inputs: list[Value]) -> list[Value]:
         raise ctx.refuse("initial_state passed to a Bidirectional layer is not supported")
     if ctx.call_kwargs.get("constants") is not None:
         raise ctx.refuse("constants passed to a Bidirectional layer are not supported")
+    if ctx.call_kwargs.get("mask") is not None:
+        raise ctx.refuse("an explicit mask call argument to a Bidirectional layer is not supported")
     merge_mode = ctx.get("merge_mode", "concat")
     if merge_mode not in MERGE_MODES:
         raise ctx.refuse(f"merge_mode {merge_mode!r} is not supported (supported: concat, sum, mul, ave, None)")
@@ -67,7 +75,8 @@ def import_bidirectional(ctx: LayerContext, inputs: list[Value]) -> list[Value]:
     seq = bool(fwd_cfg.get("return_sequences", False))
     if bool(bwd_cfg.get("return_sequences", False)) != seq:
         raise ctx.refuse("the forward and backward layers differ in return_sequences")
-    if _zero_output_forced(ctx):
+    entry = mask_of(ctx, x)
+    if _zero_output_forced(ctx, entry is not None and entry.mask is not None):
         fwd_cfg["zero_output_for_mask"] = seq
         bwd_cfg["zero_output_for_mask"] = seq
     weights = ctx.weights
@@ -97,7 +106,6 @@ def import_bidirectional(ctx: LayerContext, inputs: list[Value]) -> list[Value]:
         merged = [ctx.op("Mul", [ctx.op("Add", [a, b]), ctx.scalar(0.5, a)])]
     else:
         merged = [a, b]
-    entry = mask_of(ctx, x)
     if entry is not None and entry.mask is not None:
         for m in merged:
             set_mask(ctx, m, entry.mask if seq else None, entry.source)
@@ -126,8 +134,10 @@ def import_time_distributed(ctx: LayerContext, inputs: list[Value]) -> list[Valu
     if steps is None or any(d is None for d in inner):
         raise ctx.refuse(f"needs a static time length and inner shape, got {x.shape}; pin them with "
                          "--input-shape NAME:1,T,...")
+    if ctx.call_kwargs.get("mask") is not None:
+        raise ctx.refuse("an explicit mask call argument to TimeDistributed is not supported")
     cls, cfg = translate_layer(str(layer["class_name"]), dict(layer.get("config") or {}))
-    if cls in ("SimpleRNN", "LSTM", "GRU", "Bidirectional"):
+    if cls in ("SimpleRNN", "LSTM", "GRU", "RNN", "Bidirectional"):
         raise ctx.refuse(f"TimeDistributed({cls}) is not supported")
     weights = fix_weights(cls, cfg, ctx.weights, ctx.options.theano)
     batch = x.shape[0]
