@@ -207,6 +207,7 @@ class GraphBuilder:
         """Run a wrapped layer (inside Bidirectional/TimeDistributed) with the given weights."""
         cls, cfg = translate_layer(str(layer_entry.get("class_name")), dict(layer_entry.get("config") or {}))
         handler = KERAS_HANDLERS.lookup(cls, f"wrapped layer of {outer}")
+        weights = fix_weights(cls, cfg, weights, self.options.theano)
         ctx = LayerContext(self.graph, outer, cls, cfg, weights, self.options, {}, [], 0, nested=self._nested_call)
         res = handler(ctx, inputs)
         return [res] if isinstance(res, Value) else list(res)

@@ -40,6 +40,10 @@ CONV_KERNELS = ("Conv1D", "Conv2D", "Conv2DTranspose")
 
 
 def is_keras1(cls: str, cfg: dict[str, Any]) -> bool:
+    if cls in ("Bidirectional", "TimeDistributed") and isinstance(cfg.get("layer"), dict):
+        inner = cfg["layer"]  # a wrapper is Keras 1 when the layer it wraps is
+        if isinstance(inner.get("config"), dict) and is_keras1(str(inner.get("class_name")), inner["config"]):
+            return True
     return (cls in _K1_CLASSES or cls == "Merge" or bool(_K1_KEYS & set(cfg))
             or (cls == "BatchNormalization" and "mode" in cfg))
 

@@ -1,0 +1,504 @@
+"""IR graph → TFLite model (:class:`keras2edge.runtime.model.Model`), float32, builtins only.
+
+Usage::
+
+    model = to_tflite(graph)            # runtime.model.Model (dataclasses)
+    data = tflite_bytes(graph)          # the .tflite flatbuffer bytes
+    save_tflite(graph, "model.tflite")  # atomic write
+
+Emitters live in the ``ops_*`` modules, one table :data:`TFLITE_EMITTERS` keyed by IR op; this
+module holds the emit context (tensors, buffers, operators, fused activations) and the model
+assembly: operator versions and ``min_runtime_version`` (:mod:`.versions`), one OperatorCode per
+builtin, the ``serving_default`` signature.
+
+What the file looks like, and why:
+
+* Tensor names are the IR value names (Keras layer names); helper tensors are named
+  ``<IR node name>/<what>``. Shapes are concrete (a dynamic dimension is written as the batch,
+  1 by default) and tensors depending on a dynamic dimension carry ``shape_signature`` with -1
+  there, so LiteRT's ``resize_tensor_input`` works. Every tensor has ``has_rank`` set.
+* buffers[0] is the empty sentinel; each constant has its own buffer. Index constants (axes,
+  shapes, paddings, sizes, perms, begin/end/strides) are INT32 and shared by content, as the
+  converter shares them.
+* A Relu, Relu6 or ReluN1To1 that is the only consumer of a CONV_2D, DEPTHWISE_CONV_2D,
+  FULLY_CONNECTED, ADD, SUB, MUL, DIV, AVERAGE_POOL_2D or MAX_POOL_2D output (which is not a
+  graph output) is folded into its ``fused_activation_function``, as the official converter's
+  optimize patterns do (LiteRT ``tflite/converter/transforms/optimize_patterns.td``: only the
+  clamping activations; "not fusing tanh ... those cannot be simply translated into clamping").
+  The fused operator's output tensor takes the activation's name.
+* No Flex or custom operators, ever: an IR op without a builtin mapping is composed from
+  builtins or refused with :class:`~keras2edge.errors.UnsupportedOpError`.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ...errors import UnsupportedOpError
+from ...ir.dtypes import DType
+from ...ir.graph import Graph
+from ...ir.node import Node
+from ...ir.ops import op_spec
+from ...ir.registry import OpTable
+from ...ir.value import Value
+from ...runtime import schema
+from ...runtime.model import (ACT_NONE, ACT_RELU, ACT_RELU6, ACT_RELU_N1_TO_1, TENSOR_TYPE_CODES, Metadata, Model,
+                              Operator, OperatorCode, SignatureDef, SubGraph, Tensor)
+from .versions import min_runtime_version, op_version
+
+EmitFn = Callable[["TFLiteContext", Node], None]
+
+TFLITE_EMITTERS: OpTable[EmitFn] = OpTable("TFLite emitter")
+
+#: IR activation -> ActivationFunctionType it folds into.
+FUSABLE_ACTIVATIONS: dict[str, int] = {"Relu": ACT_RELU, "Relu6": ACT_RELU6, "ReluN1To1": ACT_RELU_N1_TO_1}
+#: Builtins whose fused_activation_function the official converter fills (optimize_patterns.td /
+#: optimize.cc FuseFullyConnectedAndReluX).
+FUSING_BUILTINS = frozenset({"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "ADD", "SUB", "MUL", "DIV",
+                             "AVERAGE_POOL_2D", "MAX_POOL_2D"})
+
+SIGNATURE_KEY = "serving_default"
+MIN_RUNTIME_METADATA = "min_runtime_version"
+_MIN_RUNTIME_BYTES = 16  # the converter's fixed buffer size for the version string
+
+Shape = tuple[int, ...]
+
+
+def tensor_type(dtype: DType | np.dtype) -> int:
+    """TensorType code of an IR dtype (or NumPy dtype)."""
+    np_dtype = dtype.np if isinstance(dtype, DType) else np.dtype(dtype)
+    try:
+        return TENSOR_TYPE_CODES[np_dtype]
+    except KeyError:
+        raise UnsupportedOpError(f"TFLite emitter: no TFLite tensor type for {np_dtype}") from None
+
+
+def keras2edge_version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("keras2edge")
+    except Exception:  # noqa: BLE001 - running from a checkout
+        from ... import __version__
+
+        return __version__
+
+
+@dataclass
+class PendingOp:
+    """An operator before opcode indices and versions are assigned."""
+
+    op: str
+    inputs: list[int]
+    outputs: list[int]
+    options: dict[str, Any] | None
+    node: Node | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class TFLiteContext:
+    """State of one IR → TFLite emission.
+
+    Args:
+        graph: the IR graph being emitted.
+        batch: the size written for dynamic dimensions (axis 0 of the inputs); 1 if None.
+    """
+
+    def __init__(self, graph: Graph, batch: int | None = None) -> None:
+        self.graph = graph
+        self.batch = 1 if batch is None else int(batch)
+        if self.batch < 1:
+            raise ValueError(f"batch must be >= 1, got {batch}")
+        self.tensors: list[Tensor] = []
+        self.buffers: list[np.ndarray] = [np.zeros(0, np.uint8)]
+        self.ops: list[PendingOp] = []
+        self.current: Node | None = None
+        self._value_tensor: dict[int, int] = {}
+        self._consts: dict[tuple[Any, ...], int] = {}
+        self._names: set[str] = set()
+        self._reserved = {v.name for v in graph.values()}
+        self._skip: set[int] = set()
+        self._output_ids = {id(v) for v in graph.outputs}
+        self._shapes: dict[int, Shape] = {}
+        self._infer_shapes()
+
+    # ------------------------------------------------------------------ shapes
+    def _infer_shapes(self) -> None:
+        """Concrete shapes of every value: dynamic input dims set to the batch, then re-inferred."""
+        shadow: dict[int, Value] = {}
+        for v in self.graph.inputs:
+            dims = []
+            for k, d in enumerate(v.shape):
+                if d is None:
+                    if k != 0:
+                        raise UnsupportedOpError(
+                            f"TFLite emitter: dimension {k} of input {v.name!r} {self._fmt(v.shape)} is unknown; "
+                            f"only the batch (axis 0) may be dynamic. Pin the shape when loading the model "
+                            f"(keras2edge.load(..., input_shapes={{{v.name!r}: (...)}}))")
+                    d = self.batch
+                dims.append(int(d))
+            shadow[id(v)] = Value(v.name, v.dtype, tuple(dims))
+        for node in self.graph.nodes:
+            ins = [None if v is None else shadow.get(id(v), v) for v in node.inputs]
+            try:
+                outs = op_spec(node.op).infer(ins, node.attrs)
+            except (ValueError, AssertionError, TypeError, IndexError, KeyError) as e:
+                raise UnsupportedOpError(f"TFLite emitter: batch {self.batch} does not fit {node.where()}: {e}") from e
+            for v, (dt, shape) in zip(node.outputs, outs):
+                if any(d is None for d in shape):
+                    raise UnsupportedOpError(f"TFLite emitter: the shape of {v.name!r} at {node.where()} is unknown "
+                                             f"even with the inputs' shapes fixed")
+                shadow[id(v)] = Value(v.name, dt, tuple(int(d) for d in shape))  # type: ignore[arg-type]
+        self._shapes = {k: tuple(int(d) for d in v.shape) for k, v in shadow.items()}  # type: ignore[arg-type]
+
+    @staticmethod
+    def _fmt(shape: Sequence[int | None]) -> str:
+        return "(" + ", ".join("?" if d is None else str(d) for d in shape) + ")"
+
+    def shape(self, v: Value) -> Shape:
+        """The concrete shape of ``v`` as written in the file."""
+        if v.is_const:
+            return tuple(int(d) for d in v.const.shape)  # type: ignore[union-attr]
+        return self._shapes.get(id(v)) or tuple(int(d) for d in v.shape)  # type: ignore[arg-type]
+
+    @staticmethod
+    def signature(v: Value) -> Shape | None:
+        """``shape_signature`` of ``v``: -1 for its dynamic dims; None when it has none."""
+        if v.is_const or all(d is not None for d in v.shape):
+            return None
+        return tuple(-1 if d is None else int(d) for d in v.shape)
+
+    # ------------------------------------------------------------------ naming
+    def _unique(self, name: str, avoid_reserved: bool = False) -> str:
+        """``name``, or ``name_1``, ``name_2``, ... if taken (by a tensor, or by an IR value if asked)."""
+        cand, i = name, 0
+        while cand in self._names or (avoid_reserved and cand in self._reserved):
+            i += 1
+            cand = f"{name}_{i}"
+        self._names.add(cand)
+        return cand
+
+    def _helper_name(self, suffix: str) -> str:
+        """``<current IR node>/<suffix>``, never an IR value's name."""
+        base = self.current.name if self.current is not None else "k2e"
+        return self._unique(f"{base}/{suffix}", avoid_reserved=True)
+
+    def _claim(self, v: Value) -> str:
+        """The IR name of ``v`` for its tensor (a suffixed variant if it is already taken)."""
+        if v.name not in self._names:
+            self._names.add(v.name)
+            return v.name
+        return self._unique(v.name, avoid_reserved=True)
+
+    # ------------------------------------------------------------------ tensors
+    def _add_tensor(self, name: str, shape: Sequence[int], ttype: int, buffer: int = 0,
+                    signature: Sequence[int] | None = None) -> int:
+        self.tensors.append(Tensor(name=name, shape=tuple(int(d) for d in shape), type=ttype, buffer=buffer,
+                                   shape_signature=None if signature is None else tuple(int(d) for d in signature)))
+        return len(self.tensors) - 1
+
+    def _add_buffer(self, arr: np.ndarray) -> int:
+        data = np.ascontiguousarray(arr).astype(arr.dtype.newbyteorder("<"), copy=False)
+        self.buffers.append(np.frombuffer(data.tobytes(), dtype=np.uint8))
+        return len(self.buffers) - 1
+
+    def const_tensor(self, arr: np.ndarray, name: str) -> int:
+        """A new constant tensor (own buffer) holding ``arr``, named after ``name`` (made unique)."""
+        arr = np.asarray(arr)
+        ttype = tensor_type(arr.dtype)
+        return self._add_tensor(self._unique(name), arr.shape, ttype, self._add_buffer(arr))
+
+    def const(self, arr: np.ndarray | Sequence[Any] | float | int, dtype: Any = None, name: str = "const") -> int:
+        """A helper constant, shared by content (dtype, shape and bytes)."""
+        a = np.asarray(arr, dtype=dtype)
+        key = ("content", a.dtype.str, a.shape, a.tobytes())
+        if key not in self._consts:
+            self._consts[key] = self.const_tensor(a, self._helper_name(name))
+        return self._consts[key]
+
+    def int32(self, values: Sequence[int] | int, name: str) -> int:
+        """An INT32 index constant (axes, shapes, paddings, ...), values clamped to the int32 range."""
+        a = np.clip(np.asarray(values, dtype=np.int64), -2**31, 2**31 - 1).astype(np.int32)
+        return self.const(a, name=name)
+
+    def const_value(self, v: Value, key: str = "", fn: Callable[[np.ndarray], np.ndarray] | None = None) -> int:
+        """The tensor of IR constant ``v`` (transformed by ``fn`` and cached under ``key``)."""
+        assert v.const is not None
+        k = ("value", id(v), key)
+        if k not in self._consts:
+            arr = np.asarray(v.const if fn is None else fn(v.const))
+            if arr.dtype == np.float64:
+                arr = arr.astype(np.float32)
+            name = v.name if not key else f"{v.name}/{key}"
+            self._consts[k] = self.const_tensor(arr, name)
+        return self._consts[k]
+
+    def tensor(self, v: Value) -> int:
+        """The tensor index holding ``v`` (constants are created on first use)."""
+        if v.is_const:
+            return self.const_value(v)
+        try:
+            return self._value_tensor[id(v)]
+        except KeyError:
+            raise UnsupportedOpError(f"TFLite emitter: value {v.name!r} is used before it is produced") from None
+
+    def declare(self, v: Value) -> int:
+        """A fresh activation tensor for IR value ``v`` (named after it)."""
+        if id(v) in self._value_tensor:
+            raise UnsupportedOpError(f"TFLite emitter: value {v.name!r} produced twice")
+        idx = self._add_tensor(self._claim(v), self.shape(v), tensor_type(v.dtype), 0, self.signature(v))
+        self._value_tensor[id(v)] = idx
+        return idx
+
+    def out(self, v: Value) -> int:
+        """Declare the tensor the current node writes for ``v``."""
+        return self.declare(v)
+
+    def alias(self, v: Value, tensor: int) -> None:
+        """``v`` is the existing tensor ``tensor`` (no operator)."""
+        self._value_tensor[id(v)] = tensor
+
+    def tmp(self, shape: Sequence[int], dtype: DType | np.dtype | str, suffix: str,
+            like: Value | None = None, signature: Sequence[int] | None = None) -> int:
+        """A helper activation tensor; its dynamic dims follow ``like`` (same rank) or ``signature``."""
+        dt = dtype if isinstance(dtype, DType) else np.dtype(dtype)
+        sig = signature
+        if sig is None and like is not None:
+            s = self.signature(like)
+            if s is not None and len(s) == len(shape) and s[0] == -1:
+                sig = (-1,) + tuple(int(d) for d in shape[1:])
+        return self._add_tensor(self._helper_name(suffix), shape, tensor_type(dt), 0, sig)
+
+    def tmp_like(self, v: Value, suffix: str, shape: Sequence[int] | None = None,
+                 dtype: DType | None = None) -> int:
+        """A helper tensor with ``v``'s dtype, shape (or ``shape`` of the same rank) and dynamic batch."""
+        shp = self.shape(v) if shape is None else tuple(shape)
+        sig = self.signature(v)
+        if sig is not None:
+            if len(sig) != len(shp):
+                sig = None if sig[0] != -1 else (-1,) + tuple(shp[1:])
+            else:
+                sig = tuple(-1 if s == -1 else int(d) for s, d in zip(sig, shp))
+        return self._add_tensor(self._helper_name(suffix), shp, tensor_type(dtype or v.dtype), 0, sig)
+
+    # ------------------------------------------------------------------ operators
+    def add(self, op: str, inputs: Sequence[int | None], outputs: Sequence[int],
+            options: dict[str, Any] | None = None) -> PendingOp:
+        """Append a builtin operator (None / -1 inputs are omitted optional inputs)."""
+        if op == "CUSTOM" or op.startswith("FLEX"):
+            raise UnsupportedOpError("TFLite emitter: custom and Flex operators are never emitted")
+        schema.op_code(op)  # KeyError for an unknown builtin
+        if options is not None:
+            table = schema.options_for_op(op)
+            if table is None:
+                raise UnsupportedOpError(f"TFLite emitter: {op} takes no options, got {sorted(options)}")
+            known = schema.TABLES[table[1]].by_name
+            bad = [k for k in options if k not in known or known[k].deprecated]
+            if bad:
+                raise UnsupportedOpError(f"TFLite emitter: {table[1]} has no field(s) {bad}")
+        p = PendingOp(op, [-1 if i is None else int(i) for i in inputs], [int(o) for o in outputs],
+                      None if options is None else dict(options), self.current)
+        self.ops.append(p)
+        return p
+
+    def add1(self, op: str, inputs: Sequence[int | None], output: int, options: dict[str, Any] | None = None) -> int:
+        self.add(op, inputs, [output], options)
+        return output
+
+    # ------------------------------------------------------------------ fused activations
+    def fusable_activation(self, node: Node) -> Node | None:
+        """The Relu/Relu6/ReluN1To1 node to fold into ``node``'s single float output, if any."""
+        if len(node.outputs) != 1:
+            return None
+        y = node.outputs[0]
+        if y.dtype != DType.FLOAT32 or y.quant is not None or id(y) in self._output_ids:
+            return None
+        users = {id(n): n for n, _ in y.uses}
+        if len(users) != 1 or len(y.uses) != 1:
+            return None
+        act = next(iter(users.values()))
+        if act.op not in FUSABLE_ACTIVATIONS or act.output.quant is not None:
+            return None
+        return act
+
+    def fused_output(self, node: Node) -> tuple[int, int]:
+        """(output tensor, ActivationFunctionType) for a fusing builtin emitting ``node``'s output.
+
+        If a clamping activation is folded, the tensor is the activation's output (its name) and the
+        activation node is skipped by the main loop.
+        """
+        act = self.fusable_activation(node)
+        if act is None:
+            return self.out(node.output), ACT_NONE
+        self._skip.add(id(act))
+        idx = self.out(act.output)
+        self._value_tensor[id(node.output)] = idx  # nothing else reads it
+        return idx, FUSABLE_ACTIVATIONS[act.op]
+
+    def skipped(self, node: Node) -> bool:
+        return id(node) in self._skip
+
+    def unsupported(self, node: Node, why: str) -> UnsupportedOpError:
+        return UnsupportedOpError(f"TFLite emitter: cannot emit {node.where()}: {why}")
+
+    # ------------------------------------------------------------------ assembly
+    def finish(self, description: str) -> Model:
+        """Operator codes (one per builtin, highest version), versions, signature and metadata."""
+        graph = self.graph
+        inputs = [self.tensor(v) for v in graph.inputs]
+        outputs = []
+        for v in graph.outputs:
+            t = self.tensor(v)
+            if v.is_const:
+                t = self._copy_to_output(v, t)
+            outputs.append(t)
+
+        versions: list[int] = []
+        for p in self.ops:
+            ins = [None if i < 0 else self.tensors[i] for i in p.inputs]
+            outs = [self.tensors[o] for o in p.outputs]
+            versions.append(op_version(p.op, ins, outs, p.options))
+        best: dict[str, int] = {}
+        order: list[str] = []
+        for p, ver in zip(self.ops, versions):
+            if p.op not in best:
+                order.append(p.op)
+                best[p.op] = ver
+            else:
+                best[p.op] = max(best[p.op], ver)
+        index = {op: k for k, op in enumerate(order)}
+        codes = [OperatorCode(builtin_code=schema.op_code(op), version=best[op]) for op in order]
+        operators = []
+        for p in self.ops:
+            tag = 0
+            if p.options is not None:
+                found = schema.options_for_op(p.op)
+                assert found is not None
+                tag = found[0]
+            operators.append(Operator(opcode_index=index[p.op], inputs=tuple(p.inputs), outputs=tuple(p.outputs),
+                                      options_type=tag, options=dict(p.options or {})))
+
+        sub = SubGraph(tensors=self.tensors, inputs=tuple(inputs), outputs=tuple(outputs), operators=operators,
+                       name="main")
+        metadata: list[Metadata] = []
+        runtime = min_runtime_version((op, best[op]) for op in order)
+        if runtime and len(runtime) < _MIN_RUNTIME_BYTES:
+            raw = runtime.encode("ascii").ljust(_MIN_RUNTIME_BYTES, b"\0")
+            self.buffers.append(np.frombuffer(raw, dtype=np.uint8))
+            metadata.append(Metadata(MIN_RUNTIME_METADATA, len(self.buffers) - 1))
+        sig = SignatureDef(SIGNATURE_KEY, 0,
+                           inputs=[(v.name, t) for v, t in zip(graph.inputs, inputs)],
+                           outputs=self._signature_outputs(outputs))
+        return Model(operator_codes=codes, subgraphs=[sub], buffers=self.buffers, version=3,
+                     description=description, metadata=metadata, signature_defs=[sig])
+
+    def _signature_outputs(self, outputs: list[int]) -> list[tuple[str, int]]:
+        seen: set[str] = set()
+        res = []
+        for v, t in zip(self.graph.outputs, outputs):
+            name, i = v.name, 0
+            while name in seen:
+                i += 1
+                name = f"{v.name}_{i}"
+            seen.add(name)
+            res.append((name, t))
+        return res
+
+    def _copy_to_output(self, v: Value, src: int) -> int:
+        """A graph output that is a constant (or a graph input): copied by a RESHAPE to its own tensor."""
+        self.current = None
+        shape = self.shape(v)
+        out = self._add_tensor(self._unique(f"{v.name}/output"), shape, tensor_type(v.dtype), 0, self.signature(v))
+        self.add("RESHAPE", [src, self.int32([-1 if d == -1 else d for d in (self.signature(v) or shape)],
+                                            "shape")], [out], {"new_shape": list(self.signature(v) or shape)})
+        return out
+
+
+def _check_float(graph: Graph) -> None:
+    quantized = [v.name for v in graph.values() if v.quant is not None]
+    if quantized:
+        raise UnsupportedOpError(f"TFLite emitter: to_tflite emits float models, but {len(quantized)} values are "
+                                 f"quantized (first: {quantized[0]!r})")
+
+
+def to_tflite(graph: Graph, *, batch: int | None = None) -> Model:
+    """Emit a float IR graph as a TFLite model (dataclasses of :mod:`keras2edge.runtime.model`).
+
+    Args:
+        graph: the IR graph (NHWC, Keras weight layouts). Only the batch (axis 0 of the inputs)
+            may be dynamic.
+        batch: the size written for the dynamic batch (default 1). Tensors that depend on it keep
+            ``shape_signature`` -1 there, so runtimes can resize the inputs.
+
+    Returns:
+        The model: one subgraph "main", builtin operators only, opcodes one per builtin at the
+        version the official converter would write, metadata ``min_runtime_version``, signature
+        ``serving_default`` (inputs and outputs named after the Keras inputs / output layers).
+
+    Raises:
+        UnsupportedOpError: an op (or configuration) no builtin can express, naming the node.
+    """
+    from . import ops_conv, ops_elementwise, ops_misc, ops_pool, ops_shape  # noqa: F401 - fill the table
+
+    _check_float(graph)
+    ctx = TFLiteContext(graph, batch)
+    for v in graph.inputs:
+        ctx.declare(v)
+    for node in graph.nodes:
+        if ctx.skipped(node):
+            continue
+        emit = TFLITE_EMITTERS.lookup(node.op, node.where())
+        ctx.current = node
+        emit(ctx, node)
+        for v in node.outputs:
+            if id(v) not in ctx._value_tensor:
+                raise UnsupportedOpError(f"TFLite emitter for {node.op} did not produce {v.name} at {node.where()}")
+        ctx.current = None
+    return ctx.finish(f"keras2edge {keras2edge_version()}")
+
+
+def tflite_bytes(graph: Graph, *, batch: int | None = None) -> bytes:
+    """The ``.tflite`` flatbuffer bytes of :func:`to_tflite` (``graph``, ``batch``)."""
+    from .writer import write_model
+
+    return write_model(to_tflite(graph, batch=batch))
+
+
+def save_tflite(graph: Graph, path: str | os.PathLike[str], *, batch: int | None = None) -> Model:
+    """Emit ``graph`` and write the ``.tflite`` file to ``path`` atomically; returns the model.
+
+    The bytes go to a temporary file in the same directory, which replaces ``path`` only once
+    complete, so a failure never leaves a partial file.
+    """
+    from .writer import write_model
+
+    model = to_tflite(graph, batch=batch)
+    data = write_model(model)
+    target = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(target))
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        mode = os.stat(target).st_mode & 0o777 if os.path.exists(target) else 0o644
+        os.chmod(tmp, mode)
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    return model
+
+
+__all__ = ["FUSABLE_ACTIVATIONS", "FUSING_BUILTINS", "TFLITE_EMITTERS", "TFLiteContext", "save_tflite",
+           "tensor_type", "tflite_bytes", "to_tflite"]
