@@ -36,14 +36,6 @@ class KerasSource:
     backend: str = ""
     container: str = ""
 
-    @property
-    def major(self) -> int:
-        """Keras major version (1, 2 or 3); 0 if not recorded."""
-        try:
-            return int(self.keras_version.split(".")[0])
-        except ValueError:
-            return 0
-
 
 def _attr(attrs: Any, key: str) -> str:
     return decode_str(attrs[key]) if key in attrs else ""

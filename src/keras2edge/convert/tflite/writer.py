@@ -1,0 +1,447 @@
+"""Serialize a :class:`keras2edge.runtime.model.Model` to ``.tflite`` flatbuffer bytes.
+
+``write_model`` is the inverse of ``keras2edge.runtime.reader.load_model``; both follow the field
+tables of :mod:`keras2edge.runtime.schema` (slot numbers, types, defaults), so the writer builds
+every table generically from them, options included. It uses the ``flatbuffers`` Builder and
+NumPy only.
+
+What the bytes look like:
+
+* ``TFL3`` identifier, ``Model.version`` 3, ``buffers[0]`` the empty sentinel (enforced);
+* operator codes de-duplicated on (builtin code, custom code, version), operators re-pointed,
+  and the 127 rule applied: ``deprecated_builtin_code = min(code, 127)``, ``builtin_code = code``;
+* operators in the Model's order; ``shape_signature`` only when the tensor has one; ``has_rank``
+  as the Tensor says (True by default); quantization as ``scale`` float32 / ``zero_point`` int64
+  / ``quantized_dimension`` (+ ``min``/``max`` when given), omitted when None;
+* every non-empty buffer's data starts at a multiple of 16 bytes from the start of the file
+  (schema.fbs declares ``force_align: 16``; the Python Builder ignores it, so the vector is
+  prepared with 16-byte alignment here);
+* options tables from the ``Operator.options`` dict (missing fields take the schema default);
+  metadata, signature defs and description as given.
+
+An invalid Model (data in buffers[0], an index out of range, a buffer shorter than its tensor,
+an options key the table does not have, a value outside its field's range ...) is rejected with
+a ``ValueError`` naming the subgraph, operator or tensor before anything is written.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import flatbuffers
+import numpy as np
+
+from ...runtime import schema
+from ...runtime.model import Model, Operator, OperatorCode, Quantization, SignatureDef, SubGraph, Tensor
+
+FILE_IDENTIFIER = b"TFL3"
+SCHEMA_VERSION = 3
+BUFFER_ALIGNMENT = 16
+
+_TENSOR_TYPES = frozenset(schema.ENUMS["TensorType"].values())
+_PREPEND = {
+    "bool": "PrependBoolSlot", "byte": "PrependInt8Slot", "ubyte": "PrependUint8Slot",
+    "short": "PrependInt16Slot", "ushort": "PrependUint16Slot", "int": "PrependInt32Slot",
+    "uint": "PrependUint32Slot", "long": "PrependInt64Slot", "ulong": "PrependUint64Slot",
+    "float": "PrependFloat32Slot", "double": "PrependFloat64Slot",
+}
+
+
+def write_model(model: Model) -> bytes:
+    """Serialize ``model`` to ``.tflite`` bytes (TFLite schema version 3).
+
+    Args:
+        model: the model; it is not modified.
+
+    Returns:
+        The flatbuffer bytes, loadable by LiteRT, TFLite Micro and ``runtime.reader.load_model``.
+
+    Raises:
+        ValueError: the model is invalid; the message names what and where.
+    """
+    plan = _check_model(model)
+    return _Writer(model, plan).build()
+
+
+# ---------------------------------------------------------------------------------------------
+# Validation: everything is checked (and normalized) before the first byte is written.
+
+
+class _Plan:
+    """What validation worked out: de-duplicated opcodes and normalized options per operator."""
+
+    def __init__(self) -> None:
+        self.opcodes: list[OperatorCode] = []
+        self.opcode_map: list[int] = []
+        self.options: dict[tuple[int, int], dict[str, Any]] = {}
+
+
+def _fail(msg: str) -> None:
+    raise ValueError(f"write_model: {msg}")
+
+
+def _int(v: Any, kind: str, where: str) -> int:
+    if isinstance(v, (bool, np.bool_)) and kind != "bool":
+        _fail(f"{where}: expected an integer, got {v!r}")
+    if not isinstance(v, (int, np.integer, bool, np.bool_)):
+        _fail(f"{where}: expected an integer, got {type(v).__name__} {v!r}")
+    lo, hi = schema.INT_RANGES[kind]
+    if not lo <= int(v) <= hi:
+        _fail(f"{where}: {int(v)} is outside the range of {kind} [{lo}, {hi}]")
+    return int(v)
+
+
+def _scalar(v: Any, kind: str, where: str) -> Any:
+    if kind == "bool":
+        return bool(_int(v, "bool", where))
+    if kind in ("float", "double"):
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer, np.floating)):
+            _fail(f"{where}: expected a number, got {type(v).__name__} {v!r}")
+        f = float(v)
+        if kind == "float" and math.isfinite(f) and abs(f) > float(np.finfo(np.float32).max):
+            _fail(f"{where}: {f} does not fit a float32")
+        return f
+    return _int(v, kind, where)
+
+
+def _int_vector(v: Any, kind: str, where: str, lo: int | None = None, hi: int | None = None) -> np.ndarray:
+    """A 1-D vector of integers of ``kind`` as a little-endian array (range-checked)."""
+    try:
+        a = np.asarray(v)
+    except Exception as e:  # noqa: BLE001 - ragged lists and the like
+        _fail(f"{where}: not a vector of integers ({e})")
+    if a.ndim != 1 or (a.size and not (np.issubdtype(a.dtype, np.integer) or a.dtype == np.bool_)):
+        _fail(f"{where}: expected a 1-D sequence of integers, got {a.dtype} array of shape {a.shape}")
+    klo, khi = schema.INT_RANGES[kind]
+    lo = klo if lo is None else max(lo, klo)
+    hi = khi if hi is None else min(hi, khi)
+    if a.size and (int(a.min()) < lo or int(a.max()) > hi):
+        bad = next(int(x) for x in a.tolist() if not lo <= int(x) <= hi)
+        _fail(f"{where}: value {bad} out of range [{lo}, {hi}]")
+    return a.astype(schema.NUMPY_DTYPES[kind], copy=False)
+
+
+def _float_vector(v: Any, kind: str, where: str) -> np.ndarray:
+    try:
+        a = np.asarray(v, dtype=schema.NUMPY_DTYPES[kind])
+    except (TypeError, ValueError) as e:
+        _fail(f"{where}: not a vector of numbers ({e})")
+    if a.ndim != 1:
+        _fail(f"{where}: expected a 1-D vector, got shape {a.shape}")
+    return a
+
+
+def _vector(v: Any, elem: str, where: str) -> np.ndarray:
+    return _float_vector(v, elem, where) if elem in ("float", "double") else _int_vector(v, elem, where)
+
+
+def _options(op: Operator, where: str) -> dict[str, Any]:
+    """The operator's options checked against its table, values normalized (None = omit)."""
+    if not isinstance(op.options_type, (int, np.integer)) or isinstance(op.options_type, bool):
+        _fail(f"{where}: options_type must be an int, got {op.options_type!r}")
+    tag = int(op.options_type)
+    opts = op.options or {}
+    if tag == 0:
+        if opts:
+            _fail(f"{where}: options {sorted(opts)} given with options_type 0 (NONE)")
+        return {}
+    table = schema.options_table(tag)
+    if table is None:
+        _fail(f"{where}: unknown BuiltinOptions type {tag} (1..{len(schema.BUILTIN_OPTIONS)})")
+    live = {f.name: f for f in table.live_fields}
+    unknown = sorted(set(opts) - set(live))
+    if unknown:
+        _fail(f"{where}: {table.name} has no field(s) {unknown}; fields: {sorted(live)}")
+    out: dict[str, Any] = {}
+    for name, value in opts.items():
+        f = live[name]
+        fw = f"{where}: {table.name}.{name}"
+        if value is None:
+            continue
+        if f.kind == "string":
+            if not isinstance(value, str):
+                _fail(f"{fw}: expected a str, got {type(value).__name__}")
+            out[name] = value
+        elif f.kind == "vector":
+            out[name] = _vector(value, f.elem, fw)
+        else:
+            out[name] = _scalar(value, f.kind, fw)
+    return out
+
+
+def _check_str(v: Any, where: str, optional: bool = False) -> None:
+    if not (isinstance(v, str) or (optional and v is None)):
+        _fail(f"{where}: expected a str, got {type(v).__name__} {v!r}")
+
+
+def _check_model(model: Model) -> _Plan:
+    plan = _Plan()
+    if model.version != SCHEMA_VERSION:
+        _fail(f"Model.version is {model.version!r}: only TFLite schema version {SCHEMA_VERSION} can be written")
+    _check_str(model.description, "Model.description")
+
+    # buffers
+    if not model.buffers:
+        _fail("Model.buffers is empty: buffers[0] must be the empty sentinel buffer")
+    for i, b in enumerate(model.buffers):
+        if not isinstance(b, np.ndarray) or b.dtype != np.uint8 or b.ndim != 1:
+            what = f"{b.dtype} array of shape {b.shape}" if isinstance(b, np.ndarray) else type(b).__name__
+            _fail(f"Model.buffers[{i}] must be a 1-D uint8 array (raw bytes; e.g. np.frombuffer(arr.tobytes(), "
+                  f"np.uint8)), got {what}")
+    if model.buffers[0].size:
+        _fail(f"Model.buffers[0] holds {model.buffers[0].size} bytes: it must be empty (the sentinel; "
+              "tensors with buffer 0 are activations)")
+    nbuf = len(model.buffers)
+
+    # operator codes, de-duplicated
+    seen: dict[tuple[int, str | None, int], int] = {}
+    for i, oc in enumerate(model.operator_codes):
+        where = f"Model.operator_codes[{i}]"
+        code = _int(oc.builtin_code, "int", f"{where}.builtin_code")
+        if code < 0:
+            _fail(f"{where}.builtin_code is {code}: BuiltinOperator codes are >= 0")
+        version = _int(oc.version, "int", f"{where}.version")
+        _check_str(oc.custom_code, f"{where}.custom_code", optional=True)
+        key = (code, oc.custom_code, version)
+        if key not in seen:
+            seen[key] = len(plan.opcodes)
+            plan.opcodes.append(OperatorCode(builtin_code=code, version=version, custom_code=oc.custom_code))
+        plan.opcode_map.append(seen[key])
+
+    # subgraphs
+    if not model.subgraphs:
+        _fail("Model.subgraphs is empty: a model needs at least its main subgraph")
+    for si, sg in enumerate(model.subgraphs):
+        _check_subgraph(sg, si, model, nbuf, plan)
+
+    for i, md in enumerate(model.metadata):
+        _check_str(md.name, f"Model.metadata[{i}].name")
+        b = _int(md.buffer, "uint", f"Model.metadata[{i}] ({md.name!r}).buffer")
+        if b >= nbuf:
+            _fail(f"Model.metadata[{i}] ({md.name!r}): buffer {b} out of range ({nbuf} buffers)")
+
+    for i, sd in enumerate(model.signature_defs):
+        where = f"Model.signature_defs[{i}] ({sd.signature_key!r})"
+        _check_str(sd.signature_key, f"{where}.signature_key")
+        si = _int(sd.subgraph_index, "uint", f"{where}.subgraph_index")
+        if si >= len(model.subgraphs):
+            _fail(f"{where}: subgraph_index {si} out of range ({len(model.subgraphs)} subgraphs)")
+        n = len(model.subgraphs[si].tensors)
+        for field in ("inputs", "outputs"):
+            for k, entry in enumerate(getattr(sd, field)):
+                if not (isinstance(entry, (tuple, list)) and len(entry) == 2):
+                    _fail(f"{where}.{field}[{k}]: expected a (name, tensor index) pair, got {entry!r}")
+                name, ti = entry
+                _check_str(name, f"{where}.{field}[{k}] name")
+                ti = _int(ti, "uint", f"{where}.{field}[{k}] ({name!r}) tensor index")
+                if ti >= n:
+                    _fail(f"{where}.{field}[{k}] ({name!r}): tensor {ti} out of range ({n} tensors in "
+                          f"subgraph {si})")
+    return plan
+
+
+def _check_subgraph(sg: SubGraph, si: int, model: Model, nbuf: int, plan: _Plan) -> None:
+    where = f"Model.subgraphs[{si}]"
+    _check_str(sg.name, f"{where}.name")
+    n = len(sg.tensors)
+    for ti, t in enumerate(sg.tensors):
+        _check_tensor(t, f"{where}.tensors[{ti}] ({getattr(t, 'name', None)!r})", model, nbuf)
+    for field in ("inputs", "outputs"):
+        _int_vector(getattr(sg, field), "int", f"{where}.{field}", 0, n - 1)
+    nops = len(model.operator_codes)
+    for oi, op in enumerate(sg.operators):
+        ow = f"{where}.operators[{oi}]"
+        idx = _int(op.opcode_index, "uint", f"{ow}.opcode_index")
+        if idx >= nops:
+            _fail(f"{ow}: opcode_index {idx} out of range ({nops} operator codes)")
+        ow = f"{ow} ({schema.op_name(int(model.operator_codes[idx].builtin_code))})"
+        _int_vector(op.inputs, "int", f"{ow}.inputs (-1 = omitted, {n} tensors)", -1, n - 1)
+        _int_vector(op.outputs, "int", f"{ow}.outputs ({n} tensors)", 0, n - 1)
+        _int_vector(op.intermediates, "int", f"{ow}.intermediates ({n} tensors)", 0, n - 1)
+        if op.custom_options is not None and not isinstance(op.custom_options, (bytes, bytearray, memoryview)):
+            _fail(f"{ow}.custom_options: expected bytes, got {type(op.custom_options).__name__}")
+        plan.options[(si, oi)] = _options(op, ow)
+
+
+def _check_tensor(t: Tensor, where: str, model: Model, nbuf: int) -> None:
+    _check_str(t.name, f"{where}.name")
+    shape = _int_vector(t.shape, "int", f"{where}.shape", -1)
+    if t.shape_signature is not None:
+        _int_vector(t.shape_signature, "int", f"{where}.shape_signature", -1)
+    ttype = _int(t.type, "byte", f"{where}.type")
+    if ttype not in _TENSOR_TYPES:
+        _fail(f"{where}: unknown TensorType {ttype}")
+    b = _int(t.buffer, "uint", f"{where}.buffer")
+    if b >= nbuf:
+        _fail(f"{where}: buffer {b} out of range ({nbuf} buffers)")
+    size = model.buffers[b].size if b else 0
+    if size:
+        if t.is_variable:
+            _fail(f"{where}: a variable tensor must not have buffer data (buffer {b}, {size} bytes)")
+        need = schema.tensor_nbytes(shape.tolist(), ttype)
+        if need is None and (shape < 0).any():
+            _fail(f"{where}: constant tensor (buffer {b}) has an unknown dimension in shape {shape.tolist()}")
+        if need is not None and size < need:
+            _fail(f"{where}: buffer {b} holds {size} bytes, the tensor (shape {shape.tolist()}, "
+                  f"{schema.enum_name('TensorType', ttype)}) needs {need}")
+    q = t.quantization
+    if q is not None:
+        if not isinstance(q, Quantization):
+            _fail(f"{where}.quantization: expected a Quantization, got {type(q).__name__}")
+        _float_vector(q.scale, "float", f"{where}.quantization.scale")
+        _int_vector(q.zero_point, "long", f"{where}.quantization.zero_point")
+        _int(q.quantized_dimension, "int", f"{where}.quantization.quantized_dimension")
+        for name in ("min", "max"):
+            if getattr(q, name) is not None:
+                _float_vector(getattr(q, name), "float", f"{where}.quantization.{name}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Building
+
+
+class _Writer:
+    def __init__(self, model: Model, plan: _Plan) -> None:
+        self.model = model
+        self.plan = plan
+        est = sum(int(b.size) + 32 for b in model.buffers) + 4096 + sum(
+            200 * len(sg.tensors) + 100 * len(sg.operators) for sg in model.subgraphs)
+        self.b = flatbuffers.Builder(est)
+
+    # -- primitives -------------------------------------------------------------------------
+    def table(self, tdef: schema.Table, values: dict[str, Any]) -> int:
+        """Build a table from {field: value}: scalars, or offsets already created (ints) for
+        strings/vectors/tables. Fields absent or None are omitted (reader applies defaults)."""
+        b = self.b
+        b.StartObject(tdef.num_slots)
+        for f in tdef.fields:
+            v = values.get(f.name)
+            if v is None:
+                continue
+            if f.is_scalar:
+                getattr(b, _PREPEND[f.kind])(f.slot, v, f.default)
+            elif f.kind == "union_type":
+                b.PrependUint8Slot(f.slot, v, 0)
+            else:
+                b.PrependUOffsetTRelativeSlot(f.slot, v, 0)
+        return b.EndObject()
+
+    def offsets(self, offs: Sequence[int]) -> int:
+        b = self.b
+        b.StartVector(4, len(offs), 4)
+        for o in reversed(offs):
+            b.PrependUOffsetTRelative(o)
+        return b.EndVector()
+
+    def numbers(self, a: np.ndarray) -> int:
+        """A vector of scalars from a little-endian array (already normalized)."""
+        return self.b.CreateNumpyVector(np.ascontiguousarray(a))
+
+    def data(self, raw: np.ndarray) -> int:
+        """A [ubyte] vector whose first byte lands on a 16-byte boundary of the final file."""
+        b = self.b
+        n = int(raw.size)
+        b.StartVector(1, n, BUFFER_ALIGNMENT)
+        b.head = b.Head() - n
+        b.Bytes[b.Head():b.Head() + n] = memoryview(np.ascontiguousarray(raw)).cast("B")
+        return b.EndVector()
+
+    def string(self, s: str) -> int:
+        return self.b.CreateString(s)
+
+    # -- model ------------------------------------------------------------------------------
+    def build(self) -> bytes:
+        m, b, T = self.model, self.b, schema.TABLES
+        # Buffers first: the Builder fills back to front, so the weights end up at the end of the
+        # file, as in the converter's output.
+        buffer_offs = []
+        for raw in m.buffers:
+            data = self.data(raw) if raw.size else None
+            buffer_offs.append(self.table(T["Buffer"], {"data": data}))
+        buffers = self.offsets(buffer_offs)
+        subgraphs = self.offsets([self.subgraph(sg, si) for si, sg in enumerate(m.subgraphs)])
+        opcodes = self.offsets([self.opcode(oc) for oc in self.plan.opcodes])
+        metadata = self.offsets([self.table(T["Metadata"], {"name": self.string(md.name), "buffer": int(md.buffer)})
+                                 for md in m.metadata]) if m.metadata else None
+        signatures = self.offsets([self.signature(sd) for sd in m.signature_defs]) if m.signature_defs else None
+        description = self.string(m.description) if m.description else None
+        root = self.table(T["Model"], {
+            "version": SCHEMA_VERSION, "operator_codes": opcodes, "subgraphs": subgraphs,
+            "description": description, "buffers": buffers, "metadata": metadata, "signature_defs": signatures})
+        b.Finish(root, file_identifier=FILE_IDENTIFIER)
+        return bytes(b.Output())
+
+    def opcode(self, oc: OperatorCode) -> int:
+        custom = self.string(oc.custom_code) if oc.custom_code is not None else None
+        code = oc.builtin_code
+        return self.table(schema.TABLES["OperatorCode"], {
+            "deprecated_builtin_code": min(code, schema.PLACEHOLDER_FOR_GREATER_OP_CODES),
+            "custom_code": custom, "version": oc.version, "builtin_code": code})
+
+    def signature(self, sd: SignatureDef) -> int:
+        T = schema.TABLES
+        maps = {}
+        for field in ("inputs", "outputs"):
+            maps[field] = self.offsets([self.table(T["TensorMap"], {"name": self.string(name),
+                                                                    "tensor_index": int(ti)})
+                                        for name, ti in getattr(sd, field)])
+        return self.table(T["SignatureDef"], {**maps, "signature_key": self.string(sd.signature_key),
+                                              "subgraph_index": int(sd.subgraph_index)})
+
+    def subgraph(self, sg: SubGraph, si: int) -> int:
+        T = schema.TABLES
+        tensors = self.offsets([self.tensor(t) for t in sg.tensors])
+        operators = self.offsets([self.operator(op, si, oi) for oi, op in enumerate(sg.operators)])
+        return self.table(T["SubGraph"], {
+            "tensors": tensors, "inputs": self.numbers(np.asarray(sg.inputs, "<i4")),
+            "outputs": self.numbers(np.asarray(sg.outputs, "<i4")), "operators": operators,
+            "name": self.string(sg.name) if sg.name else None})
+
+    def tensor(self, t: Tensor) -> int:
+        T = schema.TABLES
+        q = None
+        if t.quantization is not None:
+            qp = t.quantization
+            q = self.table(T["QuantizationParameters"], {
+                "min": None if qp.min is None else self.numbers(np.asarray(qp.min, "<f4").ravel()),
+                "max": None if qp.max is None else self.numbers(np.asarray(qp.max, "<f4").ravel()),
+                "scale": self.numbers(np.asarray(qp.scale, "<f4").ravel()),
+                "zero_point": self.numbers(np.asarray(qp.zero_point, "<i8").ravel()),
+                "quantized_dimension": int(qp.quantized_dimension)})
+        return self.table(T["Tensor"], {
+            "shape": self.numbers(np.asarray(t.shape, "<i4").reshape(-1)),
+            "type": int(t.type), "buffer": int(t.buffer), "name": self.string(t.name), "quantization": q,
+            "is_variable": bool(t.is_variable),
+            "shape_signature": None if t.shape_signature is None
+            else self.numbers(np.asarray(t.shape_signature, "<i4").reshape(-1)),
+            "has_rank": bool(t.has_rank)})
+
+    def operator(self, op: Operator, si: int, oi: int) -> int:
+        T = schema.TABLES
+        options = None
+        tag = int(op.options_type)
+        if tag:
+            tdef = schema.options_table(tag)
+            values: dict[str, Any] = {}
+            for name, v in self.plan.options[(si, oi)].items():
+                f = tdef.by_name[name]
+                if f.kind == "string":
+                    values[name] = self.string(v)
+                elif f.kind == "vector":
+                    values[name] = self.numbers(v)
+                else:
+                    values[name] = v
+            options = self.table(tdef, values)
+        custom = None
+        if op.custom_options is not None:
+            custom = self.numbers(np.frombuffer(bytes(op.custom_options), np.uint8))
+        intermediates = self.numbers(np.asarray(op.intermediates, "<i4").reshape(-1)) if len(op.intermediates) \
+            else None
+        return self.table(T["Operator"], {
+            "opcode_index": self.plan.opcode_map[op.opcode_index],
+            "inputs": self.numbers(np.asarray(op.inputs, "<i4").reshape(-1)),
+            "outputs": self.numbers(np.asarray(op.outputs, "<i4").reshape(-1)),
+            "builtin_options_type": tag if tag else None, "builtin_options": options,
+            "custom_options": custom, "intermediates": intermediates})
