@@ -15,7 +15,8 @@ PKG = REPO / "src" / "keras2edge"
 FORBIDDEN = {
     "ir": ("convert", "quantize", "prune", "runtime", "cli", "api"),
     "convert/keras": ("convert.onnx", "convert.tflite", "cli", "api"),
-    "convert/onnx": ("convert.keras", "cli", "api"),
+    "convert/onnx": ("convert.keras", "convert.tflite", "cli", "api"),
+    "convert/tflite": ("convert.keras", "convert.onnx", "cli", "api"),
 }
 
 

@@ -1,7 +1,7 @@
-"""The public Python API: load a Keras model, optimize it, save it (ONNX), inspect it.
+"""The public Python API: load a Keras model, optimize it, save it (ONNX, TFLite), inspect it.
 
     g = keras2edge.load("model.h5")                 # IR graph, cleanup passes applied
-    keras2edge.save(g, "model.onnx")                 # atomic write
+    keras2edge.save(g, "model.onnx")                 # atomic write (.onnx or .tflite)
     report = keras2edge.inspect("model.h5")          # per-layer params and MACs
 
 The CLI is a thin layer over these functions.
@@ -47,7 +47,10 @@ def load(model: str | os.PathLike[str], weights: str | os.PathLike[str] | None =
 
 def save(graph: Graph, path: str | os.PathLike[str], *, opset: int | None = None,
          nchw_inputs: bool = False) -> str:
-    """Write ``graph`` to ``path``; the format follows the extension (``.onnx``).
+    """Write ``graph`` to ``path``; the format follows the extension (``.onnx`` or ``.tflite``).
+
+    ``opset`` and ``nchw_inputs`` apply to ONNX only; a ``.tflite`` file is float32 with builtin
+    operators only, written at batch 1 with the dynamic batch kept in ``shape_signature``.
 
     The file is written to a temporary name and renamed, so a failure never leaves a partial file.
     Returns the path written.
@@ -59,8 +62,13 @@ def save(graph: Graph, path: str | os.PathLike[str], *, opset: int | None = None
 
         save_onnx(graph, p, opset=opset or DEFAULT_OPSET, nchw_inputs=nchw_inputs)
         return p
+    if ext == ".tflite":
+        from .convert.tflite import save_tflite
+
+        save_tflite(graph, p)
+        return p
     raise ModelFormatError(f"cannot write {p!r}: unknown output format {ext or '(no extension)'!r}; "
-                           "supported: .onnx")
+                           "supported: .onnx, .tflite")
 
 
 def convert_model(model: str | os.PathLike[str], output: str | os.PathLike[str], *,

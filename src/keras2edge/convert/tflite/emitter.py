@@ -6,10 +6,12 @@ Usage::
     data = tflite_bytes(graph)          # the .tflite flatbuffer bytes
     save_tflite(graph, "model.tflite")  # atomic write
 
-Emitters live in the ``ops_*`` modules, one table :data:`TFLITE_EMITTERS` keyed by IR op; this
-module holds the emit context (tensors, buffers, operators, fused activations) and the model
-assembly: operator versions and ``min_runtime_version`` (:mod:`.versions`), one OperatorCode per
-builtin, the ``serving_default`` signature.
+Emitters live in the ``ops_*`` modules (imported by the package), one table
+:data:`TFLITE_EMITTERS` keyed by IR op; this module holds the emit context (tensors, buffers,
+operators, fused activations) and the model assembly: operator versions and
+``min_runtime_version`` (:mod:`.versions`), one OperatorCode per builtin (at the highest version
+its operators need, as the converter's UpdateOpVersion does), the ``serving_default`` signature.
+Nodes no graph output depends on are not emitted.
 
 What the file looks like, and why:
 
@@ -20,7 +22,7 @@ What the file looks like, and why:
 * buffers[0] is the empty sentinel; each constant has its own buffer. Index constants (axes,
   shapes, paddings, sizes, perms, begin/end/strides) are INT32 and shared by content, as the
   converter shares them.
-* A Relu, Relu6 or ReluN1To1 that is the only consumer of a CONV_2D, DEPTHWISE_CONV_2D,
+* A Relu, Relu6 or ReluN1To1 on float32 that is the only consumer of a CONV_2D, DEPTHWISE_CONV_2D,
   FULLY_CONNECTED, ADD, SUB, MUL, DIV, AVERAGE_POOL_2D or MAX_POOL_2D output (which is not a
   graph output) is folded into its ``fused_activation_function``, as the official converter's
   optimize patterns do (LiteRT ``tflite/converter/transforms/optimize_patterns.td``: only the
@@ -35,7 +37,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -55,6 +57,9 @@ from .versions import min_runtime_version, op_version
 EmitFn = Callable[["TFLiteContext", Node], None]
 
 TFLITE_EMITTERS: OpTable[EmitFn] = OpTable("TFLite emitter")
+
+#: IR ops with no TFLite emitter, with the reason (none: every op maps to builtins).
+KNOWN_GAPS: dict[str, str] = {}
 
 #: IR activation -> ActivationFunctionType it folds into.
 FUSABLE_ACTIVATIONS: dict[str, int] = {"Relu": ACT_RELU, "Relu6": ACT_RELU6, "ReluN1To1": ACT_RELU_N1_TO_1}
@@ -99,7 +104,6 @@ class PendingOp:
     outputs: list[int]
     options: dict[str, Any] | None
     node: Node | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class TFLiteContext:
@@ -174,6 +178,13 @@ class TFLiteContext:
             return None
         return tuple(-1 if d is None else int(d) for d in v.shape)
 
+    def reshape_target(self, v: Value) -> list[int]:
+        """A RESHAPE target for ``v``: its shape with -1 at its dynamic dim (concrete if none or several)."""
+        sig = self.signature(v)
+        if sig is None or list(sig).count(-1) != 1:
+            return list(self.shape(v))
+        return list(sig)
+
     # ------------------------------------------------------------------ naming
     def _unique(self, name: str, avoid_reserved: bool = False) -> str:
         """``name``, or ``name_1``, ``name_2``, ... if taken (by a tensor, or by an IR value if asked)."""
@@ -189,12 +200,12 @@ class TFLiteContext:
         base = self.current.name if self.current is not None else "k2e"
         return self._unique(f"{base}/{suffix}", avoid_reserved=True)
 
-    def _claim(self, v: Value) -> str:
-        """The IR name of ``v`` for its tensor (a suffixed variant if it is already taken)."""
-        if v.name not in self._names:
-            self._names.add(v.name)
-            return v.name
-        return self._unique(v.name, avoid_reserved=True)
+    def _claim(self, name: str) -> str:
+        """``name`` (an IR value's) for its tensor, or a suffixed variant if a tensor already has it."""
+        if name not in self._names:
+            self._names.add(name)
+            return name
+        return self._unique(name, avoid_reserved=True)
 
     # ------------------------------------------------------------------ tensors
     def _add_tensor(self, name: str, shape: Sequence[int], ttype: int, buffer: int = 0,
@@ -209,17 +220,22 @@ class TFLiteContext:
         return len(self.buffers) - 1
 
     def const_tensor(self, arr: np.ndarray, name: str) -> int:
-        """A new constant tensor (own buffer) holding ``arr``, named after ``name`` (made unique)."""
+        """A new constant tensor (own buffer) holding ``arr``, named ``name`` (suffixed if taken)."""
         arr = np.asarray(arr)
         ttype = tensor_type(arr.dtype)
-        return self._add_tensor(self._unique(name), arr.shape, ttype, self._add_buffer(arr))
+        return self._add_tensor(self._claim(name), arr.shape, ttype, self._add_buffer(arr))
 
-    def const(self, arr: np.ndarray | Sequence[Any] | float | int, dtype: Any = None, name: str = "const") -> int:
-        """A helper constant, shared by content (dtype, shape and bytes)."""
+    def const(self, arr: np.ndarray | Sequence[Any] | float | int, dtype: Any = None, name: str = "const",
+              share: bool = True) -> int:
+        """A helper constant named ``<IR node>/<name>``; shared by content (dtype, shape and bytes) unless
+        ``share`` is False (weights such as a zero bias get their own tensor and buffer)."""
         a = np.asarray(arr, dtype=dtype)
         key = ("content", a.dtype.str, a.shape, a.tobytes())
-        if key not in self._consts:
-            self._consts[key] = self.const_tensor(a, self._helper_name(name))
+        if not share or key not in self._consts:
+            idx = self._add_tensor(self._helper_name(name), a.shape, tensor_type(a.dtype), self._add_buffer(a))
+            if not share:
+                return idx
+            self._consts[key] = idx
         return self._consts[key]
 
     def int32(self, values: Sequence[int] | int, name: str) -> int:
@@ -235,8 +251,7 @@ class TFLiteContext:
             arr = np.asarray(v.const if fn is None else fn(v.const))
             if arr.dtype == np.float64:
                 arr = arr.astype(np.float32)
-            name = v.name if not key else f"{v.name}/{key}"
-            self._consts[k] = self.const_tensor(arr, name)
+            self._consts[k] = self.const_tensor(arr, v.name)
         return self._consts[k]
 
     def tensor(self, v: Value) -> int:
@@ -252,7 +267,7 @@ class TFLiteContext:
         """A fresh activation tensor for IR value ``v`` (named after it)."""
         if id(v) in self._value_tensor:
             raise UnsupportedOpError(f"TFLite emitter: value {v.name!r} produced twice")
-        idx = self._add_tensor(self._claim(v), self.shape(v), tensor_type(v.dtype), 0, self.signature(v))
+        idx = self._add_tensor(self._claim(v.name), self.shape(v), tensor_type(v.dtype), 0, self.signature(v))
         self._value_tensor[id(v)] = idx
         return idx
 
@@ -264,16 +279,9 @@ class TFLiteContext:
         """``v`` is the existing tensor ``tensor`` (no operator)."""
         self._value_tensor[id(v)] = tensor
 
-    def tmp(self, shape: Sequence[int], dtype: DType | np.dtype | str, suffix: str,
-            like: Value | None = None, signature: Sequence[int] | None = None) -> int:
-        """A helper activation tensor; its dynamic dims follow ``like`` (same rank) or ``signature``."""
-        dt = dtype if isinstance(dtype, DType) else np.dtype(dtype)
-        sig = signature
-        if sig is None and like is not None:
-            s = self.signature(like)
-            if s is not None and len(s) == len(shape) and s[0] == -1:
-                sig = (-1,) + tuple(int(d) for d in shape[1:])
-        return self._add_tensor(self._helper_name(suffix), shape, tensor_type(dt), 0, sig)
+    def tmp(self, shape: Sequence[int], dtype: DType, suffix: str) -> int:
+        """A helper activation tensor of a static shape (named ``<IR node>/<suffix>``)."""
+        return self._add_tensor(self._helper_name(suffix), shape, tensor_type(dtype), 0)
 
     def tmp_like(self, v: Value, suffix: str, shape: Sequence[int] | None = None,
                  dtype: DType | None = None) -> int:
@@ -340,6 +348,10 @@ class TFLiteContext:
         idx = self.out(act.output)
         self._value_tensor[id(node.output)] = idx  # nothing else reads it
         return idx, FUSABLE_ACTIVATIONS[act.op]
+
+    def is_output(self, v: Value) -> bool:
+        """Whether ``v`` is a graph output."""
+        return id(v) in self._output_ids
 
     def skipped(self, node: Node) -> bool:
         return id(node) in self._skip
@@ -413,11 +425,24 @@ class TFLiteContext:
     def _copy_to_output(self, v: Value, src: int) -> int:
         """A graph output that is a constant (or a graph input): copied by a RESHAPE to its own tensor."""
         self.current = None
-        shape = self.shape(v)
-        out = self._add_tensor(self._unique(f"{v.name}/output"), shape, tensor_type(v.dtype), 0, self.signature(v))
-        self.add("RESHAPE", [src, self.int32([-1 if d == -1 else d for d in (self.signature(v) or shape)],
-                                            "shape")], [out], {"new_shape": list(self.signature(v) or shape)})
+        out = self._add_tensor(self._unique(f"{v.name}/output"), self.shape(v), tensor_type(v.dtype), 0,
+                               self.signature(v))
+        target = self.reshape_target(v)
+        self.add("RESHAPE", [src, self.int32(target, "shape")], [out], {"new_shape": target})
         return out
+
+
+def _live_nodes(graph: Graph) -> set[int]:
+    """Nodes some graph output depends on (others are not emitted)."""
+    live: set[int] = set()
+    stack = [v.producer for v in graph.outputs if v.producer is not None]
+    while stack:
+        n = stack.pop()
+        if id(n) in live:
+            continue
+        live.add(id(n))
+        stack.extend(v.producer for v in n.inputs if v is not None and v.producer is not None)
+    return live
 
 
 def _check_float(graph: Graph) -> None:
@@ -444,14 +469,13 @@ def to_tflite(graph: Graph, *, batch: int | None = None) -> Model:
     Raises:
         UnsupportedOpError: an op (or configuration) no builtin can express, naming the node.
     """
-    from . import ops_conv, ops_elementwise, ops_misc, ops_pool, ops_shape  # noqa: F401 - fill the table
-
     _check_float(graph)
     ctx = TFLiteContext(graph, batch)
     for v in graph.inputs:
         ctx.declare(v)
+    live = _live_nodes(graph)
     for node in graph.nodes:
-        if ctx.skipped(node):
+        if ctx.skipped(node) or id(node) not in live:
             continue
         emit = TFLITE_EMITTERS.lookup(node.op, node.where())
         ctx.current = node

@@ -1,0 +1,11 @@
+"""IR → ``.tflite``: ``write_model`` serializes a :class:`keras2edge.runtime.model.Model` to flatbuffer bytes."""
+
+from .writer import write_model
+
+__all__ = ["write_model"]
+
+# The emitter (IR graph -> Model / bytes / file).
+from .emitter import KNOWN_GAPS, TFLITE_EMITTERS, TFLiteContext, save_tflite, tflite_bytes, to_tflite  # noqa: E402
+from . import ops_conv, ops_elementwise, ops_misc, ops_pool, ops_shape  # noqa: E402,F401 - fill TFLITE_EMITTERS
+
+__all__ += ["KNOWN_GAPS", "TFLITE_EMITTERS", "TFLiteContext", "save_tflite", "tflite_bytes", "to_tflite"]
