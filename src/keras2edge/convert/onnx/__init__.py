@@ -12,13 +12,13 @@ layout rules are in :mod:`.layout`, the naming and conversion machinery in :mod:
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 
 import onnx
 from onnx import helper
 
 from ...errors import UnsupportedOpError
+from ...fileio import write_atomic
 from ...ir.graph import Graph
 from . import ops_conv, ops_elementwise, ops_misc, ops_pool, ops_shape  # noqa: F401 - fill ONNX_EMITTERS
 from .context import ONNX_EMITTERS, OnnxContext
@@ -134,22 +134,5 @@ def save_onnx(graph: Graph, path: str | os.PathLike[str], **kwargs: object) -> o
     """
     model = to_onnx(graph, **kwargs)  # type: ignore[arg-type]
     data = model.SerializeToString()
-    target = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(target))
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        # mkstemp makes the file 0600; give it the mode an ordinary write would (or the old file's).
-        mode = os.stat(target).st_mode & 0o777 if os.path.exists(target) else 0o644
-        os.chmod(tmp, mode)
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    write_atomic(path, data)
     return model

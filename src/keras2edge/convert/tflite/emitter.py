@@ -35,7 +35,6 @@ What the file looks like, and why:
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -43,6 +42,7 @@ from typing import Any
 import numpy as np
 
 from ...errors import UnsupportedOpError
+from ...fileio import write_atomic
 from ...ir.dtypes import DType
 from ...ir.graph import Graph
 from ...ir.node import Node
@@ -504,23 +504,7 @@ def save_tflite(graph: Graph, path: str | os.PathLike[str], *, batch: int | None
 
     model = to_tflite(graph, batch=batch)
     data = write_model(model)
-    target = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(target))
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        mode = os.stat(target).st_mode & 0o777 if os.path.exists(target) else 0o644
-        os.chmod(tmp, mode)
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    write_atomic(path, data)
     return model
 
 
