@@ -89,3 +89,19 @@ def test_unknown_output_extension(tmp_path: Path) -> None:
     res = CliRunner().invoke(main, ["convert", str(EXAMPLE), "-o", str(tmp_path / "x.pb")])
     assert res.exit_code == 1 and "supported: .onnx" in res.output
     assert not os.listdir(tmp_path)
+
+
+def test_convert_to_tflite_runs_in_litert(tmp_path: Path) -> None:
+    """`keras2edge convert ... -o m.tflite`: the file runs in LiteRT (reference kernels) and matches Keras."""
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    out = tmp_path / "tiny_cnn.tflite"
+    res = CliRunner().invoke(main, ["convert", str(EXAMPLE), "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    interp = Interpreter(model_path=str(out), num_threads=1,
+                         experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
+    interp.allocate_tensors()
+    interp.set_tensor(interp.get_input_details()[0]["index"], np.load(REPO / "examples" / "tiny_cnn_input.npy"))
+    interp.invoke()
+    y = interp.get_tensor(interp.get_output_details()[0]["index"])
+    assert rel_err(y, np.load(REPO / "examples" / "tiny_cnn_keras_output.npy")) < 1e-5

@@ -69,7 +69,7 @@ def main(debug: bool, verbose: bool) -> None:
 @main.command()
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
-              help="Output file; the format follows the extension (.onnx).")
+              help="Output file; the format follows the extension (.onnx or .tflite).")
 @click.option("--weights", type=click.Path(dir_okay=False), help="Weights file for an architecture JSON.")
 @click.option("--input-shape", "input_shape", multiple=True, metavar="NAME:D0,D1,...",
               help="Pin an input's shape, e.g. input_1:1,224,224,3 (repeatable).")
@@ -78,7 +78,7 @@ def main(debug: bool, verbose: bool) -> None:
 @handle_errors
 def convert(model: str, output: str, weights: str | None, input_shape: tuple[str, ...], opset: int | None,
             nchw_inputs: bool) -> None:
-    """Convert a Keras MODEL (.h5, .keras, or .json with --weights) to ONNX."""
+    """Convert a Keras MODEL (.h5, .keras, or .json with --weights) to ONNX or TFLite."""
     t0 = time.perf_counter()
     graph = api.convert_model(model, output, weights=weights, input_shapes=parse_input_shapes(input_shape),
                         opset=opset, nchw_inputs=nchw_inputs)
