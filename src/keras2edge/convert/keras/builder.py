@@ -17,6 +17,7 @@ from ...errors import ModelFormatError, UnsupportedLayerError
 from ...ir import DType, Graph, LayerRecord, Value
 from .config import LayerSpec, ModelSpec, TensorRef, is_legacy_ref
 from .context import KERAS_HANDLERS, ImportOptions, LayerContext, LayerRefusal
+from .layers.keras_ops import OPS_PREFIX, ops_key
 from .legacy import fix_weights, translate_layer
 from .weights import LayerWeights, WeightStore, keras3_keys
 
@@ -44,21 +45,27 @@ def find_unsupported(model: ModelSpec) -> dict[str, list[tuple[str, str]]]:
     """Every layer class with no handler (or refused by name), with its layer names."""
     problems: dict[str, list[tuple[str, str]]] = {}
 
-    def visit(name: str, cls: str, cfg: dict[str, Any], module: str | None) -> None:
+    def visit(name: str, cls: str, cfg: dict[str, Any], module: str | None, call_args: list[list[Any]]) -> None:
         cls, cfg = translate_layer(cls, cfg)
+        cls = ops_key(module, cls, cfg, call_args)
         if cls in REFUSED:
             problems.setdefault(cls, []).append((name, REFUSED[cls]))
         elif cls not in KERAS_HANDLERS:
-            reason = f"custom layer from {module}" if module and not module.startswith(("keras", "tf_keras")) else ""
+            if cls.startswith(OPS_PREFIX):
+                reason = f"Keras 3 operation from {module}"
+            elif module and not module.startswith(("keras", "tf_keras")):
+                reason = f"custom layer from {module}"
+            else:
+                reason = ""
             problems.setdefault(cls, []).append((name, reason))
         elif cls in WRAPPERS and isinstance(cfg.get("layer"), dict):
             inner = cfg["layer"]
             icfg = inner.get("config") if isinstance(inner.get("config"), dict) else {}
-            visit(f"{name}/{icfg.get('name', '')}", str(inner.get("class_name")), icfg, inner.get("module"))
+            visit(f"{name}/{icfg.get('name', '')}", str(inner.get("class_name")), icfg, inner.get("module"), [])
 
     for _, ly in model.walk():
         if not ly.is_model:
-            visit(ly.name, ly.cls, ly.config, ly.module)
+            visit(ly.name, ly.cls, ly.config, ly.module, [c.args for c in ly.calls])
     return problems
 
 
@@ -186,6 +193,7 @@ class GraphBuilder:
             self._record(ly, ly.cls, outs, args, 0)
             return outs
         cls, cfg = translate_layer(ly.cls, ly.config)
+        cls = ops_key(ly.module, cls, cfg, [c.args for c in ly.calls])
         handler = KERAS_HANDLERS.get(cls)
         if handler is None or cls in REFUSED:
             return [_POISON] * 8  # reported by find_unsupported

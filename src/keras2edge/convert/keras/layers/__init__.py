@@ -9,6 +9,7 @@ from . import (  # noqa: F401  (each module registers its handlers)
     conv,
     core,
     embedding,
+    keras_ops,
     merge,
     normalization,
     pooling,
