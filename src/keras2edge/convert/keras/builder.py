@@ -15,7 +15,7 @@ import numpy as np
 
 from ...errors import ModelFormatError, UnsupportedLayerError
 from ...ir import DType, Graph, LayerRecord, Value
-from .config import LayerSpec, ModelSpec, TensorRef, is_legacy_ref
+from .config import LayerCall, LayerSpec, ModelSpec, TensorRef, is_legacy_ref
 from .context import KERAS_HANDLERS, ImportOptions, LayerContext, LayerRefusal
 from .layers.keras_ops import OPS_PREFIX, ops_key
 from .legacy import fix_weights, translate_layer
@@ -45,9 +45,9 @@ def find_unsupported(model: ModelSpec) -> dict[str, list[tuple[str, str]]]:
     """Every layer class with no handler (or refused by name), with its layer names."""
     problems: dict[str, list[tuple[str, str]]] = {}
 
-    def visit(name: str, cls: str, cfg: dict[str, Any], module: str | None, call_args: list[list[Any]]) -> None:
+    def visit(name: str, cls: str, cfg: dict[str, Any], module: str | None, calls: list[LayerCall]) -> None:
         cls, cfg = translate_layer(cls, cfg)
-        cls = ops_key(module, cls, cfg, call_args)
+        cls = ops_key(module, cls, cfg, calls)
         if cls in REFUSED:
             problems.setdefault(cls, []).append((name, REFUSED[cls]))
         elif cls not in KERAS_HANDLERS:
@@ -65,7 +65,7 @@ def find_unsupported(model: ModelSpec) -> dict[str, list[tuple[str, str]]]:
 
     for _, ly in model.walk():
         if not ly.is_model:
-            visit(ly.name, ly.cls, ly.config, ly.module, [c.args for c in ly.calls])
+            visit(ly.name, ly.cls, ly.config, ly.module, ly.calls)
     return problems
 
 
@@ -193,7 +193,7 @@ class GraphBuilder:
             self._record(ly, ly.cls, outs, args, 0)
             return outs
         cls, cfg = translate_layer(ly.cls, ly.config)
-        cls = ops_key(ly.module, cls, cfg, [c.args for c in ly.calls])
+        cls = ops_key(ly.module, cls, cfg, ly.calls)
         handler = KERAS_HANDLERS.get(cls)
         if handler is None or cls in REFUSED:
             return [_POISON] * 8  # reported by find_unsupported

@@ -36,6 +36,7 @@ class LayerCall:
     inputs: list[TensorRef]
     kwargs: dict[str, Any] = field(default_factory=dict)
     args: list[Any] = field(default_factory=list)  # positional args, TensorRefs or constants
+    keras3: bool = False  # written in the Keras 3 {"args", "kwargs"} form
 
 
 @dataclass
@@ -116,7 +117,7 @@ def _parse_call(node: Any, where: str) -> LayerCall:
     if isinstance(node, dict) and "args" in node:  # Keras 3
         args = convert_tensor_refs(node.get("args", []))
         kwargs = convert_tensor_refs(node.get("kwargs", {}) or {})
-        return LayerCall(_flatten_refs(args), kwargs, args)
+        return LayerCall(_flatten_refs(args), kwargs, args, keras3=True)
     if isinstance(node, list):  # Keras 1/2: list of [name, node, tensor(, kwargs)]
         if is_legacy_ref(node) or (node and node[0] == "_CONSTANT_VALUE"):
             node = [node]  # tf.keras TFOpLambda called on one tensor: a bare entry, not a list of entries

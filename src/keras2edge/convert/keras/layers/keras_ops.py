@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ....ir import Value
+from ..config import LayerCall
 from ..context import KERAS_HANDLERS, LayerContext
 from .tfop import TF_FUNCTIONS, TfCall
 
@@ -45,20 +46,20 @@ KERAS_OPS: dict[str, tuple[str, dict[str, str]]] = {
 }
 
 
-def ops_key(module: str | None, cls: str, config: dict[str, Any], call_args: Sequence[Sequence[Any]] = ()) -> str:
+def ops_key(module: str | None, cls: str, config: dict[str, Any], calls: Sequence[LayerCall] = ()) -> str:
     """The handler key of a layer entry: ``keras.ops.Add`` for a Keras 3 operation, else the class.
 
     ``.keras`` configs name the operation's module. Keras 3 legacy ``.h5`` configs drop it; there
     an entry is an operation when no layer has its class name (``Absolute``, ``Mean``), when its
     config lacks the ``trainable`` key every Keras layer config has (an operation's config is its
     name and constructor parameters), or when it is called with two or more positional arguments
-    (``Add(x, 3.0)``; the Add *layer* takes one list). ``call_args`` holds each call's positional args.
+    (``Add(x, 3.0)``; the Add *layer* takes one list). Only Keras 3 calls are judged this way.
     """
     if module and module.startswith(OPS_MODULES):
         return OPS_PREFIX + cls
-    if module is None and OPS_PREFIX + cls in KERAS_HANDLERS:
+    if module is None and OPS_PREFIX + cls in KERAS_HANDLERS and any(c.keras3 for c in calls):
         if (cls not in KERAS_HANDLERS or "trainable" not in config
-                or any(len(args) >= 2 for args in call_args)):
+                or any(len(c.args) >= 2 for c in calls)):
             return OPS_PREFIX + cls
     return cls
 
