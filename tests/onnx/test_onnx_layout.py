@@ -203,3 +203,24 @@ def test_value_used_as_output_and_further() -> None:
 def test_layout_graphs_all_opsets(opset: int) -> None:
     for make in (mobilenet_block, vgg_like, conv_net):
         check(make(), opset=opset)  # type: ignore[arg-type]
+
+
+def test_rescaling_before_conv_transposes_the_input_itself() -> None:
+    """MobileNetV3-style Mul/Add on the input in front of the first conv: the one Transpose reads the
+    graph input, so the elementwise chain already runs channels first."""
+    import numpy as np
+    import onnx
+
+    from keras2edge.convert.onnx import to_onnx
+    from keras2edge.ir import DType, Graph
+
+    g = Graph()
+    x = g.add_input("img", DType.FLOAT32, (None, 8, 8, 3))
+    y = g.op("Mul", [x, g.add_const("s", np.float32(1 / 127.5))])
+    y = g.op("Add", [y, g.add_const("o", np.float32(-1.0))])
+    y = g.op("Conv2D", [y, g.add_const("w", np.ones((3, 3, 3, 4), np.float32))], padding="same")
+    g.outputs = [g.op("Mean", [y], axes=(1, 2))]
+    model = to_onnx(g)
+    onnx.checker.check_model(model)
+    transposes = [n for n in model.graph.node if n.op_type == "Transpose"]
+    assert len(transposes) == 1 and transposes[0].input[0] == "img"

@@ -25,7 +25,8 @@ from ...ir.node import Node
 from ...ir.ops import op_spec
 from ...ir.registry import OpTable
 from ...ir.value import Value
-from .layout import CF, FLAT_CF, NHWC, cf_perm, const_for_broadcast, inverse_perm, is_trivial_perm, layout_perm
+from .layout import (CF, FLAT_CF, NHWC, cf_perm, const_for_broadcast, inverse_perm, is_trivial_perm, layout_perm,
+                     values_bound_for_cf)
 
 EmitFn = Callable[["OnnxContext", Node], None]
 
@@ -88,6 +89,7 @@ class OnnxContext:
         self._current_outputs: set[str] = set()
         self._output_ids = {id(v) for v in graph.outputs}
         self._input_ids = {id(v) for v in graph.inputs}
+        self.bound_for_cf = values_bound_for_cf(graph.nodes, graph.outputs)
         for v in graph.values():
             self._reserved.add(v.name)
         self._infer_shapes(dict(input_shapes or {}))

@@ -14,7 +14,8 @@ outputs. The rules, applied greedily in topological order by the emitters:
 * Layout-sensitive ops (Conv2D, DepthwiseConv2D, TransposeConv2D, pools, resizes) take and give CF.
 * Elementwise ops (unary, binary, comparisons, Select, PRelu, Cast, BatchNorm) keep their inputs'
   layout: :func:`choose_layout` picks the layout that needs the fewest conversions of full-rank
-  non-constant inputs (ties go to the first input's home layout); constant and lower-rank
+  non-constant inputs (ties go to the first input's home layout), or CF outright when the output is
+  bound for a conv through elementwise ops only (:func:`values_bound_for_cf`); constant and lower-rank
   operands are reshaped and permuted to match (a per-channel ``(C,)`` constant becomes ``(C, 1, 1)``).
 * Axis-carrying ops remap their axes and keep the layout: Concatenation, Softmax/LogSoftmax,
   reductions with ``keepdims``, Pad, StridedSlice, Split, Tile, ExpandDims/Squeeze and Gather where
@@ -106,13 +107,44 @@ def const_for_broadcast(arr: np.ndarray, out_rank: int, layout: str) -> np.ndarr
     return np.ascontiguousarray(out.reshape(out.shape[lead:]))
 
 
-def choose_layout(ctx: OnnxContext, inputs: Sequence[Value | None], out_rank: int) -> str:
-    """Layout for an elementwise op: the one needing the fewest conversions of full-rank inputs."""
+# Ops that take and give CF, and ops that keep whatever layout their inputs have.
+CF_OPS = frozenset({"Conv2D", "DepthwiseConv2D", "TransposeConv2D", "MaxPool2D", "AveragePool2D",
+                    "ResizeNearestNeighbor", "ResizeBilinear"})
+PASS_THROUGH_OPS = frozenset({
+    "Identity", "Relu", "Relu6", "ReluN1To1", "Relu0To1", "LeakyRelu", "Elu", "Logistic", "Tanh", "HardSwish",
+    "Gelu", "Exp", "Log", "Abs", "Neg", "Sqrt", "Rsqrt", "Square", "Sin", "Cos", "Floor", "Ceil", "Round", "Sign",
+    "Add", "Sub", "Mul", "Div", "Maximum", "Minimum", "Pow", "SquaredDifference", "PRelu", "BatchNorm", "Cast"})
+
+
+def values_bound_for_cf(graph_nodes: Sequence[Node], outputs: Sequence[Value]) -> set[int]:
+    """ids of the values whose every use leads, through elementwise ops only, to a CF op.
+
+    Such a value is best held CF as soon as it exists: an elementwise chain on a graph input in
+    front of the first conv (MobileNetV3's Rescaling) then converts the input itself, not the chain's end.
+    """
+    bound: set[int] = set()
+    out_ids = {id(v) for v in outputs}
+    for node in reversed(list(graph_nodes)):
+        for v in node.inputs:
+            if v is None or v.is_const or v.rank < 3 or id(v) in out_ids or not v.uses:
+                continue
+            if all(n.op in CF_OPS and i == 0 or (n.op in PASS_THROUGH_OPS and id(n.outputs[0]) in bound)
+                   for n, i in v.uses):
+                bound.add(id(v))
+    return bound
+
+
+def choose_layout(ctx: OnnxContext, inputs: Sequence[Value | None], out_rank: int,
+                  output: Value | None = None) -> str:
+    """Layout for an elementwise op: CF when its output is bound for a conv (see
+    :func:`values_bound_for_cf`), else the one needing the fewest conversions of full-rank inputs."""
     if out_rank < 3:
         return NHWC
     cands = [v for v in inputs if v is not None and not v.is_const and v.rank == out_rank]
     if not cands:
         return NHWC
+    if output is not None and id(output) in ctx.bound_for_cf:
+        return CF
     cost = {lay: sum(1 for v in cands if not ctx.has(v, lay)) for lay in (NHWC, CF)}
     if cost[CF] != cost[NHWC]:
         return CF if cost[CF] < cost[NHWC] else NHWC

@@ -117,7 +117,7 @@ def _nary_io(ctx: OnnxContext, node: Node, inputs: list | None = None) -> tuple[
     """Inputs as broadcast operands in the chosen layout, and the output name."""
     ins = [v for v in (inputs if inputs is not None else node.inputs)]
     out = node.output
-    layout = choose_layout(ctx, ins, out.rank)
+    layout = choose_layout(ctx, ins, out.rank, out)
     names = [ctx.operand(v, out.rank, layout) for v in ins]
     return names, ctx.set_output(out, layout)
 
@@ -212,7 +212,7 @@ def emit_prelu(ctx: OnnxContext, node: Node) -> None:
     """PRelu(x, alpha) → PRelu with alpha broadcast (and permuted) to x's layout."""
     x, alpha = node.inputs
     assert x is not None and alpha is not None
-    layout = choose_layout(ctx, [x], x.rank)
+    layout = choose_layout(ctx, [x], x.rank, node.output)
     y = ctx.set_output(node.output, layout)
     ctx.add1("PRelu", [ctx.get(x, layout), ctx.operand(alpha, x.rank, layout)], y)
 
