@@ -105,3 +105,46 @@ def test_convert_to_tflite_runs_in_litert(tmp_path: Path) -> None:
     interp.invoke()
     y = interp.get_tensor(interp.get_output_details()[0]["index"])
     assert rel_err(y, np.load(REPO / "examples" / "tiny_cnn_keras_output.npy")) < 1e-5
+
+
+def test_run_and_inspect_tflite(tmp_path: Path) -> None:
+    """`keras2edge run m.tflite --input x.npy -o out.npz` matches Keras; `inspect m.tflite` lists ops,
+    versions, MACs and the arena."""
+    model = tmp_path / "m.tflite"
+    assert CliRunner().invoke(main, ["convert", str(EXAMPLE), "-o", str(model)]).exit_code == 0
+    out = tmp_path / "out.npz"
+    res = CliRunner().invoke(main, ["run", str(model), "--input", str(REPO / "examples" / "tiny_cnn_input.npy"),
+                                    "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "probs: float32 (1, 10)" in res.output
+    with np.load(out, allow_pickle=False) as z:
+        assert rel_err(z["probs"], np.load(REPO / "examples" / "tiny_cnn_keras_output.npy")) < 1e-5
+    res = CliRunner().invoke(main, ["inspect", str(model), "--json"])
+    assert res.exit_code == 0, res.output
+    rep = json.loads(res.output)
+    assert [o["op"] for o in rep["ops"]][:2] == ["CONV_2D", "MAX_POOL_2D"]
+    assert rep["total_macs"] == 95_808  # the same count as `inspect` gives for the Keras model
+    assert rep["arena_bytes"] > 0 and rep["inputs"][0]["shape_signature"] == [-1, 28, 28, 1]
+    text = CliRunner().invoke(main, ["inspect", str(model)]).output
+    assert "CONV_2D" in text and "Arena" in text
+
+
+def test_run_bad_input_file(tmp_path: Path) -> None:
+    model = tmp_path / "m.tflite"
+    assert CliRunner().invoke(main, ["convert", str(EXAMPLE), "-o", str(model)]).exit_code == 0
+    bad = tmp_path / "x.npy"
+    bad.write_bytes(b"not numpy")
+    res = CliRunner().invoke(main, ["run", str(model), "--input", str(bad)])
+    assert res.exit_code == 2 and "not a readable" in res.output
+    wrong = tmp_path / "w.npy"
+    np.save(wrong, np.zeros((1, 5, 5, 1), np.float32))
+    res = CliRunner().invoke(main, ["run", str(model), "--input", str(wrong)])
+    assert res.exit_code == 1 and res.output.startswith("Error: ") and "Traceback" not in res.output
+
+
+def test_run_truncated_tflite(tmp_path: Path) -> None:
+    model = tmp_path / "m.tflite"
+    assert CliRunner().invoke(main, ["convert", str(EXAMPLE), "-o", str(model)]).exit_code == 0
+    model.write_bytes(model.read_bytes()[:1000])
+    res = CliRunner().invoke(main, ["run", str(model), "--input", str(REPO / "examples" / "tiny_cnn_input.npy")])
+    assert res.exit_code == 1 and res.output.startswith("Error: ")

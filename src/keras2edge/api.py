@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from .errors import ModelFormatError
 from .ir import Graph
 from .ir.passes import optimize
-from .report import ModelReport, graph_report
+from .report import ModelReport, graph_report, tflite_report
 
 # Heavy dependencies (h5py, onnx) are imported inside the functions that need them, so that
 # `import keras2edge.runtime` (which imports this package first) stays numpy-only.
@@ -85,3 +85,23 @@ def inspect(model: str | os.PathLike[str], weights: str | os.PathLike[str] | Non
     """Per-layer report of a Keras model: Keras name, class, output shape, params, MACs; totals."""
     graph = load(model, weights, input_shapes=input_shapes, cleanup=False)
     return graph_report(graph, os.fspath(model))
+
+
+def inspect_tflite(path: str | os.PathLike[str]) -> dict[str, object]:
+    """A ``.tflite`` file's ops (versions, MACs), tensors (dtypes, shapes, quantization), planned
+    arena bytes and totals, as a JSON-ready dict (read by keras2edge's own runtime)."""
+    return tflite_report(os.fspath(path))
+
+
+def run_tflite(path: str | os.PathLike[str], inputs: object) -> dict[str, object]:
+    """Run a ``.tflite`` file with keras2edge's NumPy runtime; returns {output name: array}.
+
+    ``inputs``: an array (single-input model), a dict by input name, or a list in input order.
+    """
+    from .runtime import Interpreter
+
+    interp = Interpreter(os.fspath(path))
+    out = interp.run(inputs)
+    if isinstance(out, dict):
+        return dict(out)
+    return {interp.output_names[0]: out}

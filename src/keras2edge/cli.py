@@ -6,6 +6,7 @@ Errors print one line ``Error: ...`` and exit 1 (2 for usage errors); ``--debug`
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import sys
 import time
@@ -93,9 +94,58 @@ def convert(model: str, output: str, weights: str | None, input_shape: tuple[str
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @handle_errors
 def inspect(model: str, weights: str | None, input_shape: tuple[str, ...], as_json: bool) -> None:
-    """Per layer: Keras name, class, output shape, params, MACs; and totals."""
+    """A Keras model: per layer Keras name, class, output shape, params, MACs; and totals.
+    A .tflite file: ops with versions and MACs, tensors, dtypes, quantization, arena bytes."""
+    from .convert.keras.sniff import FileKind, sniff
+    from .report import tflite_report_text
+
+    if sniff(model) == FileKind.TFLITE:
+        rep = api.inspect_tflite(model)
+        click.echo(json.dumps(rep, indent=2) if as_json else tflite_report_text(rep))
+        return
     report = api.inspect(model, weights, input_shapes=parse_input_shapes(input_shape))
     click.echo(report.to_json() if as_json else report.to_text())
+
+
+def _load_inputs(path: str) -> object:
+    """An .npy array (single-input model) or an .npz archive of arrays by input name (never unpickled)."""
+    import numpy as np
+
+    try:
+        data = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise click.BadParameter(f"{path!r}: not a readable .npy/.npz file without pickles ({e})",
+                                 param_hint="--input") from None
+    if isinstance(data, np.ndarray):
+        return data
+    with data:
+        return {k: data[k] for k in data.files}
+
+
+@main.command()
+@click.argument("model", type=click.Path(dir_okay=False, exists=True))
+@click.option("--input", "input_path", required=True, type=click.Path(dir_okay=False, exists=True),
+              help="x.npy (single-input model) or x.npz with one array per input name.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the outputs to this .npz (by name).")
+@handle_errors
+def run(model: str, input_path: str, output: str | None) -> None:
+    """Run a .tflite MODEL with keras2edge's NumPy runtime."""
+    import io
+
+    import numpy as np
+
+    from .fileio import write_atomic
+
+    outs = api.run_tflite(model, _load_inputs(input_path))
+    for name, arr in outs.items():
+        a = np.asarray(arr)
+        stats = f"min {a.min():.6g} max {a.max():.6g} mean {a.astype(np.float64).mean():.6g}" if a.size else "empty"
+        click.echo(f"{name}: {a.dtype} {tuple(a.shape)} {stats}")
+    if output:
+        buf = io.BytesIO()
+        np.savez(buf, **{k: np.asarray(v) for k, v in outs.items()})
+        write_atomic(output, buf.getvalue())
+        click.echo(f"Wrote {output}")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -75,3 +76,102 @@ def graph_report(graph: Graph, path: str) -> ModelReport:
         rep.layers.append(LayerRow(rec.name, rec.cls, [list(s) for s in rec.output_shapes], rec.params,
                                    macs.get(rec.name, 0)))
     return rep
+
+
+# ---------------------------------------------------------------------------- .tflite files
+
+def tflite_op_macs(op: str, shapes: list[tuple[int, ...] | None], out_shape: tuple[int, ...]) -> int:
+    """MACs per sample of one TFLite operator from its tensor shapes (batch excluded).
+
+    CONV_2D filter OHWI: out * KH*KW*I; DEPTHWISE_CONV_2D filter (1,KH,KW,C*M): out * KH*KW;
+    FULLY_CONNECTED weights (N, K): out * K; TRANSPOSE_CONV (inputs: output_shape, W OHWI, x):
+    x * KH*KW*O; BATCH_MATMUL: out * K.
+    """
+    def per_sample(shape: tuple[int, ...]) -> int:
+        return int(math.prod(shape[1:])) if len(shape) > 1 else int(math.prod(shape))
+
+    w = shapes[1] if len(shapes) > 1 else None
+    if op == "CONV_2D" and w is not None and len(w) == 4:
+        return per_sample(out_shape) * w[1] * w[2] * w[3]
+    if op == "DEPTHWISE_CONV_2D" and w is not None and len(w) == 4:
+        return per_sample(out_shape) * w[1] * w[2]
+    if op == "FULLY_CONNECTED" and w is not None and len(w) == 2:
+        return per_sample(out_shape) * w[1]
+    if op == "TRANSPOSE_CONV" and w is not None and len(w) == 4 and len(shapes) > 2 and shapes[2] is not None:
+        return per_sample(shapes[2]) * w[0] * w[1] * w[2]
+    if op == "BATCH_MATMUL" and shapes and shapes[0] is not None and out_shape:
+        return per_sample(out_shape) * (shapes[0][-1] if shapes[0] else 1)
+    return 0
+
+
+def tflite_report(path: str) -> dict[str, Any]:
+    """A ``.tflite`` file's ops (with versions and MACs), tensors (dtype, shape, quantization),
+    planned arena bytes and totals, read with keras2edge's own runtime."""
+    from .runtime import Interpreter
+    from .runtime.model import TENSOR_TYPE_NAMES
+    from .runtime.schema import op_name
+
+    with open(path, "rb") as f:
+        data = f.read()
+    interp = Interpreter(data)
+    model = interp.model
+    sg = model.subgraphs[0]
+
+    def tensor_row(i: int) -> dict[str, Any]:
+        t = sg.tensors[i]
+        q = t.quantization
+        return {"index": i, "name": t.name, "dtype": TENSOR_TYPE_NAMES.get(t.type, str(t.type)),
+                "shape": list(t.shape), "shape_signature": list(t.shape_signature or t.shape),
+                "constant": model.tensor_data(0, i) is not None,
+                "quantization": None if q is None else {
+                    "scale": [float(s) for s in q.scale[:8]], "zero_point": [int(z) for z in q.zero_point[:8]],
+                    "channels": int(len(q.scale)), "quantized_dimension": int(q.quantized_dimension)}}
+
+    ops = []
+    for k, op in enumerate(sg.operators):
+        code = model.operator_codes[op.opcode_index]
+        name = op_name(code.builtin_code) if code.custom_code is None else f"CUSTOM:{code.custom_code}"
+        shapes = [tuple(sg.tensors[i].shape) if i >= 0 else None for i in op.inputs]
+        out_shape = tuple(sg.tensors[op.outputs[0]].shape) if op.outputs else ()
+        ops.append({"index": k, "op": name, "version": code.version,
+                    "inputs": [sg.tensors[i].name if i >= 0 else None for i in op.inputs],
+                    "outputs": [sg.tensors[i].name for i in op.outputs],
+                    "dtype": TENSOR_TYPE_NAMES.get(sg.tensors[op.inputs[0]].type, "?") if op.inputs and op.inputs[0] >= 0
+                    else "?", "macs": tflite_op_macs(name, shapes, out_shape)})
+    consts = [i for i in range(len(sg.tensors)) if model.tensor_data(0, i) is not None]
+    return {
+        "path": path, "version": model.version, "description": model.description, "bytes": len(data),
+        "inputs": [tensor_row(i) for i in sg.inputs], "outputs": [tensor_row(i) for i in sg.outputs],
+        "ops": ops, "tensors": [tensor_row(i) for i in range(len(sg.tensors))],
+        "metadata": [m.name for m in model.metadata],
+        "signatures": [s.signature_key for s in model.signature_defs],
+        "arena_bytes": interp.arena_bytes,
+        "weight_bytes": int(sum(sg.tensors[i].dtype.itemsize * math.prod(sg.tensors[i].shape) for i in consts)),
+        "total_macs": sum(o["macs"] for o in ops),
+    }
+
+
+def tflite_report_text(rep: dict[str, Any]) -> str:
+    def shp(s: list[int]) -> str:
+        return "(" + ", ".join(str(d) for d in s) + ")"
+
+    lines = [f"TFLite model: {rep['path']} ({rep['bytes']:,} bytes, schema v{rep['version']}"
+             f"{', ' + rep['description'] if rep['description'] else ''})"]
+    for kind in ("inputs", "outputs"):
+        for t in rep[kind]:
+            q = f" q(scale {t['quantization']['scale'][0]:.6g}, zp {t['quantization']['zero_point'][0]})" \
+                if t["quantization"] else ""
+            lines.append(f"{kind[:-1].capitalize():<7} {t['name']} {t['dtype']} {shp(t['shape_signature'])}{q}")
+    head = ("#", "Op", "v", "Dtype", "Output", "MACs")
+    rows = [(str(o["index"]), o["op"], str(o["version"]), o["dtype"], o["outputs"][0] if o["outputs"] else "",
+             f"{o['macs']:,}") for o in rep["ops"]]
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(head)]
+    fmt = "  ".join(f"{{:>{w}}}" if i in (0, 5) else f"{{:<{w}}}" for i, w in enumerate(widths))
+    lines += [fmt.format(*head)] + [fmt.format(*r) for r in rows]
+    counts: dict[str, int] = {}
+    for o in rep["ops"]:
+        counts[o["op"]] = counts.get(o["op"], 0) + 1
+    lines.append("Ops: " + ", ".join(f"{k} x{v}" for k, v in sorted(counts.items())))
+    lines.append(f"Tensors: {len(rep['tensors'])}   Weights: {rep['weight_bytes']:,} bytes   "
+                 f"Arena (planned intermediates): {rep['arena_bytes']:,} bytes   MACs: {rep['total_macs']:,}")
+    return "\n".join(lines)

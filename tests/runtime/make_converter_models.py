@@ -13,14 +13,28 @@ Two jobs:
 * ``python tests/runtime/make_converter_models.py --zoo NAME [NAME ...] --out DIR`` builds Keras
   applications (``weights=None``, BatchNormalization statistics made non-trivial) and writes
   ``DIR/NAME.tflite`` (float32, official converter), ``DIR/NAME.h5`` (Keras 3 legacy HDF5, for
-  keras2edge's own ONNX path) and ``DIR/NAME.json`` (opcodes and sizes). Used by
+  keras2edge's own ONNX path), ``DIR/NAME.json`` (opcodes and sizes) and ``DIR/NAME.io.npz`` (a
+  batch-1 input ``x`` and Keras' output ``y`` for it). Used by
   ``bench/runtime.py`` and the zoo-marked runtime tests; these files are too big to commit.
   ``--zoo all`` builds the 14 models of tests/zoo.
+
+What TF 2.21's converter emitted when this was last run (float32, dynamic batch):
+
+* zoo, all 14 models together: ADD, AVERAGE_POOL_2D, CONCATENATION, CONV_2D (ConvNeXt's 7x7
+  depthwise convs come as grouped CONV_2D, one input channel per group), DEPTHWISE_CONV_2D,
+  FULLY_CONNECTED, GATHER, GELU, HARD_SWISH, LOGISTIC, MAX_POOL_2D, MEAN, MUL, NEG, PACK, PAD,
+  REDUCE_PROD, RELU, RESHAPE, RSQRT, SHAPE, SQUARED_DIFFERENCE, STRIDED_SLICE, SUB (SHAPE /
+  STRIDED_SLICE / PACK / GATHER / REDUCE_PROD compute reshape targets from the dynamic batch);
+* the small fixtures add BATCH_MATMUL, BATCH_TO_SPACE_ND / SPACE_TO_BATCH_ND (a dilated SAME conv),
+  ELU, EXP, EXPAND_DIMS, LEAKY_RELU, LOG, LOG_SOFTMAX, MAXIMUM, MINIMUM, PRELU, REDUCE_MAX, RELU6,
+  RESIZE_BILINEAR, RESIZE_NEAREST_NEIGHBOR, SOFTMAX, TANH, TILE, TRANSPOSE, TRANSPOSE_CONV.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import os
 import sys
@@ -32,7 +46,7 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "-1")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
-import numpy as np  # noqa: E402
+import numpy as np
 
 HERE = Path(__file__).resolve().parent
 OUT_SMALL = HERE.parent / "fixtures" / "tflite_runtime"
@@ -61,7 +75,8 @@ def _convert(model) -> bytes:
     import tensorflow as tf
 
     conv = tf.lite.TFLiteConverter.from_keras_model(model)
-    return conv.convert()
+    with contextlib.redirect_stdout(io.StringIO()):  # Keras' export prints every captured variable
+        return conv.convert()
 
 
 def _opcodes(tfl: bytes) -> dict[str, int]:
@@ -83,8 +98,10 @@ def _randomize_bn(model, rng: np.random.Generator) -> None:
             shape = tuple(layer.moving_mean.shape)
             layer.moving_mean.assign(rng.normal(0.0, 0.2, shape).astype(np.float32))
             layer.moving_variance.assign(rng.uniform(0.5, 2.0, shape).astype(np.float32))
-            layer.gamma.assign(rng.uniform(0.5, 1.5, shape).astype(np.float32))
-            layer.beta.assign(rng.normal(0.0, 0.1, shape).astype(np.float32))
+            if layer.gamma is not None:  # scale=False (InceptionV3) has none
+                layer.gamma.assign(rng.uniform(0.5, 1.5, shape).astype(np.float32))
+            if layer.beta is not None:
+                layer.beta.assign(rng.normal(0.0, 0.1, shape).astype(np.float32))
         elif isinstance(layer, keras.layers.LayerNormalization):
             if layer.gamma is not None:
                 layer.gamma.assign(rng.uniform(0.5, 1.5, tuple(layer.gamma.shape)).astype(np.float32))
@@ -111,6 +128,9 @@ def make_zoo(names: list[str], out: Path) -> None:
         (out / f"{name}.tflite").write_bytes(tfl)
         model.save(str(out / f"{name}.h5"))
         shape = tuple(int(d) for d in model.inputs[0].shape[1:])
+        # One batch-1 input (the one bench/runtime.py uses) and Keras' own output for it.
+        x = np.random.default_rng(0).uniform(lo, hi, (1, *shape)).astype(np.float32)
+        np.savez(out / f"{name}.io.npz", x=x, y=np.asarray(model(x, training=False), np.float32))
         info = {"model": name, "input_shape": list(shape), "input_range": [lo, hi], "tflite_bytes": len(tfl),
                 "params": int(model.count_params()), "ops": _opcodes(tfl)}
         (out / f"{name}.json").write_text(json.dumps(info, indent=1))

@@ -1,0 +1,275 @@
+"""The kernel table and what a kernel sees: ``KERNELS[(op name, dtype)] -> prepare function``.
+
+A kernel is a *prepare* function, registered for one TFLite builtin op name (``"CONV_2D"``) and the
+NumPy dtype of the op's main input (input 0 unless ``DTYPE_INPUT`` says otherwise)::
+
+    @register("ADD", "float32")
+    def add_float32(ctx: OpContext) -> EvalFn:
+        a, b = ctx.inputs[0], ctx.inputs[1]             # TensorSpec: shape, dtype, data (constant or None)
+        ctx.set_output(0, np.broadcast_shapes(a.shape, b.shape))
+        act = fused_activation(ctx)
+        def eval_(ins, outs, tmp):                       # NumPy only; writes into ``outs``
+            np.add(ins[0], ins[1], out=outs[0]); act(outs[0])
+        return eval_
+
+``prepare`` runs once per input-shape plan: it validates the node (arity, dtypes, shapes, options),
+sets every output's shape, asks for scratch buffers (``ctx.scratch``), precomputes what it can
+(transposed weights, index tables, padding amounts) and returns ``eval(ins, outs, tmp) -> None``.
+``ins`` are the input arrays (None for an omitted optional input), ``outs`` the output arrays (views
+of the planned arena, or fresh arrays for graph outputs) and ``tmp`` the scratch arrays, in the order
+they were requested. Eval never allocates what it can avoid and never changes shapes.
+
+Kernels whose output is a pure re-view of input 0 (RESHAPE, SQUEEZE, EXPAND_DIMS) call
+``ctx.alias_input(0)``: the interpreter then binds the output as a view of the input's memory and
+skips the eval step entirely (it still runs it when it cannot alias, e.g. for a graph output).
+
+Errors: ``ctx.fail(msg)`` raises RuntimeModelError naming the op index, op name and tensor names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from keras2edge.runtime.errors import RuntimeModelError
+
+EvalFn = Callable[[list, list, list], None]
+PrepareFn = Callable[["OpContext"], EvalFn]
+
+#: The one kernel table: (TFLite builtin op name, dtype name of the op's main input) -> prepare function.
+KERNELS: dict[tuple[str, str], PrepareFn] = {}
+
+#: Which input's dtype selects the kernel, where it is not input 0.
+DTYPE_INPUT: dict[str, int] = {"TRANSPOSE_CONV": 2, "SELECT": 1, "SELECT_V2": 1, "SPLIT": 1}
+
+FLOAT = ("float32",)
+INDEX = ("int32", "int64")
+#: dtypes for which data-movement kernels (reshape, concat, slicing, ...) are registered. int8/uint8/
+#: int16 are left to the quantized kernels, which also check quantization parameters.
+MOVE = ("float32", "int32", "int64", "bool")
+
+
+def register(op: str, *dtypes: str) -> Callable[[PrepareFn], PrepareFn]:
+    """Register a prepare function for ``op`` and each of ``dtypes`` (NumPy dtype names)."""
+    if not dtypes:
+        raise TypeError(f"register({op!r}) needs at least one dtype")
+
+    def deco(fn: PrepareFn) -> PrepareFn:
+        for dt in dtypes:
+            key = (op, np.dtype(dt).name)
+            if key in KERNELS:
+                raise RuntimeError(f"kernel {key} registered twice ({KERNELS[key].__module__} and {fn.__module__})")
+            KERNELS[key] = fn
+        return fn
+
+    return deco
+
+
+def supported_ops() -> list[str]:
+    """Sorted op names that have at least one kernel."""
+    return sorted({op for op, _ in KERNELS})
+
+
+@dataclass
+class TensorSpec:
+    """What prepare knows about one tensor in the current plan."""
+
+    index: int
+    name: str
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    data: np.ndarray | None = None  # constant (from the file, or folded at prepare time)
+    quantization: Any = None  # model.Quantization or None
+
+    @property
+    def is_const(self) -> bool:
+        return self.data is not None
+
+    @property
+    def rank(self) -> int:
+        return len(self.shape)
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+
+@dataclass
+class OpContext:
+    """One operator during prepare: its inputs, options and the outputs it must shape."""
+
+    index: int
+    op: str
+    version: int
+    options: dict[str, Any]
+    inputs: list[TensorSpec | None]
+    outputs: list[TensorSpec]
+    scratch_specs: list[tuple[tuple[int, ...], np.dtype]] = field(default_factory=list)
+    alias: int | None = None  # input index whose memory output 0 re-views
+    memo: dict = field(default_factory=dict)  # shared by all plans of one interpreter (see cached)
+
+    # ---------------------------------------------------------------- errors
+    def describe(self) -> str:
+        ins = ", ".join("-" if t is None else f"'{t.name}' {list(t.shape)} {t.dtype}" for t in self.inputs)
+        outs = ", ".join(f"'{t.name}'" for t in self.outputs)
+        return f"op #{self.index} {self.op} (inputs: {ins}; outputs: {outs})"
+
+    def fail(self, msg: str) -> RuntimeModelError:
+        """Return (to ``raise``) an error that names this op and its tensors."""
+        return RuntimeModelError(f"{self.describe()}: {msg}")
+
+    # ---------------------------------------------------------------- checks
+    def check_arity(self, min_in: int, max_in: int | None = None, n_out: int | None = 1) -> None:
+        n = len(self.inputs)
+        hi = min_in if max_in is None else max_in
+        if not min_in <= n <= hi:
+            want = str(min_in) if hi == min_in else f"{min_in} to {hi}"
+            raise self.fail(f"expects {want} inputs, got {n}")
+        for i in range(min_in):
+            if self.inputs[i] is None:
+                raise self.fail(f"input {i} is required but omitted (-1)")
+        if n_out is not None and len(self.outputs) != n_out:
+            raise self.fail(f"expects {n_out} outputs, got {len(self.outputs)}")
+
+    def input(self, i: int) -> TensorSpec:
+        t = self.inputs[i] if i < len(self.inputs) else None
+        if t is None:
+            raise self.fail(f"input {i} is required but omitted")
+        return t
+
+    def opt_input(self, i: int) -> TensorSpec | None:
+        return self.inputs[i] if i < len(self.inputs) else None
+
+    def const(self, i: int, what: str) -> np.ndarray:
+        """The value of input ``i``, which must be known at prepare time (a constant or foldable)."""
+        t = self.input(i)
+        if t.data is None:
+            raise self.fail(f"input {i} ('{t.name}', the {what}) must be a constant or computable at prepare "
+                            "time; this runtime does not support data-dependent shapes or parameters")
+        return t.data
+
+    def check_dtype(self, i: int, *dtypes: str) -> None:
+        t = self.input(i)
+        if t.dtype.name not in dtypes:
+            raise self.fail(f"input {i} ('{t.name}') has dtype {t.dtype}, expected {' or '.join(dtypes)}")
+
+    def check_rank(self, i: int, *ranks: int) -> None:
+        t = self.input(i)
+        if t.rank not in ranks:
+            raise self.fail(f"input {i} ('{t.name}') has rank {t.rank} (shape {list(t.shape)}), "
+                            f"expected rank {' or '.join(map(str, ranks))}")
+
+    def opt(self, name: str, default: Any = None) -> Any:
+        v = self.options.get(name, default)
+        return default if v is None else v
+
+    # ---------------------------------------------------------------- outputs and memory
+    def set_output(self, i: int, shape: Sequence[int], dtype: Any = None) -> None:
+        """Declare output ``i``'s shape; its dtype is the file's unless the kernel checks another."""
+        shape = tuple(int(d) for d in shape)
+        if any(d < 0 for d in shape):
+            raise self.fail(f"computed a negative output shape {list(shape)}")
+        out = self.outputs[i]
+        out.shape = shape
+        if dtype is not None and np.dtype(dtype) != out.dtype:
+            raise self.fail(f"output {i} ('{out.name}') is declared {out.dtype} in the file, but this op "
+                            f"produces {np.dtype(dtype)}")
+
+    def set_output_value(self, i: int, value: np.ndarray) -> None:
+        """Output ``i`` is known at prepare time (e.g. SHAPE): it becomes a constant of the plan."""
+        v = np.asarray(value)
+        self.set_output(i, v.shape, v.dtype)
+        v = v.copy()
+        v.flags.writeable = False
+        self.outputs[i].data = v
+
+    def cached(self, key: str, src: np.ndarray, fn: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+        """``fn(src)``, computed once per interpreter for this op (not once per input-shape plan), so
+        re-planning for another batch does not copy the reshaped weights again."""
+        k = (self.index, key)
+        hit = self.memo.get(k)
+        if hit is not None and hit[0] is src:
+            return hit[1]
+        value = fn(src)
+        self.memo[k] = (src, value)
+        return value
+
+    def scratch(self, shape: Sequence[int], dtype: Any = np.float32) -> int:
+        """Ask for a scratch buffer (planned in the arena, live only during this op); its index in ``tmp``."""
+        self.scratch_specs.append((tuple(int(d) for d in shape), np.dtype(dtype)))
+        return len(self.scratch_specs) - 1
+
+    def alias_input(self, i: int = 0) -> None:
+        """Output 0 has input ``i``'s data in another shape: the interpreter may bind it as a view."""
+        self.alias = i
+
+
+# ------------------------------------------------------------------------------ shared helpers
+
+ACTIVATION_NAMES = {0: "NONE", 1: "RELU", 2: "RELU_N1_TO_1", 3: "RELU6", 4: "TANH", 5: "SIGN_BIT"}
+
+
+def _noop(a: np.ndarray) -> None:
+    return None
+
+
+def fused_activation(ctx: OpContext, key: str = "fused_activation_function") -> Callable[[np.ndarray], None]:
+    """In-place fused activation, as TFLite's float kernels apply it.
+
+    Float kernels clamp to the activation range (CalculateActivationRange): RELU [0, inf),
+    RELU6 [0, 6], RELU_N1_TO_1 [-1, 1]. TANH and SIGN_BIT give an unbounded range there, i.e. the
+    float conv/add/... kernels ignore them; we do the same.
+    """
+    code = int(ctx.opt(key, 0))
+    if code in (0, 4, 5):
+        return _noop
+    if code not in (1, 2, 3):
+        raise ctx.fail(f"unknown fused_activation_function {code}")
+    return ACTIVATION_FNS[code]
+
+
+def _relu(a: np.ndarray) -> None:
+    np.maximum(a, 0, out=a)
+
+
+def _relu_n1_to_1(a: np.ndarray) -> None:
+    np.clip(a, -1, 1, out=a)
+
+
+def _relu6(a: np.ndarray) -> None:
+    np.clip(a, 0, 6, out=a)
+
+
+ACTIVATION_FNS = {1: _relu, 2: _relu_n1_to_1, 3: _relu6}
+
+
+def norm_axis(ctx: OpContext, axis: int, rank: int) -> int:
+    a = int(axis) + rank if int(axis) < 0 else int(axis)
+    if not 0 <= a < rank:
+        raise ctx.fail(f"axis {axis} is out of range for rank {rank}")
+    return a
+
+
+def broadcast(ctx: OpContext, *shapes: tuple[int, ...]) -> tuple[int, ...]:
+    try:
+        return tuple(np.broadcast_shapes(*shapes))
+    except ValueError:
+        raise ctx.fail(f"input shapes {[list(s) for s in shapes]} do not broadcast") from None
+
+
+def conv_out_size(padding: int, n: int, k: int, stride: int, dilation: int) -> int:
+    """TFLite ComputeOutSize: SAME ceil(n / s); VALID (n - eff + s) / s."""
+    eff = (k - 1) * dilation + 1
+    if padding == 0:
+        return (n + stride - 1) // stride
+    return (n - eff + stride) // stride
+
+
+def conv_pad_before(n: int, k: int, stride: int, dilation: int, out: int) -> tuple[int, int]:
+    """TFLite ComputePaddingWithOffset: (pad before, pad after) for the given output size."""
+    eff = (k - 1) * dilation + 1
+    total = max((out - 1) * stride + eff - n, 0)
+    return total // 2, total - total // 2

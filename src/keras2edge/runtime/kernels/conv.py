@@ -1,0 +1,375 @@
+"""Convolutions, float32: CONV_2D (groups, dilation), DEPTHWISE_CONV_2D, TRANSPOSE_CONV.
+
+Layouts (TFLite): activations NHWC; CONV_2D filter OHWI ``[Cout, KH, KW, Cin/groups]``;
+DEPTHWISE_CONV_2D filter ``[1, KH, KW, Cin*M]`` (output channel ``c*M + m``); TRANSPOSE_CONV inputs
+``[output_shape, filter OHWI, x, bias?]``.
+
+Speed: CONV_2D is im2col + one float32 GEMM (BLAS). A 1x1 stride-1 conv skips im2col (the input
+*is* the column matrix). The column matrix is filled tap by tap from strided input slices, and
+the parts of a tap that fall into the padding are zeroed, so no padded copy of the input is made.
+DEPTHWISE_CONV_2D loops over the KH*KW taps (never over pixels or channels): each tap is a
+multiply-add of a strided input slice with that tap's per-channel weights. Padding amounts, valid
+output ranges and reshaped weights are computed once in prepare.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from .base import FLOAT, OpContext, conv_out_size, conv_pad_before, fused_activation, register
+
+
+def _tap_ranges(n_in: int, n_out: int, k: int, stride: int, dilation: int, pad: int):
+    """For each tap offset along one axis: (out_lo, out_hi, in_lo) such that output positions
+    [out_lo, out_hi) read input positions in_lo, in_lo + stride, ... (all inside [0, n_in))."""
+    res = []
+    for i in range(k):
+        off = i * dilation - pad  # input position of output 0 for this tap
+        lo = 0 if off >= 0 else (-off + stride - 1) // stride  # first o with off + o*stride >= 0
+        # highest o with off + o*stride <= n_in - 1
+        hi = (n_in - 1 - off) // stride + 1 if n_in - 1 - off >= 0 else 0
+        lo, hi = min(lo, n_out), max(min(hi, n_out), 0)
+        hi = max(hi, lo)
+        res.append((lo, hi, off + lo * stride))
+    return res
+
+
+def _sl(lo: int, hi: int, start: int, stride: int) -> tuple[slice, slice]:
+    """(output slice, input slice) for one tap along one axis."""
+    return slice(lo, hi), slice(start, start + (hi - lo - 1) * stride + 1 if hi > lo else start, stride)
+
+
+#: Upper bound on one conv's im2col scratch. Bigger column matrices are built and multiplied in
+#: chunks of images or of output rows (VGG16's first layers would need 115 MB at once).
+COL_BUDGET = 8 << 20
+#: Depthwise convolutions use einsum over a window view from this many channels while the output
+#: and the (padded) input have at most this many bytes each (measured on x86-64 with NumPy 2.4; the
+#: limit also keeps the padded copy from growing the arena); the tap loop otherwise.
+EINSUM_MIN_CHANNELS = 48
+EINSUM_MAX_BYTES = 2 << 20
+
+
+def _col_chunks(n: int, oh: int, row_bytes: int, budget: int | None = None) -> list[tuple[int, int, int, int]]:
+    """Split the output into (n0, n1, r0, r1) spans (images, output rows) whose column matrix fits the
+    budget: the whole batch, groups of images, or groups of rows of one image."""
+    budget = COL_BUDGET if budget is None else budget
+    img = oh * row_bytes
+    if n * img <= budget:
+        return [(0, n, 0, oh)]
+    if img <= budget:
+        per = max(1, budget // img)
+        return [(b, min(b + per, n), 0, oh) for b in range(0, n, per)]
+    rpc = max(1, budget // max(row_bytes, 1))
+    return [(b, b + 1, r, min(r + rpc, oh)) for b in range(n) for r in range(0, oh, rpc)]
+
+
+def _window(ctx: OpContext, x_shape, kh: int, kw: int, sh: int, sw: int, dh: int, dw: int, padding: int):
+    _, h, w, _ = x_shape
+    if padding not in (0, 1):
+        raise ctx.fail(f"unknown padding {padding} (SAME=0, VALID=1)")
+    if min(sh, sw, dh, dw) < 1:
+        raise ctx.fail(f"strides ({sh}, {sw}) and dilations ({dh}, {dw}) must be >= 1")
+    oh = conv_out_size(padding, h, kh, sh, dh)
+    ow = conv_out_size(padding, w, kw, sw, dw)
+    if oh <= 0 or ow <= 0:
+        raise ctx.fail(f"a {kh}x{kw} window (dilation {dh}x{dw}) does not fit a {h}x{w} input with padding "
+                       f"{'SAME' if padding == 0 else 'VALID'}")
+    pt, _ = conv_pad_before(h, kh, sh, dh, oh)
+    pl, _ = conv_pad_before(w, kw, sw, dw, ow)
+    rows = _tap_ranges(h, oh, kh, sh, dh, pt)
+    cols = _tap_ranges(w, ow, kw, sw, dw, pl)
+    return oh, ow, rows, cols
+
+
+
+class _Windows:
+    """The (zero-padded) input of a window op seen as a strided view [N, OH, OW, (G,) KH, KW, C(/G)].
+
+    Prepare asks for a padded scratch buffer when the windows reach outside the input; eval copies the
+    input into its interior and zeroes only the border (the arena is shared, so it is never clean).
+    """
+
+    def __init__(self, ctx: OpContext, x_shape, kh: int, kw: int, sh: int, sw: int, dh: int, dw: int,
+                 oh: int, ow: int) -> None:
+        n, h, wd, c = x_shape
+        self.dims = (n, oh, ow, kh, kw, c, sh, sw, dh, dw)
+        pt, pl = conv_pad_before(h, kh, sh, dh, oh)[0], conv_pad_before(wd, kw, sw, dw, ow)[0]
+        hp, wp = (oh - 1) * sh + (kh - 1) * dh + 1, (ow - 1) * sw + (kw - 1) * dw + 1
+        hc, wc = min(h, hp - pt), min(wd, wp - pl)  # input rows/cols the windows reach
+        self.interior = (slice(None), slice(pt, pt + hc), slice(pl, pl + wc))
+        self.source = (slice(None), slice(0, hc), slice(0, wc))
+        self.padded = pt > 0 or pl > 0 or hp > pt + hc or wp > pl + wc
+        border = [(slice(0, pt), slice(None)), (slice(pt + hc, hp), slice(None)),
+                  (slice(pt, pt + hc), slice(0, pl)), (slice(pt, pt + hc), slice(pl + wc, wp))]
+        self.border = [(slice(None), r, c_) for r, c_ in border
+                       if r.stop > r.start and (c_.stop is None or c_.stop > c_.start)]
+        self.ipad = ctx.scratch((n, hp, wp, c), ctx.input(0).dtype) if self.padded else None
+
+    def view(self, xv: np.ndarray, tmp, groups: int | None = None) -> np.ndarray:
+        n, oh, ow, kh, kw, c, sh, sw, dh, dw = self.dims
+        if self.padded:
+            xp = tmp[self.ipad]
+            for b in self.border:
+                xp[b] = 0
+            xp[self.interior] = xv[self.source]
+        else:
+            xp = xv
+        s0, s1, s2, s3 = xp.strides
+        if groups is None:
+            return as_strided(xp, (n, oh, ow, kh, kw, c), (s0, s1 * sh, s2 * sw, s1 * dh, s2 * dw, s3),
+                              writeable=False)
+        cg = c // groups
+        return as_strided(xp, (n, oh, ow, groups, kh, kw, cg), (s0, s1 * sh, s2 * sw, s3 * cg, s1 * dh, s2 * dw, s3),
+                          writeable=False)
+
+
+def _strides(ctx: OpContext) -> tuple[int, int, int, int, int]:
+    return (int(ctx.opt("stride_h", 1)), int(ctx.opt("stride_w", 1)), int(ctx.opt("dilation_h_factor", 1)),
+            int(ctx.opt("dilation_w_factor", 1)), int(ctx.opt("padding", 0)))
+
+
+def _bias(ctx: OpContext, i: int, n: int):
+    b = ctx.opt_input(i)
+    if b is None:
+        return None
+    if b.dtype != np.float32:
+        raise ctx.fail(f"bias '{b.name}' must be float32, got {b.dtype}")
+    if b.size != n:
+        raise ctx.fail(f"bias '{b.name}' has {b.size} values, expected {n} (one per output channel)")
+    return b
+
+
+@register("CONV_2D", *FLOAT)
+def conv_2d_float32(ctx: OpContext):
+    ctx.check_arity(2, 3)
+    ctx.check_rank(0, 4)
+    ctx.check_rank(1, 4)
+    x, w = ctx.input(0), ctx.input(1)
+    if w.dtype != np.float32:
+        raise ctx.fail(f"filter '{w.name}' is {w.dtype}; only float32 filters are supported by the float kernel "
+                       "(hybrid int8-weight convolutions are not)")
+    n, h, wd, cin = x.shape
+    cout, kh, kw, cin_g = w.shape
+    if cin_g <= 0 or cin % cin_g:
+        raise ctx.fail(f"input has {cin} channels, not a multiple of the filter's {cin_g} input channels")
+    groups = cin // cin_g
+    if cout % groups:
+        raise ctx.fail(f"{cout} output channels cannot be split into {groups} groups")
+    cout_g = cout // groups
+    if groups > 1 and cin_g == 1:
+        # One input channel per group is a depthwise convolution (ConvNeXt's 7x7 convs come this way):
+        # output channel g*M+m reads input channel g; run the tap loop, not G tiny GEMMs.
+        def dw_weights(wt: np.ndarray) -> np.ndarray:
+            return np.ascontiguousarray(wt[..., 0].transpose(1, 2, 0))
+        wconst = ctx.cached("dw", w.data, dw_weights) if w.is_const else None
+        return _depthwise(ctx, x.shape, kh, kw, cout, cout_g, wconst, dw_weights)
+    bias = _bias(ctx, 2, cout)
+    sh, sw, dh, dw, padding = _strides(ctx)
+    oh, ow, rows, cols = _window(ctx, x.shape, kh, kw, sh, sw, dh, dw, padding)
+    ctx.set_output(0, (n, oh, ow, cout))
+    act = fused_activation(ctx)
+    m = n * oh * ow
+    k = kh * kw * cin_g
+    bvec = None if bias is None else (np.ascontiguousarray(bias.data) if bias.is_const else None)
+    has_bias = bias is not None
+
+    def wmat(wt: np.ndarray) -> np.ndarray:
+        # OHWI -> per group [K, Cout_g] with K ordered (kh, kw, ci) like the column matrix.
+        if groups == 1:
+            return np.ascontiguousarray(wt.reshape(cout, k).T)
+        return np.ascontiguousarray(wt.reshape(groups, cout_g, k).transpose(0, 2, 1))
+
+    wconst = ctx.cached("wmat", w.data, wmat) if w.is_const else None
+    direct = kh == kw == 1 and rows[0] == (0, oh, 0) and cols[0] == (0, ow, 0)
+    pointwise = direct and sh == sw == 1 and groups == 1
+    strided = direct and groups == 1 and not pointwise
+    if strided:
+        icol = ctx.scratch((n, oh, ow, cin))
+    elif not pointwise:
+        # im2col: the (zero-padded) input seen through a strided window view
+        # [N, OH, OW, G, KH, KW, Cin/G] is copied into the column matrix in ONE call per chunk
+        # (row-major (kh, kw, ci) per group, like the reshaped filter).
+        win = _Windows(ctx, x.shape, kh, kw, sh, sw, dh, dw, oh, ow)
+        chunks = _col_chunks(n, oh, ow * kh * kw * cin * 4)
+        cn = max(c[1] - c[0] for c in chunks)
+        cr = max(c[3] - c[2] for c in chunks)
+        icol = ctx.scratch((cn * cr * ow * groups * k,))
+        if groups > 1:
+            iout = ctx.scratch((groups * cn * cr * ow * cout_g,))
+
+    def eval_(ins, outs, tmp):
+        xv, out = ins[0], outs[0]
+        wm = wconst if wconst is not None else wmat(ins[1])
+        if pointwise:
+            np.matmul(xv.reshape(m, cin), wm, out=out.reshape(m, cout))
+        elif strided:
+            a = tmp[icol]
+            np.copyto(a, xv[:, ::sh, ::sw, :][:, :oh, :ow])
+            np.matmul(a.reshape(m, cin), wm, out=out.reshape(m, cout))
+        else:
+            view = win.view(xv, tmp, groups)
+            for n0, n1, r0, r1 in chunks:
+                nn, rr = n1 - n0, r1 - r0
+                mc = nn * rr * ow
+                col = tmp[icol][:mc * groups * k].reshape(nn, rr, ow, groups, kh, kw, cin_g)
+                np.copyto(col, view[n0:n1, r0:r1])
+                o2 = out[n0:n1, r0:r1].reshape(mc, cout)
+                if groups == 1:
+                    np.matmul(col.reshape(mc, k), wm, out=o2)
+                else:
+                    g = tmp[iout][:groups * mc * cout_g].reshape(groups, mc, cout_g)
+                    np.matmul(col.reshape(mc, groups, k).transpose(1, 0, 2), wm, out=g)
+                    np.copyto(o2.reshape(mc, groups, cout_g), g.transpose(1, 0, 2))
+        if has_bias:
+            np.add(out, bvec if bvec is not None else ins[2], out=out)
+        act(out)
+
+    return eval_
+
+
+@register("DEPTHWISE_CONV_2D", *FLOAT)
+def depthwise_conv_2d_float32(ctx: OpContext):
+    ctx.check_arity(2, 3)
+    ctx.check_rank(0, 4)
+    ctx.check_rank(1, 4)
+    x, w = ctx.input(0), ctx.input(1)
+    if w.dtype != np.float32:
+        raise ctx.fail(f"filter '{w.name}' is {w.dtype}; the float kernel needs float32")
+    cin = x.shape[3]
+    one, kh, kw, cout = w.shape
+    if one != 1 or cin <= 0 or cout % cin:
+        raise ctx.fail(f"filter shape {list(w.shape)} is not [1, KH, KW, Cin*M] for {cin} input channels")
+    mult = cout // cin
+    dm = int(ctx.opt("depth_multiplier", mult) or mult)
+    if dm != mult:
+        raise ctx.fail(f"depth_multiplier {dm} does not match the filter ({cout} channels for {cin} inputs)")
+    wconst = np.ascontiguousarray(w.data.reshape(kh, kw, cout)) if w.is_const else None
+    return _depthwise(ctx, x.shape, kh, kw, cout, mult, wconst, lambda wv: wv.reshape(kh, kw, cout))
+
+
+def _depthwise(ctx: OpContext, x_shape, kh: int, kw: int, cout: int, mult: int, wconst, wfn):
+    """The depthwise tap loop, shared by DEPTHWISE_CONV_2D and CONV_2D with one input channel per
+    group. ``wconst``: the [KH, KW, Cout] weights if constant, else ``wfn(filter input)`` makes them."""
+    n, h, wd, cin = x_shape
+    bias = _bias(ctx, 2, cout)
+    sh, sw, dh, dw, padding = _strides(ctx)
+    oh, ow, rows, cols = _window(ctx, x_shape, kh, kw, sh, sw, dh, dw, padding)
+    ctx.set_output(0, (n, oh, ow, cout))
+    act = fused_activation(ctx)
+    irep = ctx.scratch((n, h, wd, cout)) if mult > 1 else None
+    # Two ways, both exact in the same summation order: einsum over a strided window view (one C
+    # loop; measured faster from ~48 channels while the output fits in cache), or the tap loop (two
+    # whole-array passes per tap; faster for few channels or big maps).
+    use_einsum = cout >= EINSUM_MIN_CHANNELS and n * max(oh * ow, h * wd) * cout * 4 <= EINSUM_MAX_BYTES
+    if use_einsum:
+        win = _Windows(ctx, (n, h, wd, cout), kh, kw, sh, sw, dh, dw, oh, ow)
+    else:
+        itmp = ctx.scratch((n, oh, ow, cout))
+    taps = [(i, j, *_sl(rlo, rhi, rin, sh), *_sl(clo, chi, cin_, sw))
+            for i, (rlo, rhi, rin) in enumerate(rows) for j, (clo, chi, cin_) in enumerate(cols)
+            if rhi > rlo and chi > clo]
+    # The tap that covers the whole output (if any) goes first and initialises it without a zero fill.
+    # (Blocking the loop over cache-sized row blocks was measured: no faster with NumPy's ufuncs.)
+    taps.sort(key=lambda t: not (t[2] == slice(0, oh) and t[4] == slice(0, ow)))
+    full_first = bool(taps) and taps[0][2] == slice(0, oh) and taps[0][4] == slice(0, ow)
+    bconst = bias.data if bias is not None and bias.is_const else None
+    has_bias = bias is not None
+
+    def eval_(ins, outs, tmp):
+        xv, out = ins[0], outs[0]
+        wt = wconst if wconst is not None else wfn(ins[1])
+        if mult > 1:
+            rep = tmp[irep]
+            np.copyto(rep.reshape(n, h, wd, cin, mult), xv[..., None])
+            xv = rep
+        if use_einsum:
+            np.einsum("nhwijc,ijc->nhwc", win.view(xv, tmp), wt, out=out)
+        else:
+            _taps(xv, out, tmp[itmp], wt)
+        if has_bias:
+            np.add(out, bconst if bconst is not None else ins[2], out=out)
+        act(out)
+
+    def _taps(xv, out, t, wt):
+        start = 0
+        if full_first:
+            i, j, oy, iy, ox, ix = taps[0]
+            np.multiply(xv[:, iy, ix], wt[i, j], out=out)
+            start = 1
+        else:
+            out.fill(0)
+        for i, j, oy, iy, ox, ix in taps[start:]:
+            o = out[:, oy, ox]
+            tv = t[:, oy, ox]
+            np.multiply(xv[:, iy, ix], wt[i, j], out=tv)
+            np.add(o, tv, out=o)
+
+    return eval_
+
+
+@register("TRANSPOSE_CONV", *FLOAT)
+def transpose_conv_float32(ctx: OpContext):
+    ctx.check_arity(3, 4)
+    ctx.check_rank(1, 4)
+    ctx.check_rank(2, 4)
+    shape = ctx.const(0, "output shape")
+    w, x = ctx.input(1), ctx.input(2)
+    if w.dtype != np.float32:
+        raise ctx.fail(f"filter '{w.name}' is {w.dtype}; the float kernel needs float32")
+    out_shape = tuple(int(d) for d in np.asarray(shape).reshape(-1))
+    if len(out_shape) != 4:
+        raise ctx.fail(f"output_shape {list(out_shape)} must have 4 entries")
+    n, h, wd, cin = x.shape
+    cout, kh, kw, cin_w = w.shape
+    on, oh, ow, oc = out_shape
+    if cin_w != cin or oc != cout or on != n:
+        raise ctx.fail(f"input {list(x.shape)}, filter {list(w.shape)} (OHWI) and output_shape {list(out_shape)} "
+                       "do not agree")
+    sh, sw = int(ctx.opt("stride_h", 1)), int(ctx.opt("stride_w", 1))
+    padding = int(ctx.opt("padding", 0))
+    if padding not in (0, 1) or min(sh, sw) < 1:
+        raise ctx.fail(f"bad padding {padding} or strides ({sh}, {sw})")
+    bias = _bias(ctx, 3, cout)
+    # TFLite: the padding of the forward conv that maps the output back to the input, whose
+    # output size must be this op's input size.
+    fh, fw = conv_out_size(padding, oh, kh, sh, 1), conv_out_size(padding, ow, kw, sw, 1)
+    if (fh, fw) != (h, wd):
+        raise ctx.fail(f"output_shape {list(out_shape)} does not invert to the input's {h}x{wd} with a {kh}x{kw} "
+                       f"filter, strides ({sh}, {sw}) and {'SAME' if padding == 0 else 'VALID'} padding "
+                       f"(it gives {fh}x{fw})")
+    pt, _ = conv_pad_before(oh, kh, sh, 1, fh)
+    pl, _ = conv_pad_before(ow, kw, sw, 1, fw)
+    ctx.set_output(0, out_shape)
+    act = fused_activation(ctx)
+    hf = max((h - 1) * sh + kh, pt + oh)
+    wf = max((wd - 1) * sw + kw, pl + ow)
+    icols = ctx.scratch((n, h, wd, kh, kw, cout))
+    ifull = ctx.scratch((n, hf, wf, cout))
+    m = n * h * wd
+
+    def wmat(wt: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(wt.transpose(3, 1, 2, 0).reshape(cin, kh * kw * cout))
+
+    wconst = ctx.cached("wmat", w.data, wmat) if w.is_const else None
+    bconst = bias.data if bias is not None and bias.is_const else None
+    has_bias = bias is not None
+    taps = [(i, j, slice(i, i + (h - 1) * sh + 1, sh), slice(j, j + (wd - 1) * sw + 1, sw))
+            for i in range(kh) for j in range(kw)]
+
+    def eval_(ins, outs, tmp):
+        xv, out = ins[2], outs[0]
+        wm = wconst if wconst is not None else wmat(ins[1])
+        cols = tmp[icols]
+        np.matmul(xv.reshape(m, cin), wm, out=cols.reshape(m, kh * kw * cout))
+        full = tmp[ifull]
+        full.fill(0)
+        for i, j, ys, xs in taps:
+            f = full[:, ys, xs]
+            np.add(f, cols[:, :, :, i, j], out=f)
+        np.copyto(out, full[:, pt:pt + oh, pl:pl + ow])
+        if has_bias:
+            np.add(out, bconst if bconst is not None else ins[3], out=out)
+        act(out)
+
+    return eval_

@@ -1,0 +1,86 @@
+"""QUANTIZE (float32 -> int8/uint8/int16) and DEQUANTIZE (int8/uint8/int16/float16 -> float32).
+
+As TFLite's reference kernels: QUANTIZE computes ``round_half_away(x / scale)`` in float32, adds the
+zero point and clamps to the output type (AffineQuantize); DEQUANTIZE computes
+``float(double(scale) * (q - zero_point))`` per tensor, ``scale[c] * (q - zp[c])`` in float32 per
+channel (PerChannelDequantize), and an exact cast for float16. Requantization (int -> int QUANTIZE)
+belongs to the integer kernels.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .base import FLOAT, OpContext, register
+
+
+def _qparams(ctx: OpContext, t, rank: int):
+    q = t.quantization
+    if q is None or len(q.scale) == 0:
+        raise ctx.fail(f"tensor '{t.name}' has no quantization parameters")
+    scale = np.asarray(q.scale, np.float32).reshape(-1)
+    zp = np.asarray(q.zero_point, np.int64).reshape(-1)
+    if zp.size == 0:
+        zp = np.zeros_like(scale, np.int64)
+    if scale.size == 1:
+        return scale[0], zp[0], None
+    axis = int(q.quantized_dimension)
+    if not 0 <= axis < rank or t.shape[axis] != scale.size or zp.size != scale.size:
+        raise ctx.fail(f"tensor '{t.name}': {scale.size} scales for quantized_dimension {axis} of {list(t.shape)}")
+    shape = [1] * rank
+    shape[axis] = scale.size
+    return scale.reshape(shape), zp.reshape(shape), axis
+
+
+@register("QUANTIZE", *FLOAT)
+def quantize_float32(ctx: OpContext):
+    ctx.check_arity(1)
+    x = ctx.input(0)
+    out = ctx.outputs[0]
+    if out.dtype not in (np.int8, np.uint8, np.int16):
+        raise ctx.fail(f"output must be int8, uint8 or int16, got {out.dtype}")
+    ctx.set_output(0, x.shape)
+    scale, zp, _ = _qparams(ctx, out, x.rank)
+    info = np.iinfo(out.dtype)
+    itmp = ctx.scratch(x.shape, np.float64)
+
+    def eval_(ins, outs, tmp):
+        v = tmp[itmp]
+        np.copyto(v, ins[0] / scale)  # float32 quotient, as the reference computes it
+        # round half away from zero (TfLiteRound), exact in float64 for float32 quotients
+        np.add(v, np.copysign(0.5, v), out=v)
+        np.trunc(v, out=v)
+        np.add(v, zp, out=v)
+        np.clip(v, info.min, info.max, out=v)
+        np.copyto(outs[0], v, casting="unsafe")
+
+    return eval_
+
+
+@register("DEQUANTIZE", "int8", "uint8", "int16")
+def dequantize_int(ctx: OpContext):
+    ctx.check_arity(1)
+    x = ctx.input(0)
+    ctx.set_output(0, x.shape, np.float32)
+    scale, zp, axis = _qparams(ctx, x, x.rank)
+    if axis is None:
+        s64 = np.float64(scale)
+
+        def eval_(ins, outs, tmp):
+            np.copyto(outs[0], s64 * (ins[0].astype(np.int32) - np.int32(zp)), casting="unsafe")
+    else:
+        def eval_(ins, outs, tmp):
+            np.multiply(scale, (ins[0].astype(np.int32) - zp.astype(np.int32)).astype(np.float32), out=outs[0])
+    return eval_
+
+
+@register("DEQUANTIZE", "float16")
+def dequantize_float16(ctx: OpContext):
+    ctx.check_arity(1)
+    x = ctx.input(0)
+    ctx.set_output(0, x.shape, np.float32)
+
+    def eval_(ins, outs, tmp):
+        np.copyto(outs[0], ins[0], casting="unsafe")
+
+    return eval_

@@ -1,0 +1,21 @@
+"""Runtime test plumbing: print the worst errors against LiteRT at the end of the run."""
+
+from __future__ import annotations
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    rows = []
+    for mod, what in (("tests.runtime.test_kernels", "single-op cases"),
+                      ("tests.runtime.test_converter_models", "converter files")):
+        try:
+            worst = __import__(mod, fromlist=["WORST"]).WORST
+        except Exception:  # noqa: BLE001 - that module did not run
+            continue
+        if worst:
+            name, err = max(worst.items(), key=lambda kv: kv[1])
+            rows.append(f"{what}: {len(worst)} compared with LiteRT; worst max|err|/max(1, range) "
+                        f"{err:.2e} ({name})")
+    if rows:
+        terminalreporter.section("keras2edge.runtime vs LiteRT")
+        for r in rows:
+            terminalreporter.write_line(r)

@@ -1,0 +1,98 @@
+"""Memory planning: no two live buffers share a byte, space is reused, and the bound memory obeys it."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from keras2edge.runtime import Interpreter
+from keras2edge.runtime.planner import ALIGNMENT, Buffer, check_plan, plan_arena
+
+from .oracle import to_bytes
+from .test_interpreter import _feeds, _net
+
+
+def test_greedy_plan_random_lifetimes() -> None:
+    rng = np.random.default_rng(0)
+    for trial in range(200):
+        n = int(rng.integers(1, 60))
+        steps = int(rng.integers(1, 40))
+        bufs = []
+        for k in range(n):
+            a = int(rng.integers(0, steps))
+            b = int(rng.integers(a, min(steps, a + int(rng.integers(1, 8)))))
+            bufs.append(Buffer(k, int(rng.integers(0, 5000)), a, b))
+        plan = plan_arena(bufs)
+        assert check_plan(plan) == [], trial
+        # lower bound: the most bytes live at one step; upper bound: everything side by side
+        peak = max(sum(-(-max(b.size, 1) // ALIGNMENT) * ALIGNMENT for b in bufs if b.first <= s <= b.last)
+                   for s in range(steps))
+        total = sum(-(-max(b.size, 1) // ALIGNMENT) * ALIGNMENT for b in bufs)
+        assert peak <= plan.arena_bytes <= total
+        assert all(plan.offsets[b.key] % ALIGNMENT == 0 for b in bufs)
+
+
+def test_chain_reuses_two_slots() -> None:
+    # a chain of equal tensors, each read only by the next op: two slots suffice (ping-pong)
+    bufs = [Buffer(k, 1000, k, k + 1) for k in range(20)]
+    plan = plan_arena(bufs)
+    assert check_plan(plan) == []
+    assert plan.arena_bytes == 2 * 1024
+
+
+def test_check_plan_catches_overlap() -> None:
+    bufs = [Buffer("a", 100, 0, 2), Buffer("b", 100, 1, 3)]
+    plan = plan_arena(bufs)
+    plan.offsets["b"] = plan.offsets["a"]
+    assert check_plan(plan)
+
+
+def _live_ranges_disjoint(it: Interpreter) -> None:
+    """Independent of the planner's own bookkeeping: from the op list and the bound arrays' addresses,
+    check that at every step the memory of all live arena tensors (and that step's scratch) is disjoint."""
+    plan = it._plan
+    steps = plan.steps
+    arena_tensors = set(plan.tensor_offsets)
+    roots = dict(plan.aliases)
+    last: dict[int, int] = {}
+    first: dict[int, int] = {}
+    for s, st in enumerate(steps):
+        for t in st.outputs:
+            first.setdefault(roots.get(t, t), s)
+        for t in (*st.inputs, *st.outputs):
+            if t >= 0:
+                r = roots.get(t, t)
+                last[r] = max(last.get(r, s), s)
+
+    def span(a: np.ndarray) -> tuple[int, int]:
+        p = a.__array_interface__["data"][0]
+        return p, p + a.nbytes
+
+    for s in range(len(steps)):
+        live = [(t, span(plan.bufs[t])) for t in arena_tensors if first.get(t, 1 << 30) <= s <= last.get(t, -1)]
+        live += [(("tmp", q), span(a)) for q, a in enumerate(plan.tmp[s])]
+        live.sort(key=lambda kv: kv[1])
+        for (ka, (a0, a1)), (kb, (b0, b1)) in itertools.pairwise(live):
+            assert a1 <= b0 or a0 == a1 or b0 == b1, f"step {s}: {ka} and {kb} overlap"
+
+
+def test_bound_memory_of_a_net() -> None:
+    it = Interpreter(to_bytes(_net()))
+    assert check_plan(it._plan.arena) == []
+    _live_ranges_disjoint(it)
+    it.run(_feeds(3))
+    _live_ranges_disjoint(it)
+
+
+@pytest.mark.parametrize("name", ["mbv2_block", "pool_concat_tconv", "dense_seq", "conv1d", "resize"])
+def test_bound_memory_of_converter_models(name: str) -> None:
+    from .test_converter_models import fixture
+
+    it = Interpreter(fixture(name))
+    assert check_plan(it._plan.arena) == []
+    _live_ranges_disjoint(it)
+    # the arena reuses memory: smaller than all intermediates side by side
+    total = sum(b.size for b in it._plan.arena.buffers)
+    assert it.arena_bytes < total
