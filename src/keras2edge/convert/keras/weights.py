@@ -165,15 +165,30 @@ class Keras3Weights:
     def __init__(self, root: Any, description: str) -> None:
         self.root = root
         self.description = description
+        self._by_name: dict[str, dict[str, str]] = {}  # container path -> {layer name: group key}
+
+    def _names(self, layers: Any) -> dict[str, str]:
+        """Layer name -> group key in one ``layers`` container (read once: Keras >= 3.6 writes the
+        layer name on each ``vars`` group)."""
+        index = self._by_name.get(layers.name)
+        if index is None:
+            index = {}
+            for k in layers.keys():
+                g = layers[k]
+                if hasattr(g, "keys") and "vars" in g:
+                    n = decode_str(g["vars"].attrs.get("name", ""))
+                    if n:
+                        index.setdefault(n, k)
+            self._by_name[layers.name] = index
+        return index
 
     def _child(self, container: Any, name: str, key: str) -> Any:
         if "layers" not in container:
             return None
         layers = container["layers"]
-        for k in layers.keys():  # Keras >= 3.6 names each vars group after the layer
-            g = layers[k]
-            if hasattr(g, "keys") and "vars" in g and decode_str(g["vars"].attrs.get("name", "")) == name:
-                return g
+        found = self._names(layers).get(name)
+        if found is not None:
+            return layers[found]
         return layers[key] if key in layers else None
 
     def layer_weights(self, names: Sequence[str], keys: Sequence[str]) -> LayerWeights | None:
