@@ -42,6 +42,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+import keras2edge
 import pytest
 
 from .conftest import ZOO_RESULTS
@@ -338,6 +340,33 @@ def zoo():
 # The test
 # ------------------------------------------------------------------------------------------------
 
+def _check_tflite(graph, built: Built, path: Path, row: dict[str, Any]) -> None:
+    """The same graph emitted as .tflite (keras2edge's writer) runs in LiteRT and in keras2edge's own
+    NumPy runtime, both matching Keras as tightly as the ONNX path."""
+    from ai_edge_litert.interpreter import Interpreter as LiteRT
+
+    from keras2edge.runtime import Interpreter
+
+    keras2edge.save(graph, path)
+    xs = built.x if isinstance(built.x, list) else [built.x]
+    lite = LiteRT(model_path=str(path), num_threads=1)
+    for d, x in zip(lite.get_input_details(), xs):
+        lite.resize_tensor_input(d["index"], list(x.shape))
+    lite.allocate_tensors()
+    for d, x in zip(lite.get_input_details(), xs):
+        lite.set_tensor(d["index"], x)
+    lite.invoke()
+    got = [lite.get_tensor(d["index"]) for d in lite.get_output_details()]
+    row["tflite_err"] = max(_rel_err(g, w) for g, w in zip(got, built.want))
+    assert row["tflite_err"] <= TOL, f"LiteRT on keras2edge's .tflite: {row['tflite_err']:.3e} > {TOL:g}"
+    it = Interpreter(str(path))
+    out = it.run(xs[0] if len(xs) == 1 else list(xs))
+    ours = [out] if not isinstance(out, dict) else list(out.values())
+    row["runtime_err"] = max(_rel_err(g, w) for g, w in zip(ours, built.want))
+    row["arena_mb"] = round(it.arena_bytes / 2**20, 1)
+    assert row["runtime_err"] <= TOL, f"keras2edge.runtime on its .tflite: {row['runtime_err']:.3e} > {TOL:g}"
+
+
 def _run_ort(path: Path, built: Built) -> list[np.ndarray]:
     ort = _ort()
     opts = ort.SessionOptions()
@@ -459,6 +488,8 @@ def test_zoo_model(zoo: _Zoo, name: str, fmt: str, tmp_path: Path) -> None:
             row["transpose_names"] = where
             assert not inner, (f"{name} ({fmt}): Transpose nodes inside the graph (a layout-dependent op both "
                                f"before and after them): {inner}")
+        if fmt == FORMATS[0]:
+            _check_tflite(graph, built, tmp_path / f"{name}.tflite", row)
         row["status"] = "pass"
     except BaseException as e:
         msg = getattr(e, "msg", None) or str(e)
