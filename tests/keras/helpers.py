@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -105,6 +105,26 @@ def run1(graph: Graph, *xs: np.ndarray) -> np.ndarray:
 
 def ops(graph: Graph) -> list[str]:
     return [n.op for n in graph.nodes]
+
+
+# ---------------------------------------------------------------------------- test data
+
+
+def normal_draws(rng: np.random.Generator, scale: float = 1.0) -> Callable[..., np.ndarray]:
+    """``draw(*shape, scale=scale)``: float32 normal samples times ``scale``, drawn from ``rng``.
+
+    Each test module seeds its own generator, so its data does not depend on which other modules run.
+    """
+
+    def draw(*shape: int, scale: float = scale) -> np.ndarray:
+        return (rng.standard_normal(shape) * scale).astype(np.float32)
+
+    return draw
+
+
+def f32(values: Sequence[Any], *shape: int) -> np.ndarray:
+    """Values written out in a test (weights, inputs or outputs recorded with Keras) as a float32 array of ``shape``."""
+    return np.array(values, np.float32).reshape(shape)
 
 
 # ---------------------------------------------------------------------------- hand-built files

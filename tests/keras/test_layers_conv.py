@@ -18,6 +18,7 @@ from helpers import (
     fixture_id,
     layer,
     load_built,
+    normal_draws,
     np_conv2d,
     ops,
     rel_error,
@@ -32,10 +33,7 @@ from keras2edge.errors import UnsupportedLayerError, WeightsMismatchError
 CONV_CLASSES = ("Conv1D", "Conv2D", "DepthwiseConv1D", "DepthwiseConv2D", "SeparableConv1D", "SeparableConv2D",
                 "Conv1DTranspose", "Conv2DTranspose")
 RNG = np.random.default_rng(7)
-
-
-def _r(*shape: int) -> np.ndarray:
-    return RNG.standard_normal(shape).astype(np.float32)
+_r = normal_draws(RNG)
 
 
 # ---------------------------------------------------------------------------- real Keras fixtures

@@ -16,6 +16,7 @@ from helpers import (
     functional,
     layer,
     load_built,
+    normal_draws,
     ops,
     rel_error,
     run,
@@ -32,10 +33,7 @@ MERGE_NORM_CLASSES = (
     "LayerNormalization", "Rescaling", "Normalization", "ReLU", "LeakyReLU", "PReLU", "ELU", "ThresholdedReLU",
     "Softmax")
 RNG = np.random.default_rng(5)
-
-
-def _r(*shape: int) -> np.ndarray:
-    return RNG.standard_normal(shape).astype(np.float32)
+_r = normal_draws(RNG)
 
 
 def _pos(*shape: int) -> np.ndarray:

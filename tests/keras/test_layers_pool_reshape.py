@@ -18,6 +18,7 @@ from helpers import (
     fixture_id,
     layer,
     load_built,
+    normal_draws,
     np_conv2d,
     ops,
     rel_error,
@@ -35,10 +36,7 @@ POOL_RESHAPE_CLASSES = (
     "GlobalMaxPooling2D", "GlobalAveragePooling1D", "GlobalAveragePooling2D", "ZeroPadding1D", "ZeroPadding2D",
     "Cropping1D", "Cropping2D", "UpSampling1D", "UpSampling2D")
 RNG = np.random.default_rng(11)
-
-
-def _r(*shape: int) -> np.ndarray:
-    return RNG.standard_normal(shape).astype(np.float32)
+_r = normal_draws(RNG)
 
 
 # ---------------------------------------------------------------------------- NumPy oracles

@@ -7,12 +7,13 @@ import os
 import numpy as np
 import onnx
 import pytest
-from onnx_testing import assert_close, chain, count_ops, run_onnx, session
+from onnx_testing import count_ops, run_onnx, session
 
 from keras2edge.convert.onnx import DEFAULT_OPSET, save_onnx, to_onnx
 from keras2edge.errors import UnsupportedOpError
 from keras2edge.ir import DType, Graph, QuantParams
 from keras2edge.ir.evaluate import evaluate
+from tests.ir_graphs import assert_close, chain
 
 RNG = np.random.default_rng(3)
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from onnx_testing import assert_close, chain, count_ops, run_onnx
+from onnx_testing import count_ops, run_onnx
 
 from keras2edge.convert.onnx import to_onnx
 from keras2edge.ir import DType, Graph
 from keras2edge.ir.evaluate import evaluate
+from tests.ir_graphs import assert_close, chain
 
 RNG = np.random.default_rng(7)
 

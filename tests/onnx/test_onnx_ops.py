@@ -1,4 +1,5 @@
-"""Per-op tests of the ONNX emitter: each case is written once and run for every opset and layout.
+"""Per-op tests of the ONNX emitter: each case of ``tests/op_cases.py`` (shared with the TFLite
+emitter and runtime tests) is run for every opset and layout.
 
 Every case builds a one-node IR graph, emits it, runs onnxruntime and compares with the IR's own
 NumPy semantics (`keras2edge.ir.evaluate`). Running each case with ``nchw_inputs=True`` feeds
@@ -9,248 +10,23 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from onnx_testing import Case, In, assert_close, build_case, run_onnx
+from onnx_testing import run_onnx
 
 from keras2edge.convert.onnx import DEFAULT_OPSET, ONNX_EMITTERS, to_onnx
 from keras2edge.ir.evaluate import evaluate
 from keras2edge.ir.ops import OPS
+from tests.ir_graphs import assert_close, build_case
+from tests.op_cases import Case, In, covered_ops, params
 
 # Ops the emitter cannot express at all, with the reason (none so far).
 KNOWN_GAPS: dict[str, str] = {}
 
-X4 = (2, 4, 5, 3)
-X = In(X4, scale=3.0)
-POS = In(X4, kind="pos")
-BOOL = In(X4, dtype="bool", kind="bool")
-
-CASES: list[Case] = []
-
-
-def case(name: str, op: str, inputs: list[In | None], xfail: str = "", **attrs: object) -> None:
-    CASES.append(Case(name, op, inputs, dict(attrs), xfail))
-
-
-# ---------------------------------------------------------------- unary
-for _op in ("Identity", "Relu", "Relu6", "ReluN1To1", "Relu0To1", "Elu", "Logistic", "Tanh", "HardSwish",
-            "Exp", "Abs", "Neg", "Sin", "Cos", "Floor", "Ceil", "Round", "Sign", "Square"):
-    case(_op, _op, [X])
-for _op in ("Log", "Sqrt", "Rsqrt"):
-    case(_op, _op, [POS])
-case("LeakyRelu", "LeakyRelu", [X], alpha=0.2)
-case("Gelu", "Gelu", [X])
-case("Gelu/tanh", "Gelu", [X], approximate=True)
-case("Round/ties", "Round", [In((2, 8), data=[[-2.5, -1.5, -0.5, 0.5, 1.5, 2.5, 3.5, 0.49]] * 2)])
-case("Identity/rank2", "Identity", [In((3, 7))])
-case("LogicalNot", "LogicalNot", [BOOL])
-
-# ---------------------------------------------------------------- binary
-for _op in ("Add", "Sub", "Mul", "Maximum", "Minimum", "SquaredDifference"):
-    case(_op, _op, [X, X])
-case("Add/const_channel", "Add", [X, In((3,), const=True)])
-case("Mul/const_1113", "Mul", [X, In((1, 1, 1, 3), const=True)])
-case("Sub/const_first", "Sub", [In((5, 3), const=True), X])
-case("Mul/scalar", "Mul", [X, In((), const=True, data=2.5)])
-case("Add/rank1_input", "Add", [X, In((3,), batch=False)])
-case("Add/rank2_input", "Add", [X, In((5, 3), batch=False)])
-case("Maximum/broadcast_11", "Maximum", [X, In((2, 1, 1, 3))])
-case("Add/rank3", "Add", [In((2, 6, 4)), In((2, 6, 4))])
-case("Div", "Div", [X, In(X4, kind="nonzero")])
-case("Div/int", "Div", [In(X4, "int32", "int", low=-20, high=20), In(X4, "int32", "int", data=None, low=1, high=6)])
-case("FloorDiv", "FloorDiv", [X, In(X4, kind="nonzero")])
-case("FloorDiv/int", "FloorDiv", [In(X4, "int32", "int", low=-20, high=20),
-                                  In((3,), "int32", const=True, data=[3, -4, 5])])
-case("FloorMod", "FloorMod", [X, In(X4, kind="nonzero")])
-case("FloorMod/int", "FloorMod", [In(X4, "int32", "int", low=-20, high=20),
-                                  In((3,), "int32", const=True, data=[3, -4, 5])])
-case("Pow", "Pow", [POS, In(X4, kind="randn")])
-case("Pow/const", "Pow", [X, In((), const=True, data=2.0)])
-case("LogicalAnd", "LogicalAnd", [BOOL, BOOL])
-case("LogicalOr", "LogicalOr", [BOOL, In((3,), "bool", const=True, data=[True, False, False])])
-for _op in ("Equal", "NotEqual", "Less", "LessEqual", "Greater", "GreaterEqual"):
-    case(_op, _op, [In(X4, kind="int", low=-2, high=3), In(X4, kind="int", low=-2, high=3)])
-case("Greater/const", "Greater", [X, In((3,), const=True, data=[0.0, 1.0, -1.0])])
-case("Equal/int", "Equal", [In(X4, "int32", "int", low=0, high=3), In((), "int32", const=True, data=1)])
-case("Select", "Select", [BOOL, X, X])
-case("Select/const_cond", "Select", [In((3,), "bool", const=True, data=[True, False, True]), X, X])
-case("PRelu", "PRelu", [X, In((3,), const=True)])
-case("PRelu/shared_axes", "PRelu", [X, In((1, 1, 3), const=True)])
-case("PRelu/full", "PRelu", [X, In((4, 5, 3), const=True)])
-case("Cast/to_int", "Cast", [X], to="int32")
-case("Cast/to_bool", "Cast", [In(X4, kind="int", low=-1, high=2)], to="bool")
-case("Cast/int_to_float", "Cast", [In(X4, "int32", "int")], to="float32")
-case("Cast/bool_to_float", "Cast", [BOOL], to="float32")
-
-# ---------------------------------------------------------------- softmax
-case("Softmax", "Softmax", [X])
-case("Softmax/beta", "Softmax", [X], beta=0.5)
-case("Softmax/rank2", "Softmax", [In((3, 10), scale=3.0)])
-case("Softmax/rank3", "Softmax", [In((2, 6, 7), scale=3.0)])
-case("LogSoftmax", "LogSoftmax", [X])
-
-# ---------------------------------------------------------------- convolution
-_W = In((3, 3, 3, 4), const=True)
-_B4 = In((4,), const=True)
-case("Conv2D/valid", "Conv2D", [In((2, 7, 9, 3)), _W, _B4])
-case("Conv2D/same_s2_odd", "Conv2D", [In((2, 7, 9, 3)), _W, _B4], padding="same", strides=(2, 2))
-case("Conv2D/same_s2_even", "Conv2D", [In((2, 8, 10, 3)), In((5, 5, 3, 4), const=True), _B4],
-     padding="same", strides=(2, 2))
-case("Conv2D/same_s1", "Conv2D", [In((2, 7, 9, 3)), _W, None], padding="same")
-case("Conv2D/dilation", "Conv2D", [In((2, 9, 10, 3)), _W, _B4], padding="same", dilations=(2, 2))
-case("Conv2D/dilation_valid", "Conv2D", [In((2, 9, 10, 3)), _W, _B4], dilations=(2, 1))
-case("Conv2D/groups", "Conv2D", [In((2, 6, 6, 4)), In((3, 3, 2, 6), const=True), In((6,), const=True)],
-     padding="same")
-case("Conv2D/1x1", "Conv2D", [In((2, 5, 6, 3)), In((1, 1, 3, 8), const=True)])
-case("Conv2D/stride_hw", "Conv2D", [In((2, 9, 11, 3)), _W, _B4], padding="same", strides=(1, 3))
-case("DepthwiseConv2D", "DepthwiseConv2D", [In((2, 7, 9, 3)), In((3, 3, 3, 1), const=True), In((3,), const=True)],
-     padding="same")
-case("DepthwiseConv2D/mult2_s2", "DepthwiseConv2D",
-     [In((2, 7, 9, 3)), In((3, 3, 3, 2), const=True), In((6,), const=True)], strides=(2, 2))
-case("DepthwiseConv2D/mult2_same_s2", "DepthwiseConv2D",
-     [In((2, 8, 9, 3)), In((3, 3, 3, 2), const=True), None], strides=(2, 2), padding="same")
-case("DepthwiseConv2D/dilation", "DepthwiseConv2D",
-     [In((2, 9, 9, 3)), In((3, 3, 3, 1), const=True), None], dilations=(2, 2), padding="same")
-
-
-def _tconv(name: str, hw: tuple[int, int], k: int, s: int, padding: str, bias: bool = True) -> None:
-    """Keras Conv2DTranspose geometry: 'same' gives in·s, 'valid' in·s + max(k − s, 0)."""
-    out, before = [], []
-    for n in hw:
-        if padding == "same":
-            o = n * s
-        else:
-            o = n * s + max(k - s, 0)
-        out.append(o)
-        before.append(max((n - 1) * s + k - o, 0) // 2 if padding == "same" else 0)
-    case(f"TransposeConv2D/{name}", "TransposeConv2D",
-         [In((2,) + hw + (3,)), In((k, k, 4, 3), const=True), In((4,), const=True) if bias else None],
-         strides=(s, s), output_size=tuple(out), pad_before=tuple(before))
-
-
-_tconv("same_k3_s2", (4, 5), 3, 2, "same")
-_tconv("valid_k3_s2", (4, 5), 3, 2, "valid")
-_tconv("same_k4_s2", (3, 5), 4, 2, "same", bias=False)
-_tconv("valid_k2_s3", (3, 4), 2, 3, "valid")
-_tconv("same_k1_s2", (3, 4), 1, 2, "same")
-_tconv("same_k1_s3", (3, 4), 1, 3, "same")   # output_padding 2 >= stride? no: 2 < 3; extra zeros + bias
-_tconv("valid_k1_s4", (3, 3), 1, 4, "valid")  # extra 3 < 4
-_tconv("same_k3_s1", (5, 6), 3, 1, "same")
-case("TransposeConv2D/oversized", "TransposeConv2D", [In((2, 3, 3, 3)), In((2, 2, 4, 3), const=True),
-                                                      In((4,), const=True)],
-     strides=(2, 2), output_size=(9, 10), pad_before=(0, 1))
-
-case("FullyConnected", "FullyConnected", [In((3, 6)), In((6, 4), const=True), In((4,), const=True)])
-case("FullyConnected/no_bias", "FullyConnected", [In((3, 6)), In((6, 4), const=True)])
-case("FullyConnected/rank4", "FullyConnected", [X, In((3, 7), const=True), In((7,), const=True)])
-case("FullyConnected/rank3", "FullyConnected", [In((2, 5, 6)), In((6, 4), const=True), In((4,), const=True)])
-case("FullyConnected/weights_input", "FullyConnected", [In((3, 6)), In((6, 4), batch=False)])
-case("BatchMatMul", "BatchMatMul", [In((2, 3, 4)), In((2, 4, 5))])
-case("BatchMatMul/adj", "BatchMatMul", [In((2, 4, 3)), In((2, 5, 4))], adj_x=True, adj_y=True)
-case("BatchMatMul/rank4", "BatchMatMul", [In((2, 3, 4, 5)), In((2, 3, 5, 2))])
-case("BatchMatMul/const_b", "BatchMatMul", [In((2, 3, 4)), In((4, 5), const=True)])
-case("BatchNorm", "BatchNorm", [X, In((3,), const=True), In((3,), kind="pos", const=True),
-                                In((3,), const=True), In((3,), const=True)], epsilon=1e-3)
-case("BatchNorm/no_affine", "BatchNorm", [X, In((3,), const=True), In((3,), kind="pos", const=True)])
-case("BatchNorm/rank2", "BatchNorm", [In((4, 3)), In((3,), const=True), In((3,), kind="pos", const=True),
-                                      In((3,), const=True), In((3,), const=True)])
-case("BatchNorm/stats_inputs", "BatchNorm", [X, In((3,), batch=False), In((3,), kind="pos", batch=False),
-                                             In((3,), batch=False), None])
-
-# ---------------------------------------------------------------- pooling
-for _op in ("MaxPool2D", "AveragePool2D"):
-    case(f"{_op}/valid", _op, [In((2, 8, 9, 3))], pool_size=(2, 2), strides=(2, 2))
-    case(f"{_op}/same_s2_odd", _op, [In((2, 7, 9, 3))], pool_size=(3, 3), strides=(2, 2), padding="same")
-    case(f"{_op}/same_s1", _op, [In((2, 7, 8, 3))], pool_size=(2, 3), strides=(1, 1), padding="same")
-    case(f"{_op}/valid_overlap", _op, [In((2, 7, 8, 3))], pool_size=(3, 3), strides=(2, 1))
-
-# ---------------------------------------------------------------- reductions
-case("Mean/hw", "Mean", [X], axes=(1, 2))
-case("Mean/hw_keep", "Mean", [X], axes=(1, 2), keepdims=True)
-case("Mean/all_but_batch", "Mean", [X], axes=(1, 2, 3))
-case("Sum/channels", "Sum", [X], axes=(3,))
-case("Sum/channels_keep", "Sum", [X], axes=(-1,), keepdims=True)
-case("ReduceMax/h", "ReduceMax", [X], axes=(1,))
-case("ReduceMax/w", "ReduceMax", [X], axes=(2,))
-case("ReduceMin/neg_axis_keep", "ReduceMin", [X], axes=(-1,), keepdims=True)
-case("ReduceProd/w", "ReduceProd", [In(X4, kind="pos")], axes=(2,))
-case("ReduceAny/hw", "ReduceAny", [BOOL], axes=(1, 2))
-case("ReduceAny/float", "ReduceAny", [In(X4, kind="int", dtype="float32", low=0, high=2)], axes=(3,))
-case("Mean/batch", "Mean", [X], axes=(0,))
-case("Mean/none", "Mean", [X], axes=())
-case("Sum/rank3", "Sum", [In((2, 6, 7))], axes=(1,))
-case("Mean/h_c", "Mean", [X], axes=(1, 3))
-
-# ---------------------------------------------------------------- shape ops
-case("Reshape/flatten", "Reshape", [X], shape=(-1, 60))
-case("Reshape/rank3", "Reshape", [X], shape=(-1, 5, 12))
-case("Reshape/trivial", "Reshape", [In((2, 1, 1, 6))], shape=(-1, 6))
-case("Reshape/expand", "Reshape", [In((2, 6))], shape=(-1, 1, 1, 6))
-case("Transpose/to_nchw", "Transpose", [X], perm=(0, 3, 1, 2))
-case("Transpose/swap_hw", "Transpose", [X], perm=(0, 2, 1, 3))
-case("Transpose/to_nhwc", "Transpose", [X], perm=(0, 2, 3, 1))
-case("Transpose/rank3", "Transpose", [In((2, 5, 6))], perm=(0, 2, 1))
-case("Transpose/rank2", "Transpose", [In((3, 6))], perm=(1, 0))
-case("Transpose/identity", "Transpose", [X], perm=(0, 1, 2, 3))
-case("Concatenation/channels", "Concatenation", [X, In((2, 4, 5, 2))], axis=-1)
-case("Concatenation/h_const", "Concatenation", [X, In((2, 2, 5, 3), const=True)], axis=1)
-case("Concatenation/three", "Concatenation", [X, X, X], axis=2)
-case("Concatenation/rank2", "Concatenation", [In((2, 3)), In((2, 4))], axis=1)
-case("Pad", "Pad", [X], pads=((0, 0), (1, 2), (2, 1), (0, 0)), value=0.5)
-case("Pad/channels", "Pad", [X], pads=((0, 0), (0, 0), (0, 0), (1, 2)))
-case("StridedSlice", "StridedSlice", [X], begin=(0, 1, 0, 0), end=(None, 4, None, None), strides=(1, 2, 1, 1))
-case("StridedSlice/reverse", "StridedSlice", [X], begin=(0, None, 0, 2), end=(None, None, None, 0),
-     strides=(1, -1, 1, -1))
-case("StridedSlice/channels_neg", "StridedSlice", [X], begin=(0, -3, 1, 1), end=(None, -1, None, 3),
-     strides=(1, 1, 2, 1))
-case("StridedSlice/none", "StridedSlice", [X], begin=(0, 0, 0, 0), end=(None, None, None, None),
-     strides=(1, 1, 1, 1))
-case("Gather/embedding", "Gather", [In((10, 4), const=True), In((2, 5), "int32", "int", low=0, high=10)])
-case("Gather/float_indices", "Gather", [In((10, 4), const=True), In((2, 5), "float32", "int", low=0, high=10)])
-case("Gather/channels", "Gather", [X, In((2,), "int32", const=True, data=[2, 0])], axis=3)
-case("Gather/w_scalar", "Gather", [X, In((), "int64", const=True, data=3)], axis=2)
-case("Gather/h_vector", "Gather", [X, In((3,), "int64", const=True, data=[3, -1, 0])], axis=1)
-case("Gather/table_rank4_indices", "Gather", [In((7,), const=True), In(X4, "int64", "int", low=0, high=7)])
-case("Gather/params_rank4_indices_rank2", "Gather", [X, In((2, 2), "int32", const=True, data=[[0, 1], [2, 2]])],
-     axis=3)
-for _op in ("ResizeNearestNeighbor", "ResizeBilinear"):
-    for _mode, _kw in (("asymmetric", {}), ("half_pixel", {"half_pixel_centers": True}),
-                       ("align_corners", {"align_corners": True})):
-        case(f"{_op}/{_mode}/up", _op, [In((2, 4, 5, 3))], size=(9, 11), **_kw)
-        case(f"{_op}/{_mode}/down", _op, [In((2, 7, 9, 3))], size=(3, 4), **_kw)
-    case(f"{_op}/x2", _op, [In((2, 4, 5, 3))], size=(8, 10))
-    case(f"{_op}/static_batch", _op, [In((2, 4, 5, 3), batch=False)], size=(7, 3), half_pixel_centers=True)
-case("ResizeNearestNeighbor/align_corners_tie", "ResizeNearestNeighbor", [In((1, 2, 2, 1))], size=(3, 3),
-     align_corners=True)
-case("ResizeBilinear/align_corners_out1", "ResizeBilinear", [In((2, 4, 5, 3))], size=(1, 1), align_corners=True)
-case("ExpandDims/axis1", "ExpandDims", [X], axis=1)
-case("ExpandDims/axis2", "ExpandDims", [X], axis=2)
-case("ExpandDims/last", "ExpandDims", [X], axis=-1)
-case("ExpandDims/rank2", "ExpandDims", [In((3, 6))], axis=1)
-case("ExpandDims/rank3_mid", "ExpandDims", [In((2, 5, 6))], axis=2)
-case("Squeeze/h", "Squeeze", [In((2, 1, 5, 3))], axes=(1,))
-case("Squeeze/channels", "Squeeze", [In((2, 4, 5, 1))], axes=(3,))
-case("Squeeze/hw", "Squeeze", [In((2, 1, 1, 3))], axes=(1, 2))
-case("Squeeze/batch", "Squeeze", [In((1, 4, 5, 3), batch=False)], axes=(0,))
-case("Squeeze/w_rank5", "Squeeze", [In((2, 3, 1, 4, 5))], axes=(2,))
-case("Split/channels", "Split", [X], axis=-1, sizes=(1, 2))
-case("Split/h", "Split", [X], axis=1, sizes=(1, 3))
-case("Split/w3", "Split", [X], axis=2, sizes=(2, 2, 1))
-case("Tile", "Tile", [X], multiples=(1, 2, 1, 3))
-case("Tile/rank2", "Tile", [In((3, 2))], multiples=(2, 3))
-
 OPSETS = sorted({13, 17, 18, 20, DEFAULT_OPSET, 24})  # both ends, and where emitters switch form
-
-
-def _params() -> list[object]:
-    out = []
-    for c in CASES:
-        marks = [pytest.mark.xfail(reason=c.xfail, strict=True)] if c.xfail else []
-        out.append(pytest.param(c, id=c.name, marks=marks))
-    return out
 
 
 @pytest.mark.parametrize("opset", OPSETS)
 @pytest.mark.parametrize("nchw", [False, True], ids=["nhwc_in", "nchw_in"])
-@pytest.mark.parametrize("c", _params())
+@pytest.mark.parametrize("c", params("onnx"))
 def test_op_matches_ir(c: Case, nchw: bool, opset: int) -> None:
     g, feeds = build_case(c)
     want = evaluate(g, feeds)
@@ -269,7 +45,7 @@ def test_every_op_has_an_emitter_or_a_known_gap() -> None:
 
 
 def test_every_op_has_a_case() -> None:
-    covered = {c.op for c in CASES}
+    covered = covered_ops("onnx")
     assert not set(OPS) - covered - set(KNOWN_GAPS), sorted(set(OPS) - covered)
 
 

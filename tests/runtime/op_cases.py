@@ -3,6 +3,8 @@
 Each case becomes a one-op ``.tflite`` file (via the project's writer) that is run by
 keras2edge.runtime and by LiteRT's reference kernels (BUILTIN_REF); shapes, dtypes and values must
 agree. Output shapes are NOT given (unknown rank in the file), so shape inference is checked too.
+These are TFLite builtins with their options, one or more per kernel; the IR-level cases that every
+backend (and ``test_emitted_ops.py``) runs are in ``tests/op_cases.py``.
 """
 
 from __future__ import annotations

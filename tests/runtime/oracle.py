@@ -1,4 +1,4 @@
-"""Test helpers for keras2edge.runtime: single-op ``.tflite`` models and the LiteRT oracle.
+"""Test helpers for keras2edge.runtime: single-op ``.tflite`` models for the LiteRT oracle (``tests/litert.py``).
 
 ``op_model`` builds a one-operator model as a runtime ``Model`` and serializes it with the project's
 writer (``convert.tflite.writer.write_model``). Output tensors are written with unknown rank
@@ -149,28 +149,6 @@ def make_feeds(inputs: Sequence[Any], rng: np.random.Generator, batch: int | Non
         else:
             feeds.append(rng.uniform(spec.low, spec.high, shape).astype(dt))
     return feeds
-
-
-def litert(data: bytes, feeds: Sequence[np.ndarray], *, reference: bool = True) -> list[np.ndarray]:
-    """Run in LiteRT (BUILTIN_REF reference kernels, or the default resolver), resizing inputs to the feeds."""
-    from ai_edge_litert.interpreter import Interpreter, OpResolverType
-
-    kind = OpResolverType.BUILTIN_REF if reference else OpResolverType.AUTO
-    try:
-        it = Interpreter(model_content=data, num_threads=1, experimental_op_resolver_type=kind)
-    except ValueError as e:
-        if not reference or "Didn't find op" not in str(e):
-            raise
-        # BUILTIN_REF lacks a few builtins (ELU, CEIL, ROUND in 2.3.0): use the default resolver.
-        it = Interpreter(model_content=data, num_threads=1)
-    for d, x in zip(it.get_input_details(), feeds):
-        if tuple(d["shape"]) != tuple(x.shape):
-            it.resize_tensor_input(d["index"], list(x.shape))
-    it.allocate_tensors()
-    for d, x in zip(it.get_input_details(), feeds):
-        it.set_tensor(d["index"], np.ascontiguousarray(x, dtype=d["dtype"]))
-    it.invoke()
-    return [np.array(it.get_tensor(d["index"])) for d in it.get_output_details()]
 
 
 def rel_err(got: np.ndarray, want: np.ndarray) -> float:

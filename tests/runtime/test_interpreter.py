@@ -9,7 +9,8 @@ from keras2edge.runtime import Interpreter, RuntimeModelError
 from keras2edge.runtime.model import Model
 
 from ..conftest import corpus
-from .oracle import GraphBuilder, Out, X, litert, op_model, rel_err, to_bytes
+from ..litert import litert
+from .oracle import GraphBuilder, Out, X, op_model, rel_err, to_bytes
 
 F = np.float32
 RNG = np.random.default_rng(0)

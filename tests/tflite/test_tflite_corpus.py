@@ -17,9 +17,10 @@ from keras2edge.errors import UnsupportedLayerError
 from keras2edge.ir.evaluate import evaluate
 
 from ..conftest import corpus, rel_err
+from ..litert import litert
 from ..test_corpus import CASES, REFERENCE, _feeds, _reference
 from .tflite_reader import check_with_tflite_package
-from .tflite_testing import litert, tflm, tflm_unsupported
+from .tflite_testing import tflm, tflm_unsupported
 
 CONVERT = sorted(rel for rel, (_, expect) in CASES.items() if expect.startswith("convert"))
 TOLERANCE = 1e-4

@@ -17,9 +17,10 @@ from keras2edge.convert.tflite import to_tflite, write_model
 from keras2edge.runtime.schema import op_name
 
 from ..conftest import FIXTURES, rel_err
+from ..litert import LITERT_REF_MISSING, litert, litert_signature
 from ..test_fixtures import KERAS_BUGS
 from .tflite_reader import check_with_tflite_package
-from .tflite_testing import LITERT_REF_MISSING, litert, litert_signature, tflm, tflm_unsupported
+from .tflite_testing import tflm, tflm_unsupported
 
 MANIFEST = [e for e in json.loads((FIXTURES / "manifest.json").read_text()) if e["expect"] == "convert"]
 TOLERANCE = 1e-4

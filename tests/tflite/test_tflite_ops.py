@@ -1,11 +1,12 @@
-"""Per-op tests of the TFLite emitter: every case of ``op_cases.py`` is emitted once and run through
-every oracle, compared with the IR's own NumPy semantics (``keras2edge.ir.evaluate``).
+"""Per-op tests of the TFLite emitter: every case of ``tests/op_cases.py`` (shared with the ONNX
+emitter and runtime tests) is emitted once and run through every oracle, compared with the IR's own
+NumPy semantics (``keras2edge.ir.evaluate``).
 
 Oracles: LiteRT with its default (XNNPACK/optimized) and reference (BUILTIN_REF) resolvers, after
 resizing the dynamic batch; TFLite Micro on a file emitted at the feeds' batch; and the PyPI
 ``tflite`` reader, which must read back exactly what was emitted. Builtins a runtime does not
-register are listed in tflite_testing.py, and checked to fail with the runtime's message (so the
-lists stay true).
+register are listed in tests/litert.py and tflite_testing.py, and checked to fail with the runtime's
+message (so the lists stay true).
 """
 
 from __future__ import annotations
@@ -19,10 +20,12 @@ from keras2edge.ir.evaluate import evaluate
 from keras2edge.ir.ops import OPS
 from keras2edge.runtime.schema import op_name
 
-from .op_cases import CASES
+from ..ir_graphs import assert_close, build_case
+from ..litert import LITERT_REF_MISSING, MISSING_OP, litert
+from ..op_cases import Case, In, covered_ops, params
 from .tflite_reader import check_with_tflite_package
-from .tflite_testing import (LITERT_REF_MISSING, MISSING_OP, TFLM_MISSING, Case, In, assert_close, build_case, litert,
-                             op_names, tflm, tflm_unsupported)
+from .tflite_testing import TFLM_MISSING, op_names, tflm, tflm_unsupported
+
 
 def _batch(feeds: dict[str, np.ndarray], g) -> int | None:
     """The batch of the feeds (for a file TFLite Micro runs as written), None if no input is dynamic."""
@@ -30,7 +33,7 @@ def _batch(feeds: dict[str, np.ndarray], g) -> int | None:
     return int(feeds[dyn[0].name].shape[0]) if dyn else None
 
 
-@pytest.mark.parametrize("c", CASES, ids=[c.name for c in CASES])
+@pytest.mark.parametrize("c", params("tflite"))
 def test_op_matches_ir(c: Case, capfd: pytest.CaptureFixture[str]) -> None:
     g, feeds = build_case(c)
     want = list(evaluate(g, feeds).values())
@@ -73,7 +76,7 @@ def test_every_op_has_an_emitter_or_a_known_gap() -> None:
 
 
 def test_every_op_has_a_case() -> None:
-    covered = {c.op for c in CASES}
+    covered = covered_ops("tflite")
     assert not set(OPS) - covered - set(KNOWN_GAPS), sorted(set(OPS) - covered)
 
 

@@ -20,8 +20,10 @@ from keras2edge.ir.value import QuantParams
 from keras2edge.runtime.model import ACT_NONE, ACT_RELU, ACT_RELU6, ACT_RELU_N1_TO_1
 from keras2edge.runtime.schema import op_code, op_name
 
-from .op_cases import CASES
-from .tflite_testing import assert_close, build_case, chain, litert, litert_signature, op_names
+from ..ir_graphs import assert_close, build_case, chain
+from ..litert import litert, litert_signature
+from ..op_cases import CASES
+from .tflite_testing import op_names
 
 RNG = np.random.default_rng(7)
 

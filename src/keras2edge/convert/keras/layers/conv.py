@@ -88,18 +88,31 @@ def padding_mode(ctx: LayerContext, allowed: Sequence[str] = ("valid", "same")) 
     return mode
 
 
-def _bias(ctx: LayerContext, arrs: list[np.ndarray], index: int, n: int) -> Value:
-    return ctx.const("bias", ctx.check_shape(arrs[index], (n,), "bias"))
+def _weights(ctx: LayerContext, kernels: Sequence[tuple[str, tuple[int, ...]]],
+             bias_size: int) -> tuple[list[np.ndarray], Value | None]:
+    """The layer's kernels (name, expected shape), checked in order, then its bias as a constant
+    (None for use_bias=False)."""
+    use_bias = bool(ctx.get("use_bias", True))
+    names = [name for name, _ in kernels] + (["bias"] if use_bias else [])
+    arrs = ctx.arrays(len(names), ", ".join(names))
+    out = [ctx.check_shape(a, shape, name) for a, (name, shape) in zip(arrs, kernels)]
+    bias = ctx.const("bias", ctx.check_shape(arrs[-1], (bias_size,), "bias")) if use_bias else None
+    return out, bias
 
 
 class _Layout:
-    """Bring a 1-D/2-D conv input to NHWC, and the result back to the layer's layout."""
+    """A 1-D/2-D convolution layer as a 2-D one: its input brought to NHWC (1-D: a height-1 image),
+    its kernel_size, strides and dilation_rate, and the result back to the layer's layout."""
 
-    def __init__(self, ctx: LayerContext, x: Value, n: int) -> None:
+    def __init__(self, ctx: LayerContext, x: Value) -> None:
+        n = 1 if "1D" in ctx.cls else 2
         check_rank(ctx, x, n + 2)
         self.ctx, self.n = ctx, n
         self.cf = is_channels_first(ctx)
         self.x = to_channels_last(ctx, x) if self.cf else x
+        self.k = spatial_tuple(ctx, ctx.get("kernel_size"), n, "kernel_size")
+        self.s = spatial_tuple(ctx, ctx.get("strides", 1), n, "strides")
+        self.d = spatial_tuple(ctx, ctx.get("dilation_rate", 1), n, "dilation_rate")
 
     def expand(self, x: Value) -> Value:
         return self.ctx.op("ExpandDims", [x], axis=1) if self.n == 1 else x
@@ -107,17 +120,23 @@ class _Layout:
     def pair(self, t: tuple[int, ...]) -> tuple[int, int]:
         return (1, t[0]) if self.n == 1 else (t[0], t[1])
 
+    def lift(self, kernel: np.ndarray) -> np.ndarray:
+        """A 1-D layer's kernel with a leading height of 1."""
+        return kernel[None] if self.n == 1 else kernel
 
-def _n_of(ctx: LayerContext) -> int:
-    return 1 if "1D" in ctx.cls else 2
+    def conv(self, op: str, x: Value, name: str, kernel: np.ndarray, *rest: Value | None, padding: str) -> Value:
+        """``op`` (Conv2D, DepthwiseConv2D) on ``x``, the kernel constant ``name`` and ``rest`` (the bias
+        where the op takes one), with the layer's strides and dilation."""
+        return self.ctx.op(op, [self.expand(x), self.ctx.const(name, self.lift(kernel)), *rest],
+                           strides=self.pair(self.s), dilations=self.pair(self.d), padding=padding)
 
-
-def _finish(ctx: LayerContext, lay: _Layout, y: Value) -> Value:
-    """Squeeze (1-D), activation, then back to channels_first if needed."""
-    if lay.n == 1:
-        y = ctx.op("Squeeze", [y], axes=(1,))
-    y = apply_activation(ctx, y, ctx.get("activation"))
-    return to_channels_first(ctx, y) if lay.cf else y
+    def finish(self, y: Value) -> Value:
+        """Squeeze (1-D), activation, then back to channels_first if needed."""
+        ctx = self.ctx
+        if self.n == 1:
+            y = ctx.op("Squeeze", [y], axes=(1,))
+        y = apply_activation(ctx, y, ctx.get("activation"))
+        return to_channels_first(ctx, y) if self.cf else y
 
 
 # ---------------------------------------------------------------------------- Conv1D / Conv2D
@@ -130,30 +149,19 @@ def import_conv(ctx: LayerContext, inputs: list[Value]) -> Value:
     Handles padding valid/same (and causal for Conv1D), strides, dilation_rate, groups,
     use_bias and channels_first.
     """
-    n = _n_of(ctx)
-    lay = _Layout(ctx, inputs[0], n)
+    lay = _Layout(ctx, inputs[0])
     x = lay.x
-    k = spatial_tuple(ctx, ctx.get("kernel_size"), n, "kernel_size")
-    s = spatial_tuple(ctx, ctx.get("strides", 1), n, "strides")
-    d = spatial_tuple(ctx, ctx.get("dilation_rate", 1), n, "dilation_rate")
-    padding = padding_mode(ctx, ("valid", "same", "causal") if n == 1 else ("valid", "same"))
+    padding = padding_mode(ctx, ("valid", "same", "causal") if lay.n == 1 else ("valid", "same"))
     groups = int(ctx.get("groups", 1) or 1)
     filters = int(ctx.get("filters"))
     cin = known_channels(ctx, x)
     if cin % groups or filters % groups:
         raise ctx.refuse(f"groups={groups} does not divide the input channels {cin} and filters {filters}")
-    use_bias = bool(ctx.get("use_bias", True))
-    arrs = ctx.arrays(2 if use_bias else 1, "kernel" + (", bias" if use_bias else ""))
-    kernel = ctx.check_shape(arrs[0], k + (cin // groups, filters), "kernel")
-    bias = _bias(ctx, arrs, 1, filters) if use_bias else None
+    (kernel,), bias = _weights(ctx, [("kernel", lay.k + (cin // groups, filters))], filters)
     if padding == "causal":  # Keras pads (K-1)*dilation steps on the left, then convolves 'valid'
-        x = ctx.op("Pad", [x], pads=((0, 0), ((k[0] - 1) * d[0], 0), (0, 0)))
+        x = ctx.op("Pad", [x], pads=((0, 0), ((lay.k[0] - 1) * lay.d[0], 0), (0, 0)))
         padding = "valid"
-    if n == 1:
-        kernel = kernel[None]
-    y = ctx.op("Conv2D", [lay.expand(x), ctx.const("kernel", kernel), bias],
-               strides=lay.pair(s), dilations=lay.pair(d), padding=padding)
-    return _finish(ctx, lay, y)
+    return lay.finish(lay.conv("Conv2D", x, "kernel", kernel, bias, padding=padding))
 
 
 # ---------------------------------------------------------------------------- depthwise
@@ -162,24 +170,12 @@ def import_conv(ctx: LayerContext, inputs: list[Value]) -> Value:
 @KERAS_HANDLERS.register("DepthwiseConv1D", "DepthwiseConv2D")
 def import_depthwise_conv(ctx: LayerContext, inputs: list[Value]) -> Value:
     """DepthwiseConv1D/2D -> DepthwiseConv2D (kernel (KH, KW, Cin, depth_multiplier)) + activation."""
-    n = _n_of(ctx)
-    lay = _Layout(ctx, inputs[0], n)
-    x = lay.x
-    k = spatial_tuple(ctx, ctx.get("kernel_size"), n, "kernel_size")
-    s = spatial_tuple(ctx, ctx.get("strides", 1), n, "strides")
-    d = spatial_tuple(ctx, ctx.get("dilation_rate", 1), n, "dilation_rate")
+    lay = _Layout(ctx, inputs[0])
     padding = padding_mode(ctx)
     mult = int(ctx.get("depth_multiplier", 1) or 1)
-    cin = known_channels(ctx, x)
-    use_bias = bool(ctx.get("use_bias", True))
-    arrs = ctx.arrays(2 if use_bias else 1, "depthwise_kernel" + (", bias" if use_bias else ""))
-    kernel = ctx.check_shape(arrs[0], k + (cin, mult), "depthwise_kernel")
-    bias = _bias(ctx, arrs, 1, cin * mult) if use_bias else None
-    if n == 1:
-        kernel = kernel[None]
-    y = ctx.op("DepthwiseConv2D", [lay.expand(x), ctx.const("depthwise_kernel", kernel), bias],
-               strides=lay.pair(s), dilations=lay.pair(d), padding=padding)
-    return _finish(ctx, lay, y)
+    cin = known_channels(ctx, lay.x)
+    (kernel,), bias = _weights(ctx, [("depthwise_kernel", lay.k + (cin, mult))], cin * mult)
+    return lay.finish(lay.conv("DepthwiseConv2D", lay.x, "depthwise_kernel", kernel, bias, padding=padding))
 
 
 # ---------------------------------------------------------------------------- separable
@@ -192,29 +188,17 @@ def import_separable_conv(ctx: LayerContext, inputs: list[Value]) -> Value:
     Strides, dilation and padding apply to the depthwise step. Weights: depthwise_kernel,
     pointwise_kernel, bias.
     """
-    n = _n_of(ctx)
-    lay = _Layout(ctx, inputs[0], n)
-    x = lay.x
-    k = spatial_tuple(ctx, ctx.get("kernel_size"), n, "kernel_size")
-    s = spatial_tuple(ctx, ctx.get("strides", 1), n, "strides")
-    d = spatial_tuple(ctx, ctx.get("dilation_rate", 1), n, "dilation_rate")
+    lay = _Layout(ctx, inputs[0])
     padding = padding_mode(ctx)
     mult = int(ctx.get("depth_multiplier", 1) or 1)
     filters = int(ctx.get("filters"))
-    cin = known_channels(ctx, x)
-    use_bias = bool(ctx.get("use_bias", True))
-    arrs = ctx.arrays(3 if use_bias else 2,
-                      "depthwise_kernel, pointwise_kernel" + (", bias" if use_bias else ""))
-    dw = ctx.check_shape(arrs[0], k + (cin, mult), "depthwise_kernel")
-    pw = ctx.check_shape(arrs[1], (1,) * n + (cin * mult, filters), "pointwise_kernel")
-    bias = _bias(ctx, arrs, 2, filters) if use_bias else None
-    if n == 1:
-        dw, pw = dw[None], pw[None]
-    y = ctx.op("DepthwiseConv2D", [lay.expand(x), ctx.const("depthwise_kernel", dw)],
-               strides=lay.pair(s), dilations=lay.pair(d), padding=padding)
-    y = ctx.op("Conv2D", [y, ctx.const("pointwise_kernel", pw), bias], strides=(1, 1), dilations=(1, 1),
+    cin = known_channels(ctx, lay.x)
+    (dw, pw), bias = _weights(ctx, [("depthwise_kernel", lay.k + (cin, mult)),
+                                    ("pointwise_kernel", (1,) * lay.n + (cin * mult, filters))], filters)
+    y = lay.conv("DepthwiseConv2D", lay.x, "depthwise_kernel", dw, padding=padding)
+    y = ctx.op("Conv2D", [y, ctx.const("pointwise_kernel", lay.lift(pw)), bias], strides=(1, 1), dilations=(1, 1),
                padding="valid")
-    return _finish(ctx, lay, y)
+    return lay.finish(y)
 
 
 # ---------------------------------------------------------------------------- transposed
@@ -246,14 +230,10 @@ def import_conv_transpose(ctx: LayerContext, inputs: list[Value]) -> Value:
         # and carries an explicit output_shape; neither is converted by legacy.fix_weights yet.
         raise ctx.refuse("Keras 1 Deconvolution2D is not supported (its kernel layout differs from "
                          "Conv2DTranspose); re-save the model with Keras 2")
-    n = _n_of(ctx)
-    lay = _Layout(ctx, inputs[0], n)
-    x = lay.x
-    k = spatial_tuple(ctx, ctx.get("kernel_size"), n, "kernel_size")
-    s = spatial_tuple(ctx, ctx.get("strides", 1), n, "strides")
-    d = spatial_tuple(ctx, ctx.get("dilation_rate", 1), n, "dilation_rate")
-    if any(v != 1 for v in d):
-        raise ctx.refuse(f"dilation_rate={list(d)} is not supported for transposed convolutions")
+    lay = _Layout(ctx, inputs[0])
+    x, n, k, s = lay.x, lay.n, lay.k, lay.s
+    if any(v != 1 for v in lay.d):
+        raise ctx.refuse(f"dilation_rate={list(lay.d)} is not supported for transposed convolutions")
     padding = padding_mode(ctx)
     op_cfg = ctx.get("output_padding")
     out_pad: tuple[int | None, ...] = ((None,) * n if op_cfg is None
@@ -262,10 +242,7 @@ def import_conv_transpose(ctx: LayerContext, inputs: list[Value]) -> Value:
     cin = known_channels(ctx, x)
     if int(ctx.get("groups", 1) or 1) != 1:
         raise ctx.refuse("groups != 1 is not supported for transposed convolutions")
-    use_bias = bool(ctx.get("use_bias", True))
-    arrs = ctx.arrays(2 if use_bias else 1, "kernel" + (", bias" if use_bias else ""))
-    kernel = ctx.check_shape(arrs[0], k + (filters, cin), "kernel")
-    bias = _bias(ctx, arrs, 1, filters) if use_bias else None
+    (kernel,), bias = _weights(ctx, [("kernel", k + (filters, cin))], filters)
     sizes = x.shape[1:1 + n]
     if any(v is None for v in sizes):
         raise ctx.refuse(f"the spatial size of the input {list(x.shape)} must be known "
@@ -274,8 +251,7 @@ def import_conv_transpose(ctx: LayerContext, inputs: list[Value]) -> Value:
             for sz, kk, op, ss in zip(sizes, k, out_pad, s)]
     before = [transpose_pad_before(o, kk, ss, padding) for o, kk, ss in zip(outs, k, s)]
     if n == 1:
-        kernel = kernel[None]
         outs, before = [1] + outs, [0] + before
-    y = ctx.op("TransposeConv2D", [lay.expand(x), ctx.const("kernel", kernel), bias],
+    y = ctx.op("TransposeConv2D", [lay.expand(x), ctx.const("kernel", lay.lift(kernel)), bias],
                strides=lay.pair(s), output_size=(outs[0], outs[1]), pad_before=(before[0], before[1]))
-    return _finish(ctx, lay, y)
+    return lay.finish(y)
