@@ -359,12 +359,35 @@ def _check_tflite(graph, built: Built, path: Path, row: dict[str, Any]) -> None:
     got = [lite.get_tensor(d["index"]) for d in lite.get_output_details()]
     row["tflite_err"] = max(_rel_err(g, w) for g, w in zip(got, built.want))
     assert row["tflite_err"] <= TOL, f"LiteRT on keras2edge's .tflite: {row['tflite_err']:.3e} > {TOL:g}"
+    if built.n_params < 6e6:  # the reference kernels are slow: the MobileNets and EfficientNetB0 only
+        _check_reference_runtimes(path, xs, built, row)
     it = Interpreter(str(path))
     out = it.run(xs[0] if len(xs) == 1 else list(xs))
     ours = [out] if not isinstance(out, dict) else list(out.values())
     row["runtime_err"] = max(_rel_err(g, w) for g, w in zip(ours, built.want))
     row["arena_mb"] = round(it.arena_bytes / 2**20, 1)
     assert row["runtime_err"] <= TOL, f"keras2edge.runtime on its .tflite: {row['runtime_err']:.3e} > {TOL:g}"
+
+
+def _check_reference_runtimes(path: Path, xs: list[np.ndarray], built: Built, row: dict[str, Any]) -> None:
+    """LiteRT's reference kernels (BUILTIN_REF) and TFLite Micro (file shapes, batch 1) on the same file."""
+    from keras2edge.runtime.reader import load_model
+
+    from ..litert import litert
+    from ..tflite.tflite_testing import tflm, tflm_unsupported
+
+    data = path.read_bytes()
+    got = litert(data, xs, reference=True)
+    row["litert_ref_err"] = max(_rel_err(g, w) for g, w in zip(got, built.want))
+    assert row["litert_ref_err"] <= TOL, f"LiteRT BUILTIN_REF: {row['litert_ref_err']:.3e} > {TOL:g}"
+    lacking = tflm_unsupported(load_model(data))
+    if lacking:
+        row["tflm"] = f"lacks {lacking}"
+        return
+    first = [x[:1] for x in xs]
+    got = tflm(data, first, len(built.want), arena=64 << 20)
+    row["tflm_err"] = max(_rel_err(g, w[:1]) for g, w in zip(got, built.want))
+    assert row["tflm_err"] <= TOL, f"TFLite Micro: {row['tflm_err']:.3e} > {TOL:g}"
 
 
 def _run_ort(path: Path, built: Built) -> list[np.ndarray]:
