@@ -148,3 +148,15 @@ def test_run_truncated_tflite(tmp_path: Path) -> None:
     model.write_bytes(model.read_bytes()[:1000])
     res = CliRunner().invoke(main, ["run", str(model), "--input", str(REPO / "examples" / "tiny_cnn_input.npy")])
     assert res.exit_code == 1 and res.output.startswith("Error: ")
+
+
+def test_nchw_inputs_flag(tmp_path: Path) -> None:
+    import onnx
+
+    out = tmp_path / "nchw.onnx"
+    res = CliRunner().invoke(main, ["convert", str(EXAMPLE), "-o", str(out), "--nchw-inputs"])
+    assert res.exit_code == 0, res.output
+    model = onnx.load(str(out))
+    dims = model.graph.input[0].type.tensor_type.shape.dim
+    assert [d.dim_param or d.dim_value for d in dims] == ["batch", 1, 28, 28]
+    assert "Transpose" not in [n.op_type for n in model.graph.node]
