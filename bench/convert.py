@@ -240,21 +240,7 @@ def bench_tool(tool: ToolResult, cmds: list[tuple[str, list[str]]], out: Path, r
 def machine_info() -> list[str]:
     from importlib.metadata import PackageNotFoundError, version
 
-    cpu = "unknown"
-    try:
-        for ln in Path("/proc/cpuinfo").read_text().splitlines():
-            if ln.startswith("model name"):
-                cpu = ln.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem = "unknown"
-    try:
-        for ln in Path("/proc/meminfo").read_text().splitlines():
-            if ln.startswith("MemTotal"):
-                mem = f"{int(ln.split()[1]) / 1024 / 1024:.1f} GiB"
-    except OSError:
-        pass
+    cpu, mem = results.cpu_and_ram()
     vers = []
     for p in VERSION_PACKAGES:
         try:

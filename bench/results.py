@@ -19,3 +19,21 @@ def write_section(path: Path, heading: str, text: str) -> None:
         end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
         new = "".join(lines[:start]) + text + ("\n" if end < len(lines) else "") + "".join(lines[end:])
     path.write_text(new, encoding="utf-8")
+
+
+def cpu_and_ram() -> tuple[str, str]:
+    """The CPU model (from /proc/cpuinfo) and total RAM (from /proc/meminfo), '?' where unknown."""
+    import re
+
+    cpu, ram = "?", "?"
+    try:
+        m = re.search(r"^model name\s*:\s*(.+)$", Path("/proc/cpuinfo").read_text(), re.M)
+        cpu = m.group(1).strip() if m else cpu
+    except OSError:
+        pass
+    try:
+        m = re.search(r"MemTotal:\s+(\d+) kB", Path("/proc/meminfo").read_text())
+        ram = f"{int(m.group(1)) / 2**20:.1f} GiB" if m else ram
+    except OSError:
+        pass
+    return cpu, ram

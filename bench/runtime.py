@@ -202,20 +202,7 @@ def _version(pkg: str) -> str:
 
 
 def machine_info() -> list[str]:
-    cpu = platform.processor() or "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    ram = "?"
-    try:
-        m = re.search(r"MemTotal:\s+(\d+) kB", Path("/proc/meminfo").read_text())
-        ram = f"{int(m.group(1)) / 2**20:.1f} GiB" if m else "?"
-    except OSError:
-        pass
+    cpu, ram = results.cpu_and_ram()
     blas = "?"
     try:
         cfg = np.show_config(mode="dicts")
