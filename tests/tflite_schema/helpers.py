@@ -327,18 +327,6 @@ def gelu_model() -> tuple[Model, Any]:
 # Runtimes
 
 
-def run_litert(data: bytes, inputs: list[np.ndarray], ref: bool = True) -> list[np.ndarray]:
-    from ai_edge_litert.interpreter import Interpreter, OpResolverType
-
-    kw = {"experimental_op_resolver_type": OpResolverType.BUILTIN_REF} if ref else {}
-    it = Interpreter(model_content=data, num_threads=1, **kw)
-    it.allocate_tensors()
-    for d, x in zip(it.get_input_details(), inputs):
-        it.set_tensor(d["index"], x.astype(d["dtype"]))
-    it.invoke()
-    return [it.get_tensor(d["index"]).copy() for d in it.get_output_details()]
-
-
 def run_tflm(data: bytes, inputs: list[np.ndarray], arena_size: int = 1 << 20) -> list[np.ndarray]:
     import tflite
     from tflite_micro.python.tflite_micro import runtime

@@ -10,7 +10,8 @@ import pytest
 from keras2edge.convert.tflite import write_model
 from keras2edge.runtime.reader import load_model
 
-from .helpers import conv_mean_model, fc_relu_model, gelu_model, run_litert, run_tflm
+from ..litert import litert
+from .helpers import conv_mean_model, fc_relu_model, gelu_model, run_tflm
 from .test_roundtrip import CONVERTER_FILES, CORPUS_FILES
 
 TINY = {"fc_relu": fc_relu_model, "conv_mean": conv_mean_model}
@@ -25,7 +26,7 @@ def test_tiny_float_models_run(name: str, runner: str) -> None:
     if runner == "tflm":
         (got,) = run_tflm(data, [x])
     else:
-        (got,) = run_litert(data, [x], ref=runner == "litert_ref")
+        (got,) = litert(data, [x], reference=runner == "litert_ref")
     want = ref(x)
     assert got.shape == want.shape
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
@@ -56,8 +57,8 @@ def test_rewritten_foreign_files_compute_the_same(path: str) -> None:
     original = open(path, "rb").read()
     rewritten = write_model(load_model(original))
     ran = 0
-    for name, run in (("litert_ref", lambda d, i: run_litert(d, i, ref=True)),
-                      ("litert_default", lambda d, i: run_litert(d, i, ref=False)), ("tflm", run_tflm)):
+    for name, run in (("litert_ref", lambda d, i: litert(d, i, reference=True)),
+                      ("litert_default", lambda d, i: litert(d, i, reference=False)), ("tflm", run_tflm)):
         inputs = _inputs_for(original)
         want = _outputs(run, original, inputs)
         got = _outputs(run, rewritten, inputs)
