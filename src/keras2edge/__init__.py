@@ -17,6 +17,7 @@ from __future__ import annotations
 from .api import convert_model, inspect, load, save
 from .errors import (
     Keras2EdgeError,
+    LimitExceededError,
     ModelFormatError,
     RuntimeModelError,
     UnsafeContentError,
@@ -26,8 +27,9 @@ from .errors import (
 )
 from .ir import Graph
 from .ir.passes import optimize
+from .runtime.limits import Limits
 
 __version__ = "0.1.0"
-__all__ = ["convert_model", "inspect", "load", "save", "optimize", "Graph", "Keras2EdgeError", "ModelFormatError",
+__all__ = ["convert_model", "inspect", "load", "save", "optimize", "Graph", "Limits", "Keras2EdgeError", "LimitExceededError", "ModelFormatError",
            "RuntimeModelError", "UnsafeContentError", "UnsupportedLayerError", "UnsupportedOpError",
            "WeightsMismatchError"]

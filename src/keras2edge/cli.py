@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 import click
 
 from . import api
-from .errors import Keras2EdgeError, RuntimeModelError
+from .errors import Keras2EdgeError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -42,7 +42,7 @@ def handle_errors(fn: F) -> F:
         debug = click.get_current_context().find_root().params.get("debug", False)
         try:
             return fn(*args, **kwargs)
-        except (Keras2EdgeError, RuntimeModelError) as e:
+        except Keras2EdgeError as e:
             if debug:
                 raise
             click.echo(f"Error: {e}", err=True)

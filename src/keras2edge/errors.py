@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 
-class Keras2EdgeError(Exception):
-    """Base class of every error keras2edge raises on purpose."""
+# The base class and the runtime's errors live in the runtime (a numpy-only leaf that must not
+# import this package); they are re-exported here so every error is importable from one place.
+from .runtime.errors import Keras2EdgeError, LimitExceededError, RuntimeModelError  # noqa: E402,F401
 
 
 class ModelFormatError(Keras2EdgeError):
@@ -79,7 +80,3 @@ class PassError(Keras2EdgeError):
 
 class GraphError(Keras2EdgeError):
     """An IR graph violates an invariant (raised by ``Graph.verify`` and graph methods)."""
-
-
-# The runtime is a leaf package with its own error type; it is re-exported here.
-from .runtime.errors import RuntimeModelError  # noqa: E402,F401
