@@ -18,6 +18,7 @@ from .api import convert_model, inspect, load, save
 from .errors import (
     Keras2EdgeError,
     ModelFormatError,
+    OptionError,
     RuntimeModelError,
     UnsafeContentError,
     UnsupportedLayerError,
@@ -29,5 +30,5 @@ from .ir.passes import optimize
 
 __version__ = "0.1.0"
 __all__ = ["convert_model", "inspect", "load", "save", "optimize", "Graph", "Keras2EdgeError", "ModelFormatError",
-           "RuntimeModelError", "UnsafeContentError", "UnsupportedLayerError", "UnsupportedOpError",
+           "OptionError", "RuntimeModelError", "UnsafeContentError", "UnsupportedLayerError", "UnsupportedOpError",
            "WeightsMismatchError"]
