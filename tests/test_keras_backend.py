@@ -165,6 +165,36 @@ def test_corpus_keras1_rule(files: tuple[str, str | None], expected: tuple[str, 
     assert os.path.basename(model) in warning
 
 
+def test_warning_says_when_no_layer_depends_on_it(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger=LOGGER):
+        load_keras(corpus(K1 + "lstm_theano_1.h5"))
+    (warning,) = [r.getMessage() for r in caplog.records if r.name == LOGGER]
+    assert "no layer of this model depends on it" in warning
+
+
+def test_backend_dependent_layers_include_wrapped_and_nested_convs() -> None:
+    """Conv kernels (Keras 1 and 2 names) count, also inside TimeDistributed and nested models;
+    separable, depthwise and recurrent layers do not (as in Keras 2's loader)."""
+    from keras2edge.convert.keras.backend import backend_dependent_layers
+    from keras2edge.convert.keras.config import parse_model
+
+    def entry(cls: str, name: str, **cfg: Any) -> dict[str, Any]:
+        return {"class_name": cls, "config": {"name": name, **cfg}}
+
+    inner = {"class_name": "Sequential", "config": {"name": "inner", "layers": [
+        entry("Conv1D", "conv1d_in", filters=2, kernel_size=[3], batch_input_shape=[None, 8, 4])]}}
+    model = {"class_name": "Sequential", "config": [
+        entry("TimeDistributed", "td", layer=entry("Convolution2D", "c", nb_filter=2, nb_row=3, nb_col=3),
+              batch_input_shape=[None, 3, 8, 8, 1]),
+        entry("Deconvolution2D", "deconv", nb_filter=2, nb_row=3, nb_col=3, output_shape=[None, 8, 8, 2]),
+        entry("AtrousConvolution1D", "atrous", nb_filter=2, filter_length=3),
+        entry("SeparableConv2D", "sep", filters=2, kernel_size=[3, 3]),
+        entry("DepthwiseConv2D", "dw", kernel_size=[3, 3]),
+        entry("LSTM", "lstm", output_dim=4),
+        inner]}
+    assert backend_dependent_layers(parse_model(model, "test")) == ["td", "deconv", "atrous", "conv1d_in"]
+
+
 def test_corpus_keras1_version_rule_without_weights() -> None:
     """space_to_depth_simple_tensorflow_1.h5 has no weights at all (one Lambda): Keras 1.2.2's default
     backend, TensorFlow, decides (the build then refuses the Lambda)."""

@@ -21,12 +21,15 @@ both exist. ``resolve_backend`` applies this rule; the first step that applies d
    theano; ``param_<i>`` names are no evidence.
 5. ``keras-version`` — the default backend of the Keras release that wrote the file
    (``keras/backend/__init__.py`` at each tag of keras-team/keras): ``_BACKEND = 'theano'`` in
-   0.x and 1.0.0–1.0.8; ``'tensorflow'`` from 1.1.0 (1.1.1–1.1.2 kept Theano on Windows only)
-   and in every 2.x. ``to_json()`` records ``keras_version`` from 1.0.4 and ``model.save()``
+   0.x and 1.0.0 (2016-04-11) to 1.0.8 (2016-08-27); ``'tensorflow'`` from 1.1.0 (2016-09-19;
+   1.1.1–1.1.2 kept Theano on Windows only) and in every 2.x. ``to_json()`` records ``keras_version`` from 1.0.4 and ``model.save()``
    from 1.0.7, so a Keras 1 architecture JSON without it comes from 1.0.0–1.0.3 (Theano).
    Weak evidence: the default only applied to a fresh install, ``~/.keras/keras.json`` kept
    whatever backend the user first had.
 6. ``default`` — nothing in the files tells: assume tensorflow, Keras' default since 1.1.0.
+
+Keras 2's own loader reads an unrecorded backend as "no conversion" (``_need_convert_kernel(None)``
+is False in keras/engine/saving.py), so it loads Theano-trained Keras 1 files unflipped.
 
 Steps 4–6 are inferences: the loader logs a warning that names the rule, the evidence, the
 layers it affects and the ``--backend`` override, so a conversion is never silently wrong.
