@@ -19,6 +19,7 @@ from .errors import (
     Keras2EdgeError,
     LimitExceededError,
     ModelFormatError,
+    OptionError,
     RuntimeModelError,
     UnsafeContentError,
     UnsupportedLayerError,
@@ -30,6 +31,10 @@ from .ir.passes import optimize
 from .runtime.limits import Limits
 
 __version__ = "0.1.0"
-__all__ = ["convert_model", "inspect", "load", "save", "optimize", "Graph", "Limits", "Keras2EdgeError", "LimitExceededError", "ModelFormatError",
-           "RuntimeModelError", "UnsafeContentError", "UnsupportedLayerError", "UnsupportedOpError",
-           "WeightsMismatchError"]
+__all__ = [
+    # functions and types
+    "convert_model", "inspect", "load", "save", "optimize", "Graph", "Limits",
+    # errors
+    "Keras2EdgeError", "LimitExceededError", "ModelFormatError", "OptionError", "RuntimeModelError",
+    "UnsafeContentError", "UnsupportedLayerError", "UnsupportedOpError", "WeightsMismatchError",
+]

@@ -24,7 +24,7 @@ InputShapes = Mapping[str, Sequence["int | None"]]
 
 
 def load(model: str | os.PathLike[str], weights: str | os.PathLike[str] | None = None, *,
-         input_shapes: InputShapes | None = None, cleanup: bool = True) -> Graph:
+         input_shapes: InputShapes | None = None, cleanup: bool = True, backend: str | None = None) -> Graph:
     """Import a Keras model file into an IR graph.
 
     Args:
@@ -33,13 +33,16 @@ def load(model: str | os.PathLike[str], weights: str | os.PathLike[str] | None =
         input_shapes: pin input shapes by input name, e.g. ``{"input_1": (1, 224, 224, 3)}``
             (needed for recurrent layers whose sequence length is not in the model).
         cleanup: run the cleanup passes (fold BatchNormalization, identities, constants; dead code).
+        backend: ``"theano"`` or ``"tensorflow"``: the Keras backend that trained the weights
+            (Theano conv kernels are flipped). None reads it from the file, or infers it with a
+            logged warning when the file does not record it (Keras 1); ``graph.metadata`` says which.
 
     Returns:
         The graph (NHWC, every node tagged with its Keras layer name and class).
     """
     from .convert.keras import load_keras
 
-    graph = load_keras(os.fspath(model), None if weights is None else os.fspath(weights), input_shapes)
+    graph = load_keras(os.fspath(model), None if weights is None else os.fspath(weights), input_shapes, backend)
     if cleanup:
         optimize(graph)
     return graph
@@ -73,17 +76,18 @@ def save(graph: Graph, path: str | os.PathLike[str], *, opset: int | None = None
 
 def convert_model(model: str | os.PathLike[str], output: str | os.PathLike[str], *,
             weights: str | os.PathLike[str] | None = None, input_shapes: InputShapes | None = None,
-            opset: int | None = None, nchw_inputs: bool = False) -> Graph:
+            opset: int | None = None, nchw_inputs: bool = False, backend: str | None = None) -> Graph:
     """Load ``model`` and save it to ``output`` in one step; returns the converted graph."""
-    graph = load(model, weights, input_shapes=input_shapes)
+    graph = load(model, weights, input_shapes=input_shapes, backend=backend)
     save(graph, output, opset=opset, nchw_inputs=nchw_inputs)
     return graph
 
 
 def inspect(model: str | os.PathLike[str], weights: str | os.PathLike[str] | None = None, *,
-            input_shapes: InputShapes | None = None) -> ModelReport:
-    """Per-layer report of a Keras model: Keras name, class, output shape, params, MACs; totals."""
-    graph = load(model, weights, input_shapes=input_shapes, cleanup=False)
+            input_shapes: InputShapes | None = None, backend: str | None = None) -> ModelReport:
+    """Per-layer report of a Keras model: Keras name, class, output shape, params, MACs; totals;
+    the Keras backend the weights are read as and the rule that decided it."""
+    graph = load(model, weights, input_shapes=input_shapes, cleanup=False, backend=backend)
     return graph_report(graph, os.fspath(model))
 
 

@@ -20,6 +20,11 @@ from .errors import Keras2EdgeError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+backend_option = click.option(
+    "--backend", metavar="theano|tensorflow", default=None,
+    help="Keras backend that trained the weights (Theano conv kernels are flipped); default: recorded in the "
+         "file, else inferred with a warning (Keras 1).")
+
 
 def parse_input_shapes(specs: tuple[str, ...]) -> dict[str, list[int | None]]:
     """``NAME:1,224,224,3`` (or ``1,224,224,3`` for a single-input model) -> {name: dims}."""
@@ -76,13 +81,14 @@ def main(debug: bool, verbose: bool) -> None:
               help="Pin an input's shape, e.g. input_1:1,224,224,3 (repeatable).")
 @click.option("--opset", type=int, default=None, help="ONNX opset (default: keras2edge's DEFAULT_OPSET).")
 @click.option("--nchw-inputs", is_flag=True, help="Expose rank-4 ONNX inputs channels-first (NCHW).")
+@backend_option
 @handle_errors
 def convert(model: str, output: str, weights: str | None, input_shape: tuple[str, ...], opset: int | None,
-            nchw_inputs: bool) -> None:
+            nchw_inputs: bool, backend: str | None) -> None:
     """Convert a Keras MODEL (.h5, .keras, or .json with --weights) to ONNX or TFLite."""
     t0 = time.perf_counter()
     graph = api.convert_model(model, output, weights=weights, input_shapes=parse_input_shapes(input_shape),
-                        opset=opset, nchw_inputs=nchw_inputs)
+                        opset=opset, nchw_inputs=nchw_inputs, backend=backend)
     click.echo(f"Wrote {output} ({len(graph.nodes)} ops, {len(graph.inputs)} input(s), "
                f"{len(graph.outputs)} output(s)) in {time.perf_counter() - t0:.2f} s")
 
@@ -92,8 +98,10 @@ def convert(model: str, output: str, weights: str | None, input_shape: tuple[str
 @click.option("--weights", type=click.Path(dir_okay=False), help="Weights file for an architecture JSON.")
 @click.option("--input-shape", "input_shape", multiple=True, metavar="NAME:D0,D1,...", help="Pin an input's shape.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@backend_option
 @handle_errors
-def inspect(model: str, weights: str | None, input_shape: tuple[str, ...], as_json: bool) -> None:
+def inspect(model: str, weights: str | None, input_shape: tuple[str, ...], as_json: bool,
+            backend: str | None) -> None:
     """A Keras model: per layer Keras name, class, output shape, params, MACs; and totals.
     A .tflite file: ops with versions and MACs, tensors, dtypes, quantization, arena bytes."""
     from .convert.keras.sniff import FileKind, sniff
@@ -103,7 +111,7 @@ def inspect(model: str, weights: str | None, input_shape: tuple[str, ...], as_js
         rep = api.inspect_tflite(model)
         click.echo(json.dumps(rep, indent=2) if as_json else tflite_report_text(rep))
         return
-    report = api.inspect(model, weights, input_shapes=parse_input_shapes(input_shape))
+    report = api.inspect(model, weights, input_shapes=parse_input_shapes(input_shape), backend=backend)
     click.echo(report.to_json() if as_json else report.to_text())
 
 

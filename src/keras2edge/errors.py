@@ -70,6 +70,10 @@ class WeightsMismatchError(ModelFormatError):
     """A weights file does not match the architecture (missing layer, wrong shape)."""
 
 
+class OptionError(Keras2EdgeError):
+    """An option given to the API or the CLI has a value keras2edge does not accept."""
+
+
 class QuantizationError(Keras2EdgeError):
     """Quantization could not be carried out as asked."""
 

@@ -26,6 +26,9 @@ class ModelReport:
     inputs: list[dict[str, Any]]
     outputs: list[dict[str, Any]]
     layers: list[LayerRow] = field(default_factory=list)
+    # The Keras backend the weights were read as: {"backend", "rule", "evidence"} (see
+    # convert/keras/backend.py); empty for a graph that did not come from a Keras file.
+    keras_backend: dict[str, str] = field(default_factory=dict)
 
     @property
     def total_params(self) -> int:
@@ -37,7 +40,7 @@ class ModelReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {"path": self.path, "inputs": self.inputs, "outputs": self.outputs,
-                "layers": [asdict(r) for r in self.layers],
+                "keras_backend": self.keras_backend, "layers": [asdict(r) for r in self.layers],
                 "total_params": self.total_params, "total_macs": self.total_macs}
 
     def to_json(self) -> str:
@@ -55,6 +58,9 @@ class ModelReport:
         lines = [f"Model: {self.path}"]
         lines += [f"Input:  {i['name']} {i['dtype']} {shp(i['shape'])}" for i in self.inputs]
         lines += [f"Output: {o['name']} {o['dtype']} {shp(o['shape'])}" for o in self.outputs]
+        if self.keras_backend:
+            b = self.keras_backend
+            lines.append(f"Keras backend: {b['backend']} (rule {b['rule']}: {b['evidence']})")
         lines += [fmt.format(*head), fmt.format(*("-" * w for w in widths))]
         lines += [fmt.format(*row) for row in rows]
         lines.append(f"Total params: {self.total_params:,}   Total MACs (per sample): {self.total_macs:,}")
@@ -71,7 +77,10 @@ def graph_report(graph: Graph, path: str) -> ModelReport:
     def io(v: Any) -> dict[str, Any]:
         return {"name": v.name, "dtype": v.dtype.value, "shape": list(v.shape)}
 
-    rep = ModelReport(path, [io(v) for v in graph.inputs], [io(v) for v in graph.outputs])
+    md = graph.metadata  # keys written by convert/keras/backend.py (BackendChoice.metadata)
+    backend = ({"backend": md["keras_backend"], "rule": md.get("keras_backend_rule", ""),
+                "evidence": md.get("keras_backend_evidence", "")} if "keras_backend" in md else {})
+    rep = ModelReport(path, [io(v) for v in graph.inputs], [io(v) for v in graph.outputs], keras_backend=backend)
     for rec in graph.layers:
         rep.layers.append(LayerRow(rec.name, rec.cls, [list(s) for s in rec.output_shapes], rec.params,
                                    macs.get(rec.name, 0)))

@@ -99,13 +99,8 @@ def test_corpus_separable_conv2d() -> None:
     assert rel_error(run1(g, x), want) <= 1e-5
 
 
-def test_corpus_keras1_th_conv_json_and_weights() -> None:
-    g = load_keras(corpus("keras2cpp/my_nn_arch.json"), weights=corpus("keras2cpp/my_nn_weights.h5"))
-    g.verify()
-    assert g.inputs[0].shape == (None, 1, 28, 28)
-    y = run1(g, _r(2, 1, 28, 28))
-    assert y.shape == (2, 10) and np.isfinite(y).all()
-    np.testing.assert_allclose(y.sum(axis=1), 1.0, rtol=1e-5)  # ends in softmax
+# keras2cpp's Keras 1 'th' model (corpus keras2cpp/) is checked against its reference outputs, in
+# the IR evaluator and every backend, by tests/test_keras_backend.py.
 
 
 def test_corpus_keras1_embedding_conv1d() -> None:

@@ -9,8 +9,9 @@ Weights (``fix_weights``), following what Keras 2's own loader does:
   kernels (len, 1, in, out) -> (len, in, out);
 - Keras 1 split LSTM arrays (gate order i, c, f, o) fused into Keras 2 order i, f, c, o; GRU
   arrays z, r, h fused (reset_after=False); Bidirectional forward_/backward_ halves likewise;
-- files whose ``backend`` attribute is ``theano``: conv kernels flipped spatially (Theano
-  convolves where TF correlates), as Keras' ``convert_kernel`` does for Conv1D/2D/2DTranspose.
+- weights trained with Theano (``backend.py`` decides: recorded, inferred, or the ``backend``
+  option): conv kernels flipped spatially (Theano convolves where TF correlates), as Keras'
+  ``convert_kernel`` does for Conv1D/2D/2DTranspose.
 """
 
 from __future__ import annotations
