@@ -7,7 +7,6 @@ against Keras' recorded outputs, and writing small hand-built Keras 2 legacy HDF
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -18,23 +17,12 @@ import numpy as np
 from keras2edge.convert.keras import KERAS_HANDLERS, load_keras
 from keras2edge.ir import Graph
 from keras2edge.ir.evaluate import evaluate
+from tests.corpus import corpus  # noqa: F401 - re-exported for the test modules; the location lives there
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "tests" / "fixtures"
-CORPUS = Path(os.environ.get("K2E_CORPUS", REPO.parent / "shared" / "corpus"))
 MODEL_CLASSES = {"Sequential", "Functional", "Model"}
 TOLERANCE = 1e-4  # max abs error <= TOLERANCE * max(1, output range)
-
-
-# ---------------------------------------------------------------------------- paths
-
-
-def corpus(rel: str) -> str:
-    """Path of a file in the shared public corpus (fails loudly if the corpus is missing)."""
-    p = CORPUS / rel
-    if not p.exists():
-        raise FileNotFoundError(f"corpus file {p} is missing; set K2E_CORPUS to the shared/corpus folder")
-    return str(p)
 
 
 # ---------------------------------------------------------------------------- fixtures
