@@ -50,5 +50,5 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # no
         return
     if WORST:
         name, err = max(WORST.items(), key=lambda kv: kv[1])
-        terminalreporter.write_line(f"keras2edge fixtures: {len(WORST)} compared with Keras; worst relative error "
+        terminalreporter.write_line(f"keras2edge fixtures: {len(WORST)} compared with Keras; worst error / output peak "
                                     f"{err:.2e} ({name})")
