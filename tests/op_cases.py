@@ -1,11 +1,12 @@
 """The per-op cases of the backend tests, written once: op, attrs, input shapes and dtypes.
 
 Each case is a one-node IR graph (``tests/ir_graphs.build_case``) that every backend runs and
-compares with the IR's own NumPy semantics (``keras2edge.ir.evaluate``):
+compares with an oracle:
 
-- ``onnx``: the ONNX emitter, run in onnxruntime for several opsets, with NHWC and NCHW inputs
-  (tests/onnx/test_onnx_ops.py);
-- ``tflite``: the TFLite emitter, run in LiteRT (default and reference kernels) and TFLite Micro,
+- ``onnx``: the ONNX emitter, run in onnxruntime for several opsets, with NHWC and NCHW inputs,
+  against LiteRT running the case's ``.tflite`` (no arithmetic shared with the ONNX emitter;
+  tests/onnx/test_onnx_ops.py);
+- ``tflite``: the TFLite emitter, against the IR's own NumPy semantics (``keras2edge.ir.evaluate``), run in LiteRT (default and reference kernels) and TFLite Micro,
   and read back by the PyPI ``tflite`` package (tests/tflite/test_tflite_ops.py);
 - ``runtime``: the emitted ``.tflite`` run by keras2edge.runtime and LiteRT
   (tests/runtime/test_emitted_ops.py).
