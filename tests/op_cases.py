@@ -6,8 +6,9 @@ compares with an oracle:
 - ``onnx``: the ONNX emitter, run in onnxruntime for several opsets, with NHWC and NCHW inputs,
   against LiteRT running the case's ``.tflite`` (no arithmetic shared with the ONNX emitter;
   tests/onnx/test_onnx_ops.py);
-- ``tflite``: the TFLite emitter, against the IR's own NumPy semantics (``keras2edge.ir.evaluate``), run in LiteRT (default and reference kernels) and TFLite Micro,
-  and read back by the PyPI ``tflite`` package (tests/tflite/test_tflite_ops.py);
+- ``tflite``: the TFLite emitter, run in LiteRT (default and reference kernels) and TFLite Micro
+  against the IR's own NumPy semantics (``keras2edge.ir.evaluate``), and read back by the PyPI
+  ``tflite`` package (tests/tflite/test_tflite_ops.py);
 - ``runtime``: the emitted ``.tflite`` run by keras2edge.runtime and LiteRT
   (tests/runtime/test_emitted_ops.py).
 
