@@ -33,6 +33,23 @@ def manifest() -> list[dict[str, Any]]:
     return json.loads(path.read_text()) if path.exists() else []
 
 
+def keras_recording(name: str) -> list[np.ndarray]:
+    """Keras' outputs for hand-built model ``name``, recorded by tests/keras/record_keras_outputs.py."""
+    with np.load(FIXTURES / "keras_recordings.npz", allow_pickle=False) as z:
+        keys = sorted((k for k in z.files if k.startswith(f"{name}|out:")), key=lambda k: int(k.rsplit(":", 1)[1]))
+        assert keys, f"no recording named {name!r} in keras_recordings.npz"
+        return [z[k] for k in keys]
+
+
+def assert_matches_recording(got: Sequence[np.ndarray], name: str, tol: float = 2e-6) -> list[np.ndarray]:
+    """Every output in ``got`` is within ``tol`` (rel_error) of recording ``name``; returns the recording."""
+    want = keras_recording(name)
+    assert len(got) == len(want), f"{name}: {len(got)} outputs, {len(want)} recorded"
+    for k, (y, ref) in enumerate(zip(got, want)):
+        assert rel_error(y, ref) <= tol, f"{name} output {k}: error {rel_error(y, ref)}"
+    return want
+
+
 def fixture_entries(classes: Iterable[str]) -> list[dict[str, Any]]:
     """Manifest entries expected to convert that use at least one of ``classes``."""
     want = set(classes)
