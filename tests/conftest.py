@@ -1,24 +1,17 @@
-"""Shared test helpers: where the corpus and fixtures are, and running a graph through onnxruntime."""
+"""Shared test helpers: where the fixtures are (the corpus: ``tests/corpus.py``), and running a graph through onnxruntime."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-CORPUS = Path(os.environ.get("K2E_CORPUS", REPO.parent / "shared" / "corpus"))
+from .corpus import CORPUS, REPO, corpus
+
+__all__ = ["CORPUS", "FIXTURES", "REPO", "corpus", "rel_err", "run_onnx"]
+
 FIXTURES = REPO / "tests" / "fixtures"
-
-
-def corpus(rel: str) -> str:
-    """Path of a file in the shared public corpus (tests fail loudly if the corpus is missing)."""
-    p = CORPUS / rel
-    if not p.exists():
-        raise FileNotFoundError(f"corpus file {p} is missing; set K2E_CORPUS to the shared/corpus folder")
-    return str(p)
 
 
 def run_onnx(graph, feeds: dict[str, np.ndarray], **kw) -> list[np.ndarray]:
@@ -57,5 +50,5 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # no
         return
     if WORST:
         name, err = max(WORST.items(), key=lambda kv: kv[1])
-        terminalreporter.write_line(f"keras2edge fixtures: {len(WORST)} compared with Keras; worst relative error "
+        terminalreporter.write_line(f"keras2edge fixtures: {len(WORST)} compared with Keras; worst error / output peak "
                                     f"{err:.2e} ({name})")

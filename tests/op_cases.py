@@ -1,12 +1,14 @@
 """The per-op cases of the backend tests, written once: op, attrs, input shapes and dtypes.
 
 Each case is a one-node IR graph (``tests/ir_graphs.build_case``) that every backend runs and
-compares with the IR's own NumPy semantics (``keras2edge.ir.evaluate``):
+compares with an oracle:
 
-- ``onnx``: the ONNX emitter, run in onnxruntime for several opsets, with NHWC and NCHW inputs
-  (tests/onnx/test_onnx_ops.py);
-- ``tflite``: the TFLite emitter, run in LiteRT (default and reference kernels) and TFLite Micro,
-  and read back by the PyPI ``tflite`` package (tests/tflite/test_tflite_ops.py);
+- ``onnx``: the ONNX emitter, run in onnxruntime for several opsets, with NHWC and NCHW inputs,
+  against LiteRT running the case's ``.tflite`` (no arithmetic shared with the ONNX emitter;
+  tests/onnx/test_onnx_ops.py);
+- ``tflite``: the TFLite emitter, run in LiteRT (default and reference kernels) and TFLite Micro
+  against the IR's own NumPy semantics (``keras2edge.ir.evaluate``), and read back by the PyPI
+  ``tflite`` package (tests/tflite/test_tflite_ops.py);
 - ``runtime``: the emitted ``.tflite`` run by keras2edge.runtime and LiteRT
   (tests/runtime/test_emitted_ops.py).
 
@@ -23,6 +25,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+
+from keras2edge.errors import UnsupportedOpError
 
 BACKENDS = ("onnx", "tflite", "runtime")
 
@@ -51,19 +55,21 @@ class In:
 class Case:
     """One op test, written once and run through every backend.
 
-    ``xfail``: backend (one of ``BACKENDS``) -> why that backend is known to fail the case.
+    ``xfail``: backend (one of ``BACKENDS``) -> (why that backend is known to fail the case, the
+    exception it fails with); any other failure, or a pass, fails the test.
     """
 
     name: str
     op: str
     inputs: list[In | None]
     attrs: dict[str, Any] = field(default_factory=dict)
-    xfail: dict[str, str] = field(default_factory=dict)
+    xfail: dict[str, tuple[str, type[BaseException]]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         unknown = set(self.xfail) - set(BACKENDS)
         assert not unknown, f"{self.name}: xfail names unknown backends {sorted(unknown)}"
-        assert all(r.strip() for r in self.xfail.values()), f"{self.name}: every xfail needs a reason"
+        assert all(r.strip() and issubclass(e, BaseException) for r, e in self.xfail.values()), \
+            f"{self.name}: every xfail needs a reason and the exception expected"
 
     def __str__(self) -> str:
         return self.name
@@ -72,7 +78,8 @@ class Case:
 def params(backend: str) -> list[Any]:
     """The cases as pytest params for ``backend``: ids are the case names; known failures are strict xfails."""
     assert backend in BACKENDS, backend
-    return [pytest.param(c, id=c.name, marks=[pytest.mark.xfail(reason=c.xfail[backend], strict=True)]
+    return [pytest.param(c, id=c.name, marks=[pytest.mark.xfail(reason=c.xfail[backend][0], raises=c.xfail[backend][1],
+                                                                strict=True)]
                          if backend in c.xfail else []) for c in CASES]
 
 
@@ -89,7 +96,8 @@ BOOL = In(X4, dtype="bool", kind="bool")
 CASES: list[Case] = []
 
 
-def case(name: str, op: str, inputs: list[In | None], xfail: dict[str, str] | None = None, **attrs: object) -> None:
+def case(name: str, op: str, inputs: list[In | None], xfail: dict[str, tuple[str, type[BaseException]]] | None = None,
+         **attrs: object) -> None:
     CASES.append(Case(name, op, inputs, dict(attrs), dict(xfail or {})))
 
 
@@ -268,7 +276,7 @@ case("Transpose/rank5", "Transpose", [In((2, 3, 1, 4, 5))], perm=(0, 4, 2, 1, 3)
 case("Concatenation/channels", "Concatenation", [X, In((2, 4, 5, 2))], axis=-1)
 case("Concatenation/h_const", "Concatenation", [In(X4, batch=False), In((2, 2, 5, 3), const=True)], axis=1)
 _PINNED = ("the constant's batch of 2 pins the dynamic batch, which the TFLite emitter writes as 1: "
-           "refused (UnsupportedOpError, batch 1 does not fit)")
+           "refused (batch 1 does not fit)", UnsupportedOpError)
 case("Concatenation/h_const_dynamic_batch", "Concatenation", [X, In((2, 2, 5, 3), const=True)],
      xfail={"tflite": _PINNED, "runtime": _PINNED}, axis=1)
 case("Concatenation/three", "Concatenation", [X, X, X], axis=2)

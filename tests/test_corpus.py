@@ -1,102 +1,39 @@
 """Every Keras file in shared/corpus behaves as CATALOG.md says, through the whole ONNX path.
 
-Reference data is matched where it exists (outputs of onnxruntime on our ONNX vs Keras'
-recorded predictions); must-fail files fail with the cause named and no output file written.
+Convertible files: onnxruntime on the written ONNX must match the file's value oracle
+(tests/corpus_oracles.py: the catalog's reference data, Keras' recorded outputs, or an independent
+NumPy model) within ``tolerances.CORPUS``. Must-fail files fail with the cause named and no output
+file written. The TFLite path of the same files: tests/tflite/test_tflite_corpus.py.
 """
 
 from __future__ import annotations
 
-import json
 import os
+import re
 
-import h5py
-import numpy as np
 import pytest
 
 import keras2edge
 from keras2edge.errors import Keras2EdgeError, UnsupportedLayerError
 
-from .conftest import corpus, rel_err, run_onnx
-
-# file -> (weights file or None, expectation). "convert", or "fail:<text the error must contain>".
-CASES: dict[str, tuple[str | None, str]] = {
-    "dl4j-test-resources/keras1/conv2d_tensorflow_1.h5": (None, "convert"),
-    "dl4j-test-resources/keras1/lstm_theano_1.h5": (None, "convert"),
-    "dl4j-test-resources/keras1/embedding_conv1d_flatten_tensorflow_1.h5": (None, "convert"),
-    "dl4j-test-resources/keras1/space_to_depth_simple_tensorflow_1.h5": (None, "fail:Lambda"),
-    "dl4j-test-resources/keras1/simple_lstm_th_keras_1_model.h5": (None, "convert"),
-    "dl4j-test-resources/keras1/simple_lstm_th_keras_1_config.json": (
-        "dl4j-test-resources/keras1/simple_lstm_th_keras_1_weights.h5", "convert"),
-    "dl4j-test-resources/keras2/conv2d_theano_2.h5": (None, "convert"),
-    "dl4j-test-resources/keras2/model_lambda.h5": (None, "fail:Lambda"),
-    "dl4j-test-resources/keras2/masking_zero_lstm.h5": (None, "convert-or-fail:Masking"),
-    "dl4j-test-resources/keras2/wgan_discriminator.h5": (None, "convert"),
-    "dl4j-test-resources/keras2/reshape_model.h5": (None, "convert"),
-    "dl4j-test-resources/keras2/causal_conv1d_k3_s1_d2_cl_model.h5": (None, "convert"),
-    "dl4j-test-resources/keras2/simple_rnn_tf_keras_2_model.h5": (None, "convert"),
-    "dl4j-test-resources/keras2/simple_rnn_tf_keras_2_config.json": (
-        "dl4j-test-resources/keras2/simple_rnn_tf_keras_2_weights.h5", "convert"),
-    "dl4j-test-resources/keras2/sepconv2d_tensorflow_2.h5": (None, "convert"),
-    "dl4j-test-resources/keras2/bidirectional_lstm_tensorflow_2.h5": (None, "convert"),
-    "dl4j-test-resources/keras2/flatten_3d.hdf5": (None, "convert"),
-    "dl4j-test-resources/keras2/cnn2d_100.h5": (None, "convert"),
-    "dl4j-test-resources/keras2/tfop_0.h5": (None, "fail:TensorFlowOpLayer"),
-    "dl4j-test-resources/keras2/cnn_batch_norm.h5": (None, "convert"),
-    "github-keras3/ner_lstm_model.keras": (None, "convert"),
-    "keras2cpp/my_nn_arch.json": ("keras2cpp/my_nn_weights.h5", "convert"),
-}
-
-# Files that are not models: given as MODEL they must be refused with what was found.
-NOT_MODELS: dict[str, str] = {
-    "dl4j-test-resources/keras1/simple_lstm_th_keras_1_weights.h5": "weights-only",
-    "dl4j-test-resources/keras2/simple_rnn_tf_keras_2_weights.h5": "weights-only",
-    "keras2cpp/my_nn_weights.h5": "weights-only",
-    "dl4j-test-resources/keras1/simple_lstm_th_keras_1_inputs_and_outputs.h5": "reference",
-    "dl4j-test-resources/keras2/cnn_batch_norm_input.npy": ".npy",
-    "tflite-micro/person_detect.tflite": "TFLite",
-    "dl4j-test-resources/keras2/simple_rnn_tf_keras_2_config.json": "architecture only",
-}
-
-# Model -> (reference h5 with inputs/ and predictions/, or an (input.npy, predictions.npy) pair).
-REFERENCE = {
-    "dl4j-test-resources/keras1/simple_lstm_th_keras_1_model.h5":
-        "dl4j-test-resources/keras1/simple_lstm_th_keras_1_inputs_and_outputs.h5",
-    "dl4j-test-resources/keras1/simple_lstm_th_keras_1_config.json":
-        "dl4j-test-resources/keras1/simple_lstm_th_keras_1_inputs_and_outputs.h5",
-    "dl4j-test-resources/keras2/simple_rnn_tf_keras_2_model.h5":
-        "dl4j-test-resources/keras2/simple_rnn_tf_keras_2_inputs_and_outputs.h5",
-    "dl4j-test-resources/keras2/simple_rnn_tf_keras_2_config.json":
-        "dl4j-test-resources/keras2/simple_rnn_tf_keras_2_inputs_and_outputs.h5",
-    "dl4j-test-resources/keras2/causal_conv1d_k3_s1_d2_cl_model.h5":
-        "dl4j-test-resources/keras2/causal_conv1d_k3_s1_d2_cl_inputs_and_outputs.h5",
-    "dl4j-test-resources/keras2/cnn_batch_norm.h5":
-        ("dl4j-test-resources/keras2/cnn_batch_norm_input.npy", "dl4j-test-resources/keras2/cnn_batch_norm_predictions.npy"),
-}
+from .conftest import run_onnx
+from .corpus import CORPUS, corpus, require_corpus
+from .corpus_cases import CASES, CONVERTIBLE, NOT_MODELS, ORACLE_ELSEWHERE, OTHER_FILES
+from .corpus_oracles import oracle, oracle_kind
+from .tolerances import CORPUS as TOLERANCE
+from .tolerances import scaled_error
 
 
-def _reference(ref) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    if isinstance(ref, tuple):
-        x = np.load(corpus(ref[0]), allow_pickle=False).astype(np.float32)
-        y = np.load(corpus(ref[1]), allow_pickle=False)
-        return [x], [y]
-    with h5py.File(corpus(ref), "r") as f:
-        ins = json.loads(f.attrs["inputs"])["inputs"]
-        outs = json.loads(f.attrs["outputs"])["outputs"]
-        return ([np.asarray(f["inputs"][n], np.float32) for n in ins],
-                [np.asarray(f["predictions"][n], np.float32) for n in outs])
-
-
-def _feeds(graph: keras2edge.Graph, rng: np.random.Generator, batch: int = 2) -> dict[str, np.ndarray]:
-    vocabs = [int(n.inputs[0].shape[0]) for n in graph.nodes if n.op == "Gather" and n.inputs[0].is_const]
-    vocab = min(vocabs) if vocabs else 0  # embedding models get valid token ids
-    feeds = {}
-    for v in graph.inputs:
-        shape = [batch if d is None else d for d in v.shape]
-        if v.dtype.is_float:
-            feeds[v.name] = (rng.integers(0, vocab, shape) if vocab else rng.standard_normal(shape)).astype(np.float32)
-        else:
-            feeds[v.name] = rng.integers(0, max(vocab, 1), shape).astype(v.dtype.np)
-    return feeds
+def load_case(rel: str) -> keras2edge.Graph | None:
+    """Import a convertible corpus file (None: a refusal CATALOG.md allows, e.g. Masking)."""
+    weights, expect = CASES[rel]
+    try:
+        return keras2edge.load(corpus(rel), corpus(weights) if weights else None)
+    except UnsupportedLayerError as e:
+        allowed = expect.split(":", 1)[1] if expect.startswith("convert-or-fail:") else None
+        if allowed and allowed in str(e):
+            return None
+        raise
 
 
 @pytest.mark.parametrize("rel", sorted(CASES))
@@ -113,7 +50,7 @@ def test_corpus_model(rel: str, tmp_path) -> None:
     try:
         graph = keras2edge.convert_model(corpus(rel), out, weights=wpath)
     except UnsupportedLayerError as e:
-        if expect == "convert-or-fail:Masking" and "Masking" in str(e):
+        if expect.startswith("convert-or-fail:") and expect.split(":", 1)[1] in str(e):
             assert not os.listdir(tmp_path)
             return
         raise
@@ -121,15 +58,12 @@ def test_corpus_model(rel: str, tmp_path) -> None:
     assert out.exists()
     # Every node carries the Keras layer it came from.
     assert all(n.origin is not None for n in graph.nodes)
-    if rel in REFERENCE:
-        xs, ys = _reference(REFERENCE[rel])
-        feeds = {v.name: x for v, x in zip(graph.inputs, xs)}
-        got = run_onnx(graph, feeds)
-        for g, y in zip(got, ys):
-            assert rel_err(g, y) < 1e-4, f"{rel}: error {rel_err(g, y)}"
-    else:
-        got = run_onnx(graph, _feeds(graph, np.random.default_rng(0), batch=graph.inputs[0].shape[0] or 2))
-        assert all(np.all(np.isfinite(g)) for g in got)
+    if rel in ORACLE_ELSEWHERE:
+        return
+    o = oracle(rel)
+    got = run_onnx(graph, {v.name: x for v, x in zip(graph.inputs, o.inputs)})
+    errs = [scaled_error(g, y) for g, y in zip(got, o.outputs)]
+    assert len(got) == len(o.outputs) and max(errs) <= TOLERANCE, f"{rel} ({o.kind} oracle): errors {errs}"
 
 
 @pytest.mark.parametrize("rel", sorted(NOT_MODELS))
@@ -139,3 +73,19 @@ def test_corpus_not_a_model(rel: str, tmp_path) -> None:
         keras2edge.convert_model(corpus(rel), out)
     assert NOT_MODELS[rel] in str(ei.value)
     assert not os.listdir(tmp_path)
+
+
+def test_every_convertible_file_has_a_value_oracle() -> None:
+    lacking = [rel for rel in CONVERTIBLE if oracle_kind(rel) is None and rel not in ORACLE_ELSEWHERE]
+    assert not lacking, f"convertible corpus files without a value oracle: {lacking}"
+
+
+def test_every_catalog_file_has_a_case() -> None:
+    """The catalog's sha256 list and the tables of tests/corpus_cases.py name the same files, and the
+    corpus folder holds exactly those files (none missing, none unclassified)."""
+    require_corpus()
+    listed = set(re.findall(r"^[0-9a-f]{64}  (\S+)$", (CORPUS / "CATALOG.md").read_text(), re.M))
+    tables = [set(CASES), set(NOT_MODELS), set(OTHER_FILES)] + [{w for w, _ in CASES.values() if w}]
+    assert listed == set().union(*tables), sorted(listed ^ set().union(*tables))
+    present = {str(p.relative_to(CORPUS)) for p in CORPUS.rglob("*") if p.is_file() and p.name != "CATALOG.md"}
+    assert present == listed, sorted(present ^ listed)

@@ -13,10 +13,11 @@ import pytest
 import keras2edge
 from keras2edge.errors import Keras2EdgeError
 
-from .conftest import FIXTURES, rel_err, run_onnx
+from .conftest import FIXTURES, run_onnx
+from .tolerances import KERAS_FIXTURES as TOLERANCE
+from .tolerances import scaled_error
 
 MANIFEST = json.loads((FIXTURES / "manifest.json").read_text())
-TOLERANCE = 1e-4
 WORST: dict[str, float] = {}
 
 
@@ -60,7 +61,7 @@ def test_fixture(entry: dict, tmp_path) -> None:
     assert [v.name for v in graph.outputs] == entry["outputs"]
     got = run_onnx(graph, feeds)
     (x0,) = feeds.values() if len(feeds) == 1 else (None,)
-    errs = [rel_err(g, KERAS_BUGS[name](x0) if name in KERAS_BUGS and x0 is not None else io[f"out:{k}"])
+    errs = [scaled_error(g, KERAS_BUGS[name](x0) if name in KERAS_BUGS and x0 is not None else io[f"out:{k}"])
             for k, (g, name) in enumerate(zip(got, entry["outputs"]))]
     WORST[_id(entry)] = max(errs)
     assert max(errs) <= TOLERANCE, f"{_id(entry)}: errors {errs}"

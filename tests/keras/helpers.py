@@ -7,7 +7,6 @@ against Keras' recorded outputs, and writing small hand-built Keras 2 legacy HDF
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -18,23 +17,12 @@ import numpy as np
 from keras2edge.convert.keras import KERAS_HANDLERS, load_keras
 from keras2edge.ir import Graph
 from keras2edge.ir.evaluate import evaluate
+from tests.corpus import corpus  # noqa: F401 - re-exported for the test modules; the location lives there
+from tests.tolerances import KERAS_FIXTURES, scaled_error
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "tests" / "fixtures"
-CORPUS = Path(os.environ.get("K2E_CORPUS", REPO.parent / "shared" / "corpus"))
 MODEL_CLASSES = {"Sequential", "Functional", "Model"}
-TOLERANCE = 1e-4  # max abs error <= TOLERANCE * max(1, output range)
-
-
-# ---------------------------------------------------------------------------- paths
-
-
-def corpus(rel: str) -> str:
-    """Path of a file in the shared public corpus (fails loudly if the corpus is missing)."""
-    p = CORPUS / rel
-    if not p.exists():
-        raise FileNotFoundError(f"corpus file {p} is missing; set K2E_CORPUS to the shared/corpus folder")
-    return str(p)
 
 
 # ---------------------------------------------------------------------------- fixtures
@@ -43,6 +31,23 @@ def corpus(rel: str) -> str:
 def manifest() -> list[dict[str, Any]]:
     path = FIXTURES / "manifest.json"
     return json.loads(path.read_text()) if path.exists() else []
+
+
+def keras_recording(name: str) -> list[np.ndarray]:
+    """Keras' outputs for hand-built model ``name``, recorded by tests/keras/record_keras_outputs.py."""
+    with np.load(FIXTURES / "keras_recordings.npz", allow_pickle=False) as z:
+        keys = sorted((k for k in z.files if k.startswith(f"{name}|out:")), key=lambda k: int(k.rsplit(":", 1)[1]))
+        assert keys, f"no recording named {name!r} in keras_recordings.npz"
+        return [z[k] for k in keys]
+
+
+def assert_matches_recording(got: Sequence[np.ndarray], name: str, tol: float = 2e-6) -> list[np.ndarray]:
+    """Every output in ``got`` is within ``tol`` (rel_error) of recording ``name``; returns the recording."""
+    want = keras_recording(name)
+    assert len(got) == len(want), f"{name}: {len(got)} outputs, {len(want)} recorded"
+    for k, (y, ref) in enumerate(zip(got, want)):
+        assert rel_error(y, ref) <= tol, f"{name} output {k}: error {rel_error(y, ref)}"
+    return want
 
 
 def fixture_entries(classes: Iterable[str]) -> list[dict[str, Any]]:
@@ -83,8 +88,8 @@ def check_fixture(entry: Mapping[str, Any]) -> dict[str, float]:
     assert [v.name for v in graph.outputs] == list(entry["outputs"])
     errs = {}
     for k, v in enumerate(graph.outputs):
-        errs[v.name] = rel_error(outs[v.name], io[f"out:{k}"])
-    bad = {n: e for n, e in errs.items() if not e <= TOLERANCE}
+        errs[v.name] = scaled_error(outs[v.name], io[f"out:{k}"])
+    bad = {n: e for n, e in errs.items() if not e <= KERAS_FIXTURES}
     assert not bad, f"{fixture_id(entry)}: outputs differ from Keras: {bad}"
     return errs
 

@@ -1,7 +1,7 @@
 """MultiHeadAttention and Embedding handlers.
 
-Oracles: Keras' recorded outputs (tests/fixtures; tf.keras 2.21 outputs written out below for the
-masked and causal attention model), the public corpus (a Keras 1 Embedding -> Convolution1D model
+Oracles: Keras' recorded outputs (tests/fixtures; for the masked and causal attention model below,
+tf.keras 2.21's outputs recorded by tests/keras/record_keras_outputs.py), the public corpus (a Keras 1 Embedding -> Convolution1D model
 computed from the file's own arrays), and an independent NumPy multi-head attention (einsum on the
 (D, H, d) kernels, as Keras computes it) for the options neither pins.
 """
@@ -12,6 +12,7 @@ import h5py
 import numpy as np
 import pytest
 from helpers import (
+    assert_matches_recording,
     check_fixture,
     corpus,
     f32,
@@ -105,8 +106,9 @@ def test_fixture_matches_keras(entry: dict) -> None:
     check_fixture(entry)
 
 
-# Recorded with tf.keras 2.21: ids (4,) -> Embedding(5, 4, mask_zero=True) -> MHA(2 heads, key_dim 2)(e, e)
-# and MHA(2, 2)(e, e, use_causal_mask=True); weights rounded to 2 decimals, outputs to 6.
+# ids (4,) -> Embedding(5, 4, mask_zero=True) -> MHA(2 heads, key_dim 2)(e, e) and MHA(2, 2)(e, e,
+# use_causal_mask=True); weights rounded to 2 decimals. Keras' outputs: recorded with tf.keras 2.21 by
+# tests/keras/record_keras_outputs.py (keras_recording("mha_masks")).
 MHA_IDS = np.array([[1, 2, 3, 0], [4, 0, 2, 1]], np.float32)
 MHA_WEIGHTS = {
     "emb": [("embeddings", f32([0.61, 0.62, 0.03, -0.43, -0.89, -0.23, -0.18, -0.91, -0.9, 1.0, 0.3, -0.53, -0.13,
@@ -140,33 +142,28 @@ MHA_WEIGHTS = {
         ("attention_output/bias", f32([-0.41, -0.11, -0.48, -0.91], 4)),
     ],
 }
-MHA_KERAS_OUTPUTS = [
-    np.array([[[-0.332409, 0.008581, -0.462996, 0.122182], [-0.153879, -0.062918, -0.261214, -0.032904],
-               [-0.46893, 0.003771, -0.592912, 0.264267], [-0.834193, 0.35777, -1.274114, 0.512216]],
-              [[-1.16477, 0.420055, -1.683206, 0.867771], [-0.924768, 0.473315, -1.628117, 0.693331],
-               [-1.080656, 0.390407, -1.638532, 0.775401], [-1.103369, 0.414161, -1.660442, 0.836288]]]),
-    np.array([[[-0.242818, 0.512987, -0.305809, -0.769969], [-0.005001, 0.846769, -0.136809, -0.642815],
-               [0.385193, 0.909527, -0.020692, -0.571749], [0.108637, 1.107912, 0.113508, -0.259212]],
-              [[0.007265, 1.26575, 0.2933, 0.091922], [-0.068334, 1.207267, 0.175267, -0.100788],
-               [0.045204, 1.289787, 0.222164, -0.081414], [0.030986, 0.99313, 0.024487, -0.37662]]]),
-]
 
 
-def test_mha_with_embedding_mask_and_causal_mask_matches_keras_recording(tmp_path) -> None:
+def _mha_config() -> dict:
     cfg = functional({"ids": (4,)}, [(layer("Embedding", "emb", input_dim=5, output_dim=4, mask_zero=True), ["ids"])],
                      ["mha_masked", "mha_causal"])
     for name, extra in (("mha_masked", {}), ("mha_causal", {"use_causal_mask": True})):
-        cfg["config"]["layers"].append({**mha_layer(name, 2, 2), "name": name,
+        # tf_keras 2.21 saves the call shapes, and its from_config needs them (record_keras_outputs.py)
+        shapes = {f"{t}_shape": [None, 4, 4] for t in ("query", "key", "value")}
+        cfg["config"]["layers"].append({**mha_layer(name, 2, 2, **shapes), "name": name,
                                         "inbound_nodes": [[["emb", 0, 0, {"value": ["emb", 0, 0], **extra}]]]})
-    g = load_built(tmp_path, cfg, MHA_WEIGHTS, keras_version="2.21.0")
-    for got, want in zip(run(g, MHA_IDS), MHA_KERAS_OUTPUTS):
-        assert rel_error(got, want) <= 2e-6
+    return cfg
+
+
+def test_mha_with_embedding_mask_and_causal_mask_matches_keras_recording(tmp_path) -> None:
+    g = load_built(tmp_path, _mha_config(), MHA_WEIGHTS, keras_version="2.21.0")
+    want = assert_matches_recording(run(g, MHA_IDS), "mha_masks")
     # The NumPy oracle, given the same combined mask, agrees with Keras (it checks the right thing below).
     emb = MHA_WEIGHTS["emb"][0][1][MHA_IDS.astype(int)]
     keep = MHA_IDS != 0
     w = {n: a for n, a in MHA_WEIGHTS["mha_causal"]}
     mask = keep[:, :, None] & keep[:, None, :] & np.tril(np.ones((4, 4), bool))[None]
-    assert rel_error(np_mha(emb, emb, emb, w, 2, mask)[0], MHA_KERAS_OUTPUTS[1]) <= 2e-6
+    assert rel_error(np_mha(emb, emb, emb, w, 2, mask)[0], want[1]) <= 2e-6
 
 
 # ---------------------------------------------------------------------------- NumPy oracle cases

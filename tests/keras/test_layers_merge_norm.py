@@ -22,7 +22,6 @@ from helpers import (
     run,
     run1,
     sequential,
-    unregistered,
 )
 
 from keras2edge.convert.keras import load_keras
@@ -329,9 +328,6 @@ def test_two_outputs_of_merges_in_one_model(tmp_path) -> None:
 
 
 def test_softmax_reached_by_a_mask_is_refused(tmp_path) -> None:
-    missing = unregistered(["Embedding"])
-    if missing:
-        pytest.skip(f"layer classes not registered yet: {missing}")
     emb = layer("Embedding", "emb", input_dim=6, output_dim=3, mask_zero=True, input_length=5)
     cfg = sequential([5], [emb, layer("Softmax", "sm", axis=-1)])
     cfg["config"]["layers"][0]["config"]["dtype"] = "int32"

@@ -25,7 +25,6 @@ from helpers import (
     run1,
     sequential,
     tf_same_pads,
-    unregistered,
 )
 
 from keras2edge.convert.keras import load_keras
@@ -311,9 +310,6 @@ def _embedding_model(head: dict) -> dict:
 @pytest.mark.parametrize("keepdims", [False, True])
 def test_global_average_pooling1d_uses_embedding_mask(tmp_path, keepdims) -> None:
     """Keras: sum(x * mask) / sum(mask) over time when Embedding(mask_zero=True) feeds the pooling."""
-    missing = unregistered(["Embedding"])
-    if missing:
-        pytest.skip(f"layer classes not registered yet: {missing}")
     table = _r(6, 3)
     cfg = _embedding_model(layer("GlobalAveragePooling1D", "gap", data_format="channels_last", keepdims=keepdims))
     g = load_built(tmp_path, cfg, {"emb": [("embeddings", table)]})

@@ -3,8 +3,9 @@ Keras masks (Masking, Embedding(mask_zero=True)).
 
 Oracles:
 - Keras' own recorded outputs: the real-Keras fixtures (tests/fixtures), the reference data of the
-  public corpus, and outputs recorded with tf.keras 2.21 for the masking models below (weights and
-  inputs written out here, so no TensorFlow is needed to run the test);
+  public corpus, and outputs recorded with tf.keras 2.21 for the masking models below (by
+  tests/keras/record_keras_outputs.py; weights and inputs written out here, so no TensorFlow is
+  needed to run the test);
 - an independent NumPy implementation of the Keras cells (``np_rnn``) for the configurations the
   corpus and fixtures do not pin (GRU in both reset_after modes, go_backwards, return_state,
   initial_state, every Bidirectional merge mode, use_bias=False, Keras 3 hard_sigmoid).
@@ -18,12 +19,14 @@ import h5py
 import numpy as np
 import pytest
 from helpers import (
+    assert_matches_recording,
     check_fixture,
     corpus,
     f32,
     fixture_entries,
     fixture_id,
     functional,
+    keras_recording,
     layer,
     load_built,
     normal_draws,
@@ -253,8 +256,9 @@ def test_corpus_masking_lstm_matches_numpy_with_mask() -> None:
 
 
 # ---------------------------------------------------------------------------- Keras-recorded masks
-# Recorded with tf.keras 2.21 (tf_keras): weights rounded to 2 decimals and set on the model, outputs
-# of model.predict rounded to 6 decimals. Model: x (4, 3) -> Masking(0) -> [LSTM(2, seq) ->
+# Keras' outputs for these models are recorded by tests/keras/record_keras_outputs.py (tf_keras 2.21
+# loads the very file the test imports) in tests/fixtures/keras_recordings.npz; weights (2 decimals)
+# and inputs are written out here. Model: x (4, 3) -> Masking(0) -> [LSTM(2, seq) ->
 # GRU(2, reset_after=False)], LSTM(2), Bidirectional(GRU(2, seq)), SimpleRNN(2, seq, go_backwards,
 # zero_output_for_mask=True).
 
@@ -305,22 +309,6 @@ MASKING_WEIGHTS = {
         ("gru_cell/bias", f32([-0.33, -0.13, 0.84, -0.62, -0.7, -0.98], 6)),
     ],
 }
-MASKING_KERAS_OUTPUTS = [
-    np.array([[[0.141059, 0.053447], [-0.006676, -0.008568], [-0.006676, -0.008568], [-0.006676, -0.008568]],
-              [[-0.04195, -0.030725], [-0.04195, -0.030725], [-0.043549, 0.084757], [0.060505, 0.184731]],
-              [[0.0, 0.0], [-0.064052, 0.033568], [-0.090787, -0.034637], [-0.139962, 0.086555]]]),
-    np.array([[0.126134, -0.099667], [-0.178946, 0.082648], [-0.065124, -0.219092]]),
-    np.array([[[-0.576046, -0.426304, -0.202064, 0.207408], [-0.565449, -0.359142, -0.10712, -0.088166],
-               [0.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0]],
-              [[0.00421, -0.102145, 0.137752, -0.485091], [0.0, 0.0, 0.0, 0.0],
-               [-0.347634, -0.349996, 0.273043, -0.374959], [-0.632379, -0.422522, 0.343001, -0.386268]],
-              [[0.0, 0.0, 0.0, 0.0], [-0.243189, -0.031156, -0.018899, 0.064317],
-               [-0.334744, 0.105272, 0.025076, 0.010604], [-0.643384, -0.142978, 0.163203, -0.041491]]]),
-    np.array([[[0.0, 0.0], [0.0, 0.0], [0.237006, -0.0052], [-0.127563, -0.946717]],
-              [[-0.221469, -0.572813], [0.200148, -0.796436], [0.0, 0.0], [0.929153, -0.529554]],
-              [[-0.618888, -0.369721], [-0.306354, -0.328671], [-0.441696, -0.422862], [0.0, 0.0]]]),
-    np.array([[-0.499746, -0.593906], [-0.544858, -0.642536], [-0.569527, -0.63304]]),
-]
 
 # ids (5,) -> Embedding(6, 3, mask_zero=True) -> [SimpleRNN(2, seq), Bidirectional(LSTM(2), merge_mode="ave")]
 EMBEDDING_INPUT = np.array([[1, 2, 0, 0, 0], [3, 0, 4, 5, 0]], np.float32)
@@ -347,13 +335,6 @@ EMBEDDING_WEIGHTS = {
         ("backward_lstm/lstm_cell/bias", f32([-0.76, -0.83, 0.59, -0.96, -0.89, 0.89, 0.56, -0.26], 8)),
     ],
 }
-EMBEDDING_KERAS_OUTPUTS = [
-    np.array([[[-0.367907, -0.122876], [0.514974, -0.473873], [0.514974, -0.473873], [0.514974, -0.473873],
-               [0.514974, -0.473873]],
-              [[0.185043, 0.260085], [0.185043, 0.260085], [0.623535, -0.380935], [-0.632836, -0.629511],
-               [-0.632836, -0.629511]]]),
-    np.array([[0.005952, 0.021599], [-0.076001, -0.007732]]),
-]
 
 
 def _masking_config() -> dict:
@@ -373,8 +354,7 @@ def _masking_config() -> dict:
 
 def test_masking_matches_keras_recording(tmp_path) -> None:
     g = load_built(tmp_path, _masking_config(), MASKING_WEIGHTS, keras_version="2.21.0")
-    for got, want in zip(run(g, MASKING_INPUT), MASKING_KERAS_OUTPUTS):
-        assert rel_error(got, want) <= 2e-6
+    assert_matches_recording(run(g, MASKING_INPUT), "masking")
 
 
 def test_masking_numpy_oracle_agrees_with_keras_recording() -> None:
@@ -382,23 +362,25 @@ def test_masking_numpy_oracle_agrees_with_keras_recording() -> None:
     mask = np.any(MASKING_INPUT != 0, axis=-1)
     ws = [w for _, w in MASKING_WEIGHTS["rnn_back"]]
     y, _ = np_rnn("SimpleRNN", MASKING_INPUT, *ws, go_backwards=True, mask=mask, zero_output=True)
-    assert rel_error(y, MASKING_KERAS_OUTPUTS[3]) <= 2e-6
+    assert rel_error(y, keras_recording("masking")[3]) <= 2e-6
     ws = [w for _, w in MASKING_WEIGHTS["lstm_seq"]]
     y, _ = np_rnn("LSTM", MASKING_INPUT, *ws, mask=mask)
-    assert rel_error(y, MASKING_KERAS_OUTPUTS[0]) <= 2e-6
+    assert rel_error(y, keras_recording("masking")[0]) <= 2e-6
 
 
-def test_embedding_mask_zero_matches_keras_recording(tmp_path) -> None:
+def _embedding_config() -> dict:
     bi_layer = {"class_name": "LSTM", "config": {"name": "lstm", "units": 2, "activation": "tanh",
                                                  "recurrent_activation": "sigmoid", "use_bias": True}}
-    cfg = functional({"ids": (5,)}, [
+    return functional({"ids": (5,)}, [
         (layer("Embedding", "emb", input_dim=6, output_dim=3, mask_zero=True), ["ids"]),
         (rnn_layer("SimpleRNN", "rnn", 2, return_sequences=True), ["emb"]),
         (layer("Bidirectional", "bi_last", layer=bi_layer, merge_mode="ave"), ["emb"]),
     ], ["rnn", "bi_last"])
-    g = load_built(tmp_path, cfg, EMBEDDING_WEIGHTS, keras_version="2.21.0")
-    for got, want in zip(run(g, EMBEDDING_INPUT), EMBEDDING_KERAS_OUTPUTS):
-        assert rel_error(got, want) <= 2e-6
+
+
+def test_embedding_mask_zero_matches_keras_recording(tmp_path) -> None:
+    g = load_built(tmp_path, _embedding_config(), EMBEDDING_WEIGHTS, keras_version="2.21.0")
+    assert_matches_recording(run(g, EMBEDDING_INPUT), "embedding_mask")
 
 
 def test_mask_through_unmodelled_layer_is_refused(tmp_path) -> None:

@@ -2,7 +2,7 @@
 convert is loaded (cleanup passes applied), emitted to ``.tflite``, and run in LiteRT at the fixture's
 batch size (the file is written at batch 1; the inputs are resized) and in TFLite Micro (written at
 the fixture's batch) whenever TFLite Micro has every builtin used. Outputs must match the outputs
-Keras recorded: max abs error <= 1e-4 * max(1, range).
+Keras recorded, within ``tolerances.KERAS_FIXTURES`` (relative to the output's peak magnitude).
 """
 
 from __future__ import annotations
@@ -16,14 +16,15 @@ import keras2edge
 from keras2edge.convert.tflite import to_tflite, write_model
 from keras2edge.runtime.schema import op_name
 
-from ..conftest import FIXTURES, rel_err
+from ..conftest import FIXTURES
 from ..litert import LITERT_REF_MISSING, litert, litert_signature
 from ..test_fixtures import KERAS_BUGS
+from ..tolerances import KERAS_FIXTURES as TOLERANCE
+from ..tolerances import scaled_error
 from .tflite_reader import check_with_tflite_package
 from .tflite_testing import tflm, tflm_unsupported
 
 MANIFEST = [e for e in json.loads((FIXTURES / "manifest.json").read_text()) if e["expect"] == "convert"]
-TOLERANCE = 1e-4
 WORST: dict[str, float] = {}
 
 
@@ -54,22 +55,22 @@ def test_fixture_tflite(entry: dict) -> None:
     assert sorted(n for n, _ in sig.inputs) == sorted(feeds)
     assert [n for n, _ in sig.outputs] == entry["outputs"]
 
-    errs = [rel_err(g, w) for g, w in zip(litert(data, xs, reference=False), want)]
+    errs = [scaled_error(g, w) for g, w in zip(litert(data, xs, reference=False), want)]
     WORST[_id(entry)] = max(errs)
     assert max(errs) <= TOLERANCE, f"{_id(entry)} LiteRT (default kernels): errors {errs}"
     codes = {(op_name(c.builtin_code), c.version) for c in model.operator_codes}
     if not codes & LITERT_REF_MISSING:
-        errs_ref = [rel_err(g, w) for g, w in zip(litert(data, xs, reference=True), want)]
+        errs_ref = [scaled_error(g, w) for g, w in zip(litert(data, xs, reference=True), want)]
         assert max(errs_ref) <= TOLERANCE, f"{_id(entry)} LiteRT reference kernels: errors {errs_ref}"
     by_name = litert_signature(data, feeds)
     assert sorted(by_name) == sorted(entry["outputs"])
     for k, name in enumerate(entry["outputs"]):
-        assert rel_err(by_name[name], want[k]) <= TOLERANCE, f"signature output {name}"
+        assert scaled_error(by_name[name], want[k]) <= TOLERANCE, f"signature output {name}"
 
     lacking = tflm_unsupported(model)
     if lacking:
         pytest.skip(f"TFLite Micro lacks {lacking}")
     batch = xs[0].shape[0]
     micro = write_model(to_tflite(graph, batch=batch))
-    errs_micro = [rel_err(g, w) for g, w in zip(tflm(micro, xs, len(want)), want)]
+    errs_micro = [scaled_error(g, w) for g, w in zip(tflm(micro, xs, len(want)), want)]
     assert max(errs_micro) <= TOLERANCE, f"{_id(entry)} TFLite Micro: errors {errs_micro}"

@@ -19,7 +19,7 @@ from keras2edge.runtime.model import Model
 from keras2edge.runtime.reader import load_model
 
 from .helpers import buffer_data_offsets, conv_mean_model, fc_relu_model
-from .test_roundtrip import CONVERTER_FILES, CORPUS_FILES, all_options_model, rich_model
+from .test_roundtrip import all_options_model, foreign_files, rich_model
 
 
 def _root():  # noqa: ANN202
@@ -220,7 +220,7 @@ def _seeds() -> list[tuple[bytes, list[tuple[int, int]]]]:
     """(file, buffer data intervals) for every base file."""
     files = [write_model(fc_relu_model()[0]), write_model(conv_mean_model()[0]), write_model(rich_model()),
              write_model(all_options_model())]
-    files += [open(p, "rb").read() for p in CONVERTER_FILES + CORPUS_FILES]
+    files += [open(p, "rb").read() for p in foreign_files()]
     out = []
     for f in files:
         model = load_model(f)

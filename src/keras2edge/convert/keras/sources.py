@@ -103,7 +103,10 @@ def open_source(path: str, weights: str | None = None) -> Iterator[KerasSource]:
         if weights is not None:
             if src.weights is not None and kind != FileKind.JSON:
                 raise ModelFormatError(f"{path!r} already holds its weights; --weights is for an architecture JSON")
-            src.weights = _weights_file(weights, stack)
+            src.weights, weights_backend = _weights_file(weights, stack)
+            # Keras 2's load_weights converts by the backend the *weights* file records (a Theano
+            # file's conv kernels are flipped), whatever the JSON says.
+            src.backend = weights_backend or src.backend
         if src.weights is None:
             raise ModelFormatError(
                 f"{path!r} is an architecture only (no weights): pass the weights file with --weights "
@@ -128,15 +131,16 @@ def _from_h5(path: str, stack: contextlib.ExitStack) -> KerasSource:
     return KerasSource(path, config, weight_store_for(f, repr(path)), version, backend, "HDF5")
 
 
-def _weights_file(path: str, stack: contextlib.ExitStack) -> WeightStore:
+def _weights_file(path: str, stack: contextlib.ExitStack) -> tuple[WeightStore, str]:
+    """The weights of a separate weights file, and the backend it records ("" if none)."""
     kind = sniff(path)
     if kind == FileKind.ZIP:
-        return _from_zip(path, stack).weights  # type: ignore[return-value]
+        return _from_zip(path, stack).weights, ""  # type: ignore[return-value]
     if kind != FileKind.HDF5:
         raise ModelFormatError(f"weights file {path!r} is not HDF5 (first bytes {describe_bytes(path)}); "
                                "expected a Keras save_weights .h5 or .weights.h5 file")
     f = stack.enter_context(_open_h5(path, repr(path)))
-    return weight_store_for(f, repr(path))
+    return weight_store_for(f, repr(path)), _attr(f.attrs, "backend")
 
 
 def _from_json(path: str) -> KerasSource:

@@ -1,0 +1,38 @@
+"""Tolerances of the float value tests against Keras (and the corpus' other oracles), in one place.
+
+Error measure (``scaled_error``): max |got - want| over all elements, divided by the peak magnitude
+max |want| of the reference output. Relative to the output's own scale, so a model whose outputs
+stay below 0.3 is held as tightly as one whose outputs reach 1e4 (the former ``1e-4 * max(1,
+range)`` let a wrong BatchNorm fold through on small outputs).
+
+Each tolerance is the worst error actually seen for its family (float32 everywhere; measured over
+every case of the family, every backend: keras2edge's IR evaluator, onnxruntime, LiteRT default and
+reference kernels, keras2edge.runtime, TFLite Micro) times a stated margin for other BLAS builds
+and summation orders. A real conversion bug (a wrong BatchNorm epsilon, a flipped kernel, a
+swapped gate, a Flatten in the wrong order) is orders of magnitude above these.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+# tests/fixtures (models saved by make_fixtures.py, outputs recorded by Keras 2 and 3): worst seen
+# 6.5e-7 (k3-cnn2d-keras, LiteRT default kernels and keras2edge.runtime; the activations fixtures
+# stay below 2e-7); margin 15x.
+KERAS_FIXTURES = 1e-5
+# shared/corpus files against their oracle (catalog reference data, recorded Keras outputs or an
+# independent NumPy model, tests/corpus_oracles.py): worst seen 1.1e-6 (flatten_3d, LiteRT default
+# kernels: a 1000-wide dot product); margin 18x.
+CORPUS = 2e-5
+
+
+def scaled_error(got: np.ndarray, want: np.ndarray) -> float:
+    """max |got - want| / max |want| (0 for empty outputs; shapes must match)."""
+    got = np.asarray(got, np.float64)
+    want = np.asarray(want, np.float64)
+    assert got.shape == want.shape, f"shape {got.shape} != {want.shape}"
+    if not want.size:
+        return 0.0
+    peak = float(np.abs(want).max())
+    err = float(np.abs(got - want).max())
+    return err / peak if peak > 0 else err
