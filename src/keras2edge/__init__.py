@@ -16,9 +16,11 @@ from __future__ import annotations
 
 from .api import convert_model, inspect, load, save
 from .errors import (
+    InvalidArgumentError,
     Keras2EdgeError,
     LimitExceededError,
     ModelFormatError,
+    OutputPathError,
     RuntimeModelError,
     UnsafeContentError,
     UnsupportedLayerError,
@@ -30,6 +32,6 @@ from .ir.passes import optimize
 from .runtime.limits import Limits
 
 __version__ = "0.1.0"
-__all__ = ["convert_model", "inspect", "load", "save", "optimize", "Graph", "Limits", "Keras2EdgeError", "LimitExceededError", "ModelFormatError",
-           "RuntimeModelError", "UnsafeContentError", "UnsupportedLayerError", "UnsupportedOpError",
+__all__ = ["convert_model", "inspect", "load", "save", "optimize", "Graph", "Limits", "InvalidArgumentError", "Keras2EdgeError", "LimitExceededError",
+           "ModelFormatError", "OutputPathError", "RuntimeModelError", "UnsafeContentError", "UnsupportedLayerError", "UnsupportedOpError",
            "WeightsMismatchError"]

@@ -12,7 +12,9 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 
+from .arguments import check_input_shapes
 from .errors import ModelFormatError
+from .fileio import check_output
 from .ir import Graph
 from .ir.passes import optimize
 from .report import ModelReport, graph_report, tflite_report
@@ -39,7 +41,8 @@ def load(model: str | os.PathLike[str], weights: str | os.PathLike[str] | None =
     """
     from .convert.keras import load_keras
 
-    graph = load_keras(os.fspath(model), None if weights is None else os.fspath(weights), input_shapes)
+    shapes = check_input_shapes(input_shapes)
+    graph = load_keras(os.fspath(model), None if weights is None else os.fspath(weights), shapes)
     if cleanup:
         optimize(graph)
     return graph
@@ -52,29 +55,47 @@ def save(graph: Graph, path: str | os.PathLike[str], *, opset: int | None = None
     ``opset`` and ``nchw_inputs`` apply to ONNX only; a ``.tflite`` file is float32 with builtin
     operators only, written at batch 1 with the dynamic batch kept in ``shape_signature``.
 
-    The file is written to a temporary name and renamed, so a failure never leaves a partial file.
-    Returns the path written.
+    The file is written to a temporary name and renamed, so a failure never leaves a partial file;
+    ``path`` is checked first (see ``keras2edge.fileio``: never an input, a FIFO, a device or a
+    read-only file). Returns the path written.
     """
-    p = os.fspath(path)
-    ext = os.path.splitext(p)[1].lower()
+    p, ext = _check_save_args(path, opset)
     if ext == ".onnx":
         from .convert.onnx import DEFAULT_OPSET, save_onnx
 
         save_onnx(graph, p, opset=opset or DEFAULT_OPSET, nchw_inputs=nchw_inputs)
-        return p
-    if ext == ".tflite":
+    else:
         from .convert.tflite import save_tflite
 
         save_tflite(graph, p)
-        return p
-    raise ModelFormatError(f"cannot write {p!r}: unknown output format {ext or '(no extension)'!r}; "
-                           "supported: .onnx, .tflite")
+    return p
+
+
+def _check_save_args(path: str | os.PathLike[str], opset: int | None,
+                     inputs: Sequence[str | os.PathLike[str] | None] = ()) -> tuple[str, str]:
+    """(path, extension) once the format, the opset and the output path are known to be good."""
+    p = os.fspath(path)
+    ext = os.path.splitext(p)[1].lower()
+    if ext not in (".onnx", ".tflite"):
+        raise ModelFormatError(f"cannot write {p!r}: unknown output format {ext or '(no extension)'!r}; "
+                               "supported: .onnx, .tflite")
+    if ext == ".onnx" and opset is not None:
+        from .convert.onnx import check_opset
+
+        check_opset(opset)
+    check_output(p, inputs=inputs)
+    return p, ext
 
 
 def convert_model(model: str | os.PathLike[str], output: str | os.PathLike[str], *,
             weights: str | os.PathLike[str] | None = None, input_shapes: InputShapes | None = None,
             opset: int | None = None, nchw_inputs: bool = False) -> Graph:
-    """Load ``model`` and save it to ``output`` in one step; returns the converted graph."""
+    """Load ``model`` and save it to ``output`` in one step; returns the converted graph.
+
+    The arguments and the output path are checked before the model is read: the output may not be
+    the model or the weights file (see :func:`save`).
+    """
+    _check_save_args(output, opset, (model, weights))
     graph = load(model, weights, input_shapes=input_shapes)
     save(graph, output, opset=opset, nchw_inputs=nchw_inputs)
     return graph
