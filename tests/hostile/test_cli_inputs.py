@@ -213,3 +213,15 @@ def test_run_reads_good_files_exactly(tmp_path: Path) -> None:
     np.testing.assert_array_equal(got["f"], f)
     assert got["empty"].shape == (0, 3) and got["empty"].dtype == np.uint8
     np.testing.assert_array_equal(load_inputs(tmp_path / "c.npz")["a"], a)  # type: ignore[index]
+
+
+def test_run_and_inspect_name_the_model_file(tmp_path: Path) -> None:
+    """A runtime error says what is wrong inside the bytes; the CLI line also names the file."""
+    (tmp_path / "m.tflite").write_bytes(EXAMPLE.read_bytes())  # a Keras archive, not a flatbuffer
+    (tmp_path / "x.npy").write_bytes(GOOD)
+    out = run_cli_here(["run", "m.tflite", "--input", "x.npy", "-o", "out.npz"], cwd=tmp_path)
+    assert_clean_cli_failure(out, r"^Error: 'm.tflite': .*not a .tflite flatbuffer")
+    (tmp_path / "t.tflite").write_bytes(_tflite_bytes()[:1000])
+    out = run_cli_here(["inspect", "t.tflite"], cwd=tmp_path)
+    assert_clean_cli_failure(out, r"^Error: 't.tflite': .*past the end of the 1000-byte buffer")
+    assert_no_leftovers(tmp_path, {"m.tflite", "x.npy", "t.tflite"})

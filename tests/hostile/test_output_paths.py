@@ -187,6 +187,25 @@ def test_api_refuses_before_reading_the_model(tmp_path: Path) -> None:
     assert_no_leftovers(tmp_path, {"m.tflite"})
 
 
+def test_output_checked_again_at_write_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The output becomes a hard link to the model while it is read: the write is still refused."""
+    model = tmp_path / "m.keras"
+    shutil.copy(EXAMPLE, model)
+    out = tmp_path / "m.tflite"
+    real_load = k2e.api.load
+
+    def load_then_link(*args: object, **kwargs: object) -> k2e.Graph:
+        graph = real_load(*args, **kwargs)  # type: ignore[arg-type]
+        os.link(model, out)
+        return graph
+
+    monkeypatch.setattr(k2e.api, "load", load_then_link)
+    with pytest.raises(k2e.OutputPathError, match=r"same file as the input '.*m.keras'"):
+        k2e.convert_model(model, out)
+    assert model.read_bytes() == EXAMPLE.read_bytes()
+    assert_no_leftovers(tmp_path, {"m.keras", "m.tflite"})
+
+
 def test_write_failure_is_an_output_path_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A failing write (here: the rename) is an OutputPathError; the old file stays, no temp file."""
     target = tmp_path / "m.onnx"
