@@ -3,7 +3,7 @@
 ``check_output(path, inputs=...)`` says whether ``path`` may be written, before any work is done;
 ``write_atomic(path, data)`` checks again and writes. What a path maps to:
 
-- ``-``: standard output (the bytes are written to it; nothing is renamed);
+- ``-``: standard output (the bytes are written to it; nothing is renamed), unless it is a terminal;
 - a missing file in an existing, writable folder: created, with the mode an ordinary write gives
   (``0666`` less the umask);
 - an existing regular file: replaced by a complete temporary file renamed over it; its permission
@@ -16,6 +16,7 @@
 
 A failure, ``KeyboardInterrupt``, ``SIGTERM`` or ``SIGHUP`` during the write removes the temporary
 file and leaves the target as it was; after a signal the process then ends as the signal asks.
+(``SIGKILL`` or a power cut can leave a ``.NAME.xxxxxxxx.tmp`` file, never a partial target.)
 """
 
 from __future__ import annotations
@@ -76,6 +77,9 @@ def check_output(path: PathLike, *, inputs: Sequence[PathLike | None] = ()) -> s
     """
     p = os.fspath(path)
     if p == STDOUT:
+        if sys.stdout.isatty():
+            raise OutputPathError("cannot write binary output to standard output: it is a terminal; "
+                                  "redirect it (... -o - > out.npz) or give a file name")
         return p
     if not p:
         raise OutputPathError("the output path is empty")
@@ -193,9 +197,11 @@ def write_atomic(path: PathLike, data: bytes, *, inputs: Sequence[PathLike | Non
     """
     target = check_output(path, inputs=inputs)
     if target == STDOUT:
-        out = sys.stdout.buffer
-        out.write(data)
-        out.flush()
+        try:
+            sys.stdout.buffer.write(data)
+            sys.stdout.flush()
+        except OSError as e:  # a closed pipe (the reader went away), a full disk behind a redirect
+            raise OutputPathError(f"cannot write to standard output: {e.strerror or e}") from None
         return
     try:
         with _signals_raise():

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import io
 import os
+import pty
 import shutil
 import signal
 import socket
@@ -270,6 +271,28 @@ def test_run_writes_npz_to_stdout(tmp_path: Path) -> None:
     with np.load(io.BytesIO(res.stdout_bytes), allow_pickle=False) as z:
         assert z.files == ["probs"] and z["probs"].shape == (1, 10)
     assert "probs: float32 (1, 10)" in res.stderr
+    assert_no_leftovers(tmp_path, {"m.tflite", "x.npy"})
+
+
+def test_run_stdout_refused_on_a_terminal_and_a_closed_pipe(tmp_path: Path) -> None:
+    """`-o -` never dumps binary on a terminal; a reader that went away is a clean error, not a traceback."""
+    _tflite_model(tmp_path)
+    args = [sys.executable, "-m", "keras2edge.cli", "run", "m.tflite", "--input", "x.npy", "-o", "-"]
+    master, slave = pty.openpty()
+    try:
+        tty = subprocess.run(args, stdout=slave, stderr=subprocess.PIPE, text=True, cwd=tmp_path, timeout=120)
+    finally:
+        os.close(slave)
+        os.close(master)
+    assert tty.returncode == 1
+    assert tty.stderr == ("Error: cannot write binary output to standard output: it is a terminal; "
+                          "redirect it (... -o - > out.npz) or give a file name\n")
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # before the child has even started: its one write to stdout finds no reader
+    err = proc.stderr.read()
+    assert proc.wait(timeout=120) == 1
+    assert err.splitlines()[-1] == "Error: cannot write to standard output: Broken pipe" and "Traceback" not in err
     assert_no_leftovers(tmp_path, {"m.tflite", "x.npy"})
 
 
