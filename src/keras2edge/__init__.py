@@ -16,10 +16,10 @@ from __future__ import annotations
 
 from .api import convert_model, inspect, load, save
 from .errors import (
-    InvalidArgumentError,
     Keras2EdgeError,
     LimitExceededError,
     ModelFormatError,
+    OptionError,
     OutputPathError,
     RuntimeModelError,
     UnsafeContentError,
@@ -32,6 +32,11 @@ from .ir.passes import optimize
 from .runtime.limits import Limits
 
 __version__ = "0.1.0"
-__all__ = ["convert_model", "inspect", "load", "save", "optimize", "Graph", "Limits", "InvalidArgumentError", "Keras2EdgeError", "LimitExceededError",
-           "ModelFormatError", "OutputPathError", "RuntimeModelError", "UnsafeContentError", "UnsupportedLayerError", "UnsupportedOpError",
-           "WeightsMismatchError"]
+__all__ = [
+    # functions and types
+    "convert_model", "inspect", "load", "save", "optimize", "Graph", "Limits",
+    # errors
+    "Keras2EdgeError", "LimitExceededError", "ModelFormatError", "OptionError", "RuntimeModelError",
+    "UnsafeContentError", "UnsupportedLayerError", "UnsupportedOpError", "WeightsMismatchError",
+    "OutputPathError",
+]

@@ -5,7 +5,7 @@
   tensor can hold (int32); whether the shape fits the model is checked when the model is read.
 - ``opset``: the ONNX opset range lives with the ONNX emitter (``convert.onnx.check_opset``).
 
-Every refusal is an :class:`InvalidArgumentError` that names the argument, the value and what is allowed.
+Every refusal is an :class:`OptionError` that names the argument, the value and what is allowed.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 import numbers
 from collections.abc import Mapping, Sequence
 
-from .errors import InvalidArgumentError
+from .errors import OptionError
 
 MAX_DIM = 2**31 - 1
 _ALLOWED = f"each dim must be a positive integer up to {MAX_DIM} (2**31-1), or None to leave it open"
@@ -28,27 +28,27 @@ def _check_dim(name: str, shape: object, d: object) -> int | None:
     if d is None:
         return None
     if isinstance(d, bool) or not isinstance(d, numbers.Integral):
-        raise InvalidArgumentError(f"{_label(name)} = {shape!r}: {d!r} is not an integer; {_ALLOWED}")
+        raise OptionError(f"{_label(name)} = {shape!r}: {d!r} is not an integer; {_ALLOWED}")
     if not 1 <= int(d) <= MAX_DIM:
-        raise InvalidArgumentError(f"{_label(name)} = {shape!r}: dim {int(d)} is out of range; {_ALLOWED}")
+        raise OptionError(f"{_label(name)} = {shape!r}: dim {int(d)} is out of range; {_ALLOWED}")
     return int(d)
 
 
 def check_input_shapes(input_shapes: object) -> dict[str, list[int | None]]:
-    """A validated copy of ``input_shapes`` (``None`` -> ``{}``); raises InvalidArgumentError."""
+    """A validated copy of ``input_shapes`` (``None`` -> ``{}``); raises OptionError."""
     if input_shapes is None:
         return {}
     if not isinstance(input_shapes, Mapping):
-        raise InvalidArgumentError(f"input_shapes must map input names to shapes, e.g. {{'input_1': (1, 224, 224, 3)}};"
+        raise OptionError(f"input_shapes must map input names to shapes, e.g. {{'input_1': (1, 224, 224, 3)}};"
                                    f" got {type(input_shapes).__name__}")
     out: dict[str, list[int | None]] = {}
     for name, shape in input_shapes.items():
         if not isinstance(name, str):
-            raise InvalidArgumentError(f"input_shapes: the key {name!r} is not an input name (a string)")
+            raise OptionError(f"input_shapes: the key {name!r} is not an input name (a string)")
         if isinstance(shape, (str, bytes)) or not isinstance(shape, Sequence) and not hasattr(shape, "__iter__"):
-            raise InvalidArgumentError(f"{_label(name)} = {shape!r} is not a sequence of dims; {_ALLOWED}")
+            raise OptionError(f"{_label(name)} = {shape!r} is not a sequence of dims; {_ALLOWED}")
         dims = list(shape)  # type: ignore[call-overload]
         if not dims:
-            raise InvalidArgumentError(f"{_label(name)} is empty; give every dim of the input ({_ALLOWED})")
+            raise OptionError(f"{_label(name)} is empty; give every dim of the input ({_ALLOWED})")
         out[name] = [_check_dim(name, shape, d) for d in dims]
     return out

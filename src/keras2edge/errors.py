@@ -72,12 +72,12 @@ class OutputPathError(Keras2EdgeError, OSError):
     write itself failed (e.g. the disk is full). An OSError too, for callers that catch those."""
 
 
-class InvalidArgumentError(Keras2EdgeError, ValueError):
-    """A value passed to the API or the CLI is out of range (an input shape, an opset, a run input)."""
-
-
 class WeightsMismatchError(ModelFormatError):
     """A weights file does not match the architecture (missing layer, wrong shape)."""
+
+
+class OptionError(Keras2EdgeError):
+    """An option given to the API or the CLI has a value keras2edge does not accept."""
 
 
 class QuantizationError(Keras2EdgeError):

@@ -12,7 +12,7 @@ it and, for an ``.npz``, trusts the archive. Here, per array:
   declared size lies decompresses at most one byte past what the header asks for.
 
 An ``.npz`` must be a zip of ``NAME.npy`` members with distinct names (that is what ``np.savez`` writes).
-Any other problem is an :class:`InvalidArgumentError` naming the file and the array.
+Any other problem is an :class:`ModelFormatError` naming the file and the array.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from typing import IO
 
 import numpy as np
 
-from .errors import InvalidArgumentError, UnsafeContentError
+from .errors import ModelFormatError, UnsafeContentError
 from .runtime.limits import Limits, resolve
 
 _MAGIC = b"\x93NUMPY"
@@ -38,7 +38,7 @@ _LEN_BYTES = {1: 2, 2: 4, 3: 4}
 def _read_exact(f: IO[bytes], n: int, what: str) -> bytes:
     data = f.read(n)
     if len(data) != n:
-        raise InvalidArgumentError(f"{what}: truncated (expected {n} more bytes, found {len(data)})")
+        raise ModelFormatError(f"{what}: truncated (expected {n} more bytes, found {len(data)})")
     return data
 
 
@@ -46,27 +46,27 @@ def _header(f: IO[bytes], what: str) -> tuple[np.dtype, tuple[int, ...], bool]:
     """(dtype, shape, fortran_order) from an ``.npy`` header, nothing allocated from it yet."""
     head = f.read(len(_MAGIC) + 2)
     if len(head) != len(_MAGIC) + 2 or not head.startswith(_MAGIC):
-        raise InvalidArgumentError(f"{what}: not an .npy array (bad magic bytes)")
+        raise ModelFormatError(f"{what}: not an .npy array (bad magic bytes)")
     major = head[len(_MAGIC)]
     if major not in _LEN_BYTES:
-        raise InvalidArgumentError(f"{what}: .npy format version {major} is not supported (1, 2 or 3)")
+        raise ModelFormatError(f"{what}: .npy format version {major} is not supported (1, 2 or 3)")
     size = int.from_bytes(_read_exact(f, _LEN_BYTES[major], what), "little")
     if size > _MAX_HEADER:
-        raise InvalidArgumentError(f"{what}: the .npy header declares {size} bytes (at most {_MAX_HEADER})")
+        raise ModelFormatError(f"{what}: the .npy header declares {size} bytes (at most {_MAX_HEADER})")
     raw = _read_exact(f, size, what)
     try:
         meta = ast.literal_eval(raw.decode("utf-8" if major == 3 else "latin1"))
     except (ValueError, SyntaxError, MemoryError, RecursionError, UnicodeDecodeError):
-        raise InvalidArgumentError(f"{what}: the .npy header is not a Python literal") from None
+        raise ModelFormatError(f"{what}: the .npy header is not a Python literal") from None
     if not isinstance(meta, dict) or set(meta) != {"descr", "fortran_order", "shape"}:
-        raise InvalidArgumentError(f"{what}: the .npy header must hold exactly descr, fortran_order and shape")
+        raise ModelFormatError(f"{what}: the .npy header must hold exactly descr, fortran_order and shape")
     shape = meta["shape"]
     if not isinstance(shape, tuple) or not all(type(d) is int and d >= 0 for d in shape):
-        raise InvalidArgumentError(f"{what}: the .npy shape {shape!r} is not a tuple of non-negative integers")
+        raise ModelFormatError(f"{what}: the .npy shape {shape!r} is not a tuple of non-negative integers")
     try:
         dtype = np.lib.format.descr_to_dtype(meta["descr"])
     except (TypeError, ValueError, KeyError, IndexError):
-        raise InvalidArgumentError(f"{what}: the .npy dtype {meta['descr']!r} is not a NumPy dtype") from None
+        raise ModelFormatError(f"{what}: the .npy dtype {meta['descr']!r} is not a NumPy dtype") from None
     if dtype.hasobject:
         raise UnsafeContentError(f"{what}: holds Python objects (a pickled {meta['descr']!r} array), which are "
                                  "never unpickled; save plain numeric arrays (np.save / np.savez)")
@@ -81,7 +81,7 @@ def _read_array(f: IO[bytes], what: str, limits: Limits, available: int) -> np.n
     nbytes = count * dtype.itemsize
     limits.check(count * max(dtype.itemsize, 1), what)  # an empty dtype still counts its elements
     if nbytes > available:
-        raise InvalidArgumentError(f"{what}: truncated: the header declares {dtype} {list(shape)} ({nbytes} bytes) "
+        raise ModelFormatError(f"{what}: truncated: the header declares {dtype} {list(shape)} ({nbytes} bytes) "
                                    f"but the file holds at most {available} bytes")
     arr = np.empty(count, dtype)
     view = memoryview(arr).cast("B") if arr.nbytes else memoryview(b"")
@@ -89,11 +89,11 @@ def _read_array(f: IO[bytes], what: str, limits: Limits, available: int) -> np.n
     while got < arr.nbytes:
         n = f.readinto(view[got:])  # type: ignore[attr-defined]
         if not n:
-            raise InvalidArgumentError(f"{what}: truncated: the header declares {dtype} {list(shape)} "
+            raise ModelFormatError(f"{what}: truncated: the header declares {dtype} {list(shape)} "
                                        f"({arr.nbytes} bytes) but only {got} bytes follow")
         got += n
     if f.read(1):
-        raise InvalidArgumentError(f"{what}: more data follows the {dtype} {list(shape)} array its header declares")
+        raise ModelFormatError(f"{what}: more data follows the {dtype} {list(shape)} array its header declares")
     return arr.reshape(shape, order="F" if fortran else "C")
 
 
@@ -101,7 +101,7 @@ def load_inputs(path: str | os.PathLike[str], *, limits: Limits | None = None) -
     """An ``.npy`` array, or an ``.npz`` archive as {name: array}; nothing is ever unpickled.
 
     Raises:
-        InvalidArgumentError: the file is not a readable .npy/.npz file, or an array is malformed.
+        ModelFormatError: the file is not a readable .npy/.npz file, or an array is malformed.
         UnsafeContentError: an array holds Python objects.
         LimitExceededError: an array, or the sum of them, exceeds ``limits.max_memory``.
     """
@@ -113,12 +113,12 @@ def load_inputs(path: str | os.PathLike[str], *, limits: Limits | None = None) -
                 f.seek(0)
                 return _read_array(f, f"{p!r}", lim, os.fstat(f.fileno()).st_size)
         if not zipfile.is_zipfile(p):
-            raise InvalidArgumentError(f"{p!r}: not an .npy array nor an .npz archive of arrays")
+            raise ModelFormatError(f"{p!r}: not an .npy array nor an .npz archive of arrays")
         return _read_npz(p, lim)
     except OSError as e:
-        raise InvalidArgumentError(f"cannot read the input file {p!r}: {e.strerror or e}") from None
+        raise ModelFormatError(f"cannot read the input file {p!r}: {e.strerror or e}") from None
     except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError) as e:
-        raise InvalidArgumentError(f"{p!r}: broken .npz archive ({e})") from None
+        raise ModelFormatError(f"{p!r}: broken .npz archive ({e})") from None
 
 
 #: Deflate cannot expand data more than about 1032:1; a member yields at most this much per stored byte.
@@ -132,7 +132,7 @@ def _most_bytes(info: zipfile.ZipInfo, path: str) -> int:
         return info.compress_size
     if info.compress_type == zipfile.ZIP_DEFLATED:
         return info.compress_size * _MAX_DEFLATE_RATIO + 1024
-    raise InvalidArgumentError(f"{path!r}: member {info.filename!r} is compressed with method {info.compress_type}; "
+    raise ModelFormatError(f"{path!r}: member {info.filename!r} is compressed with method {info.compress_type}; "
                                "an .npz of inputs is stored or deflated (np.savez / np.savez_compressed)")
 
 
@@ -142,14 +142,14 @@ def _read_npz(p: str, limits: Limits) -> dict[str, np.ndarray]:
     with zipfile.ZipFile(p) as z:
         infos = z.infolist()
         if len(infos) > _MAX_MEMBERS:
-            raise InvalidArgumentError(f"{p!r}: {len(infos)} members; an .npz of inputs holds at most {_MAX_MEMBERS}")
+            raise ModelFormatError(f"{p!r}: {len(infos)} members; an .npz of inputs holds at most {_MAX_MEMBERS}")
         for info in infos:
             name = info.filename[:-4] if info.filename.endswith(".npy") else None
             if not name or info.is_dir():
-                raise InvalidArgumentError(f"{p!r}: member {info.filename!r} is not an array NAME.npy "
+                raise ModelFormatError(f"{p!r}: member {info.filename!r} is not an array NAME.npy "
                                            "(an .npz of inputs holds one NAME.npy per input, as np.savez writes)")
             if name in out:
-                raise InvalidArgumentError(f"{p!r}: the array {name!r} appears twice")
+                raise ModelFormatError(f"{p!r}: the array {name!r} appears twice")
             with z.open(info) as f:
                 arr = _read_array(f, f"{p!r}: array {name!r}", limits, _most_bytes(info, p))
             total += arr.nbytes

@@ -63,13 +63,13 @@ def test_cli_input_shape_not_an_integer_is_a_usage_error(tmp_path: Path) -> None
     ([("image", (1, 28, 28, 1))], r"must map input names to shapes.*got list"),
 ])
 def test_api_input_shapes(shapes: object, cause: str) -> None:
-    with pytest.raises(k2e.InvalidArgumentError, match=cause):
+    with pytest.raises(k2e.OptionError, match=cause):
         k2e.load(EXAMPLE, input_shapes=shapes)  # type: ignore[arg-type]
 
 
 def test_api_input_shapes_in_a_child() -> None:
     out = run_api(f"k2e.inspect({str(EXAMPLE)!r}, input_shapes={{'image': (-5, 28, 28, 1)}})")
-    assert_clean_api_failure(out, "InvalidArgumentError", r"'image'.*dim -5 is out of range")
+    assert_clean_api_failure(out, "OptionError", r"'image'.*dim -5 is out of range")
 
 
 def test_api_input_shapes_accept_numpy_ints_and_none() -> None:
@@ -90,7 +90,7 @@ def test_cli_opset_out_of_range(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("opset", [7, 99, "21", 21.0, True])
 def test_api_opset_checked_before_the_model_is_read(opset: object, tmp_path: Path) -> None:
-    with pytest.raises(k2e.InvalidArgumentError, match=r"ONNX opset .* is not supported; use 13\.\.24"):
+    with pytest.raises(k2e.OptionError, match=r"ONNX opset .* is not supported; use 13\.\.24"):
         k2e.convert_model(tmp_path / "missing.h5", tmp_path / "m.onnx", opset=opset)  # type: ignore[arg-type]
     assert_no_leftovers(tmp_path)
 
@@ -135,28 +135,28 @@ INPUT_CASES: dict[str, tuple[str, Callable[[], bytes], str, str]] = {
                     r"x.npy': holds Python objects .* never unpickled"),
     "object_in_npz": ("x.npz", lambda: _npz([("image.npy", _saved(np.array([None], dtype=object)))]),
                       "UnsafeContentError", r"array 'image': holds Python objects"),
-    "not_numpy": ("x.npy", lambda: b"hello, world", "InvalidArgumentError", r"not an .npy array nor an .npz"),
-    "bad_header": ("x.npy", lambda: b"\x93NUMPY\x01\x00\x10\x00{'descr': os.system", "InvalidArgumentError",
+    "not_numpy": ("x.npy", lambda: b"hello, world", "ModelFormatError", r"not an .npy array nor an .npz"),
+    "bad_header": ("x.npy", lambda: b"\x93NUMPY\x01\x00\x10\x00{'descr': os.system", "ModelFormatError",
                    r"truncated|not a Python literal"),
     "header_code": ("x.npy", lambda: _npy({"descr": "<f4", "fortran_order": False, "shape": (1,)}, b"")
-                    .replace(b"(1,)", b"[1] "), "InvalidArgumentError", r"shape \[1\] is not a tuple"),
-    "negative_dim": ("x.npy", lambda: _npy({**F4, "shape": (-1, 28)}, b""), "InvalidArgumentError",
+                    .replace(b"(1,)", b"[1] "), "ModelFormatError", r"shape \[1\] is not a tuple"),
+    "negative_dim": ("x.npy", lambda: _npy({**F4, "shape": (-1, 28)}, b""), "ModelFormatError",
                      r"not a tuple of non-negative integers"),
-    "truncated": ("x.npy", lambda: _npy({**F4, "shape": (1, 28, 28, 1)}, bytes(100)), "InvalidArgumentError",
+    "truncated": ("x.npy", lambda: _npy({**F4, "shape": (1, 28, 28, 1)}, bytes(100)), "ModelFormatError",
                   r"truncated: the header declares float32 \[1, 28, 28, 1\] \(3136 bytes\)"),
-    "trailing_data": ("x.npy", lambda: GOOD + b"more", "InvalidArgumentError", r"more data follows"),
+    "trailing_data": ("x.npy", lambda: GOOD + b"more", "ModelFormatError", r"more data follows"),
     "declares_3gb": ("x.npy", lambda: _npy({**F4, "shape": (1000, 1000, 800)}, bytes(64)),
-                     "InvalidArgumentError", r"declares float32 \[1000, 1000, 800\] \(3200000000 bytes\) but the file"),
+                     "ModelFormatError", r"declares float32 \[1000, 1000, 800\] \(3200000000 bytes\) but the file"),
     "declares_16tb": ("x.npy", lambda: _npy({**F4, "shape": (2**21, 2**21)}, b""), "LimitExceededError",
                       r"x.npy' declares 16.0 TiB .* more than the memory limit"),
     "npz_member_lies": ("x.npz", lambda: _npz([("image.npy", _npy({**F4, "shape": (1000, 1000, 800)}, bytes(4096)))],
                                               zipfile.ZIP_DEFLATED),
-                        "InvalidArgumentError", r"array 'image': truncated"),
-    "npz_duplicate": ("x.npz", lambda: _npz([("image.npy", GOOD), ("image.npy", GOOD)]), "InvalidArgumentError",
+                        "ModelFormatError", r"array 'image': truncated"),
+    "npz_duplicate": ("x.npz", lambda: _npz([("image.npy", GOOD), ("image.npy", GOOD)]), "ModelFormatError",
                       r"the array 'image' appears twice"),
-    "npz_not_npy_member": ("x.npz", lambda: _npz([("../image", GOOD)]), "InvalidArgumentError",
+    "npz_not_npy_member": ("x.npz", lambda: _npz([("../image", GOOD)]), "ModelFormatError",
                            r"member '../image' is not an array NAME.npy"),
-    "npz_broken": ("x.npz", lambda: _npz([("image.npy", GOOD)])[:-30], "InvalidArgumentError",
+    "npz_broken": ("x.npz", lambda: _npz([("image.npy", GOOD)])[:-30], "ModelFormatError",
                    r"not an .npy array nor an .npz|broken .npz"),
     "wrong_name": ("x.npz", lambda: _npz([("label.npy", GOOD)]), "RuntimeModelError",
                    r"unknown input name\(s\) \['label'\]; the model's inputs are \['image'\]"),
