@@ -135,7 +135,7 @@ def test_run_bad_input_file(tmp_path: Path) -> None:
     bad = tmp_path / "x.npy"
     bad.write_bytes(b"not numpy")
     res = CliRunner().invoke(main, ["run", str(model), "--input", str(bad)])
-    assert res.exit_code == 2 and "not a readable" in res.output
+    assert res.exit_code == 1 and "not an .npy array nor an .npz archive" in res.output
     wrong = tmp_path / "w.npy"
     np.save(wrong, np.zeros((1, 5, 5, 1), np.float32))
     res = CliRunner().invoke(main, ["run", str(model), "--input", str(wrong)])

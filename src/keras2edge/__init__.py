@@ -20,6 +20,7 @@ from .errors import (
     LimitExceededError,
     ModelFormatError,
     OptionError,
+    OutputPathError,
     RuntimeModelError,
     UnsafeContentError,
     UnsupportedLayerError,
@@ -36,5 +37,5 @@ __all__ = [
     "convert_model", "inspect", "load", "save", "optimize", "Graph", "Limits",
     # errors
     "Keras2EdgeError", "LimitExceededError", "ModelFormatError", "OptionError", "RuntimeModelError",
-    "UnsafeContentError", "UnsupportedLayerError", "UnsupportedOpError", "WeightsMismatchError",
+    "OutputPathError", "UnsafeContentError", "UnsupportedLayerError", "UnsupportedOpError", "WeightsMismatchError",
 ]

@@ -9,10 +9,13 @@ The CLI is a thin layer over these functions.
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
-from .errors import ModelFormatError
+from .arguments import check_input_shapes
+from .errors import ModelFormatError, RuntimeModelError
+from .fileio import check_output
 from .ir import Graph
 from .ir.passes import optimize
 from .report import ModelReport, graph_report, tflite_report
@@ -42,44 +45,67 @@ def load(model: str | os.PathLike[str], weights: str | os.PathLike[str] | None =
     """
     from .convert.keras import load_keras
 
-    graph = load_keras(os.fspath(model), None if weights is None else os.fspath(weights), input_shapes, backend)
+    shapes = check_input_shapes(input_shapes)
+    graph = load_keras(os.fspath(model), None if weights is None else os.fspath(weights), shapes, backend)
     if cleanup:
         optimize(graph)
     return graph
 
 
 def save(graph: Graph, path: str | os.PathLike[str], *, opset: int | None = None,
-         nchw_inputs: bool = False) -> str:
+         nchw_inputs: bool = False, sources: Sequence[str | os.PathLike[str] | None] = ()) -> str:
     """Write ``graph`` to ``path``; the format follows the extension (``.onnx`` or ``.tflite``).
 
     ``opset`` and ``nchw_inputs`` apply to ONNX only; a ``.tflite`` file is float32 with builtin
     operators only, written at batch 1 with the dynamic batch kept in ``shape_signature``.
 
     The file is written to a temporary name and renamed, so a failure never leaves a partial file.
-    Returns the path written.
+    ``path`` is checked before the graph is emitted and again when it is written (see
+    ``keras2edge.fileio``): never one of ``sources`` (the files the graph was read from), a FIFO,
+    a device, a folder or a read-only file. Returns the path written.
     """
+    from .fileio import write_atomic
+
+    p, ext = _check_save_args(path, opset, sources)
+    if ext == ".onnx":
+        from .convert.onnx import DEFAULT_OPSET, to_onnx
+
+        data = to_onnx(graph, opset=opset or DEFAULT_OPSET, nchw_inputs=nchw_inputs).SerializeToString()
+    else:
+        from .convert.tflite import tflite_bytes
+
+        data = tflite_bytes(graph)
+    write_atomic(p, data, inputs=sources)
+    return p
+
+
+def _check_save_args(path: str | os.PathLike[str], opset: int | None,
+                     inputs: Sequence[str | os.PathLike[str] | None] = ()) -> tuple[str, str]:
+    """(path, extension) once the format, the opset and the output path are known to be good."""
     p = os.fspath(path)
     ext = os.path.splitext(p)[1].lower()
-    if ext == ".onnx":
-        from .convert.onnx import DEFAULT_OPSET, save_onnx
+    if ext not in (".onnx", ".tflite"):
+        raise ModelFormatError(f"cannot write {p!r}: unknown output format {ext or '(no extension)'!r}; "
+                               "supported: .onnx, .tflite")
+    if ext == ".onnx" and opset is not None:
+        from .convert.onnx import check_opset
 
-        save_onnx(graph, p, opset=opset or DEFAULT_OPSET, nchw_inputs=nchw_inputs)
-        return p
-    if ext == ".tflite":
-        from .convert.tflite import save_tflite
-
-        save_tflite(graph, p)
-        return p
-    raise ModelFormatError(f"cannot write {p!r}: unknown output format {ext or '(no extension)'!r}; "
-                           "supported: .onnx, .tflite")
+        check_opset(opset)
+    check_output(p, inputs=inputs)
+    return p, ext
 
 
 def convert_model(model: str | os.PathLike[str], output: str | os.PathLike[str], *,
             weights: str | os.PathLike[str] | None = None, input_shapes: InputShapes | None = None,
             opset: int | None = None, nchw_inputs: bool = False, backend: str | None = None) -> Graph:
-    """Load ``model`` and save it to ``output`` in one step; returns the converted graph."""
+    """Load ``model`` and save it to ``output`` in one step; returns the converted graph.
+
+    The arguments and the output path are checked before the model is read: the output may not be
+    the model or the weights file (see :func:`save`).
+    """
+    _check_save_args(output, opset, (model, weights))
     graph = load(model, weights, input_shapes=input_shapes, backend=backend)
-    save(graph, output, opset=opset, nchw_inputs=nchw_inputs)
+    save(graph, output, opset=opset, nchw_inputs=nchw_inputs, sources=(model, weights))
     return graph
 
 
@@ -94,7 +120,8 @@ def inspect(model: str | os.PathLike[str], weights: str | os.PathLike[str] | Non
 def inspect_tflite(path: str | os.PathLike[str]) -> dict[str, object]:
     """A ``.tflite`` file's ops (versions, MACs), tensors (dtypes, shapes, quantization), planned
     arena bytes and totals, as a JSON-ready dict (read by keras2edge's own runtime)."""
-    return tflite_report(os.fspath(path))
+    with _naming_the_file(path):
+        return tflite_report(os.fspath(path))
 
 
 def run_tflite(path: str | os.PathLike[str], inputs: object) -> dict[str, object]:
@@ -104,8 +131,21 @@ def run_tflite(path: str | os.PathLike[str], inputs: object) -> dict[str, object
     """
     from .runtime import Interpreter
 
-    interp = Interpreter(os.fspath(path))
-    out = interp.run(inputs)
+    with _naming_the_file(path):
+        interp = Interpreter(os.fspath(path))
+        out = interp.run(inputs)
     if isinstance(out, dict):
         return dict(out)
     return {interp.output_names[0]: out}
+
+
+@contextlib.contextmanager
+def _naming_the_file(path: str | os.PathLike[str]) -> Iterator[None]:
+    """The runtime says what is wrong inside the bytes it was given; name the file they came from."""
+    try:
+        yield
+    except RuntimeModelError as e:
+        p = os.fspath(path)
+        if p in str(e):
+            raise
+        raise type(e)(f"{p!r}: {e}") from e

@@ -74,7 +74,7 @@ def main(debug: bool, verbose: bool) -> None:
 
 @main.command()
 @click.argument("model", type=click.Path(dir_okay=False))
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+@click.option("-o", "--output", required=True, type=click.Path(),
               help="Output file; the format follows the extension (.onnx or .tflite).")
 @click.option("--weights", type=click.Path(dir_okay=False), help="Weights file for an architecture JSON.")
 @click.option("--input-shape", "input_shape", multiple=True, metavar="NAME:D0,D1,...",
@@ -115,26 +115,12 @@ def inspect(model: str, weights: str | None, input_shape: tuple[str, ...], as_js
     click.echo(report.to_json() if as_json else report.to_text())
 
 
-def _load_inputs(path: str) -> object:
-    """An .npy array (single-input model) or an .npz archive of arrays by input name (never unpickled)."""
-    import numpy as np
-
-    try:
-        data = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as e:
-        raise click.BadParameter(f"{path!r}: not a readable .npy/.npz file without pickles ({e})",
-                                 param_hint="--input") from None
-    if isinstance(data, np.ndarray):
-        return data
-    with data:
-        return {k: data[k] for k in data.files}
-
-
 @main.command()
 @click.argument("model", type=click.Path(dir_okay=False, exists=True))
 @click.option("--input", "input_path", required=True, type=click.Path(dir_okay=False, exists=True),
               help="x.npy (single-input model) or x.npz with one array per input name.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the outputs to this .npz (by name).")
+@click.option("-o", "--output", type=click.Path(),
+              help="Write the outputs to this .npz (by name); '-' writes the .npz bytes to stdout.")
 @handle_errors
 def run(model: str, input_path: str, output: str | None) -> None:
     """Run a .tflite MODEL with keras2edge's NumPy runtime."""
@@ -142,18 +128,23 @@ def run(model: str, input_path: str, output: str | None) -> None:
 
     import numpy as np
 
-    from .fileio import write_atomic
+    from .fileio import STDOUT, check_output, write_atomic
+    from .npyio import load_inputs
 
-    outs = api.run_tflite(model, _load_inputs(input_path))
+    reads = (model, input_path)
+    if output:
+        check_output(output, inputs=reads)
+    to_stdout = output == STDOUT  # then stdout carries the .npz alone and the summary goes to stderr
+    outs = api.run_tflite(model, load_inputs(input_path))
     for name, arr in outs.items():
         a = np.asarray(arr)
         stats = f"min {a.min():.6g} max {a.max():.6g} mean {a.astype(np.float64).mean():.6g}" if a.size else "empty"
-        click.echo(f"{name}: {a.dtype} {tuple(a.shape)} {stats}")
+        click.echo(f"{name}: {a.dtype} {tuple(a.shape)} {stats}", err=to_stdout)
     if output:
         buf = io.BytesIO()
         np.savez(buf, **{k: np.asarray(v) for k, v in outs.items()})
-        write_atomic(output, buf.getvalue())
-        click.echo(f"Wrote {output}")
+        write_atomic(output, buf.getvalue(), inputs=reads)
+        click.echo(f"Wrote {'the outputs to stdout' if to_stdout else output}", err=to_stdout)
 
 
 if __name__ == "__main__":  # pragma: no cover

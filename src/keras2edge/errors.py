@@ -66,6 +66,12 @@ class UnsafeContentError(Keras2EdgeError):
     """The file holds executable content (Lambda bytecode, pickles, TF NodeDefs) that is never run."""
 
 
+class OutputPathError(Keras2EdgeError, OSError):
+    """An output path cannot be written safely: it is an input, not a regular file, read-only, or its
+    folder is missing or read-only (raised before any work is done, and again at write time); or the
+    write itself failed (e.g. the disk is full). An OSError too, for callers that catch those."""
+
+
 class WeightsMismatchError(ModelFormatError):
     """A weights file does not match the architecture (missing layer, wrong shape)."""
 

@@ -10,7 +10,7 @@ import pytest
 from onnx_testing import count_ops, run_onnx, session
 
 from keras2edge.convert.onnx import DEFAULT_OPSET, save_onnx, to_onnx
-from keras2edge.errors import UnsupportedOpError
+from keras2edge.errors import OptionError, UnsupportedOpError
 from keras2edge.ir import DType, Graph, QuantParams
 from keras2edge.ir.evaluate import evaluate
 from tests.ir_graphs import assert_close, chain
@@ -89,20 +89,20 @@ def test_input_shapes_on_unknown_spatial_dims_gives_explicit_pads() -> None:
 
 @pytest.mark.parametrize("shape", [(1, 9, 8, 3), (1, 9, 7), (1, 9, 7, 3, 1), (0, 9, 7, 3)])
 def test_input_shapes_mismatch_names_input_and_shapes(shape: tuple[int, ...]) -> None:
-    with pytest.raises(ValueError) as e:
+    with pytest.raises(OptionError) as e:
         to_onnx(small_net(), input_shapes={"input_image": shape})
     msg = str(e.value)
     assert "input_image" in msg and str(tuple(shape)) in msg and "(?, 9, 7, 3)" in msg
 
 
 def test_input_shapes_unknown_input() -> None:
-    with pytest.raises(ValueError, match="not a graph input.*input_image"):
+    with pytest.raises(OptionError, match="not a graph input.*input_image"):
         to_onnx(small_net(), input_shapes={"nope": (1, 9, 7, 3)})
 
 
 @pytest.mark.parametrize("opset", [12, 25])
 def test_opset_out_of_range(opset: int) -> None:
-    with pytest.raises(ValueError, match="opset"):
+    with pytest.raises(OptionError, match=r"opset .* is not supported; use 13\.\.24"):
         to_onnx(small_net(), opset=opset)
 
 
@@ -164,7 +164,7 @@ def test_save_onnx_writes_a_checked_model(tmp_path: os.PathLike[str]) -> None:
 
 def test_save_onnx_conversion_failure_leaves_no_file(tmp_path: os.PathLike[str]) -> None:
     path = os.path.join(tmp_path, "model.onnx")
-    with pytest.raises(ValueError):
+    with pytest.raises(OptionError):
         save_onnx(small_net(), path, opset=99)
     assert os.listdir(tmp_path) == []
 

@@ -11,13 +11,14 @@ layout rules are in :mod:`.layout`, the naming and conversion machinery in :mod:
 
 from __future__ import annotations
 
+import numbers
 import os
 from collections.abc import Mapping, Sequence
 
 import onnx
 from onnx import helper
 
-from ...errors import UnsupportedOpError
+from ...errors import OptionError, UnsupportedOpError
 from ...fileio import write_atomic
 from ...ir.graph import Graph
 from . import ops_conv, ops_elementwise, ops_misc, ops_pool, ops_shape  # noqa: F401 - fill ONNX_EMITTERS
@@ -30,7 +31,16 @@ DEFAULT_OPSET = 21
 MIN_OPSET = 13   # Split/Squeeze/Unsqueeze/ReduceSum take axes as inputs, Softmax works per axis
 MAX_OPSET = 24
 
-__all__ = ["DEFAULT_OPSET", "MAX_OPSET", "MIN_OPSET", "ONNX_EMITTERS", "OnnxContext", "save_onnx", "to_onnx"]
+__all__ = ["DEFAULT_OPSET", "MAX_OPSET", "MIN_OPSET", "ONNX_EMITTERS", "OnnxContext", "check_opset", "save_onnx",
+           "to_onnx"]
+
+
+def check_opset(opset: object) -> int:
+    """``opset`` if keras2edge can write it (an int in ``MIN_OPSET..MAX_OPSET``); else OptionError."""
+    if isinstance(opset, bool) or not isinstance(opset, numbers.Integral) or not MIN_OPSET <= opset <= MAX_OPSET:
+        raise OptionError(f"ONNX opset {opset!r} is not supported; use {MIN_OPSET}..{MAX_OPSET} "
+                                   f"(default {DEFAULT_OPSET})")
+    return int(opset)
 
 
 def _default_producer_version() -> str:
@@ -48,17 +58,17 @@ def _check_input_shapes(graph: Graph, input_shapes: Mapping[str, Sequence[int]])
     pins: dict[str, tuple[int, ...]] = {}
     for name, shape in input_shapes.items():
         if name not in by_name:
-            raise ValueError(f"input_shapes names {name!r}, which is not a graph input; "
+            raise OptionError(f"input_shapes names {name!r}, which is not a graph input; "
                              f"inputs are {sorted(by_name)}")
         v = by_name[name]
         try:
             dims = tuple(int(d) for d in shape)
         except (TypeError, ValueError):
-            raise ValueError(f"input_shapes[{name!r}] = {shape!r} is not a sequence of integers") from None
+            raise OptionError(f"input_shapes[{name!r}] = {shape!r} is not a sequence of integers") from None
         ok = len(dims) == v.rank and all(d > 0 and (k is None or k == d) for d, k in zip(dims, v.shape))
         if not ok:
             want = "(" + ", ".join("?" if k is None else str(k) for k in v.shape) + ")"
-            raise ValueError(f"input_shapes[{name!r}] = {dims} does not fit input {name!r} of shape {want} "
+            raise OptionError(f"input_shapes[{name!r}] = {dims} does not fit input {name!r} of shape {want} "
                              f"(NHWC order; only the ? dims can be set)")
         pins[name] = dims
     return pins
@@ -89,12 +99,10 @@ def to_onnx(
         dims are named ``batch`` (axis 0) or ``d<k>``.
 
     Raises:
-        ValueError: bad opset or ``input_shapes`` (naming the input and both shapes).
+        OptionError: bad opset or ``input_shapes`` (naming the input and both shapes).
         UnsupportedOpError: an op (or op configuration) the emitter cannot express.
     """
-    if not MIN_OPSET <= opset <= MAX_OPSET:
-        raise ValueError(f"ONNX opset {opset} is not supported; use {MIN_OPSET}..{MAX_OPSET} "
-                         f"(default {DEFAULT_OPSET})")
+    opset = check_opset(opset)
     quantized = [v.name for v in graph.values() if v.quant is not None]
     if quantized:
         raise UnsupportedOpError(f"ONNX emitter: to_onnx emits float models, but {len(quantized)} values are "

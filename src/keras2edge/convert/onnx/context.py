@@ -18,7 +18,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from ...errors import UnsupportedOpError
+from ...errors import OptionError, UnsupportedOpError
 from ...ir.dtypes import DType
 from ...ir.graph import Graph
 from ...ir.node import Node
@@ -112,7 +112,7 @@ class OnnxContext:
             try:
                 outs = op_spec(node.op).infer(ins, node.attrs)
             except (ValueError, AssertionError, TypeError, IndexError, KeyError) as e:
-                raise ValueError(f"input_shapes {dict(pins)} do not fit {node.where()}: {e}") from e
+                raise OptionError(f"input_shapes {dict(pins)} do not fit {node.where()}: {e}") from e
             for v, (dt, shape) in zip(node.outputs, outs):
                 shadow[id(v)] = Value(v.name, dt, tuple(shape))
         self._shapes = {k: v.shape for k, v in shadow.items()}
