@@ -29,6 +29,7 @@ from helpers import (
 
 from keras2edge.convert.keras import load_keras
 from keras2edge.errors import UnsupportedLayerError
+from tests.tolerances import CORPUS, scaled_error
 
 POOL_RESHAPE_CLASSES = (
     "MaxPooling1D", "MaxPooling2D", "AveragePooling1D", "AveragePooling2D", "GlobalMaxPooling1D",
@@ -140,7 +141,7 @@ def test_corpus_wgan_discriminator_matches_numpy() -> None:
     y = bn(leaky(conv(y, 3, 2)), 2)
     y = leaky(conv(y, 4, 1)).reshape(2, -1)
     assert g.outputs[0].shape == (None, 2048)
-    assert rel_error(run1(g, x), y) <= 1e-4
+    assert scaled_error(run1(g, x), y) <= CORPUS  # relative to the output peak (~0.2)
 
 
 # ---------------------------------------------------------------------------- pooling
