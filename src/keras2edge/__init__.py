@@ -7,6 +7,7 @@ Public API::
     keras2edge.save(g, "model.onnx")
     keras2edge.convert_model("model.h5", "model.onnx")
     keras2edge.inspect("model.h5").to_text()
+    keras2edge.convert_many(["a.h5", "zoo/*.keras"], "out/", fmt="onnx", jobs=2)   # list[ConvertResult]
 
 Importing the package loads only NumPy; h5py and onnx are imported when a function needs them.
 The Keras handler table (for custom layers) is ``keras2edge.convert.keras.KERAS_HANDLERS``.
@@ -15,7 +16,9 @@ The Keras handler table (for custom layers) is ``keras2edge.convert.keras.KERAS_
 from __future__ import annotations
 
 from .api import convert_model, inspect, load, save
+from .batch import ConvertResult, convert_many
 from .errors import (
+    BatchInputError,
     Keras2EdgeError,
     ModelFormatError,
     RuntimeModelError,
@@ -28,6 +31,6 @@ from .ir import Graph
 from .ir.passes import optimize
 
 __version__ = "0.1.0"
-__all__ = ["convert_model", "inspect", "load", "save", "optimize", "Graph", "Keras2EdgeError", "ModelFormatError",
+__all__ = ["convert_model", "convert_many", "ConvertResult", "BatchInputError", "inspect", "load", "save", "optimize", "Graph", "Keras2EdgeError", "ModelFormatError",
            "RuntimeModelError", "UnsafeContentError", "UnsupportedLayerError", "UnsupportedOpError",
            "WeightsMismatchError"]

@@ -69,6 +69,10 @@ class WeightsMismatchError(ModelFormatError):
     """A weights file does not match the architecture (missing layer, wrong shape)."""
 
 
+class BatchInputError(Keras2EdgeError):
+    """The models of a batch conversion cannot be converted together (e.g. two would write the same file)."""
+
+
 class QuantizationError(Keras2EdgeError):
     """Quantization could not be carried out as asked."""
 
