@@ -132,6 +132,13 @@ def test_globs_pairs_and_paths_with_colons(tmp_path: Path) -> None:
         batch.expand_models([str(src / "*.tflite")])
 
 
+def test_output_folder_that_is_a_file_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "out").write_bytes(b"x")
+    res = CliRunner().invoke(main, ["convert", EXAMPLE, MLP, "-o", str(tmp_path / "out"), "--format", "onnx"])
+    assert res.exit_code == 1 and res.output.startswith("Error: cannot write into") and "folder" in res.output
+    assert "internal error" not in res.output and (tmp_path / "out").read_bytes() == b"x"
+
+
 def test_bad_format_jobs_and_missing_file(tmp_path: Path) -> None:
     with pytest.raises(keras2edge.BatchInputError, match="supported: onnx, tflite"):
         keras2edge.convert_many([EXAMPLE], tmp_path, fmt="pb")

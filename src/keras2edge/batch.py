@@ -21,12 +21,10 @@ What maps to what:
 
 from __future__ import annotations
 
-import concurrent.futures
 import glob
 import os
 import time
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass
 
 from .api import InputShapes, convert_model
@@ -181,6 +179,9 @@ def _preload(fmt: str) -> None:
 
 def _run_pool(tasks: Sequence[_Task], jobs: int, report: Callable[[int, ConvertResult], None]) -> list[int]:
     """Run ``tasks`` on ``jobs`` workers; returns the indices whose worker pool broke before they finished."""
+    import concurrent.futures   # here, not at the top: it pulls multiprocessing, which one model never needs
+    from concurrent.futures.process import BrokenProcessPool
+
     broken: list[int] = []
     with concurrent.futures.ProcessPoolExecutor(max_workers=jobs) as pool:
         futures = {pool.submit(_convert_one, t): i for i, t in enumerate(tasks)}
@@ -195,6 +196,9 @@ def _run_pool(tasks: Sequence[_Task], jobs: int, report: Callable[[int, ConvertR
 
 def _run_isolated(task: _Task) -> ConvertResult:
     """One task in a worker process of its own, so that a crash is known to be this model's."""
+    import concurrent.futures
+    from concurrent.futures.process import BrokenProcessPool
+
     t0 = time.perf_counter()
     with concurrent.futures.ProcessPoolExecutor(max_workers=1) as pool:
         try:
@@ -223,7 +227,8 @@ def convert_many(models: Iterable[str | os.PathLike[str] | ModelInput], outdir: 
 
     Raises:
         BatchInputError: before anything is converted: an unknown format, ``jobs`` < 1, a glob that
-            matches nothing, no models, or two models that would write the same output file.
+            matches nothing, no models, two models that would write the same output file, or an
+            output folder that cannot be created (e.g. an existing file).
     """
     if jobs < 1:
         raise BatchInputError(f"cannot run {jobs} jobs; use 1 (in this process) or more worker processes")
@@ -231,7 +236,11 @@ def convert_many(models: Iterable[str | os.PathLike[str] | ModelInput], outdir: 
     if not inputs:
         raise BatchInputError("no models to convert")
     outs = plan_outputs(inputs, outdir, fmt)
-    os.makedirs(os.fspath(outdir), exist_ok=True)
+    try:
+        os.makedirs(os.fspath(outdir), exist_ok=True)
+    except OSError as e:
+        raise BatchInputError(f"cannot write into {os.fspath(outdir)!r}: {e.strerror or e} (the output of a batch "
+                              "is a folder)") from None
     options = {"input_shapes": input_shapes, "opset": opset, "nchw_inputs": nchw_inputs}
     tasks = [_Task(m, o, options) for m, o in zip(inputs, outs)]
     results: list[ConvertResult | None] = [None] * len(tasks)
@@ -249,7 +258,9 @@ def convert_many(models: Iterable[str | os.PathLike[str] | ModelInput], outdir: 
         broken = _run_pool(tasks, min(jobs, len(tasks)), report)
         # The pool broke (a worker died): rerun what it did not finish, each model in a process of its
         # own (still ``jobs`` at a time), so that only the model that kills its worker fails.
-        with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as threads:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=jobs) as threads:
             for i, r in zip(broken, threads.map(lambda i: _run_isolated(tasks[i]), broken)):
                 report(i, r)
     return [r for r in results if r is not None]
