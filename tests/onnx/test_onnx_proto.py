@@ -101,12 +101,14 @@ def test_checker_still_rejects_a_bad_model() -> None:
 
 def test_writing_onnx_imports_neither_onnx_nor_ml_dtypes(tmp_path: Path) -> None:
     """The file is written and checked by onnx's C++ checker without `import onnx` (which pulls ml_dtypes);
-    importing onnx afterwards reuses the extension, and the file passes onnx's own full check."""
+    importing onnx afterwards reuses the extension, and the file passes onnx's own full check. (Nor does
+    one conversion start multiprocessing: only a batch with workers needs it.)"""
     out = tmp_path / "tiny.onnx"
     code = (
         "import sys, keras2edge\n"
         f"keras2edge.convert_model({str(REPO / 'examples' / 'tiny_cnn.keras')!r}, {str(out)!r})\n"
-        "loaded = sorted(m for m in ('onnx', 'onnx.helper', 'ml_dtypes', 'google.protobuf') if m in sys.modules)\n"
+        "loaded = sorted(m for m in ('onnx', 'onnx.helper', 'ml_dtypes', 'google.protobuf', 'multiprocessing')\n"
+        "                if m in sys.modules)\n"
         "assert not loaded, loaded\n"
         "assert 'onnx.onnx_cpp2py_export' in sys.modules\n"
         "import onnx, onnx.checker\n"

@@ -5,7 +5,9 @@ The checker and shape inference are onnx's C++ extension ``onnx.onnx_cpp2py_expo
 run ``onnx/__init__.py``, which imports ``onnx.helper`` → ``ml_dtypes`` (0.7-1 s with ml_dtypes
 0.7.0; see :mod:`.proto`). So the extension is loaded from the installed onnx package's folder under
 its own module name, which ``import onnx`` later reuses (it looks in ``sys.modules`` first); if the
-package is already imported, or the file cannot be found, the ordinary import is used.
+package is already imported, or the file cannot be found, the ordinary import is used. (One
+difference remains: a later ``import onnx`` does not bind the attribute ``onnx.onnx_cpp2py_export``;
+onnx itself only reaches it through imports, which find it in ``sys.modules``.)
 """
 
 from __future__ import annotations
