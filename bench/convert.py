@@ -16,10 +16,18 @@ fixed seed, randomised BatchNormalization statistics, logits), saved once as Ker
   file with ``keras.models.load_model`` and calls ``tf2onnx.convert.from_keras``; the method used is
   written in the results.
 
-Each is run ``--runs`` times (default 3), each time in a fresh process; the best wall time is
-reported, with the peak RSS (``ru_maxrss`` of that process, from ``os.wait4``; the largest over the
-runs). Each output is then run in onnxruntime (CPU, 1 thread) on a fixed random batch of 2 and
-compared with Keras' own output. Results go to ``bench/RESULTS.md`` (``--out`` to change).
+Each is run ``--runs`` times (default 3), each time in a fresh process, the two tools' runs
+alternated so that both see the same machine load; the median wall time is reported, with the peak
+RSS (``ru_maxrss`` of that process, from ``os.wait4``; the largest over the runs). Each output is
+then run in onnxruntime (CPU, 1 thread) on a fixed random batch of 2 and compared with Keras' own
+output. Then:
+
+* the batch figure: all the models' ``.h5`` files in one ``keras2edge convert ... -o DIR/ --format
+  onnx -j 2`` process (median of ``--runs``) against the sum of their separate tf2onnx runs;
+* import time per module: ``python -X importtime`` of what ``keras2edge convert`` imports for each
+  format, and of ``import onnx`` (which keras2edge's writer avoids), medians of ``--import-runs``.
+
+Results go to ``bench/RESULTS.md`` (``--out`` to change), keeping the other benchmarks' sections.
 """
 
 from __future__ import annotations
@@ -30,6 +38,7 @@ import os
 import platform
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -92,8 +101,8 @@ class ToolResult:
         return bool(self.runs) and all(r.ok for r in self.runs)
 
     @property
-    def best_s(self) -> float | None:
-        return min(r.wall_s for r in self.runs) if self.ok else None
+    def median_s(self) -> float | None:
+        return statistics.median(r.wall_s for r in self.runs) if self.ok else None
 
     @property
     def rss_mb(self) -> float | None:
@@ -200,41 +209,160 @@ def compare(path: Path, x: np.ndarray, want: np.ndarray) -> tuple[float, float]:
     return abs_err, abs_err / max(1.0, float(want64.max() - want64.min()))
 
 
-def bench_tool(tool: ToolResult, cmds: list[tuple[str, list[str]]], out: Path, runs: int, work: Path,
-               x: np.ndarray, want: np.ndarray, cap_gb: float = RSS_CAP_GB) -> None:
-    """Find the first command that works (1st run), then repeat it; then check its output."""
+def method_log(work: Path, out: Path, method: str, k: int) -> Path:
+    return work / f"{out.stem}.{re.sub(r'[^A-Za-z0-9]+', '_', method)}.{k}.log"
+
+
+def discover(tool: ToolResult, cmds: list[tuple[str, list[str]]], out: Path, work: Path,
+             cap_gb: float = RSS_CAP_GB) -> list[str] | None:
+    """First run: the first command that works becomes the tool's method (returned)."""
     attempts: list[Run] = []
     for method, cmd in cmds:
         if out.exists():
             out.unlink()
-        log = work / f"{out.stem}.{re.sub(r'[^A-Za-z0-9]+', '_', method)}.0.log"
-        first = run_measured(cmd, log, cap_gb=cap_gb)
+        first = run_measured(cmd, method_log(work, out, method, 0), cap_gb=cap_gb)
         attempts.append(first)
         if first.ok and out.exists():
-            tool.method = method
-            tool.runs = [first]
-            break
+            tool.method, tool.runs = method, [first]
+            tool.note, tool.error = tool.error, ""   # what failed before the method that worked
+            return cmd
         tool.error = (tool.error + " | " if tool.error else "") + f"{method}: {first.error or 'no output file'}"
         print(f"    {tool.name} via {method} failed: {first.error or 'no output file'}", flush=True)
         if first.fatal:
             break
-    if not tool.method:
-        tool.runs = attempts
+    tool.runs = attempts
+    return None
+
+
+def repeat(tool: ToolResult, cmd: list[str] | None, out: Path, work: Path, k: int,
+           cap_gb: float = RSS_CAP_GB) -> None:
+    """Run ``k`` of a tool whose method works (runs of the tools are alternated by the caller)."""
+    if cmd is None or not tool.ok:
         return
-    for k in range(1, runs):
-        r = run_measured(cmd, work / f"{out.stem}.{re.sub(r'[^A-Za-z0-9]+', '_', tool.method)}.{k}.log",
-                         cap_gb=cap_gb)
-        tool.runs.append(r)
-        if not r.ok:
-            tool.error = r.error
-            return
-    tool.note = tool.error   # what failed before the method that worked
-    tool.error = ""
+    r = run_measured(cmd, method_log(work, out, tool.method, k), cap_gb=cap_gb)
+    tool.runs.append(r)
+    if not r.ok:
+        tool.error = r.error
+
+
+def check_output(tool: ToolResult, out: Path, x: np.ndarray, want: np.ndarray) -> None:
+    """Node counts of the tool's ONNX file and its match with Keras in onnxruntime."""
+    if not tool.ok:
+        return
     tool.onnx_nodes, tool.transposes = onnx_stats(out)
     try:
         tool.abs_err, tool.rel_err = compare(out, x, want)
     except Exception as e:  # noqa: BLE001 - recorded in the table
         tool.check_error = f"{type(e).__name__}: {e}"[:300]
+
+
+# What `keras2edge convert m.h5 -o m.onnx|m.tflite` imports, and (for the record) `import onnx`,
+# which keras2edge's ONNX writer no longer does: its import pulls onnx.helper -> ml_dtypes.
+IMPORT_CMDS = {
+    "keras2edge convert → .onnx": "import keras2edge.cli, keras2edge.convert.keras, keras2edge.convert.onnx",
+    "keras2edge convert → .tflite": "import keras2edge.cli, keras2edge.convert.keras, keras2edge.convert.tflite",
+    "import onnx (not done by keras2edge)": "import onnx",
+}
+IMPORT_TOP = {"keras2edge convert → .onnx": 14, "keras2edge convert → .tflite": 8,
+              "import onnx (not done by keras2edge)": 8}
+
+
+# Submodules shown in the import tables (of other packages only the top-level module is shown).
+SHOW_SUBMODULES_OF = ("keras2edge", "onnx", "ml_dtypes")
+
+
+@dataclass
+class ImportTimes:
+    """Per module (``-X importtime``): depth in the import tree and median self / cumulative µs."""
+
+    total_us: float
+    rows: list[tuple[str, int, float, float]]   # (module, depth, self µs, cumulative µs), by cumulative
+
+
+def import_times(runs: int) -> dict[str, ImportTimes]:
+    """``python -X importtime -c CODE`` for each of IMPORT_CMDS, ``runs`` times each (alternated); medians."""
+    samples: dict[str, list[dict[str, tuple[int, int, int]]]] = {label: [] for label in IMPORT_CMDS}
+    pat = re.compile(r"^import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)$")
+    for _ in range(runs):
+        for label, code in IMPORT_CMDS.items():
+            res = subprocess.run([sys.executable, "-X", "importtime", "-c", code], capture_output=True, text=True,
+                                 check=True)
+            mods: dict[str, tuple[int, int, int]] = {}
+            for ln in res.stderr.splitlines():
+                m = pat.match(ln)
+                if m:
+                    mods[m.group(4)] = ((len(m.group(3)) - 1) // 2, int(m.group(1)), int(m.group(2)))
+            samples[label].append(mods)
+    out: dict[str, ImportTimes] = {}
+    for label, runs_ in samples.items():
+        names = set.intersection(*(set(r) for r in runs_))
+        rows = [(n, runs_[0][n][0], statistics.median(r[n][1] for r in runs_), statistics.median(r[n][2] for r in runs_))
+                for n in names]
+        total = statistics.median(sum(c for d, _, c in r.values() if d == 0) for r in runs_)
+        out[label] = ImportTimes(total, sorted(rows, key=lambda r: -r[3]))
+    return out
+
+
+def import_lines(imports: dict[str, ImportTimes], runs: int) -> list[str]:
+    lines = ["### Import time per module", "",
+             f"`python -X importtime -c CODE` in a fresh process, {runs} runs of each CODE alternated, medians "
+             "(ms), the modules with the largest cumulative time (submodules of keras2edge, onnx and ml_dtypes; of "
+             "other packages the top-level module). Cumulative = the module with everything it imports; the "
+             "indentation is the depth in the import tree. keras2edge's ONNX writer encodes the protobuf itself and loads only onnx's C++ "
+             "checker (`onnx.onnx_cpp2py_export`), so `import onnx` (last table) is not paid.", ""]
+    for label, it in imports.items():
+        lines += [f"**{label}** (`{IMPORT_CMDS[label]}`): {it.total_us / 1000:.0f} ms in all", "",
+                  "| module | self ms | cumulative ms |", "|---|---:|---:|"]
+        shown = [r for r in it.rows if "." not in r[0] or r[0].split(".")[0] in SHOW_SUBMODULES_OF]
+        for name, depth, self_us, cum_us in shown[:IMPORT_TOP[label]]:
+            lines.append(f"| {'&nbsp;' * 2 * depth}{name} | {self_us / 1000:.1f} | {cum_us / 1000:.1f} |")
+        lines.append("")
+    return lines
+
+
+@dataclass
+class BatchResult:
+    label: str
+    models: list[str]
+    k2e: ToolResult
+    tf2onnx_s: float | None = None   # sum of the models' separate tf2onnx medians
+
+
+def bench_batch(label: str, k2e_exe: Path, files: dict[str, Path], work: Path, runs: int,
+                cap_gb: float) -> BatchResult:
+    """One ``keras2edge convert A.h5 B.h5 ... -o DIR/ --format onnx -j 2`` process, ``runs`` times."""
+    tool = ToolResult("keras2edge batch", method="-j 2")
+    outdir = work / f"batch-{len(files)}"
+    cmd = [str(k2e_exe), "convert", *map(str, files.values()), "-o", f"{outdir}/", "--format", "onnx", "-j", "2"]
+    for k in range(runs):
+        shutil.rmtree(outdir, ignore_errors=True)
+        r = run_measured(cmd, work / f"batch-{len(files)}.{k}.log", cap_gb=cap_gb)
+        written = len(list(outdir.glob("*.onnx"))) if outdir.exists() else 0
+        if r.ok and written != len(files):
+            r = Run(False, r.wall_s, r.rss_kb, f"{written} of {len(files)} files written")
+        tool.runs.append(r)
+        if not r.ok:
+            tool.error = r.error
+            break
+    shutil.rmtree(outdir, ignore_errors=True)
+    return BatchResult(label, list(files), tool)
+
+
+def batch_lines(batches: list[BatchResult], runs: int) -> list[str]:
+    lines = ["### Batch (one `keras2edge convert` call, `-j 2`, vs separate tf2onnx runs)", "",
+             "keras2edge: `keras2edge convert M1.h5 M2.h5 ... -o DIR/ --format onnx -j 2` (one process, one import, "
+             f"2 worker processes), whole-process wall time, median of {runs} runs; peak RSS of its largest process. "
+             "tf2onnx: the sum of the same models' separate tf2onnx runs (the medians in the table above, each "
+             "a fresh process with TensorFlow's import).", "",
+             "| models | n | keras2edge batch s | tf2onnx s (sum of separate runs) | ratio | keras2edge peak RSS MB | runs |",
+             "|---|---:|---:|---:|---:|---:|---|"]
+    for b in batches:
+        k = b.k2e
+        ratio = f"{b.tf2onnx_s / k.median_s:.1f}x" if k.ok and b.tf2onnx_s else "-"
+        runs_s = ", ".join(f"{x.wall_s:.2f}" for x in k.runs)
+        lines.append(f"| {b.label} | {len(b.models)} | {cell_time(k)} | {fmt(b.tf2onnx_s, '.2f')} | {ratio} | "
+                     f"{fmt(k.rss_mb, '.0f')} | {runs_s} |")
+    return lines + [""]
 
 
 def machine_info() -> list[str]:
@@ -267,12 +395,12 @@ def short(text: str, n: int = 160) -> str:
 
 
 def secs(t: ToolResult) -> str:
-    return "FAILED" if t.best_s is None else f"{t.best_s:.2f} s"
+    return "FAILED" if t.median_s is None else f"{t.median_s:.2f} s"
 
 
 def cell_time(t: ToolResult) -> str:
     if t.ok:
-        return f"{t.best_s:.2f}"
+        return f"{t.median_s:.2f}"
     return "FAILED: " + short(t.error or "?")
 
 
@@ -285,12 +413,12 @@ def cell_match(t: ToolResult) -> str:
     return f"{'yes' if ok else 'NO'} (abs {t.abs_err:.1e}, rel {t.rel_err:.1e})"
 
 
-def write_results(path: Path, rows: list[dict], info: list[str], args, started: str, elapsed: float) -> None:
+def write_results(path: Path, rows: list[dict], info: list[str], args, started: str, elapsed: float,
+                  imports: dict[str, ImportTimes], batches: list[BatchResult]) -> None:
     lines = [
         SECTION,
         "",
-        f"Generated by `python bench/convert.py{' --all' if args.all else ''}"
-        f"{' --models ' + args.models if args.models else ''}` on {started} (took {elapsed:.0f} s).",
+        f"Generated by `{' '.join(['python bench/convert.py', *sys.argv[1:]])}` on {started} (took {elapsed:.0f} s).",
         "",
         "### Machine",
         "",
@@ -306,7 +434,9 @@ def write_results(path: Path, rows: list[dict], info: list[str], args, started: 
         f"- tf2onnx: see the *tf2onnx method* column; `cli` = `python -m tf2onnx.convert --keras m.h5 --output "
         f"out.onnx --opset {TF2ONNX_OPSET}`, `api` = a script that imports TensorFlow, loads the file with "
         "`keras.models.load_model` and calls `tf2onnx.convert.from_keras`. TensorFlow's import is included.",
-        f"- Time: whole-process wall time, best of {args.runs} runs, each in a fresh process. Peak RSS: "
+        f"- Time: whole-process wall time, median of {args.runs} run(s) ({max(args.runs, args.target_runs)} for "
+        f"{TARGET_MODEL}), each in a fresh process, the two tools' runs "
+        "alternated (keras2edge, tf2onnx, keras2edge, ...) so that both see the same machine load. Peak RSS: "
         "`ru_maxrss` of that process (os.wait4 in a tiny fork+exec launcher, so the benchmark's own memory is "
         "not counted), the largest over the runs. A conversion whose RSS passes "
         f"{args.max_rss_gb:g} GB is killed (--max-rss-gb) so the kernel's OOM killer is never involved.",
@@ -324,7 +454,7 @@ def write_results(path: Path, rows: list[dict], info: list[str], args, started: 
     ]
     for r in rows:
         k, t = r["k2e"], r["tf2onnx"]
-        ratio = f"{t.best_s / k.best_s:.1f}x" if k.ok and t.ok else "-"
+        ratio = f"{t.median_s / k.median_s:.1f}x" if k.ok and t.ok else "-"
         lines.append(
             f"| {r['model']} | {r['params'] / 1e6:.1f} M | {cell_time(k)} | {cell_time(t)} | {ratio} | "
             f"{fmt(k.rss_mb, '.0f')} | {fmt(t.rss_mb, '.0f')} | "
@@ -346,12 +476,14 @@ def write_results(path: Path, rows: list[dict], info: list[str], args, started: 
         for t in (r["k2e"], r["tf2onnx"]):
             runs = ", ".join(f"{x.wall_s:.2f}" + ("" if x.ok else " (failed)") for x in t.runs)
             lines.append(f"- {r['model']}, {t.name}: {runs or '-'}")
+    lines += ["", *batch_lines(batches, args.batch_runs)] if batches else [""]
+    lines += import_lines(imports, args.import_runs)
     target = next((r for r in rows if r["model"] == TARGET_MODEL), None)
     if target is not None:
         k, t = target["k2e"], target["tf2onnx"]
-        lines += ["", "### Target", ""]
+        lines += ["### Target", ""]
         if k.ok and t.ok:
-            ratio = t.best_s / k.best_s
+            ratio = t.median_s / k.median_s
             verdict = "met" if ratio >= TARGET_RATIO else "NOT met"
             lines.append(f"keras2edge must convert {TARGET_MODEL} >= {TARGET_RATIO:g}x faster than tf2onnx (whole "
                          f"process): {ratio:.1f}x — target {verdict}.")
@@ -383,6 +515,11 @@ def main() -> int:
     ap.add_argument("--max-rss-gb", type=float, default=RSS_CAP_GB,
                     help="kill a conversion whose memory passes this (default %(default)s GB)")
     ap.add_argument("--work", default="", help="keep models and outputs in this folder (default: a temp dir)")
+    ap.add_argument("--target-runs", type=int, default=0,
+                    help=f"runs for {TARGET_MODEL}, the target's model (default: --runs)")
+    ap.add_argument("--batch-runs", type=int, default=3, help="runs of the batch figure (median)")
+    ap.add_argument("--import-runs", type=int, default=7, help="runs of each -X importtime measurement (median)")
+    ap.add_argument("--no-batch", action="store_true", help="skip the batch figure (one convert call, -j 2)")
     args = ap.parse_args()
 
     zoo = import_zoo()
@@ -405,6 +542,12 @@ def main() -> int:
     work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="k2e-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     rows = []
+    print("== import times (-X importtime)", flush=True)
+    imports = import_times(args.import_runs)
+    for label, it in imports.items():
+        print(f"   {label}: {it.total_us / 1000:.0f} ms", flush=True)
+    batches: list[BatchResult] = []
+    h5_files: dict[str, Path] = {}
     try:
         for name in names:
             print(f"== {name}: building with Keras", flush=True)
@@ -414,14 +557,13 @@ def main() -> int:
             want = built.want[0]
             k2e = ToolResult("keras2edge")
             out_k = built.dir / f"{name}.k2e.onnx"
-            bench_tool(k2e, [("cli", [str(k2e_exe), "convert", str(h5), "-o", str(out_k)])],
-                       out_k, args.runs, built.dir, x, want, args.max_rss_gb)
-            print(f"   keras2edge: {secs(k2e)}, {fmt(k2e.rss_mb, '.0f')} MB, {cell_match(k2e)}", flush=True)
+            k2e_cmd = discover(k2e, [("cli", [str(k2e_exe), "convert", str(h5), "-o", str(out_k)])], out_k,
+                               built.dir, args.max_rss_gb)
             tfo = ToolResult("tf2onnx")
             out_t = built.dir / f"{name}.tf2onnx.onnx"
             script = built.dir / "tf2onnx_api.py"
             script.write_text(TF2ONNX_API_SCRIPT)
-            bench_tool(tfo, [
+            tfo_cmd = discover(tfo, [
                 ("cli", [sys.executable, "-m", "tf2onnx.convert", "--keras", str(h5), "--output", str(out_t),
                          "--opset", str(TF2ONNX_OPSET)]),
                 ("api", [sys.executable, str(script), str(h5), str(out_t), str(TF2ONNX_OPSET)]),
@@ -429,18 +571,44 @@ def main() -> int:
                 # argument); then tf2onnx gets the .keras file of the same model instead.
                 ("api on .keras (Keras could not reload the .h5)",
                  [sys.executable, str(script), str(built.files["keras"]), str(out_t), str(TF2ONNX_OPSET)]),
-            ], out_t, args.runs, built.dir, x, want, args.max_rss_gb)
+            ], out_t, built.dir, args.max_rss_gb)
+            runs = max(args.runs, args.target_runs) if name == TARGET_MODEL else args.runs
+            for k in range(1, runs):   # alternated, so that both tools see the same load
+                repeat(k2e, k2e_cmd, out_k, built.dir, k, args.max_rss_gb)
+                repeat(tfo, tfo_cmd, out_t, built.dir, k, args.max_rss_gb)
+            check_output(k2e, out_k, x, want)
+            check_output(tfo, out_t, x, want)
+            print(f"   keras2edge: {secs(k2e)}, {fmt(k2e.rss_mb, '.0f')} MB, {cell_match(k2e)}", flush=True)
             print(f"   tf2onnx ({tfo.method or 'failed'}): {secs(tfo)}, {fmt(tfo.rss_mb, '.0f')} MB, "
                   f"{cell_match(tfo)}", flush=True)
             if k2e.ok and tfo.ok:
-                print(f"   ratio {tfo.best_s / k2e.best_s:.1f}x", flush=True)
+                print(f"   ratio {tfo.median_s / k2e.median_s:.1f}x", flush=True)
             for t in (k2e, tfo):   # no temp paths in the results
                 for attr in ("error", "note", "check_error"):
                     setattr(t, attr, getattr(t, attr).replace(str(built.dir) + os.sep, ""))
             rows.append({"model": name, "params": built.n_params, "k2e": k2e, "tf2onnx": tfo})
-            if not args.work:
-                shutil.rmtree(built.dir, ignore_errors=True)
-            write_results(Path(args.out), rows, info, args, started, time.perf_counter() - t_start)
+            h5_files[name] = h5   # kept for the batch figure
+            for p in built.dir.iterdir():
+                if p != h5 and p.is_file() and not args.work:
+                    p.unlink()
+            write_results(Path(args.out), rows, info, args, started, time.perf_counter() - t_start, imports, batches)
+        if not args.no_batch and len(rows) > 1:
+            tf_ok = {r["model"]: r["tf2onnx"].median_s for r in rows if r["tf2onnx"].ok}
+            sets = [(f"all {len(h5_files)} models" if len(tf_ok) == len(h5_files)
+                     else f"the {len(tf_ok)} that tf2onnx converted", {n: h5_files[n] for n in tf_ok})]
+            if len(tf_ok) < len(h5_files):
+                sets.append((f"all {len(h5_files)}", h5_files))
+            for label, files in sets:
+                if len(files) < 2:
+                    continue
+                print(f"== batch: {label} ({len(files)} models, -j 2)", flush=True)
+                b = bench_batch(label, k2e_exe, files, work, args.batch_runs, args.max_rss_gb)
+                if all(n in tf_ok for n in files):
+                    b.tf2onnx_s = sum(tf_ok[n] for n in files)
+                print(f"   keras2edge batch: {secs(b.k2e)}" + (f" vs tf2onnx {b.tf2onnx_s:.2f} s" if b.tf2onnx_s else ""),
+                      flush=True)
+                batches.append(b)
+            write_results(Path(args.out), rows, info, args, started, time.perf_counter() - t_start, imports, batches)
     finally:
         if not args.work:
             shutil.rmtree(work, ignore_errors=True)

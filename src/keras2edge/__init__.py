@@ -7,6 +7,7 @@ Public API::
     keras2edge.save(g, "model.onnx")
     keras2edge.convert_model("model.h5", "model.onnx")
     keras2edge.inspect("model.h5").to_text()
+    keras2edge.convert_many(["a.h5", "zoo/*.keras"], "out/", fmt="onnx", jobs=2)   # list[ConvertResult]
 
 Importing the package loads only NumPy; h5py and onnx are imported when a function needs them.
 The Keras handler table (for custom layers) is ``keras2edge.convert.keras.KERAS_HANDLERS``.
@@ -15,7 +16,9 @@ The Keras handler table (for custom layers) is ``keras2edge.convert.keras.KERAS_
 from __future__ import annotations
 
 from .api import convert_model, inspect, load, save
+from .batch import ConvertResult, convert_many
 from .errors import (
+    BatchInputError,
     Keras2EdgeError,
     LimitExceededError,
     ModelFormatError,
@@ -34,8 +37,9 @@ from .runtime.limits import Limits
 __version__ = "0.1.0"
 __all__ = [
     # functions and types
-    "convert_model", "inspect", "load", "save", "optimize", "Graph", "Limits",
+    "convert_model", "convert_many", "ConvertResult", "inspect", "load", "save", "optimize", "Graph", "Limits",
     # errors
-    "Keras2EdgeError", "LimitExceededError", "ModelFormatError", "OptionError", "RuntimeModelError",
-    "OutputPathError", "UnsafeContentError", "UnsupportedLayerError", "UnsupportedOpError", "WeightsMismatchError",
+    "BatchInputError", "Keras2EdgeError", "LimitExceededError", "ModelFormatError", "OptionError",
+    "OutputPathError", "RuntimeModelError", "UnsafeContentError", "UnsupportedLayerError", "UnsupportedOpError",
+    "WeightsMismatchError",
 ]

@@ -68,9 +68,9 @@ def save(graph: Graph, path: str | os.PathLike[str], *, opset: int | None = None
 
     p, ext = _check_save_args(path, opset, sources)
     if ext == ".onnx":
-        from .convert.onnx import DEFAULT_OPSET, to_onnx
+        from .convert.onnx import DEFAULT_OPSET, onnx_bytes
 
-        data = to_onnx(graph, opset=opset or DEFAULT_OPSET, nchw_inputs=nchw_inputs).SerializeToString()
+        data = onnx_bytes(graph, opset=opset or DEFAULT_OPSET, nchw_inputs=nchw_inputs)
     else:
         from .convert.tflite import tflite_bytes
 

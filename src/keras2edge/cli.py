@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -73,24 +74,88 @@ def main(debug: bool, verbose: bool) -> None:
 
 
 @main.command()
-@click.argument("model", type=click.Path(dir_okay=False))
+@click.argument("models", nargs=-1, required=True, metavar="MODEL...")
 @click.option("-o", "--output", required=True, type=click.Path(),
-              help="Output file; the format follows the extension (.onnx or .tflite).")
-@click.option("--weights", type=click.Path(dir_okay=False), help="Weights file for an architecture JSON.")
+              help="Output file (one model; the format follows the extension, .onnx or .tflite), or an "
+                   "output folder (several models, or a path ending in /, or an existing folder with --format).")
+@click.option("--format", "fmt", type=click.Choice(["onnx", "tflite"]), default=None,
+              help="Output format of a batch (required with an output folder).")
+@click.option("-j", "--jobs", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Batch: worker processes (1 = convert in this process).")
+@click.option("--json", "as_json", is_flag=True, help="Batch: print the summary as JSON on stdout.")
+@click.option("--weights", type=click.Path(dir_okay=False), help="Weights file for an architecture JSON (one model).")
 @click.option("--input-shape", "input_shape", multiple=True, metavar="NAME:D0,D1,...",
               help="Pin an input's shape, e.g. input_1:1,224,224,3 (repeatable).")
 @click.option("--opset", type=int, default=None, help="ONNX opset (default: keras2edge's DEFAULT_OPSET).")
 @click.option("--nchw-inputs", is_flag=True, help="Expose rank-4 ONNX inputs channels-first (NCHW).")
 @backend_option
 @handle_errors
-def convert(model: str, output: str, weights: str | None, input_shape: tuple[str, ...], opset: int | None,
-            nchw_inputs: bool, backend: str | None) -> None:
-    """Convert a Keras MODEL (.h5, .keras, or .json with --weights) to ONNX or TFLite."""
+def convert(models: tuple[str, ...], output: str, fmt: str | None, jobs: int, as_json: bool, weights: str | None,
+            input_shape: tuple[str, ...], opset: int | None, nchw_inputs: bool, backend: str | None) -> None:
+    """Convert Keras models (.h5, .keras, or .json with weights) to ONNX or TFLite.
+
+    \b
+    One model:   keras2edge convert MODEL -o OUT.onnx|OUT.tflite [--weights W]
+    A batch:     keras2edge convert A.h5 B.keras 'zoo/*.h5' C.json:C.weights.h5 -o OUTDIR/ --format onnx [-j N]
+
+    A batch writes OUTDIR/<model stem>.<format>, shows progress on stderr, prints a summary table
+    (or --json) and exits 1 if any model failed; a failure never stops the others. ARCH:WEIGHTS is
+    split at the last ':' only when both sides are existing files (a path may itself contain ':').
+    Globs (*, ?, [, **) are expanded by keras2edge too.
+    """
+    from .batch import has_glob
+
+    shapes = parse_input_shapes(input_shape)
+    # An existing folder without a trailing '/' is a batch's output only with --format; else it is a
+    # single output path, refused as a folder (never written into by surprise).
+    is_dir = output.endswith(("/", os.sep)) or (os.path.isdir(output) and fmt is not None)
+    single = len(models) == 1 and not is_dir and not (has_glob(models[0]) and not os.path.exists(models[0]))
+    if single:
+        if as_json or jobs != 1:
+            raise click.UsageError("--json and -j apply to a batch (several models, or -o OUTDIR/)")
+        ext = os.path.splitext(output)[1].lower().lstrip(".")
+        if fmt is not None and fmt != ext:
+            raise click.UsageError(f"--format {fmt} does not match the output file {output!r}")
+        t0 = time.perf_counter()
+        graph = api.convert_model(models[0], output, weights=weights, input_shapes=shapes, opset=opset,
+                                  nchw_inputs=nchw_inputs, backend=backend)
+        click.echo(f"Wrote {output} ({len(graph.nodes)} ops, {len(graph.inputs)} input(s), "
+                   f"{len(graph.outputs)} output(s)) in {time.perf_counter() - t0:.2f} s")
+        return
+    if weights is not None:
+        raise click.UsageError("--weights names the weights of one model; in a batch write ARCH.json:WEIGHTS.h5")
+    if fmt is None:
+        raise click.UsageError("a batch (several models, or -o OUTDIR/) needs --format onnx or --format tflite")
+    _convert_batch(models, output, fmt=fmt, jobs=jobs, as_json=as_json, input_shapes=shapes, opset=opset,
+                   nchw_inputs=nchw_inputs, backend=backend)
+
+
+def _convert_batch(models: tuple[str, ...], outdir: str, *, fmt: str, jobs: int, as_json: bool,
+                   **options: Any) -> None:
+    """keras2edge.convert_many with progress on stderr (a bar on a terminal, else a line per model),
+    then the summary (table or JSON) on stdout; exit 1 if any model failed."""
+    from .batch import convert_many, expand_models, summary, summary_table
+
+    inputs = expand_models(models)
     t0 = time.perf_counter()
-    graph = api.convert_model(model, output, weights=weights, input_shapes=parse_input_shapes(input_shape),
-                        opset=opset, nchw_inputs=nchw_inputs, backend=backend)
-    click.echo(f"Wrote {output} ({len(graph.nodes)} ops, {len(graph.inputs)} input(s), "
-               f"{len(graph.outputs)} output(s)) in {time.perf_counter() - t0:.2f} s")
+    if sys.stderr.isatty():
+        with click.progressbar(length=len(inputs), label=f"Converting {len(inputs)} models", file=sys.stderr) as bar:
+            results = convert_many(inputs, outdir, fmt=fmt, jobs=jobs, on_result=lambda r: bar.update(1), **options)
+    else:
+        done = [0]
+
+        def line(r: Any) -> None:
+            done[0] += 1
+            click.echo(f"[{done[0]}/{len(inputs)}] {r.status:6} {r.seconds:6.2f} s  {r.model}", err=True)
+
+        results = convert_many(inputs, outdir, fmt=fmt, jobs=jobs, on_result=line, **options)
+    seconds = time.perf_counter() - t0
+    if as_json:
+        click.echo(json.dumps(summary(results, fmt=fmt, outdir=outdir, jobs=jobs, seconds=seconds), indent=2))
+    else:
+        click.echo(summary_table(results, seconds=seconds))
+    if not all(r.ok for r in results):
+        sys.exit(1)
 
 
 @main.command()

@@ -80,6 +80,10 @@ class OptionError(Keras2EdgeError):
     """An option given to the API or the CLI has a value keras2edge does not accept."""
 
 
+class BatchInputError(Keras2EdgeError):
+    """The models of a batch conversion cannot be converted together (e.g. two would write the same file)."""
+
+
 class QuantizationError(Keras2EdgeError):
     """Quantization could not be carried out as asked."""
 

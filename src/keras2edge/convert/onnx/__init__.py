@@ -2,11 +2,14 @@
 
 Usage::
 
-    model = to_onnx(graph)                       # onnx.ModelProto, checked by onnx.checker
+    data = onnx_bytes(graph)                     # serialized ModelProto, checked by onnx.checker
+    model = to_onnx(graph)                       # the same, parsed into an onnx.ModelProto
     save_onnx(graph, "model.onnx", input_shapes={"input_1": (1, 224, 224, 3)})
 
 Emitters live in the ``ops_*`` modules, one table :data:`ONNX_EMITTERS` keyed by IR op; the
-layout rules are in :mod:`.layout`, the naming and conversion machinery in :mod:`.context`.
+layout rules are in :mod:`.layout`, the naming and conversion machinery in :mod:`.context`. The
+protobuf messages are encoded by :mod:`.proto` and checked by onnx's C++ checker (:mod:`.check`),
+so writing a file never imports the ``onnx`` Python package (``to_onnx`` does, to return a proto).
 """
 
 from __future__ import annotations
@@ -14,15 +17,18 @@ from __future__ import annotations
 import numbers
 import os
 from collections.abc import Mapping, Sequence
-
-import onnx
-from onnx import helper
+from typing import TYPE_CHECKING
 
 from ...errors import OptionError, UnsupportedOpError
 from ...fileio import write_atomic
 from ...ir.graph import Graph
 from . import ops_conv, ops_elementwise, ops_misc, ops_pool, ops_shape  # noqa: F401 - fill ONNX_EMITTERS
+from .check import check_model_bytes, checker_errors
 from .context import ONNX_EMITTERS, OnnxContext
+from .proto import encode_model
+
+if TYPE_CHECKING:
+    import onnx
 
 # Opset 21 (ONNX 1.16, IR version 10): onnxruntime has implemented it fully since 1.18 and onnx
 # checks it since 1.16, so the default model loads in runtimes a couple of years old; it has Gelu (20)
@@ -31,7 +37,7 @@ DEFAULT_OPSET = 21
 MIN_OPSET = 13   # Split/Squeeze/Unsqueeze/ReduceSum take axes as inputs, Softmax works per axis
 MAX_OPSET = 24
 
-__all__ = ["DEFAULT_OPSET", "MAX_OPSET", "MIN_OPSET", "ONNX_EMITTERS", "OnnxContext", "check_opset", "save_onnx",
+__all__ = ["DEFAULT_OPSET", "MAX_OPSET", "MIN_OPSET", "ONNX_EMITTERS", "OnnxContext", "check_opset", "onnx_bytes", "save_onnx",
            "to_onnx"]
 
 
@@ -41,6 +47,10 @@ def check_opset(opset: object) -> int:
         raise OptionError(f"ONNX opset {opset!r} is not supported; use {MIN_OPSET}..{MAX_OPSET} "
                                    f"(default {DEFAULT_OPSET})")
     return int(opset)
+
+# A serialized protobuf message cannot pass 2 GiB (onnx.checker's MAXIMUM_PROTOBUF); bigger models
+# need ONNX external data, which keras2edge does not write.
+MAX_PROTOBUF_BYTES = 2**31
 
 
 def _default_producer_version() -> str:
@@ -74,7 +84,7 @@ def _check_input_shapes(graph: Graph, input_shapes: Mapping[str, Sequence[int]])
     return pins
 
 
-def to_onnx(
+def onnx_bytes(
     graph: Graph,
     *,
     opset: int = DEFAULT_OPSET,
@@ -82,8 +92,8 @@ def to_onnx(
     nchw_outputs: bool = False,
     input_shapes: Mapping[str, Sequence[int]] | None = None,
     producer_version: str | None = None,
-) -> onnx.ModelProto:
-    """Emit a float IR graph as an ONNX model (checked with ``onnx.checker`` before it is returned).
+) -> bytes:
+    """Emit a float IR graph as a serialized ONNX model (checked with ``onnx.checker``, full check).
 
     Args:
         graph: the IR graph (NHWC).
@@ -95,7 +105,7 @@ def to_onnx(
         producer_version: recorded in the model; defaults to the installed keras2edge version.
 
     Returns:
-        The ModelProto. Inputs and outputs keep the IR value names (Keras layer names); dynamic
+        The ModelProto's bytes. Inputs and outputs keep the IR value names (Keras layer names); dynamic
         dims are named ``batch`` (axis 0) or ``d<k>``.
 
     Raises:
@@ -118,29 +128,36 @@ def to_onnx(
         ctx.end(node)
     ctx.finish_outputs()
 
-    g = helper.make_graph(ctx.nodes, graph.name or "model", ctx.inputs, ctx.outputs, ctx.initializers)
-    opsets = [helper.make_opsetid("", opset)]
-    model = helper.make_model(g, opset_imports=opsets, producer_name="keras2edge",
-                              producer_version=producer_version or _default_producer_version(),
-                              ir_version=helper.find_min_ir_version_for(opsets))
-    if graph.metadata:
-        helper.set_model_props(model, {str(k): str(v) for k, v in graph.metadata.items()})
+    data = encode_model(nodes=ctx.nodes, name=graph.name or "model", initializers=ctx.initializers,
+                        inputs=ctx.inputs, outputs=ctx.outputs, opset=opset, producer_name="keras2edge",
+                        producer_version=producer_version or _default_producer_version(),
+                        metadata={str(k): str(v) for k, v in graph.metadata.items()})
+    if len(data) > MAX_PROTOBUF_BYTES:
+        raise UnsupportedOpError(f"ONNX emitter: graph {graph.name!r} needs {len(data) / 2**30:.1f} GiB, over the "
+                                 "2 GiB limit of one protobuf file; ONNX external data is not supported "
+                                 "(write a .tflite file instead)")
     try:
-        onnx.checker.check_model(model, full_check=True)
-    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as e:
+        check_model_bytes(data, full_check=True)
+    except checker_errors() as e:
         e.add_note(f"keras2edge: the ONNX model emitted for graph {graph.name!r} failed onnx.checker "
                    f"(an emitter bug; please report it)")
         raise
-    return model
+    return data
 
 
-def save_onnx(graph: Graph, path: str | os.PathLike[str], **kwargs: object) -> onnx.ModelProto:
-    """Emit ``graph`` with :func:`to_onnx` (same keyword arguments) and write it to ``path`` atomically.
+def to_onnx(graph: Graph, **kwargs: object) -> onnx.ModelProto:
+    """:func:`onnx_bytes` (same keyword arguments) parsed into an ``onnx.ModelProto`` (imports onnx)."""
+    import onnx
+
+    return onnx.ModelProto.FromString(onnx_bytes(graph, **kwargs))  # type: ignore[arg-type]
+
+
+def save_onnx(graph: Graph, path: str | os.PathLike[str], **kwargs: object) -> int:
+    """Emit ``graph`` with :func:`onnx_bytes` (same keyword arguments) and write it to ``path`` atomically.
 
     The bytes go to a temporary file in the same directory, which replaces ``path`` only once
-    complete, so a failure never leaves a partial file. Returns the model.
+    complete, so a failure never leaves a partial file. Returns the number of bytes written.
     """
-    model = to_onnx(graph, **kwargs)  # type: ignore[arg-type]
-    data = model.SerializeToString()
+    data = onnx_bytes(graph, **kwargs)  # type: ignore[arg-type]
     write_atomic(path, data)
-    return model
+    return len(data)

@@ -15,8 +15,6 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
-import onnx
-from onnx import TensorProto, helper, numpy_helper
 
 from ...errors import OptionError, UnsupportedOpError
 from ...ir.dtypes import DType
@@ -25,6 +23,7 @@ from ...ir.node import Node
 from ...ir.ops import op_spec
 from ...ir.registry import OpTable
 from ...ir.value import Value
+from .proto import ELEM_TYPE, OnnxNode, OnnxTensor, OnnxValueInfo
 from .layout import (CF, FLAT_CF, NHWC, cf_perm, const_for_broadcast, inverse_perm, is_trivial_perm, layout_perm,
                      values_bound_for_cf)
 
@@ -32,16 +31,7 @@ EmitFn = Callable[["OnnxContext", Node], None]
 
 ONNX_EMITTERS: OpTable[EmitFn] = OpTable("ONNX emitter")
 
-ONNX_DTYPE: dict[DType, int] = {
-    DType.FLOAT32: TensorProto.FLOAT,
-    DType.FLOAT16: TensorProto.FLOAT16,
-    DType.INT8: TensorProto.INT8,
-    DType.UINT8: TensorProto.UINT8,
-    DType.INT16: TensorProto.INT16,
-    DType.INT32: TensorProto.INT32,
-    DType.INT64: TensorProto.INT64,
-    DType.BOOL: TensorProto.BOOL,
-}
+ONNX_DTYPE: dict[DType, int] = {dt: ELEM_TYPE[np.dtype(dt.np)] for dt in DType}   # TensorProto.DataType
 
 INT64_MAX = int(np.iinfo(np.int64).max)
 INT64_MIN = int(np.iinfo(np.int64).min)
@@ -71,10 +61,10 @@ class OnnxContext:
         self.opset = opset
         self.nchw_inputs = nchw_inputs
         self.nchw_outputs = nchw_outputs
-        self.nodes: list[onnx.NodeProto] = []
-        self.initializers: list[onnx.TensorProto] = []
-        self.inputs: list[onnx.ValueInfoProto] = []
-        self.outputs: list[onnx.ValueInfoProto] = []
+        self.nodes: list[OnnxNode] = []
+        self.initializers: list[OnnxTensor] = []
+        self.inputs: list[OnnxValueInfo] = []
+        self.outputs: list[OnnxValueInfo] = []
         self._names: set[str] = set()        # tensor names emitted so far
         self._reserved: set[str] = set()     # IR value names, kept for their own values
         self._node_names: set[str] = set()
@@ -175,8 +165,8 @@ class OnnxContext:
                 name = f"{cur.name}/{op_type}" if cur is not None else op_type
         if doc is None and self.current is not None and self.current.origin is not None:
             doc = str(self.current.origin)
-        node = helper.make_node(op_type, list(inputs), outs, name=self._node_name(name, claim), doc_string=doc or None,
-                                **{k: v for k, v in attrs.items() if v is not None})
+        node = OnnxNode(op_type, list(inputs), outs, name=self._node_name(name, claim), doc_string=doc or "",
+                        attrs={k: v for k, v in attrs.items() if v is not None})
         self.nodes.append(node)
         return outs
 
@@ -200,7 +190,7 @@ class OnnxContext:
         """Add an initializer under a fresh name derived from ``name``."""
         arr = np.asarray(arr)
         out = self.fresh(name)
-        self.initializers.append(numpy_helper.from_array(np.array(arr, order="C"), out))
+        self.initializers.append(OnnxTensor(out, np.array(arr, order="C")))
         return out
 
     def const(self, arr: np.ndarray | float | int | Sequence[int], dtype: np.dtype | str | None = None,
@@ -230,7 +220,7 @@ class OnnxContext:
             arr = np.asarray(v.const if fn is None else fn(v.const), dtype=v.const.dtype)
             if not key and id(v) not in self._output_ids:
                 name = self.claim(v)
-                self.initializers.append(numpy_helper.from_array(np.array(arr, order="C"), name))
+                self.initializers.append(OnnxTensor(name, np.array(arr, order="C")))
                 self._consts[k] = name
             else:
                 self._consts[k] = self.initializer(arr, f"{v.name}_{suffix or key or 'const'}")
@@ -284,7 +274,7 @@ class OnnxContext:
         self._home[id(v)] = layout
         self._tensors[(id(v), layout)] = self.claim(v)
         dims = dim_names(self.shape(v))
-        self.inputs.append(helper.make_tensor_value_info(
+        self.inputs.append(OnnxValueInfo(
             v.name, ONNX_DTYPE[v.dtype], [dims[p] for p in layout_perm(layout, v.rank)]))
 
     def get(self, v: Value, layout: str | None = None) -> str:
@@ -392,5 +382,5 @@ class OnnxContext:
                     self.add1("Identity", [have], name, name=f"{v.name}/output")
             seen.add(name)
             dims = dim_names(self.shape(v))
-            self.outputs.append(helper.make_tensor_value_info(
+            self.outputs.append(OnnxValueInfo(
                 name, ONNX_DTYPE[v.dtype], [dims[p] for p in layout_perm(layout, v.rank)]))
