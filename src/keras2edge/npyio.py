@@ -20,7 +20,9 @@ from __future__ import annotations
 import ast
 import math
 import os
+import warnings
 import zipfile
+import zlib
 from typing import IO
 
 import numpy as np
@@ -55,8 +57,10 @@ def _header(f: IO[bytes], what: str) -> tuple[np.dtype, tuple[int, ...], bool]:
         raise ModelFormatError(f"{what}: the .npy header declares {size} bytes (at most {_MAX_HEADER})")
     raw = _read_exact(f, size, what)
     try:
-        meta = ast.literal_eval(raw.decode("utf-8" if major == 3 else "latin1"))
-    except (ValueError, SyntaxError, MemoryError, RecursionError, UnicodeDecodeError):
+        with warnings.catch_warnings():  # a mangled header can hold an invalid escape: no warning for it
+            warnings.simplefilter("ignore")
+            meta = ast.literal_eval(raw.decode("utf-8" if major == 3 else "latin1"))
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError, UnicodeDecodeError):
         raise ModelFormatError(f"{what}: the .npy header is not a Python literal") from None
     if not isinstance(meta, dict) or set(meta) != {"descr", "fortran_order", "shape"}:
         raise ModelFormatError(f"{what}: the .npy header must hold exactly descr, fortran_order and shape")
@@ -117,7 +121,8 @@ def load_inputs(path: str | os.PathLike[str], *, limits: Limits | None = None) -
         return _read_npz(p, lim)
     except OSError as e:
         raise ModelFormatError(f"cannot read the input file {p!r}: {e.strerror or e}") from None
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError) as e:
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, NotImplementedError, EOFError,
+            UnicodeDecodeError) as e:  # a corrupt member, stream or member name
         raise ModelFormatError(f"{p!r}: broken .npz archive ({e})") from None
 
 
@@ -148,6 +153,8 @@ def _read_npz(p: str, limits: Limits) -> dict[str, np.ndarray]:
             if not name or info.is_dir():
                 raise ModelFormatError(f"{p!r}: member {info.filename!r} is not an array NAME.npy "
                                            "(an .npz of inputs holds one NAME.npy per input, as np.savez writes)")
+            if info.flag_bits & 0x1:
+                raise ModelFormatError(f"{p!r}: member {info.filename!r} is encrypted; an .npz of inputs is not")
             if name in out:
                 raise ModelFormatError(f"{p!r}: the array {name!r} appears twice")
             with z.open(info) as f:
