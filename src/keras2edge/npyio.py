@@ -12,7 +12,7 @@ it and, for an ``.npz``, trusts the archive. Here, per array:
   declared size lies decompresses at most one byte past what the header asks for.
 
 An ``.npz`` must be a zip of ``NAME.npy`` members with distinct names (that is what ``np.savez`` writes).
-Any other problem is an :class:`ModelFormatError` naming the file and the array.
+Any other problem is a :class:`ModelFormatError` naming the file and the array.
 """
 
 from __future__ import annotations
@@ -86,15 +86,15 @@ def _read_array(f: IO[bytes], what: str, limits: Limits, available: int) -> np.n
     limits.check(count * max(dtype.itemsize, 1), what)  # an empty dtype still counts its elements
     if nbytes > available:
         raise ModelFormatError(f"{what}: truncated: the header declares {dtype} {list(shape)} ({nbytes} bytes) "
-                                   f"but the file holds at most {available} bytes")
+                               f"but the file holds at most {available} bytes")
     arr = np.empty(count, dtype)
-    view = memoryview(arr).cast("B") if arr.nbytes else memoryview(b"")
+    view = memoryview(arr.view(np.uint8)) if arr.nbytes else memoryview(b"")  # bytes of any dtype
     got = 0
     while got < arr.nbytes:
         n = f.readinto(view[got:])  # type: ignore[attr-defined]
         if not n:
             raise ModelFormatError(f"{what}: truncated: the header declares {dtype} {list(shape)} "
-                                       f"({arr.nbytes} bytes) but only {got} bytes follow")
+                                   f"({arr.nbytes} bytes) but only {got} bytes follow")
         got += n
     if f.read(1):
         raise ModelFormatError(f"{what}: more data follows the {dtype} {list(shape)} array its header declares")

@@ -214,6 +214,12 @@ def test_run_reads_good_files_exactly(tmp_path: Path) -> None:
     np.testing.assert_array_equal(got["f"], f)
     assert got["empty"].shape == (0, 3) and got["empty"].dtype == np.uint8
     np.testing.assert_array_equal(load_inputs(tmp_path / "c.npz")["a"], a)  # type: ignore[index]
+    for other in (a.astype(">f4"), np.array(["2020-01-01"], "datetime64[D]"), np.array([1 + 2j]),
+                  np.zeros(3, [("i", "<i4"), ("f", "<f8")]), np.array([b"ab"])):
+        np.save(tmp_path / "o.npy", other)
+        got_o = load_inputs(tmp_path / "o.npy")
+        assert isinstance(got_o, np.ndarray) and got_o.dtype == other.dtype
+        np.testing.assert_array_equal(got_o, other)
 
 
 def test_run_and_inspect_name_the_model_file(tmp_path: Path) -> None:
