@@ -149,7 +149,7 @@ def _open_temp(target: str, mode: int) -> tuple[int, str]:
     folder, base = os.path.split(os.path.abspath(target))
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0)
     while True:
-        tmp = os.path.join(folder, f".{base}.{secrets.token_hex(4)}.tmp")
+        tmp = os.path.join(folder, f".{base[:200]}.{secrets.token_hex(4)}.tmp")  # within NAME_MAX (255)
         try:
             return os.open(tmp, flags, mode), tmp
         except FileExistsError:

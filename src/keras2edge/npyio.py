@@ -12,7 +12,7 @@ it and, for an ``.npz``, trusts the archive. Here, per array:
   declared size lies decompresses at most one byte past what the header asks for.
 
 An ``.npz`` must be a zip of ``NAME.npy`` members with distinct names (that is what ``np.savez`` writes).
-Any other problem is an :class:`ModelFormatError` naming the file and the array.
+Any other problem is a :class:`ModelFormatError` naming the file and the array.
 """
 
 from __future__ import annotations
@@ -20,7 +20,9 @@ from __future__ import annotations
 import ast
 import math
 import os
+import warnings
 import zipfile
+import zlib
 from typing import IO
 
 import numpy as np
@@ -55,8 +57,10 @@ def _header(f: IO[bytes], what: str) -> tuple[np.dtype, tuple[int, ...], bool]:
         raise ModelFormatError(f"{what}: the .npy header declares {size} bytes (at most {_MAX_HEADER})")
     raw = _read_exact(f, size, what)
     try:
-        meta = ast.literal_eval(raw.decode("utf-8" if major == 3 else "latin1"))
-    except (ValueError, SyntaxError, MemoryError, RecursionError, UnicodeDecodeError):
+        with warnings.catch_warnings():  # a mangled header can hold an invalid escape: no warning for it
+            warnings.simplefilter("ignore")
+            meta = ast.literal_eval(raw.decode("utf-8" if major == 3 else "latin1"))
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError, UnicodeDecodeError):
         raise ModelFormatError(f"{what}: the .npy header is not a Python literal") from None
     if not isinstance(meta, dict) or set(meta) != {"descr", "fortran_order", "shape"}:
         raise ModelFormatError(f"{what}: the .npy header must hold exactly descr, fortran_order and shape")
@@ -82,15 +86,15 @@ def _read_array(f: IO[bytes], what: str, limits: Limits, available: int) -> np.n
     limits.check(count * max(dtype.itemsize, 1), what)  # an empty dtype still counts its elements
     if nbytes > available:
         raise ModelFormatError(f"{what}: truncated: the header declares {dtype} {list(shape)} ({nbytes} bytes) "
-                                   f"but the file holds at most {available} bytes")
+                               f"but the file holds at most {available} bytes")
     arr = np.empty(count, dtype)
-    view = memoryview(arr).cast("B") if arr.nbytes else memoryview(b"")
+    view = memoryview(arr.view(np.uint8)) if arr.nbytes else memoryview(b"")  # bytes of any dtype
     got = 0
     while got < arr.nbytes:
         n = f.readinto(view[got:])  # type: ignore[attr-defined]
         if not n:
             raise ModelFormatError(f"{what}: truncated: the header declares {dtype} {list(shape)} "
-                                       f"({arr.nbytes} bytes) but only {got} bytes follow")
+                                   f"({arr.nbytes} bytes) but only {got} bytes follow")
         got += n
     if f.read(1):
         raise ModelFormatError(f"{what}: more data follows the {dtype} {list(shape)} array its header declares")
@@ -117,7 +121,8 @@ def load_inputs(path: str | os.PathLike[str], *, limits: Limits | None = None) -
         return _read_npz(p, lim)
     except OSError as e:
         raise ModelFormatError(f"cannot read the input file {p!r}: {e.strerror or e}") from None
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError) as e:
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, NotImplementedError, EOFError,
+            UnicodeDecodeError) as e:  # a corrupt member, stream or member name
         raise ModelFormatError(f"{p!r}: broken .npz archive ({e})") from None
 
 
@@ -148,6 +153,8 @@ def _read_npz(p: str, limits: Limits) -> dict[str, np.ndarray]:
             if not name or info.is_dir():
                 raise ModelFormatError(f"{p!r}: member {info.filename!r} is not an array NAME.npy "
                                            "(an .npz of inputs holds one NAME.npy per input, as np.savez writes)")
+            if info.flag_bits & 0x1:
+                raise ModelFormatError(f"{p!r}: member {info.filename!r} is encrypted; an .npz of inputs is not")
             if name in out:
                 raise ModelFormatError(f"{p!r}: the array {name!r} appears twice")
             with z.open(info) as f:

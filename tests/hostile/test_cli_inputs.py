@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import io
+import random
 import tempfile
 import warnings
 import zipfile
@@ -213,6 +214,12 @@ def test_run_reads_good_files_exactly(tmp_path: Path) -> None:
     np.testing.assert_array_equal(got["f"], f)
     assert got["empty"].shape == (0, 3) and got["empty"].dtype == np.uint8
     np.testing.assert_array_equal(load_inputs(tmp_path / "c.npz")["a"], a)  # type: ignore[index]
+    for other in (a.astype(">f4"), np.array(["2020-01-01"], "datetime64[D]"), np.array([1 + 2j]),
+                  np.zeros(3, [("i", "<i4"), ("f", "<f8")]), np.array([b"ab"])):
+        np.save(tmp_path / "o.npy", other)
+        got_o = load_inputs(tmp_path / "o.npy")
+        assert isinstance(got_o, np.ndarray) and got_o.dtype == other.dtype
+        np.testing.assert_array_equal(got_o, other)
 
 
 def test_run_and_inspect_name_the_model_file(tmp_path: Path) -> None:
@@ -225,3 +232,38 @@ def test_run_and_inspect_name_the_model_file(tmp_path: Path) -> None:
     out = run_cli_here(["inspect", "t.tflite"], cwd=tmp_path)
     assert_clean_cli_failure(out, r"^Error: 't.tflite': .*past the end of the 1000-byte buffer")
     assert_no_leftovers(tmp_path, {"m.tflite", "x.npy", "t.tflite"})
+
+
+@pytest.mark.filterwarnings("error")
+def test_run_input_reader_fuzz() -> None:
+    """Seeded byte mutations of .npy / .npz / compressed .npz files: every outcome is arrays or a
+    Keras2EdgeError, with no warning (longer runs found the zlib, encrypted-member and member-name
+    cases this reader now refuses)."""
+    a = np.arange(60, dtype=np.float32).reshape(3, 4, 5)
+    seeds = [_saved(a)]
+    for save in (np.savez, np.savez_compressed):
+        buf = io.BytesIO()
+        save(buf, x=a, y=a[:1].astype(np.int8))
+        seeds.append(buf.getvalue())
+    rng = random.Random(6)
+    outcomes = {"arrays": 0, "refused": 0}
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "x.bin"
+        for _ in range(1000):
+            data = bytearray(rng.choice(seeds))
+            for _ in range(rng.randint(1, 4)):
+                pos = rng.randrange(len(data))
+                kind = rng.random()
+                if kind < 0.6:
+                    data[pos] = rng.randrange(256)
+                elif kind < 0.8:
+                    del data[pos:pos + rng.randint(1, 16)]
+                else:
+                    data[pos:pos] = rng.randbytes(rng.randint(1, 8))
+            path.write_bytes(data)
+            try:
+                load_inputs(path)
+                outcomes["arrays"] += 1
+            except k2e.Keras2EdgeError:
+                outcomes["refused"] += 1
+    assert outcomes["arrays"] > 30 and outcomes["refused"] > 300, outcomes  # both kinds of outcome were met

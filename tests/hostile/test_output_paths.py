@@ -236,6 +236,14 @@ def test_replaced_file_keeps_its_mode(mode: int, tmp_path: Path) -> None:
     assert_no_leftovers(tmp_path, {"m.tflite"})
 
 
+def test_longest_file_name_is_writable(tmp_path: Path) -> None:
+    """A 255-byte name (NAME_MAX) is written: the temporary name beside it must fit too."""
+    target = tmp_path / ("m" * 250 + ".onnx")
+    write_atomic(target, b"data")
+    assert target.read_bytes() == b"data"
+    assert_no_leftovers(tmp_path, {target.name})
+
+
 @pytest.mark.parametrize("umask", [0o022, 0o077, 0o027])
 def test_new_file_honours_the_umask(umask: int, tmp_path: Path) -> None:
     old = os.umask(umask)
