@@ -1,5 +1,6 @@
 """Malformed files: each defect raises RuntimeModelError naming what is wrong; a fuzzer checks that
-no mutant of a valid file produces any other exception, a hang, or a slow parse."""
+no mutant of a valid file produces any other exception or a hang (a fixed count of seeded mutants;
+a parse that takes seconds counts as a hang)."""
 
 from __future__ import annotations
 
@@ -205,9 +206,9 @@ def test_wrong_input_types() -> None:
 # ---------------------------------------------------------------------------------------------
 # Fuzzing
 
-FUZZ_SECONDS = 10.0
-MIN_ITERATIONS = 2000
-SLOW_SECONDS = 1.0
+#: Mutants per run: a count, not a time box (a loaded CI machine must not make the test fail).
+FUZZ_ITERATIONS = 2000
+HANG_SECONDS = 5.0
 
 
 class _Hang(Exception):
@@ -288,12 +289,12 @@ def test_fuzz_mutants_raise_runtime_model_error_or_load() -> None:
     slowest = 0.0
     start = time.perf_counter()
     try:
-        while time.perf_counter() - start < FUZZ_SECONDS:
+        while iterations < FUZZ_ITERATIONS:
             (base, intervals), = rng.choices(seeds, weights)
             mutant, how = _mutate(rng, base, intervals)
             iterations += 1
             t0 = time.perf_counter()
-            signal.setitimer(signal.ITIMER_REAL, 5.0)
+            signal.setitimer(signal.ITIMER_REAL, HANG_SECONDS)
             try:
                 model = load_model(mutant)
             except RuntimeModelError:
@@ -307,7 +308,6 @@ def test_fuzz_mutants_raise_runtime_model_error_or_load() -> None:
                 signal.setitimer(signal.ITIMER_REAL, 0)
             dt = time.perf_counter() - t0
             slowest = max(slowest, dt)
-            assert dt < SLOW_SECONDS, f"iteration {iterations} ({how}): load_model took {dt:.2f} s"
             if model is not None:
                 loaded += 1
                 if len(mutant) > 20_000:  # writing is the slow part: check it on the small files
@@ -320,5 +320,4 @@ def test_fuzz_mutants_raise_runtime_model_error_or_load() -> None:
     elapsed = time.perf_counter() - start
     print(f"fuzz: {iterations} mutants in {elapsed:.1f} s ({iterations / elapsed:.0f}/s): "
           f"{refused} refused, {loaded} loaded; slowest {slowest * 1000:.1f} ms")
-    assert iterations > MIN_ITERATIONS
     assert refused > iterations // 4 and loaded > 100

@@ -14,6 +14,8 @@ output ranges and reshaped weights are computed once in prepare.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
@@ -50,18 +52,34 @@ EINSUM_MIN_CHANNELS = 48
 EINSUM_MAX_BYTES = 2 << 20
 
 
-def _col_chunks(n: int, oh: int, row_bytes: int, budget: int | None = None) -> list[tuple[int, int, int, int]]:
-    """Split the output into (n0, n1, r0, r1) spans (images, output rows) whose column matrix fits the
-    budget: the whole batch, groups of images, or groups of rows of one image."""
-    budget = COL_BUDGET if budget is None else budget
-    img = oh * row_bytes
-    if n * img <= budget:
-        return [(0, n, 0, oh)]
-    if img <= budget:
-        per = max(1, budget // img)
-        return [(b, min(b + per, n), 0, oh) for b in range(0, n, per)]
-    rpc = max(1, budget // max(row_bytes, 1))
-    return [(b, b + 1, r, min(r + rpc, oh)) for b in range(n) for r in range(0, oh, rpc)]
+class _ColChunks:
+    """The output split into (n0, n1, r0, r1) spans (images, output rows) whose column matrix fits the
+    budget: the whole batch, groups of images, or groups of rows of one image. Iterating yields the
+    spans; nothing is stored per span (a 10^9-row input must not become a list of 10^9 tuples)."""
+
+    def __init__(self, n: int, oh: int, row_bytes: int, budget: int | None = None) -> None:
+        budget = COL_BUDGET if budget is None else budget
+        img = oh * row_bytes
+        self.n, self.oh = n, oh
+        if n * img <= budget:
+            self.images, self.rows = max(n, 1), oh
+        elif img <= budget:
+            self.images, self.rows = max(1, budget // img), oh
+        else:
+            self.images, self.rows = 1, max(1, budget // max(row_bytes, 1))
+
+    @property
+    def max_images(self) -> int:
+        return min(self.images, self.n)
+
+    @property
+    def max_rows(self) -> int:
+        return min(self.rows, self.oh)
+
+    def __iter__(self) -> Iterator[tuple[int, int, int, int]]:
+        for b in range(0, self.n, self.images):
+            for r in range(0, self.oh, self.rows):
+                yield b, min(b + self.images, self.n), r, min(r + self.rows, self.oh)
 
 
 def _window(ctx: OpContext, x_shape, kh: int, kw: int, sh: int, sw: int, dh: int, dw: int, padding: int):
@@ -191,9 +209,8 @@ def conv_2d_float32(ctx: OpContext):
         # [N, OH, OW, G, KH, KW, Cin/G] is copied into the column matrix in ONE call per chunk
         # (row-major (kh, kw, ci) per group, like the reshaped filter).
         win = _Windows(ctx, x.shape, kh, kw, sh, sw, dh, dw, oh, ow)
-        chunks = _col_chunks(n, oh, ow * kh * kw * cin * 4)
-        cn = max(c[1] - c[0] for c in chunks)
-        cr = max(c[3] - c[2] for c in chunks)
+        chunks = _ColChunks(n, oh, ow * kh * kw * cin * 4)
+        cn, cr = chunks.max_images, chunks.max_rows
         icol = ctx.scratch((cn * cr * ow * groups * k,))
         if groups > 1:
             iout = ctx.scratch((groups * cn * cr * ow * cout_g,))
