@@ -125,8 +125,10 @@ def test_model_without_ops_is_refused(tmp_path: Path) -> None:
     (cases.writes_input, r"op #0 RELU writes tensor 0 \('x'\), a graph input"),
     (cases.writes_constant, r"op #0 RELU writes tensor 1 \('c'\), which holds constant data"),
     (cases.reads_nothing, r"op #0 ADD reads tensor 1 \('ghost'\), which no op writes"),
-], ids=["written_twice", "read_before_written", "variable", "writes_input", "writes_constant", "reads_unwritten"])
-def test_unsound_dataflow_is_refused_at_load(make, pattern: str) -> None:
+    (cases.unsupported_output_type, r"graph output tensor 1 \('y'\) has type BFLOAT16; supported: FLOAT32"),
+], ids=["written_twice", "read_before_written", "variable", "writes_input", "writes_constant", "reads_unwritten",
+        "bfloat16_output"])
+def test_unsound_dataflow_and_types_are_refused_at_load(make, pattern: str) -> None:
     with pytest.raises(RuntimeModelError, match=pattern):
         Interpreter(make())
 

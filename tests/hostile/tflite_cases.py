@@ -151,3 +151,12 @@ def reads_nothing() -> bytes:
     y = mb.tensor("y", (1, 4))
     mb.op("ADD", [x, ghost], [y])
     return write_model(mb.model([x], [y]))
+
+
+def unsupported_output_type() -> bytes:
+    """RELU writes a tensor declared BFLOAT16 (a type the runtime has no dtype for); found by the fuzzer."""
+    mb = ModelBuilder()
+    x = mb.tensor("x", (1, 4))
+    y = mb.tensor("y", (1, 4), ttype=18)
+    mb.op("RELU", [x], [y])
+    return write_model(mb.model([x], [y]))

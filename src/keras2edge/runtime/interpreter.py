@@ -45,7 +45,7 @@ from .limits import ENV_VAR, Limits, format_size, resolve
 from .model import TENSOR_TYPE_NAMES, Model
 from .model import TENSOR_TYPES as _TYPES
 from .planner import ALIGNMENT, ArenaPlan, Buffer, plan_arena
-from .validate import check_dataflow, check_declared_sizes, tensor_nbytes
+from .validate import check_dataflow, check_declared_sizes, check_types, tensor_nbytes
 
 log = logging.getLogger("keras2edge.runtime")
 
@@ -244,6 +244,7 @@ class Interpreter:
         # Graph inputs and outputs, named after the signature when there is one.
         self._in = [tensor(i, "subgraph input") for i in sg.inputs]
         self._out = [tensor(i, "subgraph output") for i in sg.outputs]
+        check_types(sg, _TYPES, self._source)
         check_dataflow(sg, [o.name for o in self._ops],
                        {i for i, t in enumerate(sg.tensors) if t.buffer and self._model.buffers[t.buffer].size},
                        self._source)
@@ -259,9 +260,6 @@ class Interpreter:
         self._in_lookup.update({sg.tensors[i].name: k for k, i in enumerate(self._in)
                                 if sg.tensors[i].name not in self._in_lookup})
         for k, i in enumerate(self._in):
-            if sg.tensors[i].type not in _TYPES:
-                raise RuntimeModelError(f"input '{self.input_names[k]}' has unsupported type "
-                                        f"{TENSOR_TYPE_NAMES.get(sg.tensors[i].type, sg.tensors[i].type)}")
             if any(d < 0 for d in sg.tensors[i].shape):
                 raise RuntimeModelError(f"input '{self.input_names[k]}' has shape {list(sg.tensors[i].shape)}: "
                                         "dims must be >= 0 (a dynamic dim is -1 in shape_signature, not in shape)")

@@ -23,7 +23,7 @@ import numpy as np
 
 from .errors import RuntimeModelError
 from .limits import Limits
-from .model import SubGraph
+from .model import TENSOR_TYPE_NAMES, SubGraph
 
 
 def tensor_nbytes(shape: Sequence[int], dtype: np.dtype, limits: Limits, what: str) -> int:
@@ -40,6 +40,26 @@ def check_declared_sizes(sg: SubGraph, dtypes: Sequence[np.dtype], limits: Limit
     """Every tensor's declared shape (dynamic ``-1`` dims read as 1) fits the limits."""
     for i, t in enumerate(sg.tensors):
         tensor_nbytes([1 if d < 0 else d for d in t.shape], dtypes[i], limits, f"{source}: tensor {i} '{t.name}' of shape")
+
+
+def check_types(sg: SubGraph, supported: Collection[int], source: str) -> None:
+    """Every tensor an op or the graph reads or writes has a type in ``supported`` (TensorType codes)."""
+    def check(j: int, what: str) -> None:
+        t = sg.tensors[j]
+        if t.type not in supported:
+            names = ", ".join(TENSOR_TYPE_NAMES[c] for c in sorted(supported))
+            raise RuntimeModelError(f"{source}: {what} tensor {j} ('{t.name}') has type "
+                                    f"{TENSOR_TYPE_NAMES.get(t.type, t.type)}; supported: {names}")
+
+    for field in ("inputs", "outputs"):
+        for j in getattr(sg, field):
+            check(j, f"graph {field[:-1]}")
+    for k, op in enumerate(sg.operators):
+        for j in op.inputs:
+            if j >= 0:
+                check(j, f"op #{k} input")
+        for j in op.outputs:
+            check(j, f"op #{k} output")
 
 
 def check_dataflow(sg: SubGraph, op_names: Sequence[str], constants: Collection[int], source: str) -> None:
