@@ -156,3 +156,40 @@ def test_long_chain_inspects_and_runs(tmp_path: Path) -> None:
     assert "RELU x20001" in out.stdout and "Tensors: 20002" in out.stdout
     out = run_cli(["run", str(model), "--input", str(x)], timeout=300)
     assert out.returncode == 0 and "t20000: float32 (1, 4) min 1 max 1" in out.stdout, out.text[-2000:]
+
+
+# ---------------------------------------------------------------------------------------------
+# Window sizes from options: work bounded by the tensors, not by the option
+
+
+@pytest.mark.parametrize("kind, reduce", [("MAX_POOL_2D", np.max), ("AVERAGE_POOL_2D", np.mean)])
+def test_pooling_window_larger_than_the_input(kind: str, reduce) -> None:
+    # A 10^9 x 10^9 SAME window over a 3x3 image: every output pixel sees the whole image. Prepare
+    # used to visit all 10^18 (row, column) tap pairs.
+    x = np.arange(18, dtype=np.float32).reshape(1, 3, 3, 2)
+    tracemalloc.start()
+    try:
+        y = Interpreter(cases.huge_window_pool(kind)).run(x)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    want = np.broadcast_to(reduce(x, axis=(1, 2), keepdims=True), x.shape)
+    np.testing.assert_allclose(y, want, rtol=1e-6)
+    assert peak < 8 << 20  # the interpreter and its plan; nothing per tap of the window
+
+
+def test_tap_ranges_keep_exactly_the_taps_that_read_input() -> None:
+    from keras2edge.runtime.kernels.conv import _tap_ranges
+
+    rng = np.random.default_rng(3)
+    for _ in range(500):
+        n_in, k, s, d = (int(v) for v in (rng.integers(1, 12), rng.integers(1, 9), rng.integers(1, 4),
+                                          rng.integers(1, 4)))
+        n_out = int(rng.integers(1, 12))
+        pad = int(rng.integers(0, 10))
+        want = []
+        for i in range(k):  # brute force: which outputs of tap i read an input position
+            outs = [o for o in range(n_out) if 0 <= i * d - pad + o * s < n_in]
+            if outs:
+                want.append((i, outs[0], outs[-1] + 1, i * d - pad + outs[0] * s))
+        assert _tap_ranges(n_in, n_out, k, s, d, pad) == want, (n_in, n_out, k, s, d, pad)

@@ -160,3 +160,13 @@ def unsupported_output_type() -> bytes:
     y = mb.tensor("y", (1, 4), ttype=18)
     mb.op("RELU", [x], [y])
     return write_model(mb.model([x], [y]))
+
+
+def huge_window_pool(kind: str = "MAX_POOL_2D", window: int = 10**9) -> bytes:
+    """x[1, 3, 3, 2] -> a SAME pooling whose window (an option, not a tensor) is window x window."""
+    mb = ModelBuilder()
+    x = mb.tensor("x", (1, 3, 3, 2))
+    y = mb.tensor("y", (1, 3, 3, 2))
+    mb.op(kind, [x], [y], {"padding": 0, "stride_w": 1, "stride_h": 1, "filter_width": window,
+                           "filter_height": window})
+    return write_model(mb.model([x], [y]))

@@ -130,3 +130,16 @@ def test_bound_memory_of_converter_models(name: str) -> None:
     # the arena reuses memory: smaller than all intermediates side by side
     total = sum(b.size for b in it._plan.arena.buffers)
     assert it.arena_bytes < total
+
+
+def test_buffers_alive_throughout_are_stacked_without_pairwise_work(monkeypatch: pytest.MonkeyPatch) -> None:
+    # keep_intermediates: every tensor lives from the first step to the last, so each overlaps all
+    # others; they are stacked directly (the greedy would compare each with every placed one).
+    n = 5000
+    calls = []
+    monkeypatch.setattr(_LifetimeIndex, "overlapping", lambda self, f, last: calls.append(1) or [])
+    bufs = [Buffer(k, 100, 0, 10) for k in range(n)] + [Buffer(("scratch", s), 64, s, s) for s in range(11)]
+    plan = plan_arena(bufs)
+    assert len(calls) == 11  # only the scratch buffers go through the greedy
+    assert sorted(plan.offsets[k] for k in range(n)) == [128 * k for k in range(n)]
+    assert all(plan.offsets[("scratch", s)] == 128 * n for s in range(11))

@@ -80,18 +80,30 @@ class _LifetimeIndex:
 
 
 def plan_arena(buffers: Sequence[Buffer], alignment: int = ALIGNMENT) -> ArenaPlan:
-    """Greedy by size: largest buffer first, lowest offset that fits among time-overlapping ones."""
-    index = _LifetimeIndex(buffers)
-    order = sorted(range(len(buffers)), key=lambda i: (-buffers[i].size, buffers[i].first, buffers[i].last))
-    placed: list[tuple[int, int] | None] = [None] * len(buffers)  # (offset, aligned end) once placed
+    """Greedy by size: largest buffer first, lowest offset that fits among time-overlapping ones.
+
+    Buffers alive at every step (all of them with ``keep_intermediates``) overlap every other buffer:
+    they are stacked at the bottom first, and the greedy places the rest above them.
+    """
     offsets: dict = {}
     top = 0
+    if buffers:
+        start, end = min(b.first for b in buffers), max(b.last for b in buffers)
+        for b in buffers:
+            if b.first <= start and b.last >= end:
+                offsets[b.key] = top
+                top += _align(max(b.size, 1), alignment)
+    base = top
+    rest = [b for b in buffers if b.key not in offsets]
+    index = _LifetimeIndex(rest)
+    order = sorted(range(len(rest)), key=lambda i: (-rest[i].size, rest[i].first, rest[i].last))
+    placed: list[tuple[int, int] | None] = [None] * len(rest)  # (offset, aligned end) once placed
     for i in order:
-        b = buffers[i]
+        b = rest[i]
         size = _align(max(b.size, 1), alignment)
         # Intervals already taken by buffers alive at the same time, sorted by offset.
         busy = sorted(p for p in (placed[j] for j in index.overlapping(b.first, b.last)) if p is not None)
-        off = 0
+        off = base
         for o, e in busy:
             if off + size <= o:
                 break

@@ -23,17 +23,22 @@ from .base import FLOAT, OpContext, conv_out_size, conv_pad_before, fused_activa
 
 
 def _tap_ranges(n_in: int, n_out: int, k: int, stride: int, dilation: int, pad: int):
-    """For each tap offset along one axis: (out_lo, out_hi, in_lo) such that output positions
-    [out_lo, out_hi) read input positions in_lo, in_lo + stride, ... (all inside [0, n_in))."""
+    """For each tap offset along one axis that reads any input: (i, out_lo, out_hi, in_lo) such that
+    output positions [out_lo, out_hi) read input positions in_lo, in_lo + stride, ... (all inside
+    [0, n_in)). Taps wholly in the padding read nothing and are skipped without being visited: only
+    offsets i with i * dilation in [pad - (n_out - 1) * stride, pad + n_in - 1] can reach the input, so
+    the work is bounded by the input and output sizes, never by a window size taken from the file."""
+    first = max(0, -((((n_out - 1) * stride) - pad) // dilation))  # ceil((pad - (n_out-1)*stride) / d)
+    last = min(k - 1, (pad + n_in - 1) // dilation)
     res = []
-    for i in range(k):
+    for i in range(first, last + 1):
         off = i * dilation - pad  # input position of output 0 for this tap
         lo = 0 if off >= 0 else (-off + stride - 1) // stride  # first o with off + o*stride >= 0
         # highest o with off + o*stride <= n_in - 1
         hi = (n_in - 1 - off) // stride + 1 if n_in - 1 - off >= 0 else 0
         lo, hi = min(lo, n_out), max(min(hi, n_out), 0)
-        hi = max(hi, lo)
-        res.append((lo, hi, off + lo * stride))
+        if hi > lo:
+            res.append((i, lo, hi, off + lo * stride))
     return res
 
 
@@ -199,7 +204,7 @@ def conv_2d_float32(ctx: OpContext):
         return np.ascontiguousarray(wt.reshape(groups, cout_g, k).transpose(0, 2, 1))
 
     wconst = ctx.cached("wmat", w.data, wmat) if w.is_const else None
-    direct = kh == kw == 1 and rows[0] == (0, oh, 0) and cols[0] == (0, ow, 0)
+    direct = kh == kw == 1 and rows == [(0, 0, oh, 0)] and cols == [(0, 0, ow, 0)]
     pointwise = direct and sh == sw == 1 and groups == 1
     strided = direct and groups == 1 and not pointwise
     if strided:
@@ -284,8 +289,7 @@ def _depthwise(ctx: OpContext, x_shape, kh: int, kw: int, cout: int, mult: int, 
     else:
         itmp = ctx.scratch((n, oh, ow, cout))
     taps = [(i, j, *_sl(rlo, rhi, rin, sh), *_sl(clo, chi, cin_, sw))
-            for i, (rlo, rhi, rin) in enumerate(rows) for j, (clo, chi, cin_) in enumerate(cols)
-            if rhi > rlo and chi > clo]
+            for i, rlo, rhi, rin in rows for j, clo, chi, cin_ in cols]
     # The tap that covers the whole output (if any) goes first and initialises it without a zero fill.
     # (Blocking the loop over cache-sized row blocks was measured: no faster with NumPy's ufuncs.)
     taps.sort(key=lambda t: not (t[2] == slice(0, oh) and t[4] == slice(0, ow)))
