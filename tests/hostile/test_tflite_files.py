@@ -126,8 +126,9 @@ def test_model_without_ops_is_refused(tmp_path: Path) -> None:
     (cases.writes_constant, r"op #0 RELU writes tensor 1 \('c'\), which holds constant data"),
     (cases.reads_nothing, r"op #0 ADD reads tensor 1 \('ghost'\), which no op writes"),
     (cases.unsupported_output_type, r"graph output tensor 1 \('y'\) has type BFLOAT16; supported: FLOAT32"),
+    (cases.empty_mean, r"op #0 MEAN .* cannot take the mean of an empty tensor"),
 ], ids=["written_twice", "read_before_written", "variable", "writes_input", "writes_constant", "reads_unwritten",
-        "bfloat16_output"])
+        "bfloat16_output", "empty_mean"])
 def test_unsound_dataflow_and_types_are_refused_at_load(make, pattern: str) -> None:
     with pytest.raises(RuntimeModelError, match=pattern):
         Interpreter(make())

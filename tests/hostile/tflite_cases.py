@@ -170,3 +170,13 @@ def huge_window_pool(kind: str = "MAX_POOL_2D", window: int = 10**9) -> bytes:
     mb.op(kind, [x], [y], {"padding": 0, "stride_w": 1, "stride_h": 1, "filter_width": window,
                            "filter_height": window})
     return write_model(mb.model([x], [y]))
+
+
+def empty_mean() -> bytes:
+    """MEAN over the axis of an empty x[1, 0, 3] (0/0; found by the fuzzer as a NumPy warning on stderr)."""
+    mb = ModelBuilder()
+    x = mb.tensor("x", (1, 0, 3))
+    axes = mb.tensor("axes", (1,), ttype=INT32, data=np.array([1], np.int32))
+    y = mb.tensor("y", (1, 3))
+    mb.op("MEAN", [x, axes], [y], {"keep_dims": False})
+    return write_model(mb.model([x], [y]))
