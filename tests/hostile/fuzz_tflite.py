@@ -272,6 +272,7 @@ def exercise(data: bytes, path: Path, rng: np.random.Generator) -> str:
         second = it.run(list(xs) if len(xs) != 1 else xs[0])
         if not _same(first, second):
             raise AssertionError("two runs on the same input gave different outputs (uninitialized memory?)")
+        del it, first, second  # one model's memory at a time: the limit bounds each
         path.write_bytes(data)
         tflite_report(str(path), FUZZ_LIMITS)
         return "ran"
