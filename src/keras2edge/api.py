@@ -19,6 +19,7 @@ from .fileio import check_output
 from .ir import Graph
 from .ir.passes import optimize
 from .report import ModelReport, graph_report, tflite_report
+from .runtime.limits import Limits
 
 # Heavy dependencies (h5py, onnx) are imported inside the functions that need them, so that
 # `import keras2edge.runtime` (which imports this package first) stays numpy-only.
@@ -117,22 +118,27 @@ def inspect(model: str | os.PathLike[str], weights: str | os.PathLike[str] | Non
     return graph_report(graph, os.fspath(model))
 
 
-def inspect_tflite(path: str | os.PathLike[str]) -> dict[str, object]:
+def inspect_tflite(path: str | os.PathLike[str], *, limits: Limits | None = None) -> dict[str, object]:
     """A ``.tflite`` file's ops (versions, MACs), tensors (dtypes, shapes, quantization), planned
-    arena bytes and totals, as a JSON-ready dict (read by keras2edge's own runtime)."""
+    arena bytes and totals, as a JSON-ready dict (read by keras2edge's own runtime).
+
+    ``limits``: memory limits (default ``Limits.default()``); a tensor or arena beyond them raises
+    LimitExceededError naming the tensor and its shape before anything is allocated.
+    """
     with _naming_the_file(path):
-        return tflite_report(os.fspath(path))
+        return tflite_report(os.fspath(path), limits)
 
 
-def run_tflite(path: str | os.PathLike[str], inputs: object) -> dict[str, object]:
+def run_tflite(path: str | os.PathLike[str], inputs: object, *, limits: Limits | None = None) -> dict[str, object]:
     """Run a ``.tflite`` file with keras2edge's NumPy runtime; returns {output name: array}.
 
     ``inputs``: an array (single-input model), a dict by input name, or a list in input order.
+    ``limits``: memory limits, as for :func:`inspect_tflite`.
     """
     from .runtime import Interpreter
 
     with _naming_the_file(path):
-        interp = Interpreter(os.fspath(path))
+        interp = Interpreter(os.fspath(path), limits=limits)
         out = interp.run(inputs)
     if isinstance(out, dict):
         return dict(out)

@@ -18,6 +18,7 @@ import click
 
 from . import api
 from .errors import Keras2EdgeError
+from .runtime.limits import ENV_VAR, Limits, parse_size
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -39,6 +40,22 @@ def parse_input_shapes(specs: tuple[str, ...]) -> dict[str, list[int | None]]:
             raise click.BadParameter(f"{spec!r}: expected NAME:D0,D1,... with integer dims (e.g. input_1:1,224,224,3)",
                                      param_hint="--input-shape") from None
     return out
+
+
+def _parse_limits(ctx: click.Context, param: click.Parameter, value: str | None) -> Limits | None:
+    if value is None:
+        return None
+    try:
+        return Limits(max_memory=parse_size(value))
+    except ValueError as e:
+        raise click.BadParameter(str(e)) from None
+
+
+def max_memory_option(fn: F) -> F:
+    """``--max-memory SIZE`` -> the command's ``limits`` argument (a Limits, or None for the default)."""
+    return click.option("--max-memory", "limits", metavar="SIZE", callback=_parse_limits,
+                        help=f"Refuse models that declare more memory than this, e.g. 512M or 8G "
+                             f"(default 4G or ${ENV_VAR}).")(fn)
 
 
 def handle_errors(fn: F) -> F:
@@ -164,16 +181,17 @@ def _convert_batch(models: tuple[str, ...], outdir: str, *, fmt: str, jobs: int,
 @click.option("--input-shape", "input_shape", multiple=True, metavar="NAME:D0,D1,...", help="Pin an input's shape.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @backend_option
+@max_memory_option
 @handle_errors
 def inspect(model: str, weights: str | None, input_shape: tuple[str, ...], as_json: bool,
-            backend: str | None) -> None:
+            backend: str | None, limits: Limits | None) -> None:
     """A Keras model: per layer Keras name, class, output shape, params, MACs; and totals.
     A .tflite file: ops with versions and MACs, tensors, dtypes, quantization, arena bytes."""
     from .convert.keras.sniff import FileKind, sniff
     from .report import tflite_report_text
 
     if sniff(model) == FileKind.TFLITE:
-        rep = api.inspect_tflite(model)
+        rep = api.inspect_tflite(model, limits=limits)
         click.echo(json.dumps(rep, indent=2) if as_json else tflite_report_text(rep))
         return
     report = api.inspect(model, weights, input_shapes=parse_input_shapes(input_shape), backend=backend)
@@ -186,8 +204,9 @@ def inspect(model: str, weights: str | None, input_shape: tuple[str, ...], as_js
               help="x.npy (single-input model) or x.npz with one array per input name.")
 @click.option("-o", "--output", type=click.Path(),
               help="Write the outputs to this .npz (by name); '-' writes the .npz bytes to stdout.")
+@max_memory_option
 @handle_errors
-def run(model: str, input_path: str, output: str | None) -> None:
+def run(model: str, input_path: str, output: str | None, limits: Limits | None) -> None:
     """Run a .tflite MODEL with keras2edge's NumPy runtime."""
     import io
 
@@ -200,7 +219,7 @@ def run(model: str, input_path: str, output: str | None) -> None:
     if output:
         check_output(output, inputs=reads)
     to_stdout = output == STDOUT  # then stdout carries the .npz alone and the summary goes to stderr
-    outs = api.run_tflite(model, load_inputs(input_path))
+    outs = api.run_tflite(model, load_inputs(input_path, limits=limits), limits=limits)
     for name, arr in outs.items():
         a = np.asarray(arr)
         stats = f"min {a.min():.6g} max {a.max():.6g} mean {a.astype(np.float64).mean():.6g}" if a.size else "empty"

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .ir import Graph
 from .ir.cost import node_macs
+from .runtime.limits import Limits
 
 
 @dataclass
@@ -113,16 +115,14 @@ def tflite_op_macs(op: str, shapes: list[tuple[int, ...] | None], out_shape: tup
     return 0
 
 
-def tflite_report(path: str) -> dict[str, Any]:
+def tflite_report(path: str, limits: Limits | None = None) -> dict[str, Any]:
     """A ``.tflite`` file's ops (with versions and MACs), tensors (dtype, shape, quantization),
-    planned arena bytes and totals, read with keras2edge's own runtime."""
+    planned arena bytes and totals, read with keras2edge's own runtime (held to ``limits``)."""
     from .runtime import Interpreter
     from .runtime.model import TENSOR_TYPE_NAMES
     from .runtime.schema import op_name
 
-    with open(path, "rb") as f:
-        data = f.read()
-    interp = Interpreter(data)
+    interp = Interpreter(path, limits=limits)
     model = interp.model
     sg = model.subgraphs[0]
 
@@ -149,7 +149,7 @@ def tflite_report(path: str) -> dict[str, Any]:
                     else "?", "macs": tflite_op_macs(name, shapes, out_shape)})
     consts = [i for i in range(len(sg.tensors)) if model.tensor_data(0, i) is not None]
     return {
-        "path": path, "version": model.version, "description": model.description, "bytes": len(data),
+        "path": path, "version": model.version, "description": model.description, "bytes": os.path.getsize(path),
         "inputs": [tensor_row(i) for i in sg.inputs], "outputs": [tensor_row(i) for i in sg.outputs],
         "ops": ops, "tensors": [tensor_row(i) for i in range(len(sg.tensors))],
         "metadata": [m.name for m in model.metadata],

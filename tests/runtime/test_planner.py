@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from keras2edge.runtime import Interpreter
-from keras2edge.runtime.planner import ALIGNMENT, Buffer, check_plan, plan_arena
+from keras2edge.runtime.planner import ALIGNMENT, Buffer, _LifetimeIndex, check_plan, plan_arena
 
 from .oracle import to_bytes
 from .test_interpreter import _feeds, _net
@@ -40,6 +40,40 @@ def test_chain_reuses_two_slots() -> None:
     plan = plan_arena(bufs)
     assert check_plan(plan) == []
     assert plan.arena_bytes == 2 * 1024
+
+
+def test_lifetime_index_finds_exactly_the_overlapping_buffers() -> None:
+    rng = np.random.default_rng(1)
+    for trial in range(100):
+        n = int(rng.integers(1, 80))
+        bufs = []
+        for k in range(n):
+            a = int(rng.integers(0, 30))
+            bufs.append(Buffer(k, 1, a, a + int(rng.integers(0, 10))))
+        index = _LifetimeIndex(bufs)
+        for f in range(0, 40, 3):
+            for last in (f, f + 2, f + 9):
+                want = {i for i, b in enumerate(bufs) if b.first <= last and f <= b.last}
+                got = index.overlapping(f, last)
+                assert sorted(got) == sorted(want), (trial, f, last)
+
+
+def test_long_chain_plans_in_linear_work(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The 20,001-op chain of issue 6 made the planner quadratic (every buffer compared with every placed
+    # one). Count the candidates the planner looks at: a constant number per buffer, not n.
+    n = 20001
+    seen = []
+    real = _LifetimeIndex.overlapping
+
+    def counted(self: _LifetimeIndex, first: int, last: int) -> list[int]:
+        found = real(self, first, last)
+        seen.append(len(found))
+        return found
+
+    monkeypatch.setattr(_LifetimeIndex, "overlapping", counted)
+    plan = plan_arena([Buffer(k, 16, k, k + 1) for k in range(n)])
+    assert plan.arena_bytes == 2 * ALIGNMENT
+    assert len(seen) == n and max(seen) == 3 and sum(seen) <= 3 * n
 
 
 def test_check_plan_catches_overlap() -> None:
@@ -96,3 +130,16 @@ def test_bound_memory_of_converter_models(name: str) -> None:
     # the arena reuses memory: smaller than all intermediates side by side
     total = sum(b.size for b in it._plan.arena.buffers)
     assert it.arena_bytes < total
+
+
+def test_buffers_alive_throughout_are_stacked_without_pairwise_work(monkeypatch: pytest.MonkeyPatch) -> None:
+    # keep_intermediates: every tensor lives from the first step to the last, so each overlaps all
+    # others; they are stacked directly (the greedy would compare each with every placed one).
+    n = 5000
+    calls = []
+    monkeypatch.setattr(_LifetimeIndex, "overlapping", lambda self, f, last: calls.append(1) or [])
+    bufs = [Buffer(k, 100, 0, 10) for k in range(n)] + [Buffer(("scratch", s), 64, s, s) for s in range(11)]
+    plan = plan_arena(bufs)
+    assert len(calls) == 11  # only the scratch buffers go through the greedy
+    assert sorted(plan.offsets[k] for k in range(n)) == [128 * k for k in range(n)]
+    assert all(plan.offsets[("scratch", s)] == 128 * n for s in range(11))

@@ -16,8 +16,9 @@ What happens:
    ``(op name, dtype of its main input)``; all unsupported ops are reported at once.
 2. Prepare (once per set of input shapes, cached): every kernel's prepare step runs in op order,
    validating the node and computing output shapes and precomputed data. Ops whose inputs are all
-   known at prepare time (constants, tensor shapes) are evaluated there and become constants; this
-   folds the converter's SHAPE / STRIDED_SLICE / PACK plumbing for dynamic batch. Then the lifetimes
+   known at prepare time (constants, tensor shapes) are evaluated there and become constants when
+   their results are small (``FOLD_MAX_BYTES``); this folds the converter's SHAPE / STRIDED_SLICE /
+   PACK plumbing for dynamic batch. Every shape is held to the memory limits as it is computed. Then the lifetimes
    of all remaining intermediate tensors (and kernels' scratch buffers) are planned into one arena
    (:mod:`keras2edge.runtime.planner`); graph inputs, graph outputs and constants are not in it.
 3. Run: inputs are checked and copied into their buffers, each op's eval writes into its planned
@@ -38,16 +39,23 @@ from typing import Any, Union
 
 import numpy as np
 
-from .errors import RuntimeModelError
+from .errors import LimitExceededError, RuntimeModelError
 from .kernels import DTYPE_INPUT, KERNELS, OpContext, TensorSpec, supported_ops
+from .limits import ENV_VAR, Limits, format_size, resolve
 from .model import TENSOR_TYPE_NAMES, Model
 from .model import TENSOR_TYPES as _TYPES
 from .planner import ALIGNMENT, ArenaPlan, Buffer, plan_arena
+from .validate import check_dataflow, check_declared_sizes, check_types, tensor_nbytes
 
 log = logging.getLogger("keras2edge.runtime")
 
 ModelSource = Union[str, bytes, bytearray, memoryview, "os.PathLike[str]", Model]
 MAX_CACHED_PLANS = 8
+#: Ops whose inputs are all known at prepare time are evaluated there (constant folding) when their
+#: outputs take at most this many bytes: shape plumbing and dequantized weights. A bigger result (a
+#: BROADCAST_TO of a constant to gigabytes) is computed at run time in the planned arena, so it is
+#: counted in the arena total that is checked against the limits before anything is allocated.
+FOLD_MAX_BYTES = 64 << 20
 
 
 @dataclass(frozen=True)
@@ -90,7 +98,7 @@ class _Plan:
         self.keep = False
 
 
-def _load(model: ModelSource) -> Model:
+def _load(model: ModelSource, limits: Limits) -> Model:
     if isinstance(model, Model):
         return model
     if isinstance(model, (bytes, bytearray, memoryview)):
@@ -98,6 +106,7 @@ def _load(model: ModelSource) -> Model:
     elif isinstance(model, (str, os.PathLike)):
         try:
             with open(model, "rb") as f:
+                limits.check(os.fstat(f.fileno()).st_size, f"{_source_name(model)}: the file")
                 data = f.read()
         except OSError as e:
             raise RuntimeModelError(f"cannot read model file {os.fspath(model)!r}: {e.strerror or e}") from e
@@ -106,6 +115,11 @@ def _load(model: ModelSource) -> Model:
     from .reader import load_model
 
     return load_model(data)
+
+
+def _source_name(model: ModelSource) -> str:
+    """How error messages name the model: its path, or "the model" for bytes and Model objects."""
+    return repr(os.fspath(model)) if isinstance(model, (str, os.PathLike)) else "the model"
 
 
 def _op_names() -> dict[int, str]:
@@ -139,15 +153,23 @@ class Interpreter:
             Tensors then get their own memory instead of sharing the arena (more memory, for debugging
             and calibration). :meth:`run` can also switch it per call.
         subgraph: which subgraph to run (0, the main graph, by default).
+        limits: memory limits (default :meth:`Limits.default`): every tensor the file declares, every
+            shape computed at prepare time (constant folding included), kernel scratch and the planned
+            arena are held to ``limits.max_memory`` before anything is allocated.
 
     Raises:
         RuntimeModelError: the file is malformed, uses an op or dtype without a kernel (all listed),
-            or a kernel rejects a node (the message names the op index, op and tensors).
+            a kernel rejects a node (the message names the op index, op and tensors), or a tensor
+            would be read before anything writes it.
+        LimitExceededError: a tensor or the arena would exceed the memory limit (the message names
+            the file, the tensor and its shape).
     """
 
     def __init__(self, model: ModelSource, *, num_threads: int | None = None, keep_intermediates: bool = False,
-                 subgraph: int = 0) -> None:
-        self._model = _load(model)
+                 subgraph: int = 0, limits: Limits | None = None) -> None:
+        self._limits = resolve(limits)
+        self._source = _source_name(model)
+        self._model = _load(model, self._limits)
         if not 0 <= subgraph < len(self._model.subgraphs):
             raise RuntimeModelError(f"the model has {len(self._model.subgraphs)} subgraph(s); "
                                     f"subgraph {subgraph} does not exist")
@@ -158,6 +180,8 @@ class Interpreter:
         self.intermediates: dict[str, np.ndarray] = {}
         self.shape_mismatches: list[str] = []  # file shapes that differ from the computed ones (logged)
         nt = len(sg.tensors)
+        check_declared_sizes(sg, [_TYPES.get(t.type, np.dtype(np.uint8)) for t in sg.tensors], self._limits,
+                             self._source)
 
         def tensor(i: int, where: str) -> int:
             if not -1 <= i < nt:
@@ -220,6 +244,10 @@ class Interpreter:
         # Graph inputs and outputs, named after the signature when there is one.
         self._in = [tensor(i, "subgraph input") for i in sg.inputs]
         self._out = [tensor(i, "subgraph output") for i in sg.outputs]
+        check_types(sg, _TYPES, self._source)
+        check_dataflow(sg, [o.name for o in self._ops],
+                       {i for i, t in enumerate(sg.tensors) if t.buffer and self._model.buffers[t.buffer].size},
+                       self._source)
         sig_names: dict[int, str] = {}
         for sig in self._model.signature_defs:
             if sig.subgraph_index == subgraph:
@@ -232,9 +260,9 @@ class Interpreter:
         self._in_lookup.update({sg.tensors[i].name: k for k, i in enumerate(self._in)
                                 if sg.tensors[i].name not in self._in_lookup})
         for k, i in enumerate(self._in):
-            if sg.tensors[i].type not in _TYPES:
-                raise RuntimeModelError(f"input '{self.input_names[k]}' has unsupported type "
-                                        f"{TENSOR_TYPE_NAMES.get(sg.tensors[i].type, sg.tensors[i].type)}")
+            if any(d < 0 for d in sg.tensors[i].shape):
+                raise RuntimeModelError(f"input '{self.input_names[k]}' has shape {list(sg.tensors[i].shape)}: "
+                                        "dims must be >= 0 (a dynamic dim is -1 in shape_signature, not in shape)")
 
         self._plans: OrderedDict[tuple, _Plan] = OrderedDict()
         self._memo: dict = {}  # kernels' per-op precomputed weights, shared by all plans
@@ -299,6 +327,20 @@ class Interpreter:
             The single output array for a single-output model, else a dict output name -> array (in
             :attr:`output_names` order). Returned arrays are new; the runtime keeps no reference.
         """
+        try:
+            return self._run(inputs, keep_intermediates)
+        except MemoryError:
+            raise self._out_of_memory("running") from None
+
+    __call__ = run
+
+    def _out_of_memory(self, when: str) -> LimitExceededError:
+        return LimitExceededError(
+            f"{self._source}: out of memory while {when} the model, within its memory limit of "
+            f"{format_size(self._limits.max_memory)}: this machine (or its address-space limit) provides less; "
+            f"lower --max-memory / Limits(max_memory=...) / {ENV_VAR} to refuse such models before allocating")
+
+    def _run(self, inputs: Any, keep_intermediates: bool | None) -> Any:
         keep = self.keep_intermediates if keep_intermediates is None else keep_intermediates
         arrays = self._check_inputs(inputs)
         plan = self._get_plan(tuple(a.shape for a in arrays), keep)
@@ -352,8 +394,6 @@ class Interpreter:
         if len(result) == 1:
             return result[0]
         return dict(zip(self.output_names, result))
-
-    __call__ = run
 
     def _check_inputs(self, inputs: Any) -> list[np.ndarray]:
         n = len(self._in)
@@ -412,7 +452,10 @@ class Interpreter:
         key = (shapes, keep)
         plan = self._plans.get(key)
         if plan is None:
-            plan = self._prepare(shapes, keep)
+            try:
+                plan = self._prepare(shapes, keep)
+            except MemoryError:
+                raise self._out_of_memory("preparing") from None
             self._plans[key] = plan
             while len(self._plans) > MAX_CACHED_PLANS:
                 self._plans.popitem(last=False)
@@ -431,19 +474,16 @@ class Interpreter:
         static = tuple(in_shapes) == self._file_shapes
         inputs_set = set(self._in)
         outputs_set = set(self._out)
-        produced: set[int] = set(inputs_set) | set(self._consts)
+        limits, source = self._limits, self._source
+        folded = 0  # bytes of the constants folded at prepare time
         steps: list[_Step] = []
         scratch: dict[int, list[tuple[tuple[int, ...], np.dtype]]] = {}
         alias_of: dict[int, int] = {}  # tensor -> root tensor whose memory it views
         for k, op in enumerate(sg.operators):
             info = self._ops[k]
-            for j in op.inputs:
-                if j >= 0 and j not in produced:
-                    raise RuntimeModelError(f"op #{k} {info.name} reads tensor {j} ('{sg.tensors[j].name}') before "
-                                            "any op writes it (operators must be in execution order)")
             ctx = OpContext(k, info.name, info.version, dict(op.options),
                             [specs[j] if j >= 0 else None for j in op.inputs], [specs[j] for j in op.outputs],
-                            memo=self._memo)
+                            memo=self._memo, limits=limits, source=source)
             try:
                 ev = self._prepare_fns[k](ctx)
             except RuntimeModelError:
@@ -451,7 +491,6 @@ class Interpreter:
             except Exception as e:
                 raise RuntimeModelError(f"{ctx.describe()}: prepare failed: {type(e).__name__}: {e}") from e
             for j in op.outputs:
-                produced.add(j)
                 t = sg.tensors[j]
                 if static and (t.shape or t.has_rank) and not _same_shape(t.shape, t.shape_signature, specs[j].shape):
                     msg = (f"op #{k} {info.name}: output '{t.name}' is declared {list(t.shape)} in the file but "
@@ -459,11 +498,15 @@ class Interpreter:
                     if msg not in self.shape_mismatches:
                         self.shape_mismatches.append(msg)
                         log.warning(msg)
-            known = all(j < 0 or specs[j].data is not None for j in op.inputs)
+            known = all(j < 0 or specs[j].data is not None for j in op.inputs) and \
+                sum(specs[j].size * specs[j].dtype.itemsize for j in op.outputs) <= FOLD_MAX_BYTES
             if all(specs[j].data is not None for j in op.outputs):
                 continue  # the kernel computed its outputs at prepare time (SHAPE)
             if known and op.inputs:
-                # Fold: run it now, its outputs become constants of this plan.
+                # Fold: run it now, its outputs become constants of this plan (their sizes were checked by
+                # set_output, their sum is checked here).
+                folded += sum(specs[j].size * specs[j].dtype.itemsize for j in op.outputs)
+                limits.check(folded, f"{source}: op #{k} {info.name}: the constants folded at prepare time")
                 outs = [np.empty(specs[j].shape, specs[j].dtype) for j in op.outputs]
                 tmp = [np.empty(s, d) for s, d in ctx.scratch_specs]
                 try:
@@ -518,6 +561,11 @@ class Interpreter:
             for q, (shape, dt) in enumerate(lst):
                 buffers.append(Buffer(("scratch", s, q), int(np.prod(shape, dtype=np.int64)) * dt.itemsize, s, s))
         arena = plan_arena(buffers)
+        limits.check(arena.arena_bytes, f"{source}: the planned arena of intermediate tensors")
+        io = sum(tensor_nbytes(specs[i].shape, specs[i].dtype, limits, f"{source}: tensor '{specs[i].name}' of shape")
+                 for i in inputs_set | outputs_set if i not in self._consts)
+        limits.check(arena.arena_bytes + io + folded,
+                     f"{source}: the planned arena with the graph inputs, outputs and folded constants")
         plan.arena = arena
         plan.arena_bytes = arena.arena_bytes
         plan.tensor_offsets = {b.key: arena.offsets[b.key] for b in buffers if not isinstance(b.key, tuple)}

@@ -35,6 +35,8 @@ from typing import Any
 import numpy as np
 
 from keras2edge.runtime.errors import RuntimeModelError
+from keras2edge.runtime.limits import Limits
+from keras2edge.runtime.validate import tensor_nbytes
 
 EvalFn = Callable[[list, list, list], None]
 PrepareFn = Callable[["OpContext"], EvalFn]
@@ -110,6 +112,8 @@ class OpContext:
     scratch_specs: list[tuple[tuple[int, ...], np.dtype]] = field(default_factory=list)
     alias: int | None = None  # input index whose memory output 0 re-views
     memo: dict = field(default_factory=dict)  # shared by all plans of one interpreter (see cached)
+    limits: Limits = field(default_factory=Limits)  # every output shape and scratch buffer is held to it
+    source: str = "the model"  # how errors name the file
 
     # ---------------------------------------------------------------- errors
     def describe(self) -> str:
@@ -173,6 +177,8 @@ class OpContext:
         if any(d < 0 for d in shape):
             raise self.fail(f"computed a negative output shape {list(shape)}")
         out = self.outputs[i]
+        tensor_nbytes(shape, out.dtype, self.limits, f"{self.source}: op #{self.index} {self.op}: output "
+                      f"'{out.name}' of shape")
         out.shape = shape
         if dtype is not None and np.dtype(dtype) != out.dtype:
             raise self.fail(f"output {i} ('{out.name}') is declared {out.dtype} in the file, but this op "
@@ -199,7 +205,9 @@ class OpContext:
 
     def scratch(self, shape: Sequence[int], dtype: Any = np.float32) -> int:
         """Ask for a scratch buffer (planned in the arena, live only during this op); its index in ``tmp``."""
-        self.scratch_specs.append((tuple(int(d) for d in shape), np.dtype(dtype)))
+        shape, dtype = tuple(int(d) for d in shape), np.dtype(dtype)
+        tensor_nbytes(shape, dtype, self.limits, f"{self.source}: op #{self.index} {self.op}: scratch buffer of shape")
+        self.scratch_specs.append((shape, dtype))
         return len(self.scratch_specs) - 1
 
     def alias_input(self, i: int = 0) -> None:

@@ -14,6 +14,8 @@ output ranges and reshaped weights are computed once in prepare.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
@@ -21,17 +23,22 @@ from .base import FLOAT, OpContext, conv_out_size, conv_pad_before, fused_activa
 
 
 def _tap_ranges(n_in: int, n_out: int, k: int, stride: int, dilation: int, pad: int):
-    """For each tap offset along one axis: (out_lo, out_hi, in_lo) such that output positions
-    [out_lo, out_hi) read input positions in_lo, in_lo + stride, ... (all inside [0, n_in))."""
+    """For each tap offset along one axis that reads any input: (i, out_lo, out_hi, in_lo) such that
+    output positions [out_lo, out_hi) read input positions in_lo, in_lo + stride, ... (all inside
+    [0, n_in)). Taps wholly in the padding read nothing and are skipped without being visited: only
+    offsets i with i * dilation in [pad - (n_out - 1) * stride, pad + n_in - 1] can reach the input, so
+    the work is bounded by the input and output sizes, never by a window size taken from the file."""
+    first = max(0, -((((n_out - 1) * stride) - pad) // dilation))  # ceil((pad - (n_out-1)*stride) / d)
+    last = min(k - 1, (pad + n_in - 1) // dilation)
     res = []
-    for i in range(k):
+    for i in range(first, last + 1):
         off = i * dilation - pad  # input position of output 0 for this tap
         lo = 0 if off >= 0 else (-off + stride - 1) // stride  # first o with off + o*stride >= 0
         # highest o with off + o*stride <= n_in - 1
         hi = (n_in - 1 - off) // stride + 1 if n_in - 1 - off >= 0 else 0
         lo, hi = min(lo, n_out), max(min(hi, n_out), 0)
-        hi = max(hi, lo)
-        res.append((lo, hi, off + lo * stride))
+        if hi > lo:
+            res.append((i, lo, hi, off + lo * stride))
     return res
 
 
@@ -50,18 +57,34 @@ EINSUM_MIN_CHANNELS = 48
 EINSUM_MAX_BYTES = 2 << 20
 
 
-def _col_chunks(n: int, oh: int, row_bytes: int, budget: int | None = None) -> list[tuple[int, int, int, int]]:
-    """Split the output into (n0, n1, r0, r1) spans (images, output rows) whose column matrix fits the
-    budget: the whole batch, groups of images, or groups of rows of one image."""
-    budget = COL_BUDGET if budget is None else budget
-    img = oh * row_bytes
-    if n * img <= budget:
-        return [(0, n, 0, oh)]
-    if img <= budget:
-        per = max(1, budget // img)
-        return [(b, min(b + per, n), 0, oh) for b in range(0, n, per)]
-    rpc = max(1, budget // max(row_bytes, 1))
-    return [(b, b + 1, r, min(r + rpc, oh)) for b in range(n) for r in range(0, oh, rpc)]
+class _ColChunks:
+    """The output split into (n0, n1, r0, r1) spans (images, output rows) whose column matrix fits the
+    budget: the whole batch, groups of images, or groups of rows of one image. Iterating yields the
+    spans; nothing is stored per span (a 10^9-row input must not become a list of 10^9 tuples)."""
+
+    def __init__(self, n: int, oh: int, row_bytes: int, budget: int | None = None) -> None:
+        budget = COL_BUDGET if budget is None else budget
+        img = oh * row_bytes
+        self.n, self.oh = n, oh
+        if n * img <= budget:
+            self.images, self.rows = max(n, 1), oh
+        elif img <= budget:
+            self.images, self.rows = max(1, budget // img), oh
+        else:
+            self.images, self.rows = 1, max(1, budget // max(row_bytes, 1))
+
+    @property
+    def max_images(self) -> int:
+        return min(self.images, self.n)
+
+    @property
+    def max_rows(self) -> int:
+        return min(self.rows, self.oh)
+
+    def __iter__(self) -> Iterator[tuple[int, int, int, int]]:
+        for b in range(0, self.n, self.images):
+            for r in range(0, self.oh, self.rows):
+                yield b, min(b + self.images, self.n), r, min(r + self.rows, self.oh)
 
 
 def _window(ctx: OpContext, x_shape, kh: int, kw: int, sh: int, sw: int, dh: int, dw: int, padding: int):
@@ -181,7 +204,7 @@ def conv_2d_float32(ctx: OpContext):
         return np.ascontiguousarray(wt.reshape(groups, cout_g, k).transpose(0, 2, 1))
 
     wconst = ctx.cached("wmat", w.data, wmat) if w.is_const else None
-    direct = kh == kw == 1 and rows[0] == (0, oh, 0) and cols[0] == (0, ow, 0)
+    direct = kh == kw == 1 and rows == [(0, 0, oh, 0)] and cols == [(0, 0, ow, 0)]
     pointwise = direct and sh == sw == 1 and groups == 1
     strided = direct and groups == 1 and not pointwise
     if strided:
@@ -191,9 +214,8 @@ def conv_2d_float32(ctx: OpContext):
         # [N, OH, OW, G, KH, KW, Cin/G] is copied into the column matrix in ONE call per chunk
         # (row-major (kh, kw, ci) per group, like the reshaped filter).
         win = _Windows(ctx, x.shape, kh, kw, sh, sw, dh, dw, oh, ow)
-        chunks = _col_chunks(n, oh, ow * kh * kw * cin * 4)
-        cn = max(c[1] - c[0] for c in chunks)
-        cr = max(c[3] - c[2] for c in chunks)
+        chunks = _ColChunks(n, oh, ow * kh * kw * cin * 4)
+        cn, cr = chunks.max_images, chunks.max_rows
         icol = ctx.scratch((cn * cr * ow * groups * k,))
         if groups > 1:
             iout = ctx.scratch((groups * cn * cr * ow * cout_g,))
@@ -267,8 +289,7 @@ def _depthwise(ctx: OpContext, x_shape, kh: int, kw: int, cout: int, mult: int, 
     else:
         itmp = ctx.scratch((n, oh, ow, cout))
     taps = [(i, j, *_sl(rlo, rhi, rin, sh), *_sl(clo, chi, cin_, sw))
-            for i, (rlo, rhi, rin) in enumerate(rows) for j, (clo, chi, cin_) in enumerate(cols)
-            if rhi > rlo and chi > clo]
+            for i, rlo, rhi, rin in rows for j, clo, chi, cin_ in cols]
     # The tap that covers the whole output (if any) goes first and initialises it without a zero fill.
     # (Blocking the loop over cache-sized row blocks was measured: no faster with NumPy's ufuncs.)
     taps.sort(key=lambda t: not (t[2] == slice(0, oh) and t[4] == slice(0, ow)))

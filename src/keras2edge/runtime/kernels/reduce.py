@@ -21,8 +21,9 @@ def _reduce(ctx: OpContext, fn):
     shape = tuple(1 if i in axes else d for i, d in enumerate(x.shape)) if keep else \
         tuple(d for i, d in enumerate(x.shape) if i not in axes)
     ctx.set_output(0, shape)
-    if x.size == 0 and fn in (np.max, np.min):
-        raise ctx.fail("cannot take the max/min of an empty tensor")
+    if x.size == 0 and fn in (np.max, np.min, np.mean):
+        # max/min have no value; mean would be 0/0 (NaN, and NumPy warns on stderr)
+        raise ctx.fail(f"cannot take the {fn.__name__} of an empty tensor")
 
     def eval_(ins, outs, tmp):
         fn(ins[0], axis=axes, keepdims=keep, out=outs[0])
