@@ -160,3 +160,18 @@ def test_nchw_inputs_flag(tmp_path: Path) -> None:
     dims = model.graph.input[0].type.tensor_type.shape.dim
     assert [d.dim_param or d.dim_value for d in dims] == ["batch", 1, 28, 28]
     assert "Transpose" not in [n.op_type for n in model.graph.node]
+
+
+def test_reader_closing_the_pipe_is_not_an_internal_error() -> None:
+    """`keras2edge inspect m.tflite | head -1`: the reader leaves early; no traceback, no 'internal error'."""
+    import subprocess
+    import sys
+
+    model = corpus("tflite-micro/hello_world_float.tflite")
+    proc = subprocess.Popen([sys.executable, "-m", "keras2edge.cli", "inspect", model, "--json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # the reader is gone before anything is written: every write hits EPIPE
+    err = proc.stderr.read().decode()
+    proc.wait()
+    assert proc.returncode == 1
+    assert "internal error" not in err and "Traceback" not in err, err

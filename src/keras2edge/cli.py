@@ -72,6 +72,12 @@ def handle_errors(fn: F) -> F:
             sys.exit(1)
         except (KeyboardInterrupt, click.exceptions.Exit, click.ClickException):
             raise
+        except BrokenPipeError:
+            # The reader went away (`keras2edge inspect m.tflite | head`): not an error of ours. Point
+            # stdout at /dev/null so the interpreter's final flush does not raise again, exit quietly.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            sys.exit(1)
         except Exception as e:  # noqa: BLE001 - the CLI reports every failure on one line
             if debug:
                 raise
