@@ -17,11 +17,12 @@ from collections.abc import Mapping, Sequence
 import onnx
 from onnx import helper
 
-from ...errors import UnsupportedOpError
-from ...fileio import write_atomic
+from ...errors import LimitExceededError, UnsupportedOpError
+from ...fileio import open_atomic
 from ...ir.graph import Graph
 from . import ops_conv, ops_elementwise, ops_misc, ops_pool, ops_shape  # noqa: F401 - fill ONNX_EMITTERS
 from .context import ONNX_EMITTERS, OnnxContext
+from .serialize import MAX_PROTOBUF_BYTES, Initializer, check_skeleton, serialized_size, write_model
 
 # Opset 21 (ONNX 1.16, IR version 10): onnxruntime has implemented it fully since 1.18 and onnx
 # checks it since 1.16, so the default model loads in runtimes a couple of years old; it has Gelu (20)
@@ -30,7 +31,7 @@ DEFAULT_OPSET = 21
 MIN_OPSET = 13   # Split/Squeeze/Unsqueeze/ReduceSum take axes as inputs, Softmax works per axis
 MAX_OPSET = 24
 
-__all__ = ["DEFAULT_OPSET", "MAX_OPSET", "MIN_OPSET", "ONNX_EMITTERS", "OnnxContext", "save_onnx", "to_onnx"]
+__all__ = ["DEFAULT_OPSET", "MAX_OPSET", "MIN_OPSET", "ONNX_EMITTERS", "OnnxContext", "emit_onnx", "save_onnx", "to_onnx"]
 
 
 def _default_producer_version() -> str:
@@ -92,6 +93,24 @@ def to_onnx(
         ValueError: bad opset or ``input_shapes`` (naming the input and both shapes).
         UnsupportedOpError: an op (or op configuration) the emitter cannot express.
     """
+    model, initializers = emit_onnx(graph, opset=opset, nchw_inputs=nchw_inputs, nchw_outputs=nchw_outputs,
+                                    input_shapes=input_shapes, producer_version=producer_version)
+    for init in initializers:   # one at a time: no second copy of every weight in a list
+        model.graph.initializer.append(init.to_proto())
+    return model
+
+
+def emit_onnx(
+    graph: Graph,
+    *,
+    opset: int = DEFAULT_OPSET,
+    nchw_inputs: bool = False,
+    nchw_outputs: bool = False,
+    input_shapes: Mapping[str, Sequence[int]] | None = None,
+    producer_version: str | None = None,
+) -> tuple[onnx.ModelProto, list[Initializer]]:
+    """:func:`to_onnx` without building the initializers: the model (checked) minus its
+    initializers, and the initializers as arrays (views of the IR constants where possible)."""
     if not MIN_OPSET <= opset <= MAX_OPSET:
         raise ValueError(f"ONNX opset {opset} is not supported; use {MIN_OPSET}..{MAX_OPSET} "
                          f"(default {DEFAULT_OPSET})")
@@ -110,7 +129,7 @@ def to_onnx(
         ctx.end(node)
     ctx.finish_outputs()
 
-    g = helper.make_graph(ctx.nodes, graph.name or "model", ctx.inputs, ctx.outputs, ctx.initializers)
+    g = helper.make_graph(ctx.nodes, graph.name or "model", ctx.inputs, ctx.outputs)
     opsets = [helper.make_opsetid("", opset)]
     model = helper.make_model(g, opset_imports=opsets, producer_name="keras2edge",
                               producer_version=producer_version or _default_producer_version(),
@@ -118,21 +137,32 @@ def to_onnx(
     if graph.metadata:
         helper.set_model_props(model, {str(k): str(v) for k, v in graph.metadata.items()})
     try:
-        onnx.checker.check_model(model, full_check=True)
+        check_skeleton(model, ctx.initializers)
     except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as e:
         e.add_note(f"keras2edge: the ONNX model emitted for graph {graph.name!r} failed onnx.checker "
                    f"(an emitter bug; please report it)")
         raise
-    return model
+    return model, ctx.initializers
 
 
-def save_onnx(graph: Graph, path: str | os.PathLike[str], **kwargs: object) -> onnx.ModelProto:
-    """Emit ``graph`` with :func:`to_onnx` (same keyword arguments) and write it to ``path`` atomically.
+def save_onnx(graph: Graph, path: str | os.PathLike[str], **kwargs: object) -> int:
+    """Emit ``graph`` as :func:`to_onnx` does (same keyword arguments) and write it to ``path`` atomically.
 
-    The bytes go to a temporary file in the same directory, which replaces ``path`` only once
-    complete, so a failure never leaves a partial file. Returns the model.
+    The file holds the bytes of ``to_onnx(graph, ...).SerializeToString()``, but the ModelProto is
+    never built: the weights are streamed from the graph's arrays into the file one at a time, so
+    the memory used is about the graph's own plus the largest weight. The bytes go to a temporary
+    file in the same directory, which replaces ``path`` only once complete, so a failure never
+    leaves a partial file. Returns the size of the file.
+
+    Raises:
+        LimitExceededError: the model would reach 2 GiB, more than a protobuf file can hold.
     """
-    model = to_onnx(graph, **kwargs)  # type: ignore[arg-type]
-    data = model.SerializeToString()
-    write_atomic(path, data)
-    return model
+    model, initializers = emit_onnx(graph, **kwargs)  # type: ignore[arg-type]
+    size = serialized_size(model, initializers)
+    if size > MAX_PROTOBUF_BYTES:
+        raise LimitExceededError(
+            f"cannot write {os.fspath(path)!r}: the ONNX model of graph {graph.name!r} would take {size} bytes, "
+            f"more than the {MAX_PROTOBUF_BYTES} a protobuf file can hold; write a .tflite file instead")
+    with open_atomic(path) as f:
+        write_model(f, model, initializers)
+    return size

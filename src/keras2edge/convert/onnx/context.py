@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 import onnx
-from onnx import TensorProto, helper, numpy_helper
+from onnx import TensorProto, helper
 
 from ...errors import UnsupportedOpError
 from ...ir.dtypes import DType
@@ -27,6 +27,7 @@ from ...ir.registry import OpTable
 from ...ir.value import Value
 from .layout import (CF, FLAT_CF, NHWC, cf_perm, const_for_broadcast, inverse_perm, is_trivial_perm, layout_perm,
                      values_bound_for_cf)
+from .serialize import Initializer
 
 EmitFn = Callable[["OnnxContext", Node], None]
 
@@ -72,7 +73,7 @@ class OnnxContext:
         self.nchw_inputs = nchw_inputs
         self.nchw_outputs = nchw_outputs
         self.nodes: list[onnx.NodeProto] = []
-        self.initializers: list[onnx.TensorProto] = []
+        self.initializers: list[Initializer] = []   # arrays (views of IR constants) until written
         self.inputs: list[onnx.ValueInfoProto] = []
         self.outputs: list[onnx.ValueInfoProto] = []
         self._names: set[str] = set()        # tensor names emitted so far
@@ -200,7 +201,7 @@ class OnnxContext:
         """Add an initializer under a fresh name derived from ``name``."""
         arr = np.asarray(arr)
         out = self.fresh(name)
-        self.initializers.append(numpy_helper.from_array(np.array(arr, order="C"), out))
+        self.initializers.append(Initializer(out, arr))
         return out
 
     def const(self, arr: np.ndarray | float | int | Sequence[int], dtype: np.dtype | str | None = None,
@@ -230,7 +231,7 @@ class OnnxContext:
             arr = np.asarray(v.const if fn is None else fn(v.const), dtype=v.const.dtype)
             if not key and id(v) not in self._output_ids:
                 name = self.claim(v)
-                self.initializers.append(numpy_helper.from_array(np.array(arr, order="C"), name))
+                self.initializers.append(Initializer(name, arr))
                 self._consts[k] = name
             else:
                 self._consts[k] = self.initializer(arr, f"{v.name}_{suffix or key or 'const'}")
