@@ -15,6 +15,7 @@ import keras2edge
 import keras2edge.convert.onnx as konnx
 from keras2edge.convert.onnx import emit_onnx, save_onnx, to_onnx
 from keras2edge.convert.onnx.serialize import CHECK_INLINE_BYTES, Initializer, check_skeleton, write_model
+from keras2edge.convert.rawbytes import raw_bytes
 from keras2edge.errors import LimitExceededError
 from keras2edge.ir import DType, Graph
 from tests.conftest import FIXTURES
@@ -79,7 +80,7 @@ def test_initializer_header_and_raw_data_match_from_array(array: np.ndarray) -> 
     init = Initializer("t", np.asarray(array))
     proto = init.to_proto()
     header = init.header()
-    header.raw_data = init.raw().tobytes()
+    header.raw_data = raw_bytes(init.array).tobytes()
     assert header.SerializeToString() == proto.SerializeToString()
     np.testing.assert_array_equal(onnx.numpy_helper.to_array(proto), array)
 

@@ -13,7 +13,8 @@ import pytest
 
 import keras2edge
 from keras2edge.convert.tflite import save_tflite, tflite_bytes, to_tflite, write_model
-from keras2edge.convert.tflite.writer import ArrayBuffer, raw_bytes, write_model_to
+from keras2edge.convert.rawbytes import raw_bytes
+from keras2edge.convert.tflite.writer import ArrayBuffer, write_model_to
 from keras2edge.errors import LimitExceededError
 from keras2edge.runtime.reader import load_model
 from tests.conftest import FIXTURES

@@ -11,7 +11,8 @@ a length-delimited field is ``tag, varint(length), payload``):
 * ``ModelProto`` = [fields 1..6] ``graph`` (field 7) [fields 8..];
 * ``GraphProto`` = [``node`` (1), ``name`` (2)] ``initializer`` (5) * N [fields 10..];
 * each initializer ``TensorProto`` = [``dims`` (1), ``data_type`` (2), ``name`` (8)] ``raw_data`` (9),
-  the raw data being the array's C-order little-endian bytes (what ``numpy_helper.from_array`` writes).
+  the raw data being the array's C-order little-endian bytes (what ``numpy_helper.from_array``
+  writes; :mod:`keras2edge.convert.rawbytes`).
 
 The parts around the initializers are serialized from the skeleton model (the model without
 initializers) by protobuf itself; the lengths of ``graph`` and of each initializer are computed
@@ -33,6 +34,8 @@ import numpy as np
 import onnx
 from google.protobuf.message import Message
 from onnx import TensorProto, helper, numpy_helper
+
+from ..rawbytes import raw_chunks
 
 #: Initializers larger than this are left out of the checked skeleton (declared as inputs instead).
 CHECK_INLINE_BYTES = 4096
@@ -68,11 +71,6 @@ class Initializer:
         if self.name:
             t.name = self.name
         return t
-
-    def raw(self) -> np.ndarray:
-        """The data as ``raw_data`` holds it: C order, little-endian (a copy only if not already so)."""
-        a = np.ascontiguousarray(self.array)
-        return a.astype(a.dtype.newbyteorder("<"), copy=False)
 
 
 def _varint(n: int) -> bytes:
@@ -129,8 +127,8 @@ def serialized_size(skeleton: onnx.ModelProto, initializers: Sequence[Initialize
 def write_model(out: BinaryIO, skeleton: onnx.ModelProto, initializers: Sequence[Initializer]) -> int:
     """Write the model ``skeleton`` with ``initializers`` added to its graph; returns the bytes written.
 
-    The bytes are those of ``ModelProto.SerializeToString()`` on the full model; at most one
-    initializer's data is copied at a time (none when the array already is C-order little-endian).
+    The bytes are those of ``ModelProto.SerializeToString()`` on the full model; an initializer's
+    data is written from its array (slices of it copied when it is a non-contiguous view).
     """
     plan = _Plan(skeleton, initializers)
     out.write(plan.model_head)
@@ -140,7 +138,8 @@ def write_model(out: BinaryIO, skeleton: onnx.ModelProto, initializers: Sequence
         out.write(_field_prefix(_GRAPH_INITIALIZER, size))
         out.write(header)
         out.write(_field_prefix(_TENSOR_RAW_DATA, init.array.nbytes))
-        out.write(memoryview(init.raw()).cast("B"))
+        for chunk in raw_chunks(init.array):
+            out.write(chunk)
     out.write(plan.graph_tail)
     out.write(plan.model_tail)
     return plan.size

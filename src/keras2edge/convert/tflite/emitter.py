@@ -53,7 +53,8 @@ from ...runtime import schema
 from ...runtime.model import (ACT_NONE, ACT_RELU, ACT_RELU6, ACT_RELU_N1_TO_1, TENSOR_TYPE_CODES, Metadata, Model,
                               Operator, OperatorCode, SignatureDef, SubGraph, Tensor)
 from .versions import min_runtime_version, op_version
-from .writer import ArrayBuffer, raw_bytes, write_model, write_model_to
+from ..rawbytes import raw_bytes
+from .writer import ArrayBuffer, write_model, write_model_to
 
 EmitFn = Callable[["TFLiteContext", Node], None]
 

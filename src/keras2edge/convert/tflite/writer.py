@@ -41,6 +41,7 @@ import flatbuffers
 import numpy as np
 
 from ...runtime import schema
+from ..rawbytes import raw_bytes, raw_chunks
 from ...runtime.errors import LimitExceededError
 from ...runtime.model import Model, Operator, OperatorCode, Quantization, SignatureDef, SubGraph, Tensor
 
@@ -64,23 +65,14 @@ MAX_FLATBUFFER_BYTES = flatbuffers.Builder.MAX_BUFFER_SIZE
 @dataclass(frozen=True)
 class ArrayBuffer:
     """A buffer given as an array of any dtype and layout: its data are the array's C-order
-    little-endian bytes, made only when the file is written (see :func:`raw_bytes`)."""
+    little-endian bytes (:func:`~keras2edge.convert.rawbytes.raw_bytes`), made only when the file
+    is written, in slices when the array is a non-contiguous view."""
 
     array: np.ndarray
 
     @property
     def size(self) -> int:
         return int(self.array.nbytes)
-
-
-def raw_bytes(a: np.ndarray) -> np.ndarray:
-    """``a``'s C-order little-endian bytes as a read-only 1-D uint8 array (a view, no copy, when
-    ``a`` is already laid out that way)."""
-    c = np.ascontiguousarray(a)
-    c = c.astype(c.dtype.newbyteorder("<"), copy=False)
-    raw = c.reshape(-1).view(np.uint8)
-    raw.flags.writeable = False
-    return raw
 
 
 def write_model(model: Model) -> bytes:
@@ -418,7 +410,10 @@ class _StreamBuilder(flatbuffers.Builder):
         """The finished file, first piece first (an ArrayBuffer's raw bytes are made as it comes)."""
         yield bytes(self.Output())
         for p in reversed(self.pieces):
-            yield raw_bytes(p.array) if isinstance(p, ArrayBuffer) else p
+            if isinstance(p, ArrayBuffer):
+                yield from raw_chunks(p.array)
+            else:
+                yield p
 
 
 class _Writer:
