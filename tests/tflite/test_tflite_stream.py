@@ -16,8 +16,10 @@ from keras2edge.convert.tflite import save_tflite, tflite_bytes, to_tflite, writ
 from keras2edge.convert.rawbytes import raw_bytes
 from keras2edge.convert.tflite.writer import ArrayBuffer, write_model_to
 from keras2edge.errors import LimitExceededError
+from keras2edge.ir import DType, Graph
 from keras2edge.runtime.reader import load_model
 from tests.conftest import FIXTURES
+from tests.ir_graphs import chain
 
 MANIFEST = [e for e in json.loads((FIXTURES / "manifest.json").read_text()) if not e["expect"].startswith("fail:")]
 
@@ -100,3 +102,14 @@ def test_a_model_past_two_gib_is_refused_before_anything_is_built() -> None:
     with pytest.raises(LimitExceededError, match="2 GiB"):
         write_model_to(sink, _model_with(huge))  # type: ignore[arg-type]
     assert sink.pieces == []
+
+
+def test_save_tflite_refuses_a_model_past_two_gib_naming_the_file(tmp_path: Path) -> None:
+    n = (1 << 29) + 1                                        # float32: 2 GiB + 4 bytes, held by no memory
+    g = Graph("huge")
+    x = g.add_input("x", DType.FLOAT32, (None, n))
+    bias = g.add_const("bias", np.broadcast_to(np.float32(1), (n,)))
+    g.outputs = [chain(g, "Add", [x, bias], "add")]
+    with pytest.raises(LimitExceededError, match=r"huge\.tflite.*2 GiB"):
+        save_tflite(g, tmp_path / "huge.tflite")
+    assert list(tmp_path.iterdir()) == []

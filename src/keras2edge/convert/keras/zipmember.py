@@ -4,7 +4,7 @@ Keras stores ``model.weights.h5`` uncompressed (``ZIP_STORED``), so its bytes ar
 range of the archive; :func:`open_member` returns a read-only file object over that range, which
 h5py reads like any file. Its CRC-32 is checked first by streaming the member once, so a damaged
 archive is refused as ``zipfile.ZipFile.read`` would refuse it. A compressed or encrypted member
-is read into memory instead (``io.BytesIO``).
+(or a stored one whose two sizes disagree) is read into memory instead (``io.BytesIO``).
 """
 
 from __future__ import annotations
@@ -81,7 +81,8 @@ def open_member(z: zipfile.ZipFile, path: str, name: str) -> BinaryIO:
     """
     info = z.getinfo(name)
     with z.open(info) as member:     # ZipExtFile checks the CRC-32 once the whole member is read
-        if info.compress_type != zipfile.ZIP_STORED or info.flag_bits & 0x1:
+        stored = info.compress_type == zipfile.ZIP_STORED and info.compress_size == info.file_size
+        if not stored or info.flag_bits & 0x1:
             return io.BytesIO(member.read())
         while member.read(_CHUNK):
             pass

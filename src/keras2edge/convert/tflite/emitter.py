@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from ...errors import UnsupportedOpError
+from ...errors import LimitExceededError, UnsupportedOpError
 from ...fileio import open_atomic
 from ...ir.dtypes import DType
 from ...ir.graph import Graph
@@ -515,10 +515,16 @@ def save_tflite(graph: Graph, path: str | os.PathLike[str], *, batch: int | None
     the memory used is about the graph's own plus the largest weight. The bytes go to a temporary
     file in the same directory, which replaces ``path`` only once complete, so a failure never
     leaves a partial file.
+
+    Raises:
+        LimitExceededError: the model would reach 2 GiB, more than a flatbuffer can address.
     """
     model = _emit(graph, batch).finish(_description(), deferred=True)
-    with open_atomic(path) as f:
-        return write_model_to(f, model)
+    try:
+        with open_atomic(path) as f:
+            return write_model_to(f, model)
+    except LimitExceededError as e:
+        raise LimitExceededError(f"cannot write {os.fspath(path)!r}: {e}") from None
 
 
 __all__ = ["FUSABLE_ACTIVATIONS", "FUSING_BUILTINS", "TFLITE_EMITTERS", "TFLiteContext", "save_tflite",

@@ -41,9 +41,9 @@ import flatbuffers
 import numpy as np
 
 from ...runtime import schema
-from ..rawbytes import raw_bytes, raw_chunks
 from ...runtime.errors import LimitExceededError
 from ...runtime.model import Model, Operator, OperatorCode, Quantization, SignatureDef, SubGraph, Tensor
+from ..rawbytes import raw_bytes, raw_chunks
 
 FILE_IDENTIFIER = b"TFL3"
 SCHEMA_VERSION = 3
@@ -60,6 +60,12 @@ _PREPEND = {
 
 #: Flatbuffers offsets are 32-bit signed: a .tflite file without offset buffers stays below 2 GiB.
 MAX_FLATBUFFER_BYTES = flatbuffers.Builder.MAX_BUFFER_SIZE
+
+
+def _check_size(nbytes: int, what: str) -> None:
+    if nbytes >= MAX_FLATBUFFER_BYTES:
+        raise LimitExceededError(f"write_model: {what} {nbytes} bytes; a .tflite flatbuffer must stay below "
+                                 f"{MAX_FLATBUFFER_BYTES} bytes (2 GiB)")
 
 
 @dataclass(frozen=True)
@@ -232,10 +238,7 @@ def _check_model(model: Model) -> _Plan:
             what = f"{b.dtype} array of shape {b.shape}" if isinstance(b, np.ndarray) else type(b).__name__
             _fail(f"Model.buffers[{i}] must be a 1-D uint8 array (raw bytes; e.g. np.frombuffer(arr.tobytes(), "
                   f"np.uint8)) or an ArrayBuffer, got {what}")
-    total = sum(int(b.size) for b in model.buffers)
-    if total >= MAX_FLATBUFFER_BYTES:
-        raise LimitExceededError(f"write_model: the buffers hold {total} bytes; a .tflite flatbuffer must stay "
-                                 f"below {MAX_FLATBUFFER_BYTES} bytes (2 GiB)")
+    _check_size(sum(int(b.size) for b in model.buffers), "the buffers hold")
     if model.buffers[0].size:
         _fail(f"Model.buffers[0] holds {model.buffers[0].size} bytes: it must be empty (the sentinel; "
               "tensors with buffer 0 are activations)")
@@ -374,9 +377,7 @@ class _StreamBuilder(flatbuffers.Builder):
     def GrowByteBuffer(self) -> None:  # noqa: N802 - the Builder's method
         old = self.Bytes
         real = bytearray.__len__(old)
-        if len(old) >= MAX_FLATBUFFER_BYTES:
-            raise LimitExceededError(f"write_model: a .tflite flatbuffer must stay below {MAX_FLATBUFFER_BYTES} "
-                                     "bytes (2 GiB)")
+        _check_size(len(old), "the file would take more than")
         new = _TailBytes(max(2 * real, 1))
         new[bytearray.__len__(new) - real:] = old
         new.tail = old.tail
@@ -399,9 +400,7 @@ class _StreamBuilder(flatbuffers.Builder):
         self.pieces.append(data)
         del self.Bytes[self.head:]
         self.Bytes.tail += len(done) + n
-        if len(self.Bytes) >= MAX_FLATBUFFER_BYTES:
-            raise LimitExceededError(f"write_model: a .tflite flatbuffer must stay below {MAX_FLATBUFFER_BYTES} "
-                                     "bytes (2 GiB)")
+        _check_size(len(self.Bytes), "the file would take more than")
         self.Prep(4, 0)
         self.PlaceUOffsetT(n)
         return self.Offset()
