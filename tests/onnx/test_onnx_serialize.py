@@ -101,3 +101,16 @@ def test_a_model_past_two_gib_is_refused_before_writing(tmp_path: os.PathLike[st
     with pytest.raises(LimitExceededError, match=r"m\.onnx.*graph 'conv'.*protobuf"):
         save_onnx(_conv_net(), path)
     assert os.listdir(tmp_path) == []
+
+
+def test_an_initializer_can_be_a_permuted_view_with_the_final_dims() -> None:
+    w = np.arange(2 * 3 * 4 * 5, dtype=np.float32).reshape(24, 5)          # Dense (H*W*C, N), H, W, C = 2, 3, 4
+    view = w.reshape(2, 3, 4, 5).transpose(2, 0, 1, 3)                    # rows in (C, H, W) order, no copy
+    init = Initializer("w", view, dims=(24, 5))
+    want = onnx.numpy_helper.from_array(np.ascontiguousarray(view).reshape(24, 5), "w")
+    assert init.to_proto().SerializeToString() == want.SerializeToString()
+    header = init.header()
+    header.raw_data = raw_bytes(init.array).tobytes()
+    assert header.SerializeToString() == want.SerializeToString()
+    with pytest.raises(ValueError, match="dims"):
+        Initializer("w", view, dims=(24, 4))

@@ -50,10 +50,21 @@ _TENSOR_RAW_DATA = 9      # TensorProto.raw_data
 @dataclass(frozen=True)
 class Initializer:
     """An initializer before it is a TensorProto: its ONNX name and its data (any layout; a view of
-    an IR constant is not copied until the initializer is written)."""
+    an IR constant is not copied until the initializer is written). ``dims``, when given, is the
+    ONNX shape of the array's C-order elements (a permuted view cannot always take the final shape)."""
 
     name: str
     array: np.ndarray
+    dims: tuple[int, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.dims is not None and int(np.prod(self.dims, dtype=np.int64)) != self.array.size:
+            raise ValueError(f"initializer {self.name!r}: dims {self.dims} do not hold the {self.array.size} "
+                             f"elements of its array {self.array.shape}")
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(int(d) for d in (self.array.shape if self.dims is None else self.dims))
 
     @property
     def data_type(self) -> int:
@@ -61,12 +72,12 @@ class Initializer:
 
     def to_proto(self) -> TensorProto:
         """The whole TensorProto (the data copied into ``raw_data``)."""
-        return numpy_helper.from_array(np.array(self.array, order="C"), self.name)
+        return numpy_helper.from_array(np.array(self.array, order="C").reshape(self.shape), self.name)
 
     def header(self) -> TensorProto:
         """The TensorProto without its data: dims, data type and name, as :meth:`to_proto` sets them."""
         t = TensorProto()
-        t.dims.extend(int(d) for d in self.array.shape)
+        t.dims.extend(self.shape)
         t.data_type = self.data_type
         if self.name:
             t.name = self.name
@@ -158,5 +169,5 @@ def check_skeleton(skeleton: onnx.ModelProto, initializers: Sequence[Initializer
         if init.array.nbytes <= CHECK_INLINE_BYTES:
             m.graph.initializer.append(init.to_proto())
         else:
-            m.graph.input.append(helper.make_tensor_value_info(init.name, init.data_type, init.array.shape))
+            m.graph.input.append(helper.make_tensor_value_info(init.name, init.data_type, init.shape))
     onnx.checker.check_model(m, full_check=True)
