@@ -3,9 +3,10 @@
 A generated Keras 2 HDF5 model with about 180 MB of float32 weights (a 3x3 Conv2D folded with its
 BatchNormalization, then three Dense layers) is converted by the CLI in a child process, to .onnx
 and to .tflite; the child's own peak RSS (``os.wait4``) must stay within the interpreter's
-baseline plus the weights once, plus the largest weight once (a transposed copy being written),
-plus a fixed slack. The issue's target, 2.5x the weight bytes above the baseline, is checked too.
-Before streaming, the ONNX path held five copies of the weights and the TFLite path three.
+baseline plus the weights once plus a fixed slack (a 16 MiB slice of a transposed weight being
+written, BatchNorm folding's temporaries), well below one more copy of the largest weight. The
+issue's target, 2.5x the weight bytes above the baseline, is checked too. Before streaming, the
+ONNX path peaked at baseline + 7x the weights and the TFLite path at baseline + 5x.
 """
 
 from __future__ import annotations
@@ -93,6 +94,5 @@ def test_convert_streams_weights(big_model: tuple[Path, int, int], baseline: int
     report = (f"{ext}: peak RSS {res.peak_rss / mb:.0f} MiB = baseline {baseline / mb:.0f} MiB + {used / mb:.0f} MiB "
               f"for {weights / mb:.0f} MiB of weights (largest {largest / mb:.0f} MiB)")
     assert used < 2.5 * weights, report
-    # The design: the graph's weights once, one weight being copied while written, fixed slack.
-    print(report)
-    assert used < weights + largest + 48 * mb, report
+    # The design: the graph's weights once, nothing else of their size (measured: + 23 MiB).
+    assert used < weights + 56 * mb < weights + largest, report
