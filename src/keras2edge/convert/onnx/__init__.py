@@ -19,6 +19,7 @@ graph's weights once plus a small slice (``tests/test_convert_memory.py``).
 
 from __future__ import annotations
 
+import functools
 import numbers
 import os
 from collections.abc import Mapping, Sequence
@@ -30,7 +31,7 @@ from ...ir.graph import Graph
 from . import ops_conv, ops_elementwise, ops_misc, ops_pool, ops_shape  # noqa: F401 - fill ONNX_EMITTERS
 from .check import CHECK_INLINE_BYTES, check_model_bytes, checker_errors
 from .context import ONNX_EMITTERS, OnnxContext
-from .proto import Chunks, encode_model, join, piece_size, raw_pieces
+from .proto import Chunks, encode_model, join, raw_pieces, total_size
 
 if TYPE_CHECKING:
     import onnx
@@ -111,8 +112,8 @@ def onnx_pieces(
         producer_version: recorded in the model; defaults to the installed keras2edge version.
 
     Returns:
-        The ModelProto's pieces (:func:`onnx_bytes` joins them). Inputs and outputs keep the IR value names (Keras layer names); dynamic
-        dims are named ``batch`` (axis 0) or ``d<k>``.
+        The ModelProto's pieces (:func:`onnx_bytes` joins them). Inputs and outputs keep the IR value
+        names (Keras layer names); dynamic dims are named ``batch`` (axis 0) or ``d<k>``.
 
     Raises:
         OptionError: bad opset or ``input_shapes`` (naming the input and both shapes).
@@ -135,19 +136,19 @@ def onnx_pieces(
         ctx.end(node)
     ctx.finish_outputs()
 
-    parts = dict(nodes=ctx.nodes, name=graph.name or "model", initializers=ctx.initializers,
-                 inputs=ctx.inputs, outputs=ctx.outputs, opset=opset, producer_name="keras2edge",
-                 producer_version=producer_version or _default_producer_version(),
-                 metadata={str(k): str(v) for k, v in graph.metadata.items()})
-    pieces = encode_model(**parts)  # type: ignore[arg-type]
-    size = sum(piece_size(p) for p in pieces)
+    encode = functools.partial(
+        encode_model, nodes=ctx.nodes, name=graph.name or "model", initializers=ctx.initializers,
+        inputs=ctx.inputs, outputs=ctx.outputs, opset=opset, producer_name="keras2edge",
+        producer_version=producer_version or _default_producer_version(),
+        metadata={str(k): str(v) for k, v in graph.metadata.items()})
+    pieces = encode()
+    size = total_size(pieces)
     if size > MAX_PROTOBUF_BYTES:
         raise LimitExceededError(f"the ONNX model of graph {graph.name!r} would take {size} bytes ({size / 2**30:.1f} "
                                  "GiB); ONNX protobuf files cannot exceed 2 GiB and keras2edge does not write "
                                  "ONNX external data (write a .tflite file instead)")
     try:
-        check_model_bytes(join(encode_model(**parts, declare_above=CHECK_INLINE_BYTES)),  # type: ignore[arg-type]
-                          full_check=True)
+        check_model_bytes(join(encode(declare_above=CHECK_INLINE_BYTES)), full_check=True)
     except checker_errors() as e:
         e.add_note(f"keras2edge: the ONNX model emitted for graph {graph.name!r} failed onnx.checker "
                    f"(an emitter bug; please report it)")
@@ -188,4 +189,4 @@ def save_onnx(graph: Graph, path: PathLike, *, inputs: Sequence[PathLike | None]
     with open_atomic(path, inputs=inputs) as f:
         for piece in raw_pieces(pieces):
             f.write(piece)
-    return sum(piece_size(p) for p in pieces)
+    return total_size(pieces)

@@ -90,14 +90,19 @@ def _str(num: int, text: str) -> Chunks:
     return _bytes(num, text.encode("utf-8"))
 
 
-def piece_size(piece: bytes | np.ndarray) -> int:
+def _piece_size(piece: bytes | np.ndarray) -> int:
     """The number of bytes ``piece`` stands for."""
     return int(piece.nbytes) if isinstance(piece, np.ndarray) else len(piece)
 
 
+def total_size(chunks: Chunks) -> int:
+    """The number of bytes ``chunks`` encode."""
+    return sum(_piece_size(c) for c in chunks)
+
+
 def _msg(num: int, chunks: Chunks) -> Chunks:
     """An embedded message: the chunks are kept as they are (no copy of large raw_data)."""
-    return [_tag(num, 2) + _varint(sum(piece_size(c) for c in chunks)), *chunks]
+    return [_tag(num, 2) + _varint(total_size(chunks)), *chunks]
 
 
 def raw_pieces(chunks: Chunks) -> Iterator[bytes | np.ndarray]:
