@@ -6,6 +6,7 @@ Run by hand, from the repository root, in a virtualenv with the ``test`` and ``z
     python bench/convert.py                    # MobileNetV2, MobileNetV3Small, ResNet50, EfficientNetB0
     python bench/convert.py --all              # all 14 zoo models
     python bench/convert.py --models VGG16,Xception --runs 5
+    python bench/convert.py --memory-only      # keras2edge's peak RSS only (bench/convert_memory.py)
 
 For each model (built exactly as in ``tests/zoo/test_zoo.py``: Keras 3 applications, weights=None,
 fixed seed, randomised BatchNormalization statistics, logits), saved once as Keras 3 legacy HDF5:
@@ -448,16 +449,16 @@ def write_results(path: Path, rows: list[dict], info: list[str], args, started: 
         "### Results",
         "",
         "| model | params | keras2edge s | tf2onnx s | ratio (tf2onnx / keras2edge) | keras2edge peak RSS MB "
-        "| tf2onnx peak RSS MB | keras2edge nodes / Transposes | tf2onnx nodes / Transposes | keras2edge matches Keras "
+        "| keras2edge peak RSS / weight bytes | tf2onnx peak RSS MB | keras2edge nodes / Transposes | tf2onnx nodes / Transposes | keras2edge matches Keras "
         "| tf2onnx matches Keras | tf2onnx method |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|",
     ]
     for r in rows:
         k, t = r["k2e"], r["tf2onnx"]
         ratio = f"{t.median_s / k.median_s:.1f}x" if k.ok and t.ok else "-"
         lines.append(
             f"| {r['model']} | {r['params'] / 1e6:.1f} M | {cell_time(k)} | {cell_time(t)} | {ratio} | "
-            f"{fmt(k.rss_mb, '.0f')} | {fmt(t.rss_mb, '.0f')} | "
+            f"{fmt(k.rss_mb, '.0f')} | {fmt(rss_per_weight_byte(k, r['params']), '.2f')} | {fmt(t.rss_mb, '.0f')} | "
             f"{fmt(k.onnx_nodes, 'd')} / {fmt(k.transposes, 'd')} | {fmt(t.onnx_nodes, 'd')} / {fmt(t.transposes, 'd')} | "
             f"{cell_match(k)} | {cell_match(t)} | {t.method or '-'} |")
     notes = []
@@ -492,6 +493,11 @@ def write_results(path: Path, rows: list[dict], info: list[str], args, started: 
     results.write_section(path, SECTION, "\n".join(lines) + "\n")
 
 
+def rss_per_weight_byte(t: ToolResult, params: int) -> float | None:
+    """Peak RSS over the weight bytes (float32 parameters); issue 6's target is < 2.5."""
+    return None if t.rss_mb is None else t.rss_mb * 2**20 / (4 * params)
+
+
 def import_zoo():
     """``tests/zoo/test_zoo.py`` (its model specs and builder: the benchmark uses the same models),
     imported as package ``k2e_zoo`` whether or not ``tests/`` is a package."""
@@ -520,6 +526,8 @@ def main() -> int:
     ap.add_argument("--batch-runs", type=int, default=3, help="runs of the batch figure (median)")
     ap.add_argument("--import-runs", type=int, default=7, help="runs of each -X importtime measurement (median)")
     ap.add_argument("--no-batch", action="store_true", help="skip the batch figure (one convert call, -j 2)")
+    ap.add_argument("--memory-only", action="store_true",
+                    help="only keras2edge's conversion peak memory (bench/convert_memory.py; default ResNet50, VGG16)")
     args = ap.parse_args()
 
     zoo = import_zoo()
@@ -535,6 +543,11 @@ def main() -> int:
         if not found:
             ap.error(f"the keras2edge console script is not installed next to {sys.executable}")
         k2e_exe = Path(found)
+    if args.memory_only:
+        import convert_memory
+
+        return convert_memory.main(names if args.all or args.models else [], Path(args.out), args.work, k2e_exe,
+                                   args.max_rss_gb)
 
     started = _dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
     info = machine_info()

@@ -60,23 +60,21 @@ def save(graph: Graph, path: str | os.PathLike[str], *, opset: int | None = None
     ``opset`` and ``nchw_inputs`` apply to ONNX only; a ``.tflite`` file is float32 with builtin
     operators only, written at batch 1 with the dynamic batch kept in ``shape_signature``.
 
-    The file is written to a temporary name and renamed, so a failure never leaves a partial file.
+    The weights are streamed from the graph into the file (never gathered into one bytes object),
+    and the file is written to a temporary name and renamed, so a failure never leaves a partial file.
     ``path`` is checked before the graph is emitted and again when it is written (see
     ``keras2edge.fileio``): never one of ``sources`` (the files the graph was read from), a FIFO,
     a device, a folder or a read-only file. Returns the path written.
     """
-    from .fileio import write_atomic
-
     p, ext = _check_save_args(path, opset, sources)
     if ext == ".onnx":
-        from .convert.onnx import DEFAULT_OPSET, onnx_bytes
+        from .convert.onnx import DEFAULT_OPSET, save_onnx
 
-        data = onnx_bytes(graph, opset=opset or DEFAULT_OPSET, nchw_inputs=nchw_inputs)
+        save_onnx(graph, p, inputs=sources, opset=opset or DEFAULT_OPSET, nchw_inputs=nchw_inputs)
     else:
-        from .convert.tflite import tflite_bytes
+        from .convert.tflite import save_tflite
 
-        data = tflite_bytes(graph)
-    write_atomic(p, data, inputs=sources)
+        save_tflite(graph, p, inputs=sources)
     return p
 
 

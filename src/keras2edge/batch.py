@@ -160,7 +160,7 @@ def _convert_one(task: _Task) -> ConvertResult:
 
 
 def _remove_temp_files(output: str) -> None:
-    """Remove what a worker killed inside ``fileio.write_atomic`` left: ``.<name>.<random>.tmp`` beside it."""
+    """Remove what a worker killed inside ``fileio.open_atomic`` left: ``.<name>.<random>.tmp`` beside it."""
     directory, name = os.path.split(output)
     for p in glob.glob(os.path.join(glob.escape(directory or "."), f".{glob.escape(name)}.*.tmp")):
         try:

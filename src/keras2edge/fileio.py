@@ -1,7 +1,9 @@
 """Output files: every file keras2edge writes goes through here, so every write is safe and atomic.
 
 ``check_output(path, inputs=...)`` says whether ``path`` may be written, before any work is done;
-``write_atomic(path, data)`` checks again and writes. What a path maps to:
+``open_atomic(path, inputs=...)`` checks again and yields a file to stream the contents into (a
+model's weights written one at a time, never gathered into one bytes object); ``write_atomic(path,
+data)`` is the same for one bytes object. What a path maps to:
 
 - ``-``: standard output (the bytes are written to it; nothing is renamed), unless it is a terminal;
 - a missing file in an existing, writable folder: created, with the mode an ordinary write gives
@@ -29,7 +31,7 @@ import sys
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Union
+from typing import BinaryIO, Union
 
 from .errors import OutputPathError
 
@@ -156,7 +158,9 @@ def _open_temp(target: str, mode: int) -> tuple[int, str]:
             continue
 
 
-def _replace(target: str, data: bytes) -> None:
+@contextmanager
+def _replacing(target: str) -> Iterator[BinaryIO]:
+    """A temporary file beside ``target``, renamed over it (fsynced, mode kept) if the block completes."""
     try:
         old: os.stat_result | None = os.stat(target)
     except FileNotFoundError:
@@ -166,7 +170,7 @@ def _replace(target: str, data: bytes) -> None:
     fd, tmp = _open_temp(target, 0o600 if old is not None else 0o666)
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            yield f
             f.flush()
             if old is not None:
                 os.fchmod(f.fileno(), stat.S_IMODE(old.st_mode) & 0o777)
@@ -185,29 +189,39 @@ def _replace(target: str, data: bytes) -> None:
         raise
 
 
-def write_atomic(path: PathLike, data: bytes, *, inputs: Sequence[PathLike | None] = ()) -> None:
-    """Write ``data`` to ``path`` (``-``: standard output) completely or not at all.
+@contextmanager
+def open_atomic(path: PathLike, *, inputs: Sequence[PathLike | None] = ()) -> Iterator[BinaryIO]:
+    """Yield a binary file to write ``path``'s new contents into (``-``: standard output), piece by
+    piece; the contents replace ``path`` completely when the block ends, or not at all.
 
-    The bytes go to a temporary file beside the target, which is renamed over it once complete;
-    ``path`` is checked again first (see :func:`check_output`; ``inputs`` as there).
+    ``path`` is checked first (see :func:`check_output`; ``inputs`` as there). The pieces go to a
+    temporary file beside the target, renamed over it once the block completes; if the block
+    raises, the temporary file is removed and the target left as it was.
 
     Raises:
-        OutputPathError: the path may not be written, or the write failed (e.g. the disk is full);
-            the target is then left as it was and no temporary file remains.
+        OutputPathError: the path may not be written, or a write failed (e.g. the disk is full; any
+            ``OSError`` inside the block is taken as one).
     """
     target = check_output(path, inputs=inputs)
     if target == STDOUT:
         try:
-            sys.stdout.buffer.write(data)
+            yield sys.stdout.buffer
             sys.stdout.flush()
         except OSError as e:  # a closed pipe (the reader went away), a full disk behind a redirect
             raise OutputPathError(f"cannot write to standard output: {e.strerror or e}") from None
         return
     try:
-        with _signals_raise():
-            _replace(target, data)
+        with _signals_raise(), _replacing(target) as f:
+            yield f
     except _Terminated as t:
         os.kill(os.getpid(), t.signum)  # the default action again, now that the temporary file is gone
         raise SystemExit(128 + t.signum) from None
     except OSError as e:
         raise OutputPathError(f"cannot write {os.fspath(path)!r}: {e.strerror or e}") from None
+
+
+def write_atomic(path: PathLike, data: bytes, *, inputs: Sequence[PathLike | None] = ()) -> None:
+    """Write ``data`` to ``path`` (``-``: standard output) completely or not at all: :func:`open_atomic`
+    with one write (same checks, same errors)."""
+    with open_atomic(path, inputs=inputs) as f:
+        f.write(data)

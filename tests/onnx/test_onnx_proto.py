@@ -17,7 +17,7 @@ from onnx import helper, numpy_helper
 from keras2edge.convert.onnx import MAX_OPSET, MIN_OPSET
 from keras2edge.convert.onnx.check import check_model_bytes, checker_errors
 from keras2edge.convert.onnx.proto import (ELEM_TYPE, IR_VERSION_FOR_OPSET, OnnxNode, OnnxTensor, OnnxValueInfo,
-                                           encode_model)
+                                           encode_model, join)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -33,13 +33,13 @@ def test_node_with_each_attribute_kind_matches_onnx_helper(key: str) -> None:
     ours = OnnxNode("Conv", ["x", "", "w"], ["y"], name="conv/1", doc_string="conv (Conv2D)", attrs={key: ATTRS[key]})
     want = helper.make_node("Conv", ["x", "", "w"], ["y"], name="conv/1", doc_string="conv (Conv2D)",
                             **{key: ATTRS[key]})
-    assert b"".join(ours.encode()) == want.SerializeToString()
+    assert join(ours.encode()) == want.SerializeToString()
 
 
 def test_node_attributes_sorted_and_empty_name_and_doc_left_out() -> None:
     ours = OnnxNode("Transpose", ["x"], ["y"], attrs=dict(ATTRS))
     want = helper.make_node("Transpose", ["x"], ["y"], **ATTRS)
-    assert b"".join(ours.encode()) == want.SerializeToString()
+    assert join(ours.encode()) == want.SerializeToString()
 
 
 def test_untypable_attribute_is_refused() -> None:
@@ -51,18 +51,18 @@ def test_untypable_attribute_is_refused() -> None:
 @pytest.mark.parametrize("shape", [(), (0,), (3,), (2, 1, 3)], ids=str)
 def test_tensor_matches_numpy_helper(dtype: np.dtype[Any], shape: tuple[int, ...]) -> None:
     a = (np.arange(int(np.prod(shape))).reshape(shape) - 2).astype(dtype)
-    assert b"".join(OnnxTensor("w", a).encode()) == numpy_helper.from_array(a, "w").SerializeToString()
+    assert join(OnnxTensor("w", a).encode()) == numpy_helper.from_array(a, "w").SerializeToString()
 
 
 def test_big_endian_tensor_is_written_little_endian() -> None:
     a = np.arange(6, dtype=">f4").reshape(2, 3)
-    assert b"".join(OnnxTensor("w", a).encode()) == numpy_helper.from_array(a.astype("<f4"), "w").SerializeToString()
+    assert join(OnnxTensor("w", a).encode()) == numpy_helper.from_array(a.astype("<f4"), "w").SerializeToString()
 
 
 @pytest.mark.parametrize("dims", [[], ["batch", 3, 224, 224], [0, "d1", 1 << 33]], ids=str)
 def test_value_info_matches_onnx_helper(dims: list[int | str]) -> None:
     ours = OnnxValueInfo("input_1", onnx.TensorProto.FLOAT, dims)
-    assert b"".join(ours.encode()) == helper.make_tensor_value_info("input_1", onnx.TensorProto.FLOAT,
+    assert join(ours.encode()) == helper.make_tensor_value_info("input_1", onnx.TensorProto.FLOAT,
                                                                      dims).SerializeToString()
 
 
@@ -76,8 +76,8 @@ def test_model_matches_onnx_helper_and_passes_the_checker() -> None:
     nodes = [OnnxNode("MatMul", ["x", "w"], ["h"], name="dense"), OnnxNode("Relu", ["h"], ["y"], name="relu")]
     kw: dict[str, Any] = dict(nodes=nodes, name="mlp", initializers=[OnnxTensor("w", w)],
                               inputs=[OnnxValueInfo("x", 1, ["batch", 4])], outputs=[OnnxValueInfo("y", 1, ["batch", 3])])
-    ours = encode_model(**kw, opset=21, producer_name="keras2edge", producer_version="1.2.3",
-                        metadata={"keras_version": "3.15", "source": "m.h5"})
+    ours = join(encode_model(**kw, opset=21, producer_name="keras2edge", producer_version="1.2.3",
+                             metadata={"keras_version": "3.15", "source": "m.h5"}))
     g = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["h"], name="dense"),
                            helper.make_node("Relu", ["h"], ["y"], name="relu")], "mlp",
                           [helper.make_tensor_value_info("x", 1, ["batch", 4])],
@@ -91,9 +91,9 @@ def test_model_matches_onnx_helper_and_passes_the_checker() -> None:
 
 
 def test_checker_still_rejects_a_bad_model() -> None:
-    bad = encode_model(nodes=[OnnxNode("NoSuchOp", ["x"], ["y"])], name="g", initializers=[],
-                       inputs=[OnnxValueInfo("x", 1, [1])], outputs=[OnnxValueInfo("y", 1, [1])], opset=21,
-                       producer_name="keras2edge", producer_version="0", metadata={})
+    bad = join(encode_model(nodes=[OnnxNode("NoSuchOp", ["x"], ["y"])], name="g", initializers=[],
+                            inputs=[OnnxValueInfo("x", 1, [1])], outputs=[OnnxValueInfo("y", 1, [1])], opset=21,
+                            producer_name="keras2edge", producer_version="0", metadata={}))
     with pytest.raises(checker_errors(), match="NoSuchOp"):
         check_model_bytes(bad)
     assert onnx.checker.ValidationError in checker_errors()

@@ -8,7 +8,6 @@ are refused and never loaded.
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import zipfile
 from collections.abc import Iterator
@@ -20,6 +19,7 @@ import h5py
 from ...errors import ModelFormatError, UnsafeContentError
 from .sniff import FileKind, describe_bytes, sniff
 from .weights import Keras3Weights, LegacyH5Weights, WeightStore, decode_str
+from .zipmember import open_member
 
 MAX_MEMBER_BYTES = 4 << 30
 MAX_CONFIG_BYTES = 256 << 20
@@ -190,8 +190,8 @@ def _from_zip(path: str, stack: contextlib.ExitStack) -> KerasSource:
         meta = _json(z.read("metadata.json"), f"{path!r} metadata.json") if "metadata.json" in members else {}
         store: WeightStore | None = None
         if "model.weights.h5" in members:
-            raw = z.read("model.weights.h5")
-            f = stack.enter_context(_open_h5(io.BytesIO(raw), f"{path!r} model.weights.h5"))
+            member = stack.enter_context(open_member(z, path, "model.weights.h5"))
+            f = stack.enter_context(_open_h5(member, f"{path!r} model.weights.h5"))
             store = weight_store_for(f, f"{path!r} model.weights.h5")
     except zipfile.BadZipFile as e:
         raise ModelFormatError(f"{path!r}: broken or truncated zip archive ({e})") from None

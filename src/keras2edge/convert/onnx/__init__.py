@@ -4,28 +4,34 @@ Usage::
 
     data = onnx_bytes(graph)                     # serialized ModelProto, checked by onnx.checker
     model = to_onnx(graph)                       # the same, parsed into an onnx.ModelProto
-    save_onnx(graph, "model.onnx", input_shapes={"input_1": (1, 224, 224, 3)})
+    save_onnx(graph, "model.onnx", input_shapes={"input_1": (1, 224, 224, 3)})   # the same bytes, streamed
 
 Emitters live in the ``ops_*`` modules, one table :data:`ONNX_EMITTERS` keyed by IR op; the
 layout rules are in :mod:`.layout`, the naming and conversion machinery in :mod:`.context`. The
 protobuf messages are encoded by :mod:`.proto` and checked by onnx's C++ checker (:mod:`.check`),
 so writing a file never imports the ``onnx`` Python package (``to_onnx`` does, to return a proto).
+
+Memory: the model is encoded as pieces whose initializer data are the IR arrays themselves (views,
+never copied whole); the checker parses a version with the large initializers declared as graph
+inputs, and :func:`save_onnx` streams the pieces into the file. Peak memory while saving is the
+graph's weights once plus a small slice (``tests/test_convert_memory.py``).
 """
 
 from __future__ import annotations
 
+import functools
 import numbers
 import os
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from ...errors import OptionError, UnsupportedOpError
-from ...fileio import write_atomic
+from ...errors import LimitExceededError, OptionError, UnsupportedOpError
+from ...fileio import PathLike, open_atomic
 from ...ir.graph import Graph
 from . import ops_conv, ops_elementwise, ops_misc, ops_pool, ops_shape  # noqa: F401 - fill ONNX_EMITTERS
-from .check import check_model_bytes, checker_errors
+from .check import CHECK_INLINE_BYTES, check_model_bytes, checker_errors
 from .context import ONNX_EMITTERS, OnnxContext
-from .proto import encode_model
+from .proto import Chunks, encode_model, join, raw_pieces, total_size
 
 if TYPE_CHECKING:
     import onnx
@@ -37,8 +43,8 @@ DEFAULT_OPSET = 21
 MIN_OPSET = 13   # Split/Squeeze/Unsqueeze/ReduceSum take axes as inputs, Softmax works per axis
 MAX_OPSET = 24
 
-__all__ = ["DEFAULT_OPSET", "MAX_OPSET", "MIN_OPSET", "ONNX_EMITTERS", "OnnxContext", "check_opset", "onnx_bytes", "save_onnx",
-           "to_onnx"]
+__all__ = ["DEFAULT_OPSET", "MAX_OPSET", "MIN_OPSET", "ONNX_EMITTERS", "OnnxContext", "check_opset", "onnx_bytes",
+           "onnx_pieces", "save_onnx", "to_onnx"]
 
 
 def check_opset(opset: object) -> int:
@@ -48,9 +54,9 @@ def check_opset(opset: object) -> int:
                                    f"(default {DEFAULT_OPSET})")
     return int(opset)
 
-# A serialized protobuf message cannot pass 2 GiB (onnx.checker's MAXIMUM_PROTOBUF); bigger models
-# need ONNX external data, which keras2edge does not write.
-MAX_PROTOBUF_BYTES = 2**31
+# A serialized protobuf message cannot reach 2 GiB (protobuf sizes are signed 32-bit: at most
+# 2**31 - 1 bytes); bigger models need ONNX external data, which keras2edge does not write.
+MAX_PROTOBUF_BYTES = 2**31 - 1
 
 
 def _default_producer_version() -> str:
@@ -84,7 +90,7 @@ def _check_input_shapes(graph: Graph, input_shapes: Mapping[str, Sequence[int]])
     return pins
 
 
-def onnx_bytes(
+def onnx_pieces(
     graph: Graph,
     *,
     opset: int = DEFAULT_OPSET,
@@ -92,8 +98,9 @@ def onnx_bytes(
     nchw_outputs: bool = False,
     input_shapes: Mapping[str, Sequence[int]] | None = None,
     producer_version: str | None = None,
-) -> bytes:
-    """Emit a float IR graph as a serialized ONNX model (checked with ``onnx.checker``, full check).
+) -> Chunks:
+    """Emit a float IR graph as a serialized ONNX model (checked with ``onnx.checker``, full check),
+    in pieces: bytes, and the initializers' arrays as they are (see :mod:`.proto`).
 
     Args:
         graph: the IR graph (NHWC).
@@ -105,12 +112,13 @@ def onnx_bytes(
         producer_version: recorded in the model; defaults to the installed keras2edge version.
 
     Returns:
-        The ModelProto's bytes. Inputs and outputs keep the IR value names (Keras layer names); dynamic
-        dims are named ``batch`` (axis 0) or ``d<k>``.
+        The ModelProto's pieces (:func:`onnx_bytes` joins them). Inputs and outputs keep the IR value
+        names (Keras layer names); dynamic dims are named ``batch`` (axis 0) or ``d<k>``.
 
     Raises:
         OptionError: bad opset or ``input_shapes`` (naming the input and both shapes).
         UnsupportedOpError: an op (or op configuration) the emitter cannot express.
+        LimitExceededError: the model would take more than 2 GiB, the limit of a protobuf file.
     """
     opset = check_opset(opset)
     quantized = [v.name for v in graph.values() if v.quant is not None]
@@ -128,36 +136,57 @@ def onnx_bytes(
         ctx.end(node)
     ctx.finish_outputs()
 
-    data = encode_model(nodes=ctx.nodes, name=graph.name or "model", initializers=ctx.initializers,
-                        inputs=ctx.inputs, outputs=ctx.outputs, opset=opset, producer_name="keras2edge",
-                        producer_version=producer_version or _default_producer_version(),
-                        metadata={str(k): str(v) for k, v in graph.metadata.items()})
-    if len(data) > MAX_PROTOBUF_BYTES:
-        raise UnsupportedOpError(f"ONNX emitter: graph {graph.name!r} needs {len(data) / 2**30:.1f} GiB, over the "
-                                 "2 GiB limit of one protobuf file; ONNX external data is not supported "
-                                 "(write a .tflite file instead)")
+    encode = functools.partial(
+        encode_model, nodes=ctx.nodes, name=graph.name or "model", initializers=ctx.initializers,
+        inputs=ctx.inputs, outputs=ctx.outputs, opset=opset, producer_name="keras2edge",
+        producer_version=producer_version or _default_producer_version(),
+        metadata={str(k): str(v) for k, v in graph.metadata.items()})
+    pieces = encode()
+    size = total_size(pieces)
+    if size > MAX_PROTOBUF_BYTES:
+        raise LimitExceededError(f"the ONNX model of graph {graph.name!r} would take {size} bytes ({size / 2**30:.1f} "
+                                 "GiB); ONNX protobuf files cannot exceed 2 GiB and keras2edge does not write "
+                                 "ONNX external data (write a .tflite file instead)")
     try:
-        check_model_bytes(data, full_check=True)
+        check_model_bytes(join(encode(declare_above=CHECK_INLINE_BYTES)), full_check=True)
     except checker_errors() as e:
         e.add_note(f"keras2edge: the ONNX model emitted for graph {graph.name!r} failed onnx.checker "
                    f"(an emitter bug; please report it)")
         raise
-    return data
+    return pieces
+
+
+def onnx_bytes(graph: Graph, **kwargs: object) -> bytes:
+    """The bytes of the ONNX model :func:`onnx_pieces` emits (same keyword arguments)."""
+    return join(onnx_pieces(graph, **kwargs))  # type: ignore[arg-type]
 
 
 def to_onnx(graph: Graph, **kwargs: object) -> onnx.ModelProto:
     """:func:`onnx_bytes` (same keyword arguments) parsed into an ``onnx.ModelProto`` (imports onnx)."""
     import onnx
 
-    return onnx.ModelProto.FromString(onnx_bytes(graph, **kwargs))  # type: ignore[arg-type]
+    return onnx.ModelProto.FromString(onnx_bytes(graph, **kwargs))
 
 
-def save_onnx(graph: Graph, path: str | os.PathLike[str], **kwargs: object) -> int:
-    """Emit ``graph`` with :func:`onnx_bytes` (same keyword arguments) and write it to ``path`` atomically.
+def save_onnx(graph: Graph, path: PathLike, *, inputs: Sequence[PathLike | None] = (), **kwargs: object) -> int:
+    """Emit ``graph`` with :func:`onnx_pieces` (same keyword arguments) and write it to ``path`` atomically.
 
-    The bytes go to a temporary file in the same directory, which replaces ``path`` only once
-    complete, so a failure never leaves a partial file. Returns the number of bytes written.
+    The file holds the bytes of :func:`onnx_bytes`, streamed: the weights go from the graph's arrays
+    to the file one at a time (a transposed view copied in slices), never gathered into one bytes
+    object. The bytes go to a temporary file in the same directory, which replaces ``path`` only
+    once complete, so a failure never leaves a partial file. ``path`` is checked as
+    :func:`keras2edge.fileio.check_output` does (``inputs``: the files the graph was read from,
+    which it may not be). Returns the number of bytes written.
+
+    Raises:
+        LimitExceededError: the model would take more than 2 GiB (the message names ``path``).
+        OutputPathError: ``path`` may not be written, or the write failed.
     """
-    data = onnx_bytes(graph, **kwargs)  # type: ignore[arg-type]
-    write_atomic(path, data)
-    return len(data)
+    try:
+        pieces = onnx_pieces(graph, **kwargs)  # type: ignore[arg-type]
+    except LimitExceededError as e:
+        raise LimitExceededError(f"cannot write {os.fspath(path)!r}: {e}") from None
+    with open_atomic(path, inputs=inputs) as f:
+        for piece in raw_pieces(pieces):
+            f.write(piece)
+    return total_size(pieces)

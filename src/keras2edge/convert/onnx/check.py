@@ -21,6 +21,12 @@ from types import ModuleType
 
 EXTENSION = "onnx.onnx_cpp2py_export"
 
+#: Initializers larger than this are checked as declared graph inputs of their type and shape, not
+#: as data (``encode_model(declare_above=...)``): the full check and its shape inference read the
+#: *values* of small constants only (shapes, axes, pads, sizes), so the weights need not be copied
+#: into the bytes the checker parses.
+CHECK_INLINE_BYTES = 4096
+
 
 def onnx_cpp() -> ModuleType:
     """onnx's C++ extension module (``checker``, ``shape_inference``), loaded once."""

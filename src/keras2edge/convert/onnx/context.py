@@ -62,7 +62,7 @@ class OnnxContext:
         self.nchw_inputs = nchw_inputs
         self.nchw_outputs = nchw_outputs
         self.nodes: list[OnnxNode] = []
-        self.initializers: list[OnnxTensor] = []
+        self.initializers: list[OnnxTensor] = []   # arrays (views of IR constants) until written
         self.inputs: list[OnnxValueInfo] = []
         self.outputs: list[OnnxValueInfo] = []
         self._names: set[str] = set()        # tensor names emitted so far
@@ -186,11 +186,11 @@ class OnnxContext:
         self.current = None
 
     # ------------------------------------------------------------------ constants
-    def initializer(self, arr: np.ndarray, name: str) -> str:
-        """Add an initializer under a fresh name derived from ``name``."""
+    def initializer(self, arr: np.ndarray, name: str, shape: Sequence[int] | None = None) -> str:
+        """Add an initializer under a fresh name derived from ``name`` (``shape``: see const_value)."""
         arr = np.asarray(arr)
         out = self.fresh(name)
-        self.initializers.append(OnnxTensor(out, np.array(arr, order="C")))
+        self.initializers.append(OnnxTensor(out, arr, None if shape is None else tuple(shape)))
         return out
 
     def const(self, arr: np.ndarray | float | int | Sequence[int], dtype: np.dtype | str | None = None,
@@ -211,19 +211,20 @@ class OnnxContext:
         return self.const(np.asarray(value, dtype=dt.np), name="scalar")
 
     def const_value(self, v: Value, key: str = "", fn: Callable[[np.ndarray], np.ndarray] | None = None,
-                    suffix: str | None = None) -> str:
+                    suffix: str | None = None, shape: Sequence[int] | None = None) -> str:
         """The initializer for IR constant ``v`` (transformed by ``fn``, cached under ``key``,
-        named ``<value name>_<suffix or key>``)."""
+        named ``<value name>_<suffix or key>``). ``shape``: the initializer's shape when ``fn``
+        returns a view of another shape holding the elements in C order (a reshape would copy)."""
         assert v.const is not None
         k = ("value", id(v), key)
         if k not in self._consts:
             arr = np.asarray(v.const if fn is None else fn(v.const), dtype=v.const.dtype)
             if not key and id(v) not in self._output_ids:
                 name = self.claim(v)
-                self.initializers.append(OnnxTensor(name, np.array(arr, order="C")))
+                self.initializers.append(OnnxTensor(name, arr, None if shape is None else tuple(shape)))
                 self._consts[k] = name
             else:
-                self._consts[k] = self.initializer(arr, f"{v.name}_{suffix or key or 'const'}")
+                self._consts[k] = self.initializer(arr, f"{v.name}_{suffix or key or 'const'}", shape)
         return self._consts[k]
 
     # ------------------------------------------------------------------ layouts

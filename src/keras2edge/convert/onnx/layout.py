@@ -212,8 +212,9 @@ def flatten_into_fc(ctx: OnnxContext, node: Node) -> bool:
 
 
 def permute_fc_rows(w: np.ndarray, in_shape: Shape) -> np.ndarray:
-    """FullyConnected weights (K, N) for a flatten in NHWC order -> rows in CF flatten order."""
+    """FullyConnected weights (K, N) for a flatten in NHWC order -> rows in CF flatten order, as a
+    (C, H, W, N) view of ``w`` whose C-order elements are the (K, N) result (no copy is made)."""
     inner = [int(d) for d in in_shape[1:] if d is not None]
     r = len(inner)
     sub = [r - 1] + list(range(r - 1))  # (H, W, C) -> (C, H, W)
-    return np.ascontiguousarray(w.reshape(inner + [w.shape[1]]).transpose(sub + [r]).reshape(w.shape))
+    return w.reshape(inner + [w.shape[1]]).transpose(sub + [r])

@@ -146,7 +146,7 @@ def emit_fully_connected(ctx: OnnxContext, node: Node) -> None:
     if layout == FLAT_CF:
         src, _ = ctx.flat_sources[id(x)]
         wname = ctx.const_value(w, f"rows_nchw:{id(x)}", lambda a: permute_fc_rows(a, ctx.shape(src)),
-                                suffix="rows_nchw")
+                                suffix="rows_nchw", shape=w.shape)
         xin = ctx.get(x, FLAT_CF)
     elif x.rank >= 3 and layout == CF and w.is_const and (b is None or b.rank == 1):
         n_out = w.shape[1]

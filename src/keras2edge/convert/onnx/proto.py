@@ -10,7 +10,7 @@ encode them: fields in field-number order, repeated scalars not packed, an optio
 set is written even when it is empty or zero):
 
 - :class:`OnnxTensor` (name, NumPy array) → ``TensorProto`` {dims 1, data_type 2, name 8, raw_data 9}
-  with little-endian ``raw_data`` (as ``onnx.numpy_helper.from_array``);
+  with C-order little-endian ``raw_data`` (as ``onnx.numpy_helper.from_array``);
 - :class:`OnnxNode` → ``NodeProto`` {input 1, output 2, name 3, op_type 4, attribute 5, doc_string 6};
   attributes sorted by name, typed as ``onnx.helper.make_attribute`` types them (int / float /
   str → INT / FLOAT / STRING; sequences of them → INTS / FLOATS / STRINGS);
@@ -19,6 +19,11 @@ set is written even when it is empty or zero):
   opset_import 8, metadata_props 14} around a ``GraphProto`` {node 1, name 2, initializer 5,
   input 11, output 12}.
 
+Messages are encoded as *pieces* (:data:`Chunks`): small ``bytes`` and, for each initializer's
+``raw_data``, the array itself (often a transposed view of an IR weight), whose length is its
+``nbytes``. Nothing copies a weight until the pieces are written (:func:`raw_pieces`, in 16 MiB
+slices for a non-contiguous view), so a model goes to its file with the weights held once.
+
 ``tests/onnx/test_onnx_proto.py`` checks the bytes against onnx's own classes.
 """
 
@@ -26,11 +31,13 @@ from __future__ import annotations
 
 import numbers
 import struct
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+from ..rawbytes import raw_chunks
 
 # TensorProto.DataType for the NumPy dtypes keras2edge writes.
 ELEM_TYPE: dict[np.dtype[Any], int] = {
@@ -46,7 +53,8 @@ IR_VERSION_FOR_OPSET: dict[int, int] = {13: 7, 14: 7, 15: 8, 16: 8, 17: 8, 18: 8
 # AttributeProto.AttributeType
 _ATTR_FLOAT, _ATTR_INT, _ATTR_STRING, _ATTR_FLOATS, _ATTR_INTS, _ATTR_STRINGS = 1, 2, 3, 6, 7, 8
 
-Chunks = list[bytes]
+#: Encoded pieces of a message: bytes, or an array standing for its C-order little-endian bytes.
+Chunks = list["bytes | np.ndarray"]
 
 
 # ---------------------------------------------------------------- wire format
@@ -82,9 +90,34 @@ def _str(num: int, text: str) -> Chunks:
     return _bytes(num, text.encode("utf-8"))
 
 
+def _piece_size(piece: bytes | np.ndarray) -> int:
+    """The number of bytes ``piece`` stands for."""
+    return int(piece.nbytes) if isinstance(piece, np.ndarray) else len(piece)
+
+
+def total_size(chunks: Chunks) -> int:
+    """The number of bytes ``chunks`` encode."""
+    return sum(_piece_size(c) for c in chunks)
+
+
 def _msg(num: int, chunks: Chunks) -> Chunks:
     """An embedded message: the chunks are kept as they are (no copy of large raw_data)."""
-    return [_tag(num, 2) + _varint(sum(len(c) for c in chunks)), *chunks]
+    return [_tag(num, 2) + _varint(total_size(chunks)), *chunks]
+
+
+def raw_pieces(chunks: Chunks) -> Iterator[bytes | np.ndarray]:
+    """The bytes of ``chunks`` in order, ready to write: an array piece as its raw bytes (the array
+    itself when it is C-order little-endian, else slices copied one at a time)."""
+    for c in chunks:
+        if isinstance(c, np.ndarray):
+            yield from raw_chunks(c)
+        else:
+            yield c
+
+
+def join(chunks: Chunks) -> bytes:
+    """The encoded message as one bytes object."""
+    return b"".join(raw_pieces(chunks))
 
 
 # ---------------------------------------------------------------- messages
@@ -136,22 +169,44 @@ class OnnxNode:
         return out
 
 
-@dataclass
+@dataclass(frozen=True)
 class OnnxTensor:
-    """One ``TensorProto`` initializer: the array's dims, element type and little-endian raw bytes."""
+    """One ``TensorProto`` initializer: dims, element type and the array's C-order little-endian bytes.
+
+    The array is kept as given (any layout, often a view of an IR constant: nothing is copied until
+    it is written). ``dims``, when given, is the ONNX shape of the array's C-order elements (a
+    permuted view cannot always take the final shape without a copy); else the array's shape.
+    """
 
     name: str
     array: np.ndarray
+    dims: tuple[int, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.dims is not None and int(np.prod(self.dims, dtype=np.int64)) != self.array.size:
+            raise ValueError(f"ONNX initializer {self.name!r}: dims {self.dims} do not hold the {self.array.size} "
+                             f"elements of its array {self.array.shape}")
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(int(d) for d in (self.array.shape if self.dims is None else self.dims))
+
+    @property
+    def elem_type(self) -> int:
+        elem = ELEM_TYPE.get(self.array.dtype.newbyteorder("="))
+        if elem is None:
+            raise TypeError(f"ONNX initializer {self.name!r}: dtype {self.array.dtype} is not written by keras2edge")
+        return elem
 
     def encode(self) -> Chunks:
-        a = self.array
-        elem = ELEM_TYPE.get(a.dtype.newbyteorder("="))
-        if elem is None:
-            raise TypeError(f"ONNX initializer {self.name!r}: dtype {a.dtype} is not written by keras2edge")
-        out = [_int(1, d) for d in a.shape] + [_int(2, elem)]
+        out: Chunks = [_int(1, d) for d in self.shape] + [_int(2, self.elem_type)]
         if self.name:
             out += _str(8, self.name)
-        return out + _bytes(9, np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("<")).tobytes())
+        return out + [_tag(9, 2) + _varint(self.array.nbytes), self.array]
+
+    def declared(self) -> OnnxValueInfo:
+        """The graph input of this tensor's type and shape (what the checker is given instead of a large weight)."""
+        return OnnxValueInfo(self.name, self.elem_type, list(self.shape))
 
 
 @dataclass
@@ -172,15 +227,25 @@ class OnnxValueInfo:
 
 def encode_model(*, nodes: Sequence[OnnxNode], name: str, initializers: Sequence[OnnxTensor],
                  inputs: Sequence[OnnxValueInfo], outputs: Sequence[OnnxValueInfo], opset: int,
-                 producer_name: str, producer_version: str, metadata: Mapping[str, str]) -> bytes:
-    """The serialized ``ModelProto`` of one graph importing the default domain at ``opset``."""
+                 producer_name: str, producer_version: str, metadata: Mapping[str, str],
+                 declare_above: int | None = None) -> Chunks:
+    """The serialized ``ModelProto`` of one graph importing the default domain at ``opset``, as pieces
+    (:func:`join` makes the bytes).
+
+    ``declare_above``: initializers of more bytes than this are left out and declared as graph
+    inputs of the same type and shape instead (the model ``onnx.checker`` is run on, without the
+    large weights; see :mod:`.check`).
+    """
+    inline = [declare_above is None or t.array.nbytes <= declare_above for t in initializers]
+    kept = [t for t, keep in zip(initializers, inline) if keep]
+    declared = [t for t, keep in zip(initializers, inline) if not keep]
     graph: Chunks = []
     for n in nodes:
         graph += _msg(1, n.encode())
     graph += _str(2, name)
-    for t in initializers:
+    for t in kept:
         graph += _msg(5, t.encode())
-    for v in inputs:
+    for v in [*inputs, *(t.declared() for t in declared)]:
         graph += _msg(11, v.encode())
     for v in outputs:
         graph += _msg(12, v.encode())
@@ -188,4 +253,4 @@ def encode_model(*, nodes: Sequence[OnnxNode], name: str, initializers: Sequence
                      *_msg(7, graph), *_msg(8, [*_str(1, ""), _int(2, opset)])]
     for key, value in metadata.items():
         model += _msg(14, _str(1, key) + _str(2, value))
-    return b"".join(model)
+    return model

@@ -41,8 +41,8 @@ from typing import Any
 
 import numpy as np
 
-from ...errors import UnsupportedOpError
-from ...fileio import write_atomic
+from ...errors import LimitExceededError, UnsupportedOpError
+from ...fileio import PathLike, open_atomic
 from ...ir.dtypes import DType
 from ...ir.graph import Graph
 from ...ir.node import Node
@@ -53,6 +53,8 @@ from ...runtime import schema
 from ...runtime.model import (ACT_NONE, ACT_RELU, ACT_RELU6, ACT_RELU_N1_TO_1, TENSOR_TYPE_CODES, Metadata, Model,
                               Operator, OperatorCode, SignatureDef, SubGraph, Tensor)
 from .versions import min_runtime_version, op_version
+from ..rawbytes import raw_bytes
+from .writer import ArrayBuffer, write_model, write_model_to
 
 EmitFn = Callable[["TFLiteContext", Node], None]
 
@@ -120,7 +122,7 @@ class TFLiteContext:
         if self.batch < 1:
             raise ValueError(f"batch must be >= 1, got {batch}")
         self.tensors: list[Tensor] = []
-        self.buffers: list[np.ndarray] = [np.zeros(0, np.uint8)]
+        self.buffers: list[np.ndarray] = [np.zeros(0, np.uint8)]   # each buffer's data, any layout
         self.ops: list[PendingOp] = []
         self.current: Node | None = None
         self._value_tensor: dict[int, int] = {}
@@ -215,8 +217,8 @@ class TFLiteContext:
         return len(self.tensors) - 1
 
     def _add_buffer(self, arr: np.ndarray) -> int:
-        data = np.ascontiguousarray(arr).astype(arr.dtype.newbyteorder("<"), copy=False)
-        self.buffers.append(np.frombuffer(data.tobytes(), dtype=np.uint8))
+        # The array itself (often a transposed view of an IR weight): bytes are made when written.
+        self.buffers.append(np.asarray(arr))
         return len(self.buffers) - 1
 
     def const_tensor(self, arr: np.ndarray, name: str) -> int:
@@ -360,8 +362,11 @@ class TFLiteContext:
         return UnsupportedOpError(f"TFLite emitter: cannot emit {node.where()}: {why}")
 
     # ------------------------------------------------------------------ assembly
-    def finish(self, description: str) -> Model:
-        """Operator codes (one per builtin, highest version), versions, signature and metadata."""
+    def finish(self, description: str, *, deferred: bool = False) -> Model:
+        """Operator codes (one per builtin, highest version), versions, signature and metadata.
+
+        The buffers are raw bytes (views of the constants when their layout allows), or with
+        ``deferred`` :class:`ArrayBuffer` s that become bytes only when the file is written."""
         graph = self.graph
         inputs = [self.tensor(v) for v in graph.inputs]
         outputs = []
@@ -407,7 +412,8 @@ class TFLiteContext:
         sig = SignatureDef(SIGNATURE_KEY, 0,
                            inputs=[(v.name, t) for v, t in zip(graph.inputs, inputs)],
                            outputs=self._signature_outputs(outputs))
-        return Model(operator_codes=codes, subgraphs=[sub], buffers=self.buffers, version=3,
+        buffers = [ArrayBuffer(a) if deferred else raw_bytes(a) for a in self.buffers]
+        return Model(operator_codes=codes, subgraphs=[sub], buffers=buffers, version=3,  # type: ignore[arg-type]
                      description=description, metadata=metadata, signature_defs=[sig])
 
     def _signature_outputs(self, outputs: list[int]) -> list[tuple[str, int]]:
@@ -469,6 +475,15 @@ def to_tflite(graph: Graph, *, batch: int | None = None) -> Model:
     Raises:
         UnsupportedOpError: an op (or configuration) no builtin can express, naming the node.
     """
+    return _emit(graph, batch).finish(_description())
+
+
+def _description() -> str:
+    return f"keras2edge {keras2edge_version()}"
+
+
+def _emit(graph: Graph, batch: int | None) -> TFLiteContext:
+    """Every live node emitted into a new context (the model is made by ``finish``)."""
     _check_float(graph)
     ctx = TFLiteContext(graph, batch)
     for v in graph.inputs:
@@ -484,28 +499,35 @@ def to_tflite(graph: Graph, *, batch: int | None = None) -> Model:
             if id(v) not in ctx._value_tensor:
                 raise UnsupportedOpError(f"TFLite emitter for {node.op} did not produce {v.name} at {node.where()}")
         ctx.current = None
-    return ctx.finish(f"keras2edge {keras2edge_version()}")
+    return ctx
 
 
 def tflite_bytes(graph: Graph, *, batch: int | None = None) -> bytes:
     """The ``.tflite`` flatbuffer bytes of :func:`to_tflite` (``graph``, ``batch``)."""
-    from .writer import write_model
-
     return write_model(to_tflite(graph, batch=batch))
 
 
-def save_tflite(graph: Graph, path: str | os.PathLike[str], *, batch: int | None = None) -> Model:
-    """Emit ``graph`` and write the ``.tflite`` file to ``path`` atomically; returns the model.
+def save_tflite(graph: Graph, path: PathLike, *, batch: int | None = None,
+                inputs: Sequence[PathLike | None] = ()) -> int:
+    """Emit ``graph`` and write the ``.tflite`` file to ``path`` atomically; returns its size.
 
-    The bytes go to a temporary file in the same directory, which replaces ``path`` only once
-    complete, so a failure never leaves a partial file.
+    The file holds the bytes of :func:`tflite_bytes`, but the weights go from the graph's arrays
+    to the file one buffer at a time (a transposed weight is copied only as it is written), so
+    the memory used is about the graph's own plus the largest weight. The bytes go to a temporary
+    file in the same directory, which replaces ``path`` only once complete, so a failure never
+    leaves a partial file. ``path`` is checked as :func:`keras2edge.fileio.check_output` does
+    (``inputs``: the files the graph was read from, which it may not be).
+
+    Raises:
+        LimitExceededError: the model would reach 2 GiB, more than a flatbuffer can address.
+        OutputPathError: ``path`` may not be written, or the write failed.
     """
-    from .writer import write_model
-
-    model = to_tflite(graph, batch=batch)
-    data = write_model(model)
-    write_atomic(path, data)
-    return model
+    model = _emit(graph, batch).finish(_description(), deferred=True)
+    try:
+        with open_atomic(path, inputs=inputs) as f:
+            return write_model_to(f, model)
+    except LimitExceededError as e:
+        raise LimitExceededError(f"cannot write {os.fspath(path)!r}: {e}") from None
 
 
 __all__ = ["FUSABLE_ACTIVATIONS", "FUSING_BUILTINS", "TFLITE_EMITTERS", "TFLiteContext", "save_tflite",

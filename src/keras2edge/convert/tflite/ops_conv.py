@@ -87,7 +87,7 @@ def emit_conv2d(ctx: TFLiteContext, node: Node) -> None:
     opts = {"padding": padding_code(ctx, node), "stride_w": s[1], "stride_h": s[0],
             "dilation_w_factor": d[1], "dilation_h_factor": d[0]}
     xin = ctx.tensor(x)
-    wt = ctx.const_value(w, "ohwi", lambda a: np.ascontiguousarray(np.transpose(a, (3, 0, 1, 2))))
+    wt = ctx.const_value(w, "ohwi", lambda a: np.transpose(a, (3, 0, 1, 2)))
     bias = _bias_or_zeros(ctx, node, cout)
     y, act = ctx.fused_output(node)
     ctx.add1("CONV_2D", [xin, wt, bias], y, {**opts, "fused_activation_function": act})
@@ -102,7 +102,7 @@ def emit_depthwise_conv2d(ctx: TFLiteContext, node: Node) -> None:
     w = _const_weight(ctx, node)
     kh, kw, cin, mult = (int(d) for d in w.shape)
     s, d = pair(node.attrs["strides"]), pair(node.attrs["dilations"])
-    wt = ctx.const_value(w, "dw", lambda a: np.ascontiguousarray(a.reshape(1, kh, kw, cin * mult)))
+    wt = ctx.const_value(w, "dw", lambda a: a.reshape(1, kh, kw, cin * mult))
     bias = _bias_or_zeros(ctx, node, cin * mult)
     xin = ctx.tensor(x)
     y, act = ctx.fused_output(node)
@@ -145,7 +145,7 @@ def emit_transpose_conv2d(ctx: TFLiteContext, node: Node) -> None:
     before = pair(node.attrs["pad_before"])
     n_hw = ctx.shape(x)[1:3]
     b = _bias(node)
-    wt = ctx.const_value(w, "ohwi", lambda a: np.ascontiguousarray(np.transpose(a, (2, 0, 1, 3))))
+    wt = ctx.const_value(w, "ohwi", lambda a: np.transpose(a, (2, 0, 1, 3)))
     xin = ctx.tensor(x)
     opts = {"stride_w": s[1], "stride_h": s[0], "fused_activation_function": ACT_NONE}
     for padding in (PADDING_SAME, PADDING_VALID):
@@ -195,7 +195,7 @@ def emit_fully_connected(ctx: TFLiteContext, node: Node) -> None:
     b = _bias(node)
     xin = ctx.tensor(x)
     if w.is_const:
-        wt = ctx.const_value(w, "nk", lambda a: np.ascontiguousarray(a.T))
+        wt = ctx.const_value(w, "nk", lambda a: a.T)
     else:
         k, n = ctx.shape(w)
         wt = ctx.tmp([n, k], w.dtype, "weights_nk")

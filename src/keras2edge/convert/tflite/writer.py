@@ -19,6 +19,12 @@ What the bytes look like:
 * options tables from the ``Operator.options`` dict (missing fields take the schema default);
   metadata, signature defs and description as given.
 
+Streaming (``write_model_to``): the buffers' data are the tail of the file. The Builder never
+holds them: each data vector's bytes are left out of its byte array (which counts them, so every
+offset is the one the whole array would give) and written to the file after the metadata, from the
+arrays themselves. A buffer given as an :class:`ArrayBuffer` (say, a transposed view of a weight)
+becomes bytes only as it is written, so at most one buffer is copied at a time.
+
 An invalid Model (data in buffers[0], an index out of range, a buffer shorter than its tensor,
 an options key the table does not have, a value outside its field's range ...) is rejected with
 a ``ValueError`` naming the subgraph, operator or tensor before anything is written.
@@ -27,14 +33,17 @@ a ``ValueError`` naming the subgraph, operator or tensor before anything is writ
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, BinaryIO
 
 import flatbuffers
 import numpy as np
 
 from ...runtime import schema
+from ...runtime.errors import LimitExceededError
 from ...runtime.model import Model, Operator, OperatorCode, Quantization, SignatureDef, SubGraph, Tensor
+from ..rawbytes import raw_bytes, raw_chunks
 
 FILE_IDENTIFIER = b"TFL3"
 SCHEMA_VERSION = 3
@@ -49,20 +58,57 @@ _PREPEND = {
 }
 
 
+#: Flatbuffers offsets are 32-bit signed: a .tflite file without offset buffers stays below 2 GiB.
+MAX_FLATBUFFER_BYTES = flatbuffers.Builder.MAX_BUFFER_SIZE
+
+
+def _check_size(nbytes: int, what: str) -> None:
+    if nbytes >= MAX_FLATBUFFER_BYTES:
+        raise LimitExceededError(f"write_model: {what} {nbytes} bytes; a .tflite flatbuffer must stay below "
+                                 f"{MAX_FLATBUFFER_BYTES} bytes (2 GiB)")
+
+
+@dataclass(frozen=True)
+class ArrayBuffer:
+    """A buffer given as an array of any dtype and layout: its data are the array's C-order
+    little-endian bytes (:func:`~keras2edge.convert.rawbytes.raw_bytes`), made only when the file
+    is written, in slices when the array is a non-contiguous view."""
+
+    array: np.ndarray
+
+    @property
+    def size(self) -> int:
+        return int(self.array.nbytes)
+
+
 def write_model(model: Model) -> bytes:
     """Serialize ``model`` to ``.tflite`` bytes (TFLite schema version 3).
 
     Args:
-        model: the model; it is not modified.
+        model: the model; it is not modified. ``model.buffers[i]`` is a 1-D uint8 array (raw
+            bytes) or an :class:`ArrayBuffer`.
 
     Returns:
         The flatbuffer bytes, loadable by LiteRT, TFLite Micro and ``runtime.reader.load_model``.
 
     Raises:
         ValueError: the model is invalid; the message names what and where.
+        LimitExceededError: the file would reach 2 GiB.
     """
-    plan = _check_model(model)
-    return _Writer(model, plan).build()
+    return _Writer(model, _check_model(model), stream=False).build_bytes()
+
+
+def write_model_to(out: BinaryIO, model: Model) -> int:
+    """Write the bytes of :func:`write_model` to ``out``, the buffers' data straight from their
+    arrays (never gathered into one bytes object). Returns the number of bytes written.
+
+    Same bytes as :func:`write_model` (which builds them all in memory with the plain Builder);
+    slower per table, so small models and tests use :func:`write_model`."""
+    size = 0
+    for piece in _Writer(model, _check_model(model), stream=True).build_pieces():
+        out.write(piece)
+        size += len(piece)
+    return size
 
 
 # ---------------------------------------------------------------------------------------------
@@ -186,10 +232,13 @@ def _check_model(model: Model) -> _Plan:
     if not model.buffers:
         _fail("Model.buffers is empty: buffers[0] must be the empty sentinel buffer")
     for i, b in enumerate(model.buffers):
+        if isinstance(b, ArrayBuffer) and isinstance(b.array, np.ndarray):
+            continue
         if not isinstance(b, np.ndarray) or b.dtype != np.uint8 or b.ndim != 1:
             what = f"{b.dtype} array of shape {b.shape}" if isinstance(b, np.ndarray) else type(b).__name__
             _fail(f"Model.buffers[{i}] must be a 1-D uint8 array (raw bytes; e.g. np.frombuffer(arr.tobytes(), "
-                  f"np.uint8)), got {what}")
+                  f"np.uint8)) or an ArrayBuffer, got {what}")
+    _check_size(sum(int(b.size) for b in model.buffers), "the buffers hold")
     if model.buffers[0].size:
         _fail(f"Model.buffers[0] holds {model.buffers[0].size} bytes: it must be empty (the sentinel; "
               "tensors with buffer 0 are activations)")
@@ -302,13 +351,81 @@ def _check_tensor(t: Tensor, where: str, model: Model, nbuf: int) -> None:
 # Building
 
 
+class _TailBytes(bytearray):
+    """The Builder's byte array without the end of the buffer, which has been handed out already
+    (``tail`` bytes: data vectors, and the tables built before them). ``len()`` counts the tail, so
+    every offset the Builder computes (from the end of the buffer) is that of the whole file."""
+
+    tail = 0
+
+    def __len__(self) -> int:
+        return bytearray.__len__(self) + self.tail
+
+
+class _StreamBuilder(flatbuffers.Builder):
+    """A flatbuffers Builder whose [ubyte] data vectors stay out of memory.
+
+    ``pieces`` collects the end of the file, last piece first: bytes the Builder made, and the
+    buffers' arrays (written as they are when the file is written).
+    """
+
+    def __init__(self, initial_size: int) -> None:
+        super().__init__(initial_size)
+        self.Bytes = _TailBytes(self.Bytes)
+        self.pieces: list[bytes | np.ndarray | ArrayBuffer] = []
+
+    def GrowByteBuffer(self) -> None:  # noqa: N802 - the Builder's method
+        old = self.Bytes
+        real = bytearray.__len__(old)
+        _check_size(len(old), "the file would take more than")
+        new = _TailBytes(max(2 * real, 1))
+        new[bytearray.__len__(new) - real:] = old
+        new.tail = old.tail
+        self.Bytes = new
+
+    def data_vector(self, data: np.ndarray | ArrayBuffer) -> int:
+        """A [ubyte] vector of ``data`` (raw bytes or an ArrayBuffer), its first byte on a
+        ``BUFFER_ALIGNMENT`` boundary of the file, as ``StartVector(1, n, 16)``, n bytes and
+        ``EndVector()`` would make it; the n bytes are not copied but recorded as a piece."""
+        self.assertNotNested()
+        n = int(data.size)
+        self.minalign = max(self.minalign, BUFFER_ALIGNMENT)
+        pad = -(self.Offset() + n) % BUFFER_ALIGNMENT
+        self.Prep(1, pad)
+        self.Pad(pad)
+        # Hand out what the Builder made since the last vector, then the data, as the file's end.
+        done = bytes(self.Bytes[self.head:])
+        if done:
+            self.pieces.append(done)
+        self.pieces.append(data)
+        del self.Bytes[self.head:]
+        self.Bytes.tail += len(done) + n
+        _check_size(len(self.Bytes), "the file would take more than")
+        self.Prep(4, 0)
+        self.PlaceUOffsetT(n)
+        return self.Offset()
+
+    def file_pieces(self) -> Iterator[bytes | np.ndarray]:
+        """The finished file, first piece first (an ArrayBuffer's raw bytes are made as it comes)."""
+        yield bytes(self.Output())
+        for p in reversed(self.pieces):
+            if isinstance(p, ArrayBuffer):
+                yield from raw_chunks(p.array)
+            else:
+                yield p
+
+
 class _Writer:
-    def __init__(self, model: Model, plan: _Plan) -> None:
+    """Builds the file with the plain Builder (every byte in memory) or, with ``stream``, with the
+    :class:`_StreamBuilder` (buffers' data left out and handed out as pieces)."""
+
+    def __init__(self, model: Model, plan: _Plan, *, stream: bool) -> None:
         self.model = model
         self.plan = plan
-        est = sum(int(b.size) + 32 for b in model.buffers) + 4096 + sum(
+        est = 32 * len(model.buffers) + 4096 + sum(
             200 * len(sg.tensors) + 100 * len(sg.operators) for sg in model.subgraphs)
-        self.b = flatbuffers.Builder(est)
+        self.stream = _StreamBuilder(est) if stream else None
+        self.b = self.stream or flatbuffers.Builder(est + sum(int(b.size) for b in model.buffers))
 
     # -- primitives -------------------------------------------------------------------------
     def table(self, tdef: schema.Table, values: dict[str, Any]) -> int:
@@ -339,8 +456,11 @@ class _Writer:
         """A vector of scalars from a little-endian array (already normalized)."""
         return self.b.CreateNumpyVector(np.ascontiguousarray(a))
 
-    def data(self, raw: np.ndarray) -> int:
+    def data(self, buf: np.ndarray | ArrayBuffer) -> int:
         """A [ubyte] vector whose first byte lands on a 16-byte boundary of the final file."""
+        if self.stream is not None:
+            return self.stream.data_vector(buf)
+        raw = raw_bytes(buf.array) if isinstance(buf, ArrayBuffer) else buf
         b = self.b
         n = int(raw.size)
         b.StartVector(1, n, BUFFER_ALIGNMENT)
@@ -352,7 +472,17 @@ class _Writer:
         return self.b.CreateString(s)
 
     # -- model ------------------------------------------------------------------------------
-    def build(self) -> bytes:
+    def build_bytes(self) -> bytes:
+        self.build()
+        return bytes(self.b.Output())
+
+    def build_pieces(self) -> Iterator[bytes | np.ndarray]:
+        """The file as pieces, first piece first; buffers as arrays of raw bytes."""
+        assert self.stream is not None
+        self.build()
+        return self.stream.file_pieces()
+
+    def build(self) -> None:
         m, b, T = self.model, self.b, schema.TABLES
         # Buffers first: the Builder fills back to front, so the weights end up at the end of the
         # file, as in the converter's output.
@@ -371,7 +501,6 @@ class _Writer:
             "version": SCHEMA_VERSION, "operator_codes": opcodes, "subgraphs": subgraphs,
             "description": description, "buffers": buffers, "metadata": metadata, "signature_defs": signatures})
         b.Finish(root, file_identifier=FILE_IDENTIFIER)
-        return bytes(b.Output())
 
     def opcode(self, oc: OperatorCode) -> int:
         custom = self.string(oc.custom_code) if oc.custom_code is not None else None
