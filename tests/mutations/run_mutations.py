@@ -143,8 +143,9 @@ def _pytest(copy: Path, selection: tuple[str, ...], timeout: float) -> tuple[str
     return BROKEN, f"pytest exit {r.returncode}: {_first_failure(out)}"
 
 
-def check_copy_imports() -> None:
-    """The tests in a copy must import the copy's keras2edge, not an installed one."""
+def check_copy() -> None:
+    """The tests of an unmutated copy import the copy's keras2edge (not an installed one) and all
+    collect: a missing test dependency must stop the run, not pass for a catch."""
     with tempfile.TemporaryDirectory(prefix="k2e-mut-") as tmp:
         copy = Path(tmp)
         _copy_repo(copy)
@@ -153,6 +154,11 @@ def check_copy_imports() -> None:
         got = r.stdout.strip()
         if r.returncode != 0 or not Path(got).resolve().is_relative_to(copy.resolve()):
             raise CatalogueError(f"a copy imports keras2edge from {got or r.stderr.strip()!r}, not from the copy")
+        r = subprocess.run([sys.executable, *PYTEST, "--collect-only"], cwd=copy, env=_env(copy),
+                           capture_output=True, text=True, timeout=600)
+        if r.returncode != 0:
+            raise CatalogueError(f"the unmutated tests do not collect with {sys.executable} "
+                                 f"(pytest exit {r.returncode}): {_first_failure(r.stdout + r.stderr)}")
 
 
 def hunt(copy: Path, path: Path, original: str, mutated: str, selection: tuple[str, ...],
@@ -169,6 +175,8 @@ def hunt(copy: Path, path: Path, original: str, mutated: str, selection: tuple[s
         (copy / path).write_text(mutated)
         if clean and _pytest(copy, (where,), timeout)[0] == CAUGHT:  # and it fails again with the mutant
             return CAUGHT, where
+        if where in flaky:  # deselecting it did not help (a whole file, or the tree is broken)
+            return UNCONFIRMED, f"{where} fails without the mutant"
         flaky.append(where)
         if len(flaky) >= MAX_FLAKY:
             return UNCONFIRMED, f"{len(flaky)} failing tests also fail without the mutant"
@@ -253,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if not mutants:
             raise CatalogueError(f"no mutant id contains {args.select!r}")
-        check_copy_imports()
+        check_copy()
     except CatalogueError as e:
         print(f"run_mutations: {e}", file=sys.stderr)
         return 2
