@@ -1,16 +1,16 @@
 """The per-op cases of the backend tests, written once: op, attrs, input shapes and dtypes.
 
 Each case is a one-node IR graph (``tests/ir_graphs.build_case``) that every backend runs and
-compares with an oracle:
+compares with an oracle that shares no arithmetic with it (``tests/op_oracles.py``: LiteRT on the
+case's ``.tflite`` for ONNX, onnxruntime on the case's ONNX for TFLite and the runtime, NumPy for
+the ops whose emitters share axis arithmetic; never ``keras2edge.ir.evaluate``):
 
-- ``onnx``: the ONNX emitter, run in onnxruntime for several opsets, with NHWC and NCHW inputs,
-  against LiteRT running the case's ``.tflite`` (no arithmetic shared with the ONNX emitter;
-  tests/onnx/test_onnx_ops.py);
-- ``tflite``: the TFLite emitter, run in LiteRT (default and reference kernels) and TFLite Micro
-  against the IR's own NumPy semantics (``keras2edge.ir.evaluate``), and read back by the PyPI
-  ``tflite`` package (tests/tflite/test_tflite_ops.py);
-- ``runtime``: the emitted ``.tflite`` run by keras2edge.runtime and LiteRT
-  (tests/runtime/test_emitted_ops.py).
+- ``onnx``: the ONNX emitter, run in onnxruntime for several opsets, with NHWC and NCHW inputs
+  (tests/onnx/test_onnx_ops.py);
+- ``tflite``: the TFLite emitter, run in LiteRT (default and reference kernels) and TFLite Micro,
+  and read back by the PyPI ``tflite`` package (tests/tflite/test_tflite_ops.py);
+- ``runtime``: the emitted ``.tflite`` run by keras2edge.runtime, also against LiteRT's reference
+  kernels on the same file (tests/runtime/test_emitted_ops.py).
 
 Every IR op has at least one case (checked per backend by ``test_every_op_has_a_case``); the cases
 cover each emitter's branches (padding modes, grouped convolutions, TransposeConv2D geometries,

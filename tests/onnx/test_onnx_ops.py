@@ -2,8 +2,9 @@
 emitter and runtime tests) is run for every opset and layout.
 
 Every case builds a one-node IR graph, emits it, runs onnxruntime and compares with an oracle that
-shares no arithmetic with the ONNX emitter: LiteRT (default kernels) running the same graph emitted
-as ``.tflite`` at the feeds' batch. TFLite carries padding, axes and geometry as LiteRT's own enums
+shares no arithmetic with the ONNX emitter (``tests/op_oracles.py``): LiteRT (default kernels)
+running the same graph emitted as ``.tflite`` at the feeds' batch, or NumPy for the ops whose
+emitters share axis arithmetic. TFLite carries padding, axes and geometry as LiteRT's own enums
 and attributes, where the ONNX emitter computes explicit pads, permutations and shapes (and the IR
 evaluator shares that arithmetic, ``ir.ops.same_pads``, so it cannot be the oracle). Running each
 case with ``nchw_inputs=True`` feeds the op channels-first tensors, which exercises the axis
@@ -12,18 +13,15 @@ remapping of every layout-keeping op.
 
 from __future__ import annotations
 
-from functools import cache
-
 import numpy as np
 import pytest
 from onnx_testing import run_onnx
 
 from keras2edge.convert.onnx import DEFAULT_OPSET, ONNX_EMITTERS, to_onnx
-from keras2edge.convert.tflite import to_tflite, write_model
 from keras2edge.ir.ops import OPS
 from tests.ir_graphs import assert_close, build_case
-from tests.litert import litert
-from tests.op_cases import CASES, Case, In, covered_ops, params
+from tests.op_cases import Case, In, covered_ops, params
+from tests.op_oracles import expected
 
 # Ops the emitter cannot express at all, with the reason (none so far).
 KNOWN_GAPS: dict[str, str] = {}
@@ -31,25 +29,12 @@ KNOWN_GAPS: dict[str, str] = {}
 OPSETS = sorted({13, 17, 18, 20, DEFAULT_OPSET, 24})  # both ends, and where emitters switch form
 
 
-
-@cache
-def litert_outputs(name: str) -> dict[str, np.ndarray]:
-    """LiteRT's outputs for case ``name``, by IR output name (the .tflite is written at the feeds' batch,
-    so no case depends on LiteRT resizing a dynamic batch)."""
-    (c,) = [c for c in CASES if c.name == name]
-    g, feeds = build_case(c)
-    batch = next((int(feeds[v.name].shape[0]) for v in g.inputs if v.shape and v.shape[0] is None), None)
-    data = write_model(to_tflite(g, batch=batch))
-    outs = litert(data, [feeds[v.name] for v in g.inputs], reference=False)
-    return {v.name: o for v, o in zip(g.outputs, outs)}
-
-
 @pytest.mark.parametrize("opset", OPSETS)
 @pytest.mark.parametrize("nchw", [False, True], ids=["nhwc_in", "nchw_in"])
 @pytest.mark.parametrize("c", params("onnx"))
-def test_op_matches_litert(c: Case, nchw: bool, opset: int) -> None:
+def test_op_matches_oracle(c: Case, nchw: bool, opset: int) -> None:
     g, feeds = build_case(c)
-    want = litert_outputs(c.name)
+    want = expected(c, "onnx")
     model = to_onnx(g, opset=opset, nchw_inputs=nchw)
     got = run_onnx(model, feeds, nchw_inputs=nchw)
     assert sorted(got) == sorted(want)

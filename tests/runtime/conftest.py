@@ -1,4 +1,4 @@
-"""Runtime test plumbing: print the worst errors against LiteRT at the end of the run."""
+"""Runtime test plumbing: print the worst errors against LiteRT (and Keras) at the end of the run."""
 
 from __future__ import annotations
 
@@ -15,6 +15,12 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
             name, err = max(worst.items(), key=lambda kv: kv[1])
             rows.append(f"{what}: {len(worst)} compared with LiteRT; worst max|err|/max(1, range) "
                         f"{err:.2e} ({name})")
+    try:
+        keras = __import__("tests.runtime.test_converter_models", fromlist=["KERAS_WORST"]).KERAS_WORST
+    except Exception:  # noqa: BLE001 - that module did not run
+        keras = {}
+    for name, err in sorted(keras.items(), key=lambda kv: -kv[1]):
+        rows.append(f"converter file {name} vs Keras: max|err|/max|Keras| {err:.2e}")
     if rows:
         terminalreporter.section("keras2edge.runtime vs LiteRT")
         for r in rows:

@@ -42,7 +42,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):  # noqa: ARG0
             f"{_fmt(r.get('convert_s'), '6.2f')} {_fmt(r.get('ort_s'), '5.1f')} {_fmt(r.get('test_s'), '6.1f')}")
         if r.get("error"):
             tr.write_line(f"    error: {r['error'].splitlines()[0][:300]}")
-    tr.write_line("rel_err = max|onnx - keras| / max(1, range); range = Keras output max - min; spread = max "
+    tr.write_line("rel_err = max|onnx - keras| / max|keras| (tolerances.ZOO); range = Keras output max - min; spread = max "
                   "|out[sample 0] - out[sample 1]| (how much the output depends on the input); T = Transpose nodes")
     tr.write_line("times in seconds; build/ref/save (Keras build + BN randomisation, reference outputs, "
                   "save of this format) are counted on the first test of a model that needs them")

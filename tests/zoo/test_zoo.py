@@ -14,7 +14,8 @@ of 2 is recorded, and the model is saved as Keras 3 legacy HDF5 (``.h5``) and as
 archive. Then, for each format: ``keras2edge.convert_model`` in-process, ``onnx.checker`` (full
 check), onnxruntime (CPUExecutionProvider, 1 thread), and
 
-* max |onnx - keras| / max(1, keras output range) <= 1e-4; classifiers are built with
+* max |onnx - keras| / max |keras| <= ``tolerances.ZOO`` (and the same for LiteRT, its reference
+  kernels, TFLite Micro and keras2edge.runtime on the emitted ``.tflite``); classifiers are built with
   ``classifier_activation=None`` so logits are compared, not near-zero softmax probabilities;
 * every model here is a conv net, so Transpose nodes may only sit at the graph's inputs and outputs:
   count(Transpose) <= number of inputs + outputs, and no Transpose has a layout-dependent op (conv,
@@ -46,6 +47,8 @@ import numpy as np
 import keras2edge
 import pytest
 
+from ..tolerances import ZOO as TOL
+from ..tolerances import scaled_error
 from .conftest import ZOO_RESULTS
 
 pytestmark = [
@@ -62,7 +65,6 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 SEED = 1234
 BATCH = 2
-TOL = 1e-4
 FORMATS = ("h5", "keras")
 
 
@@ -357,14 +359,14 @@ def _check_tflite(graph, built: Built, path: Path, row: dict[str, Any]) -> None:
         lite.set_tensor(d["index"], x)
     lite.invoke()
     got = [lite.get_tensor(d["index"]) for d in lite.get_output_details()]
-    row["tflite_err"] = max(_rel_err(g, w) for g, w in zip(got, built.want))
+    row["tflite_err"] = max(scaled_error(g, w) for g, w in zip(got, built.want))
     assert row["tflite_err"] <= TOL, f"LiteRT on keras2edge's .tflite: {row['tflite_err']:.3e} > {TOL:g}"
     if built.n_params < 6e6:  # the reference kernels are slow: the MobileNets and EfficientNetB0 only
         _check_reference_runtimes(path, xs, built, row)
     it = Interpreter(str(path))
     out = it.run(xs[0] if len(xs) == 1 else list(xs))
     ours = [out] if not isinstance(out, dict) else list(out.values())
-    row["runtime_err"] = max(_rel_err(g, w) for g, w in zip(ours, built.want))
+    row["runtime_err"] = max(scaled_error(g, w) for g, w in zip(ours, built.want))
     row["arena_mb"] = round(it.arena_bytes / 2**20, 1)
     assert row["runtime_err"] <= TOL, f"keras2edge.runtime on its .tflite: {row['runtime_err']:.3e} > {TOL:g}"
 
@@ -378,7 +380,7 @@ def _check_reference_runtimes(path: Path, xs: list[np.ndarray], built: Built, ro
 
     data = path.read_bytes()
     got = litert(data, xs, reference=True)
-    row["litert_ref_err"] = max(_rel_err(g, w) for g, w in zip(got, built.want))
+    row["litert_ref_err"] = max(scaled_error(g, w) for g, w in zip(got, built.want))
     assert row["litert_ref_err"] <= TOL, f"LiteRT BUILTIN_REF: {row['litert_ref_err']:.3e} > {TOL:g}"
     lacking = tflm_unsupported(load_model(data))
     if lacking:
@@ -386,7 +388,7 @@ def _check_reference_runtimes(path: Path, xs: list[np.ndarray], built: Built, ro
         return
     first = [x[:1] for x in xs]
     got = tflm(data, first, len(built.want), arena=64 << 20)
-    row["tflm_err"] = max(_rel_err(g, w[:1]) for g, w in zip(got, built.want))
+    row["tflm_err"] = max(scaled_error(g, w[:1]) for g, w in zip(got, built.want))
     assert row["tflm_err"] <= TOL, f"TFLite Micro: {row['tflm_err']:.3e} > {TOL:g}"
 
 
@@ -400,14 +402,6 @@ def _run_ort(path: Path, built: Built) -> list[np.ndarray]:
     ins = sess.get_inputs()
     assert len(ins) == len(xs), f"ONNX has {len(ins)} inputs, Keras model has {len(xs)}"
     return sess.run(None, {i.name: x for i, x in zip(ins, xs)})
-
-
-def _rel_err(got: np.ndarray, want: np.ndarray) -> float:
-    got = np.asarray(got, np.float64)
-    want = np.asarray(want, np.float64)
-    assert got.shape == want.shape, f"output shape {got.shape} != Keras' {want.shape}"
-    scale = max(1.0, float(want.max() - want.min()))
-    return float(np.max(np.abs(got - want))) / scale
 
 
 # Ops that may sit between a graph input / output and its layout Transpose: they work the same in
@@ -491,12 +485,12 @@ def test_zoo_model(zoo: _Zoo, name: str, fmt: str, tmp_path: Path) -> None:
         got = _run_ort(out, built)
         row["ort_s"] = round(time.perf_counter() - t0, 2)
         assert len(got) == len(built.want), f"ONNX has {len(got)} outputs, Keras model has {len(built.want)}"
-        errs = [_rel_err(g, w) for g, w in zip(got, built.want)]
+        errs = [scaled_error(g, w) for g, w in zip(got, built.want)]
         row["rel_err"] = max(errs)
         row["abs_err"] = max(float(np.max(np.abs(np.asarray(g, np.float64) - w))) for g, w in zip(got, built.want))
 
         assert row["rel_err"] <= TOL, (
-            f"{name} ({fmt}): max |onnx - keras| / max(1, range) = {row['rel_err']:.3e} > {TOL:g} "
+            f"{name} ({fmt}): max |onnx - keras| / max |keras| = {row['rel_err']:.3e} > {TOL:g} "
             f"(per output: {', '.join(f'{e:.3e}' for e in errs)})")
         if SPEC_BY_NAME[name].conv:
             limit = built.n_inputs + built.n_outputs
