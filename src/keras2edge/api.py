@@ -16,6 +16,7 @@ from .errors import ModelFormatError
 from .ir import Graph
 from .ir.passes import optimize
 from .report import ModelReport, graph_report, tflite_report
+from .runtime.limits import Limits
 
 # Heavy dependencies (h5py, onnx) are imported inside the functions that need them, so that
 # `import keras2edge.runtime` (which imports this package first) stays numpy-only.
@@ -24,8 +25,12 @@ InputShapes = Mapping[str, Sequence["int | None"]]
 
 
 def load(model: str | os.PathLike[str], weights: str | os.PathLike[str] | None = None, *,
-         input_shapes: InputShapes | None = None, cleanup: bool = True) -> Graph:
+         input_shapes: InputShapes | None = None, cleanup: bool = True, limits: Limits | None = None,
+         allow_nonfinite: bool = False) -> Graph:
     """Import a Keras model file into an IR graph.
+
+    The file is treated as untrusted: nothing in it is executed, nothing outside it is read, and
+    nothing it declares is allocated beyond ``limits`` (see docs/security.md).
 
     Args:
         model: a Keras 1/2/3 HDF5 file, a ``.keras`` archive, or an architecture JSON.
@@ -33,13 +38,17 @@ def load(model: str | os.PathLike[str], weights: str | os.PathLike[str] | None =
         input_shapes: pin input shapes by input name, e.g. ``{"input_1": (1, 224, 224, 3)}``
             (needed for recurrent layers whose sequence length is not in the model).
         cleanup: run the cleanup passes (fold BatchNormalization, identities, constants; dead code).
+        limits: memory limits (default ``Limits.default()``: 4 GiB, or ``K2E_MAX_MEMORY``).
+        allow_nonfinite: convert NaN/Inf weights and negative BatchNormalization variances with a
+            logged warning instead of refusing them.
 
     Returns:
         The graph (NHWC, every node tagged with its Keras layer name and class).
     """
     from .convert.keras import load_keras
 
-    graph = load_keras(os.fspath(model), None if weights is None else os.fspath(weights), input_shapes)
+    graph = load_keras(os.fspath(model), None if weights is None else os.fspath(weights), input_shapes,
+                       limits=limits, allow_nonfinite=allow_nonfinite)
     if cleanup:
         optimize(graph)
     return graph
@@ -73,17 +82,20 @@ def save(graph: Graph, path: str | os.PathLike[str], *, opset: int | None = None
 
 def convert_model(model: str | os.PathLike[str], output: str | os.PathLike[str], *,
             weights: str | os.PathLike[str] | None = None, input_shapes: InputShapes | None = None,
-            opset: int | None = None, nchw_inputs: bool = False) -> Graph:
+            opset: int | None = None, nchw_inputs: bool = False, limits: Limits | None = None,
+            allow_nonfinite: bool = False) -> Graph:
     """Load ``model`` and save it to ``output`` in one step; returns the converted graph."""
-    graph = load(model, weights, input_shapes=input_shapes)
+    graph = load(model, weights, input_shapes=input_shapes, limits=limits, allow_nonfinite=allow_nonfinite)
     save(graph, output, opset=opset, nchw_inputs=nchw_inputs)
     return graph
 
 
 def inspect(model: str | os.PathLike[str], weights: str | os.PathLike[str] | None = None, *,
-            input_shapes: InputShapes | None = None) -> ModelReport:
+            input_shapes: InputShapes | None = None, limits: Limits | None = None,
+            allow_nonfinite: bool = False) -> ModelReport:
     """Per-layer report of a Keras model: Keras name, class, output shape, params, MACs; totals."""
-    graph = load(model, weights, input_shapes=input_shapes, cleanup=False)
+    graph = load(model, weights, input_shapes=input_shapes, cleanup=False, limits=limits,
+                 allow_nonfinite=allow_nonfinite)
     return graph_report(graph, os.fspath(model))
 
 

@@ -17,6 +17,7 @@ import click
 
 from . import api
 from .errors import Keras2EdgeError
+from .runtime.limits import Limits, parse_size
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -33,6 +34,25 @@ def parse_input_shapes(specs: tuple[str, ...]) -> dict[str, list[int | None]]:
             raise click.BadParameter(f"{spec!r}: expected NAME:D0,D1,... with integer dims (e.g. input_1:1,224,224,3)",
                                      param_hint="--input-shape") from None
     return out
+
+
+def parse_limits(ctx: click.Context, param: click.Parameter, value: str | None) -> Limits | None:
+    """``--max-memory 8G`` -> Limits (None: the default, ``K2E_MAX_MEMORY`` or 4 GiB)."""
+    if value is None:
+        return None
+    try:
+        return Limits(max_memory=parse_size(value))
+    except ValueError as e:
+        raise click.BadParameter(str(e), ctx=ctx, param=param) from None
+
+
+def limit_options(fn: F) -> F:
+    """``--max-memory`` and ``--allow-nonfinite``, shared by the commands that read Keras files."""
+    fn = click.option("--allow-nonfinite", is_flag=True,
+                      help="Convert NaN/Inf weights and negative BatchNorm variances (warned) instead of refusing.")(fn)
+    return click.option("--max-memory", "limits", metavar="SIZE", callback=parse_limits,
+                        help="Refuse models declaring more than SIZE (e.g. 8G) in any tensor, weight or "
+                             "member (default 4G, or K2E_MAX_MEMORY).")(fn)
 
 
 def handle_errors(fn: F) -> F:
@@ -76,13 +96,14 @@ def main(debug: bool, verbose: bool) -> None:
               help="Pin an input's shape, e.g. input_1:1,224,224,3 (repeatable).")
 @click.option("--opset", type=int, default=None, help="ONNX opset (default: keras2edge's DEFAULT_OPSET).")
 @click.option("--nchw-inputs", is_flag=True, help="Expose rank-4 ONNX inputs channels-first (NCHW).")
+@limit_options
 @handle_errors
 def convert(model: str, output: str, weights: str | None, input_shape: tuple[str, ...], opset: int | None,
-            nchw_inputs: bool) -> None:
+            nchw_inputs: bool, limits: Limits | None, allow_nonfinite: bool) -> None:
     """Convert a Keras MODEL (.h5, .keras, or .json with --weights) to ONNX or TFLite."""
     t0 = time.perf_counter()
     graph = api.convert_model(model, output, weights=weights, input_shapes=parse_input_shapes(input_shape),
-                        opset=opset, nchw_inputs=nchw_inputs)
+                        opset=opset, nchw_inputs=nchw_inputs, limits=limits, allow_nonfinite=allow_nonfinite)
     click.echo(f"Wrote {output} ({len(graph.nodes)} ops, {len(graph.inputs)} input(s), "
                f"{len(graph.outputs)} output(s)) in {time.perf_counter() - t0:.2f} s")
 
@@ -92,8 +113,10 @@ def convert(model: str, output: str, weights: str | None, input_shape: tuple[str
 @click.option("--weights", type=click.Path(dir_okay=False), help="Weights file for an architecture JSON.")
 @click.option("--input-shape", "input_shape", multiple=True, metavar="NAME:D0,D1,...", help="Pin an input's shape.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@limit_options
 @handle_errors
-def inspect(model: str, weights: str | None, input_shape: tuple[str, ...], as_json: bool) -> None:
+def inspect(model: str, weights: str | None, input_shape: tuple[str, ...], as_json: bool, limits: Limits | None,
+            allow_nonfinite: bool) -> None:
     """A Keras model: per layer Keras name, class, output shape, params, MACs; and totals.
     A .tflite file: ops with versions and MACs, tensors, dtypes, quantization, arena bytes."""
     from .convert.keras.sniff import FileKind, sniff
@@ -103,7 +126,8 @@ def inspect(model: str, weights: str | None, input_shape: tuple[str, ...], as_js
         rep = api.inspect_tflite(model)
         click.echo(json.dumps(rep, indent=2) if as_json else tflite_report_text(rep))
         return
-    report = api.inspect(model, weights, input_shapes=parse_input_shapes(input_shape))
+    report = api.inspect(model, weights, input_shapes=parse_input_shapes(input_shape), limits=limits,
+                         allow_nonfinite=allow_nonfinite)
     click.echo(report.to_json() if as_json else report.to_text())
 
 

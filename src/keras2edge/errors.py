@@ -70,6 +70,10 @@ class WeightsMismatchError(ModelFormatError):
     """A weights file does not match the architecture (missing layer, wrong shape)."""
 
 
+class InvalidWeightsError(ModelFormatError):
+    """Weights hold values no trained Keras model holds (NaN/Inf, a negative variance)."""
+
+
 class QuantizationError(Keras2EdgeError):
     """Quantization could not be carried out as asked."""
 

@@ -8,6 +8,7 @@ building; all of them are reported together in one UnsupportedLayerError.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -32,13 +33,28 @@ WRAPPERS = ("Bidirectional", "TimeDistributed")
 _POISON = object()
 
 
-def _input_shape(cfg: Mapping[str, Any]) -> list[int | None]:
+#: Largest input dimension accepted (TFLite and ONNX store dims as int32).
+MAX_DIM = 2**31 - 1
+
+
+def _dims(raw: Any, what: str) -> list[int | None]:
+    """Validated dims: each None (unknown) or an integer in 1..MAX_DIM; ``what`` names the source."""
+    if not isinstance(raw, (list, tuple)):
+        raise ModelFormatError(f"{what} is {raw!r}; expected a list of dimensions")
+    for d in raw:
+        if d is not None and (isinstance(d, bool) or not isinstance(d, int) or not 1 <= d <= MAX_DIM):
+            raise ModelFormatError(f"{what} is {list(raw)!r}: dimension {d!r} is not a positive integer up to "
+                                   f"{MAX_DIM} (or null for an unknown size)")
+    return list(raw)
+
+
+def _input_shape(name: str, cfg: Mapping[str, Any], where: str) -> list[int | None]:
     for key in ("batch_input_shape", "batch_shape"):
         if cfg.get(key) is not None:
-            return [None if d is None else int(d) for d in cfg[key]]
+            return _dims(cfg[key], f"{where}: {key} of Keras layer {name!r} (InputLayer)")
     if cfg.get("input_shape") is not None:
-        return [None] + [None if d is None else int(d) for d in cfg["input_shape"]]
-    raise ModelFormatError(f"InputLayer {cfg.get('name')!r} has no shape")
+        return [None] + _dims(cfg["input_shape"], f"{where}: input_shape of Keras layer {name!r} (InputLayer)")
+    raise ModelFormatError(f"{where}: Keras layer {name!r} (InputLayer) has no shape")
 
 
 def find_unsupported(model: ModelSpec) -> dict[str, list[tuple[str, str]]]:
@@ -149,15 +165,18 @@ class GraphBuilder:
         return result
 
     def _graph_input(self, ly: LayerSpec) -> Value:
-        shape = _input_shape(ly.config)
+        where = repr(self.options.path)
+        shape = _input_shape(ly.name, ly.config, where)
         pinned = self.input_shapes.get(ly.name, self.input_shapes.get("*"))
         if pinned is not None:
-            want = list(pinned)
+            want = _dims(pinned, f"--input-shape {ly.name}")
             if len(want) != len(shape) or any(s is not None and w != s for s, w in zip(shape, want)):
                 raise ModelFormatError(f"--input-shape {ly.name}:{want} does not fit the model's input shape "
                                        f"{['?' if s is None else s for s in shape]}")
             shape = want
         dtype = DType.from_any(ly.config.get("dtype") or "float32")
+        self.options.limits.check(math.prod(d or 1 for d in shape) * dtype.np.itemsize,
+                                  f"{where}: input {ly.name!r} of shape {shape}")
         if dtype == DType.INT64:
             dtype = DType.INT32
         return self.graph.add_input(ly.name, dtype, shape)
