@@ -55,8 +55,8 @@ BUILTIN_FILTERS = {
 NUMERIC_KINDS = "fiub"
 
 
-def _name(raw: bytes) -> str:
-    return raw.decode("utf-8", errors="replace")
+def _name(raw: bytes | str) -> str:
+    return raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
 
 
 def _join(path: str, name: str) -> str:
