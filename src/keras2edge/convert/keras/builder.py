@@ -30,6 +30,9 @@ REFUSED: dict[str, str] = {
     "TensorFlowOpLayer": "embeds a raw TensorFlow NodeDef, which keras2edge does not execute",
 }
 WRAPPERS = ("Bidirectional", "TimeDistributed")
+#: What a handler raises when a crafted config breaks an assumption Keras guarantees (a missing key,
+#: a list where a number belongs, an input of the wrong rank): reported naming the layer.
+CONFIG_FAULTS = (TypeError, ValueError, KeyError, IndexError, AttributeError, ZeroDivisionError, OverflowError)
 _POISON = object()
 
 
@@ -141,7 +144,8 @@ class GraphBuilder:
             for item in list(pending):
                 ly, k = item
                 call = ly.calls[k]
-                if any(r not in tensors for r in call.inputs) or not self._kwarg_refs_ready(call.kwargs, tensors):
+                if (any(r not in tensors for r in call.inputs) or not self._kwarg_refs_ready(call.kwargs, tensors)
+                        or not self._kwarg_refs_ready(call.args, tensors)):
                     continue
                 pending.remove(item)
                 progressed = True
@@ -225,7 +229,17 @@ class GraphBuilder:
         except LayerRefusal as e:
             self.refusals.setdefault(cls, []).append((ly.name, str(e)))
             return [_POISON] * 8
+        except CONFIG_FAULTS as e:
+            raise ModelFormatError(
+                f"{self.options.path!r}: Keras layer {ly.name!r} ({cls}) cannot be imported: its config, weights or "
+                f"input shapes are not what Keras writes for a {cls} ({type(e).__name__}: {e})") from e
         outs = [res] if isinstance(res, Value) else list(res)
+        for v in outs:
+            if isinstance(v, Value) and any(d is not None and d < 0 for d in v.shape):
+                raise ModelFormatError(
+                    f"{self.options.path!r}: Keras layer {ly.name!r} ({cls}) would output shape "
+                    f"{['?' if d is None else d for d in v.shape]}: its config (kernel, strides, padding, "
+                    f"target shape) does not fit its input shape {[list(a.shape) for a in args]}")
         self._record(ly, cls, outs, args, sum(int(np.prod(a.shape)) for a in weights.arrays))
         return outs
 

@@ -21,6 +21,10 @@ It also bounds what the file may make us allocate: at most ``MAX_H5_OBJECTS`` li
 within ``Limits``, and no dataset with unwritten storage (a 22 KB file can declare a 2 GB chunked
 dataset that was never written; reading it would allocate 2 GB of fill values).
 
+``check_global_heaps`` runs on the raw bytes before HDF5 opens the file: a global heap collection
+(where variable-length strings such as ``model_config`` live) with an empty free-space object
+makes HDF5 2.0 loop forever when it reads the collection, so such a file is refused first.
+
 ``WeightReader.read`` then reads one dataset as a numeric array, checking the object is a
 dataset, its dtype is a real number type, and that the running total of weight bytes stays
 within the limit.
@@ -28,8 +32,13 @@ within the limit.
 
 from __future__ import annotations
 
+import contextlib
 import math
-from typing import Any
+import mmap
+import os
+import traceback
+from pathlib import Path
+from typing import IO, Any
 
 import h5py
 import numpy as np
@@ -128,6 +137,41 @@ def _check_attrs(oid: Any, path: str, where: str) -> None:
                                    f"(at most {MAX_ATTR_BYTES} expected in a Keras file)")
 
 
+GCOL = b"GCOL"
+#: Bytes of a global heap collection header and of an object header (8-byte lengths).
+GCOL_HEADER = 16
+GCOL_OBJECT_HEADER = 16
+
+
+def check_global_heaps(data: Any, where: str) -> None:
+    """Walk every global heap collection in ``data`` (bytes or an mmap of the file) as HDF5 does and
+    refuse one whose objects do not advance (an index-0 object of size 0: HDF5 never gets past it)."""
+    pos = data.find(GCOL)
+    while pos >= 0:
+        if data[pos + 4:pos + 5] == b"\x01" and pos + GCOL_HEADER <= len(data):
+            size = int.from_bytes(data[pos + 8:pos + 16], "little")
+            p, end = pos + GCOL_HEADER, pos + size
+            while p + GCOL_OBJECT_HEADER <= min(end, len(data)):
+                index = int.from_bytes(data[p:p + 2], "little")
+                obj_size = int.from_bytes(data[p + 8:p + 16], "little")
+                step = GCOL_OBJECT_HEADER + -(-obj_size // 8) * 8 if index else obj_size
+                if step == 0:
+                    raise ModelFormatError(f"{where}: corrupt HDF5 global heap at offset {pos} (an empty free-space "
+                                           "object, on which the HDF5 library would loop forever)")
+                p += step
+        pos = data.find(GCOL, pos + 4)
+
+
+def scan_raw_h5(path_or_file: str | IO[bytes], where: str) -> None:
+    """``check_global_heaps`` over a file given by path or as an open (real) file, memory-mapped."""
+    with contextlib.ExitStack() as stack:
+        fh = path_or_file if not isinstance(path_or_file, str) else stack.enter_context(open(path_or_file, "rb"))
+        if os.fstat(fh.fileno()).st_size == 0:
+            return  # h5py reports the empty file
+        view = stack.enter_context(mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ))
+        check_global_heaps(view, where)
+
+
 def check_h5_file(f: h5py.File, where: str, limits: Limits) -> None:
     """Walk the whole file once; raise UnsafeContentError / ModelFormatError / LimitExceededError
     for anything that reads outside it or declares more than the limits (see the module docstring)."""
@@ -179,6 +223,13 @@ class WeightReader:
             return np.asarray(obj[()])
         except OSError as e:
             raise ModelFormatError(f"{where}: cannot read the dataset (corrupt file?): {e}") from None
+
+
+def raised_by_h5py(exc: BaseException) -> bool:
+    """True if ``exc`` came out of h5py/HDF5 itself: how a corrupt file shows (as OSError, KeyError,
+    RuntimeError, ValueError... depending on the HDF5 call), as opposed to a bug of ours."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    return bool(frames) and "h5py" in Path(frames[-1].filename).parts
 
 
 def as_group(obj: Any, where: str) -> h5py.Group:

@@ -11,6 +11,7 @@ from . import layers as _layers  # noqa: F401  (fills KERAS_HANDLERS)
 from .builder import GraphBuilder
 from .config import parse_model
 from .context import ImportOptions
+from .h5guard import raised_by_h5py
 from .sources import open_source
 
 
@@ -44,5 +45,11 @@ def load_keras(path: str, weights: str | None = None,
     except MemoryError:
         raise LimitExceededError(f"{path!r}: ran out of memory while importing the model (memory limit "
                                  f"{limits.max_memory} bytes); the file declares more than fits") from None
+    except Exception as e:
+        if raised_by_h5py(e):
+            files = repr(path) if weights is None else f"{path!r} / {weights!r}"
+            raise ModelFormatError(f"{files}: cannot read the HDF5 data (corrupt or truncated file?): "
+                                   f"{type(e).__name__}: {e}") from e
+        raise
     graph.verify()
     return graph

@@ -21,7 +21,7 @@ import numpy as np
 from ...errors import ModelFormatError, UnsafeContentError
 from ...runtime.limits import Limits, resolve
 from .archive import read_member, spool_member, validate_zip
-from .h5guard import WeightReader, check_h5_file
+from .h5guard import WeightReader, check_h5_file, scan_raw_h5
 from .jsontext import MAX_CONFIG_BYTES, parse_json
 from .sniff import FileKind, describe_bytes, sniff
 from .weights import Keras3Weights, LegacyH5Weights, WeightStore, decode_str
@@ -46,6 +46,7 @@ def _attr(attrs: Any, key: str) -> str:
 @contextlib.contextmanager
 def _open_h5(path_or_file: Any, where: str, limits: Limits) -> Iterator[h5py.File]:
     """The file, open and checked by ``check_h5_file`` before anything else looks into it."""
+    scan_raw_h5(path_or_file, where)
     try:
         f = h5py.File(path_or_file, "r")
     except OSError as e:
