@@ -362,3 +362,50 @@ def test_soft_link_loop_in_an_unused_group_is_refused(tmp_path: Path) -> None:
     with pytest.raises(UnsafeContentError, match=r"'/model_weights/dense/loop' is a soft link to "
                                                  r"'/model_weights/dense/loop'"):
         k2e.load(h5)
+
+
+# ---------------------------------------------------------------------------- found by the fuzz test
+
+
+def test_global_heap_that_would_hang_hdf5_is_refused(tmp_path: Path) -> None:
+    """An index-0, size-0 object in the global heap holding model_config: HDF5 2.0 loops forever
+    reading it (fuzz mutant h5/2/183). Refused from the raw bytes; run in a child, so a regression
+    shows as a timeout rather than a stuck suite."""
+    data = bytearray(FULL_H5.read_bytes())
+    heap = data.find(b"GCOL")
+    data[heap + 16:heap + 32] = bytes(16)  # the first object header: index 0, size 0
+    h5 = tmp_path / "model.h5"
+    h5.write_bytes(bytes(data))
+    res = run_cli(["convert", str(h5), "-o", str(tmp_path / "m.tflite")], timeout=60)
+    assert_clean_cli_failure(res, rf"corrupt HDF5 global heap at offset {heap} \(an empty free-space object")
+    assert_no_leftovers(tmp_path, {"model.h5"})
+
+
+@pytest.mark.parametrize("cut", [0.3, 0.6, 0.9])
+def test_truncated_hdf5_is_a_model_format_error(cut: float, tmp_path: Path) -> None:
+    data = FULL_H5.read_bytes()
+    h5 = tmp_path / "model.h5"
+    h5.write_bytes(data[:int(len(data) * cut)])
+    with pytest.raises(ModelFormatError, match=r"model\.h5'.*(cannot read the HDF5|truncated or corrupt)"):
+        k2e.load(h5)
+
+
+def test_hard_link_cycle_is_walked_once(tmp_path: Path) -> None:
+    h5 = full_h5_copy(tmp_path)
+    with h5py.File(h5, "r+") as f:
+        f["model_weights/dense/cycle"] = f["model_weights"]  # a group that contains itself
+    graph = k2e.load(h5)
+    assert [v.name for v in graph.outputs] == ["probs"]
+
+
+def test_number_of_hdf5_objects_is_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from keras2edge.convert.keras import h5guard
+
+    monkeypatch.setattr(h5guard, "MAX_H5_OBJECTS", 40)
+    h5 = full_h5_copy(tmp_path)
+    with h5py.File(h5, "r+") as f:
+        junk = f.create_group("junk")
+        for i in range(41):
+            junk[str(i)] = f[KERNEL_FULL]
+    with pytest.raises(ModelFormatError, match=r"more than 40 HDF5 objects; not a Keras file"):
+        k2e.load(h5)

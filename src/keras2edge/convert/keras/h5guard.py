@@ -47,8 +47,8 @@ from ...errors import ModelFormatError, UnsafeContentError
 from ...runtime.limits import Limits
 from .jsontext import MAX_CONFIG_BYTES
 
-#: Links visited in one file (a real Keras file with optimizer state has a few thousand).
-MAX_H5_OBJECTS = 200_000
+#: Links visited in one file (a real Keras file with optimizer state has a few thousand to ~20,000).
+MAX_H5_OBJECTS = 100_000
 #: Nesting depth of groups (Keras 3 nests sub-layers a handful of levels deep).
 MAX_H5_DEPTH = 64
 #: Size of any one attribute (``model_config``, a JSON config, is the largest Keras writes).
