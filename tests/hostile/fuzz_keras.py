@@ -284,8 +284,9 @@ def _stop(proc: subprocess.Popen[str]) -> None:
     proc.wait()
 
 
-def run_campaign(seed: int, fmt: str, count: int, start: int = 0) -> Campaign:
-    """Mutants ``start .. start+count-1`` of ``fmt`` under ``seed``, through restartable workers."""
+def run_campaign(seed: int, fmt: str, count: int, start: int = 0, progress: int = 0) -> Campaign:
+    """Mutants ``start .. start+count-1`` of ``fmt`` under ``seed``, through restartable workers
+    (with ``progress``: a summary on stderr every ``progress`` mutants, and each finding as it comes)."""
     camp = Campaign(seed, fmt)
     proc = _spawn(seed, fmt)
     try:
@@ -304,11 +305,17 @@ def run_campaign(seed: int, fmt: str, count: int, start: int = 0) -> Campaign:
                 kind = "hang" if hung else "crash"
                 camp.outcomes[kind] += 1
                 camp.findings.append(Finding(index, kind, f"exit {proc.returncode}" if not hung else "no answer"))
+                if progress:
+                    print(f"mutant {index}: {kind}", file=sys.stderr, flush=True)
                 proc = _spawn(seed, fmt)
                 continue
             rep = json.loads(line)
+            if progress and (rep["outcome"] == "other" or rep["rss"] > camp.peak_rss + (32 << 20)):
+                print(f"mutant {index}: {rep}", file=sys.stderr, flush=True)  # a finding or a jump in memory
             camp.outcomes[rep["outcome"]] += 1
             camp.peak_rss = max(camp.peak_rss, rep["rss"])
+            if progress and (index + 1 - start) % progress == 0:
+                print(camp.summary(), file=sys.stderr, flush=True)
             if rep["outcome"] == "refused":
                 camp.refusals[rep["cls"]] += 1
             elif rep["outcome"] == "other":
@@ -329,7 +336,7 @@ def main(argv: list[str]) -> int:
     fmt, count = argv[0], int(argv[1])
     seed = int(argv[2]) if len(argv) > 2 else 0
     start = int(argv[3]) if len(argv) > 3 else 0
-    camp = run_campaign(seed, fmt, count, start)
+    camp = run_campaign(seed, fmt, count, start, progress=1000)
     print(camp.summary())
     for sig, f in camp.distinct().items():
         print(f"  mutant {f.index}: {sig}")

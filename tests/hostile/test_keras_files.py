@@ -409,3 +409,41 @@ def test_number_of_hdf5_objects_is_bounded(tmp_path: Path, monkeypatch: pytest.M
             junk[str(i)] = f[KERNEL_FULL]
     with pytest.raises(ModelFormatError, match=r"more than 40 HDF5 objects; not a Keras file"):
         k2e.load(h5)
+
+
+def _edited_keras3(tmp_path: Path, edit: Callable[[dict[str, Any]], None]) -> Path:
+    members = keras_members(FIXTURES_CNN1D)
+    cfg = json.loads(members["config.json"])
+    edit(cfg)
+    members["config.json"] = json.dumps(cfg).encode()
+    return keras_archive(tmp_path / "m.keras", members)
+
+
+def _layer(cfg: dict[str, Any], i: int) -> dict[str, Any]:
+    return cfg["config"]["layers"][i]
+
+
+FIXTURES_CNN1D = KERAS3.parent / "cnn1d.keras"
+CONFIG_FAULTS: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
+    "module-not-a-string": (lambda c: _layer(c, 1).update(module=5),
+                            r"layer 'conv1d' \(Conv1D\) has module 5; expected a string or null"),
+    "keras-history-short": (lambda c: _layer(c, 1)["inbound_nodes"][0]["args"][0]["config"].update(
+        keras_history=["signal", 0]), r"keras_history \['signal', 0\]; expected \[layer_name, node_index"),
+    "layers-not-a-list": (lambda c: c["config"].update(layers={"a": 1}),
+                          r"the model's layers are a dict; expected a list of layer objects"),
+    "output-ref-not-int": (lambda c: c["config"].update(output_layers=[["conv1d", "x", 0]]),
+                           r"cannot read model input/output entry \['conv1d', 'x', 0\]"),
+    "pool-larger-than-input": (lambda c: _layer(c, 9)["config"].update(pool_size=[40]),
+                               r"Keras layer 'max_pooling1d' \(MaxPooling1D\) would output shape \(\?, 0, 5\): "
+                               r"its config .* does not fit its input shape \(\?, 16, 5\)"),
+    "filters-not-a-number": (lambda c: _layer(c, 1)["config"].update(filters=[6]),
+                             r"Keras layer 'conv1d' \(Conv1D\) cannot be imported: its config, weights or input "
+                             r"shapes are not what Keras writes"),
+}
+
+
+@pytest.mark.parametrize("fault", sorted(CONFIG_FAULTS))
+def test_config_faults_found_by_fuzzing_name_the_cause(fault: str, tmp_path: Path) -> None:
+    edit, pattern = CONFIG_FAULTS[fault]
+    with pytest.raises(ModelFormatError, match=pattern):
+        k2e.load(_edited_keras3(tmp_path, edit))

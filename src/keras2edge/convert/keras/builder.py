@@ -51,6 +51,11 @@ def _dims(raw: Any, what: str) -> list[int | None]:
     return list(raw)
 
 
+def _dims_text(shape: Sequence[int | None]) -> str:
+    """``(?, 0, 5)``: a shape as the messages show it (? for an unknown dimension)."""
+    return "(" + ", ".join("?" if d is None else str(d) for d in shape) + ")"
+
+
 def _input_shape(name: str, cfg: Mapping[str, Any], where: str) -> list[int | None]:
     for key in ("batch_input_shape", "batch_shape"):
         if cfg.get(key) is not None:
@@ -235,11 +240,11 @@ class GraphBuilder:
                 f"input shapes are not what Keras writes for a {cls} ({type(e).__name__}: {e})") from e
         outs = [res] if isinstance(res, Value) else list(res)
         for v in outs:
-            if isinstance(v, Value) and any(d is not None and d < 0 for d in v.shape):
+            if isinstance(v, Value) and any(d is not None and d < 1 for d in v.shape):
                 raise ModelFormatError(
-                    f"{self.options.path!r}: Keras layer {ly.name!r} ({cls}) would output shape "
-                    f"{['?' if d is None else d for d in v.shape]}: its config (kernel, strides, padding, "
-                    f"target shape) does not fit its input shape {[list(a.shape) for a in args]}")
+                    f"{self.options.path!r}: Keras layer {ly.name!r} ({cls}) would output shape {_dims_text(v.shape)}:"
+                    f" its config (kernel, strides, padding, target shape) does not fit its input shape"
+                    f"{'s' if len(args) > 1 else ''} {', '.join(_dims_text(a.shape) for a in args)}")
         self._record(ly, cls, outs, args, sum(int(np.prod(a.shape)) for a in weights.arrays))
         return outs
 
