@@ -436,10 +436,27 @@ CONFIG_FAULTS: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
     "pool-larger-than-input": (lambda c: _layer(c, 9)["config"].update(pool_size=[40]),
                                r"Keras layer 'max_pooling1d' \(MaxPooling1D\) would output shape \(\?, 0, 5\): "
                                r"its config .* does not fit its input shape \(\?, 16, 5\)"),
+    "inbound-nodes-not-a-list": (lambda c: _layer(c, 1).update(inbound_nodes=2.5),
+                                 r"layer 'conv1d' has inbound_nodes 2\.5; expected a list"),
     "filters-not-a-number": (lambda c: _layer(c, 1)["config"].update(filters=[6]),
                              r"Keras layer 'conv1d' \(Conv1D\) cannot be imported: its config, weights or input "
                              r"shapes are not what Keras writes"),
 }
+
+
+def test_config_ints_beyond_int32_are_refused(tmp_path: Path) -> None:
+    """A stride of 2**63 in a 'same'-padded conv kept every shape valid and reached the TFLite writer."""
+    members = keras_members(REPO_EXAMPLE)
+    cfg = json.loads(members["config.json"])
+    _layer(cfg, 6)["config"].update(strides=[2**63, 1])
+    members["config.json"] = json.dumps(cfg).encode()
+    k = keras_archive(tmp_path / "m.keras", members)
+    with pytest.raises(ModelFormatError, match=r"Keras layer 'pw2' \(Conv2D\): strides=9223372036854775808 from its "
+                                               r"config does not fit in 32 bits"):
+        k2e.load(k)
+
+
+REPO_EXAMPLE = KERAS3.parents[3] / "examples" / "tiny_cnn.keras"
 
 
 @pytest.mark.parametrize("fault", sorted(CONFIG_FAULTS))

@@ -110,6 +110,7 @@ class GraphBuilder:
         problems = find_unsupported(model)
         self.graph.name = model.name
         outs = self.build_model(model, (), (), None)
+        self._check_int_attrs()
         for cls, entries in self.refusals.items():
             problems.setdefault(cls, []).extend(entries)
         if problems:
@@ -172,6 +173,18 @@ class GraphBuilder:
                 raise ModelFormatError(f"{self.options.path!r}: model output {r.layer!r} is never produced")
             result.append(tensors[r])
         return result
+
+    def _check_int_attrs(self) -> None:
+        """Integer attributes (strides, sizes, axes from the config) must fit in int32, as every target
+        format stores them; a crafted config can hold 2**63."""
+        for node in self.graph.nodes:
+            for key, value in node.attrs.items():
+                ints = value if isinstance(value, (list, tuple)) else [value]
+                bad = [v for v in ints if isinstance(v, (int, np.integer)) and not -2**31 <= v < 2**31]
+                if bad:
+                    who = f"{node.origin.layer!r} ({node.origin.cls})" if node.origin else repr(node.name)
+                    raise ModelFormatError(f"{self.options.path!r}: Keras layer {who}: {key}={bad[0]} from "
+                                           "its config does not fit in 32 bits; no ONNX or TFLite model can hold it")
 
     def _graph_input(self, ly: LayerSpec) -> Value:
         where = repr(self.options.path)

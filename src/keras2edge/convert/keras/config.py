@@ -273,7 +273,10 @@ def _parse_functional(cls: str, cfg: dict[str, Any], where: str) -> ModelSpec:
     layers = []
     for e in _layer_entries(cfg["layers"], where):
         name = _layer_name(e)
-        calls = [_parse_call(n, f"{where}, layer {name!r}") for n in (e.get("inbound_nodes") or [])]
+        nodes = e.get("inbound_nodes") or []
+        if not isinstance(nodes, list):
+            raise ModelFormatError(f"{where}: layer {name!r} has inbound_nodes {str(nodes)[:80]}; expected a list")
+        calls = [_parse_call(n, f"{where}, layer {name!r}") for n in nodes]
         layers.append(_parse_layer(e, where, calls))
     model = ModelSpec(str(cfg.get("name", "model")), cls, layers,
                       _parse_io(cfg.get("input_layers"), where), _parse_io(cfg.get("output_layers"), where))
