@@ -34,9 +34,9 @@ from __future__ import annotations
 
 import contextlib
 import math
-import mmap
 import os
 import traceback
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -141,35 +141,50 @@ GCOL = b"GCOL"
 #: Bytes of a global heap collection header and of an object header (8-byte lengths).
 GCOL_HEADER = 16
 GCOL_OBJECT_HEADER = 16
+#: Objects walked in one collection (a collection holds at most 65,535), and bytes scanned per read.
+MAX_HEAP_OBJECTS = 1 << 16
+SCAN_CHUNK = 1 << 20
 
 
-def check_global_heaps(data: Any, where: str) -> None:
-    """Walk every global heap collection in ``data`` (bytes or an mmap of the file) as HDF5 does and
-    refuse one whose objects do not advance (an index-0 object of size 0: HDF5 never gets past it)."""
-    pos = data.find(GCOL)
-    while pos >= 0:
-        if data[pos + 4:pos + 5] == b"\x01" and pos + GCOL_HEADER <= len(data):
-            size = int.from_bytes(data[pos + 8:pos + 16], "little")
-            p, end = pos + GCOL_HEADER, pos + size
-            while p + GCOL_OBJECT_HEADER <= min(end, len(data)):
-                index = int.from_bytes(data[p:p + 2], "little")
-                obj_size = int.from_bytes(data[p + 8:p + 16], "little")
-                step = GCOL_OBJECT_HEADER + -(-obj_size // 8) * 8 if index else obj_size
-                if step == 0:
-                    raise ModelFormatError(f"{where}: corrupt HDF5 global heap at offset {pos} (an empty free-space "
-                                           "object, on which the HDF5 library would loop forever)")
-                p += step
-        pos = data.find(GCOL, pos + 4)
+def check_global_heaps(read_at: Callable[[int, int], bytes], size: int, where: str) -> None:
+    """Walk every global heap collection of a file of ``size`` bytes (``read_at(offset, n)`` reads it)
+    as HDF5 does, and refuse one whose objects do not advance (an index-0 object of size 0: HDF5
+    never gets past it). The file is scanned in chunks, so memory stays flat whatever its size."""
+    for pos in _signatures(read_at, size, GCOL):
+        head = read_at(pos, GCOL_HEADER)
+        if len(head) < GCOL_HEADER or head[4] != 1:
+            continue
+        p, end = pos + GCOL_HEADER, min(pos + int.from_bytes(head[8:16], "little"), size)
+        for _ in range(MAX_HEAP_OBJECTS):
+            if p + GCOL_OBJECT_HEADER > end:
+                break
+            obj = read_at(p, GCOL_OBJECT_HEADER)
+            index, obj_size = int.from_bytes(obj[:2], "little"), int.from_bytes(obj[8:16], "little")
+            step = GCOL_OBJECT_HEADER + -(-obj_size // 8) * 8 if index else obj_size
+            if step == 0:
+                raise ModelFormatError(f"{where}: corrupt HDF5 global heap at offset {pos} (an empty free-space "
+                                       "object, on which the HDF5 library would loop forever)")
+            p += step
+
+
+def _signatures(read_at: Callable[[int, int], bytes], size: int, sig: bytes) -> Iterator[int]:
+    """Offsets of ``sig`` in the file, read in chunks that overlap by ``len(sig) - 1`` bytes."""
+    offset = 0
+    while offset < size:
+        chunk = read_at(offset, SCAN_CHUNK + len(sig) - 1)
+        hit = chunk.find(sig)
+        while hit >= 0:
+            yield offset + hit
+            hit = chunk.find(sig, hit + 1)
+        offset += SCAN_CHUNK
 
 
 def scan_raw_h5(path_or_file: str | IO[bytes], where: str) -> None:
-    """``check_global_heaps`` over a file given by path or as an open (real) file, memory-mapped."""
+    """``check_global_heaps`` over a file given by path or as an open (real) file."""
     with contextlib.ExitStack() as stack:
         fh = path_or_file if not isinstance(path_or_file, str) else stack.enter_context(open(path_or_file, "rb"))
-        if os.fstat(fh.fileno()).st_size == 0:
-            return  # h5py reports the empty file
-        view = stack.enter_context(mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ))
-        check_global_heaps(view, where)
+        fd = fh.fileno()
+        check_global_heaps(lambda offset, n: os.pread(fd, n, offset), os.fstat(fd).st_size, where)
 
 
 def check_h5_file(f: h5py.File, where: str, limits: Limits) -> None:
