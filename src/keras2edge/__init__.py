@@ -19,6 +19,7 @@ from .api import convert_model, inspect, load, save
 from .batch import ConvertResult, convert_many
 from .errors import (
     BatchInputError,
+    InvalidWeightsError,
     Keras2EdgeError,
     LimitExceededError,
     ModelFormatError,
@@ -39,7 +40,7 @@ __all__ = [
     # functions and types
     "convert_model", "convert_many", "ConvertResult", "inspect", "load", "save", "optimize", "Graph", "Limits",
     # errors
-    "BatchInputError", "Keras2EdgeError", "LimitExceededError", "ModelFormatError", "OptionError",
+    "BatchInputError", "InvalidWeightsError", "Keras2EdgeError", "LimitExceededError", "ModelFormatError", "OptionError",
     "OutputPathError", "RuntimeModelError", "UnsafeContentError", "UnsupportedLayerError", "UnsupportedOpError",
     "WeightsMismatchError",
 ]

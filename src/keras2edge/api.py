@@ -28,8 +28,12 @@ InputShapes = Mapping[str, Sequence["int | None"]]
 
 
 def load(model: str | os.PathLike[str], weights: str | os.PathLike[str] | None = None, *,
-         input_shapes: InputShapes | None = None, cleanup: bool = True, backend: str | None = None) -> Graph:
+         input_shapes: InputShapes | None = None, cleanup: bool = True, backend: str | None = None,
+         limits: Limits | None = None, allow_nonfinite: bool = False) -> Graph:
     """Import a Keras model file into an IR graph.
+
+    The file is treated as untrusted: nothing in it is executed, nothing outside it is read, and
+    nothing it declares is allocated beyond ``limits`` (see docs/security.md).
 
     Args:
         model: a Keras 1/2/3 HDF5 file, a ``.keras`` archive, or an architecture JSON.
@@ -40,6 +44,9 @@ def load(model: str | os.PathLike[str], weights: str | os.PathLike[str] | None =
         backend: ``"theano"`` or ``"tensorflow"``: the Keras backend that trained the weights
             (Theano conv kernels are flipped). None reads it from the file, or infers it with a
             logged warning when the file does not record it (Keras 1); ``graph.metadata`` says which.
+        limits: memory limits (default ``Limits.default()``: 4 GiB, or ``K2E_MAX_MEMORY``).
+        allow_nonfinite: convert NaN/Inf weights and negative BatchNormalization variances with a
+            logged warning instead of refusing them.
 
     Returns:
         The graph (NHWC, every node tagged with its Keras layer name and class).
@@ -47,7 +54,8 @@ def load(model: str | os.PathLike[str], weights: str | os.PathLike[str] | None =
     from .convert.keras import load_keras
 
     shapes = check_input_shapes(input_shapes)
-    graph = load_keras(os.fspath(model), None if weights is None else os.fspath(weights), shapes, backend)
+    graph = load_keras(os.fspath(model), None if weights is None else os.fspath(weights), shapes, backend,
+                       limits=limits, allow_nonfinite=allow_nonfinite)
     if cleanup:
         optimize(graph)
     return graph
@@ -96,23 +104,27 @@ def _check_save_args(path: str | os.PathLike[str], opset: int | None,
 
 def convert_model(model: str | os.PathLike[str], output: str | os.PathLike[str], *,
             weights: str | os.PathLike[str] | None = None, input_shapes: InputShapes | None = None,
-            opset: int | None = None, nchw_inputs: bool = False, backend: str | None = None) -> Graph:
+            opset: int | None = None, nchw_inputs: bool = False, backend: str | None = None,
+            limits: Limits | None = None, allow_nonfinite: bool = False) -> Graph:
     """Load ``model`` and save it to ``output`` in one step; returns the converted graph.
 
     The arguments and the output path are checked before the model is read: the output may not be
     the model or the weights file (see :func:`save`).
     """
     _check_save_args(output, opset, (model, weights))
-    graph = load(model, weights, input_shapes=input_shapes, backend=backend)
+    graph = load(model, weights, input_shapes=input_shapes, backend=backend, limits=limits,
+                 allow_nonfinite=allow_nonfinite)
     save(graph, output, opset=opset, nchw_inputs=nchw_inputs, sources=(model, weights))
     return graph
 
 
 def inspect(model: str | os.PathLike[str], weights: str | os.PathLike[str] | None = None, *,
-            input_shapes: InputShapes | None = None, backend: str | None = None) -> ModelReport:
+            input_shapes: InputShapes | None = None, backend: str | None = None, limits: Limits | None = None,
+            allow_nonfinite: bool = False) -> ModelReport:
     """Per-layer report of a Keras model: Keras name, class, output shape, params, MACs; totals;
     the Keras backend the weights are read as and the rule that decided it."""
-    graph = load(model, weights, input_shapes=input_shapes, cleanup=False, backend=backend)
+    graph = load(model, weights, input_shapes=input_shapes, cleanup=False, backend=backend, limits=limits,
+                 allow_nonfinite=allow_nonfinite)
     return graph_report(graph, os.fspath(model))
 
 

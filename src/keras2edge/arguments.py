@@ -14,8 +14,7 @@ import numbers
 from collections.abc import Mapping, Sequence
 
 from .errors import OptionError
-
-MAX_DIM = 2**31 - 1
+from .ir.value import MAX_DIM
 _ALLOWED = f"each dim must be a positive integer up to {MAX_DIM} (2**31-1), or None to leave it open"
 
 

@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass
 
 from .api import InputShapes, convert_model
 from .errors import BatchInputError, Keras2EdgeError
+from .runtime.limits import Limits
 
 FORMATS = ("onnx", "tflite")
 GLOB_CHARS = frozenset("*?[")
@@ -211,7 +212,8 @@ def _run_isolated(task: _Task) -> ConvertResult:
 
 def convert_many(models: Iterable[str | os.PathLike[str] | ModelInput], outdir: str | os.PathLike[str], *, fmt: str,
                  jobs: int = 1, input_shapes: InputShapes | None = None, opset: int | None = None, nchw_inputs: bool = False,
-                 backend: str | None = None, on_result: Callable[[ConvertResult], None] | None = None) -> list[ConvertResult]:
+                 backend: str | None = None, limits: Limits | None = None, allow_nonfinite: bool = False,
+                 on_result: Callable[[ConvertResult], None] | None = None) -> list[ConvertResult]:
     """Convert every model to ``OUTDIR/<stem>.<fmt>``; one failure never stops the others.
 
     Args:
@@ -219,7 +221,7 @@ def convert_many(models: Iterable[str | os.PathLike[str] | ModelInput], outdir: 
         outdir: the output folder (created if missing).
         fmt: ``"onnx"`` or ``"tflite"``.
         jobs: worker processes; 1 converts in this process.
-        input_shapes, opset, nchw_inputs, backend: as for :func:`keras2edge.convert_model`, for every model.
+        input_shapes, opset, nchw_inputs, backend, limits, allow_nonfinite: as for :func:`keras2edge.convert_model`, for every model.
         on_result: called in this process with each result as it finishes (for progress).
 
     Returns:
@@ -241,7 +243,8 @@ def convert_many(models: Iterable[str | os.PathLike[str] | ModelInput], outdir: 
     except OSError as e:
         raise BatchInputError(f"cannot write into {os.fspath(outdir)!r}: {e.strerror or e} (the output of a batch "
                               "is a folder)") from None
-    options = {"input_shapes": input_shapes, "opset": opset, "nchw_inputs": nchw_inputs, "backend": backend}
+    options = {"input_shapes": input_shapes, "opset": opset, "nchw_inputs": nchw_inputs, "backend": backend,
+               "limits": limits, "allow_nonfinite": allow_nonfinite}
     tasks = [_Task(m, o, options) for m, o in zip(inputs, outs)]
     results: list[ConvertResult | None] = [None] * len(tasks)
 

@@ -43,19 +43,26 @@ def parse_input_shapes(specs: tuple[str, ...]) -> dict[str, list[int | None]]:
 
 
 def _parse_limits(ctx: click.Context, param: click.Parameter, value: str | None) -> Limits | None:
+    """``--max-memory 8G`` -> Limits (None: the default, ``K2E_MAX_MEMORY`` or 4 GiB)."""
     if value is None:
         return None
     try:
         return Limits(max_memory=parse_size(value))
     except ValueError as e:
-        raise click.BadParameter(str(e)) from None
+        raise click.BadParameter(str(e), ctx=ctx, param=param) from None
 
 
 def max_memory_option(fn: F) -> F:
     """``--max-memory SIZE`` -> the command's ``limits`` argument (a Limits, or None for the default)."""
     return click.option("--max-memory", "limits", metavar="SIZE", callback=_parse_limits,
-                        help=f"Refuse models that declare more memory than this, e.g. 512M or 8G "
-                             f"(default 4G or ${ENV_VAR}).")(fn)
+                        help=f"Refuse models declaring more than SIZE (e.g. 512M, 8G) in any tensor, weight, "
+                             f"arena or archive member (default 4G, or ${ENV_VAR}).")(fn)
+
+
+def allow_nonfinite_option(fn: F) -> F:
+    """``--allow-nonfinite`` for the commands that read Keras weights."""
+    return click.option("--allow-nonfinite", is_flag=True,
+                        help="Convert NaN/Inf weights and negative BatchNorm variances (warned) instead of refusing.")(fn)
 
 
 def handle_errors(fn: F) -> F:
@@ -112,9 +119,12 @@ def main(debug: bool, verbose: bool) -> None:
 @click.option("--opset", type=int, default=None, help="ONNX opset (default: keras2edge's DEFAULT_OPSET).")
 @click.option("--nchw-inputs", is_flag=True, help="Expose rank-4 ONNX inputs channels-first (NCHW).")
 @backend_option
+@max_memory_option
+@allow_nonfinite_option
 @handle_errors
 def convert(models: tuple[str, ...], output: str, fmt: str | None, jobs: int, as_json: bool, weights: str | None,
-            input_shape: tuple[str, ...], opset: int | None, nchw_inputs: bool, backend: str | None) -> None:
+            input_shape: tuple[str, ...], opset: int | None, nchw_inputs: bool, backend: str | None,
+            limits: Limits | None, allow_nonfinite: bool) -> None:
     """Convert Keras models (.h5, .keras, or .json with weights) to ONNX or TFLite.
 
     \b
@@ -141,7 +151,8 @@ def convert(models: tuple[str, ...], output: str, fmt: str | None, jobs: int, as
             raise click.UsageError(f"--format {fmt} does not match the output file {output!r}")
         t0 = time.perf_counter()
         graph = api.convert_model(models[0], output, weights=weights, input_shapes=shapes, opset=opset,
-                                  nchw_inputs=nchw_inputs, backend=backend)
+                                  nchw_inputs=nchw_inputs, backend=backend, limits=limits,
+                                  allow_nonfinite=allow_nonfinite)
         click.echo(f"Wrote {output} ({len(graph.nodes)} ops, {len(graph.inputs)} input(s), "
                    f"{len(graph.outputs)} output(s)) in {time.perf_counter() - t0:.2f} s")
         return
@@ -150,7 +161,7 @@ def convert(models: tuple[str, ...], output: str, fmt: str | None, jobs: int, as
     if fmt is None:
         raise click.UsageError("a batch (several models, or -o OUTDIR/) needs --format onnx or --format tflite")
     _convert_batch(models, output, fmt=fmt, jobs=jobs, as_json=as_json, input_shapes=shapes, opset=opset,
-                   nchw_inputs=nchw_inputs, backend=backend)
+                   nchw_inputs=nchw_inputs, backend=backend, limits=limits, allow_nonfinite=allow_nonfinite)
 
 
 def _convert_batch(models: tuple[str, ...], outdir: str, *, fmt: str, jobs: int, as_json: bool,
@@ -188,9 +199,10 @@ def _convert_batch(models: tuple[str, ...], outdir: str, *, fmt: str, jobs: int,
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @backend_option
 @max_memory_option
+@allow_nonfinite_option
 @handle_errors
 def inspect(model: str, weights: str | None, input_shape: tuple[str, ...], as_json: bool,
-            backend: str | None, limits: Limits | None) -> None:
+            backend: str | None, limits: Limits | None, allow_nonfinite: bool) -> None:
     """A Keras model: per layer Keras name, class, output shape, params, MACs; and totals.
     A .tflite file: ops with versions and MACs, tensors, dtypes, quantization, arena bytes."""
     from .convert.keras.sniff import FileKind, sniff
@@ -200,7 +212,8 @@ def inspect(model: str, weights: str | None, input_shape: tuple[str, ...], as_js
         rep = api.inspect_tflite(model, limits=limits)
         click.echo(json.dumps(rep, indent=2) if as_json else tflite_report_text(rep))
         return
-    report = api.inspect(model, weights, input_shapes=parse_input_shapes(input_shape), backend=backend)
+    report = api.inspect(model, weights, input_shapes=parse_input_shapes(input_shape), backend=backend,
+                         limits=limits, allow_nonfinite=allow_nonfinite)
     click.echo(report.to_json() if as_json else report.to_text())
 
 

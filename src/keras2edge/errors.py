@@ -84,6 +84,10 @@ class BatchInputError(Keras2EdgeError):
     """The models of a batch conversion cannot be converted together (e.g. two would write the same file)."""
 
 
+class InvalidWeightsError(ModelFormatError):
+    """Weights hold values no trained Keras model holds (NaN/Inf, a negative variance)."""
+
+
 class QuantizationError(Keras2EdgeError):
     """Quantization could not be carried out as asked."""
 

@@ -33,10 +33,14 @@ class DType(str, enum.Enum):
         if isinstance(dtype, DType):
             return dtype
         if isinstance(dtype, dict):  # Keras 3 DTypePolicy {"config": {"name": "float32"}}
-            dtype = (dtype.get("config") or {}).get("name", "float32")
+            cfg = dtype.get("config")
+            dtype = cfg.get("name", "float32") if isinstance(cfg, dict) else None
         if dtype is None:
             return cls.FLOAT32
-        name = str(np.dtype(dtype)) if not isinstance(dtype, str) else dtype
+        try:
+            name = str(np.dtype(dtype)) if not isinstance(dtype, str) else dtype
+        except TypeError:  # not a dtype at all (a number, a list in a broken config): the default below
+            name = ""
         name = {"mixed_float16": "float32", "mixed_bfloat16": "float32", "float64": "float32",
                 "bfloat16": "float32", "half": "float16", "float": "float32",
                 "uint16": "int32", "uint32": "int64", "int": "int32"}.get(name, name)

@@ -9,6 +9,10 @@ import numpy as np
 
 from .dtypes import DType
 
+#: The largest dimension a value may have: ONNX and TFLite store dims as int32. Input shapes from a
+#: model file or from the user are held to it before anything is built.
+MAX_DIM = 2**31 - 1
+
 if TYPE_CHECKING:
     from .node import Node
 

@@ -8,6 +8,7 @@ building; all of them are reported together in one UnsupportedLayerError.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -15,6 +16,7 @@ import numpy as np
 
 from ...errors import ModelFormatError, UnsupportedLayerError
 from ...ir import DType, Graph, LayerRecord, Value
+from ...ir.value import MAX_DIM
 from .config import LayerCall, LayerSpec, ModelSpec, TensorRef, is_legacy_ref
 from .context import KERAS_HANDLERS, ImportOptions, LayerContext, LayerRefusal
 from .layers.keras_ops import OPS_PREFIX, ops_key
@@ -29,16 +31,35 @@ REFUSED: dict[str, str] = {
     "TensorFlowOpLayer": "embeds a raw TensorFlow NodeDef, which keras2edge does not execute",
 }
 WRAPPERS = ("Bidirectional", "TimeDistributed")
+#: What a handler raises when a crafted config breaks an assumption Keras guarantees (a missing key,
+#: a list where a number belongs, an input of the wrong rank): reported naming the layer.
+CONFIG_FAULTS = (TypeError, ValueError, KeyError, IndexError, AttributeError, ZeroDivisionError, OverflowError)
 _POISON = object()
 
 
-def _input_shape(cfg: Mapping[str, Any]) -> list[int | None]:
+def _dims(raw: Any, what: str) -> list[int | None]:
+    """Validated dims: each None (unknown) or an integer in 1..MAX_DIM; ``what`` names the source."""
+    if not isinstance(raw, (list, tuple)):
+        raise ModelFormatError(f"{what} is {raw!r}; expected a list of dimensions")
+    for d in raw:
+        if d is not None and (isinstance(d, bool) or not isinstance(d, int) or not 1 <= d <= MAX_DIM):
+            raise ModelFormatError(f"{what} is {list(raw)!r}: dimension {d!r} is not a positive integer up to "
+                                   f"{MAX_DIM} (or null for an unknown size)")
+    return list(raw)
+
+
+def _dims_text(shape: Sequence[int | None]) -> str:
+    """``(?, 0, 5)``: a shape as the messages show it (? for an unknown dimension)."""
+    return "(" + ", ".join("?" if d is None else str(d) for d in shape) + ")"
+
+
+def _input_shape(name: str, cfg: Mapping[str, Any], where: str) -> list[int | None]:
     for key in ("batch_input_shape", "batch_shape"):
         if cfg.get(key) is not None:
-            return [None if d is None else int(d) for d in cfg[key]]
+            return _dims(cfg[key], f"{where}: {key} of Keras layer {name!r} (InputLayer)")
     if cfg.get("input_shape") is not None:
-        return [None] + [None if d is None else int(d) for d in cfg["input_shape"]]
-    raise ModelFormatError(f"InputLayer {cfg.get('name')!r} has no shape")
+        return [None] + _dims(cfg["input_shape"], f"{where}: input_shape of Keras layer {name!r} (InputLayer)")
+    raise ModelFormatError(f"{where}: Keras layer {name!r} (InputLayer) has no shape")
 
 
 def find_unsupported(model: ModelSpec) -> dict[str, list[tuple[str, str]]]:
@@ -86,6 +107,7 @@ class GraphBuilder:
         problems = find_unsupported(model)
         self.graph.name = model.name
         outs = self.build_model(model, (), (), None)
+        self._check_int_attrs()
         for cls, entries in self.refusals.items():
             problems.setdefault(cls, []).extend(entries)
         if problems:
@@ -125,7 +147,8 @@ class GraphBuilder:
             for item in list(pending):
                 ly, k = item
                 call = ly.calls[k]
-                if any(r not in tensors for r in call.inputs) or not self._kwarg_refs_ready(call.kwargs, tensors):
+                if (any(r not in tensors for r in call.inputs) or not self._kwarg_refs_ready(call.kwargs, tensors)
+                        or not self._kwarg_refs_ready(call.args, tensors)):
                     continue
                 pending.remove(item)
                 progressed = True
@@ -148,16 +171,31 @@ class GraphBuilder:
             result.append(tensors[r])
         return result
 
+    def _check_int_attrs(self) -> None:
+        """Integer attributes (strides, sizes, axes from the config) must fit in int32, as every target
+        format stores them; a crafted config can hold 2**63."""
+        for node in self.graph.nodes:
+            for key, value in node.attrs.items():
+                ints = value if isinstance(value, (list, tuple)) else [value]
+                bad = [v for v in ints if isinstance(v, (int, np.integer)) and not -2**31 <= v < 2**31]
+                if bad:
+                    who = f"{node.origin.layer!r} ({node.origin.cls})" if node.origin else repr(node.name)
+                    raise ModelFormatError(f"{self.options.path!r}: Keras layer {who}: {key}={bad[0]} from "
+                                           "its config does not fit in 32 bits; no ONNX or TFLite model can hold it")
+
     def _graph_input(self, ly: LayerSpec) -> Value:
-        shape = _input_shape(ly.config)
+        where = repr(self.options.path)
+        shape = _input_shape(ly.name, ly.config, where)
         pinned = self.input_shapes.get(ly.name, self.input_shapes.get("*"))
         if pinned is not None:
-            want = list(pinned)
+            want = _dims(pinned, f"--input-shape {ly.name}")
             if len(want) != len(shape) or any(s is not None and w != s for s, w in zip(shape, want)):
                 raise ModelFormatError(f"--input-shape {ly.name}:{want} does not fit the model's input shape "
                                        f"{['?' if s is None else s for s in shape]}")
             shape = want
         dtype = DType.from_any(ly.config.get("dtype") or "float32")
+        self.options.limits.check(math.prod(d or 1 for d in shape) * dtype.np.itemsize,
+                                  f"{where}: input {ly.name!r} of shape {shape}")
         if dtype == DType.INT64:
             dtype = DType.INT32
         return self.graph.add_input(ly.name, dtype, shape)
@@ -206,7 +244,17 @@ class GraphBuilder:
         except LayerRefusal as e:
             self.refusals.setdefault(cls, []).append((ly.name, str(e)))
             return [_POISON] * 8
+        except CONFIG_FAULTS as e:
+            raise ModelFormatError(
+                f"{self.options.path!r}: Keras layer {ly.name!r} ({cls}) cannot be imported: its config, weights or "
+                f"input shapes are not what Keras writes for a {cls} ({type(e).__name__}: {e})") from e
         outs = [res] if isinstance(res, Value) else list(res)
+        for v in outs:
+            if isinstance(v, Value) and any(d is not None and d < 1 for d in v.shape):
+                raise ModelFormatError(
+                    f"{self.options.path!r}: Keras layer {ly.name!r} ({cls}) would output shape {_dims_text(v.shape)}:"
+                    f" its config (kernel, strides, padding, target shape) does not fit its input shape"
+                    f"{'s' if len(args) > 1 else ''} {', '.join(_dims_text(a.shape) for a in args)}")
         self._record(ly, cls, outs, args, sum(int(np.prod(a.shape)) for a in weights.arrays))
         return outs
 

@@ -82,9 +82,14 @@ def _is_keras3_tensor(obj: Any) -> bool:
     return isinstance(obj, dict) and obj.get("class_name") == "__keras_tensor__"
 
 
-def _ref_from_history(obj: dict[str, Any]) -> TensorRef:
-    hist = obj["config"]["keras_history"]
-    return TensorRef(str(hist[0]), int(hist[1]), int(hist[2]))
+def _ref_from_history(obj: dict[str, Any], where: str) -> TensorRef:
+    cfg = obj.get("config")
+    hist = cfg.get("keras_history") if isinstance(cfg, dict) else None
+    if not (isinstance(hist, list) and len(hist) == 3 and isinstance(hist[0], str)
+            and all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in hist[1:])):
+        raise ModelFormatError(f"{where}: a Keras 3 tensor reference has keras_history {str(hist)[:120]}; expected "
+                               "[layer_name, node_index, tensor_index]")
+    return TensorRef(hist[0], hist[1], hist[2])
 
 
 def is_legacy_ref(obj: Any) -> bool:
@@ -94,14 +99,14 @@ def is_legacy_ref(obj: Any) -> bool:
             and (len(obj) == 3 or isinstance(obj[3], dict)))
 
 
-def convert_tensor_refs(obj: Any) -> Any:
+def convert_tensor_refs(obj: Any, where: str) -> Any:
     """Replace Keras 3 ``__keras_tensor__`` dicts inside kwargs/args by TensorRefs (recursively)."""
     if _is_keras3_tensor(obj):
-        return _ref_from_history(obj)
+        return _ref_from_history(obj, where)
     if isinstance(obj, list):
-        return [convert_tensor_refs(o) for o in obj]
+        return [convert_tensor_refs(o, where) for o in obj]
     if isinstance(obj, dict):
-        return {k: convert_tensor_refs(v) for k, v in obj.items()}
+        return {k: convert_tensor_refs(v, where) for k, v in obj.items()}
     return obj
 
 
@@ -115,8 +120,8 @@ def _flatten_refs(obj: Any) -> list[TensorRef]:
 
 def _parse_call(node: Any, where: str) -> LayerCall:
     if isinstance(node, dict) and "args" in node:  # Keras 3
-        args = convert_tensor_refs(node.get("args", []))
-        kwargs = convert_tensor_refs(node.get("kwargs", {}) or {})
+        args = convert_tensor_refs(node.get("args", []), where)
+        kwargs = convert_tensor_refs(node.get("kwargs", {}) or {}, where)
         return LayerCall(_flatten_refs(args), kwargs, args, keras3=True)
     if isinstance(node, list):  # Keras 1/2: list of [name, node, tensor(, kwargs)]
         if is_legacy_ref(node) or (node and node[0] == "_CONSTANT_VALUE"):
@@ -143,13 +148,29 @@ def _parse_io(refs: Any, where: str) -> list[TensorRef]:
         return []
     if isinstance(refs, list) and refs and isinstance(refs[0], str):  # flat [name, node, tensor]
         refs = [refs]
+    if not isinstance(refs, list):
+        raise ModelFormatError(f"{where}: model inputs/outputs are {str(refs)[:120]}; expected a list of "
+                               "[layer_name, node_index, tensor_index]")
     out = []
     for r in refs:
-        if isinstance(r, list) and len(r) >= 1 and isinstance(r[0], str):
-            out.append(TensorRef(r[0], int(r[1]) if len(r) > 1 else 0, int(r[2]) if len(r) > 2 else 0))
+        if (isinstance(r, list) and len(r) >= 1 and isinstance(r[0], str)
+                and all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in r[1:3])):
+            out.append(TensorRef(r[0], r[1] if len(r) > 1 else 0, r[2] if len(r) > 2 else 0))
         else:
             raise ModelFormatError(f"{where}: cannot read model input/output entry {r!r}")
     return out
+
+
+def _layer_entries(raw: Any, where: str) -> list[dict[str, Any]]:
+    """A model's ``layers``: a list of ``{"class_name", "config", ...}`` objects."""
+    if not isinstance(raw, list):
+        raise ModelFormatError(f"{where}: the model's layers are a {type(raw).__name__}; expected a list of layer "
+                               "objects")
+    for e in raw:
+        if not isinstance(e, dict) or not isinstance(e.get("class_name"), str):
+            raise ModelFormatError(f"{where}: a layer entry is {str(e)[:120]}; expected an object with a "
+                                   "class_name string")
+    return raw
 
 
 def _layer_name(entry: dict[str, Any]) -> str:
@@ -185,6 +206,10 @@ def _parse_layer(entry: dict[str, Any], where: str, calls: list[LayerCall]) -> L
     if not isinstance(cfg, dict):
         cfg = {"__raw__": cfg}
     name = _layer_name(entry) or cls.lower()
+    for key in ("module", "registered_name"):
+        if not isinstance(entry.get(key), (str, type(None))):
+            raise ModelFormatError(f"{where}: layer {name!r} ({cls}) has {key} {str(entry[key])[:80]}; expected a "
+                                   "string or null")
     spec = LayerSpec(name, cls, cfg, calls, entry.get("module"), entry.get("registered_name"))
     if cls in MODEL_CLASSES:
         spec.model = parse_model(entry, f"{where}, nested model {name!r}")
@@ -214,6 +239,7 @@ def _parse_sequential(cfg: Any, where: str) -> ModelSpec:
         build_shape = cfg.get("build_input_shape")
     else:
         raise ModelFormatError(f"{where}: Sequential config is neither a list nor a dict")
+    entries = _layer_entries(entries, where)
     if not entries:
         raise ModelFormatError(f"{where}: Sequential model has no layers")
     layers: list[LayerSpec] = []
@@ -245,9 +271,12 @@ def _parse_sequential(cfg: Any, where: str) -> ModelSpec:
 
 def _parse_functional(cls: str, cfg: dict[str, Any], where: str) -> ModelSpec:
     layers = []
-    for e in cfg["layers"]:
+    for e in _layer_entries(cfg["layers"], where):
         name = _layer_name(e)
-        calls = [_parse_call(n, f"{where}, layer {name!r}") for n in (e.get("inbound_nodes") or [])]
+        nodes = e.get("inbound_nodes") or []
+        if not isinstance(nodes, list):
+            raise ModelFormatError(f"{where}: layer {name!r} has inbound_nodes {str(nodes)[:80]}; expected a list")
+        calls = [_parse_call(n, f"{where}, layer {name!r}") for n in nodes]
         layers.append(_parse_layer(e, where, calls))
     model = ModelSpec(str(cfg.get("name", "model")), cls, layers,
                       _parse_io(cfg.get("input_layers"), where), _parse_io(cfg.get("output_layers"), where))

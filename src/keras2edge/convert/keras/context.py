@@ -11,19 +11,28 @@ It reads ``ctx.config`` (already translated to Keras 2/3 parameter names), ``ctx
 (which stamps the Keras origin on them) and returns the call's outputs. A handler refuses a
 configuration it cannot map with ``ctx.refuse(reason)``; the importer collects every refusal
 and reports them together.
+
+Weights reach handlers through ``LayerContext.arrays``, which casts them to float32 (as Keras does
+when it assigns a stored array to a float variable) and refuses NaN/Inf values naming the layer;
+values no trained model can hold (``ctx.doubtful``) are refused too, or only logged as a warning
+with ``ImportOptions.allow_nonfinite``.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from ...errors import Keras2EdgeError, WeightsMismatchError
+from ...errors import InvalidWeightsError, Keras2EdgeError, WeightsMismatchError
 from ...ir import DType, Graph, Node, Origin, OpTable, Value
+from ...runtime.limits import Limits
 from .weights import LayerWeights
+
+log = logging.getLogger(__name__)
 
 Handler = Callable[["LayerContext", list[Value]], "list[Value] | Value"]
 KERAS_HANDLERS: OpTable[Handler] = OpTable("Keras importer")
@@ -40,6 +49,8 @@ class ImportOptions:
     keras_version: str = ""
     backend: str = ""
     path: str = ""
+    allow_nonfinite: bool = False  # NaN/Inf weights, negative variances: warn instead of refusing
+    limits: Limits = field(default_factory=Limits)
 
     @property
     def major(self) -> int:
@@ -103,7 +114,21 @@ class LayerContext:
                 f"{self.options.path!r}: Keras layer {self.name!r} ({self.cls}) has {len(arrs)} weight arrays "
                 f"in {self.weights.source or 'the weights file'}, expected {' or '.join(map(str, counts))}"
                 f"{' (' + what + ')' if what else ''}")
-        return [np.asarray(a, dtype=np.float32) if a.dtype.kind == "f" else a for a in arrs]
+        out = [np.asarray(a, dtype=np.float32) for a in arrs]
+        for name, a in zip(self.weights.names, out):
+            bad = int(a.size - np.count_nonzero(np.isfinite(a)))
+            if bad:
+                self.doubtful(f"weight {name!r} holds {bad} NaN/Inf value{'s' if bad > 1 else ''}")
+        return out
+
+    def doubtful(self, finding: str) -> None:
+        """Refuse weights no trained model holds (InvalidWeightsError naming the layer), or only
+        log a warning when the user allowed it (``allow_nonfinite``)."""
+        what = f"{self.options.path!r}: Keras layer {self.name!r} ({self.cls}): {finding}"
+        if not self.options.allow_nonfinite:
+            raise InvalidWeightsError(f"{what}; refusing to convert it (--allow-nonfinite / allow_nonfinite=True "
+                                      "converts it anyway)")
+        log.warning("%s; converting it anyway (allow_nonfinite)", what)
 
     def check_shape(self, arr: np.ndarray, expected: Sequence[int | None], what: str) -> np.ndarray:
         """Raise WeightsMismatchError naming the layer and both shapes when they differ."""

@@ -11,6 +11,9 @@ Two on-disk layouts:
   Keras 3.6, whichever group's ``vars`` has a ``name`` attribute equal to the layer name);
   sub-objects nest (``cell/``, ``forward_layer/``, ``query_dense/``...); ``vars/<i>`` sorted
   numerically.
+
+Every dataset is read through a ``WeightReader`` (``h5guard``): a group where a weight belongs,
+a non-numeric dtype, or more weight bytes than the limit allows is an error naming the path.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from ...errors import ModelFormatError
+from .h5guard import WeightReader, as_group
 
 Parts = tuple[str, ...]
 
@@ -96,15 +100,16 @@ def _strip(name: str) -> str:
 class LegacyH5Weights:
     """Keras 1/2/3 legacy HDF5 weights (``model_weights`` group, or a ``save_weights`` root)."""
 
-    def __init__(self, group: Any, description: str) -> None:
+    def __init__(self, group: Any, description: str, reader: WeightReader) -> None:
         self.group = group
         self.description = description
+        self.reader = reader
         self.layer_names = read_str_list_attr(group.attrs, "layer_names")
 
     def _entries(self, layer: str) -> list[tuple[str, Any]]:
         if layer not in self.group:
             return []
-        g = self.group[layer]
+        g = as_group(self.group[layer], f"{self.description}: layer {layer!r}")
         out = []
         for wn in read_str_list_attr(g.attrs, "weight_names"):
             if wn in g:
@@ -133,7 +138,7 @@ class LegacyH5Weights:
                 rel = parts[parts.index(leaf) + 1:] if leaf in parts[:-1] else parts[-1:]
                 if not rel:
                     rel = parts[-1:]
-            res.entries.append((rel, np.asarray(ds[()])))
+            res.entries.append((rel, self.reader.read(ds, f"{self.description}: weight {ds.name!r}")))
         if len(names) > 1 and not res.entries:
             return None
         return res
@@ -148,23 +153,25 @@ def _vars_sorted(group: Any) -> list[tuple[str, Any]]:
     return sorted(((k, group[k]) for k in keys), key=lambda kv: (0, int(kv[0])) if kv[0].isdigit() else (1, kv[0]))
 
 
-def _collect_keras3(group: Any, prefix: Parts, out: list[tuple[Parts, np.ndarray]]) -> None:
+def _collect_keras3(group: Any, prefix: Parts, out: list[tuple[Parts, np.ndarray]], reader: WeightReader,
+                    where: str) -> None:
     if "vars" in group:
-        for k, ds in _vars_sorted(group["vars"]):
-            out.append((prefix + ("vars", k), np.asarray(ds[()])))
+        for k, ds in _vars_sorted(as_group(group["vars"], f"{where}: {group.name}/vars")):
+            out.append((prefix + ("vars", k), reader.read(ds, f"{where}: weight {ds.name!r}")))
     children = [k for k in group.keys() if k != "vars"]
     children.sort(key=lambda k: (_SUB_ORDER.index(k) if k in _SUB_ORDER else len(_SUB_ORDER), k))
     for k in children:
         if hasattr(group[k], "keys"):
-            _collect_keras3(group[k], prefix + (k,), out)
+            _collect_keras3(group[k], prefix + (k,), out, reader, where)
 
 
 class Keras3Weights:
     """Keras 3 ``model.weights.h5`` / ``.weights.h5`` layout."""
 
-    def __init__(self, root: Any, description: str) -> None:
+    def __init__(self, root: Any, description: str, reader: WeightReader) -> None:
         self.root = root
         self.description = description
+        self.reader = reader
         self._by_name: dict[str, dict[str, str]] = {}  # container path -> {layer name: group key}
 
     def _names(self, layers: Any) -> dict[str, str]:
@@ -185,7 +192,7 @@ class Keras3Weights:
     def _child(self, container: Any, name: str, key: str) -> Any:
         if "layers" not in container:
             return None
-        layers = container["layers"]
+        layers = as_group(container["layers"], f"{self.description}: {container.name}/layers")
         found = self._names(layers).get(name)
         if found is not None:
             return layers[found]
@@ -198,7 +205,8 @@ class Keras3Weights:
             if g is None:
                 return None
         out: list[tuple[Parts, np.ndarray]] = []
-        _collect_keras3(g, (), out)
+        _collect_keras3(as_group(g, f"{self.description}: layer {names[-1]!r}"), (), out, self.reader,
+                        self.description)
         return LayerWeights(out, f"{self.description}, group {g.name!r}")
 
 

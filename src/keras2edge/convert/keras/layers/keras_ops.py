@@ -55,7 +55,7 @@ def ops_key(module: str | None, cls: str, config: dict[str, Any], calls: Sequenc
     name and constructor parameters), or when it is called with two or more positional arguments
     (``Add(x, 3.0)``; the Add *layer* takes one list). Only Keras 3 calls are judged this way.
     """
-    if module and module.startswith(OPS_MODULES):
+    if isinstance(module, str) and module.startswith(OPS_MODULES):
         return OPS_PREFIX + cls
     if module is None and OPS_PREFIX + cls in KERAS_HANDLERS and any(c.keras3 for c in calls):
         if (cls not in KERAS_HANDLERS or "trainable" not in config

@@ -88,6 +88,9 @@ def import_batch_normalization(ctx: LayerContext, inputs: list[Value]) -> Value:
     counts = (len(names), len(names) + 2) if ctx.get("renorm", False) else len(names)
     arrs = ctx.arrays(counts, ", ".join(names))
     got = {n: ctx.check_shape(a.astype(np.float32), shape, n) for n, a in zip(names, arrs)}
+    negative = int(np.count_nonzero(got["moving_variance"] < 0))
+    if negative:
+        ctx.doubtful(f"moving_variance has {negative} negative value{'s' if negative > 1 else ''}")
     eps = float(ctx.get("epsilon", 1e-3))
     if len(axes) > 1:
         # Several axes: y = x * s + t with s, t folded here, broadcast over the input.
