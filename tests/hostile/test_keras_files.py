@@ -181,6 +181,19 @@ def _lists_archive(dst: Path, count: int) -> Path:
     return keras_archive(dst, {"config.json": b"[" + b"[]," * count + b"[]]"})
 
 
+def test_encrypted_members_are_refused(tmp_path: Path) -> None:
+    """A flipped flag bit made zipfile raise NotImplementedError (strong encryption) in fuzz mutant
+    keras/101/20435."""
+    k = keras_archive(tmp_path / "enc.keras", keras_members())
+    data = bytearray(k.read_bytes())
+    data[6] |= 0x40  # the first local header's general-purpose flags
+    pos = data.find(b"PK\x01\x02")
+    data[pos + 8] |= 0x40  # and its central directory entry
+    k.write_bytes(bytes(data))
+    with pytest.raises(ModelFormatError, match=r"archive member 'metadata\.json' is encrypted"):
+        k2e.load(k)
+
+
 def test_config_of_many_tiny_lists_is_refused_before_parsing(tmp_path: Path) -> None:
     """250 MB of ``[],`` in 250 KB deflated reached 4 GB; now the text cap stops it at 16 MB, and a
     smaller one is refused from its item count against --max-memory."""

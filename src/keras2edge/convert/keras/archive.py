@@ -1,7 +1,7 @@
 """Read members of a ``.keras`` zip archive by the bytes they actually hold, never by what they declare.
 
 - ``validate_zip``: every member before anything is read: no duplicate names, no absolute paths,
-  ``..`` or drive letters, only stored or deflated members (what Keras writes; bzip2/lzma
+  ``..`` or drive letters, no encrypted members, only stored or deflated members (what Keras writes; bzip2/lzma
   decompress without a bound in ``zipfile``), declared sizes within the limit.
 - ``read_member``: a member into memory, decompressed in bounded steps, stopping as soon as more
   than the cap has come out (a header can declare 8 KB for a 1.9 GB member).
@@ -24,6 +24,8 @@ from ...runtime.limits import Limits
 CHUNK = 1 << 20
 #: Compression methods Keras writes.
 ALLOWED_COMPRESSION = {zipfile.ZIP_STORED: "stored", zipfile.ZIP_DEFLATED: "deflated"}
+#: General-purpose flag bits of an encrypted member (bit 0) or of strong encryption (bit 6).
+ENCRYPTED_FLAGS = 0x01 | 0x40
 
 
 def validate_zip(z: zipfile.ZipFile, path: str, limits: Limits) -> dict[str, zipfile.ZipInfo]:
@@ -36,6 +38,8 @@ def validate_zip(z: zipfile.ZipFile, path: str, limits: Limits) -> dict[str, zip
                                      "(a duplicate member can hide malicious content)")
         if name.startswith(("/", "\\")) or ".." in name.replace("\\", "/").split("/") or ":" in name:
             raise UnsafeContentError(f"{path!r}: archive member {name!r} escapes the archive; refusing it")
+        if info.flag_bits & ENCRYPTED_FLAGS:
+            raise ModelFormatError(f"{path!r}: archive member {name!r} is encrypted; Keras never encrypts members")
         if info.compress_type not in ALLOWED_COMPRESSION:
             raise ModelFormatError(f"{path!r}: archive member {name!r} uses compression method {info.compress_type};"
                                    f" supported: {', '.join(ALLOWED_COMPRESSION.values())} (what Keras writes)")
@@ -59,7 +63,7 @@ def _copy(z: zipfile.ZipFile, info: zipfile.ZipInfo, cap: int, where: str, sink:
                         f"{where} holds more than {cap} bytes when decompressed (its header declares "
                         f"{info.file_size}); refusing it")
                 sink.write(chunk)
-    except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as e:
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError) as e:
         raise ModelFormatError(f"{where}: broken or truncated archive member ({e})") from None
 
 
