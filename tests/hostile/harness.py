@@ -19,14 +19,13 @@ import json
 import os
 import re
 import resource
-import subprocess
+import signal
 import sys
 import textwrap
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
 
 #: Address-space limit of every child (virtual memory: numpy + onnx + h5py mapped libraries alone
 #: take several hundred MB of it, so this is well above the RSS bounds the tests assert).
@@ -35,6 +34,21 @@ DEFAULT_AS_LIMIT = 3 << 30
 #: numpy, h5py and onnx imported takes about 150 MB of RSS).
 DEFAULT_RSS_BOUND = 400 << 20
 
+#: argv: AS limit, folder, peak fd, command...; exits as the command did (128 + N for signal N).
+_LAUNCHER = """
+import os, resource, sys
+limit, folder, peak_fd, argv = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), sys.argv[4:]
+os.chdir(folder)
+pid = os.fork()
+if pid == 0:
+    os.close(peak_fd)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    os.execv(argv[0], argv)
+_, status, usage = os.wait4(pid, 0)
+os.write(peak_fd, str(usage.ru_maxrss).encode())
+code = os.waitstatus_to_exitcode(status)
+sys.exit(code if code >= 0 else 128 - code)
+"""
 _ENV_KEEP = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
@@ -53,36 +67,50 @@ class Outcome:
 
 
 def _run(argv: list[str], *, as_limit: int, timeout: float, cwd: str | None = None) -> Outcome:
-    def limit() -> None:
-        resource.setrlimit(resource.RLIMIT_AS, (as_limit, as_limit))
+    """Run ``argv`` with RLIMIT_AS, in ``cwd``, and report its own peak RSS.
 
+    A child's ``ru_maxrss`` includes the memory of the process it was forked or vforked from, so a
+    large test process would inflate it. ``argv`` is therefore started by a tiny launcher (the
+    ``_LAUNCHER`` program, in a process group of its own) that forks it from its own small image,
+    reaps it and reports its ``ru_maxrss`` on a separate pipe.
+    """
     env = dict(os.environ, **_ENV_KEEP)
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=limit,
-                            env=env, cwd=cwd)
+    r_out, w_out = os.pipe()
+    r_err, w_err = os.pipe()
+    r_peak, w_peak = os.pipe()
+    os.set_inheritable(w_peak, True)
+    launcher = [sys.executable, "-c", _LAUNCHER, str(as_limit), cwd or os.getcwd(), str(w_peak), *argv]
+    actions = [(os.POSIX_SPAWN_DUP2, w_out, 1), (os.POSIX_SPAWN_DUP2, w_err, 2)]
+    try:
+        pid = os.posix_spawn(sys.executable, launcher, env, file_actions=actions, setpgroup=0)
+    finally:
+        for fd in (w_out, w_err, w_peak):
+            os.close(fd)
     chunks: dict[str, bytes] = {}
 
-    def drain(name: str, stream: IO[bytes]) -> None:
-        chunks[name] = stream.read()
+    def drain(name: str, fd: int) -> None:
+        with os.fdopen(fd, "rb") as stream:
+            chunks[name] = stream.read()
 
-    readers = [threading.Thread(target=drain, args=(n, s), daemon=True)
-               for n, s in (("out", proc.stdout), ("err", proc.stderr))]
+    readers = [threading.Thread(target=drain, args=(n, fd), daemon=True)
+               for n, fd in (("out", r_out), ("err", r_err), ("peak", r_peak))]
     for t in readers:
         t.start()
     deadline = time.monotonic() + timeout
-    while True:  # reap the child ourselves: wait4 gives this child's own peak RSS
-        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-        if pid:
+    while True:
+        done, status, _ = os.wait4(pid, os.WNOHANG)
+        if done:
             break
         if time.monotonic() > deadline:
-            proc.kill()
-            os.wait4(proc.pid, 0)
+            os.killpg(pid, signal.SIGKILL)
+            os.wait4(pid, 0)
             raise AssertionError(f"{argv!r} did not finish within {timeout} s (a hang)")
         time.sleep(0.02)
-    proc.returncode = os.waitstatus_to_exitcode(status)
     for t in readers:
         t.join()
-    return Outcome(proc.returncode, chunks["out"].decode(errors="replace"),
-                   chunks["err"].decode(errors="replace"), usage.ru_maxrss * 1024)
+    peak_kb = int(chunks["peak"] or b"0")
+    return Outcome(os.waitstatus_to_exitcode(status), chunks["out"].decode(errors="replace"),
+                   chunks["err"].decode(errors="replace"), peak_kb * 1024)
 
 
 def run_cli(args: list[str], *, as_limit: int = DEFAULT_AS_LIMIT, timeout: float = 120.0,

@@ -21,3 +21,12 @@ def test_address_space_limit_turns_a_runaway_allocation_into_a_failure() -> None
 def test_cli_outcome_carries_exit_code_and_stderr(tmp_path) -> None:
     out = run_cli(["convert", str(tmp_path / "missing.h5"), "-o", str(tmp_path / "m.onnx")])
     assert out.returncode == 1 and out.stderr.startswith("Error: ") and "missing.h5" in out.stderr
+
+
+def test_peak_rss_does_not_include_this_test_process() -> None:
+    """A child's peak is its own even when the test process is large (no fork of our pages)."""
+    ballast = bytearray(600 << 20)
+    ballast[::4096] = b"\x01" * len(ballast[::4096])  # make the pages resident
+    out = run_api("len(bytearray(1 << 20))")
+    assert out.ok and out.peak_rss < 200 << 20, out.peak_rss >> 20
+    del ballast
