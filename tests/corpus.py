@@ -47,6 +47,20 @@ def corpus(rel: str) -> str:
     return str(p)
 
 
+class CorpusFile(os.PathLike):  # type: ignore[type-arg]
+    """A corpus path for module-level constants: resolved (and skipped when the corpus is absent)
+    only when a test uses it, never at import time (a module-level skip is a collection error)."""
+
+    def __init__(self, rel: str) -> None:
+        self.rel = rel
+
+    def __fspath__(self) -> str:
+        return corpus(self.rel)
+
+    def __str__(self) -> str:
+        return self.__fspath__()
+
+
 def corpus_paths(rels: Iterable[str]) -> list[str]:
     """Paths of ``rels`` for tests that also run without the corpus: empty when the corpus is absent
     (unless K2E_REQUIRE_CORPUS=1), a failure when the corpus is there but a file is missing."""

@@ -18,12 +18,13 @@ import keras2edge
 from keras2edge import batch
 from keras2edge.cli import main
 
-from .conftest import FIXTURES, REPO, corpus
+from .conftest import FIXTURES, REPO
+from .corpus import CorpusFile
 
 EXAMPLE = str(REPO / "examples" / "tiny_cnn.keras")
 MLP = str(FIXTURES / "k3" / "mlp.h5")
 PAIR = f"{FIXTURES / 'k3' / 'cnn2d.json'}:{FIXTURES / 'k3' / 'cnn2d.weights.h5'}"
-LAMBDA = corpus("dl4j-test-resources/keras2/model_lambda.h5")
+LAMBDA = CorpusFile("dl4j-test-resources/keras2/model_lambda.h5")
 
 RESULT_KEYS = {"model": (str,), "output": (str, type(None)), "status": (str,), "error": (str,),
                "error_class": (str,), "seconds": (float,), "output_bytes": (int,), "ops": (int,), "pid": (int,)}
@@ -39,7 +40,7 @@ def truncated(tmp_path: Path) -> str:
 
 
 def mixed(truncated: str) -> list[str]:
-    return [EXAMPLE, MLP, truncated, LAMBDA, PAIR]
+    return [EXAMPLE, MLP, truncated, str(LAMBDA), PAIR]
 
 
 def check_mixed(results: list[keras2edge.ConvertResult], out: Path, ext: str, truncated: str) -> None:

@@ -32,9 +32,10 @@ from keras2edge.ir.evaluate import evaluate
 from keras2edge.runtime import Interpreter
 
 from .conftest import FIXTURES, REPO, corpus, run_onnx
+from .corpus import CorpusFile
 from .litert import litert
 
-ARCH, WEIGHTS, SAMPLE = (corpus(f"keras2cpp/{n}") for n in ("my_nn_arch.json", "my_nn_weights.h5", "sample_mnist.dat"))
+ARCH, WEIGHTS, SAMPLE = (CorpusFile(f"keras2cpp/{n}") for n in ("my_nn_arch.json", "my_nn_weights.h5", "sample_mnist.dat"))
 REFERENCE = json.loads((FIXTURES / "keras2cpp_reference.json").read_text())
 K1 = "dl4j-test-resources/keras1/"
 LOGGER = "keras2edge.convert.keras.backend"
@@ -348,14 +349,14 @@ def test_inspect_names_the_rule() -> None:
 
 
 def test_cli_inspect_json_and_backend_option() -> None:
-    res = CliRunner().invoke(main, ["inspect", ARCH, "--weights", WEIGHTS, "--json"])
+    res = CliRunner().invoke(main, ["inspect", str(ARCH), "--weights", str(WEIGHTS), "--json"])
     assert res.exit_code == 0, res.output
     data = json.loads(res.stdout)
     assert data["keras_backend"]["backend"] == "theano" and data["keras_backend"]["rule"] == "weight-names"
-    res = CliRunner().invoke(main, ["inspect", ARCH, "--weights", WEIGHTS, "--backend", "tensorflow"])
+    res = CliRunner().invoke(main, ["inspect", str(ARCH), "--weights", str(WEIGHTS), "--backend", "tensorflow"])
     assert res.exit_code == 0, res.output
     assert "Keras backend: tensorflow (rule option:" in res.stdout
-    res = CliRunner().invoke(main, ["inspect", ARCH, "--weights", WEIGHTS, "--backend", "cntk"])
+    res = CliRunner().invoke(main, ["inspect", str(ARCH), "--weights", str(WEIGHTS), "--backend", "cntk"])
     assert res.exit_code == 1 and "Error: unknown Keras backend 'cntk'" in res.output
 
 
@@ -363,7 +364,7 @@ def test_cli_convert_prints_the_assumption_on_stderr(tmp_path: Path) -> None:
     """A real process, so that the CLI's own logging setup writes the warning to stderr."""
     out = tmp_path / "my_nn.onnx"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")])}
-    cmd = [sys.executable, "-m", "keras2edge.cli", "convert", ARCH, "--weights", WEIGHTS, "-o", str(out)]
+    cmd = [sys.executable, "-m", "keras2edge.cli", "convert", str(ARCH), "--weights", str(WEIGHTS), "-o", str(out)]
     res = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
     assert res.returncode == 0, res.stderr
     assert "does not record the Keras backend" in res.stderr and "assuming theano (rule weight-names:" in res.stderr
