@@ -60,9 +60,13 @@ class _Hang(Exception):
     pass
 
 
+CORPUS_SEEDS = ("hello_world_float.tflite", "hello_world_int8.tflite")
+
+
 def seed_files() -> list[tuple[str, bytes]]:
     files = sorted((REPO / "tests" / "fixtures").glob("tflite*/*.tflite"))
-    files += [CORPUS / "tflite-micro" / "hello_world_float.tflite", CORPUS / "tflite-micro" / "hello_world_int8.tflite"]
+    if CORPUS.is_dir():  # the official converter's files too, when the corpus is there (tests/corpus.py)
+        files += [CORPUS / "tflite-micro" / n for n in CORPUS_SEEDS]
     seeds = [(p.name, p.read_bytes()) for p in files]
     seeds += [("fc_relu", write_model(fc_relu_model()[0])), ("conv_mean", write_model(conv_mean_model()[0]))]
     return seeds
