@@ -478,3 +478,16 @@ def test_config_faults_found_by_fuzzing_name_the_cause(fault: str, tmp_path: Pat
     edit, pattern = CONFIG_FAULTS[fault]
     with pytest.raises(ModelFormatError, match=pattern):
         k2e.load(_edited_keras3(tmp_path, edit))
+
+
+def test_zip_asking_for_a_newer_zip_version_is_a_model_format_error(tmp_path: Path) -> None:
+    """Found by the long .keras fuzz campaign (seed 303, mutant 82526): zipfile raised NotImplementedError."""
+    import struct
+
+    data = bytearray((Path(__file__).resolve().parents[2] / "examples" / "tiny_cnn.keras").read_bytes())
+    cd = data.find(b"PK\x01\x02")  # the first central directory entry; 'version needed' is at +6
+    struct.pack_into("<H", data, cd + 6, 84)
+    bad = tmp_path / "m.keras"
+    bad.write_bytes(bytes(data))
+    with pytest.raises(ModelFormatError, match=r"zip archive keras2edge cannot read \(zip file version 8.4\)"):
+        k2e.load(bad)

@@ -174,7 +174,11 @@ def _member_json(z: zipfile.ZipFile, info: zipfile.ZipInfo, where: str, limits: 
 def _from_zip(path: str, stack: contextlib.ExitStack, reader: WeightReader) -> KerasSource:
     limits = reader.limits
     try:
-        z = stack.enter_context(zipfile.ZipFile(path))
+        try:
+            z = stack.enter_context(zipfile.ZipFile(path))
+        except NotImplementedError as e:  # e.g. a central directory asking for a newer zip version
+            raise ModelFormatError(f"{path!r}: a zip archive keras2edge cannot read ({e}); a .keras archive is a "
+                                   "plain zip (stored or deflated members)") from None
         members = validate_zip(z, path, limits)
         unsafe = [n for n in members if n.endswith((".npz", ".pkl", ".pickle", ".npy"))]
         if unsafe and "model.weights.h5" not in members:
