@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass
 
 from .api import InputShapes, convert_model
 from .errors import BatchInputError, Keras2EdgeError
+from .fileio import remove_leftover_temps
 from .runtime.limits import Limits
 
 FORMATS = ("onnx", "tflite")
@@ -160,16 +161,6 @@ def _convert_one(task: _Task) -> ConvertResult:
         return ConvertResult(src.label, None, "failed", msg.replace("\n", " ") or type(e).__name__, type(e).__name__, time.perf_counter() - t0, pid=os.getpid())
 
 
-def _remove_temp_files(output: str) -> None:
-    """Remove what a worker killed inside ``fileio.open_atomic`` left: ``.<name>.<random>.tmp`` beside it."""
-    directory, name = os.path.split(output)
-    for p in glob.glob(os.path.join(glob.escape(directory or "."), f".{glob.escape(name)}.*.tmp")):
-        try:
-            os.unlink(p)
-        except OSError:
-            pass
-
-
 def _preload(fmt: str) -> None:
     """Import the Keras reader and the writer here, so that forked workers start with them loaded."""
     import importlib
@@ -205,7 +196,7 @@ def _run_isolated(task: _Task) -> ConvertResult:
         try:
             return pool.submit(_convert_one, task).result()
         except BrokenProcessPool:
-            _remove_temp_files(task.output)
+            remove_leftover_temps(task.output)
             return ConvertResult(task.source.label, None, "failed", "the worker process converting this model died "
                                  "(killed by a signal, or out of memory)", "WorkerCrashed", time.perf_counter() - t0)
 

@@ -23,13 +23,14 @@ file and leaves the target as it was; after a signal the process then ends as th
 
 from __future__ import annotations
 
+import glob
 import os
 import secrets
 import signal
 import stat
 import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import BinaryIO, Union
 
@@ -146,12 +147,27 @@ def _signals_raise() -> Iterator[None]:
             signal.signal(sig, old)
 
 
+def _temp_name(target: str, tag: str, quote: Callable[[str], str] = str) -> str:
+    """``.NAME.TAG.tmp`` beside ``target``: the one naming of temporary files (NAME cut to stay
+    within NAME_MAX, 255); ``quote`` escapes the path parts when the name is a glob pattern."""
+    folder, base = os.path.split(os.path.abspath(target))
+    return os.path.join(quote(folder), f".{quote(base[:200])}.{tag}.tmp")
+
+
+def remove_leftover_temps(target: str) -> None:
+    """Remove temporary files a killed writer (SIGKILL: no cleanup ran) left beside ``target``."""
+    for p in glob.glob(_temp_name(target, "*", glob.escape)):
+        try:
+            os.unlink(p)
+        except OSError:
+            pass
+
+
 def _open_temp(target: str, mode: int) -> tuple[int, str]:
     """A new temporary file beside ``target`` (``mode`` less the umask), never following a link."""
-    folder, base = os.path.split(os.path.abspath(target))
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0)
     while True:
-        tmp = os.path.join(folder, f".{base[:200]}.{secrets.token_hex(4)}.tmp")  # within NAME_MAX (255)
+        tmp = _temp_name(target, secrets.token_hex(4))
         try:
             return os.open(tmp, flags, mode), tmp
         except FileExistsError:
