@@ -3,6 +3,7 @@
 Every hostile-input test goes through here, so each asserts the same things the same way:
 - ``run_cli(args)`` runs ``python -m keras2edge.cli ARGS`` and returns an :class:`Outcome` (exit code,
   stdout, stderr, peak RSS of that child from ``os.wait4``);
+- ``run_command(argv)`` runs any command the same way (a long fuzz campaign, say);
 - ``run_api(call)`` runs one Python expression against the public API (``keras2edge`` is imported
   as ``k2e``) and reports the exception class (and whether it is a ``Keras2EdgeError``) and message;
 - ``assert_clean_cli_failure`` / ``assert_clean_api_failure`` check the contract: exit code 1, one
@@ -66,7 +67,7 @@ class Outcome:
         return self.stdout + self.stderr
 
 
-def _run(argv: list[str], *, as_limit: int, timeout: float, cwd: str | None = None) -> Outcome:
+def run_command(argv: list[str], *, as_limit: int, timeout: float, cwd: str | None = None) -> Outcome:
     """Run ``argv`` with RLIMIT_AS, in ``cwd``, and report its own peak RSS.
 
     A child's ``ru_maxrss`` includes the memory of the process it was forked or vforked from, so a
@@ -116,7 +117,7 @@ def _run(argv: list[str], *, as_limit: int, timeout: float, cwd: str | None = No
 def run_cli(args: list[str], *, as_limit: int = DEFAULT_AS_LIMIT, timeout: float = 120.0,
             cwd: str | None = None) -> Outcome:
     """``keras2edge ARGS`` in a child process with an address-space limit."""
-    return _run([sys.executable, "-m", "keras2edge.cli", *args], as_limit=as_limit, timeout=timeout, cwd=cwd)
+    return run_command([sys.executable, "-m", "keras2edge.cli", *args], as_limit=as_limit, timeout=timeout, cwd=cwd)
 
 
 _API_DRIVER = """
@@ -147,7 +148,7 @@ class ApiOutcome:
 def run_api(call: str, *, as_limit: int = DEFAULT_AS_LIMIT, timeout: float = 120.0) -> ApiOutcome:
     """Evaluate ``call`` (a Python expression using ``k2e``) in a child; report how it ended."""
     code = textwrap.dedent(_API_DRIVER).format(call=call)
-    raw = _run([sys.executable, "-c", code], as_limit=as_limit, timeout=timeout)
+    raw = run_command([sys.executable, "-c", code], as_limit=as_limit, timeout=timeout)
     lines = [ln for ln in raw.stdout.splitlines() if ln.startswith("@@")]
     if not lines:
         raise AssertionError(f"the child crashed (exit {raw.returncode}) on {call!r}: {raw.stderr[-2000:]}")

@@ -15,7 +15,7 @@ import sys
 
 from ..corpus import corpus_paths
 from .fuzz_tflite import CORPUS_SEEDS, REPO
-from .harness import _run
+from .harness import run_command
 
 ITERATIONS = int(os.environ.get("K2E_FUZZ_ITERATIONS", "2000"))
 AS_LIMIT = 2 << 30
@@ -27,7 +27,7 @@ RSS_BOUND = 1 << 30
 
 def test_tflite_mutants_end_in_a_result_or_a_keras2edge_error() -> None:
     corpus_paths(f"tflite-micro/{n}" for n in CORPUS_SEEDS)  # absent corpus: fewer seeds, or a failure in CI
-    out = _run([sys.executable, "-m", "tests.hostile.fuzz_tflite", "--iterations", str(ITERATIONS), "--seed", "1"],
+    out = run_command([sys.executable, "-m", "tests.hostile.fuzz_tflite", "--iterations", str(ITERATIONS), "--seed", "1"],
                as_limit=AS_LIMIT, timeout=max(600.0, ITERATIONS * 0.5), cwd=str(REPO))
     lines = [ln for ln in out.stdout.splitlines() if ln.startswith("@@")]
     assert out.returncode == 0 and lines, f"the campaign crashed (exit {out.returncode}): {out.stderr[-3000:]}"
