@@ -54,6 +54,9 @@ def test_third_party_imports_of_importer() -> None:
     never = {"pickle", "marshal", "shelve", "dill", "cloudpickle", "joblib", "tensorflow", "keras", "tf_keras",
              "importlib", "runpy", "code", "codeop", "subprocess"}
     allowed = (set(sys.stdlib_module_names) - never) | {"h5py", "numpy"}
+    # The one exception: h5probe runs its own module (`python -m keras2edge.convert.keras.h5probe`,
+    # argv built from sys.executable and __name__ only) when it cannot fork.
+    exceptions = {"h5probe.py": {"subprocess"}}
     for f in (PKG / "convert" / "keras").rglob("*.py"):
         for node in ast.walk(ast.parse(f.read_text())):
             names = []
@@ -62,7 +65,8 @@ def test_third_party_imports_of_importer() -> None:
             elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
                 names = [node.module.split(".")[0]]
             for n in names:
-                assert n in allowed or n == "keras2edge", f"{f.relative_to(PKG)} imports {n}"
+                ok = n in allowed or n == "keras2edge" or n in exceptions.get(f.name, set())
+                assert ok, f"{f.relative_to(PKG)} imports {n}"
 
 
 def test_readme_supported_layers_table_in_sync() -> None:

@@ -60,6 +60,8 @@ BUILTIN_FILTERS = {
     h5py.h5z.FILTER_FLETCHER32: "fletcher32", h5py.h5z.FILTER_SZIP: "szip",
     h5py.h5z.FILTER_NBIT: "nbit", h5py.h5z.FILTER_SCALEOFFSET: "scaleoffset", 32000: "lzf",
 }
+#: Told what the walk is about to read next ("attribute 'model_config' of '/'").
+Progress = Callable[[str], None]
 #: dtype kinds a weight may have: float, signed/unsigned int, bool.
 NUMERIC_KINDS = "fiub"
 
@@ -128,13 +130,26 @@ def _check_dataset(did: Any, path: str, where: str, limits: Limits) -> None:
             "weight is always written whole")
 
 
-def _check_attrs(oid: Any, path: str, where: str) -> None:
+class _Location:
+    """What ``h5py.AttributeManager`` needs of an object: its low-level id."""
+
+    def __init__(self, oid: Any) -> None:
+        self.id = oid
+
+
+def _check_attrs(oid: Any, path: str, where: str, progress: Progress) -> None:
+    """Check each attribute's declared size, then decode its value as the importers later do
+    (``attrs[name]``), so a corrupt one fails here, in the probe (``h5probe``), first."""
+    manager = h5py.AttributeManager(_Location(oid))
     for i in range(h5py.h5a.get_num_attrs(oid)):
         aid = h5py.h5a.open(oid, index=i)
+        name = aid.name
         size = declared_bytes(aid.shape, aid.dtype.itemsize)
         if size > MAX_ATTR_BYTES:
-            raise ModelFormatError(f"{where}: attribute {_name(aid.name)!r} of {path!r} is {size} bytes "
+            raise ModelFormatError(f"{where}: attribute {_name(name)!r} of {path!r} is {size} bytes "
                                    f"(at most {MAX_ATTR_BYTES} expected in a Keras file)")
+        progress(f"attribute {_name(name)!r} of {path!r}")
+        manager[name]
 
 
 GCOL = b"GCOL"
@@ -187,13 +202,19 @@ def scan_raw_h5(path_or_file: str | IO[bytes], where: str) -> None:
         check_global_heaps(lambda offset, n: os.pread(fd, n, offset), os.fstat(fd).st_size, where)
 
 
-def check_h5_file(f: h5py.File, where: str, limits: Limits) -> None:
+def _quiet(what: str) -> None:
+    """The default ``Progress``: report nothing."""
+
+
+def check_h5_file(f: h5py.File, where: str, limits: Limits, progress: Progress = _quiet) -> None:
     """Walk the whole file once; raise UnsafeContentError / ModelFormatError / LimitExceededError
-    for anything that reads outside it or declares more than the limits (see the module docstring)."""
+    for anything that reads outside it or declares more than the limits (see the module docstring).
+    Every attribute is decoded once; ``progress`` is told each object and attribute before HDF5 reads
+    it (so ``h5probe`` can name the one on which libhdf5 crashed or hung)."""
     seen: set[tuple[Any, int]] = set()
     count = 0
     stack: list[tuple[Any, str, int]] = [(f.id, "/", 0)]
-    _check_attrs(f.id, "/", where)
+    _check_attrs(f.id, "/", where, progress)
     while stack:
         gid, path, depth = stack.pop()
         if depth > MAX_H5_DEPTH:
@@ -204,16 +225,18 @@ def check_h5_file(f: h5py.File, where: str, limits: Limits) -> None:
                 raise ModelFormatError(f"{where}: more than {MAX_H5_OBJECTS} HDF5 objects; not a Keras file")
             child = _join(path, _name(raw))
             _check_link(gid, raw, child, where)
+            progress(f"object {child!r}")
             oid = h5py.h5o.open(gid, raw)
             info = h5py.h5o.get_info(oid)
             key = (info.fileno, info.addr)
             if key in seen:
                 continue  # a group or dataset hard-linked twice (or a cycle): checked once
             seen.add(key)
-            _check_attrs(oid, child, where)
+            _check_attrs(oid, child, where, progress)
             if isinstance(oid, h5py.h5g.GroupID):
                 stack.append((oid, child, depth + 1))
             elif isinstance(oid, h5py.h5d.DatasetID):
+                progress(f"the storage of dataset {child!r}")
                 _check_dataset(oid, child, where, limits)
 
 

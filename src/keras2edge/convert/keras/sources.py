@@ -21,7 +21,8 @@ import numpy as np
 from ...errors import ModelFormatError, UnsafeContentError
 from ...runtime.limits import Limits, resolve
 from .archive import read_member, spool_member, validate_zip
-from .h5guard import WeightReader, check_h5_file, scan_raw_h5
+from .h5guard import WeightReader, scan_raw_h5
+from .h5probe import probe_h5
 from .jsontext import MAX_CONFIG_BYTES, parse_json
 from .sniff import FileKind, describe_bytes, sniff
 from .weights import Keras3Weights, LegacyH5Weights, WeightStore, decode_str
@@ -45,14 +46,16 @@ def _attr(attrs: Any, key: str) -> str:
 
 @contextlib.contextmanager
 def _open_h5(path_or_file: Any, where: str, limits: Limits) -> Iterator[h5py.File]:
-    """The file, open and checked by ``check_h5_file`` before anything else looks into it."""
+    """The file, open, once ``check_h5_file`` has walked it in a child process (``h5probe``: a
+    libhdf5 crash or hang on a corrupt file ends the child, not this process)."""
     scan_raw_h5(path_or_file, where)
     try:
-        f = h5py.File(path_or_file, "r")
+        with h5py.File(path_or_file, "r"):
+            pass
     except OSError as e:
         raise ModelFormatError(f"{where}: cannot read the HDF5 file (truncated or corrupt?): {e}") from None
-    with f:
-        check_h5_file(f, where, limits)
+    probe_h5(path_or_file, where, limits)
+    with h5py.File(path_or_file, "r") as f:
         yield f
 
 
