@@ -260,6 +260,8 @@ class Graph:
                 check_name(v)
                 available.add(id(v))
         for v in self.values():
+            if v.quant is not None:
+                v.quant.verify(v.shape, v.dtype, f"value {v.name}")
             got = sorted(((id(n), i) for n, i in v.uses))
             want = sorted(((id(n), i) for n, i in uses.get(id(v), [])))
             if got != want:

@@ -8,24 +8,18 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .dtypes import DType
+from .quant import QuantParams
 
 #: The largest dimension a value may have: ONNX and TFLite store dims as int32. Input shapes from a
 #: model file or from the user are held to it before anything is built.
 MAX_DIM = 2**31 - 1
 
+__all__ = ["MAX_DIM", "QuantParams", "Shape", "Value"]
+
 if TYPE_CHECKING:
     from .node import Node
 
 Shape = tuple["int | None", ...]
-
-
-@dataclass(frozen=True)
-class QuantParams:
-    """Affine quantization: real = scale * (q - zero_point); ``axis`` set for per-channel."""
-
-    scale: np.ndarray
-    zero_point: np.ndarray
-    axis: int | None = None
 
 
 @dataclass(eq=False)

@@ -47,7 +47,7 @@ def test_graph_output_keeps_name_and_quantization() -> None:
     g = Graph()
     g.add_input("x", DType.FLOAT32, (1,))
     y = g.op("Relu", [g.add_const("c", np.array([-1.0, 2.0]))])
-    y.quant = QuantParams(np.array([0.1], np.float32), np.array([0], np.int32))
+    y.quant = QuantParams(np.array([0.1], np.float32), np.array([0], np.int32), qtype=DType.INT8)
     g.rename_value(y, "logits")
     g.outputs.append(y)
     check_pass(g, ConstantFoldPass())

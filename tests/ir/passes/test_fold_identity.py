@@ -152,7 +152,7 @@ def test_identity_of_graph_input_feeding_a_node_is_removed() -> None:
 def test_requantizing_identity_is_kept() -> None:
     g, _ = chain((2, 3), ("Identity", {}))
     ident = g.nodes[1]
-    ident.output.quant = QuantParams(np.array([0.5], np.float32), np.array([0], np.int32))
+    ident.output.quant = QuantParams(np.array([0.5], np.float32), np.array([0], np.int32), qtype=DType.INT8)
     check_pass(g, FoldIdentityPass(), changed=False)
     assert ops(g) == ["Relu", "Identity", "Tanh"]
 

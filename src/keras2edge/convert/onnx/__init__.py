@@ -150,9 +150,10 @@ def onnx_pieces(
     try:
         check_model_bytes(join(encode(declare_above=CHECK_INLINE_BYTES)), full_check=True)
     except checker_errors() as e:
-        e.add_note(f"keras2edge: the ONNX model emitted for graph {graph.name!r} failed onnx.checker "
-                   f"(an emitter bug; please report it)")
-        raise
+        # An emitter bug, not the user's: re-raised with a note (BaseException.add_note is 3.11+).
+        note = (f"keras2edge: the ONNX model emitted for graph {graph.name!r} failed onnx.checker "
+                "(an emitter bug; please report it)")
+        raise type(e)(f"{e}\n{note}") from e
     return pieces
 
 
