@@ -16,14 +16,11 @@ FIXTURES = REPO / "tests" / "fixtures"
 
 def run_onnx(graph, feeds: dict[str, np.ndarray], **kw) -> list[np.ndarray]:
     """Export ``graph`` to ONNX in memory and run it in onnxruntime (1 thread); outputs in order."""
-    import onnxruntime as ort
-
     from keras2edge.convert.onnx import to_onnx
 
-    model = to_onnx(graph, **kw)
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 1
-    sess = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+    from .ort_session import ort_session
+
+    sess = ort_session(to_onnx(graph, **kw).SerializeToString())
     names = [i.name for i in sess.get_inputs()]
     return sess.run(None, {n: feeds[n] for n in names})
 

@@ -9,11 +9,11 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
+from tests.ort_session import ort_session
+
 
 def session(model: onnx.ModelProto) -> ort.InferenceSession:
-    so = ort.SessionOptions()
-    so.log_severity_level = 3
-    return ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    return ort_session(model.SerializeToString(), threads=None)
 
 
 def cf(a: np.ndarray) -> np.ndarray:
