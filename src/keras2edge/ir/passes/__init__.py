@@ -7,7 +7,9 @@ from .constant_fold import ConstantFoldPass
 from .dead_code import DeadCodePass
 from .fold_batchnorm import FoldBatchNormPass
 from .fold_identity import FoldIdentityPass
+from .fuse_activation import FuseActivationPass
 from .pipelines import CLEANUP_PASSES, optimize
+from .unfuse_activation import UnfuseActivationPass
 
 __all__ = ["CLEANUP_PASSES", "ConstantFoldPass", "DeadCodePass", "FoldBatchNormPass", "FoldIdentityPass",
-           "Pass", "PassManager", "optimize"]
+           "FuseActivationPass", "Pass", "PassManager", "UnfuseActivationPass", "optimize"]
