@@ -107,3 +107,17 @@ def test_replace_const_refuses_a_non_constant() -> None:
     g, n = conv_net()
     with pytest.raises(GraphError, match="not a constant"):
         g.replace_const(n["c1"].output, np.zeros(1))
+
+
+def test_op_shape_rules_are_applied_only_by_ir_shapes() -> None:
+    """One shape inference: no module but ir/shapes.py calls an op spec's ``infer`` (the emitters and
+    passes ask infer_shapes / infer_node)."""
+    import re
+    from pathlib import Path
+
+    import keras2edge
+
+    src = Path(keras2edge.__file__).parent
+    callers = sorted(str(p.relative_to(src)) for p in src.rglob("*.py")
+                     if re.search(r"\.infer\(", p.read_text(encoding="utf-8")))
+    assert callers == ["ir/shapes.py"]

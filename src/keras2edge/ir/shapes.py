@@ -14,7 +14,7 @@ returns the (dtype, shape) of every value without touching the graph. Its users:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..errors import Keras2EdgeError, ShapeInferenceError
 from .dtypes import DType
@@ -32,15 +32,16 @@ ValueType = tuple[DType, Shape]
 _INFER_FAILURES = (Keras2EdgeError, ValueError, AssertionError, TypeError, IndexError, KeyError)
 
 
-def infer_node(node: Node, inputs: Sequence[Value | None] | None = None) -> list[ValueType]:
-    """(dtype, shape) of each output of ``node`` for ``inputs`` (default: the node's own inputs).
+def infer_node(node: Node, inputs: Sequence[Value | None] | None = None,
+               attrs: Mapping[str, Any] | None = None) -> list[ValueType]:
+    """(dtype, shape) of each output of ``node`` for ``inputs`` and ``attrs`` (default: the node's own).
 
     Raises:
         ShapeInferenceError: the op rejects the inputs; ``node`` and ``reason`` say where and why.
     """
     ins = list(node.inputs if inputs is None else inputs)
     try:
-        outs = op_spec(node.op).infer(ins, node.attrs)
+        outs = op_spec(node.op).infer(ins, node.attrs if attrs is None else dict(attrs))
     except _INFER_FAILURES as e:
         raise ShapeInferenceError(node, str(e) or type(e).__name__) from e
     return [(dt, tuple(shape)) for dt, shape in outs]
