@@ -98,3 +98,18 @@ class PassError(Keras2EdgeError):
 
 class GraphError(Keras2EdgeError):
     """An IR graph violates an invariant (raised by ``Graph.verify`` and graph methods)."""
+
+
+class ShapeInferenceError(GraphError):
+    """An op's shape rule rejects its inputs (after a constant was replaced, or inputs were pinned).
+
+    Attributes:
+        node: the IR node whose op rejects its inputs (``node.where()`` names it and its Keras layer).
+        reason: what the op's rule found, without the node.
+    """
+
+    def __init__(self, node: object, reason: str) -> None:
+        self.node = node
+        self.reason = reason
+        where = node.where() if hasattr(node, "where") else repr(node)
+        super().__init__(f"{where}: {reason}")

@@ -28,7 +28,7 @@ def test_build_infers_shapes_and_names() -> None:
     g, conv, relu = small_graph()
     assert conv.output.shape == (None, 6, 6, 4)
     assert conv.name == "conv/Conv2D" and conv.output.name == "conv/Conv2D"
-    assert conv.attrs == {"strides": (1, 1), "dilations": (1, 1), "padding": "same"}
+    assert conv.attrs == {"strides": (1, 1), "dilations": (1, 1), "padding": "same", "activation": "none"}
     assert [n for n, _ in conv.output.uses] == [relu]
     assert g.consumers(conv.output) == [relu]
     assert g.is_output(relu.output) and not g.is_output(conv.output)

@@ -14,10 +14,11 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import GraphError
+from ..errors import GraphError, ShapeInferenceError
 from .dtypes import DType
 from .node import Node, Origin
 from .ops import OPS, REQUIRED, op_spec
+from .shapes import infer_node, infer_shapes
 from .value import Value
 
 
@@ -86,11 +87,11 @@ class Graph:
     ) -> Node:
         """Create a node, infer its outputs and insert it (at the end, or after/before a node).
 
-        Raises GraphError if the inputs do not fit the op (arity, attributes, shapes).
+        Raises GraphError if the inputs do not fit the op (arity, attributes), ShapeInferenceError
+        (a GraphError) if their shapes do not.
         """
         if op not in OPS:
             raise GraphError(f"unknown IR op {op!r}; the vocabulary has: {', '.join(sorted(OPS))}")
-        spec = op_spec(op)
         full = self._complete_attrs(op, attrs or {})
         org = Origin(*origin) if isinstance(origin, tuple) else origin
         base = name or (f"{org.layer}/{op}" if org else op)
@@ -98,10 +99,10 @@ class Graph:
         node = Node(op, node_name, list(inputs), [], full, org)
         self._check_arity(node)
         try:
-            outs = spec.infer(list(inputs), full)
-        except (ValueError, AssertionError, TypeError, IndexError, KeyError) as e:
-            raise GraphError(f"{node.where()}: {e or type(e).__name__}; inputs "
-                             f"{[None if v is None else v.shape for v in inputs]}") from e
+            outs = infer_node(node)
+        except ShapeInferenceError as e:
+            raise ShapeInferenceError(node, f"{e.reason}; inputs "
+                                      f"{[None if v is None else v.shape for v in inputs]}") from e.__cause__
         for k, (dt, shp) in enumerate(outs):
             suffix = "" if len(outs) == 1 else f":{k}"
             node.outputs.append(Value(self.unique_name(node_name + suffix), dt, tuple(shp), producer=node))
@@ -175,9 +176,80 @@ class Graph:
                 v.uses.remove((node, idx))
         self.nodes.remove(node)
 
+    def replace_const(self, old: Value, data: np.ndarray, *, refresh: bool = True) -> Value:
+        """Point every use of the constant ``old`` at a new constant holding ``data``; return it.
+
+        The old constant's array is never modified (other graphs may share it). The new value
+        keeps ``old``'s name (``old`` leaves the graph). With ``refresh`` the shapes downstream
+        are re-inferred (:meth:`refresh_shapes`); if they do not fit, the replacement is undone
+        and the :class:`~keras2edge.errors.ShapeInferenceError` names the node that rejects it.
+        Pass ``refresh=False`` to replace several constants (say, a conv's weights and bias and
+        the next conv's weights when pruning channels) and call :meth:`refresh_shapes` once.
+        """
+        if not old.is_const:
+            raise GraphError(f"replace_const: value {old.name!r} is not a constant")
+        arr = np.asarray(data)
+        new = Value(old.name, DType.from_any(arr.dtype), tuple(arr.shape), const=arr, quant=old.quant)
+        uses = list(old.uses)
+        outputs = list(self.outputs)
+        for node, idx in uses:
+            self.set_input(node, idx, new)
+        self.outputs = [new if o is old else o for o in self.outputs]
+        if refresh:
+            try:
+                self.refresh_shapes()
+            except ShapeInferenceError:
+                for node, idx in uses:
+                    self.set_input(node, idx, old)
+                self.outputs = outputs
+                raise
+        return new
+
+    def refresh_shapes(self, pins: dict[str, Sequence[int | None]] | None = None) -> None:
+        """Re-infer every node output's dtype and shape (:func:`~keras2edge.ir.shapes.infer_shapes`)
+        and store them; ``pins`` sets graph input shapes first. Nothing changes if a node rejects
+        its inputs: the ShapeInferenceError names it."""
+        types = infer_shapes(self, pins)
+        for v in self.inputs:
+            v.dtype, v.shape = types[id(v)]
+        for node in self.nodes:
+            for v in node.outputs:
+                v.dtype, v.shape = types[id(v)]
+
     def rename_value(self, value: Value, name: str) -> None:
         self._names.discard(value.name)
         value.name = self.unique_name(name)
+
+    def copy(self) -> Graph:
+        """A structural copy: new values and nodes (attributes copied, names kept), the constants'
+        arrays shared (passes never modify a constant's array), so a lowering can rewrite the
+        copy while the caller's graph stays as it was."""
+        g = Graph(self.name)
+        new: dict[int, Value] = {}
+
+        def cp(v: Value) -> Value:
+            if id(v) not in new:
+                new[id(v)] = Value(v.name, v.dtype, tuple(v.shape), const=v.const, quant=v.quant)
+            return new[id(v)]
+
+        g.inputs = [cp(v) for v in self.inputs]
+        for node in self.nodes:
+            n = Node(node.op, node.name, [None if v is None else cp(v) for v in node.inputs], [],
+                     dict(node.attrs), node.origin)
+            for v in node.outputs:
+                out = cp(v)
+                out.producer = n
+                n.outputs.append(out)
+            for idx, v in enumerate(n.inputs):
+                if v is not None:
+                    v.uses.append((n, idx))
+            g.nodes.append(n)
+        g.outputs = [cp(v) for v in self.outputs]
+        g.layers = list(self.layers)
+        g.metadata = dict(self.metadata)
+        g._names = set(self._names)
+        g._node_names = set(self._node_names)
+        return g
 
     # ------------------------------------------------------------------ queries
     def consumers(self, value: Value) -> list[Node]:
@@ -246,9 +318,9 @@ class Graph:
                                      f"(nodes out of topological order, or a dangling value)")
                 uses.setdefault(id(v), []).append((node, idx))
             try:
-                inferred = spec.infer(list(node.inputs), node.attrs)
-            except Exception as e:  # noqa: BLE001 - reported as a graph error
-                raise GraphError(f"{node.where()}: shape inference failed: {e}") from e
+                inferred = infer_node(node)
+            except ShapeInferenceError as e:
+                raise ShapeInferenceError(node, f"shape inference failed: {e.reason}") from e.__cause__
             if len(inferred) != len(node.outputs):
                 raise GraphError(f"{node.where()}: has {len(node.outputs)} outputs, op gives {len(inferred)}")
             for v, (dt, shp) in zip(node.outputs, inferred):

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from .activation import with_fused_activation
 from .dtypes import DType
 from .value import Value
 
@@ -736,6 +737,12 @@ def _tile_infer(ins: list[Value | None], attrs: dict[str, Any]) -> list[tuple[DT
 
 _op("Tile", ["x"], {"multiples": REQUIRED}, _tile_infer,
     lambda ins, a: [np.tile(ins[0], a["multiples"])], "repeat the whole tensor along each axis")
+
+
+# Ops that can clamp their own output (attribute ``activation``: see activation.py, FuseActivationPass).
+for _name in ("Conv2D", "DepthwiseConv2D", "FullyConnected", "BatchNorm", "Add", "Sub", "Mul", "Div",
+              "MaxPool2D", "AveragePool2D"):
+    OPS[_name] = with_fused_activation(OPS[_name], OPS)
 
 
 def op_spec(op: str) -> OpSpec:

@@ -7,7 +7,7 @@ import numpy as np
 from keras2edge.ir import DType, Graph
 from keras2edge.ir.evaluate import evaluate
 from keras2edge.ir.passes import (CLEANUP_PASSES, ConstantFoldPass, DeadCodePass, FoldBatchNormPass,
-                                  FoldIdentityPass, PassManager, optimize)
+                                  FoldIdentityPass, PassManager, RecoverHardSwishPass, optimize)
 
 from ..helpers import assert_same_outputs, ops, random_feeds
 
@@ -40,7 +40,8 @@ def keras_like() -> Graph:
 
 def test_cleanup_passes_are_fresh_and_ordered() -> None:
     a, b = CLEANUP_PASSES(), CLEANUP_PASSES()
-    assert [type(p) for p in a] == [ConstantFoldPass, FoldIdentityPass, FoldBatchNormPass, DeadCodePass]
+    assert [type(p) for p in a] == [ConstantFoldPass, FoldIdentityPass, FoldBatchNormPass, RecoverHardSwishPass,
+                                    DeadCodePass]
     assert isinstance(a, tuple) and all(p is not q for p, q in zip(a, b))
 
 

@@ -27,7 +27,9 @@ from typing import TYPE_CHECKING
 
 from ...errors import LimitExceededError, OptionError, UnsupportedOpError
 from ...fileio import PathLike, open_atomic
+from ...ir.activation import NONE, fused_activation
 from ...ir.graph import Graph
+from ...ir.passes import UnfuseActivationPass
 from . import ops_conv, ops_elementwise, ops_misc, ops_pool, ops_shape  # noqa: F401 - fill ONNX_EMITTERS
 from .check import CHECK_INLINE_BYTES, check_model_bytes, checker_errors
 from .context import ONNX_EMITTERS, OnnxContext
@@ -90,6 +92,16 @@ def _check_input_shapes(graph: Graph, input_shapes: Mapping[str, Sequence[int]])
     return pins
 
 
+def _unfused(graph: Graph) -> Graph:
+    """``graph``, or a copy with every fused ``activation`` attribute turned back into its op (ONNX has
+    no fused activations; the cleanup never fuses, only a graph lowered for TFLite has them)."""
+    if all(fused_activation(n) == NONE for n in graph.nodes):
+        return graph
+    copy = graph.copy()
+    UnfuseActivationPass().run(copy)
+    return copy
+
+
 def onnx_pieces(
     graph: Graph,
     *,
@@ -126,6 +138,7 @@ def onnx_pieces(
         raise UnsupportedOpError(f"ONNX emitter: to_onnx emits float models, but {len(quantized)} values are "
                                  f"quantized (first: {quantized[0]!r}); emit the float graph or use the QDQ emitter")
     pins = _check_input_shapes(graph, input_shapes or {})
+    graph = _unfused(graph)
     ctx = OnnxContext(graph, opset, nchw_inputs=nchw_inputs, nchw_outputs=nchw_outputs, input_shapes=pins)
     for v in graph.inputs:
         ctx.declare_input(v)

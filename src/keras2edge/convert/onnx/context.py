@@ -16,12 +16,12 @@ from typing import Any
 
 import numpy as np
 
-from ...errors import OptionError, UnsupportedOpError
+from ...errors import OptionError, ShapeInferenceError, UnsupportedOpError
 from ...ir.dtypes import DType
 from ...ir.graph import Graph
 from ...ir.node import Node
-from ...ir.ops import op_spec
 from ...ir.registry import OpTable
+from ...ir.shapes import infer_shapes
 from ...ir.value import Value
 from .proto import ELEM_TYPE, OnnxNode, OnnxTensor, OnnxValueInfo
 from .layout import (CF, FLAT_CF, NHWC, cf_perm, const_for_broadcast, inverse_perm, is_trivial_perm, layout_perm,
@@ -89,23 +89,11 @@ class OnnxContext:
         """Shapes of every value, re-inferred through the graph when inputs are pinned."""
         if not pins:
             return
-        shadow: dict[int, Value] = {}
-
-        def sh(v: Value) -> Value:
-            return shadow.get(id(v), v)
-
-        for v in self.graph.inputs:
-            if v.name in pins:
-                shadow[id(v)] = Value(v.name, v.dtype, tuple(int(d) for d in pins[v.name]))
-        for node in self.graph.nodes:
-            ins = [None if v is None else sh(v) for v in node.inputs]
-            try:
-                outs = op_spec(node.op).infer(ins, node.attrs)
-            except (ValueError, AssertionError, TypeError, IndexError, KeyError) as e:
-                raise OptionError(f"input_shapes {dict(pins)} do not fit {node.where()}: {e}") from e
-            for v, (dt, shape) in zip(node.outputs, outs):
-                shadow[id(v)] = Value(v.name, dt, tuple(shape))
-        self._shapes = {k: v.shape for k, v in shadow.items()}
+        try:
+            types = infer_shapes(self.graph, pins)
+        except ShapeInferenceError as e:
+            raise OptionError(f"input_shapes {dict(pins)} do not fit {e}") from e
+        self._shapes = {k: shape for k, (_, shape) in types.items()}
 
     def shape(self, v: Value) -> Shape:
         """The IR-order shape of ``v`` (with pinned input dims propagated)."""

@@ -22,12 +22,11 @@ What the file looks like, and why:
 * buffers[0] is the empty sentinel; each constant has its own buffer. Index constants (axes,
   shapes, paddings, sizes, perms, begin/end/strides) are INT32 and shared by content, as the
   converter shares them.
-* A Relu, Relu6 or ReluN1To1 on float32 that is the only consumer of a CONV_2D, DEPTHWISE_CONV_2D,
-  FULLY_CONNECTED, ADD, SUB, MUL, DIV, AVERAGE_POOL_2D or MAX_POOL_2D output (which is not a
-  graph output) is folded into its ``fused_activation_function``, as the official converter's
-  optimize patterns do (LiteRT ``tflite/converter/transforms/optimize_patterns.td``: only the
-  clamping activations; "not fusing tanh ... those cannot be simply translated into clamping").
-  The fused operator's output tensor takes the activation's name.
+* The graph is first lowered (:mod:`.lowering`: a copy, with ``FuseActivationPass`` run), so a
+  Relu, Relu6 or ReluN1To1 that the official converter would fold into a CONV_2D,
+  DEPTHWISE_CONV_2D, FULLY_CONNECTED, ADD, SUB, MUL, DIV, AVERAGE_POOL_2D or MAX_POOL_2D is the
+  node's ``activation`` attribute; the emitter only maps it to ``fused_activation_function``
+  (:data:`ACTIVATION_CODES`). The fused operator's output tensor has the activation's name.
 * No Flex or custom operators, ever: an IR op without a builtin mapping is composed from
   builtins or refused with :class:`~keras2edge.errors.UnsupportedOpError`.
 """
@@ -41,17 +40,19 @@ from typing import Any
 
 import numpy as np
 
-from ...errors import LimitExceededError, UnsupportedOpError
+from ...errors import LimitExceededError, ShapeInferenceError, UnsupportedOpError
 from ...fileio import PathLike, open_atomic
+from ...ir.activation import NONE, fused_activation
 from ...ir.dtypes import DType
 from ...ir.graph import Graph
 from ...ir.node import Node
-from ...ir.ops import op_spec
 from ...ir.registry import OpTable
+from ...ir.shapes import infer_shapes
 from ...ir.value import Value
 from ...runtime import schema
 from ...runtime.model import (ACT_NONE, ACT_RELU, ACT_RELU6, ACT_RELU_N1_TO_1, TENSOR_TYPE_CODES, Metadata, Model,
                               Operator, OperatorCode, SignatureDef, SubGraph, Tensor)
+from .lowering import lower
 from .versions import min_runtime_version, op_version
 from ..rawbytes import raw_bytes
 from .writer import ArrayBuffer, write_model, write_model_to
@@ -63,12 +64,9 @@ TFLITE_EMITTERS: OpTable[EmitFn] = OpTable("TFLite emitter")
 #: IR ops with no TFLite emitter, with the reason (none: every op maps to builtins).
 KNOWN_GAPS: dict[str, str] = {}
 
-#: IR activation -> ActivationFunctionType it folds into.
-FUSABLE_ACTIVATIONS: dict[str, int] = {"Relu": ACT_RELU, "Relu6": ACT_RELU6, "ReluN1To1": ACT_RELU_N1_TO_1}
-#: Builtins whose fused_activation_function the official converter fills (optimize_patterns.td /
-#: optimize.cc FuseFullyConnectedAndReluX).
-FUSING_BUILTINS = frozenset({"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "ADD", "SUB", "MUL", "DIV",
-                             "AVERAGE_POOL_2D", "MAX_POOL_2D"})
+#: IR ``activation`` attribute -> the ActivationFunctionType written in the operator's options.
+ACTIVATION_CODES: dict[str, int] = {NONE: ACT_NONE, "relu": ACT_RELU, "relu6": ACT_RELU6,
+                                    "relu_n1_to_1": ACT_RELU_N1_TO_1}
 
 SIGNATURE_KEY = "serving_default"
 MIN_RUNTIME_METADATA = "min_runtime_version"
@@ -129,7 +127,6 @@ class TFLiteContext:
         self._consts: dict[tuple[Any, ...], int] = {}
         self._names: set[str] = set()
         self._reserved = {v.name for v in graph.values()}
-        self._skip: set[int] = set()
         self._output_ids = {id(v) for v in graph.outputs}
         self._shapes: dict[int, Shape] = {}
         self._infer_shapes()
@@ -137,31 +134,25 @@ class TFLiteContext:
     # ------------------------------------------------------------------ shapes
     def _infer_shapes(self) -> None:
         """Concrete shapes of every value: dynamic input dims set to the batch, then re-inferred."""
-        shadow: dict[int, Value] = {}
+        pins: dict[str, tuple[int, ...]] = {}
         for v in self.graph.inputs:
-            dims = []
             for k, d in enumerate(v.shape):
-                if d is None:
-                    if k != 0:
-                        raise UnsupportedOpError(
-                            f"TFLite emitter: dimension {k} of input {v.name!r} {self._fmt(v.shape)} is unknown; "
-                            f"only the batch (axis 0) may be dynamic. Pin the shape when loading the model "
-                            f"(keras2edge.load(..., input_shapes={{{v.name!r}: (...)}}))")
-                    d = self.batch
-                dims.append(int(d))
-            shadow[id(v)] = Value(v.name, v.dtype, tuple(dims))
+                if d is None and k != 0:
+                    raise UnsupportedOpError(
+                        f"TFLite emitter: dimension {k} of input {v.name!r} {self._fmt(v.shape)} is unknown; "
+                        f"only the batch (axis 0) may be dynamic. Pin the shape when loading the model "
+                        f"(keras2edge.load(..., input_shapes={{{v.name!r}: (...)}}))")
+            pins[v.name] = tuple(self.batch if d is None else int(d) for d in v.shape)
+        try:
+            types = infer_shapes(self.graph, pins)
+        except ShapeInferenceError as e:
+            raise UnsupportedOpError(f"TFLite emitter: batch {self.batch} does not fit {e}") from e
         for node in self.graph.nodes:
-            ins = [None if v is None else shadow.get(id(v), v) for v in node.inputs]
-            try:
-                outs = op_spec(node.op).infer(ins, node.attrs)
-            except (ValueError, AssertionError, TypeError, IndexError, KeyError) as e:
-                raise UnsupportedOpError(f"TFLite emitter: batch {self.batch} does not fit {node.where()}: {e}") from e
-            for v, (dt, shape) in zip(node.outputs, outs):
-                if any(d is None for d in shape):
+            for v in node.outputs:
+                if any(d is None for d in types[id(v)][1]):
                     raise UnsupportedOpError(f"TFLite emitter: the shape of {v.name!r} at {node.where()} is unknown "
                                              f"even with the inputs' shapes fixed")
-                shadow[id(v)] = Value(v.name, dt, tuple(int(d) for d in shape))  # type: ignore[arg-type]
-        self._shapes = {k: tuple(int(d) for d in v.shape) for k, v in shadow.items()}  # type: ignore[arg-type]
+        self._shapes = {k: tuple(int(d) for d in shape) for k, (_, shape) in types.items()}  # type: ignore[arg-type]
 
     @staticmethod
     def _fmt(shape: Sequence[int | None]) -> str:
@@ -322,41 +313,13 @@ class TFLiteContext:
         return output
 
     # ------------------------------------------------------------------ fused activations
-    def fusable_activation(self, node: Node) -> Node | None:
-        """The Relu/Relu6/ReluN1To1 node to fold into ``node``'s single float output, if any."""
-        if len(node.outputs) != 1:
-            return None
-        y = node.outputs[0]
-        if y.dtype != DType.FLOAT32 or y.quant is not None or id(y) in self._output_ids:
-            return None
-        users = {id(n): n for n, _ in y.uses}
-        if len(users) != 1 or len(y.uses) != 1:
-            return None
-        act = next(iter(users.values()))
-        if act.op not in FUSABLE_ACTIVATIONS or act.output.quant is not None:
-            return None
-        return act
-
     def fused_output(self, node: Node) -> tuple[int, int]:
-        """(output tensor, ActivationFunctionType) for a fusing builtin emitting ``node``'s output.
-
-        If a clamping activation is folded, the tensor is the activation's output (its name) and the
-        activation node is skipped by the main loop.
-        """
-        act = self.fusable_activation(node)
-        if act is None:
-            return self.out(node.output), ACT_NONE
-        self._skip.add(id(act))
-        idx = self.out(act.output)
-        self._value_tensor[id(node.output)] = idx  # nothing else reads it
-        return idx, FUSABLE_ACTIVATIONS[act.op]
+        """(output tensor, ActivationFunctionType of the node's ``activation`` attribute) for a fusing builtin."""
+        return self.out(node.output), ACTIVATION_CODES[fused_activation(node)]
 
     def is_output(self, v: Value) -> bool:
         """Whether ``v`` is a graph output."""
         return id(v) in self._output_ids
-
-    def skipped(self, node: Node) -> bool:
-        return id(node) in self._skip
 
     def unsupported(self, node: Node, why: str) -> UnsupportedOpError:
         return UnsupportedOpError(f"TFLite emitter: cannot emit {node.where()}: {why}")
@@ -483,14 +446,15 @@ def _description() -> str:
 
 
 def _emit(graph: Graph, batch: int | None) -> TFLiteContext:
-    """Every live node emitted into a new context (the model is made by ``finish``)."""
+    """Every live node of the lowered graph emitted into a new context (the model is made by ``finish``)."""
     _check_float(graph)
+    graph = lower(graph)
     ctx = TFLiteContext(graph, batch)
     for v in graph.inputs:
         ctx.declare(v)
     live = _live_nodes(graph)
     for node in graph.nodes:
-        if ctx.skipped(node) or id(node) not in live:
+        if id(node) not in live:
             continue
         emit = TFLITE_EMITTERS.lookup(node.op, node.where())
         ctx.current = node
@@ -530,5 +494,5 @@ def save_tflite(graph: Graph, path: PathLike, *, batch: int | None = None,
         raise LimitExceededError(f"cannot write {os.fspath(path)!r}: {e}") from None
 
 
-__all__ = ["FUSABLE_ACTIVATIONS", "FUSING_BUILTINS", "TFLITE_EMITTERS", "TFLiteContext", "save_tflite",
+__all__ = ["ACTIVATION_CODES", "TFLITE_EMITTERS", "TFLiteContext", "save_tflite",
            "tensor_type", "tflite_bytes", "to_tflite"]

@@ -7,7 +7,10 @@ from .constant_fold import ConstantFoldPass
 from .dead_code import DeadCodePass
 from .fold_batchnorm import FoldBatchNormPass
 from .fold_identity import FoldIdentityPass
+from .fuse_activation import FuseActivationPass
 from .pipelines import CLEANUP_PASSES, optimize
+from .recover_hard_swish import RecoverHardSwishPass
+from .unfuse_activation import UnfuseActivationPass
 
 __all__ = ["CLEANUP_PASSES", "ConstantFoldPass", "DeadCodePass", "FoldBatchNormPass", "FoldIdentityPass",
-           "Pass", "PassManager", "optimize"]
+           "FuseActivationPass", "Pass", "PassManager", "RecoverHardSwishPass", "UnfuseActivationPass", "optimize"]

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from ..activation import NONE, fused_activation
 from ..graph import Graph
 from ..node import Node
 from ..ops import broadcast_shapes
@@ -40,8 +41,10 @@ class FoldBatchNormPass(Pass):
     Constants are never mutated (a weight may be shared by several nodes).
 
     Declines (the BatchNorm stays) when mean, variance, gamma or beta is not a constant, when
-    ``x`` is not a float tensor, when ``x`` or the output carries quantization parameters, or
-    when the parameters do not broadcast over ``x`` along its last axis.
+    ``x`` is not a float tensor, when ``x`` or the output carries quantization parameters, when
+    the BatchNorm has a fused activation, or when the parameters do not broadcast over ``x``
+    along its last axis. It folds into Mul + Add, not into the producer, when the producer has a
+    fused activation (the scale would have to come before the clamp).
     """
 
     def run(self, graph: Graph) -> bool:
@@ -54,7 +57,8 @@ class FoldBatchNormPass(Pass):
     @staticmethod
     def _rewrite(graph: Graph, bn: Node) -> bool:
         x = bn.inputs[0]
-        if x is None or not x.dtype.is_float or x.quant is not None or bn.output.quant is not None:
+        if (x is None or not x.dtype.is_float or x.quant is not None or bn.output.quant is not None
+                or fused_activation(bn) != NONE):
             return False
         affine = _scale_shift(bn)
         if affine is None:
@@ -103,7 +107,8 @@ def _per_channel(x: Value, scale: np.ndarray, shift: np.ndarray) -> tuple[np.nda
 
 def _fold_into_producer(graph: Graph, bn: Node, x: Value, scale: np.ndarray, shift: np.ndarray) -> bool:
     conv = x.producer
-    if conv is None or conv.op not in _SCALE_WEIGHTS or len(x.uses) != 1 or graph.is_output(x):
+    if (conv is None or conv.op not in _SCALE_WEIGHTS or len(x.uses) != 1 or graph.is_output(x)
+            or fused_activation(conv) != NONE):
         return False
     w = conv.inputs[1]
     b = conv.inputs[2] if len(conv.inputs) > 2 else None

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from ...errors import ShapeInferenceError
 from ..dtypes import DType
 from ..graph import Graph
 from ..node import Node
-from ..ops import op_spec
+from ..shapes import infer_node
 from ..value import Value
 from .base import Pass
 from .rewrite import bypass_node, same_quant
@@ -133,9 +134,9 @@ def _absorb_producer(graph: Graph, node: Node, first: Node, attrs: dict[str, Any
         return False
     y = node.output
     try:
-        if op_spec(node.op).infer([src], attrs) != [(y.dtype, tuple(y.shape))]:
+        if infer_node(node, [src], attrs) != [(y.dtype, tuple(y.shape))]:
             return False
-    except ValueError:
+    except ShapeInferenceError:
         return False
     node.attrs = dict(attrs)
     graph.set_input(node, 0, src)

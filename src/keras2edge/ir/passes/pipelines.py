@@ -10,6 +10,7 @@ from .constant_fold import ConstantFoldPass
 from .dead_code import DeadCodePass
 from .fold_batchnorm import FoldBatchNormPass
 from .fold_identity import FoldIdentityPass
+from .recover_hard_swish import RecoverHardSwishPass
 
 MAX_SWEEPS = 16
 
@@ -19,9 +20,10 @@ def CLEANUP_PASSES() -> tuple[Pass, ...]:  # noqa: N802 - reads as the pipeline 
 
     Constant folding first (so weight-side arithmetic becomes constants BatchNorm folding can
     use), then no-op removal (exposing a conv directly before its BatchNorm), BatchNorm
-    folding, and dead code removal last (constants and nodes the others orphaned).
+    folding, HardSwish recovery (its chains' constants are folded by then), and dead code
+    removal last (constants and nodes the others orphaned).
     """
-    return (ConstantFoldPass(), FoldIdentityPass(), FoldBatchNormPass(), DeadCodePass())
+    return (ConstantFoldPass(), FoldIdentityPass(), FoldBatchNormPass(), RecoverHardSwishPass(), DeadCodePass())
 
 
 def optimize(graph: Graph, passes: Sequence[Pass] | None = None) -> Graph:
