@@ -42,8 +42,9 @@ import numpy as np
 from .errors import LimitExceededError, RuntimeModelError
 from .kernels import DTYPE_INPUT, KERNELS, OpContext, TensorSpec, supported_ops
 from .limits import ENV_VAR, Limits, format_size, resolve
-from .model import TENSOR_TYPE_NAMES, Model
-from .model import TENSOR_TYPES as _TYPES
+from .codes import NUMPY_DTYPES as _TYPES
+from .codes import tensor_type_name
+from .model import Model
 from .planner import ALIGNMENT, ArenaPlan, Buffer, plan_arena
 from .validate import check_dataflow, check_declared_sizes, check_types, tensor_nbytes
 
@@ -197,7 +198,7 @@ class Interpreter:
                 data = self._model.tensor_data(subgraph, i)
             except (ValueError, IndexError) as e:
                 raise RuntimeModelError(f"tensor {i} ('{t.name}'): its buffer {t.buffer} does not hold "
-                                        f"{list(t.shape)} x {TENSOR_TYPE_NAMES.get(t.type, t.type)}: {e}") from e
+                                        f"{list(t.shape)} x {tensor_type_name(t.type)}: {e}") from e
             if data is not None:
                 self._consts[i] = data
 
@@ -224,7 +225,7 @@ class Interpreter:
                 ttype = sg.tensors[outs[0]].type
             else:
                 ttype = 0
-            dtype = _TYPES[ttype].name if ttype in _TYPES else TENSOR_TYPE_NAMES.get(ttype, str(ttype)).lower()
+            dtype = _TYPES[ttype].name if ttype in _TYPES else tensor_type_name(ttype).lower()
             self._ops.append(OpInfo(k, name, code.version, tuple(sg.tensors[i].name if i >= 0 else None for i in ins),
                                     tuple(sg.tensors[i].name for i in outs), dtype))
             fn = KERNELS.get((name, dtype))
