@@ -18,6 +18,8 @@ integer/bool versions of data movement, comparisons and index arithmetic):
 from __future__ import annotations
 
 from . import activations, conv, dense, elementwise, pooling, quant, reduce, resize, shape  # noqa: F401
-from .base import DTYPE_INPUT, KERNELS, EvalFn, OpContext, PrepareFn, TensorSpec, register, supported_ops
+from .base import (DTYPE_INPUT, KERNELS, ActivationFn, EvalFn, Memo, OpContext, PrepareFn, ScratchSpec, TensorSpec,
+                   register, supported_ops)
 
-__all__ = ["DTYPE_INPUT", "KERNELS", "EvalFn", "OpContext", "PrepareFn", "TensorSpec", "register", "supported_ops"]
+__all__ = ["DTYPE_INPUT", "KERNELS", "ActivationFn", "EvalFn", "Memo", "OpContext", "PrepareFn", "ScratchSpec",
+           "TensorSpec", "register", "supported_ops"]
