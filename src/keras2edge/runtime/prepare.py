@@ -195,7 +195,8 @@ def _bind(g: LoadedGraph, plan: Plan, mem: np.ndarray) -> None:
     for out, root in plan.aliases:
         root_buf = bufs[root]
         if root_buf is None:
-            raise RuntimeModelError(f"{g.source}: tensor {out} is bound as a view of tensor {root}, which has no memory")
+            raise RuntimeModelError(f"{g.source}: tensor {out} is bound as a view of tensor {root}, "
+                                    "which has no memory")
         bufs[out] = root_buf.reshape(plan.shapes[out])
     tmp = []
     for s in range(len(plan.steps)):

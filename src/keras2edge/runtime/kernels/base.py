@@ -48,6 +48,8 @@ EvalFn = Callable[[Sequence["np.ndarray | None"], Sequence[np.ndarray], Sequence
 PrepareFn = Callable[["OpContext"], EvalFn]
 #: An in-place fused activation applied to an output array.
 ActivationFn = Callable[[np.ndarray], None]
+#: fn(x, out): an elementwise unary function writing into ``out`` (same shape and dtype as ``x``).
+UnaryFn = Callable[[np.ndarray, np.ndarray], None]
 #: Kernels' per-op precomputed data shared by all plans of one interpreter: (op index, key) -> (source, value).
 Memo = dict[tuple[int, str], tuple[np.ndarray, np.ndarray]]
 ScratchSpec = tuple[tuple[int, ...], np.dtype]
@@ -258,6 +260,28 @@ def fused_activation(ctx: OpContext, key: str = "fused_activation_function") -> 
     if fn is None:
         raise ctx.fail(f"unknown fused_activation_function {code}")
     return fn
+
+
+def unary(ctx: OpContext, fn: UnaryFn) -> EvalFn:
+    """Prepare a one-input op whose output has the input's shape and dtype, computed by ``fn(x, out)``."""
+    ctx.check_arity(1)
+    x = ctx.input(0)
+    if ctx.outputs[0].dtype != x.dtype:
+        raise ctx.fail(f"output is {ctx.outputs[0].dtype}, input is {x.dtype}")
+    ctx.set_output(0, x.shape)
+
+    def eval_(ins: Sequence[np.ndarray | None], outs: Sequence[np.ndarray], tmp: Sequence[np.ndarray]) -> None:
+        fn(ins[0], outs[0])  # type: ignore[arg-type]  # arity checked: input 0 is present
+
+    return eval_
+
+
+def unary_kernel(fn: UnaryFn) -> PrepareFn:
+    """The prepare function of a :func:`unary` op computed by ``fn`` (to register for several ops)."""
+    def prepare(ctx: OpContext) -> EvalFn:
+        return unary(ctx, fn)
+    prepare.__module__ = fn.__module__  # the kernel belongs to the family module that defines ``fn``
+    return prepare
 
 
 def norm_axis(ctx: OpContext, axis: int, rank: int) -> int:
