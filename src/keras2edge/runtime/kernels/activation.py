@@ -159,13 +159,18 @@ def prelu_float32(ctx: OpContext) -> EvalFn:
     return eval_
 
 
-@register("SOFTMAX", *FLOAT)
-def softmax_float32(ctx: OpContext) -> EvalFn:
+def _over_last_axis(ctx: OpContext) -> None:
+    """SOFTMAX / LOG_SOFTMAX: one input of rank >= 1, output of its shape."""
     ctx.check_arity(1)
     x = ctx.input(0)
     if x.rank < 1:
         raise ctx.fail("needs rank >= 1")
     ctx.set_output(0, x.shape)
+
+
+@register("SOFTMAX", *FLOAT)
+def softmax_float32(ctx: OpContext) -> EvalFn:
+    _over_last_axis(ctx)
     beta = F32(ctx.opt("beta", 1.0))
 
     def eval_(ins, outs, tmp):
@@ -181,11 +186,7 @@ def softmax_float32(ctx: OpContext) -> EvalFn:
 
 @register("LOG_SOFTMAX", *FLOAT)
 def log_softmax_float32(ctx: OpContext) -> EvalFn:
-    ctx.check_arity(1)
-    x = ctx.input(0)
-    if x.rank < 1:
-        raise ctx.fail("needs rank >= 1")
-    ctx.set_output(0, x.shape)
+    _over_last_axis(ctx)
 
     def eval_(ins, outs, tmp):
         xv, o = ins[0], outs[0]

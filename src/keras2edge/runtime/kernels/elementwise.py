@@ -113,14 +113,8 @@ _UNARY_MATH: dict[str, UnaryFn] = {
 for _op, _fn in _UNARY_MATH.items():
     register(_op, *FLOAT)(unary_kernel(_fn))
 
-_UNARY_INT: dict[str, UnaryFn] = {
-    "ABS": lambda x, o: np.abs(x, out=o),
-    "NEG": lambda x, o: np.negative(x, out=o),
-    "SQUARE": lambda x, o: np.square(x, out=o),
-    "SIGN": lambda x, o: np.sign(x, out=o),
-}
-for _op, _fn in _UNARY_INT.items():
-    register(_op, *INDEX)(unary_kernel(_fn))
+for _op in ("ABS", "NEG", "SQUARE", "SIGN"):  # also on integers (index arithmetic)
+    register(_op, *INDEX)(unary_kernel(_UNARY_MATH[_op]))
 
 _COMPARE = {"EQUAL": np.equal, "NOT_EQUAL": np.not_equal, "LESS": np.less, "LESS_EQUAL": np.less_equal,
             "GREATER": np.greater, "GREATER_EQUAL": np.greater_equal}
