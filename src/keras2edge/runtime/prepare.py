@@ -162,7 +162,8 @@ def prepare_plan(g: LoadedGraph, in_shapes: Sequence[Shape], memo: Memo, limits:
         return int(np.prod(plan.shapes[t], dtype=np.int64)) * specs[t].dtype.itemsize
 
     lives = lifetimes([(st.inputs, st.outputs) for st in steps], alias_of)
-    buffers = arena_buffers(lives, nbytes, inputs_set | outputs_set | plan.consts.keys(),
+    unplanned = inputs_set | outputs_set | plan.consts.keys()
+    buffers = arena_buffers(lives, nbytes, unplanned,
                             {s: [int(np.prod(shape, dtype=np.int64)) * dt.itemsize for shape, dt in lst]
                              for s, lst in scratch.items()})
     arena = plan_arena(buffers)
@@ -173,8 +174,9 @@ def prepare_plan(g: LoadedGraph, in_shapes: Sequence[Shape], memo: Memo, limits:
                  f"{source}: the planned arena with the graph inputs, outputs and folded constants")
     plan.arena = arena
     plan.arena_bytes = arena.arena_bytes
-    plan.tensor_offsets = {b.key: arena.offsets[b.key] for b in buffers if not isinstance(b.key, tuple)}
-    plan.scratch_offsets = {b.key[1:]: arena.offsets[b.key] for b in buffers if isinstance(b.key, tuple)}
+    plan.tensor_offsets = {t: arena.offsets[t] for t in lives if t not in unplanned}
+    plan.scratch_offsets = {(s, q): arena.offsets[("scratch", s, q)]
+                            for s, lst in scratch.items() for q in range(len(lst))}
     _bind(g, plan, aligned_empty(plan.arena_bytes))
     return plan
 

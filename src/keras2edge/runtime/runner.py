@@ -9,6 +9,7 @@ if given, is called after every step in execution order (see :data:`Observer`);
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import cast
 
 import numpy as np
 
@@ -44,12 +45,14 @@ class KeepIntermediates:
 def run_plan(g: LoadedGraph, plan: Plan, arrays: Sequence[np.ndarray], observer: Observer | None = None
              ) -> list[np.ndarray]:
     """Run every step of ``plan`` on ``arrays`` (one per graph input, already checked); the output arrays."""
-    bufs, tmps = plan.bufs, plan.tmp
-    for k, i in enumerate(g.inputs):
-        np.copyto(bufs[i], arrays[k], casting="unsafe")
+    tmps = plan.tmp
     for i in g.outputs:
         if i not in plan.consts and i not in g.inputs:
-            bufs[i] = np.empty(plan.shapes[i], g.dtypes[i])
+            plan.bufs[i] = np.empty(plan.shapes[i], g.dtypes[i])
+    # Every tensor a step or the graph reads or writes is bound now (by prepare, or just above).
+    bufs = cast("list[np.ndarray]", plan.bufs)
+    for k, i in enumerate(g.inputs):
+        np.copyto(bufs[i], arrays[k], casting="unsafe")
     with np.errstate(all="ignore"):
         for s, st in enumerate(plan.steps):
             outs = [bufs[j] for j in st.outputs]
@@ -75,5 +78,5 @@ def run_plan(g: LoadedGraph, plan: Plan, arrays: Sequence[np.ndarray], observer:
             result.append(bufs[i])
     for i in g.outputs:
         if i not in g.inputs and i not in plan.consts:
-            bufs[i] = None  # the caller owns them now
+            plan.bufs[i] = None  # the caller owns them now
     return result

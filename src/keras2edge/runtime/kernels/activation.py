@@ -90,8 +90,8 @@ _ACTIVATIONS: dict[str, UnaryFn] = {
     "HARD_SWISH": _hard_swish,
 }
 
-for _op, _fn in _ACTIVATIONS.items():
-    register(_op, *FLOAT)(unary_kernel(_fn))
+for _op, _unary_fn in _ACTIVATIONS.items():
+    register(_op, *FLOAT)(unary_kernel(_unary_fn))
 
 
 @register("LEAKY_RELU", *FLOAT)

@@ -48,8 +48,9 @@ EvalFn = Callable[[Sequence["np.ndarray | None"], Sequence[np.ndarray], Sequence
 PrepareFn = Callable[["OpContext"], EvalFn]
 #: An in-place fused activation applied to an output array.
 ActivationFn = Callable[[np.ndarray], None]
-#: fn(x, out): an elementwise unary function writing into ``out`` (same shape and dtype as ``x``).
-UnaryFn = Callable[[np.ndarray, np.ndarray], None]
+#: fn(x, out): an elementwise unary function writing into ``out`` (same shape and dtype as ``x``); what it
+#: returns (NumPy ufuncs return ``out``) is ignored.
+UnaryFn = Callable[[np.ndarray, np.ndarray], object]
 #: Kernels' per-op precomputed data shared by all plans of one interpreter: (op index, key) -> (source, value).
 Memo = dict[tuple[int, str], tuple[np.ndarray, np.ndarray]]
 ScratchSpec = tuple[tuple[int, ...], np.dtype]

@@ -110,8 +110,8 @@ _UNARY_MATH: dict[str, UnaryFn] = {
     "ROUND": lambda x, o: np.rint(x, out=o),
     "SIGN": lambda x, o: np.sign(x, out=o),
 }
-for _op, _fn in _UNARY_MATH.items():
-    register(_op, *FLOAT)(unary_kernel(_fn))
+for _op, _unary_fn in _UNARY_MATH.items():
+    register(_op, *FLOAT)(unary_kernel(_unary_fn))
 
 for _op in ("ABS", "NEG", "SQUARE", "SIGN"):  # also on integers (index arithmetic)
     register(_op, *INDEX)(unary_kernel(_UNARY_MATH[_op]))
