@@ -10,9 +10,9 @@ import pytest
 
 from keras2edge.runtime import Interpreter, OpInfo
 
+from .oracle import GraphBuilder, to_bytes
 from .test_converter_models import NAMES, _io, fixture
 from .test_interpreter import _feeds, _net
-from .oracle import to_bytes
 
 
 class MinMax:
@@ -113,3 +113,22 @@ def test_observer_with_keep_intermediates() -> None:
     for name, (lo, hi) in mm.ranges.items():
         assert (lo, hi) == (float(it.intermediates[name].min()), float(it.intermediates[name].max()))
     assert {"image", "scale"} <= set(it.intermediates)  # graph inputs are kept too, as before
+
+
+def test_ops_folded_at_prepare_are_not_observed() -> None:
+    """SHAPE -> STRIDED_SLICE -> PACK is folded into a constant at prepare: only RESHAPE (a view) and RELU
+    are run and observed; keep_intermediates still lists the folded values."""
+    g = GraphBuilder()
+    x = g.input("x", (1, 2, 3), signature=(-1, 2, 3))
+    shp = g.op("SHAPE", [x], {"out_type": 2}, dtype=np.int32)
+    b = g.op("STRIDED_SLICE", [shp, np.array([0], np.int32), np.array([1], np.int32), np.array([1], np.int32)],
+             {"shrink_axis_mask": 1}, dtype=np.int32)
+    packed = g.op("PACK", [b, np.array(6, np.int32)], {"values_count": 2, "axis": 0}, dtype=np.int32)
+    g.output(g.op("RELU", [g.op("RESHAPE", [x, packed])]))
+    it = Interpreter(to_bytes(g.model()), keep_intermediates=True)
+    mm = MinMax()
+    got = it.run(np.arange(-6, 6, dtype=np.float32).reshape(2, 2, 3), observer=mm)
+    assert [op.name for _, op in mm.calls] == ["RESHAPE", "RELU"]
+    assert mm.ranges[it.ops[-1].outputs[0]] == (0.0, 5.0) and got.shape == (2, 6)
+    sg = it.model.subgraphs[0]
+    np.testing.assert_array_equal(it.intermediates[sg.tensors[packed].name], [2, 6])
