@@ -119,7 +119,7 @@ def tflite_report(path: str, limits: Limits | None = None) -> dict[str, Any]:
     """A ``.tflite`` file's ops (with versions and MACs), tensors (dtype, shape, quantization),
     planned arena bytes and totals, read with keras2edge's own runtime (held to ``limits``)."""
     from .runtime import Interpreter
-    from .runtime.model import TENSOR_TYPE_NAMES
+    from .runtime.codes import tensor_type_name
     from .runtime.schema import op_name
 
     interp = Interpreter(path, limits=limits)
@@ -129,7 +129,7 @@ def tflite_report(path: str, limits: Limits | None = None) -> dict[str, Any]:
     def tensor_row(i: int) -> dict[str, Any]:
         t = sg.tensors[i]
         q = t.quantization
-        return {"index": i, "name": t.name, "dtype": TENSOR_TYPE_NAMES.get(t.type, str(t.type)),
+        return {"index": i, "name": t.name, "dtype": tensor_type_name(t.type),
                 "shape": list(t.shape), "shape_signature": list(t.shape_signature or t.shape),
                 "constant": model.tensor_data(0, i) is not None,
                 "quantization": None if q is None else {
@@ -145,7 +145,7 @@ def tflite_report(path: str, limits: Limits | None = None) -> dict[str, Any]:
         ops.append({"index": k, "op": name, "version": code.version,
                     "inputs": [sg.tensors[i].name if i >= 0 else None for i in op.inputs],
                     "outputs": [sg.tensors[i].name for i in op.outputs],
-                    "dtype": TENSOR_TYPE_NAMES.get(sg.tensors[op.inputs[0]].type, "?") if op.inputs and op.inputs[0] >= 0
+                    "dtype": tensor_type_name(sg.tensors[op.inputs[0]].type) if op.inputs and op.inputs[0] >= 0
                     else "?", "macs": tflite_op_macs(name, shapes, out_shape)})
     consts = [i for i in range(len(sg.tensors)) if model.tensor_data(0, i) is not None]
     return {

@@ -40,8 +40,9 @@ from keras2edge.convert.tflite import write_model
 from keras2edge.errors import Keras2EdgeError
 from keras2edge.report import tflite_report
 from keras2edge.runtime import Interpreter
+from keras2edge.runtime.codes import TENSOR_TYPES, tensor_type_name
 from keras2edge.runtime.limits import Limits
-from keras2edge.runtime.model import TENSOR_TYPE_NAMES, Model
+from keras2edge.runtime.model import Model
 from keras2edge.runtime.reader import load_model
 from keras2edge.runtime.schema import BUILTIN_OPERATOR_NAMES
 
@@ -118,8 +119,8 @@ def _mut_signature(rng: random.Random, m: Model) -> str:
 
 def _mut_dtype(rng: random.Random, m: Model) -> str:
     t = _pick(rng, m.subgraphs[0].tensors)
-    t.type = _pick(rng, sorted(TENSOR_TYPE_NAMES))
-    return f"tensor '{t.name}' type -> {TENSOR_TYPE_NAMES[t.type]}"
+    t.type = _pick(rng, sorted(TENSOR_TYPES))
+    return f"tensor '{t.name}' type -> {tensor_type_name(t.type)}"
 
 
 def _mut_buffer(rng: random.Random, m: Model) -> str:

@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 
 from keras2edge.runtime import schema
+from keras2edge.runtime.codes import TENSOR_TYPE_CODES
 from keras2edge.runtime.model import (
-    TENSOR_TYPE_CODES,
     Model,
     Operator,
     OperatorCode,

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from keras2edge.runtime import Interpreter
-from keras2edge.runtime.planner import ALIGNMENT, Buffer, _LifetimeIndex, check_plan, plan_arena
+from keras2edge.runtime.planner import (ALIGNMENT, Buffer, _LifetimeIndex, arena_buffers, check_plan, lifetimes,
+                                        plan_arena)
 
 from .oracle import to_bytes
 from .test_interpreter import _feeds, _net
@@ -133,7 +134,7 @@ def test_bound_memory_of_converter_models(name: str) -> None:
 
 
 def test_buffers_alive_throughout_are_stacked_without_pairwise_work(monkeypatch: pytest.MonkeyPatch) -> None:
-    # keep_intermediates: every tensor lives from the first step to the last, so each overlaps all
+    # Every tensor lives from the first step to the last, so each overlaps all
     # others; they are stacked directly (the greedy would compare each with every placed one).
     n = 5000
     calls = []
@@ -143,3 +144,14 @@ def test_buffers_alive_throughout_are_stacked_without_pairwise_work(monkeypatch:
     assert len(calls) == 11  # only the scratch buffers go through the greedy
     assert sorted(plan.offsets[k] for k in range(n)) == [128 * k for k in range(n)]
     assert all(plan.offsets[("scratch", s)] == 128 * n for s in range(11))
+
+
+def test_lifetimes_merge_views_into_their_root() -> None:
+    # step 0: x(0) -> a(1); step 1: a -> v(2), a view of a; step 2: v, c(5) -> b(3); step 3: b -> out(4)
+    steps = [((0,), (1,)), ((1,), (2,)), ((2, 5), (3,)), ((3, -1), (4,))]
+    lives = lifetimes(steps, {2: 1})
+    assert lives == {1: (0, 2), 3: (2, 3), 4: (3, 3)}  # a lives until its view is read; inputs/consts absent
+    assert list(lives) == [1, 3, 4]  # in order of first write
+    bufs = arena_buffers(lives, lambda t: 10 * t, {4}, {0: [], 2: [7, 8]})
+    assert bufs == [Buffer(1, 10, 0, 2), Buffer(3, 30, 2, 3), Buffer(("scratch", 2, 0), 7, 2, 2),
+                    Buffer(("scratch", 2, 1), 8, 2, 2)]

@@ -17,7 +17,7 @@ from keras2edge.errors import UnsupportedOpError
 from keras2edge.ir import DType, Graph
 from keras2edge.ir.passes import optimize
 from keras2edge.ir.value import QuantParams
-from keras2edge.runtime.model import ACT_NONE, ACT_RELU, ACT_RELU6, ACT_RELU_N1_TO_1
+from keras2edge.runtime.codes import ACT_NONE, ACT_RELU, ACT_RELU6, ACT_RELU_N1_TO_1
 from keras2edge.runtime.schema import op_code, op_name
 
 from ..conftest import run_onnx

@@ -16,11 +16,11 @@ from typing import Any
 
 from .errors import RuntimeModelError
 
-__all__ = ["Interpreter", "OpInfo", "RuntimeModelError"]
+__all__ = ["Interpreter", "Observer", "OpInfo", "RuntimeModelError"]
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("Interpreter", "OpInfo"):
+    if name in ("Interpreter", "Observer", "OpInfo"):
         from . import interpreter
 
         return getattr(interpreter, name)

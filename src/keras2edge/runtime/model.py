@@ -4,8 +4,8 @@ Plain dataclasses over NumPy, no flatbuffers: ``runtime.reader.load_model(bytes)
 and ``convert.tflite.writer.write_model(Model) -> bytes`` are inverses. Field names follow the
 TFLite schema (schema.fbs); op names are BuiltinOperator enum names (``"CONV_2D"``); operator
 options are a dict keyed by the options table's field names (``{"padding": 0, "stride_w": 2}``),
-with enums as their integer values (Padding SAME=0, VALID=1; ActivationFunctionType NONE=0,
-RELU=1, RELU_N1_TO_1=2, RELU6=3, TANH=4).
+with enums as their integer values (Padding SAME=0, VALID=1; ActivationFunctionType and TensorType
+codes from :mod:`.codes`).
 """
 
 from __future__ import annotations
@@ -15,21 +15,12 @@ from typing import Any
 
 import numpy as np
 
-# TensorType enum (schema.fbs) <-> NumPy dtype.
-TENSOR_TYPES: dict[int, np.dtype] = {
-    0: np.dtype(np.float32), 1: np.dtype(np.float16), 2: np.dtype(np.int32), 3: np.dtype(np.uint8),
-    4: np.dtype(np.int64), 6: np.dtype(np.bool_), 7: np.dtype(np.int16), 9: np.dtype(np.int8),
-    10: np.dtype(np.float64), 12: np.dtype(np.uint64), 15: np.dtype(np.uint32), 16: np.dtype(np.uint16),
-}
-TENSOR_TYPE_CODES: dict[np.dtype, int] = {v: k for k, v in TENSOR_TYPES.items()}
-TENSOR_TYPE_NAMES: dict[int, str] = {
-    0: "FLOAT32", 1: "FLOAT16", 2: "INT32", 3: "UINT8", 4: "INT64", 5: "STRING", 6: "BOOL", 7: "INT16",
-    8: "COMPLEX64", 9: "INT8", 10: "FLOAT64", 11: "COMPLEX128", 12: "UINT64", 13: "RESOURCE", 14: "VARIANT",
-    15: "UINT32", 16: "UINT16", 17: "INT4", 18: "BFLOAT16",
-}
+# The ACT_* option codes and TENSOR_TYPE_CODES are defined in .codes; re-exported here for code
+# that builds operator option dicts and tensors from this module.
+from .codes import (ACT_NONE, ACT_RELU, ACT_RELU6, ACT_RELU_N1_TO_1, ACT_SIGN_BIT, ACT_TANH,  # noqa: F401
+                    NUMPY_DTYPES, TENSOR_TYPE_CODES)
 
 PADDING_SAME, PADDING_VALID = 0, 1
-ACT_NONE, ACT_RELU, ACT_RELU_N1_TO_1, ACT_RELU6, ACT_TANH, ACT_SIGN_BIT = 0, 1, 2, 3, 4, 5
 
 
 @dataclass
@@ -47,7 +38,7 @@ class Quantization:
 class Tensor:
     name: str
     shape: tuple[int, ...]
-    type: int  # TensorType code; see TENSOR_TYPES
+    type: int  # TensorType code; see codes.TENSOR_TYPES
     buffer: int = 0  # index into Model.buffers; 0 = no data (an activation)
     shape_signature: tuple[int, ...] | None = None  # -1 for dynamic dims
     quantization: Quantization | None = None
@@ -56,7 +47,7 @@ class Tensor:
 
     @property
     def dtype(self) -> np.dtype:
-        return TENSOR_TYPES[self.type]
+        return NUMPY_DTYPES[self.type]
 
 
 @dataclass

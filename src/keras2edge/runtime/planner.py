@@ -1,9 +1,10 @@
-"""Memory planning: place every intermediate tensor at an offset of ONE arena, reusing dead space.
+"""Memory planning: tensor liveness, then every intermediate tensor at an offset of ONE arena.
 
-The interpreter computes, once per input-shape plan, each buffer's lifetime in op steps
-(``first`` = the step that writes it, ``last`` = the last step that reads it) and its size in bytes.
-Graph inputs, graph outputs and constants are not planned (they own their memory). Scratch buffers
-that a kernel asks for live only during their op (``first == last``).
+Once per input-shape plan (:mod:`.prepare`), :func:`lifetimes` gives each tensor's lifetime in op
+steps (``first`` = the step that writes it, ``last`` = the last step that reads it; a tensor bound as
+a view of another counts as its root), and :func:`arena_buffers` turns lifetimes and sizes into the
+:class:`Buffer` list to place. Graph inputs, graph outputs and constants are not planned (they own
+their memory). Scratch buffers that a kernel asks for live only during their op (``first == last``).
 
 :func:`plan_arena` is the greedy-by-size algorithm of TFLite Micro's GreedyMemoryPlanner and of
 TFLite's ArenaPlanner ("greedy by size"): buffers are placed largest first, each at the lowest
@@ -14,7 +15,7 @@ share bytes only if their lifetimes are disjoint, which :func:`check_plan` verif
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Sequence
+from collections.abc import Callable, Container, Mapping, Sequence
 from dataclasses import dataclass
 
 ALIGNMENT = 64  # bytes; cache-line aligned views keep NumPy/BLAS on their fast paths
@@ -35,6 +36,41 @@ class ArenaPlan:
     offsets: dict  # key -> byte offset in the arena
     arena_bytes: int
     buffers: list[Buffer]
+
+
+#: What liveness needs of one step: (input tensor indices, output tensor indices); -1 = omitted.
+StepIO = tuple[Sequence[int], Sequence[int]]
+
+
+def lifetimes(steps: Sequence[StepIO], alias_of: Mapping[int, int]) -> dict[int, tuple[int, int]]:
+    """``tensor -> (first, last)`` step for every tensor some step writes, in order of first write.
+
+    A tensor in ``alias_of`` (bound as a view of its root tensor's memory) extends its root's lifetime
+    instead of having its own. Tensors only read (graph inputs, constants) have no entry.
+    """
+    first: dict[int, int] = {}
+    last: dict[int, int] = {}
+    for s, (ins, outs) in enumerate(steps):
+        for j in outs:
+            if j >= 0:
+                r = alias_of.get(j, j)
+                first.setdefault(r, s)
+                last[r] = max(last.get(r, s), s)
+        for j in ins:
+            if j >= 0:
+                r = alias_of.get(j, j)
+                last[r] = max(last.get(r, s), s)
+    return {t: (f, last[t]) for t, f in first.items()}
+
+
+def arena_buffers(lives: Mapping[int, tuple[int, int]], nbytes: Callable[[int], int], unplanned: Container[int],
+                  scratch: Mapping[int, Sequence[int]]) -> list[Buffer]:
+    """The buffers to place: every tensor of ``lives`` not in ``unplanned`` (``nbytes(tensor)`` bytes),
+    then each step's scratch buffers (``scratch[step]`` = their sizes), keyed ``("scratch", step, i)``."""
+    buffers = [Buffer(t, nbytes(t), f, last) for t, (f, last) in lives.items() if t not in unplanned]
+    for s, sizes in scratch.items():
+        buffers.extend(Buffer(("scratch", s, q), size, s, s) for q, size in enumerate(sizes))
+    return buffers
 
 
 def _align(n: int, a: int = ALIGNMENT) -> int:
@@ -82,7 +118,7 @@ class _LifetimeIndex:
 def plan_arena(buffers: Sequence[Buffer], alignment: int = ALIGNMENT) -> ArenaPlan:
     """Greedy by size: largest buffer first, lowest offset that fits among time-overlapping ones.
 
-    Buffers alive at every step (all of them with ``keep_intermediates``) overlap every other buffer:
+    Buffers alive at every step overlap every other buffer:
     they are stacked at the bottom first, and the greedy places the rest above them.
     """
     offsets: dict = {}

@@ -32,15 +32,15 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import RuntimeModelError
+from .codes import TENSOR_TYPES, tensor_type_name
 from .flatbuf import FlatBuffer, TableView
 from .model import Metadata, Model, Operator, OperatorCode, Quantization, SignatureDef, SubGraph, Tensor
-from .schema import BUILTIN_OPTIONS, ENUMS, PLACEHOLDER_FOR_GREATER_OP_CODES, TABLES, default_options, enum_name, \
-    op_name, tensor_nbytes
+from .schema import BUILTIN_OPTIONS, PLACEHOLDER_FOR_GREATER_OP_CODES, TABLES, default_options, op_name, \
+    tensor_nbytes
 
 FILE_IDENTIFIER = b"TFL3"
 SCHEMA_VERSION = 3
 
-_TENSOR_TYPES = frozenset(ENUMS["TensorType"].values())
 _EMPTY_U8 = np.zeros(0, np.uint8)
 _EMPTY_F32 = np.zeros(0, np.float32)
 _EMPTY_I64 = np.zeros(0, np.int64)
@@ -150,7 +150,7 @@ def _read_tensor(t: TableView, where: str, buffers: list[np.ndarray]) -> Tensor:
         variants = t.tables("variant_tensors")
     except RuntimeModelError as e:
         raise RuntimeModelError(f"tensor {name!r}: {e}") from None
-    if ttype not in _TENSOR_TYPES:
+    if ttype not in TENSOR_TYPES:
         raise RuntimeModelError(f"{where}: unknown TensorType {ttype}")
     for dims, field in ((shape, "shape"), (signature or (), "shape_signature")):
         if any(d < -1 for d in dims):
@@ -174,7 +174,7 @@ def _read_tensor(t: TableView, where: str, buffers: list[np.ndarray]) -> Tensor:
                                     f"shape {list(shape)}")
         if need is not None and size < need:
             raise RuntimeModelError(f"{where}: buffer {b} holds {size} bytes, the tensor "
-                                    f"(shape {list(shape)}, {enum_name('TensorType', ttype)}) needs {need}")
+                                    f"(shape {list(shape)}, {tensor_type_name(ttype)}) needs {need}")
     return Tensor(name=name, shape=shape, type=ttype, buffer=b, shape_signature=signature, quantization=q,
                   is_variable=is_variable, has_rank=has_rank)
 

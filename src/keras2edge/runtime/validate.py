@@ -23,7 +23,8 @@ import numpy as np
 
 from .errors import RuntimeModelError
 from .limits import Limits
-from .model import TENSOR_TYPE_NAMES, SubGraph
+from .codes import tensor_type_name
+from .model import SubGraph
 
 
 def tensor_nbytes(shape: Sequence[int], dtype: np.dtype, limits: Limits, what: str) -> int:
@@ -47,9 +48,9 @@ def check_types(sg: SubGraph, supported: Collection[int], source: str) -> None:
     def check(j: int, what: str) -> None:
         t = sg.tensors[j]
         if t.type not in supported:
-            names = ", ".join(TENSOR_TYPE_NAMES[c] for c in sorted(supported))
+            names = ", ".join(tensor_type_name(c) for c in sorted(supported))
             raise RuntimeModelError(f"{source}: {what} tensor {j} ('{t.name}') has type "
-                                    f"{TENSOR_TYPE_NAMES.get(t.type, t.type)}; supported: {names}")
+                                    f"{tensor_type_name(t.type)}; supported: {names}")
 
     for field in ("inputs", "outputs"):
         for j in getattr(sg, field):

@@ -50,8 +50,8 @@ from ...ir.registry import OpTable
 from ...ir.shapes import infer_shapes
 from ...ir.value import Value
 from ...runtime import schema
-from ...runtime.model import (ACT_NONE, ACT_RELU, ACT_RELU6, ACT_RELU_N1_TO_1, TENSOR_TYPE_CODES, Metadata, Model,
-                              Operator, OperatorCode, SignatureDef, SubGraph, Tensor)
+from ...runtime.codes import ACT_NONE, ACT_RELU, ACT_RELU6, ACT_RELU_N1_TO_1, TENSOR_TYPE_CODES
+from ...runtime.model import Metadata, Model, Operator, OperatorCode, SignatureDef, SubGraph, Tensor
 from .lowering import lower
 from .versions import min_runtime_version, op_version
 from ..rawbytes import raw_bytes

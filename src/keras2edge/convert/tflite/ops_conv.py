@@ -17,7 +17,8 @@ import numpy as np
 from ...ir.dtypes import DType
 from ...ir.node import Node
 from ...ir.value import Value
-from ...runtime.model import ACT_NONE, PADDING_SAME, PADDING_VALID
+from ...runtime.codes import ACT_NONE
+from ...runtime.model import PADDING_SAME, PADDING_VALID
 from .emitter import TFLITE_EMITTERS, TFLiteContext, tensor_type
 
 

@@ -13,7 +13,7 @@ from ...ir.dtypes import DType
 from ...ir.node import Node
 from ...ir.ops import norm_axis
 from ...ir.value import Value
-from ...runtime.model import ACT_NONE
+from ...runtime.codes import ACT_NONE
 from .emitter import TFLITE_EMITTERS, TFLiteContext, tensor_type
 
 

@@ -24,11 +24,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from ...runtime.codes import TENSOR_TYPE_BY_NAME as _TT
 from ...runtime.model import Tensor
 
-# TensorType codes (schema.fbs).
-FLOAT32, FLOAT16, INT32, UINT8, INT64, STRING, BOOL, INT16, COMPLEX64, INT8 = 0, 1, 2, 3, 4, 5, 6, 7, 8, 9
-UINT32, BFLOAT16, INT4 = 15, 18, 17
+# TensorType codes the version rules test, from the one table.
+FLOAT32, FLOAT16, INT32, UINT8, INT64 = _TT["FLOAT32"], _TT["FLOAT16"], _TT["INT32"], _TT["UINT8"], _TT["INT64"]
+STRING, BOOL, INT16, COMPLEX64, INT8 = _TT["STRING"], _TT["BOOL"], _TT["INT16"], _TT["COMPLEX64"], _TT["INT8"]
+UINT32, BFLOAT16, INT4 = _TT["UINT32"], _TT["BFLOAT16"], _TT["INT4"]
 
 Sig = Sequence["Tensor | None"]
 

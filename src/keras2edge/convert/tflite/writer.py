@@ -41,6 +41,7 @@ import flatbuffers
 import numpy as np
 
 from ...runtime import schema
+from ...runtime.codes import TENSOR_TYPES, tensor_type_name
 from ...runtime.errors import LimitExceededError
 from ...runtime.model import Model, Operator, OperatorCode, Quantization, SignatureDef, SubGraph, Tensor
 from ..rawbytes import raw_bytes, raw_chunks
@@ -49,7 +50,6 @@ FILE_IDENTIFIER = b"TFL3"
 SCHEMA_VERSION = 3
 BUFFER_ALIGNMENT = 16
 
-_TENSOR_TYPES = frozenset(schema.ENUMS["TensorType"].values())
 _PREPEND = {
     "bool": "PrependBoolSlot", "byte": "PrependInt8Slot", "ubyte": "PrependUint8Slot",
     "short": "PrependInt16Slot", "ushort": "PrependUint16Slot", "int": "PrependInt32Slot",
@@ -320,7 +320,7 @@ def _check_tensor(t: Tensor, where: str, model: Model, nbuf: int) -> None:
     if t.shape_signature is not None:
         _int_vector(t.shape_signature, "int", f"{where}.shape_signature", -1)
     ttype = _int(t.type, "byte", f"{where}.type")
-    if ttype not in _TENSOR_TYPES:
+    if ttype not in TENSOR_TYPES:
         _fail(f"{where}: unknown TensorType {ttype}")
     b = _int(t.buffer, "uint", f"{where}.buffer")
     if b >= nbuf:
@@ -334,7 +334,7 @@ def _check_tensor(t: Tensor, where: str, model: Model, nbuf: int) -> None:
             _fail(f"{where}: constant tensor (buffer {b}) has an unknown dimension in shape {shape.tolist()}")
         if need is not None and size < need:
             _fail(f"{where}: buffer {b} holds {size} bytes, the tensor (shape {shape.tolist()}, "
-                  f"{schema.enum_name('TensorType', ttype)}) needs {need}")
+                  f"{tensor_type_name(ttype)}) needs {need}")
     q = t.quantization
     if q is not None:
         if not isinstance(q, Quantization):

@@ -33,13 +33,27 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from numpy.typing import DTypeLike
 
+from keras2edge.runtime.codes import ACT_NONE, ACT_RELU, ACT_RELU6, ACT_RELU_N1_TO_1, ACT_SIGN_BIT, ACT_TANH
 from keras2edge.runtime.errors import RuntimeModelError
 from keras2edge.runtime.limits import Limits
+from keras2edge.runtime.model import Quantization
 from keras2edge.runtime.validate import tensor_nbytes
 
-EvalFn = Callable[[list, list, list], None]
+#: eval(ins, outs, tmp): the op's input arrays (None for an omitted optional input), its output arrays
+#: (arena views or fresh arrays) and its scratch arrays, in the order prepare asked for them.
+EvalFn = Callable[[Sequence["np.ndarray | None"], Sequence[np.ndarray], Sequence[np.ndarray]], None]
+#: prepare(ctx) validates the node, shapes its outputs, precomputes and returns the eval function.
 PrepareFn = Callable[["OpContext"], EvalFn]
+#: An in-place fused activation applied to an output array.
+ActivationFn = Callable[[np.ndarray], None]
+#: fn(x, out): an elementwise unary function writing into ``out`` (same shape and dtype as ``x``); what it
+#: returns (NumPy ufuncs return ``out``) is ignored.
+UnaryFn = Callable[[np.ndarray, np.ndarray], object]
+#: Kernels' per-op precomputed data shared by all plans of one interpreter: (op index, key) -> (source, value).
+Memo = dict[tuple[int, str], tuple[np.ndarray, np.ndarray]]
+ScratchSpec = tuple[tuple[int, ...], np.dtype]
 
 #: The one kernel table: (TFLite builtin op name, dtype name of the op's main input) -> prepare function.
 KERNELS: dict[tuple[str, str], PrepareFn] = {}
@@ -84,7 +98,7 @@ class TensorSpec:
     shape: tuple[int, ...]
     dtype: np.dtype
     data: np.ndarray | None = None  # constant (from the file, or folded at prepare time)
-    quantization: Any = None  # model.Quantization or None
+    quantization: Quantization | None = None
 
     @property
     def is_const(self) -> bool:
@@ -109,9 +123,9 @@ class OpContext:
     options: dict[str, Any]
     inputs: list[TensorSpec | None]
     outputs: list[TensorSpec]
-    scratch_specs: list[tuple[tuple[int, ...], np.dtype]] = field(default_factory=list)
+    scratch_specs: list[ScratchSpec] = field(default_factory=list)
     alias: int | None = None  # input index whose memory output 0 re-views
-    memo: dict = field(default_factory=dict)  # shared by all plans of one interpreter (see cached)
+    memo: Memo = field(default_factory=dict)  # shared by all plans of one interpreter (see cached)
     limits: Limits = field(default_factory=Limits)  # every output shape and scratch buffer is held to it
     source: str = "the model"  # how errors name the file
 
@@ -171,7 +185,7 @@ class OpContext:
         return default if v is None else v
 
     # ---------------------------------------------------------------- outputs and memory
-    def set_output(self, i: int, shape: Sequence[int], dtype: Any = None) -> None:
+    def set_output(self, i: int, shape: Sequence[int], dtype: DTypeLike | None = None) -> None:
         """Declare output ``i``'s shape; its dtype is the file's unless the kernel checks another."""
         shape = tuple(int(d) for d in shape)
         if any(d < 0 for d in shape):
@@ -203,7 +217,7 @@ class OpContext:
         self.memo[k] = (src, value)
         return value
 
-    def scratch(self, shape: Sequence[int], dtype: Any = np.float32) -> int:
+    def scratch(self, shape: Sequence[int], dtype: DTypeLike = np.float32) -> int:
         """Ask for a scratch buffer (planned in the arena, live only during this op); its index in ``tmp``."""
         shape, dtype = tuple(int(d) for d in shape), np.dtype(dtype)
         tensor_nbytes(shape, dtype, self.limits, f"{self.source}: op #{self.index} {self.op}: scratch buffer of shape")
@@ -217,26 +231,8 @@ class OpContext:
 
 # ------------------------------------------------------------------------------ shared helpers
 
-ACTIVATION_NAMES = {0: "NONE", 1: "RELU", 2: "RELU_N1_TO_1", 3: "RELU6", 4: "TANH", 5: "SIGN_BIT"}
-
-
 def _noop(a: np.ndarray) -> None:
     return None
-
-
-def fused_activation(ctx: OpContext, key: str = "fused_activation_function") -> Callable[[np.ndarray], None]:
-    """In-place fused activation, as TFLite's float kernels apply it.
-
-    Float kernels clamp to the activation range (CalculateActivationRange): RELU [0, inf),
-    RELU6 [0, 6], RELU_N1_TO_1 [-1, 1]. TANH and SIGN_BIT give an unbounded range there, i.e. the
-    float conv/add/... kernels ignore them; we do the same.
-    """
-    code = int(ctx.opt(key, 0))
-    if code in (0, 4, 5):
-        return _noop
-    if code not in (1, 2, 3):
-        raise ctx.fail(f"unknown fused_activation_function {code}")
-    return ACTIVATION_FNS[code]
 
 
 def _relu(a: np.ndarray) -> None:
@@ -251,7 +247,42 @@ def _relu6(a: np.ndarray) -> None:
     np.clip(a, 0, 6, out=a)
 
 
-ACTIVATION_FNS = {1: _relu, 2: _relu_n1_to_1, 3: _relu6}
+#: Fused activation code -> in-place clamp, as TFLite's float kernels apply it (CalculateActivationRange):
+#: RELU [0, inf), RELU6 [0, 6], RELU_N1_TO_1 [-1, 1]. TANH and SIGN_BIT give an unbounded range there,
+#: i.e. the float conv/add/... kernels ignore them; we do the same.
+ACTIVATION_FNS: dict[int, ActivationFn] = {ACT_NONE: _noop, ACT_RELU: _relu, ACT_RELU_N1_TO_1: _relu_n1_to_1,
+                                           ACT_RELU6: _relu6, ACT_TANH: _noop, ACT_SIGN_BIT: _noop}
+
+
+def fused_activation(ctx: OpContext, key: str = "fused_activation_function") -> ActivationFn:
+    """The in-place fused activation of the op's ``key`` option (see :data:`ACTIVATION_FNS`)."""
+    code = int(ctx.opt(key, ACT_NONE))
+    fn = ACTIVATION_FNS.get(code)
+    if fn is None:
+        raise ctx.fail(f"unknown fused_activation_function {code}")
+    return fn
+
+
+def unary(ctx: OpContext, fn: UnaryFn) -> EvalFn:
+    """Prepare a one-input op whose output has the input's shape and dtype, computed by ``fn(x, out)``."""
+    ctx.check_arity(1)
+    x = ctx.input(0)
+    if ctx.outputs[0].dtype != x.dtype:
+        raise ctx.fail(f"output is {ctx.outputs[0].dtype}, input is {x.dtype}")
+    ctx.set_output(0, x.shape)
+
+    def eval_(ins: Sequence[np.ndarray | None], outs: Sequence[np.ndarray], tmp: Sequence[np.ndarray]) -> None:
+        fn(ins[0], outs[0])  # type: ignore[arg-type]  # arity checked: input 0 is present
+
+    return eval_
+
+
+def unary_kernel(fn: UnaryFn) -> PrepareFn:
+    """The prepare function of a :func:`unary` op computed by ``fn`` (to register for several ops)."""
+    def prepare(ctx: OpContext) -> EvalFn:
+        return unary(ctx, fn)
+    prepare.__module__ = fn.__module__  # the kernel belongs to the family module that defines ``fn``
+    return prepare
 
 
 def norm_axis(ctx: OpContext, axis: int, rank: int) -> int:

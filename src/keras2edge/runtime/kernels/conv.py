@@ -19,7 +19,7 @@ from collections.abc import Iterator
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from .base import FLOAT, OpContext, conv_out_size, conv_pad_before, fused_activation, register
+from .base import FLOAT, EvalFn, OpContext, conv_out_size, conv_pad_before, fused_activation, register
 
 
 def _tap_ranges(n_in: int, n_out: int, k: int, stride: int, dilation: int, pad: int):
@@ -164,7 +164,7 @@ def _bias(ctx: OpContext, i: int, n: int):
 
 
 @register("CONV_2D", *FLOAT)
-def conv_2d_float32(ctx: OpContext):
+def conv_2d_float32(ctx: OpContext) -> EvalFn:
     ctx.check_arity(2, 3)
     ctx.check_rank(0, 4)
     ctx.check_rank(1, 4)
@@ -251,7 +251,7 @@ def conv_2d_float32(ctx: OpContext):
 
 
 @register("DEPTHWISE_CONV_2D", *FLOAT)
-def depthwise_conv_2d_float32(ctx: OpContext):
+def depthwise_conv_2d_float32(ctx: OpContext) -> EvalFn:
     ctx.check_arity(2, 3)
     ctx.check_rank(0, 4)
     ctx.check_rank(1, 4)
@@ -270,7 +270,7 @@ def depthwise_conv_2d_float32(ctx: OpContext):
     return _depthwise(ctx, x.shape, kh, kw, cout, mult, wconst, lambda wv: wv.reshape(kh, kw, cout))
 
 
-def _depthwise(ctx: OpContext, x_shape, kh: int, kw: int, cout: int, mult: int, wconst, wfn):
+def _depthwise(ctx: OpContext, x_shape, kh: int, kw: int, cout: int, mult: int, wconst, wfn) -> EvalFn:
     """The depthwise tap loop, shared by DEPTHWISE_CONV_2D and CONV_2D with one input channel per
     group. ``wconst``: the [KH, KW, Cout] weights if constant, else ``wfn(filter input)`` makes them."""
     n, h, wd, cin = x_shape
@@ -330,7 +330,7 @@ def _depthwise(ctx: OpContext, x_shape, kh: int, kw: int, cout: int, mult: int, 
 
 
 @register("TRANSPOSE_CONV", *FLOAT)
-def transpose_conv_float32(ctx: OpContext):
+def transpose_conv_float32(ctx: OpContext) -> EvalFn:
     ctx.check_arity(3, 4)
     ctx.check_rank(1, 4)
     ctx.check_rank(2, 4)

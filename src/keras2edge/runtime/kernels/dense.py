@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import FLOAT, OpContext, broadcast, fused_activation, register
+from .base import FLOAT, EvalFn, OpContext, broadcast, fused_activation, register
 
 
 @register("FULLY_CONNECTED", *FLOAT)
-def fully_connected_float32(ctx: OpContext):
+def fully_connected_float32(ctx: OpContext) -> EvalFn:
     ctx.check_arity(2, 3, n_out=None)
     if len(ctx.outputs) != 1:
         raise ctx.fail(f"expects 1 output, got {len(ctx.outputs)} (shuffled weight formats are not supported)")
@@ -55,7 +55,7 @@ def fully_connected_float32(ctx: OpContext):
 
 
 @register("BATCH_MATMUL", *FLOAT)
-def batch_matmul_float32(ctx: OpContext):
+def batch_matmul_float32(ctx: OpContext) -> EvalFn:
     ctx.check_arity(2)
     a, b = ctx.input(0), ctx.input(1)
     if b.dtype != a.dtype:

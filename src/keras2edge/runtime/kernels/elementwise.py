@@ -1,9 +1,11 @@
-"""Broadcasting binary ops, comparisons, logical ops, SELECT and CAST.
+"""Broadcasting binary ops, unary math, comparisons, logical ops, SELECT and CAST.
 
 Float32 arithmetic follows TFLite's float kernels: ADD/SUB/MUL/DIV with a fused activation (clamped
 to the activation range), MAXIMUM, MINIMUM, POW, SQUARED_DIFFERENCE, FLOOR_DIV (floor(a / b)) and
 FLOOR_MOD (result has the divisor's sign). Integer versions (int32/int64) exist for the index
-arithmetic converters emit around shapes; integer DIV truncates toward zero like C.
+arithmetic converters emit around shapes; integer DIV truncates toward zero like C. Unary math
+(ABS, NEG, SQRT, RSQRT, SQUARE, SIN, COS, EXP, LOG, FLOOR, CEIL, ROUND half to even, SIGN) on float32;
+ABS, NEG, SQUARE and SIGN also on int32/int64.
 """
 
 from __future__ import annotations
@@ -12,10 +14,10 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .base import FLOAT, INDEX, MOVE, OpContext, broadcast, fused_activation, register
+from .base import FLOAT, INDEX, MOVE, EvalFn, OpContext, UnaryFn, broadcast, fused_activation, register, unary_kernel
 
 
-def _binary(ctx: OpContext, fn: Callable, *, act: bool = False, out_dtype=None):
+def _binary(ctx: OpContext, fn: Callable, *, act: bool = False, out_dtype=None) -> EvalFn:
     ctx.check_arity(2)
     a, b = ctx.input(0), ctx.input(1)
     if a.dtype != b.dtype:
@@ -61,14 +63,14 @@ def _checked(fn):
 
 for _op, _fn in (("ADD", np.add), ("SUB", np.subtract), ("MUL", np.multiply), ("DIV", np.divide)):
     def _mk(fn):
-        def prepare(ctx: OpContext):
+        def prepare(ctx: OpContext) -> EvalFn:
             return _binary(ctx, fn, act=True)
         return prepare
     register(_op, *FLOAT)(_mk(_fn))
 
 for _op, _fn in (("ADD", np.add), ("SUB", np.subtract), ("MUL", np.multiply), ("DIV", _div_int)):
     def _mki(fn):
-        def prepare(ctx: OpContext):
+        def prepare(ctx: OpContext) -> EvalFn:
             return _binary(ctx, fn, act=True)
         return prepare
     register(_op, *INDEX)(_mki(_fn))
@@ -81,31 +83,58 @@ for _op, _ffn, _ifn in (
         ("FLOOR_DIV", _floor_div_float, _checked(np.floor_divide)),
         ("FLOOR_MOD", np.mod, _checked(np.mod))):
     def _mk2(fn):
-        def prepare(ctx: OpContext):
+        def prepare(ctx: OpContext) -> EvalFn:
             return _binary(ctx, fn)
         return prepare
     register(_op, *FLOAT)(_mk2(_ffn))
     register(_op, *INDEX)(_mk2(_ifn))
 
+
+def _rsqrt(x: np.ndarray, o: np.ndarray) -> None:
+    np.sqrt(x, out=o)
+    np.divide(np.float32(1), o, out=o)
+
+
+_UNARY_MATH: dict[str, UnaryFn] = {
+    "ABS": lambda x, o: np.abs(x, out=o),
+    "NEG": lambda x, o: np.negative(x, out=o),
+    "SQRT": lambda x, o: np.sqrt(x, out=o),
+    "RSQRT": _rsqrt,
+    "SQUARE": lambda x, o: np.multiply(x, x, out=o),
+    "SIN": lambda x, o: np.sin(x, out=o),
+    "COS": lambda x, o: np.cos(x, out=o),
+    "EXP": lambda x, o: np.exp(x, out=o),
+    "LOG": lambda x, o: np.log(x, out=o),
+    "FLOOR": lambda x, o: np.floor(x, out=o),
+    "CEIL": lambda x, o: np.ceil(x, out=o),
+    "ROUND": lambda x, o: np.rint(x, out=o),
+    "SIGN": lambda x, o: np.sign(x, out=o),
+}
+for _op, _unary_fn in _UNARY_MATH.items():
+    register(_op, *FLOAT)(unary_kernel(_unary_fn))
+
+for _op in ("ABS", "NEG", "SQUARE", "SIGN"):  # also on integers (index arithmetic)
+    register(_op, *INDEX)(unary_kernel(_UNARY_MATH[_op]))
+
 _COMPARE = {"EQUAL": np.equal, "NOT_EQUAL": np.not_equal, "LESS": np.less, "LESS_EQUAL": np.less_equal,
             "GREATER": np.greater, "GREATER_EQUAL": np.greater_equal}
 for _op, _fn in _COMPARE.items():
     def _mkc(fn):
-        def prepare(ctx: OpContext):
+        def prepare(ctx: OpContext) -> EvalFn:
             return _binary(ctx, fn, out_dtype=np.bool_)
         return prepare
     register(_op, *(MOVE if _op in ("EQUAL", "NOT_EQUAL") else FLOAT + INDEX))(_mkc(_fn))
 
 for _op, _fn in (("LOGICAL_AND", np.logical_and), ("LOGICAL_OR", np.logical_or)):
     def _mkl(fn):
-        def prepare(ctx: OpContext):
+        def prepare(ctx: OpContext) -> EvalFn:
             return _binary(ctx, fn, out_dtype=np.bool_)
         return prepare
     register(_op, "bool")(_mkl(_fn))
 
 
 @register("LOGICAL_NOT", "bool")
-def logical_not_bool(ctx: OpContext):
+def logical_not_bool(ctx: OpContext) -> EvalFn:
     ctx.check_arity(1)
     ctx.set_output(0, ctx.input(0).shape, np.bool_)
 
@@ -115,7 +144,7 @@ def logical_not_bool(ctx: OpContext):
     return eval_
 
 
-def _select(ctx: OpContext, v2: bool):
+def _select(ctx: OpContext, v2: bool) -> EvalFn:
     ctx.check_arity(3)
     c, a, b = ctx.input(0), ctx.input(1), ctx.input(2)
     if c.dtype != np.bool_:
@@ -140,17 +169,17 @@ def _select(ctx: OpContext, v2: bool):
 
 
 @register("SELECT", *MOVE)
-def select(ctx: OpContext):
+def select(ctx: OpContext) -> EvalFn:
     return _select(ctx, False)
 
 
 @register("SELECT_V2", *MOVE)
-def select_v2(ctx: OpContext):
+def select_v2(ctx: OpContext) -> EvalFn:
     return _select(ctx, True)
 
 
 @register("CAST", *MOVE, "float16", "uint8", "int16")
-def cast(ctx: OpContext):
+def cast(ctx: OpContext) -> EvalFn:
     ctx.check_arity(1)
     x = ctx.input(0)
     out = ctx.outputs[0]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import FLOAT, OpContext, register
+from .base import FLOAT, EvalFn, OpContext, register
 
 
 def _qparams(ctx: OpContext, t, rank: int):
@@ -33,7 +33,7 @@ def _qparams(ctx: OpContext, t, rank: int):
 
 
 @register("QUANTIZE", *FLOAT)
-def quantize_float32(ctx: OpContext):
+def quantize_float32(ctx: OpContext) -> EvalFn:
     ctx.check_arity(1)
     x = ctx.input(0)
     out = ctx.outputs[0]
@@ -58,7 +58,7 @@ def quantize_float32(ctx: OpContext):
 
 
 @register("DEQUANTIZE", "int8", "uint8", "int16")
-def dequantize_int(ctx: OpContext):
+def dequantize_int(ctx: OpContext) -> EvalFn:
     ctx.check_arity(1)
     x = ctx.input(0)
     ctx.set_output(0, x.shape, np.float32)
@@ -75,7 +75,7 @@ def dequantize_int(ctx: OpContext):
 
 
 @register("DEQUANTIZE", "float16")
-def dequantize_float16(ctx: OpContext):
+def dequantize_float16(ctx: OpContext) -> EvalFn:
     ctx.check_arity(1)
     x = ctx.input(0)
     ctx.set_output(0, x.shape, np.float32)

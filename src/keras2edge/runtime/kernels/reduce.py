@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import FLOAT, INDEX, OpContext, norm_axis, register
+from .base import FLOAT, INDEX, EvalFn, OpContext, norm_axis, register
 
 
 def _axes(ctx: OpContext, rank: int) -> tuple[int, ...]:
@@ -13,7 +13,7 @@ def _axes(ctx: OpContext, rank: int) -> tuple[int, ...]:
     return tuple(sorted({norm_axis(ctx, int(a), rank) for a in raw}))
 
 
-def _reduce(ctx: OpContext, fn):
+def _reduce(ctx: OpContext, fn) -> EvalFn:
     ctx.check_arity(2)
     x = ctx.input(0)
     axes = _axes(ctx, x.rank)
@@ -36,13 +36,13 @@ for _op, _fn, _dtypes in (("MEAN", np.mean, FLOAT), ("SUM", np.sum, FLOAT + INDE
                           ("REDUCE_PROD", np.prod, FLOAT + INDEX), ("REDUCE_ANY", np.any, ("bool",)),
                           ("REDUCE_ALL", np.all, ("bool",))):
     def _mk(fn):
-        def prepare(ctx: OpContext):
+        def prepare(ctx: OpContext) -> EvalFn:
             return _reduce(ctx, fn)
         return prepare
     register(_op, *_dtypes)(_mk(_fn))
 
 
-def _arg(ctx: OpContext, fn):
+def _arg(ctx: OpContext, fn) -> EvalFn:
     ctx.check_arity(2)
     x = ctx.input(0)
     axis = norm_axis(ctx, int(np.asarray(ctx.const(1, "axis")).reshape(-1)[0]), x.rank)
@@ -58,10 +58,10 @@ def _arg(ctx: OpContext, fn):
 
 
 @register("ARG_MAX", *FLOAT, *INDEX)
-def arg_max(ctx: OpContext):
+def arg_max(ctx: OpContext) -> EvalFn:
     return _arg(ctx, np.argmax)
 
 
 @register("ARG_MIN", *FLOAT, *INDEX)
-def arg_min(ctx: OpContext):
+def arg_min(ctx: OpContext) -> EvalFn:
     return _arg(ctx, np.argmin)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import FLOAT, OpContext, register
+from .base import FLOAT, EvalFn, OpContext, register
 
 F32 = np.float32
 
@@ -49,7 +49,7 @@ def _bilinear_axis(n_in: int, n_out: int, align: bool, half: bool):
 
 
 @register("RESIZE_BILINEAR", *FLOAT)
-def resize_bilinear_float32(ctx: OpContext):
+def resize_bilinear_float32(ctx: OpContext) -> EvalFn:
     n, h, w, c, oh, ow, align, half = _size(ctx)
     y0, y1, dy, ry = _bilinear_axis(h, oh, align, half)
     x0, x1, dx, rx = _bilinear_axis(w, ow, align, half)
@@ -99,7 +99,7 @@ def _nearest_axis(n_in: int, n_out: int, align: bool, half: bool) -> np.ndarray:
 
 
 @register("RESIZE_NEAREST_NEIGHBOR", *FLOAT, "int32", "int64")
-def resize_nearest_neighbor(ctx: OpContext):
+def resize_nearest_neighbor(ctx: OpContext) -> EvalFn:
     n, h, w, c, oh, ow, align, half = _size(ctx)
     yi = _nearest_axis(h, oh, align, half)
     xi = _nearest_axis(w, ow, align, half)

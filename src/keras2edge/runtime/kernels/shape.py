@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import MOVE, OpContext, norm_axis, register
+from .base import MOVE, EvalFn, OpContext, norm_axis, register
 
 
 def _ints(ctx: OpContext, i: int, what: str) -> list[int]:
@@ -36,7 +36,7 @@ def _resolve_shape(ctx: OpContext, shape: list[int], size: int) -> tuple[int, ..
 
 
 @register("RESHAPE", *MOVE)
-def reshape(ctx: OpContext):
+def reshape(ctx: OpContext) -> EvalFn:
     ctx.check_arity(1, 2)
     x = ctx.input(0)
     shape_in = ctx.opt_input(1)
@@ -54,7 +54,7 @@ def reshape(ctx: OpContext):
 
 
 @register("SQUEEZE", *MOVE)
-def squeeze(ctx: OpContext):
+def squeeze(ctx: OpContext) -> EvalFn:
     ctx.check_arity(1)
     x = ctx.input(0)
     dims = [norm_axis(ctx, d, x.rank) for d in (ctx.opt("squeeze_dims", []) or [])]
@@ -69,7 +69,7 @@ def squeeze(ctx: OpContext):
 
 
 @register("EXPAND_DIMS", *MOVE)
-def expand_dims(ctx: OpContext):
+def expand_dims(ctx: OpContext) -> EvalFn:
     ctx.check_arity(2)
     x = ctx.input(0)
     axis = _ints(ctx, 1, "axis")
@@ -82,7 +82,7 @@ def expand_dims(ctx: OpContext):
 
 
 @register("TRANSPOSE", *MOVE)
-def transpose(ctx: OpContext):
+def transpose(ctx: OpContext) -> EvalFn:
     ctx.check_arity(2)
     x = ctx.input(0)
     perm = [norm_axis(ctx, p, x.rank) for p in _ints(ctx, 1, "permutation")]
@@ -97,7 +97,7 @@ def transpose(ctx: OpContext):
 
 
 @register("CONCATENATION", *MOVE)
-def concatenation(ctx: OpContext):
+def concatenation(ctx: OpContext) -> EvalFn:
     ctx.check_arity(1, len(ctx.inputs))
     xs = [ctx.input(i) for i in range(len(ctx.inputs))]
     rank = xs[0].rank
@@ -118,7 +118,7 @@ def concatenation(ctx: OpContext):
     return eval_
 
 
-def _pad(ctx: OpContext, value_input: bool):
+def _pad(ctx: OpContext, value_input: bool) -> EvalFn:
     ctx.check_arity(2, 3 if value_input else 2)
     x = ctx.input(0)
     pads = np.asarray(ctx.const(1, "paddings")).astype(np.int64)
@@ -152,17 +152,17 @@ def _pad(ctx: OpContext, value_input: bool):
 
 
 @register("PAD", *MOVE)
-def pad(ctx: OpContext):
+def pad(ctx: OpContext) -> EvalFn:
     return _pad(ctx, False)
 
 
 @register("PADV2", *MOVE)
-def padv2(ctx: OpContext):
+def padv2(ctx: OpContext) -> EvalFn:
     return _pad(ctx, True)
 
 
 @register("MIRROR_PAD", *MOVE)
-def mirror_pad(ctx: OpContext):
+def mirror_pad(ctx: OpContext) -> EvalFn:
     ctx.check_arity(2)
     x = ctx.input(0)
     pads = np.asarray(ctx.const(1, "paddings")).astype(np.int64)
@@ -183,7 +183,7 @@ def _bit(mask: int, i: int) -> bool:
 
 
 @register("STRIDED_SLICE", *MOVE)
-def strided_slice(ctx: OpContext):
+def strided_slice(ctx: OpContext) -> EvalFn:
     ctx.check_arity(4)
     x = ctx.input(0)
     begin, end = _ints(ctx, 1, "begin"), _ints(ctx, 2, "end")
@@ -222,7 +222,7 @@ def strided_slice(ctx: OpContext):
 
 
 @register("SLICE", *MOVE)
-def slice_(ctx: OpContext):
+def slice_(ctx: OpContext) -> EvalFn:
     ctx.check_arity(3)
     x = ctx.input(0)
     begin, size = _ints(ctx, 1, "begin"), _ints(ctx, 2, "size")
@@ -244,7 +244,7 @@ def slice_(ctx: OpContext):
 
 
 @register("GATHER", *MOVE)
-def gather(ctx: OpContext):
+def gather(ctx: OpContext) -> EvalFn:
     ctx.check_arity(2)
     p, ind = ctx.input(0), ctx.input(1)
     if ind.dtype not in (np.int32, np.int64):
@@ -288,7 +288,7 @@ def _split_outputs(ctx: OpContext, x, axis: int, sizes: list[int]):
 
 
 @register("SPLIT", *MOVE)
-def split(ctx: OpContext):
+def split(ctx: OpContext) -> EvalFn:
     ctx.check_arity(2, n_out=None)
     x = ctx.input(1)
     axis = norm_axis(ctx, _ints(ctx, 0, "axis")[0], x.rank)
@@ -299,7 +299,7 @@ def split(ctx: OpContext):
 
 
 @register("SPLIT_V", *MOVE)
-def split_v(ctx: OpContext):
+def split_v(ctx: OpContext) -> EvalFn:
     ctx.check_arity(3, n_out=None)
     x = ctx.input(0)
     sizes = _ints(ctx, 1, "size_splits")
@@ -314,7 +314,7 @@ def split_v(ctx: OpContext):
 
 
 @register("TILE", *MOVE)
-def tile(ctx: OpContext):
+def tile(ctx: OpContext) -> EvalFn:
     ctx.check_arity(2)
     x = ctx.input(0)
     mult = _ints(ctx, 1, "multiples")
@@ -331,7 +331,7 @@ def tile(ctx: OpContext):
 
 
 @register("BROADCAST_TO", *MOVE)
-def broadcast_to(ctx: OpContext):
+def broadcast_to(ctx: OpContext) -> EvalFn:
     ctx.check_arity(2)
     x = ctx.input(0)
     shape = tuple(_ints(ctx, 1, "shape"))
@@ -348,7 +348,7 @@ def broadcast_to(ctx: OpContext):
 
 
 @register("PACK", *MOVE)
-def pack(ctx: OpContext):
+def pack(ctx: OpContext) -> EvalFn:
     n = len(ctx.inputs)
     ctx.check_arity(1, n)
     xs = [ctx.input(i) for i in range(n)]
@@ -365,7 +365,7 @@ def pack(ctx: OpContext):
 
 
 @register("UNPACK", *MOVE)
-def unpack(ctx: OpContext):
+def unpack(ctx: OpContext) -> EvalFn:
     ctx.check_arity(1, n_out=None)
     x = ctx.input(0)
     axis = norm_axis(ctx, int(ctx.opt("axis", 0)), x.rank)
@@ -384,7 +384,7 @@ def unpack(ctx: OpContext):
 
 
 @register("SHAPE", *MOVE, "int8", "uint8", "int16", "float16")
-def shape(ctx: OpContext):
+def shape(ctx: OpContext) -> EvalFn:
     ctx.check_arity(1)
     out = ctx.outputs[0]
     if out.dtype not in (np.int32, np.int64):
@@ -394,7 +394,7 @@ def shape(ctx: OpContext):
 
 
 @register("DEPTH_TO_SPACE", *MOVE)
-def depth_to_space(ctx: OpContext):
+def depth_to_space(ctx: OpContext) -> EvalFn:
     ctx.check_arity(1)
     ctx.check_rank(0, 4)
     n, h, w, c = ctx.input(0).shape
@@ -411,7 +411,7 @@ def depth_to_space(ctx: OpContext):
 
 
 @register("SPACE_TO_DEPTH", *MOVE)
-def space_to_depth(ctx: OpContext):
+def space_to_depth(ctx: OpContext) -> EvalFn:
     ctx.check_arity(1)
     ctx.check_rank(0, 4)
     n, h, w, c = ctx.input(0).shape
@@ -428,7 +428,7 @@ def space_to_depth(ctx: OpContext):
 
 
 @register("SPACE_TO_BATCH_ND", *MOVE)
-def space_to_batch_nd(ctx: OpContext):
+def space_to_batch_nd(ctx: OpContext) -> EvalFn:
     """Pad the M spatial dims, then move each block's offsets into the batch (block-major), as TF does.
     The converter emits it (with BATCH_TO_SPACE_ND) around convolutions with dilation and SAME padding."""
     ctx.check_arity(3)
@@ -461,7 +461,7 @@ def space_to_batch_nd(ctx: OpContext):
 
 
 @register("BATCH_TO_SPACE_ND", *MOVE)
-def batch_to_space_nd(ctx: OpContext):
+def batch_to_space_nd(ctx: OpContext) -> EvalFn:
     """The inverse of SPACE_TO_BATCH_ND: move block offsets from the batch back into space, then crop."""
     ctx.check_arity(3)
     x = ctx.input(0)

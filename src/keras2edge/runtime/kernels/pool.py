@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import FLOAT, OpContext, fused_activation, register
+from .base import FLOAT, EvalFn, OpContext, fused_activation, register
 from .conv import _sl, _window
 
 
-def _pool(ctx: OpContext, kind: str):
+def _pool(ctx: OpContext, kind: str) -> EvalFn:
     ctx.check_arity(1)
     ctx.check_rank(0, 4)
     x = ctx.input(0)
@@ -56,10 +56,10 @@ def _pool(ctx: OpContext, kind: str):
 
 
 @register("MAX_POOL_2D", *FLOAT)
-def max_pool_2d_float32(ctx: OpContext):
+def max_pool_2d_float32(ctx: OpContext) -> EvalFn:
     return _pool(ctx, "max")
 
 
 @register("AVERAGE_POOL_2D", *FLOAT)
-def average_pool_2d_float32(ctx: OpContext):
+def average_pool_2d_float32(ctx: OpContext) -> EvalFn:
     return _pool(ctx, "avg")

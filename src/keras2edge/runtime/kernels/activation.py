@@ -1,34 +1,21 @@
-"""Unary math and activations, float32; SOFTMAX and LOG_SOFTMAX over the last axis.
+"""Activations, float32: RELU*, LOGISTIC, TANH, HARD_SWISH, ELU, LEAKY_RELU, GELU, PRELU; SOFTMAX and
+LOG_SOFTMAX over the last axis. (Unary math such as EXP or SQRT is in :mod:`.elementwise`.)
 
 Formulas follow TFLite's float reference kernels:
 LOGISTIC 1/(1+exp(-x)) (computed as 0.5+0.5*tanh(x/2)); HARD_SWISH x*relu6(x+3)/6; ELU x<0 ? expm1(x) : x; LEAKY_RELU x>=0 ? x : alpha*x;
 PRELU x>=0 ? x : alpha*x (alpha broadcast); GELU 0.5*x*(1+erf(x/sqrt 2)) or, with ``approximate``,
-0.5*x*(1+tanh(sqrt(2/pi)*(x+0.044715x^3))); ROUND half to even; SOFTMAX exp((x-max)*beta)/sum.
+0.5*x*(1+tanh(sqrt(2/pi)*(x+0.044715x^3))); SOFTMAX exp((x-max)*beta)/sum.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
 import numpy as np
 
-from .base import FLOAT, INDEX, OpContext, broadcast, register
+from .base import FLOAT, EvalFn, OpContext, UnaryFn, broadcast, register, unary, unary_kernel
 
 F32 = np.float32
-
-
-def _unary(ctx: OpContext, fn: Callable[[np.ndarray, np.ndarray], None]):
-    ctx.check_arity(1)
-    x = ctx.input(0)
-    if ctx.outputs[0].dtype != x.dtype:
-        raise ctx.fail(f"output is {ctx.outputs[0].dtype}, input is {x.dtype}")
-    ctx.set_output(0, x.shape)
-
-    def eval_(ins, outs, tmp):
-        fn(ins[0], outs[0])
-
-    return eval_
 
 
 def _logistic(x, o):
@@ -49,11 +36,6 @@ def _hard_swish(x, o):
 def _elu(x, o):
     np.expm1(np.minimum(x, F32(0)), out=o)
     np.copyto(o, x, where=x > 0)
-
-
-def _rsqrt(x, o):
-    np.sqrt(x, out=o)
-    np.divide(F32(1), o, out=o)
 
 
 def _relu_0_to_1(x, o):
@@ -97,20 +79,7 @@ def erf(x: np.ndarray) -> np.ndarray:
     return out
 
 
-_UNARY: dict[str, Callable[[np.ndarray, np.ndarray], None]] = {
-    "ABS": lambda x, o: np.abs(x, out=o),
-    "NEG": lambda x, o: np.negative(x, out=o),
-    "SQRT": lambda x, o: np.sqrt(x, out=o),
-    "RSQRT": _rsqrt,
-    "SQUARE": lambda x, o: np.multiply(x, x, out=o),
-    "SIN": lambda x, o: np.sin(x, out=o),
-    "COS": lambda x, o: np.cos(x, out=o),
-    "EXP": lambda x, o: np.exp(x, out=o),
-    "LOG": lambda x, o: np.log(x, out=o),
-    "FLOOR": lambda x, o: np.floor(x, out=o),
-    "CEIL": lambda x, o: np.ceil(x, out=o),
-    "ROUND": lambda x, o: np.rint(x, out=o),
-    "SIGN": lambda x, o: np.sign(x, out=o),
+_ACTIVATIONS: dict[str, UnaryFn] = {
     "LOGISTIC": _logistic,
     "TANH": lambda x, o: np.tanh(x, out=o),
     "RELU": lambda x, o: np.maximum(x, F32(0), out=o),
@@ -121,34 +90,23 @@ _UNARY: dict[str, Callable[[np.ndarray, np.ndarray], None]] = {
     "HARD_SWISH": _hard_swish,
 }
 
-for _op, _fn in _UNARY.items():
-    def _mk(fn):
-        def prepare(ctx: OpContext):
-            return _unary(ctx, fn)
-        return prepare
-    register(_op, *FLOAT)(_mk(_fn))
-
-for _op, _fn in (("ABS", np.abs), ("NEG", np.negative), ("SQUARE", np.square), ("SIGN", np.sign)):
-    def _mki(fn):
-        def prepare(ctx: OpContext):
-            return _unary(ctx, lambda x, o: fn(x, out=o))
-        return prepare
-    register(_op, *INDEX)(_mki(_fn))
+for _op, _unary_fn in _ACTIVATIONS.items():
+    register(_op, *FLOAT)(unary_kernel(_unary_fn))
 
 
 @register("LEAKY_RELU", *FLOAT)
-def leaky_relu_float32(ctx: OpContext):
+def leaky_relu_float32(ctx: OpContext) -> EvalFn:
     alpha = F32(ctx.opt("alpha", 0.2))
 
     def fn(x, o):
         np.multiply(x, alpha, out=o)
         np.copyto(o, x, where=x >= 0)
 
-    return _unary(ctx, fn)
+    return unary(ctx, fn)
 
 
 @register("GELU", *FLOAT)
-def gelu_float32(ctx: OpContext):
+def gelu_float32(ctx: OpContext) -> EvalFn:
     ctx.check_arity(1)
     x = ctx.input(0)
     if ctx.outputs[0].dtype != x.dtype:
@@ -185,7 +143,7 @@ def gelu_float32(ctx: OpContext):
 
 
 @register("PRELU", *FLOAT)
-def prelu_float32(ctx: OpContext):
+def prelu_float32(ctx: OpContext) -> EvalFn:
     ctx.check_arity(2)
     x, a = ctx.input(0), ctx.input(1)
     if a.dtype != x.dtype:
@@ -201,13 +159,18 @@ def prelu_float32(ctx: OpContext):
     return eval_
 
 
-@register("SOFTMAX", *FLOAT)
-def softmax_float32(ctx: OpContext):
+def _over_last_axis(ctx: OpContext) -> None:
+    """SOFTMAX / LOG_SOFTMAX: one input of rank >= 1, output of its shape."""
     ctx.check_arity(1)
     x = ctx.input(0)
     if x.rank < 1:
         raise ctx.fail("needs rank >= 1")
     ctx.set_output(0, x.shape)
+
+
+@register("SOFTMAX", *FLOAT)
+def softmax_float32(ctx: OpContext) -> EvalFn:
+    _over_last_axis(ctx)
     beta = F32(ctx.opt("beta", 1.0))
 
     def eval_(ins, outs, tmp):
@@ -222,12 +185,8 @@ def softmax_float32(ctx: OpContext):
 
 
 @register("LOG_SOFTMAX", *FLOAT)
-def log_softmax_float32(ctx: OpContext):
-    ctx.check_arity(1)
-    x = ctx.input(0)
-    if x.rank < 1:
-        raise ctx.fail("needs rank >= 1")
-    ctx.set_output(0, x.shape)
+def log_softmax_float32(ctx: OpContext) -> EvalFn:
+    _over_last_axis(ctx)
 
     def eval_(ins, outs, tmp):
         xv, o = ins[0], outs[0]
