@@ -115,5 +115,6 @@ def shared_helpers_called(fn: Callable[..., Any], helpers: set[str]) -> set[str]
 
 
 def ir_ops_functions(module: ModuleType) -> set[str]:
-    """Names a module binds to functions defined in keras2edge.ir.ops."""
-    return {n for n, obj in vars(module).items() if inspect.isfunction(obj) and obj.__module__ == "keras2edge.ir.ops"}
+    """Names a module binds to functions defined in the keras2edge.ir.ops package."""
+    return {n for n, obj in vars(module).items()
+            if inspect.isfunction(obj) and obj.__module__.startswith("keras2edge.ir.ops.")}
