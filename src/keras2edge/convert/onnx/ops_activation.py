@@ -14,12 +14,12 @@ from .layout import choose_layout, onnx_axis
 from .ops_elementwise import unary_io
 
 # IR activation -> the ONNX op of the same meaning (no attributes).
-_SIMPLE = {"Relu": "Relu", "Logistic": "Sigmoid", "Tanh": "Tanh"}
+_SIMPLE = {"Relu": "Relu", "Logistic": "Sigmoid", "Tanh": "Tanh", "Softsign": "Softsign"}
 
 
 @ONNX_EMITTERS.register(*_SIMPLE)
 def emit_simple_activation(ctx: OnnxContext, node: Node) -> None:
-    """Relu → Relu, Logistic → Sigmoid, Tanh → Tanh."""
+    """Relu → Relu, Logistic → Sigmoid, Tanh → Tanh, Softsign → Softsign."""
     x, y = unary_io(ctx, node)
     ctx.add1(_SIMPLE[node.op], [x], y)
 

@@ -7,7 +7,10 @@ The clamping activations (Relu, Relu6, ReluN1To1) are usually folded into the op
 
 from __future__ import annotations
 
+import numpy as np
+
 from ...ir.node import Node
+from ...runtime.model import ACT_NONE
 from .emitter import TFLITE_EMITTERS, TFLiteContext
 from .ops_elementwise import operand, operands
 
@@ -23,6 +26,18 @@ def emit_simple_activation(ctx: TFLiteContext, node: Node) -> None:
     """Relu → RELU, Relu6 → RELU6, ReluN1To1 → RELU_N1_TO_1, Relu0To1 → RELU_0_TO_1, Elu → ELU,
     Logistic → LOGISTIC, Tanh → TANH, HardSwish → HARD_SWISH (no options)."""
     ctx.add1(_SIMPLE[node.op], [ctx.tensor(operand(node))], ctx.out(node.output))
+
+
+@TFLITE_EMITTERS.register("Softsign")
+def emit_softsign(ctx: TFLiteContext, node: Node) -> None:
+    """Softsign → DIV(x, ADD(ABS(x), 1)): TFLite has no SOFTSIGN builtin."""
+    x = ctx.tensor(operand(node))
+    a = ctx.tmp_like(node.output, "abs")
+    ctx.add1("ABS", [x], a)
+    d = ctx.tmp_like(node.output, "one_plus_abs")
+    one = ctx.const(np.ones((), node.output.dtype.np), name="one")
+    ctx.add1("ADD", [a, one], d, {"fused_activation_function": ACT_NONE})
+    ctx.add1("DIV", [x, d], ctx.out(node.output), {"fused_activation_function": ACT_NONE})
 
 
 @TFLITE_EMITTERS.register("Softmax")

@@ -57,6 +57,7 @@ UNARY: dict[str, UnaryDef] = {
     "HardSwish": (lambda x: (x * np.clip(x + 3, 0, 6) / 6).astype(x.dtype), (), "x * relu6(x + 3) / 6", F, OWN),
     "Gelu": (_gelu, (Attr("approximate", T_BOOL, False),), "x * Phi(x); tanh approximation if approximate", F,
              OWN),
+    "Softsign": (lambda x: (x / (1 + np.abs(x))).astype(x.dtype), (), "x / (1 + |x|)", F, QuantRule.FLOAT),
 }
 define_unary(Family.ACTIVATION, UNARY, FIXED_OUTPUTS)
 
