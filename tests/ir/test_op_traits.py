@@ -108,6 +108,14 @@ def test_fixed_int8_outputs_are_the_tflite_kernels() -> None:
     assert all(s.fixed_output is None for s in OPS.values() if s.quant != QuantRule.FIXED_OUTPUT)
 
 
+def test_clamps() -> None:
+    assert {n: s.clamp for n, s in OPS.items() if s.clamp} == {"Relu6": (0, 6), "ReluN1To1": (-1, 1),
+                                                                "Relu0To1": (0, 1)}
+    x = np.linspace(-8, 8, 33, dtype=np.float32)
+    for op, (lo, hi) in {"Relu6": (0, 6), "ReluN1To1": (-1, 1), "Relu0To1": (0, 1)}.items():
+        np.testing.assert_array_equal(op_spec(op).evaluate([x], {})[0], np.minimum(np.maximum(x, lo), hi))
+
+
 def test_same_scale_ops_include_the_data_movement_and_pools() -> None:
     """Ops the TFLite kernels require to keep the input's scale (docs/int8-arithmetic.md §1)."""
     required = {"AveragePool2D", "MaxPool2D", "Concatenation", "Pad", "Reshape", "ResizeBilinear",

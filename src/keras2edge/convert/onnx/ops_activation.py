@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 
 from ...ir.node import Node
+from ...ir.ops import Family, op_spec, ops_where
 from .context import ONNX_EMITTERS, OnnxContext
 from .layout import choose_layout, onnx_axis
 from .ops_elementwise import unary_io
@@ -39,14 +40,17 @@ def emit_softmax(ctx: OnnxContext, node: Node) -> None:
     ctx.add1(op, [xin], ctx.set_output(node.output, layout), axis=onnx_axis(-1, x.rank, layout))
 
 
-_CLIPS = {"Relu6": (0.0, 6.0), "ReluN1To1": (-1.0, 1.0), "Relu0To1": (0.0, 1.0)}
-
-@ONNX_EMITTERS.register(*_CLIPS)
+@ONNX_EMITTERS.register(*sorted(ops_where(family=Family.ACTIVATION) - ops_where(clamp=None)))
 def emit_clip(ctx: OnnxContext, node: Node) -> None:
-    """Relu6 → Clip(0, 6); ReluN1To1 → Clip(-1, 1); Relu0To1 → Clip(0, 1)."""
-    lo, hi = _CLIPS[node.op]
+    """The clamping activations → Clip(low, high), the op's ``clamp``: Relu6 → Clip(0, 6);
+    ReluN1To1 → Clip(-1, 1); Relu0To1 → Clip(0, 1)."""
+    clamp = op_spec(node.op).clamp
+    if clamp is None:
+        raise ctx.unsupported(node, "not a clamping activation")
+    lo, hi = clamp
     x, y = unary_io(ctx, node)
     ctx.add1("Clip", [x, ctx.scalar(lo, node.output), ctx.scalar(hi, node.output)], y)
+
 
 @ONNX_EMITTERS.register("LeakyRelu")
 def emit_leaky_relu(ctx: OnnxContext, node: Node) -> None:
@@ -54,11 +58,13 @@ def emit_leaky_relu(ctx: OnnxContext, node: Node) -> None:
     x, y = unary_io(ctx, node)
     ctx.add1("LeakyRelu", [x], y, alpha=float(node.attrs["alpha"]))
 
+
 @ONNX_EMITTERS.register("Elu")
 def emit_elu(ctx: OnnxContext, node: Node) -> None:
     """Elu → Elu(alpha=1)."""
     x, y = unary_io(ctx, node)
     ctx.add1("Elu", [x], y, alpha=1.0)
+
 
 @ONNX_EMITTERS.register("HardSwish")
 def emit_hard_swish(ctx: OnnxContext, node: Node) -> None:
@@ -68,6 +74,7 @@ def emit_hard_swish(ctx: OnnxContext, node: Node) -> None:
         ctx.add1("HardSwish", [x], y)
     else:
         ctx.add1("Mul", [x, ctx.add1("HardSigmoid", [x], alpha=1.0 / 6.0, beta=0.5)], y)
+
 
 @ONNX_EMITTERS.register("Gelu")
 def emit_gelu(ctx: OnnxContext, node: Node) -> None:
@@ -91,6 +98,7 @@ def emit_gelu(ctx: OnnxContext, node: Node) -> None:
         t = ctx.add1("Erf", [ctx.add1("Mul", [x, c(1.0 / math.sqrt(2.0))])])
     half_x = ctx.add1("Mul", [x, c(0.5)])
     ctx.add1("Mul", [half_x, ctx.add1("Add", [t, c(1.0)])], y)
+
 
 @ONNX_EMITTERS.register("PRelu")
 def emit_prelu(ctx: OnnxContext, node: Node) -> None:

@@ -46,6 +46,7 @@ def emit_fully_connected(ctx: OnnxContext, node: Node) -> None:
     else:
         ctx.add1("Add", [ctx.add1("MatMul", [xin, wname]), ctx.get(b)], y)
 
+
 @ONNX_EMITTERS.register("BatchMatMul")
 def emit_batch_matmul(ctx: OnnxContext, node: Node) -> None:
     """BatchMatMul → MatMul in NHWC (NumPy matmul broadcasting); adj_x / adj_y transpose the last two axes."""

@@ -52,6 +52,7 @@ def emit_square(ctx: OnnxContext, node: Node) -> None:
 
 # ---------------------------------------------------------------------------- n-ary elementwise
 
+
 def _nary_io(ctx: OnnxContext, node: Node, inputs: list | None = None) -> tuple[list[str], str]:
     """Inputs as broadcast operands in the chosen layout, and the output name."""
     ins = [v for v in (inputs if inputs is not None else node.inputs)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...ir.node import Node
+from ...ir.ops.normalization import batchnorm_scale_shift
 from .context import ONNX_EMITTERS, OnnxContext
 from .layout import CF, NHWC
 
@@ -34,12 +35,8 @@ def emit_batch_norm(ctx: OnnxContext, node: Node) -> None:
     y = ctx.set_output(node.output, NHWC)
     stats = [v for v in (mean, var, gamma, beta) if v is not None]
     if all(v.is_const for v in stats):
-        s = 1.0 / np.sqrt(var.const.astype(np.float64) + eps)  # type: ignore[union-attr]
-        if gamma is not None:
-            s = s * gamma.const
-        shift = -mean.const * s  # type: ignore[operator]
-        if beta is not None:
-            shift = shift + beta.const
+        s, shift = batchnorm_scale_shift(mean.const, var.const, None if gamma is None else gamma.const,  # type: ignore[arg-type]
+                                         None if beta is None else beta.const, eps)
         sname = ctx.initializer(np.asarray(s, x.dtype.np), f"{node.name}/scale")
         bname = ctx.initializer(np.asarray(shift, x.dtype.np), f"{node.name}/shift")
     else:

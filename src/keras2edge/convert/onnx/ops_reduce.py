@@ -16,11 +16,13 @@ from .layout import dropped_shape, onnx_axis, removed_axes_result
 _REDUCE = {"Mean": "ReduceMean", "Sum": "ReduceSum", "ReduceMax": "ReduceMax", "ReduceMin": "ReduceMin",
            "ReduceProd": "ReduceProd", "ReduceAny": "ReduceMax"}
 
+
 def reduce(ctx: OnnxContext, op_type: str, x: str, axes: list[int], keepdims: bool, out: str | None = None) -> str:
     """An ONNX Reduce* node; axes are an input from opset 18 (ReduceSum: 13), an attribute before."""
     if op_type == "ReduceSum" or ctx.opset >= 18:
         return ctx.add1(op_type, [x, ctx.i64(axes, "axes")], out, keepdims=int(keepdims))
     return ctx.add1(op_type, [x], out, axes=list(axes), keepdims=int(keepdims))
+
 
 @ONNX_EMITTERS.register(*_REDUCE)
 def emit_reduce(ctx: OnnxContext, node: Node) -> None:

@@ -36,11 +36,13 @@ def _resize(ctx: OnnxContext, node: Node, mode: str) -> None:
     sizes = ctx.add1("Concat", [nc, ctx.i64([h, w], "sizes")], axis=0)
     ctx.add1("Resize", [xin, "", "", sizes], y, **attrs)
 
+
 @ONNX_EMITTERS.register("ResizeNearestNeighbor")
 def emit_resize_nearest(ctx: OnnxContext, node: Node) -> None:
     """ResizeNearestNeighbor → Resize(mode=nearest) in NCHW: align_corners → align_corners with
     round_prefer_ceil; half_pixel_centers → half_pixel with round_prefer_ceil; else asymmetric with floor."""
     _resize(ctx, node, "nearest")
+
 
 @ONNX_EMITTERS.register("ResizeBilinear")
 def emit_resize_bilinear(ctx: OnnxContext, node: Node) -> None:

@@ -61,10 +61,12 @@ def emit_leaky_relu(ctx: TFLiteContext, node: Node) -> None:
     """LeakyRelu(alpha) → LEAKY_RELU(alpha)."""
     ctx.add1("LEAKY_RELU", [ctx.tensor(operand(node))], ctx.out(node.output), {"alpha": float(node.attrs["alpha"])})
 
+
 @TFLITE_EMITTERS.register("Gelu")
 def emit_gelu(ctx: TFLiteContext, node: Node) -> None:
     """Gelu(approximate) → GELU(approximate): exact erf form or the tanh approximation."""
     ctx.add1("GELU", [ctx.tensor(operand(node))], ctx.out(node.output), {"approximate": bool(node.attrs["approximate"])})
+
 
 @TFLITE_EMITTERS.register("PRelu")
 def emit_prelu(ctx: TFLiteContext, node: Node) -> None:

@@ -30,6 +30,7 @@ def emit_fully_connected(ctx: TFLiteContext, node: Node) -> None:
              {"fused_activation_function": act, "weights_format": 0, "keep_num_dims": x.rank != 2,
               "asymmetric_quantize_inputs": False})
 
+
 @TFLITE_EMITTERS.register("BatchMatMul")
 def emit_batch_matmul(ctx: TFLiteContext, node: Node) -> None:
     """BatchMatMul(adj_x, adj_y) → BATCH_MATMUL(adj_x, adj_y) (batch dims broadcast)."""

@@ -20,6 +20,7 @@ def operand(node: Node, k: int = 0) -> Value:
 
 # ---------------------------------------------------------------------------- unary
 
+
 _UNARY: dict[str, str] = {
     "Exp": "EXP", "Log": "LOG", "Abs": "ABS", "Neg": "NEG", "Sqrt": "SQRT", "Rsqrt": "RSQRT", "Square": "SQUARE",
     "Sin": "SIN", "Cos": "COS", "Floor": "FLOOR", "Ceil": "CEIL", "Round": "ROUND", "Sign": "SIGN",
@@ -47,6 +48,7 @@ def emit_identity(ctx: TFLiteContext, node: Node) -> None:
 
 
 # ---------------------------------------------------------------------------- binary
+
 
 _FUSING_BINARY = {"Add": "ADD", "Sub": "SUB", "Mul": "MUL"}
 _BINARY = {"FloorDiv": "FLOOR_DIV", "FloorMod": "FLOOR_MOD", "Maximum": "MAXIMUM", "Minimum": "MINIMUM",

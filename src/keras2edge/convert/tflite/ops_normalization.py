@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...ir.node import Node
+from ...ir.ops.normalization import batchnorm_scale_shift
 from ...runtime.model import ACT_NONE
 from .emitter import TFLITE_EMITTERS, TFLiteContext
 
@@ -23,12 +24,8 @@ def emit_batch_norm(ctx: TFLiteContext, node: Node) -> None:
     stats = [v for v in (mean, var, gamma, beta) if v is not None]
     c = ctx.shape(var)
     if all(v.is_const for v in stats):
-        sc = 1.0 / np.sqrt(var.const.astype(np.float64) + eps)  # type: ignore[union-attr]
-        if gamma is not None:
-            sc = sc * gamma.const
-        shift = -mean.const * sc  # type: ignore[operator]
-        if beta is not None:
-            shift = shift + beta.const
+        sc, shift = batchnorm_scale_shift(mean.const, var.const, None if gamma is None else gamma.const,  # type: ignore[arg-type]
+                                          None if beta is None else beta.const, eps)
         scale_t = ctx.const(np.asarray(sc, dt), name="scale", share=False)
         shift_t = ctx.const(np.asarray(shift, dt), name="shift", share=False)
     else:

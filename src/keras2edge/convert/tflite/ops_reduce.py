@@ -14,6 +14,7 @@ from .emitter import TFLITE_EMITTERS, TFLiteContext, tensor_type
 _REDUCE = {"Mean": "MEAN", "Sum": "SUM", "ReduceMax": "REDUCE_MAX", "ReduceMin": "REDUCE_MIN",
            "ReduceProd": "REDUCE_PROD", "ReduceAny": "REDUCE_ANY"}
 
+
 @TFLITE_EMITTERS.register(*_REDUCE)
 def emit_reduce(ctx: TFLiteContext, node: Node) -> None:
     """Mean → MEAN, Sum → SUM, ReduceMax → REDUCE_MAX, ReduceMin → REDUCE_MIN, ReduceProd → REDUCE_PROD,

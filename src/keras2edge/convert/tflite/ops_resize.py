@@ -9,6 +9,7 @@ from .ops_conv import pair
 
 _RESIZE = {"ResizeNearestNeighbor": "RESIZE_NEAREST_NEIGHBOR", "ResizeBilinear": "RESIZE_BILINEAR"}
 
+
 @TFLITE_EMITTERS.register(*_RESIZE)
 def emit_resize(ctx: TFLiteContext, node: Node) -> None:
     """ResizeNearestNeighbor → RESIZE_NEAREST_NEIGHBOR, ResizeBilinear → RESIZE_BILINEAR [x, size (INT32

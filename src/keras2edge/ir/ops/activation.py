@@ -42,13 +42,22 @@ def _leaky_relu(x: np.ndarray, alpha: float) -> np.ndarray:
 FIXED_OUTPUTS: dict[str, tuple[float, int]] = {
     "Logistic": (1 / 256, -128), "Softmax": (1 / 256, -128), "Tanh": (1 / 128, 0), "LogSoftmax": (16 / 256, 127)}
 
+# (low, high) of the clamping activations: their semantics here, ONNX's Clip bounds.
+CLAMPS: dict[str, tuple[float, float]] = {"Relu6": (0.0, 6.0), "ReluN1To1": (-1.0, 1.0), "Relu0To1": (0.0, 1.0)}
+
+
+def _clamp(op: str) -> Any:
+    lo, hi = CLAMPS[op]
+    return lambda x: np.clip(x, lo, hi).astype(x.dtype)
+
+
 F, OWN, SAME = DTypes.FLOAT, QuantRule.OWN_SCALE, QuantRule.SAME_SCALE
 UNARY: dict[str, UnaryDef] = {
     "Relu": (lambda x: np.maximum(x, 0).astype(x.dtype), (), "max(x, 0)", DTypes.NUMERIC, OWN),
     # TFLM's standalone RELU6 clamps the raw int8 values: same scale in and out.
-    "Relu6": (lambda x: np.clip(x, 0, 6).astype(x.dtype), (), "min(max(x, 0), 6)", F, SAME),
-    "ReluN1To1": (lambda x: np.clip(x, -1, 1).astype(x.dtype), (), "min(max(x, -1), 1)", F, SAME),
-    "Relu0To1": (lambda x: np.clip(x, 0, 1).astype(x.dtype), (), "min(max(x, 0), 1)", F, SAME),
+    "Relu6": (_clamp("Relu6"), (), "min(max(x, 0), 6)", F, SAME),
+    "ReluN1To1": (_clamp("ReluN1To1"), (), "min(max(x, -1), 1)", F, SAME),
+    "Relu0To1": (_clamp("Relu0To1"), (), "min(max(x, 0), 1)", F, SAME),
     "LeakyRelu": (_leaky_relu, (Attr("alpha", T_FLOAT),), "x if x >= 0 else alpha * x", F, OWN),
     "Elu": (lambda x: np.where(x > 0, x, np.expm1(np.minimum(x, 0))).astype(x.dtype), (),
             "x if x > 0 else exp(x) - 1", F, OWN),
@@ -59,7 +68,8 @@ UNARY: dict[str, UnaryDef] = {
              OWN),
     "Softsign": (lambda x: (x / (1 + np.abs(x))).astype(x.dtype), (), "x / (1 + |x|)", F, QuantRule.FLOAT),
 }
-define_unary(Family.ACTIVATION, UNARY, FIXED_OUTPUTS)
+define_unary(Family.ACTIVATION, UNARY, {**{n: {"fixed_output": v} for n, v in FIXED_OUTPUTS.items() if n in UNARY},
+                                        **{n: {"clamp": v} for n, v in CLAMPS.items()}})
 
 
 def _prelu_eval(ins: list[np.ndarray | None], attrs: dict[str, Any]) -> list[np.ndarray]:

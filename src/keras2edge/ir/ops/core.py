@@ -13,6 +13,7 @@ consumers would otherwise re-derive in lists of their own:
   window op over H and W of an NHWC tensor (layout-sensitive in channels-first formats);
 * ``quant`` — how the op quantizes to int8 (:class:`QuantRule`; ``fixed_output`` holds the
   (scale, zero point) the TFLite kernels require, docs/int8-arithmetic.md §1);
+* ``clamp`` — (low, high) of a clamping activation (Relu6, ReluN1To1, Relu0To1);
 * ``macs`` — multiply-accumulates per sample of one node (``None``: none worth counting).
 
 Infer functions raise :class:`~keras2edge.errors.ShapeError` (never ``assert``: ``python -O``
@@ -147,6 +148,7 @@ class OpSpec:
     spatial: bool = False
     quant: QuantRule = QuantRule.OWN_SCALE
     fixed_output: tuple[float, int] | None = None
+    clamp: tuple[float, float] | None = None
     macs: MacsFn | None = None
 
     @property

@@ -43,13 +43,12 @@ def _unary_eval(fn: Callable[..., np.ndarray]) -> EvalFn:
     return lambda ins, attrs: [np.asarray(fn(ins[0], **attrs))]
 
 
-def define_unary(family: Family, table: dict[str, UnaryDef],
-                 fixed_outputs: dict[str, tuple[float, int]] | None = None) -> None:
+def define_unary(family: Family, table: dict[str, UnaryDef], traits: dict[str, dict[str, Any]] | None = None) -> None:
     """Register every op of a unary table (elementwise math here, activations in activation.py);
-    ``fixed_outputs``: the int8 output (scale, zero point) of the ops whose rule is FIXED_OUTPUT."""
+    ``traits``: more OpSpec facts by op (e.g. ``fixed_output``, ``clamp``)."""
     for name, (fn, attributes, doc, dtypes, quant) in table.items():
         define(name, family, ["x"], attributes, same_infer(name), _unary_eval(fn), doc, dtypes=[dtypes],
-               quant=quant, fixed_output=(fixed_outputs or {}).get(name))
+               quant=quant, **(traits or {}).get(name, {}))
 
 
 define_unary(Family.ELEMENTWISE, UNARY)

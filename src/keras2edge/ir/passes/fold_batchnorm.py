@@ -7,6 +7,7 @@ import numpy as np
 from ..graph import Graph
 from ..node import Node
 from ..ops import broadcast_shapes, op_spec
+from ..ops.normalization import batchnorm_scale_shift
 from ..value import Value
 from .base import Pass
 from .rewrite import replace_value
@@ -73,14 +74,9 @@ def _scale_shift(bn: Node) -> tuple[np.ndarray, np.ndarray] | None:
     if any(v is not None and not v.is_const for v in params):
         return None
     mean, var, gamma, beta = (None if v is None else np.asarray(v.const, np.float64) for v in params)
-    assert mean is not None and var is not None
-    scale = 1.0 / np.sqrt(var + float(bn.attrs["epsilon"]))
-    if gamma is not None:
-        scale = scale * gamma
-    shift = -mean * scale
-    if beta is not None:
-        shift = shift + beta
-    return scale, shift
+    if mean is None or var is None:
+        return None  # not a valid BatchNorm (verify() names it); nothing to fold
+    return batchnorm_scale_shift(mean, var, gamma, beta, bn.attrs["epsilon"])
 
 
 def _per_channel(x: Value, scale: np.ndarray, shift: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
