@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import keras2edge
+from keras2edge.errors import GraphError
 from keras2edge.ir import OPS, DType, Graph
 from keras2edge.ir.cost import node_macs
 from keras2edge.ir.ops import ChannelFlow, Family, QuantRule, op_spec, ops_where
@@ -25,11 +26,7 @@ def _problems(graph: Graph) -> list[str]:
     out = []
     for node in graph.nodes:
         spec = op_spec(node.op)
-        out += [f"{node.where()}: {p}" for p in spec.attr_problems(node.attrs)]
-        for i, v in enumerate(node.inputs):
-            if v is not None and v.dtype not in spec.input_dtypes(i):
-                out.append(f"{node.where()}: input {i} is {v.dtype.value}, the op takes "
-                           f"{sorted(d.value for d in spec.input_dtypes(i))}")
+        out += [f"{node.where()}: {p}" for p in spec.attr_problems(node.attrs) + spec.dtype_problems(node.inputs)]
     return out
 
 
@@ -149,3 +146,19 @@ def test_macs_hand_computed() -> None:
     assert node_macs(tc) == 8 * 8 * (2 * 2 * 5 * 4)         # every input pixel through the whole kernel
     assert node_macs(fc) == 3 * 10
     assert node_macs(relu) == 0
+
+
+def test_verify_checks_attribute_types_and_dtypes() -> None:
+    g = Graph("g")
+    x = g.add_input("x", DType.FLOAT32, (None, 4, 4, 2))
+    pool = g.add_node("MaxPool2D", [x], {"pool_size": 2, "strides": 2})
+    g.outputs = [pool.output]
+    g.verify()
+    pool.attrs["padding"] = "full"
+    with pytest.raises(GraphError, match=r"MaxPool2D.*attribute 'padding' must be one of"):
+        g.verify()
+    pool.attrs["padding"] = "valid"
+    b = g.add_input("b", DType.BOOL, (None, 4, 4, 2))
+    g.add_node("Relu6", [b])
+    with pytest.raises(GraphError, match=r"input 0 \(x\) is bool; Relu6 takes float16, float32"):
+        g.verify()

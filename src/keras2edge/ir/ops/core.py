@@ -168,6 +168,12 @@ class OpSpec:
         """The element types input ``index`` accepts (a variadic input's entry covers all of them)."""
         return self.dtypes[min(index, len(self.dtypes) - 1)]
 
+    def dtype_problems(self, inputs: Sequence[Value | None]) -> list[str]:
+        """Inputs whose element type the op does not take."""
+        return [f"input {i} ({self.inputs[min(i, len(self.inputs) - 1)]}) is {v.dtype.value}; {self.name} takes "
+                f"{', '.join(sorted(d.value for d in self.input_dtypes(i)))}"
+                for i, v in enumerate(inputs) if v is not None and v.dtype not in self.input_dtypes(i)]
+
     def attr_problems(self, attrs: dict[str, Any]) -> list[str]:
         """Type/validation problems of the given attribute values (unknown names are not checked here)."""
         return [p for a in self.attributes if a.name in attrs and (p := a.problem(attrs[a.name])) is not None]
