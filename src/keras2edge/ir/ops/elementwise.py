@@ -14,7 +14,7 @@ import numpy as np
 
 from ..dtypes import DType
 from ..value import Value
-from .core import (Attr, DTypes, EvalFn, Family, QuantRule, Shape, ShapeError, broadcast_shapes, define,
+from .core import (Attr, DTypes, EvalFn, Family, InferFn, QuantRule, Shape, ShapeError, broadcast_shapes, define,
                    need, need_arrays, same_infer, shapes_of)
 
 # name -> (NumPy semantics, attributes, doc, input dtypes, int8 rule)
@@ -83,8 +83,7 @@ def _broadcast(op: str, ins: list[Value | None]) -> Shape:
         raise ShapeError(op, "the inputs do not broadcast", shapes_of(ins)) from None
 
 
-def _bcast_infer(op: str, out_dtype: DType | None = None) -> Callable[[list[Value | None], dict[str, Any]],
-                                                                    list[tuple[DType, Shape]]]:
+def _bcast_infer(op: str, out_dtype: DType | None = None) -> InferFn:
     def infer(ins: list[Value | None], attrs: dict[str, Any]) -> list[tuple[DType, Shape]]:
         shape = _broadcast(op, ins)
         first = ins[0]

@@ -9,12 +9,12 @@ import numpy as np
 
 from ..dtypes import DType
 from ..value import Value
-from .core import (T_INTS, Attr, ChannelFlow, DTypes, EvalFn, Family, QuantRule, Shape, ShapeError, conv_out_dim,
-                   define, need, need_arrays, pad_same_nhwc, pair, shapes_of, windows)
+from .core import (T_INTS, Attr, ChannelFlow, DTypes, EvalFn, Family, InferFn, QuantRule, Shape, ShapeError,
+                   conv_out_dim, define, need, need_arrays, pad_same_nhwc, pair, shapes_of, windows)
 from .conv import PADDING
 
 
-def _pool_infer(op: str) -> Any:
+def _pool_infer(op: str) -> InferFn:
     def infer(ins: list[Value | None], attrs: dict[str, Any]) -> list[tuple[DType, Shape]]:
         (x,) = need(op, ins, 0)
         if x.rank != 4:

@@ -10,11 +10,11 @@ import numpy as np
 
 from ..dtypes import DType
 from ..value import Value
-from .core import (T_BOOL, T_SEQ, Attr, ChannelFlow, DTypes, EvalFn, Family, QuantRule, Shape, ShapeError, define,
-                   need, need_arrays, norm_axis, shapes_of)
+from .core import (T_BOOL, T_SEQ, Attr, ChannelFlow, DTypes, EvalFn, Family, InferFn, QuantRule, Shape, ShapeError,
+                   define, need, need_arrays, norm_axis, shapes_of)
 
 
-def _reduce_infer(op: str) -> Callable[[list[Value | None], dict[str, Any]], list[tuple[DType, Shape]]]:
+def _reduce_infer(op: str) -> InferFn:
     def infer(ins: list[Value | None], attrs: dict[str, Any]) -> list[tuple[DType, Shape]]:
         (x,) = need(op, ins, 0)
         try:

@@ -9,11 +9,11 @@ import numpy as np
 
 from ..dtypes import DType
 from ..value import Value
-from .core import (T_BOOL, T_SEQ, Attr, ChannelFlow, DTypes, Family, QuantRule, Shape, ShapeError, define, need,
-                   need_arrays, shapes_of)
+from .core import (T_BOOL, T_SEQ, Attr, ChannelFlow, DTypes, Family, InferFn, QuantRule, Shape, ShapeError, define,
+                   need, need_arrays, shapes_of)
 
 
-def _resize_infer(op: str) -> Any:
+def _resize_infer(op: str) -> InferFn:
     def infer(ins: list[Value | None], attrs: dict[str, Any]) -> list[tuple[DType, Shape]]:
         (x,) = need(op, ins, 0)
         if x.rank != 4:
@@ -59,7 +59,8 @@ def _resize_bilinear_eval(ins: list[np.ndarray | None], attrs: dict[str, Any]) -
 
 
 RESIZE_ATTRS = (Attr("size", T_SEQ), Attr("align_corners", T_BOOL, False), Attr("half_pixel_centers", T_BOOL, False))
-for _op, _eval, _doc in (("ResizeNearestNeighbor", _resize_nearest_eval, "nearest-neighbour resize of H, W (TF semantics)"),
-                         ("ResizeBilinear", _resize_bilinear_eval, "bilinear resize of H, W (TF semantics)")):
+for _op, _eval, _doc in (
+        ("ResizeNearestNeighbor", _resize_nearest_eval, "nearest-neighbour resize of H, W (TF semantics)"),
+        ("ResizeBilinear", _resize_bilinear_eval, "bilinear resize of H, W (TF semantics)")):
     define(_op, Family.RESIZE, ["x"], RESIZE_ATTRS, _resize_infer(_op), _eval, _doc, dtypes=[DTypes.FLOAT],
            channels=ChannelFlow.WINDOW, spatial=True, quant=QuantRule.SAME_SCALE)
