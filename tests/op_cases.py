@@ -103,7 +103,7 @@ def case(name: str, op: str, inputs: list[In | None], xfail: dict[str, tuple[str
 
 # ---------------------------------------------------------------- unary
 for _op in ("Identity", "Relu", "Relu6", "ReluN1To1", "Relu0To1", "Elu", "Logistic", "Tanh", "HardSwish",
-            "Exp", "Abs", "Neg", "Sin", "Cos", "Floor", "Ceil", "Round", "Sign", "Square"):
+            "Exp", "Abs", "Neg", "Sin", "Cos", "Floor", "Ceil", "Round", "Sign", "Square", "Softsign"):
     case(_op, _op, [X])
 for _op in ("Log", "Sqrt", "Rsqrt"):
     case(_op, _op, [POS])

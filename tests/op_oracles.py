@@ -10,9 +10,10 @@ case computed by code that backend does not share.
 The two emitters are separate code paths: TFLite carries SAME/VALID padding, window geometry and
 negative axes as its own enums and attributes that LiteRT resolves, where the ONNX emitter computes
 explicit pads (``ir.ops.same_pads``, which neither the TFLite emitter nor keras2edge.runtime
-calls), permutations and NCHW axes. The one piece of arithmetic both take from ``keras2edge.ir.ops``
-is axis normalisation (``norm_axis``; ``SHARED_HELPERS``): the ops whose emitter calls it get a
-hand-written NumPy expectation instead (``NUMPY``; NumPy resolves negative axes itself), for every
+calls), permutations and NCHW axes. The arithmetic both take from ``keras2edge.ir.ops`` is axis
+normalisation (``norm_axis``) and BatchNorm's constant scale and shift (``batchnorm_scale_shift``)
+(``SHARED_HELPERS``): the ops whose emitter calls one get a hand-written NumPy expectation instead
+(``NUMPY``; NumPy resolves negative axes itself; BatchNorm as the Keras layer writes it), for every
 backend. Both also read output shapes from ``op_spec(op).infer``; every runtime here computes its
 own output shapes, and the tests compare those. ``keras2edge.ir.evaluate`` is never the oracle: it
 calls ``same_pads`` and ``norm_axis`` itself.
@@ -37,7 +38,7 @@ CASE_BY_NAME = {c.name: c for c in CASES}
 
 # Arithmetic helpers of keras2edge.ir.ops both emitters call; an op whose emitter calls one of them
 # has a NumPy oracle (checked by tests/test_op_oracles.py). ``op_spec`` (the vocabulary lookup) is not one.
-SHARED_HELPERS = {"norm_axis"}
+SHARED_HELPERS = {"norm_axis", "batchnorm_scale_shift"}
 
 
 def _reduce(fn: Callable[..., Any]) -> Callable[[list[np.ndarray], dict[str, Any]], list[np.ndarray]]:
@@ -47,6 +48,13 @@ def _reduce(fn: Callable[..., Any]) -> Callable[[list[np.ndarray], dict[str, Any
 def _split(xs: list[np.ndarray], a: dict[str, Any]) -> list[np.ndarray]:
     bounds = np.cumsum(a["sizes"])[:-1]
     return list(np.split(xs[0], bounds, axis=a["axis"]))
+
+
+def _batch_norm(xs: list[np.ndarray], a: dict[str, Any]) -> list[np.ndarray]:
+    """(x - mean) / sqrt(variance + epsilon) * gamma + beta, as the Keras layer writes it."""
+    x, mean, var, *rest = [np.asarray(v, np.float64) for v in xs]
+    gamma, beta = (rest + [np.ones(()), np.zeros(())][len(rest):])[:2]
+    return [(x - mean) / np.sqrt(var + a.get("epsilon", 1e-3)) * gamma + beta]
 
 
 # op -> (inputs in case order, attrs) -> outputs; axes exactly as the case writes them (negative ones
@@ -64,6 +72,7 @@ NUMPY: dict[str, Callable[[list[np.ndarray], dict[str, Any]], list[np.ndarray]]]
     "Split": _split,
     "Gather": lambda xs, a: [np.take(xs[0], xs[1].astype(np.int64), axis=a.get("axis", 0))],
     "Transpose": lambda xs, a: [np.transpose(xs[0], a["perm"])],
+    "BatchNorm": _batch_norm,
 }
 
 
@@ -115,5 +124,6 @@ def shared_helpers_called(fn: Callable[..., Any], helpers: set[str]) -> set[str]
 
 
 def ir_ops_functions(module: ModuleType) -> set[str]:
-    """Names a module binds to functions defined in keras2edge.ir.ops."""
-    return {n for n, obj in vars(module).items() if inspect.isfunction(obj) and obj.__module__ == "keras2edge.ir.ops"}
+    """Names a module binds to functions defined in the keras2edge.ir.ops package."""
+    return {n for n, obj in vars(module).items()
+            if inspect.isfunction(obj) and obj.__module__.startswith("keras2edge.ir.ops.")}

@@ -1,4 +1,5 @@
-"""Structure rules: dependency direction between layers of the package, registry coverage, README table."""
+"""Structure rules: dependency direction between layers of the package (and inside the op vocabulary),
+every op in its family's module everywhere, registry coverage, README table."""
 
 from __future__ import annotations
 
@@ -45,6 +46,55 @@ def test_dependency_direction() -> None:
                 if any(m == b or m.startswith(b + ".") for b in banned):
                     bad.append(f"{f.relative_to(PKG)} imports {m}")
     assert not bad, "\n".join(bad)
+
+
+# Inside ir/: the op vocabulary (ir/ops/) is the bottom layer: it knows values, nodes and dtypes, never
+# the graph, passes, cost model or evaluator built on it; its core knows no family module.
+INSIDE_IR = {
+    "ir/ops": ("ir.graph", "ir.passes", "ir.cost", "ir.evaluate", "ir.printer", "ir.registry"),
+    "ir/ops/core.py": tuple(f"ir.ops.{f}" for f in ("elementwise", "activation", "conv", "dense", "pool", "reduce",
+                                                     "shape", "resize", "normalization", "quant")),
+}
+
+
+def test_dependency_direction_inside_ir() -> None:
+    bad = []
+    for where, banned in INSIDE_IR.items():
+        files = [PKG / where] if where.endswith(".py") else list((PKG / where).rglob("*.py"))
+        assert files and all(f.exists() for f in files), where
+        for f in files:
+            bad += [f"{f.relative_to(PKG)} imports {m}" for m in _imports(f)
+                    if any(m == b or m.startswith(b + ".") for b in banned)]
+    assert not bad, "\n".join(bad)
+
+
+def _string_literals(path: Path) -> set[str]:
+    return {n.value for n in ast.walk(ast.parse(path.read_text())) if isinstance(n, ast.Constant)
+            and isinstance(n.value, str)}
+
+
+def test_every_op_is_in_its_family_module_everywhere() -> None:
+    """An op is named in ir/ops/<family>.py (and in no other family module) and emitted by
+    convert/onnx/ops_<family>.py and convert/tflite/ops_<family>.py: one guess finds it anywhere."""
+    from keras2edge.convert.onnx import ONNX_EMITTERS
+    from keras2edge.convert.tflite import TFLITE_EMITTERS
+    from keras2edge.ir.ops import OPS, Family
+
+    named = {f: _string_literals(PKG / "ir" / "ops" / f"{f.value}.py") for f in Family
+             if (PKG / "ir" / "ops" / f"{f.value}.py").exists()}
+    bad = []
+    for op, spec in OPS.items():
+        homes = sorted(f.value for f, names in named.items() if op in names)
+        if homes != [spec.family.value]:
+            bad.append(f"{op} (family {spec.family.value}) is named in ir/ops/{homes}")
+        for backend, table in (("onnx", ONNX_EMITTERS), ("tflite", TFLITE_EMITTERS)):
+            fn = table.get(op)
+            want = f"keras2edge.convert.{backend}.ops_{spec.family.value}"
+            if fn is not None and fn.__module__ != want:
+                bad.append(f"{op}: {backend} emitter in {fn.__module__}, not {want}")
+    assert not bad, "\n".join(bad)
+    emitter_modules = {p.stem for b in ("onnx", "tflite") for p in (PKG / "convert" / b).glob("ops_*.py")}
+    assert emitter_modules == {f"ops_{f.value}" for f in named}, "an emitter module that is not a family"
 
 
 def test_third_party_imports_of_importer() -> None:

@@ -185,3 +185,25 @@ def test_subclassed_model_refused(tmp_path: Path) -> None:
 def test_tfop_layer_nodedef_never_run(tmp_path: Path) -> None:
     _convert_fails(tmp_path, corpus("dl4j-test-resources/keras2/tfop_0.h5"), UnsupportedLayerError,
                    "TensorFlowOpLayer", "NodeDef")
+
+
+def test_unsupported_op_error_fields_build_the_message() -> None:
+    """Owner, node, problem and what is supported, from the fields; an emitter table's lookup fills them."""
+    from keras2edge.convert.onnx import ONNX_EMITTERS
+    from keras2edge.errors import UnsupportedOpError
+    from keras2edge.ir import DType, Graph
+
+    g = Graph("g")
+    node = g.add_node("Relu", [g.add_input("x", DType.FLOAT32, (None, 3))], origin=("act", "Activation"))
+    e = UnsupportedOpError("TFLite emitter", "stride 3 is not supported", op="Relu", node=node.where(),
+                           supported=["2", "1"])
+    assert (e.owner, e.op, e.problem, e.supported) == ("TFLite emitter", "Relu", "stride 3 is not supported",
+                                                       ["1", "2"])
+    assert str(e) == (f"TFLite emitter: {node.where()}: stride 3 is not supported. Supported: 1, 2.")
+    assert "from Keras layer act (Activation)" in str(e)
+    with pytest.raises(UnsupportedOpError) as ei:
+        ONNX_EMITTERS.lookup("NoSuchOp", node.where())
+    got = ei.value
+    assert (got.owner, got.op, got.node) == ("ONNX emitter", "NoSuchOp", node.where())
+    assert "Relu" in got.supported and str(got).startswith(f"ONNX emitter: {node.where()}: no implementation for "
+                                                           f"'NoSuchOp'. Supported: ")

@@ -59,7 +59,31 @@ class UnsupportedLayerError(Keras2EdgeError):
 
 
 class UnsupportedOpError(Keras2EdgeError):
-    """An emitter or the runtime has no implementation for an IR op."""
+    """An emitter (or another consumer of the IR) cannot express an op, an op configuration or a value.
+
+    The message is built from the fields: ``"<owner>: <node>: <problem>. Supported: <...>."``.
+
+    Attributes:
+        owner: who failed ("ONNX emitter", "TFLite emitter", ...).
+        problem: what was found (e.g. "no implementation for 'Erf'", "stride 3 is not supported").
+        op: the IR op concerned, if any.
+        node: where (``Node.where()``: the node and its Keras layer name and class), if known.
+        supported: what the owner supports instead (listed in the message), if relevant.
+    """
+
+    def __init__(self, owner: str, problem: str, *, op: str | None = None, node: str | None = None,
+                 supported: Iterable[str] = ()) -> None:
+        self.owner = owner
+        self.problem = problem
+        self.op = op
+        self.node = node
+        self.supported = sorted(supported)
+        super().__init__(self._format())
+
+    def _format(self) -> str:
+        at = f"{self.node}: " if self.node else ""
+        shown = f". Supported: {', '.join(self.supported)}." if self.supported else ""
+        return f"{self.owner}: {at}{self.problem}{shown}"
 
 
 class UnsafeContentError(Keras2EdgeError):
@@ -98,6 +122,17 @@ class PassError(Keras2EdgeError):
 
 class GraphError(Keras2EdgeError):
     """An IR graph violates an invariant (raised by ``Graph.verify`` and graph methods)."""
+
+
+class ShapeError(GraphError, ValueError):
+    """An op's inputs or attributes do not fit it (shape/dtype inference): names the op, what is wrong
+    and the input shapes; the graph adds the node (a ValueError too, for callers that catch those)."""
+
+    def __init__(self, op: str, problem: str, shapes: Iterable[object] = ()) -> None:
+        self.op = op
+        self.problem = problem
+        self.shapes = list(shapes)
+        super().__init__(f"{op}: {problem} (input shapes {self.shapes})")
 
 
 class ShapeInferenceError(GraphError):

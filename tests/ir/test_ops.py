@@ -71,7 +71,7 @@ CASES: list[Case] = [
     # elementwise unary
     *(c(op, F(2, 3)) for op in ["Identity", "Relu", "Relu6", "ReluN1To1", "Relu0To1", "Elu", "Logistic",
                                 "Tanh", "HardSwish", "Exp", "Abs", "Neg", "Square", "Sin", "Cos", "Floor",
-                                "Ceil", "Round", "Sign"]),
+                                "Ceil", "Round", "Sign", "Softsign"]),
     c("LeakyRelu", F(2, 3), alpha=0.2),
     c("Gelu", F(2, 3)), c("Gelu", F(2, 3), approximate=True),
     *(c(op, P(2, 3)) for op in ["Log", "Sqrt", "Rsqrt"]),

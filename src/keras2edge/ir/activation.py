@@ -66,7 +66,10 @@ def with_fused_activation(spec: OpSpec, ops: Mapping[str, OpSpec]) -> OpSpec:
         clamp = ops[FUSED_ACTIVATIONS[act]].evaluate
         return [clamp([y], {})[0] for y in outs]
 
-    return replace(spec, attrs={**spec.attrs, ATTR: NONE}, infer=checked_infer, evaluate=activated)
+    from .ops.core import Attr, one_of
+
+    attr = Attr(ATTR, (str,), NONE, one_of(NONE, *FUSED_ACTIVATIONS))
+    return replace(spec, attributes=(*spec.attributes, attr), infer=checked_infer, evaluate=activated)
 
 
 __all__ = ["ACTIVATION_OF_OP", "ATTR", "FUSED_ACTIVATIONS", "NONE", "fused_activation", "has_activation_attr",

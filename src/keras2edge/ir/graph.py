@@ -302,6 +302,9 @@ class Graph:
             missing = set(spec.attrs) - set(node.attrs)
             if extra or missing:
                 raise GraphError(f"{node.where()}: attributes differ from the op (extra {extra}, missing {missing})")
+            problems = spec.attr_problems(node.attrs) + spec.dtype_problems(node.inputs)
+            if problems:
+                raise GraphError(f"{node.where()}: {problems[0]}")
             for idx, v in enumerate(node.inputs):
                 if v is None:
                     continue

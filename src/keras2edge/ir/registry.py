@@ -52,7 +52,5 @@ class OpTable(Generic[F]):
         try:
             return self._table[key]
         except KeyError:
-            at = f" at {where}" if where else ""
-            raise UnsupportedOpError(
-                f"{self.owner}: no implementation for {key!r}{at}. Supported: {', '.join(sorted(self._table))}."
-            ) from None
+            raise UnsupportedOpError(self.owner, f"no implementation for {key!r}", op=key, node=where or None,
+                                     supported=self._table) from None

@@ -15,10 +15,7 @@ from typing import Any
 
 import numpy as np
 
-# The ACT_* option codes and TENSOR_TYPE_CODES are defined in .codes; re-exported here for code
-# that builds operator option dicts and tensors from this module.
-from .codes import (ACT_NONE, ACT_RELU, ACT_RELU6, ACT_RELU_N1_TO_1, ACT_SIGN_BIT, ACT_TANH,  # noqa: F401
-                    NUMPY_DTYPES, TENSOR_TYPE_CODES)
+from .codes import NUMPY_DTYPES
 
 PADDING_SAME, PADDING_VALID = 0, 1
 

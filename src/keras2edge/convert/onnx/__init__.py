@@ -30,9 +30,10 @@ from ...fileio import PathLike, open_atomic
 from ...ir.activation import NONE, fused_activation
 from ...ir.graph import Graph
 from ...ir.passes import UnfuseActivationPass
-from . import ops_conv, ops_elementwise, ops_misc, ops_pool, ops_shape  # noqa: F401 - fill ONNX_EMITTERS
+from . import (ops_activation, ops_conv, ops_dense, ops_elementwise, ops_normalization,  # noqa: F401 - fill ONNX_EMITTERS
+               ops_pool, ops_reduce, ops_resize, ops_shape)
 from .check import CHECK_INLINE_BYTES, check_model_bytes, checker_errors
-from .context import ONNX_EMITTERS, OnnxContext
+from .context import ONNX_EMITTERS, ONNX_OWNER, OnnxContext
 from .proto import Chunks, encode_model, join, raw_pieces, total_size
 
 if TYPE_CHECKING:
@@ -135,7 +136,7 @@ def onnx_pieces(
     opset = check_opset(opset)
     quantized = [v.name for v in graph.values() if v.quant is not None]
     if quantized:
-        raise UnsupportedOpError(f"ONNX emitter: to_onnx emits float models, but {len(quantized)} values are "
+        raise UnsupportedOpError(ONNX_OWNER, f"to_onnx emits float models, but {len(quantized)} values are "
                                  f"quantized (first: {quantized[0]!r}); emit the float graph or use the QDQ emitter")
     pins = _check_input_shapes(graph, input_shapes or {})
     graph = _unfused(graph)

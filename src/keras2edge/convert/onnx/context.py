@@ -29,7 +29,8 @@ from .layout import (CF, FLAT_CF, NHWC, cf_perm, const_for_broadcast, inverse_pe
 
 EmitFn = Callable[["OnnxContext", Node], None]
 
-ONNX_EMITTERS: OpTable[EmitFn] = OpTable("ONNX emitter")
+ONNX_OWNER = "ONNX emitter"  # who fails, in every error the ONNX emitter raises
+ONNX_EMITTERS: OpTable[EmitFn] = OpTable(ONNX_OWNER)
 
 ONNX_DTYPE: dict[DType, int] = {dt: ELEM_TYPE[np.dtype(dt.np)] for dt in DType}   # TensorProto.DataType
 
@@ -170,7 +171,8 @@ class OnnxContext:
     def end(self, node: Node) -> None:
         for v in node.outputs:
             if id(v) not in self._home:
-                raise UnsupportedOpError(f"ONNX emitter for {node.op} did not produce {v.name} at {node.where()}")
+                raise UnsupportedOpError(ONNX_OWNER, f"the emitter did not produce {v.name}", op=node.op,
+                                         node=node.where())
         self.current = None
 
     # ------------------------------------------------------------------ constants
@@ -237,7 +239,7 @@ class OnnxContext:
         if v.rank < 3 and layout != FLAT_CF:
             layout = NHWC
         if id(v) in self._home:
-            raise UnsupportedOpError(f"value {v.name} produced twice")
+            raise UnsupportedOpError(ONNX_OWNER, f"value {v.name} produced twice")
         if id(v) in self._output_ids and layout != self.delivery_layout(v):
             name = self.fresh(f"{v.name}_{layout}")
         else:
@@ -279,7 +281,7 @@ class OnnxContext:
         if key in self._tensors:
             return self._tensors[key]
         if (id(v), home) not in self._tensors:
-            raise UnsupportedOpError(f"ONNX emitter: value {v.name} is used before it is produced")
+            raise UnsupportedOpError(ONNX_OWNER, f"value {v.name} is used before it is produced")
         src = self._tensors[(id(v), home)]
         if home == FLAT_CF:
             x, target = self.flat_sources[id(v)]
@@ -351,7 +353,7 @@ class OnnxContext:
         return self._tensors[key]
 
     def unsupported(self, node: Node, why: str) -> UnsupportedOpError:
-        return UnsupportedOpError(f"ONNX emitter: cannot emit {node.where()}: {why}")
+        return UnsupportedOpError(ONNX_OWNER, why, op=node.op, node=node.where())
 
     # ------------------------------------------------------------------ outputs
     def finish_outputs(self) -> None:

@@ -11,8 +11,8 @@ and each value records the layout its producer chose (its *home* layout). Conver
 demand, at most once per (value, layout), so a conv net gets Transposes only at its inputs and
 outputs. The rules, applied greedily in topological order by the emitters:
 
-* Layout-sensitive ops (Conv2D, DepthwiseConv2D, TransposeConv2D, pools, resizes) take and give CF.
-* Elementwise ops (unary, binary, comparisons, Select, PRelu, Cast, BatchNorm) keep their inputs'
+* Layout-sensitive ops (the vocabulary's ``spatial`` ops: convolutions, pools, resizes) take and give CF.
+* Elementwise ops (``ChannelFlow.ELEMENTWISE`` in the vocabulary) keep their inputs'
   layout: :func:`choose_layout` picks the layout that needs the fewest conversions of full-rank
   non-constant inputs (ties go to the first input's home layout), or CF outright when the output is
   bound for a conv through elementwise ops only (:func:`values_bound_for_cf`); constant and lower-rank
@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ...ir.node import Node
+from ...ir.ops import ChannelFlow, ops_where
 from ...ir.value import Value
 
 if TYPE_CHECKING:
@@ -107,13 +108,10 @@ def const_for_broadcast(arr: np.ndarray, out_rank: int, layout: str) -> np.ndarr
     return np.ascontiguousarray(out.reshape(out.shape[lead:]))
 
 
-# Ops that take and give CF, and ops that keep whatever layout their inputs have.
-CF_OPS = frozenset({"Conv2D", "DepthwiseConv2D", "TransposeConv2D", "MaxPool2D", "AveragePool2D",
-                    "ResizeNearestNeighbor", "ResizeBilinear"})
-PASS_THROUGH_OPS = frozenset({
-    "Identity", "Relu", "Relu6", "ReluN1To1", "Relu0To1", "LeakyRelu", "Elu", "Logistic", "Tanh", "HardSwish",
-    "Gelu", "Exp", "Log", "Abs", "Neg", "Sqrt", "Rsqrt", "Square", "Sin", "Cos", "Floor", "Ceil", "Round", "Sign",
-    "Add", "Sub", "Mul", "Div", "Maximum", "Minimum", "Pow", "SquaredDifference", "PRelu", "BatchNorm", "Cast"})
+# Ops that take and give CF (window ops over H and W), and ops that keep whatever layout their inputs
+# have (channels flow through elementwise): read from the op vocabulary.
+CF_OPS = ops_where(spatial=True)
+PASS_THROUGH_OPS = ops_where(channels=ChannelFlow.ELEMENTWISE)
 
 
 def values_bound_for_cf(graph_nodes: Sequence[Node], outputs: Sequence[Value]) -> set[int]:

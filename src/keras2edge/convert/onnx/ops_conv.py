@@ -1,5 +1,4 @@
-"""ONNX emitters for convolutions and matrix products: Conv2D, DepthwiseConv2D, TransposeConv2D,
-FullyConnected and BatchMatMul.
+"""ONNX emitters for the convolutions: Conv2D, DepthwiseConv2D, TransposeConv2D.
 
 Convolutions run channels first (NCHW) and leave their output channels first; weights are
 permuted from Keras' layouts at export time. TF 'same' padding becomes explicit pads (the odd
@@ -16,7 +15,7 @@ from ...ir.node import Node
 from ...ir.ops import same_pads
 from ...ir.value import Value
 from .context import ONNX_EMITTERS, OnnxContext
-from .layout import CF, FLAT_CF, NHWC, permute_fc_rows
+from .layout import CF, NHWC
 
 
 def pair(v: Any) -> tuple[int, int]:
@@ -53,7 +52,7 @@ def _const_weight(ctx: OnnxContext, node: Node) -> Value:
     return w
 
 
-def _bias(ctx: OnnxContext, node: Node) -> list[str]:
+def bias_names(ctx: OnnxContext, node: Node) -> list[str]:
     b = node.inputs[2] if len(node.inputs) > 2 else None
     return [] if b is None else [ctx.get(b)]
 
@@ -72,7 +71,7 @@ def emit_conv2d(ctx: OnnxContext, node: Node) -> None:
     xin = ctx.get(x, CF)
     wname = ctx.const_value(w, "oihw", lambda a: np.transpose(a, (3, 2, 0, 1)))
     y = ctx.set_output(node.output, CF)
-    ctx.add1("Conv", [xin, wname] + _bias(ctx, node), y, kernel_shape=[kh, kw], strides=list(s),
+    ctx.add1("Conv", [xin, wname] + bias_names(ctx, node), y, kernel_shape=[kh, kw], strides=list(s),
              dilations=list(d), group=group, **window_padding(ctx, node, x, (kh, kw), s, d, node.attrs["padding"]))
 
 
@@ -89,7 +88,7 @@ def emit_depthwise_conv2d(ctx: OnnxContext, node: Node) -> None:
     wname = ctx.const_value(
         w, "dw_oihw", lambda a: np.transpose(a.reshape(kh, kw, cin * mult), (2, 0, 1))[:, None, :, :])
     y = ctx.set_output(node.output, CF)
-    ctx.add1("Conv", [xin, wname] + _bias(ctx, node), y, kernel_shape=[kh, kw], strides=list(s),
+    ctx.add1("Conv", [xin, wname] + bias_names(ctx, node), y, kernel_shape=[kh, kw], strides=list(s),
              dilations=list(d), group=int(cin), **window_padding(ctx, node, x, (kh, kw), s, d, node.attrs["padding"]))
 
 
@@ -120,7 +119,7 @@ def emit_transpose_conv2d(ctx: OnnxContext, node: Node) -> None:
     attrs: dict[str, Any] = {"kernel_shape": [kh, kw], "strides": list(s),
                              "pads": [before[0], before[1], ends[0], ends[1]]}
     if all(e < st for e, st in zip(extra, s)):
-        ctx.add1("ConvTranspose", [xin, wname] + _bias(ctx, node), y,
+        ctx.add1("ConvTranspose", [xin, wname] + bias_names(ctx, node), y,
                  output_padding=extra if any(extra) else None, **attrs)
         return
     # onnxruntime wants output_padding < stride: pad the zeros explicitly, then add the bias.
@@ -130,54 +129,3 @@ def emit_transpose_conv2d(ctx: OnnxContext, node: Node) -> None:
                  mode="constant")
     if b is not None:
         ctx.add1("Add", [t, ctx.operand(b, 4, CF)], y)
-
-
-@ONNX_EMITTERS.register("FullyConnected")
-def emit_fully_connected(ctx: OnnxContext, node: Node) -> None:
-    """FullyConnected (x @ w + b over the last axis) → Gemm for rank-2 float input, else MatMul (+ Add).
-
-    A channels-first input of rank >= 3 with constant weights becomes a 1×1 Conv (stays NCHW);
-    a flattened channels-first input (see ``layout.flatten_into_fc``) gets its weight rows permuted.
-    """
-    x, w = node.inputs[0], node.inputs[1]
-    b = node.inputs[2] if len(node.inputs) > 2 else None
-    assert x is not None and w is not None
-    layout = ctx.layout(x)
-    if layout == FLAT_CF:
-        src, _ = ctx.flat_sources[id(x)]
-        wname = ctx.const_value(w, f"rows_nchw:{id(x)}", lambda a: permute_fc_rows(a, ctx.shape(src)),
-                                suffix="rows_nchw", shape=w.shape)
-        xin = ctx.get(x, FLAT_CF)
-    elif x.rank >= 3 and layout == CF and w.is_const and (b is None or b.rank == 1):
-        n_out = w.shape[1]
-        wname = ctx.const_value(w, f"conv1x1_{x.rank}",
-                                lambda a: np.ascontiguousarray(a.T).reshape((n_out, a.shape[0]) + (1,) * (x.rank - 2)))
-        xin = ctx.get(x, CF)
-        y = ctx.set_output(node.output, CF)
-        ctx.add1("Conv", [xin, wname] + _bias(ctx, node), y, kernel_shape=[1] * (x.rank - 2))
-        return
-    else:
-        xin = ctx.get(x, NHWC)
-        wname = ctx.get(w)
-    y = ctx.set_output(node.output, NHWC)
-    if node.output.rank == 2 and node.output.dtype.is_float:
-        ctx.add1("Gemm", [xin, wname] + _bias(ctx, node), y)
-    elif b is None:
-        ctx.add1("MatMul", [xin, wname], y)
-    else:
-        ctx.add1("Add", [ctx.add1("MatMul", [xin, wname]), ctx.get(b)], y)
-
-
-@ONNX_EMITTERS.register("BatchMatMul")
-def emit_batch_matmul(ctx: OnnxContext, node: Node) -> None:
-    """BatchMatMul → MatMul in NHWC (NumPy matmul broadcasting); adj_x / adj_y transpose the last two axes."""
-    names = []
-    for v, adj in zip(node.inputs, (node.attrs["adj_x"], node.attrs["adj_y"])):
-        assert v is not None
-        name = ctx.get(v, NHWC)
-        if adj:
-            r = v.rank
-            perm = list(range(r - 2)) + [r - 1, r - 2]
-            name = ctx.transpose(name, perm, ctx.shape(v))
-        names.append(name)
-    ctx.add1("MatMul", names, ctx.set_output(node.output, NHWC))

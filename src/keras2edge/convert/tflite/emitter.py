@@ -59,7 +59,8 @@ from .writer import ArrayBuffer, write_model, write_model_to
 
 EmitFn = Callable[["TFLiteContext", Node], None]
 
-TFLITE_EMITTERS: OpTable[EmitFn] = OpTable("TFLite emitter")
+TFLITE_OWNER = "TFLite emitter"  # who fails, in every error the TFLite emitter raises
+TFLITE_EMITTERS: OpTable[EmitFn] = OpTable(TFLITE_OWNER)
 
 #: IR ops with no TFLite emitter, with the reason (none: every op maps to builtins).
 KNOWN_GAPS: dict[str, str] = {}
@@ -81,7 +82,8 @@ def tensor_type(dtype: DType | np.dtype) -> int:
     try:
         return TENSOR_TYPE_CODES[np_dtype]
     except KeyError:
-        raise UnsupportedOpError(f"TFLite emitter: no TFLite tensor type for {np_dtype}") from None
+        raise UnsupportedOpError(TFLITE_OWNER, f"no TFLite tensor type for {np_dtype}",
+                                 supported=(str(d) for d in TENSOR_TYPE_CODES)) from None
 
 
 def keras2edge_version() -> str:
@@ -139,19 +141,20 @@ class TFLiteContext:
             for k, d in enumerate(v.shape):
                 if d is None and k != 0:
                     raise UnsupportedOpError(
-                        f"TFLite emitter: dimension {k} of input {v.name!r} {self._fmt(v.shape)} is unknown; "
+                        TFLITE_OWNER, f"dimension {k} of input {v.name!r} {self._fmt(v.shape)} is unknown; "
                         f"only the batch (axis 0) may be dynamic. Pin the shape when loading the model "
                         f"(keras2edge.load(..., input_shapes={{{v.name!r}: (...)}}))")
             pins[v.name] = tuple(self.batch if d is None else int(d) for d in v.shape)
         try:
             types = infer_shapes(self.graph, pins)
         except ShapeInferenceError as e:
-            raise UnsupportedOpError(f"TFLite emitter: batch {self.batch} does not fit {e}") from e
+            raise UnsupportedOpError(TFLITE_OWNER, f"batch {self.batch} does not fit: {e.reason}", node=e.node.where()
+                                     if hasattr(e.node, "where") else None) from e
         for node in self.graph.nodes:
             for v in node.outputs:
                 if any(d is None for d in types[id(v)][1]):
-                    raise UnsupportedOpError(f"TFLite emitter: the shape of {v.name!r} at {node.where()} is unknown "
-                                             f"even with the inputs' shapes fixed")
+                    raise UnsupportedOpError(TFLITE_OWNER, f"the shape of {v.name!r} is unknown even with the inputs' "
+                                             f"shapes fixed", op=node.op, node=node.where())
         self._shapes = {k: tuple(int(d) for d in shape) for k, (_, shape) in types.items()}  # type: ignore[arg-type]
 
     @staticmethod
@@ -254,12 +257,12 @@ class TFLiteContext:
         try:
             return self._value_tensor[id(v)]
         except KeyError:
-            raise UnsupportedOpError(f"TFLite emitter: value {v.name!r} is used before it is produced") from None
+            raise UnsupportedOpError(TFLITE_OWNER, f"value {v.name!r} is used before it is produced") from None
 
     def declare(self, v: Value) -> int:
         """A fresh activation tensor for IR value ``v`` (named after it)."""
         if id(v) in self._value_tensor:
-            raise UnsupportedOpError(f"TFLite emitter: value {v.name!r} produced twice")
+            raise UnsupportedOpError(TFLITE_OWNER, f"value {v.name!r} produced twice")
         idx = self._add_tensor(self._claim(v.name), self.shape(v), tensor_type(v.dtype), 0, self.signature(v))
         self._value_tensor[id(v)] = idx
         return idx
@@ -293,16 +296,17 @@ class TFLiteContext:
             options: dict[str, Any] | None = None) -> PendingOp:
         """Append a builtin operator (None / -1 inputs are omitted optional inputs)."""
         if op == "CUSTOM" or op.startswith("FLEX"):
-            raise UnsupportedOpError("TFLite emitter: custom and Flex operators are never emitted")
+            raise UnsupportedOpError(TFLITE_OWNER, f"{op}: custom and Flex operators are never emitted")
         schema.op_code(op)  # KeyError for an unknown builtin
         if options is not None:
             table = schema.options_for_op(op)
             if table is None:
-                raise UnsupportedOpError(f"TFLite emitter: {op} takes no options, got {sorted(options)}")
+                raise UnsupportedOpError(TFLITE_OWNER, f"{op} takes no options, got {sorted(options)}")
             known = schema.TABLES[table[1]].by_name
             bad = [k for k in options if k not in known or known[k].deprecated]
             if bad:
-                raise UnsupportedOpError(f"TFLite emitter: {table[1]} has no field(s) {bad}")
+                raise UnsupportedOpError(TFLITE_OWNER, f"{table[1]} of {op} has no field(s) {bad}",
+                                         supported=(k for k, f in known.items() if not f.deprecated))
         p = PendingOp(op, [-1 if i is None else int(i) for i in inputs], [int(o) for o in outputs],
                       None if options is None else dict(options), self.current)
         self.ops.append(p)
@@ -322,7 +326,7 @@ class TFLiteContext:
         return id(v) in self._output_ids
 
     def unsupported(self, node: Node, why: str) -> UnsupportedOpError:
-        return UnsupportedOpError(f"TFLite emitter: cannot emit {node.where()}: {why}")
+        return UnsupportedOpError(TFLITE_OWNER, why, op=node.op, node=node.where())
 
     # ------------------------------------------------------------------ assembly
     def finish(self, description: str, *, deferred: bool = False) -> Model:
@@ -417,7 +421,7 @@ def _live_nodes(graph: Graph) -> set[int]:
 def _check_float(graph: Graph) -> None:
     quantized = [v.name for v in graph.values() if v.quant is not None]
     if quantized:
-        raise UnsupportedOpError(f"TFLite emitter: to_tflite emits float models, but {len(quantized)} values are "
+        raise UnsupportedOpError(TFLITE_OWNER, f"to_tflite emits float models, but {len(quantized)} values are "
                                  f"quantized (first: {quantized[0]!r})")
 
 
@@ -461,7 +465,8 @@ def _emit(graph: Graph, batch: int | None) -> TFLiteContext:
         emit(ctx, node)
         for v in node.outputs:
             if id(v) not in ctx._value_tensor:
-                raise UnsupportedOpError(f"TFLite emitter for {node.op} did not produce {v.name} at {node.where()}")
+                raise UnsupportedOpError(TFLITE_OWNER, f"the emitter did not produce {v.name}", op=node.op,
+                                         node=node.where())
         ctx.current = None
     return ctx
 

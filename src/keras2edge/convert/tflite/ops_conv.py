@@ -1,11 +1,10 @@
-"""TFLite emitters for convolutions and matrix products: Conv2D, DepthwiseConv2D, TransposeConv2D,
-FullyConnected, BatchMatMul, and a standalone BatchNorm.
+"""TFLite emitters for the convolutions: Conv2D, DepthwiseConv2D, TransposeConv2D.
 
 Weights change layout at export time (Keras → TFLite): Conv2D HWIO → OHWI; DepthwiseConv2D
 (KH, KW, Cin, M) → (1, KH, KW, Cin·M) with ``depth_multiplier`` M (output channel c·M + m in
-both); TransposeConv2D (KH, KW, Cout, Cin) → OHWI (Cout, KH, KW, Cin); FullyConnected (K, N) →
-(N, K). Conv2D and DepthwiseConv2D without a bias get a zero bias, as the converter writes
-(its prepare pass adds one); FULLY_CONNECTED and TRANSPOSE_CONV without a bias get input -1.
+both); TransposeConv2D (KH, KW, Cout, Cin) → OHWI (Cout, KH, KW, Cin). Conv2D and DepthwiseConv2D
+without a bias get a zero bias, as the converter writes (its prepare pass adds one); TRANSPOSE_CONV
+without a bias gets input -1.
 """
 
 from __future__ import annotations
@@ -44,13 +43,13 @@ def _const_weight(ctx: TFLiteContext, node: Node) -> Value:
     return w
 
 
-def _bias(node: Node) -> Value | None:
+def bias_input(node: Node) -> Value | None:
     return node.inputs[2] if len(node.inputs) > 2 else None
 
 
 def _bias_or_zeros(ctx: TFLiteContext, node: Node, channels: int) -> int:
     """The bias tensor, or a zero bias of ``channels`` (what the converter writes for use_bias=False)."""
-    b = _bias(node)
+    b = bias_input(node)
     if b is not None:
         return ctx.tensor(b)
     return ctx.const(np.zeros(channels, node.output.dtype.np), name="bias", share=False)
@@ -145,7 +144,7 @@ def emit_transpose_conv2d(ctx: TFLiteContext, node: Node) -> None:
     out_size = pair(node.attrs["output_size"])
     before = pair(node.attrs["pad_before"])
     n_hw = ctx.shape(x)[1:3]
-    b = _bias(node)
+    b = bias_input(node)
     wt = ctx.const_value(w, "ohwi", lambda a: np.transpose(a, (2, 0, 1, 3)))
     xin = ctx.tensor(x)
     opts = {"stride_w": s[1], "stride_h": s[0], "fused_activation_function": ACT_NONE}
@@ -183,81 +182,3 @@ def emit_transpose_conv2d(ctx: TFLiteContext, node: Node) -> None:
                  padded, {})
     if b is not None:
         ctx.add1("ADD", [padded, ctx.tensor(b)], ctx.out(node.output), {"fused_activation_function": ACT_NONE})
-
-
-@TFLITE_EMITTERS.register("FullyConnected")
-def emit_fully_connected(ctx: TFLiteContext, node: Node) -> None:
-    """FullyConnected (x @ w + b over the last axis, w (K, N)) → FULLY_CONNECTED [x, W (N, K), bias or -1]
-    with a fused activation; inputs of rank != 2 keep their leading dims (keep_num_dims, version 5),
-    as the converter writes a Dense on a sequence. Computed (non-constant) weights are transposed by a
-    TRANSPOSE first."""
-    x, w = node.inputs[0], node.inputs[1]
-    assert x is not None and w is not None
-    b = _bias(node)
-    xin = ctx.tensor(x)
-    if w.is_const:
-        wt = ctx.const_value(w, "nk", lambda a: a.T)
-    else:
-        k, n = ctx.shape(w)
-        wt = ctx.tmp([n, k], w.dtype, "weights_nk")
-        ctx.add1("TRANSPOSE", [ctx.tensor(w), ctx.int32([1, 0], "perm")], wt)
-    bias = None if b is None else ctx.tensor(b)
-    y, act = ctx.fused_output(node)
-    ctx.add1("FULLY_CONNECTED", [xin, wt, bias], y,
-             {"fused_activation_function": act, "weights_format": 0, "keep_num_dims": x.rank != 2,
-              "asymmetric_quantize_inputs": False})
-
-
-@TFLITE_EMITTERS.register("BatchMatMul")
-def emit_batch_matmul(ctx: TFLiteContext, node: Node) -> None:
-    """BatchMatMul(adj_x, adj_y) → BATCH_MATMUL(adj_x, adj_y) (batch dims broadcast)."""
-    a, b = node.inputs
-    assert a is not None and b is not None
-    ctx.add1("BATCH_MATMUL", [ctx.tensor(a), ctx.tensor(b)], ctx.out(node.output),
-             {"adj_x": bool(node.attrs["adj_x"]), "adj_y": bool(node.attrs["adj_y"]),
-              "asymmetric_quantize_inputs": False})
-
-
-@TFLITE_EMITTERS.register("BatchNorm")
-def emit_batch_norm(ctx: TFLiteContext, node: Node) -> None:
-    """BatchNorm (inference, last axis) that the cleanup could not fold → MUL by scale then ADD shift,
-    precomputed constants when the statistics are constants, else RSQRT(var + eps)·gamma computed
-    in the graph."""
-    x, mean, var = node.inputs[0], node.inputs[1], node.inputs[2]
-    gamma = node.inputs[3] if len(node.inputs) > 3 else None
-    beta = node.inputs[4] if len(node.inputs) > 4 else None
-    assert x is not None and mean is not None and var is not None
-    eps = float(node.attrs["epsilon"])
-    dt = x.dtype.np
-    stats = [v for v in (mean, var, gamma, beta) if v is not None]
-    c = ctx.shape(var)
-    if all(v.is_const for v in stats):
-        sc = 1.0 / np.sqrt(var.const.astype(np.float64) + eps)  # type: ignore[union-attr]
-        if gamma is not None:
-            sc = sc * gamma.const
-        shift = -mean.const * sc  # type: ignore[operator]
-        if beta is not None:
-            shift = shift + beta.const
-        scale_t = ctx.const(np.asarray(sc, dt), name="scale", share=False)
-        shift_t = ctx.const(np.asarray(shift, dt), name="shift", share=False)
-    else:
-        ve = ctx.tmp(c, x.dtype, "var_eps")
-        ctx.add1("ADD", [ctx.tensor(var), ctx.const(np.asarray(eps, dt), name="epsilon")], ve,
-                 {"fused_activation_function": ACT_NONE})
-        scale_t = ctx.tmp(c, x.dtype, "scale")
-        ctx.add1("RSQRT", [ve], scale_t)
-        if gamma is not None:
-            g = ctx.tmp(c, x.dtype, "scale_gamma")
-            ctx.add1("MUL", [scale_t, ctx.tensor(gamma)], g, {"fused_activation_function": ACT_NONE})
-            scale_t = g
-        ms = ctx.tmp(c, x.dtype, "mean_scale")
-        ctx.add1("MUL", [ctx.tensor(mean), scale_t], ms, {"fused_activation_function": ACT_NONE})
-        shift_t = ctx.tmp(c, x.dtype, "shift")
-        if beta is not None:
-            ctx.add1("SUB", [ctx.tensor(beta), ms], shift_t, {"fused_activation_function": ACT_NONE})
-        else:
-            ctx.add1("NEG", [ms], shift_t)
-    scaled = ctx.tmp_like(node.output, "scaled")
-    ctx.add1("MUL", [ctx.tensor(x), scale_t], scaled, {"fused_activation_function": ACT_NONE})
-    y, act = ctx.fused_output(node)
-    ctx.add1("ADD", [scaled, shift_t], y, {"fused_activation_function": act})

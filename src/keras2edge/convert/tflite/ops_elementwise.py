@@ -1,9 +1,7 @@
-"""TFLite emitters for elementwise ops: activations, unary math, binary arithmetic, comparisons,
-logical ops, Select, PRelu and Cast.
+"""TFLite emitters for elementwise ops: unary math, binary arithmetic, comparisons, logical ops,
+Select, Cast and Identity (the activations are in ``ops_activation``).
 
-Every IR op here has a builtin of the same meaning; binary builtins broadcast like NumPy. The
-clamping activations (Relu, Relu6, ReluN1To1) are usually folded into the op before them (see
-:meth:`TFLiteContext.fused_output`); these emitters write the standalone form.
+Every IR op here has a builtin of the same meaning; binary builtins broadcast like NumPy.
 """
 
 from __future__ import annotations
@@ -14,7 +12,7 @@ from ...ir.value import Value
 from .emitter import TFLITE_EMITTERS, TFLiteContext, tensor_type
 
 
-def _x(node: Node, k: int = 0) -> Value:
+def operand(node: Node, k: int = 0) -> Value:
     v = node.inputs[k]
     assert v is not None
     return v
@@ -22,10 +20,9 @@ def _x(node: Node, k: int = 0) -> Value:
 
 # ---------------------------------------------------------------------------- unary
 
+
 _UNARY: dict[str, str] = {
-    "Relu": "RELU", "Relu6": "RELU6", "ReluN1To1": "RELU_N1_TO_1", "Relu0To1": "RELU_0_TO_1",
-    "Elu": "ELU", "Logistic": "LOGISTIC", "Tanh": "TANH", "HardSwish": "HARD_SWISH", "Exp": "EXP",
-    "Log": "LOG", "Abs": "ABS", "Neg": "NEG", "Sqrt": "SQRT", "Rsqrt": "RSQRT", "Square": "SQUARE",
+    "Exp": "EXP", "Log": "LOG", "Abs": "ABS", "Neg": "NEG", "Sqrt": "SQRT", "Rsqrt": "RSQRT", "Square": "SQUARE",
     "Sin": "SIN", "Cos": "COS", "Floor": "FLOOR", "Ceil": "CEIL", "Round": "ROUND", "Sign": "SIGN",
     "LogicalNot": "LOGICAL_NOT",
 }
@@ -33,18 +30,16 @@ _UNARY: dict[str, str] = {
 
 @TFLITE_EMITTERS.register(*_UNARY)
 def emit_unary(ctx: TFLiteContext, node: Node) -> None:
-    """Relu → RELU, Relu6 → RELU6, ReluN1To1 → RELU_N1_TO_1, Relu0To1 → RELU_0_TO_1, Elu → ELU,
-    Logistic → LOGISTIC, Tanh → TANH, HardSwish → HARD_SWISH, Exp/Log/Abs/Neg/Sqrt/Rsqrt/Square/
-    Sin/Cos/Floor/Ceil → the builtin of the same name, Round → ROUND (half to even in both),
-    Sign → SIGN, LogicalNot → LOGICAL_NOT (no options)."""
-    ctx.add1(_UNARY[node.op], [ctx.tensor(_x(node))], ctx.out(node.output))
+    """Exp/Log/Abs/Neg/Sqrt/Rsqrt/Square/Sin/Cos/Floor/Ceil → the builtin of the same name, Round →
+    ROUND (half to even in both), Sign → SIGN, LogicalNot → LOGICAL_NOT (no options)."""
+    ctx.add1(_UNARY[node.op], [ctx.tensor(operand(node))], ctx.out(node.output))
 
 
 @TFLITE_EMITTERS.register("Identity")
 def emit_identity(ctx: TFLiteContext, node: Node) -> None:
     """Identity → nothing (uses read the input tensor); a graph output gets its own tensor through
     RESHAPE to the same shape, so it keeps its name."""
-    x = _x(node)
+    x = operand(node)
     if not ctx.is_output(node.output):
         ctx.alias(node.output, ctx.tensor(x))
         return
@@ -52,19 +47,8 @@ def emit_identity(ctx: TFLiteContext, node: Node) -> None:
     ctx.add1("RESHAPE", [ctx.tensor(x), ctx.int32(shape, "shape")], ctx.out(node.output), {"new_shape": shape})
 
 
-@TFLITE_EMITTERS.register("LeakyRelu")
-def emit_leaky_relu(ctx: TFLiteContext, node: Node) -> None:
-    """LeakyRelu(alpha) → LEAKY_RELU(alpha)."""
-    ctx.add1("LEAKY_RELU", [ctx.tensor(_x(node))], ctx.out(node.output), {"alpha": float(node.attrs["alpha"])})
-
-
-@TFLITE_EMITTERS.register("Gelu")
-def emit_gelu(ctx: TFLiteContext, node: Node) -> None:
-    """Gelu(approximate) → GELU(approximate): exact erf form or the tanh approximation."""
-    ctx.add1("GELU", [ctx.tensor(_x(node))], ctx.out(node.output), {"approximate": bool(node.attrs["approximate"])})
-
-
 # ---------------------------------------------------------------------------- binary
+
 
 _FUSING_BINARY = {"Add": "ADD", "Sub": "SUB", "Mul": "MUL"}
 _BINARY = {"FloorDiv": "FLOOR_DIV", "FloorMod": "FLOOR_MOD", "Maximum": "MAXIMUM", "Minimum": "MINIMUM",
@@ -73,15 +57,15 @@ _BINARY = {"FloorDiv": "FLOOR_DIV", "FloorMod": "FLOOR_MOD", "Maximum": "MAXIMUM
            "LessEqual": "LESS_EQUAL", "Greater": "GREATER", "GreaterEqual": "GREATER_EQUAL"}
 
 
-def _operands(ctx: TFLiteContext, node: Node) -> list[int]:
-    return [ctx.tensor(_x(node, 0)), ctx.tensor(_x(node, 1))]
+def operands(ctx: TFLiteContext, node: Node) -> list[int]:
+    return [ctx.tensor(operand(node, 0)), ctx.tensor(operand(node, 1))]
 
 
 @TFLITE_EMITTERS.register(*_FUSING_BINARY)
 def emit_add_sub_mul(ctx: TFLiteContext, node: Node) -> None:
     """Add → ADD, Sub → SUB, Mul → MUL (NumPy broadcasting); a following Relu/Relu6/ReluN1To1
     becomes fused_activation_function."""
-    ins = _operands(ctx, node)
+    ins = operands(ctx, node)
     y, act = ctx.fused_output(node)
     ctx.add1(_FUSING_BINARY[node.op], ins, y, {"fused_activation_function": act})
 
@@ -89,7 +73,7 @@ def emit_add_sub_mul(ctx: TFLiteContext, node: Node) -> None:
 @TFLITE_EMITTERS.register("Div")
 def emit_div(ctx: TFLiteContext, node: Node) -> None:
     """Div → DIV on floats (fused activation as for ADD); on integers the IR floors, so → FLOOR_DIV."""
-    ins = _operands(ctx, node)
+    ins = operands(ctx, node)
     if not node.output.dtype.is_float:
         ctx.add1("FLOOR_DIV", ins, ctx.out(node.output))
         return
@@ -103,27 +87,21 @@ def emit_binary(ctx: TFLiteContext, node: Node) -> None:
     SquaredDifference → SQUARED_DIFFERENCE, LogicalAnd/LogicalOr → LOGICAL_AND/LOGICAL_OR, and the
     comparisons Equal/NotEqual/Less/LessEqual/Greater/GreaterEqual → the builtin of the same name (bool
     output)."""
-    ctx.add1(_BINARY[node.op], _operands(ctx, node), ctx.out(node.output))
+    ctx.add1(_BINARY[node.op], operands(ctx, node), ctx.out(node.output))
 
 
 @TFLITE_EMITTERS.register("Select")
 def emit_select(ctx: TFLiteContext, node: Node) -> None:
     """Select(cond, a, b) → SELECT_V2 (broadcasts all three, unlike SELECT)."""
-    ins = [ctx.tensor(_x(node, k)) for k in range(3)]
+    ins = [ctx.tensor(operand(node, k)) for k in range(3)]
     ctx.add1("SELECT_V2", ins, ctx.out(node.output))
-
-
-@TFLITE_EMITTERS.register("PRelu")
-def emit_prelu(ctx: TFLiteContext, node: Node) -> None:
-    """PRelu(x, alpha) → PRELU (alpha broadcast over x)."""
-    ctx.add1("PRELU", _operands(ctx, node), ctx.out(node.output))
 
 
 @TFLITE_EMITTERS.register("Cast")
 def emit_cast(ctx: TFLiteContext, node: Node) -> None:
     """Cast(to) → CAST (float → int truncates toward zero, anything → bool is ``!= 0``, as in the IR);
     CastOptions carries the input and output types, as the converter writes them."""
-    x = _x(node)
+    x = operand(node)
     ctx.add1("CAST", [ctx.tensor(x)], ctx.out(node.output),
              {"in_data_type": _type_code(x.dtype), "out_data_type": _type_code(node.output.dtype)})
 

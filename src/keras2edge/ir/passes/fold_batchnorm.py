@@ -2,37 +2,33 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 
 from ..activation import NONE, fused_activation
 from ..graph import Graph
 from ..node import Node
-from ..ops import broadcast_shapes
+from ..ops import broadcast_shapes, op_spec
+from ..ops.normalization import batchnorm_scale_shift
 from ..value import Value
 from .base import Pass
 from .rewrite import replace_value
 
-# Scale each op's weights per output channel; ``s`` is the (C,) scale, weights in float64.
-# Layouts (see ops.py): Conv2D HWIO; DepthwiseConv2D (KH, KW, Cin, M) with output channel
-# c*M + m; TransposeConv2D (KH, KW, Cout, Cin); FullyConnected (K, N).
-_SCALE_WEIGHTS: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
-    "Conv2D": lambda w, s: w * s,
-    "DepthwiseConv2D": lambda w, s: w * s.reshape(w.shape[2], w.shape[3]),
-    "TransposeConv2D": lambda w, s: w * s[:, None],
-    "FullyConnected": lambda w, s: w * s,
-}
+
+def scale_out_channels(w: np.ndarray, s: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
+    """``w`` times the (C,) vector ``s`` along its output-channel ``axes`` (the op's ``WeightAxes``; for
+    two axes, as DepthwiseConv2D's (Cin, M), the channel is their flattened index c * M + m)."""
+    shape = [w.shape[a] if a in axes else 1 for a in range(w.ndim)]
+    return w * s.reshape(shape)
 
 
 class FoldBatchNormPass(Pass):
     """Remove every foldable ``BatchNorm`` (y = x * scale + shift per channel of the last axis).
 
     With scale = gamma / sqrt(variance + epsilon) and shift = beta - mean * scale:
-      * Fold: when ``x`` is produced by Conv2D, DepthwiseConv2D, TransposeConv2D or
-        FullyConnected with constant float weights and a constant (or absent) bias, and ``x``
-        has no other use and is not a graph output, the producer gets NEW constants
-        ``w * scale`` (on its output-channel axis) and ``b * scale + shift`` (a bias is created
+      * Fold: when ``x`` is produced by an op with weights (its spec's ``weights``: Conv2D,
+        DepthwiseConv2D, TransposeConv2D, FullyConnected) with constant float weights and a
+        constant (or absent) bias, and ``x`` has no other use and is not a graph output, the producer gets NEW constants
+        ``w * scale`` (on its output-channel axes) and ``b * scale + shift`` (a bias is created
         if absent), and the BatchNorm goes. The producer keeps its node, name and origin; if
         the BatchNorm output was a graph output, the producer's output takes its name.
       * Otherwise: the BatchNorm becomes ``Mul(x, scale)`` then ``Add(_, shift)`` with constant
@@ -82,14 +78,9 @@ def _scale_shift(bn: Node) -> tuple[np.ndarray, np.ndarray] | None:
     if any(v is not None and not v.is_const for v in params):
         return None
     mean, var, gamma, beta = (None if v is None else np.asarray(v.const, np.float64) for v in params)
-    assert mean is not None and var is not None
-    scale = 1.0 / np.sqrt(var + float(bn.attrs["epsilon"]))
-    if gamma is not None:
-        scale = scale * gamma
-    shift = -mean * scale
-    if beta is not None:
-        shift = shift + beta
-    return scale, shift
+    if mean is None or var is None:
+        return None  # not a valid BatchNorm (verify() names it); nothing to fold
+    return batchnorm_scale_shift(mean, var, gamma, beta, bn.attrs["epsilon"])
 
 
 def _per_channel(x: Value, scale: np.ndarray, shift: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
@@ -107,18 +98,19 @@ def _per_channel(x: Value, scale: np.ndarray, shift: np.ndarray) -> tuple[np.nda
 
 def _fold_into_producer(graph: Graph, bn: Node, x: Value, scale: np.ndarray, shift: np.ndarray) -> bool:
     conv = x.producer
-    if (conv is None or conv.op not in _SCALE_WEIGHTS or len(x.uses) != 1 or graph.is_output(x)
+    axes = None if conv is None else op_spec(conv.op).weights
+    if (conv is None or axes is None or len(x.uses) != 1 or graph.is_output(x)
             or fused_activation(conv) != NONE):
         return False
-    w = conv.inputs[1]
+    w = conv.inputs[axes.input]
     b = conv.inputs[2] if len(conv.inputs) > 2 else None
     if w is None or not _float_const(w) or (b is not None and not _float_const(b)):
         return False
     assert w.const is not None
-    new_w = _SCALE_WEIGHTS[conv.op](w.const.astype(np.float64), scale)
+    new_w = scale_out_channels(w.const.astype(np.float64), scale, axes.out_axes)
     old_b = np.zeros(scale.shape) if b is None or b.const is None else b.const.astype(np.float64)
     new_b = old_b * scale + shift
-    graph.set_input(conv, 1, graph.add_const(f"{w.name}_bnfold", new_w, dtype=w.dtype))
+    graph.set_input(conv, axes.input, graph.add_const(f"{w.name}_bnfold", new_w, dtype=w.dtype))
     if len(conv.inputs) < 3:
         conv.inputs.append(None)  # open the optional bias slot; set_input keeps the use lists
     b_dtype = b.dtype if b is not None else x.dtype

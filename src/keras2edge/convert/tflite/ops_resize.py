@@ -1,26 +1,10 @@
-"""TFLite emitters for Softmax, LogSoftmax and the resizes (ResizeNearestNeighbor, ResizeBilinear)."""
+"""TFLite emitters for the resizes: RESIZE_NEAREST_NEIGHBOR and RESIZE_BILINEAR (TF semantics in both)."""
 
 from __future__ import annotations
 
 from ...ir.node import Node
 from .emitter import TFLITE_EMITTERS, TFLiteContext
 from .ops_conv import pair
-
-
-@TFLITE_EMITTERS.register("Softmax")
-def emit_softmax(ctx: TFLiteContext, node: Node) -> None:
-    """Softmax(beta) → SOFTMAX(beta) over the last axis."""
-    x = node.inputs[0]
-    assert x is not None
-    ctx.add1("SOFTMAX", [ctx.tensor(x)], ctx.out(node.output), {"beta": float(node.attrs["beta"])})
-
-
-@TFLITE_EMITTERS.register("LogSoftmax")
-def emit_log_softmax(ctx: TFLiteContext, node: Node) -> None:
-    """LogSoftmax → LOG_SOFTMAX over the last axis."""
-    x = node.inputs[0]
-    assert x is not None
-    ctx.add1("LOG_SOFTMAX", [ctx.tensor(x)], ctx.out(node.output))
 
 
 _RESIZE = {"ResizeNearestNeighbor": "RESIZE_NEAREST_NEIGHBOR", "ResizeBilinear": "RESIZE_BILINEAR"}
