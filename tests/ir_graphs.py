@@ -42,11 +42,13 @@ def build_case(case: Case) -> tuple[Graph, dict[str, np.ndarray]]:
         data = make_data(spec, rng)
         if spec.const:
             ins.append(g.add_const(f"c{k}", data, DType(str(data.dtype))))
+            ins[-1].quant = spec.quant
         else:
             shape = tuple(data.shape)
             if spec.batch and len(shape) >= 2:
                 shape = (None,) + shape[1:]
             v = g.add_input(f"in{k}", DType(str(data.dtype)), shape)
+            v.quant = spec.quant
             ins.append(v)
             feeds[v.name] = data
     node = g.add_node(case.op, ins, case.attrs, origin=(f"layer_{case.op.lower()}", case.op))

@@ -27,6 +27,7 @@ from typing import Any
 import pytest
 
 from keras2edge.errors import UnsupportedOpError
+from keras2edge.ir import DType, QuantParams
 
 BACKENDS = ("onnx", "tflite", "runtime")
 
@@ -49,6 +50,7 @@ class In:
     high: int = 6
     data: Any = None
     batch: bool = True
+    quant: Any = None  # QuantParams the value carries (the input of a Dequantize)
 
 
 @dataclass
@@ -330,3 +332,21 @@ case("Split/w3", "Split", [X], axis=2, sizes=(2, 2, 1))
 case("Split/bool", "Split", [BOOL], axis=1, sizes=(1, 1, 2))
 case("Tile", "Tile", [X], multiples=(1, 2, 1, 3))
 case("Tile/rank2", "Tile", [In((3, 2))], multiples=(2, 3))
+
+# ---------------------------------------------------------------- quantization (the IR follows TFLite Micro)
+_PER_TENSOR_ONLY = ("TFLite's QUANTIZE is per tensor; the emitter refuses a per-channel Quantize", UnsupportedOpError)
+case("Quantize/int8_saturating", "Quantize", [X], quant=QuantParams.per_tensor(0.05, -3, DType.INT8))
+case("Quantize/uint8", "Quantize", [X], {"tflite": ("TFLite Micro's QUANTIZE has no float -> uint8 kernel (LiteRT has)",
+                                                  RuntimeError)},
+     quant=QuantParams.per_tensor(0.1, 128, DType.UINT8))
+case("Quantize/int8_per_channel", "Quantize", [X],
+     {"tflite": _PER_TENSOR_ONLY, "runtime": _PER_TENSOR_ONLY},
+     quant=QuantParams.per_channel([0.02, 0.05, 0.1], axis=3, qtype=DType.INT8))
+_Q8 = QuantParams.per_tensor(0.1, 5, DType.INT8)
+case("Dequantize/int8", "Dequantize", [In(X4, "int8", "int", low=-128, high=128, quant=_Q8)], quant=_Q8)
+_U8 = QuantParams.per_tensor(0.25, 128, DType.UINT8)
+case("Dequantize/uint8", "Dequantize", [In(X4, "uint8", "int", low=0, high=256, quant=_U8)], quant=_U8)
+_W8 = QuantParams.per_channel([0.01, 0.02, 0.03, 0.04], axis=3, qtype=DType.INT8)
+case("Dequantize/int8_per_channel", "Dequantize", [In((3, 3, 3, 4), "int8", "int", low=-127, high=128, quant=_W8)],
+     {"tflite": ("TFLite Micro's DEQUANTIZE applies the first scale to every channel (LiteRT is per channel)",
+                 AssertionError)}, quant=_W8)

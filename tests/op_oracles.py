@@ -57,6 +57,28 @@ def _batch_norm(xs: list[np.ndarray], a: dict[str, Any]) -> list[np.ndarray]:
     return [(x - mean) / np.sqrt(var + a.get("epsilon", 1e-3)) * gamma + beta]
 
 
+def _channel_shape(q: Any, rank: int) -> list[int]:
+    return [-1 if i == q.axis else 1 for i in range(rank)]
+
+
+def _quantize(xs: list[np.ndarray], a: dict[str, Any]) -> list[np.ndarray]:
+    """TFLite Micro's AffineQuantize written out: float32 division, ties away from zero (floor of
+    |v| + 0.5 in float64 is exact for a float32 v), plus the zero point, saturated."""
+    q = a["quant"]
+    shape = _channel_shape(q, xs[0].ndim)
+    v = (xs[0].astype(np.float32) / q.scale.astype(np.float32).reshape(shape)).astype(np.float64)
+    r = np.sign(v) * np.floor(np.abs(v) + 0.5) + q.zero_point.reshape(shape)
+    info = np.iinfo(q.qtype.np)
+    return [np.clip(r, info.min, info.max)]
+
+
+def _dequantize(xs: list[np.ndarray], a: dict[str, Any]) -> list[np.ndarray]:
+    """float32(float64(scale) * (q - zero_point)), per channel along the axis."""
+    q = a["quant"]
+    shape = _channel_shape(q, xs[0].ndim)
+    return [(q.scale.astype(np.float64).reshape(shape) * (xs[0].astype(np.int64) - q.zero_point.reshape(shape)))]
+
+
 # op -> (inputs in case order, attrs) -> outputs; axes exactly as the case writes them (negative ones
 # too: NumPy resolves them).
 NUMPY: dict[str, Callable[[list[np.ndarray], dict[str, Any]], list[np.ndarray]]] = {
@@ -73,6 +95,9 @@ NUMPY: dict[str, Callable[[list[np.ndarray], dict[str, Any]], list[np.ndarray]]]
     "Gather": lambda xs, a: [np.take(xs[0], xs[1].astype(np.int64), axis=a.get("axis", 0))],
     "Transpose": lambda xs, a: [np.transpose(xs[0], a["perm"])],
     "BatchNorm": _batch_norm,
+    # ONNX rounds QuantizeLinear's ties to even: no backend is the other's oracle for exact ties.
+    "Quantize": _quantize,
+    "Dequantize": _dequantize,
 }
 
 

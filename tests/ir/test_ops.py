@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from keras2edge.ir import OPS, DType, Graph
+from keras2edge.ir import OPS, DType, Graph, QuantParams
 from keras2edge.ir.evaluate import evaluate
 from keras2edge.ir.ops import op_spec
 
@@ -130,6 +130,11 @@ CASES: list[Case] = [
     c("Squeeze", F(2, 1, 3, 1), axes=(1,)), c("Squeeze", F(2, 1, 3, 1), axes=(1, -1)),
     c("Split", F(2, 6), axis=1, sizes=(2, 4)), c("Split", F(2, 6), axis=0, sizes=(1, 1)),
     c("Tile", F(2, 3), multiples=(2, 1)), c("Tile", F(2, 3), multiples=(1, 3)),
+    # quantization
+    c("Quantize", F(2, 3), quant=QuantParams.per_tensor(0.1, 3, DType.INT8)),
+    c("Quantize", F(2, 3), quant=QuantParams.per_channel([0.1, 0.2, 0.3], axis=1, qtype=DType.INT16)),
+    c("Dequantize", In((2, 3), data=np.array([[-128, 0, 127], [1, 2, 3]], np.int8)),
+      quant=QuantParams.per_tensor(0.5, -1, DType.INT8)),
 ]
 
 
@@ -149,6 +154,9 @@ def test_inferred_matches_evaluated(case: Case) -> None:
             continue
         data = spec.make(rng)
         v = g.add_input(f"in{k}", DType.from_any(data.dtype), data.shape)
+        reads_quant = op_spec(case.op).input_quant
+        if k == 0 and reads_quant is not None:
+            v.quant = reads_quant(case.attrs)  # the parameters a Dequantize's input carries
         feeds[v.name] = data
         ins.append(v)
     node = g.add_node(case.op, ins, dict(case.attrs))

@@ -106,6 +106,9 @@ class Graph:
         for k, (dt, shp) in enumerate(outs):
             suffix = "" if len(outs) == 1 else f":{k}"
             node.outputs.append(Value(self.unique_name(node_name + suffix), dt, tuple(shp), producer=node))
+        spec = op_spec(op)
+        if spec.output_quant is not None:
+            node.outputs[0].quant = spec.output_quant(full)
         for idx, v in enumerate(inputs):
             if v is not None:
                 v.uses.append((node, idx))
@@ -334,6 +337,7 @@ class Graph:
                                      f"but the op gives {dt.value}{list(shp)}")
                 check_name(v)
                 available.add(id(v))
+            self._check_quant_mirror(node, spec)
         for v in self.values():
             if v.quant is not None:
                 v.quant.verify(v.shape, v.dtype, f"value {v.name}")
@@ -344,6 +348,15 @@ class Graph:
         for o in self.outputs:
             if id(o) not in available and not o.is_const:
                 raise GraphError(f"graph output {o.name} is not produced by any node")
+
+    @staticmethod
+    def _check_quant_mirror(node: Node, spec: Any) -> None:
+        """A Quantize's output / Dequantize's input carries exactly the node's quantization attribute."""
+        for fn, v, which in ((spec.output_quant, node.outputs[0] if node.outputs else None, "output"),
+                             (spec.input_quant, node.inputs[0] if node.inputs else None, "input")):
+            if fn is not None and v is not None and v.quant != fn(node.attrs):
+                raise GraphError(f"{node.where()}: its {which} {v.name} carries {v.quant!r}, not the quantization "
+                                 f"of its attribute {fn(node.attrs)!r}")
 
     def __repr__(self) -> str:
         from .printer import format_graph

@@ -24,13 +24,16 @@ can be dict keys and be compared with ``==``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..errors import QuantizationError
 from .dtypes import DType
+
+if TYPE_CHECKING:
+    from .value import Value
 
 #: Quantized element types and the range of their stored values.
 QUANT_RANGES: dict[DType, tuple[int, int]] = {
@@ -166,3 +169,20 @@ class QuantParams:
         if qtype in SYMMETRIC_TYPES and np.any(self.zero_point != 0):
             raise QuantizationError(f"{where}: {qtype.value} values are symmetric (zero point 0), got "
                                     f"{self.zero_point.tolist()[:8]}")
+
+
+def outside_qdq(values: Iterable[Value], outputs: Iterable[Value]) -> list[str]:
+    """Names of quantized values that the float emitters cannot write: a value carrying quantization
+    must be made by a Quantize (or be a graph input or a constant: quantized weights) and be read only
+    by Dequantize nodes (or be a graph output), so every integer tensor sits between a Quantize and a
+    Dequantize."""
+    out_ids = {id(v) for v in outputs}
+    bad = []
+    for v in values:
+        if v.quant is None:
+            continue
+        made_ok = v.producer is None or v.producer.op == "Quantize"
+        read_ok = all(node.op == "Dequantize" for node, _ in v.uses) or (not v.uses and id(v) in out_ids)
+        if not (made_ok and read_ok):
+            bad.append(v.name)
+    return bad

@@ -30,8 +30,9 @@ from ...fileio import PathLike, open_atomic
 from ...ir.activation import NONE, fused_activation
 from ...ir.graph import Graph
 from ...ir.passes import UnfuseActivationPass
+from ...ir.quant import outside_qdq
 from . import (ops_activation, ops_conv, ops_dense, ops_elementwise, ops_normalization,  # noqa: F401 - fill ONNX_EMITTERS
-               ops_pool, ops_reduce, ops_resize, ops_shape)
+               ops_pool, ops_quant, ops_reduce, ops_resize, ops_shape)
 from .check import CHECK_INLINE_BYTES, check_model_bytes, checker_errors
 from .context import ONNX_EMITTERS, ONNX_OWNER, OnnxContext
 from .proto import Chunks, encode_model, join, raw_pieces, total_size
@@ -134,10 +135,10 @@ def onnx_pieces(
         LimitExceededError: the model would take more than 2 GiB, the limit of a protobuf file.
     """
     opset = check_opset(opset)
-    quantized = [v.name for v in graph.values() if v.quant is not None]
+    quantized = outside_qdq(graph.values(), graph.outputs)
     if quantized:
-        raise UnsupportedOpError(ONNX_OWNER, f"to_onnx emits float models, but {len(quantized)} values are "
-                                 f"quantized (first: {quantized[0]!r}); emit the float graph or use the QDQ emitter")
+        raise UnsupportedOpError(ONNX_OWNER, f"to_onnx emits float models with Quantize/Dequantize at most, but "
+                                 f"{len(quantized)} quantized values are read by other ops (first: {quantized[0]!r})")
     pins = _check_input_shapes(graph, input_shapes or {})
     graph = _unfused(graph)
     ctx = OnnxContext(graph, opset, nchw_inputs=nchw_inputs, nchw_outputs=nchw_outputs, input_shapes=pins)

@@ -46,12 +46,14 @@ from ...ir.activation import NONE, fused_activation
 from ...ir.dtypes import DType
 from ...ir.graph import Graph
 from ...ir.node import Node
+from ...ir.quant import QuantParams, outside_qdq
 from ...ir.registry import OpTable
 from ...ir.shapes import infer_shapes
 from ...ir.value import Value
 from ...runtime import schema
 from ...runtime.codes import ACT_NONE, ACT_RELU, ACT_RELU6, ACT_RELU_N1_TO_1, TENSOR_TYPE_CODES
-from ...runtime.model import Metadata, Model, Operator, OperatorCode, SignatureDef, SubGraph, Tensor
+from ...runtime.model import (Metadata, Model, Operator, OperatorCode, Quantization, SignatureDef, SubGraph,
+                              Tensor)
 from .lowering import lower
 from .versions import min_runtime_version, op_version
 from ..rawbytes import raw_bytes
@@ -84,6 +86,11 @@ def tensor_type(dtype: DType | np.dtype) -> int:
     except KeyError:
         raise UnsupportedOpError(TFLITE_OWNER, f"no TFLite tensor type for {np_dtype}",
                                  supported=(str(d) for d in TENSOR_TYPE_CODES)) from None
+
+
+def tflite_quantization(q: QuantParams) -> Quantization:
+    """An IR value's quantization as TFLite's QuantizationParameters (per-axis: quantized_dimension)."""
+    return Quantization(scale=q.scale, zero_point=q.zero_point, quantized_dimension=q.axis or 0)
 
 
 def keras2edge_version() -> str:
@@ -205,9 +212,10 @@ class TFLiteContext:
 
     # ------------------------------------------------------------------ tensors
     def _add_tensor(self, name: str, shape: Sequence[int], ttype: int, buffer: int = 0,
-                    signature: Sequence[int] | None = None) -> int:
+                    signature: Sequence[int] | None = None, quant: QuantParams | None = None) -> int:
         self.tensors.append(Tensor(name=name, shape=tuple(int(d) for d in shape), type=ttype, buffer=buffer,
-                                   shape_signature=None if signature is None else tuple(int(d) for d in signature)))
+                                   shape_signature=None if signature is None else tuple(int(d) for d in signature),
+                                   quantization=None if quant is None else tflite_quantization(quant)))
         return len(self.tensors) - 1
 
     def _add_buffer(self, arr: np.ndarray) -> int:
@@ -248,6 +256,8 @@ class TFLiteContext:
             if arr.dtype == np.float64:
                 arr = arr.astype(np.float32)
             self._consts[k] = self.const_tensor(arr, v.name)
+            if v.quant is not None and fn is None:  # quantized weights (read by a Dequantize)
+                self.tensors[self._consts[k]].quantization = tflite_quantization(v.quant)
         return self._consts[k]
 
     def tensor(self, v: Value) -> int:
@@ -263,7 +273,7 @@ class TFLiteContext:
         """A fresh activation tensor for IR value ``v`` (named after it)."""
         if id(v) in self._value_tensor:
             raise UnsupportedOpError(TFLITE_OWNER, f"value {v.name!r} produced twice")
-        idx = self._add_tensor(self._claim(v.name), self.shape(v), tensor_type(v.dtype), 0, self.signature(v))
+        idx = self._add_tensor(self._claim(v.name), self.shape(v), tensor_type(v.dtype), 0, self.signature(v), v.quant)
         self._value_tensor[id(v)] = idx
         return idx
 
@@ -419,10 +429,11 @@ def _live_nodes(graph: Graph) -> set[int]:
 
 
 def _check_float(graph: Graph) -> None:
-    quantized = [v.name for v in graph.values() if v.quant is not None]
+    """Integer values only between a Quantize and a Dequantize (``ir.quant.outside_qdq``)."""
+    quantized = outside_qdq(graph.values(), graph.outputs)
     if quantized:
-        raise UnsupportedOpError(TFLITE_OWNER, f"to_tflite emits float models, but {len(quantized)} values are "
-                                 f"quantized (first: {quantized[0]!r})")
+        raise UnsupportedOpError(TFLITE_OWNER, f"to_tflite emits float models with Quantize/Dequantize at most, but "
+                                 f"{len(quantized)} quantized values are read by other ops (first: {quantized[0]!r})")
 
 
 def to_tflite(graph: Graph, *, batch: int | None = None) -> Model:

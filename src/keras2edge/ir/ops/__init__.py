@@ -2,7 +2,7 @@
 ``ops_<family>.py`` and the runtime's ``kernels/<family>.py``):
 
 elementwise (unary math, binary arithmetic, comparisons, logical, Select, Cast, Identity),
-activation, conv, dense, pool, reduce, shape, resize, normalization; ``core`` holds ``OpSpec``
+activation, conv, dense, pool, reduce, shape, resize, normalization, quant; ``core`` holds ``OpSpec``
 (every per-op fact: family, typed attributes, dtypes, weight axes, channel flow, int8 rule, MACs),
 the registry ``OPS`` and the shape helpers.
 
@@ -13,7 +13,7 @@ float semantics in NumPy; constant folding and tests use it.
 
 from __future__ import annotations
 
-from . import activation, conv, dense, elementwise, normalization, pool, reduce, resize, shape  # noqa: F401 - fill OPS
+from . import activation, conv, dense, elementwise, normalization, pool, quant, reduce, resize, shape  # noqa: F401 - fill OPS
 from ..activation import with_fused_activation
 from .core import (OPS, REQUIRED, Attr, ChannelFlow, DTypes, EvalFn, Family, InferFn, OpSpec, QuantRule, Shape,
                    WeightAxes, broadcast_shapes, conv_out_dim, norm_axis, op_spec, ops_where, same_pads)

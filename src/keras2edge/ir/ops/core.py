@@ -14,7 +14,9 @@ consumers would otherwise re-derive in lists of their own:
 * ``quant`` — how the op quantizes to int8 (:class:`QuantRule`; ``fixed_output`` holds the
   (scale, zero point) the TFLite kernels require, docs/int8-arithmetic.md §1);
 * ``clamp`` — (low, high) of a clamping activation (Relu6, ReluN1To1, Relu0To1);
-* ``macs`` — multiply-accumulates per sample of one node (``None``: none worth counting).
+* ``macs`` — multiply-accumulates per sample of one node (``None``: none worth counting);
+* ``output_quant`` / ``input_quant`` — the quantization parameters the op's output / first input must
+  carry, from its attributes (Quantize, Dequantize; the graph sets and verifies them).
 
 Infer functions raise :class:`~keras2edge.errors.ShapeError` (never ``assert``: ``python -O``
 strips asserts) naming the op and the shapes; the graph adds the node.
@@ -35,12 +37,15 @@ from ..value import Value
 
 if TYPE_CHECKING:
     from ..node import Node
+    from ..quant import QuantParams
 
 Shape = tuple["int | None", ...]
 REQUIRED: Any = object()
 InferFn = Callable[[list["Value | None"], dict[str, Any]], list[tuple[DType, Shape]]]
 EvalFn = Callable[[list["np.ndarray | None"], dict[str, Any]], list[np.ndarray]]
 MacsFn = Callable[["Node"], int]
+#: The quantization parameters a value next to the op must carry, from the node's attributes.
+QuantFn = Callable[[dict[str, Any]], "QuantParams | None"]
 
 
 class Family(str, enum.Enum):
@@ -79,6 +84,7 @@ class QuantRule(str, enum.Enum):
     FIXED_OUTPUT = "fixed_output"                # output scale/zero point fixed by the kernels
     INDEX = "index"                              # integer/bool data: not quantized
     FLOAT = "float"                              # must stay float (no int8 kernel with TFLite's semantics)
+    BOUNDARY = "boundary"                        # Quantize/Dequantize: float <-> integer by its quant attribute
 
 
 class DTypes:
@@ -150,6 +156,8 @@ class OpSpec:
     fixed_output: tuple[float, int] | None = None
     clamp: tuple[float, float] | None = None
     macs: MacsFn | None = None
+    output_quant: QuantFn | None = None
+    input_quant: QuantFn | None = None
 
     @property
     def attrs(self) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from ...errors import GraphError
 from ..evaluate import evaluate_node
 from ..graph import Graph
 from ..node import Node
+from ..ops import op_spec
 from .base import Pass
 from .rewrite import replace_value
 
@@ -26,7 +27,9 @@ class ConstantFoldPass(Pass):
     output names survive) and its quantization parameters, and the node is removed. Constants
     are never mutated: inputs shared with other nodes stay as they are.
 
-    Declines (the node stays) when: any input is computed at run time; an output would exceed
+    Declines (the node stays) when: any input is computed at run time; the node is a Dequantize (a
+    Dequantize of a constant is how quantized weights are stored: folding it would undo the
+    quantization; a Quantize of a constant does fold, into the integer weights); an output would exceed
     ``max_bytes`` (default 64 MB; folding would bloat the model, e.g. a Tile of a small constant);
     evaluation fails (logged); or the result does not have the dtype and static shape recorded on
     the output value (an op whose shape rule and NumPy semantics disagree is left for the runtime).
@@ -38,7 +41,7 @@ class ConstantFoldPass(Pass):
     def run(self, graph: Graph) -> bool:
         changed = False
         for node in list(graph.nodes):
-            if all(v is None or v.is_const for v in node.inputs):
+            if all(v is None or v.is_const for v in node.inputs) and op_spec(node.op).input_quant is None:
                 changed |= self._fold(graph, node)
         return changed
 
