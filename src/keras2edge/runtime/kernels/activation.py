@@ -57,18 +57,19 @@ def _erf_into(z: np.ndarray, out: np.ndarray, z2: np.ndarray, q: np.ndarray) -> 
     """out = erf(z) for float32 arrays of one shape (z is clamped in place)."""
     np.clip(z, F32(-4), F32(4), out=z)
     np.multiply(z, z, out=z2)
-    np.multiply(z2, _ERF_P[0], out=out)
-    np.add(out, _ERF_P[1], out=out)
-    for a in _ERF_P[2:]:
-        np.multiply(out, z2, out=out)
-        np.add(out, a, out=out)
+    _polynomial_into(z2, _ERF_P, out)
     np.multiply(out, z, out=out)
-    np.multiply(z2, _ERF_Q[0], out=q)
-    np.add(q, _ERF_Q[1], out=q)
-    for b in _ERF_Q[2:]:
-        np.multiply(q, z2, out=q)
-        np.add(q, b, out=q)
+    _polynomial_into(z2, _ERF_Q, q)
     np.divide(out, q, out=out)
+
+
+def _polynomial_into(t: np.ndarray, coefficients: np.ndarray, out: np.ndarray) -> None:
+    """out = c0·tⁿ + c1·tⁿ⁻¹ + ... + cn by Horner's rule, in place (the order _erf_into's coefficients use)."""
+    np.multiply(t, coefficients[0], out=out)
+    np.add(out, coefficients[1], out=out)
+    for c in coefficients[2:]:
+        np.multiply(out, t, out=out)
+        np.add(out, c, out=out)
 
 
 def erf(x: np.ndarray) -> np.ndarray:
