@@ -13,7 +13,10 @@ What maps to what (TFLM = github tensorflow/tflite-micro, GL = github google/gem
 * ``round_half_away``              ← TFLM ``kernels/internal/cppmath.h`` TfLiteRound (``std::round``)
 * ``activation_range``             ← TFLM ``kernels/kernel_util.cc`` CalculateActivationRangeQuantized
 * ``REAL_MULTIPLIERS``             ← how each op forms its real multiplier (float32 vs double), from
-  the TFLM ``micro/kernels/*_common.cc`` prepare functions (int8-arithmetic.md §2.7)
+  the TFLM ``micro/kernels/*_common.cc`` prepare functions, as the tflite-micro build we test
+  does it: double for CONV/FC (per-tensor too), MUL, ADD, SUB, RELU and LEAKY_RELU, where
+  int8-arithmetic.md §2.7 says float32 for per-tensor FC, SUB and RELU (older sources; the tests
+  tell them apart)
 
 Every integer function takes int32 *values* (any integer dtype, broadcast against each other, shifts
 included, so per-channel multipliers and shifts are plain arrays) and returns int64 arrays holding
@@ -39,6 +42,7 @@ from typing import Any
 import numpy as np
 
 from .errors import RuntimeModelError
+from .model import ACT_RELU, ACT_RELU6, ACT_RELU_N1_TO_1  # ActivationFunctionType codes (one table)
 
 INT32_MIN = -(1 << 31)
 INT32_MAX = (1 << 31) - 1
@@ -259,9 +263,6 @@ def downscale_multiplier_int16(multiplier: IntArray) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------
 # Fused activation -> integer clamp range (TFLM kernels/kernel_util.cc)
 
-ACT_NONE, ACT_RELU, ACT_RELU_N1_TO_1, ACT_RELU6 = 0, 1, 2, 3  # schema ActivationFunctionType
-
-
 def quantize_scalar(value: float, scale: float, zero_point: int) -> int:
     """``zero_point + int32(round_half_away(float32(value) / float32(scale)))``: the float32 division
     and roundf of TFLM's activation-range helper (saturating where C++ would be undefined)."""
@@ -302,39 +303,40 @@ def _f64(x: Any) -> np.ndarray:
 
 
 def real_multiplier_per_channel(input_scale: float, weight_scales: Any, output_scale: float) -> np.ndarray:
-    """CONV_2D, DEPTHWISE_CONV_2D, TRANSPOSE_CONV, per-channel FULLY_CONNECTED:
-    ``double(s_in) · double(s_w[c]) / double(s_out)`` — all in double
-    (TFLM ``kernels/kernel_util.cc`` PopulateConvolutionQuantizationParams)."""
-    return _f64(input_scale) * _f64(weight_scales) / _f64(output_scale)
+    """CONV_2D, DEPTHWISE_CONV_2D, TRANSPOSE_CONV and FULLY_CONNECTED, per-channel or per-tensor
+    weights alike: ``double(s_in) · double(s_w[c]) / double(s_out)`` — all in double
+    (TFLM ``kernels/kernel_util.cc`` PopulateConvolutionQuantizationParams).
 
-
-def real_multiplier_fully_connected(input_scale: float, weight_scales: Any, output_scale: float) -> np.ndarray:
-    """FULLY_CONNECTED: per-channel weights as ``real_multiplier_per_channel``; one weight scale →
-    ``double(float32(s_in · s_w)) / double(s_out)``: the product is **float32**
-    (TFLM ``kernels/kernel_util.cc`` GetQuantizedConvolutionMultipler, ``micro/kernels/fully_connected_common.cc``)."""
-    w = _f32(weight_scales).reshape(-1)
-    if w.size > 1:
-        return real_multiplier_per_channel(input_scale, w, output_scale)
-    product = np.float32(input_scale) * w  # float32 * float32 -> float32, as the C++ does
-    return product.astype(np.float64) / _f64(output_scale)
+    int8-arithmetic.md §2.7 says per-tensor FULLY_CONNECTED multiplies ``s_in · s_w`` in float32
+    first (GetQuantizedConvolutionMultipler); the tflite-micro build we test does not:
+    ``tests/runtime/int8/test_requant_probe.py`` finds scales where the two rules give different
+    outputs and TFLM follows this one."""
+    return _f64(input_scale) * _f64(weight_scales).reshape(-1) / _f64(output_scale)
 
 
 def real_multiplier_mul(input1_scale: float, input2_scale: float, output_scale: float) -> float:
     """MUL: ``double(s1) · double(s2) / double(s_out)``, double (TFLM ``micro/kernels/mul_common.cc``);
-    may exceed 1 (a left shift in MBQM)."""
+    may exceed 1 (a left shift in MBQM). LiteRT's reference MUL computes it in float32 instead."""
     return float(_f64(input1_scale) * _f64(input2_scale) / _f64(output_scale))
 
 
 def real_multiplier_requantize(input_scale: float, output_scale: float) -> float:
-    """QUANTIZE int→int and MEAN/SUM: ``double(s_in) / double(s_out)``, double
-    (TFLM ``micro/kernels/quantize_common.cc``, ``micro/kernels/reduce_common.cc``)."""
+    """QUANTIZE int→int, MEAN/SUM and standalone RELU: ``double(s_in) / double(s_out)``, double
+    (TFLM ``micro/kernels/quantize_common.cc``, ``micro/kernels/reduce_common.cc``,
+    ``micro/kernels/activations_common.cc`` CalculateReluOpData). For RELU that is the tflite-micro
+    build we test; older TFLM revisions and LiteRT's reference RELU divide in float32
+    (int8-arithmetic.md §2.7 describes that older form; ``tests/runtime/int8/test_unary_tables.py``
+    finds scales that tell them apart)."""
     return float(_f64(input_scale) / _f64(output_scale))
 
 
-def real_multiplier_relu(input_scale: float, output_scale: float) -> float:
-    """Standalone RELU/LEAKY_RELU-style requantization: ``double(float32(s_in / s_out))`` — the
-    division is **float32** (TFLM ``micro/kernels/activations_common.cc``)."""
-    return float(np.float32(input_scale) / np.float32(output_scale))
+def real_multipliers_leaky_relu(input_scale: float, output_scale: float, alpha: float) -> tuple[float, float]:
+    """LEAKY_RELU's two multipliers (identity for q ≥ z_in, alpha below), double in the tflite-micro
+    build we test: ``double(s_in) / double(s_out)`` and ``double(s_in) · double(alpha) / double(s_out)``
+    (TFLM ``micro/kernels/leaky_relu_common.cc``; older sources and LiteRT's reference kernel
+    compute both in float32 — ``tests/runtime/int8/test_unary_tables.py`` tells them apart)."""
+    s_in, s_out = float(_f64(input_scale)), float(_f64(output_scale))
+    return s_in / s_out, s_in * float(np.float32(alpha)) / s_out
 
 
 ADD_LEFT_SHIFT = 20  # int8 ADD/SUB (15 for int16)
@@ -342,21 +344,14 @@ ADD_LEFT_SHIFT = 20  # int8 ADD/SUB (15 for int16)
 
 def real_multipliers_add(input1_scale: float, input2_scale: float, output_scale: float,
                          left_shift: int = ADD_LEFT_SHIFT) -> tuple[float, float, float]:
-    """ADD's three real multipliers, double (TFLM ``micro/kernels/add_common.cc``):
-    ``twice_max = 2·max(s1, s2)``; ``s1/twice_max``, ``s2/twice_max``, ``twice_max/(2^left_shift·s_out)``."""
+    """ADD's and SUB's three real multipliers, double (TFLM ``micro/kernels/add_common.cc``,
+    ``sub_common.cc``): ``twice_max = 2·max(s1, s2)``; ``s1/twice_max``, ``s2/twice_max``,
+    ``twice_max/(2^left_shift·s_out)``. int8-arithmetic.md §3.6 says SUB evaluates these in float32;
+    the tflite-micro build we test (and LiteRT's reference SUB) uses double
+    (``tests/runtime/int8/test_binary_multipliers.py`` tells the two apart)."""
     s1, s2, so = float(_f64(input1_scale)), float(_f64(input2_scale)), float(_f64(output_scale))
     twice_max = 2.0 * max(s1, s2)
     return s1 / twice_max, s2 / twice_max, twice_max / ((1 << left_shift) * so)
-
-
-def real_multipliers_sub(input1_scale: float, input2_scale: float, output_scale: float,
-                         left_shift: int = ADD_LEFT_SHIFT) -> tuple[float, float, float]:
-    """SUB's three real multipliers: ADD's formulas evaluated in **float32**, then widened to double
-    (TFLM ``micro/kernels/sub_common.cc``)."""
-    s1, s2, so = np.float32(input1_scale), np.float32(input2_scale), np.float32(output_scale)
-    twice_max = np.float32(2) * max(s1, s2)
-    return (float(s1 / twice_max), float(s2 / twice_max),
-            float(twice_max / (np.float32(1 << left_shift) * so)))
 
 
 #: op -> the function computing its real multiplier(s) from the tensors' float32 scales. HARD_SWISH
@@ -366,14 +361,15 @@ REAL_MULTIPLIERS: dict[str, Callable[..., Any]] = {
     "CONV_2D": real_multiplier_per_channel,
     "DEPTHWISE_CONV_2D": real_multiplier_per_channel,
     "TRANSPOSE_CONV": real_multiplier_per_channel,
-    "FULLY_CONNECTED": real_multiplier_fully_connected,
+    "FULLY_CONNECTED": real_multiplier_per_channel,
     "MUL": real_multiplier_mul,
     "ADD": real_multipliers_add,
-    "SUB": real_multipliers_sub,
+    "SUB": real_multipliers_add,
     "QUANTIZE": real_multiplier_requantize,
     "MEAN": real_multiplier_requantize,
     "SUM": real_multiplier_requantize,
-    "RELU": real_multiplier_relu,
+    "RELU": real_multiplier_requantize,
+    "LEAKY_RELU": real_multipliers_leaky_relu,
 }
 
 

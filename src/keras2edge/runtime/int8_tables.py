@@ -8,6 +8,8 @@ TFLM by construction. What maps to what (TFLM = github tensorflow/tflite-micro):
 * ``tanh_table``       ← ``micro/kernels/tanh.cc`` + ``reference/integer_ops/tanh.h``
 * ``hard_swish_table`` ← ``micro/kernels/hard_swish_common.cc`` + ``reference/hard_swish.h``
 * ``requantize_table`` ← QUANTIZE int8→int8: ``micro/kernels/quantize_common.cc`` + ``reference/requantize.h``
+* ``relu_table`` / ``relu6_table`` ← ``micro/kernels/activations_common.cc`` (ReluQuantized, Relu6Quantized)
+* ``leaky_relu_table`` ← ``micro/kernels/leaky_relu_common.cc`` + ``reference/leaky_relu.h``
 * ``dequantize_table`` ← DEQUANTIZE int8→float32: ``reference/dequantize.h`` (a float32 table)
 * ``quantize_float``   ← QUANTIZE float32→int8: ``reference/quantize.h`` AffineQuantize (not a table)
 * ``softmax_params`` / ``softmax_exp_table`` / ``softmax_reciprocal`` / ``softmax_int8``
@@ -20,7 +22,8 @@ the fixed ones (LOGISTIC 1/256, −128; TANH 1/128, 0) without checking the scal
 take the input qparams only. The two differ (tests/runtime/int8/test_unary_tables.py): by one at
 near-ties, and wherever |q − z_in| ≥ TFLM's radius ``floor(15·2^27 / 2^L)``, which TFLM saturates
 to −128/127 although the radius is up to 2× too small for coarse input scales (s_in ≥ 8 gives
-radius 0: TFLM maps q = z_in to −128). The tables reproduce TFLM, quirks included.
+radius 0: TFLM maps q = z_in to −128). LiteRT's RELU and LEAKY_RELU form their multipliers in
+float32 where this TFLM build uses double. The tables reproduce TFLM, quirks included.
 """
 
 from __future__ import annotations
@@ -34,11 +37,13 @@ from . import gemmlowp
 from .errors import RuntimeModelError
 from .fixed_point import (
     INT32_MAX,
+    REAL_MULTIPLIERS,
     downscale_multiplier_int16,
     mbqm,
     mbqm_greater_than_one,
     quantize_multiplier,
     quantize_multiplier_greater_than_one,
+    quantize_scalar,
     rdbpot,
     real_multiplier_requantize,
     round_half_away,
@@ -182,6 +187,36 @@ def requantize_table(input_scale: float, input_zero_point: int, output_scale: fl
     m, s = quantize_multiplier(real_multiplier_requantize(input_scale, output_scale), single_rounding=single_rounding)
     return _int8(mbqm(INT8_VALUES - int(input_zero_point), m, s, single_rounding=single_rounding)
                  + int(output_zero_point))
+
+
+def relu_table(input_scale: float, input_zero_point: int, output_scale: float, output_zero_point: int) -> np.ndarray:
+    """Standalone int8 RELU (TFLM ``micro/kernels/activations_common.cc``): ``clamp(mbqm(q − z_in, M, s)
+    + z_out, max(−128, z_out + roundf(0 / s_out)), 127)`` with (M, s) from the double ``s_in / s_out``
+    (``REAL_MULTIPLIERS["RELU"]``; LiteRT's reference RELU divides in float32)."""
+    m, s = quantize_multiplier(REAL_MULTIPLIERS["RELU"](input_scale, output_scale))
+    low = max(-128, quantize_scalar(0.0, output_scale, output_zero_point))
+    return np.clip(mbqm(INT8_VALUES - int(input_zero_point), m, s) + int(output_zero_point), low, 127).astype(np.int8)
+
+
+def leaky_relu_table(input_scale: float, input_zero_point: int, output_scale: float, output_zero_point: int,
+                     alpha: float) -> np.ndarray:
+    """int8 LEAKY_RELU (TFLM ``micro/kernels/leaky_relu_common.cc`` + ``reference/leaky_relu.h``):
+    ``d = q − z_in``; ``clamp(z_out + mbqm(d, M_id, s_id))`` for d ≥ 0, ``mbqm(d, M_alpha, s_alpha)``
+    below, the multipliers from ``REAL_MULTIPLIERS["LEAKY_RELU"]`` (double; LiteRT's reference kernel
+    uses float32). MBQM double rounding."""
+    identity, negative = REAL_MULTIPLIERS["LEAKY_RELU"](input_scale, output_scale, alpha)
+    (m_id, s_id), (m_alpha, s_alpha) = quantize_multiplier(identity), quantize_multiplier(negative)
+    d = INT8_VALUES - int(input_zero_point)
+    y = np.where(d >= 0, mbqm(d, m_id, s_id), mbqm(d, m_alpha, s_alpha)) + int(output_zero_point)
+    return _int8(y)
+
+
+def relu6_table(input_scale: float, input_zero_point: int) -> np.ndarray:
+    """Standalone int8 RELU6 (TFLM ``micro/kernels/activations_common.cc`` Relu6Prepare): no
+    requantization — the raw q clamped to [z_in, six] with ``six = clamp(roundf(6f / s_in) + z_in)``
+    (FloatToQuantizedType: float32 division, half-away, clamped to int8, so prepare never fails)."""
+    six = min(127, max(-128, quantize_scalar(6.0, input_scale, input_zero_point)))
+    return np.clip(INT8_VALUES, int(input_zero_point), six).astype(np.int8)
 
 
 def dequantize_table(scale: float, zero_point: int) -> np.ndarray:

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from keras2edge.convert.tflite.writer import write_model
+from keras2edge.runtime import fixed_point as fp
 from keras2edge.runtime.model import Quantization
 
 from ...litert import litert
@@ -85,3 +86,25 @@ def run_litert_ref(model: bytes, feeds: Sequence[np.ndarray]) -> list[np.ndarray
 
 
 ALL_INT8 = np.arange(-128, 128, dtype=np.int8)  # every int8 input, in table order
+
+
+def distinguishing_scales(real_a, real_b, acc: np.ndarray, count: int, seed: int,
+                          window: tuple[int, int] = (0, 255)) -> list[tuple[float, float]]:
+    """(s_in, s_out) float32 pairs for which the real multipliers ``real_a(s_in, s_out)`` and
+    ``real_b`` (vectorized) quantize to (M, shift) pairs that give different MBQM results on some
+    accumulator in ``acc`` with a result in ``window`` (visible in int8 with zero points −128 for
+    [0, 255], 127 for [−255, 0]): the cases that
+    tell two precision rules apart, which random scales almost never do."""
+    rng = np.random.default_rng(seed)
+    found: list[tuple[float, float]] = []
+    while len(found) < count:
+        s_in = np.exp(rng.uniform(-9, 0, 20000)).astype(np.float32)
+        s_out = (s_in * np.exp(rng.uniform(-0.5, 2.5, s_in.size))).astype(np.float32)
+        ma, sa = fp.quantize_multiplier(real_a(s_in, s_out))
+        mb, sb = fp.quantize_multiplier(real_b(s_in, s_out))
+        k = np.nonzero((ma != mb) | (sa != sb))[0]
+        a = fp.mbqm(acc[None, :], ma[k, None], sa[k, None])
+        b = fp.mbqm(acc[None, :], mb[k, None], sb[k, None])
+        hit = k[((a != b) & (a >= window[0]) & (a <= window[1])).any(axis=1)]
+        found += [(float(s_in[i]), float(s_out[i])) for i in hit[:count - len(found)]]
+    return found

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from keras2edge.runtime import fixed_point as fp
+from keras2edge.runtime.model import ACT_NONE, ACT_RELU, ACT_RELU6, ACT_RELU_N1_TO_1
 from keras2edge.runtime.errors import RuntimeModelError
 
 from . import reference as ref
@@ -174,34 +175,31 @@ def test_round_half_away_float32_and_float64() -> None:
 
 def test_activation_range() -> None:
     # scale 0.05, zp -10: q(0) = -10, q(6) = -10 + 120 = 110, q(-1) = -30, q(1) = 10
-    assert fp.activation_range(fp.ACT_NONE, 0.05, -10) == (-128, 127)
-    assert fp.activation_range(fp.ACT_RELU, 0.05, -10) == (-10, 127)
-    assert fp.activation_range(fp.ACT_RELU6, 0.05, -10) == (-10, 110)
-    assert fp.activation_range(fp.ACT_RELU_N1_TO_1, 0.05, -10) == (-30, 10)
+    assert fp.activation_range(ACT_NONE, 0.05, -10) == (-128, 127)
+    assert fp.activation_range(ACT_RELU, 0.05, -10) == (-10, 127)
+    assert fp.activation_range(ACT_RELU6, 0.05, -10) == (-10, 110)
+    assert fp.activation_range(ACT_RELU_N1_TO_1, 0.05, -10) == (-30, 10)
     assert fp.activation_range(4, 0.05, -10) == (-128, 127)  # TANH: silently NONE for int8
     # q(6) = 6/0.04 = 150 -> clamped to 127; RELU with zp -128 -> max(-128, -128)
-    assert fp.activation_range(fp.ACT_RELU6, 0.04, 0) == (0, 127)
+    assert fp.activation_range(ACT_RELU6, 0.04, 0) == (0, 127)
     # a tie in float32: 6 / 0.48 = 12.5 in float32 -> 13 (half-away), zp 0
     assert float(np.float32(6) / np.float32(0.48)) == 12.5
-    assert fp.activation_range(fp.ACT_RELU6, 0.48, 0) == (0, 13)
+    assert fp.activation_range(ACT_RELU6, 0.48, 0) == (0, 13)
 
 
 def test_real_multiplier_precision() -> None:
     s_in, s_w, s_out = np.float32(0.0123), np.float32(0.00731), np.float32(0.0517)
-    f32_product = float(np.float32(s_in * s_w)) / float(s_out)
     f64_product = float(s_in) * float(s_w) / float(s_out)
-    assert f32_product != f64_product  # the case distinguishes the two precisions
-    assert float(fp.real_multiplier_fully_connected(s_in, s_w, s_out)[0]) == f32_product  # per-tensor FC: float32
-    assert fp.real_multiplier_fully_connected(s_in, [s_w, s_w], s_out).tolist() == [f64_product] * 2  # per-channel
-    assert fp.REAL_MULTIPLIERS["CONV_2D"](s_in, [s_w], s_out).tolist() == [f64_product]
-    assert fp.real_multiplier_relu(s_in, s_out) == float(np.float32(s_in / s_out))
-    assert fp.real_multiplier_requantize(s_in, s_out) == float(s_in) / float(s_out)
-    # ADD in double, SUB in float32 (the larger input gives exactly 0.5 in both)
-    add = fp.real_multipliers_add(s_in, s_w, s_out)
-    sub = fp.real_multipliers_sub(s_in, s_w, s_out)
-    assert add[0] == sub[0] == 0.5
-    assert add[1] == float(s_w) / (2 * float(s_in)) and sub[1] == float(s_w / (np.float32(2) * s_in))
-    assert add[1] != sub[1]
+    assert float(np.float32(s_in * s_w)) / float(s_out) != f64_product  # float32 and double products differ here
+    for op in ("CONV_2D", "DEPTHWISE_CONV_2D", "TRANSPOSE_CONV", "FULLY_CONNECTED"):  # double, per-tensor too
+        assert fp.REAL_MULTIPLIERS[op](s_in, s_w, s_out).tolist() == [f64_product]
+        assert fp.REAL_MULTIPLIERS[op](s_in, [s_w, s_w], s_out).tolist() == [f64_product] * 2
+    for op in ("RELU", "QUANTIZE", "MEAN", "SUM"):
+        assert fp.REAL_MULTIPLIERS[op](s_in, s_out) == float(s_in) / float(s_out)
+    assert fp.REAL_MULTIPLIERS["MUL"](s_in, s_w, s_out) == f64_product
+    # ADD and SUB in double (the larger input gives exactly 0.5)
+    assert fp.REAL_MULTIPLIERS["ADD"](s_in, s_w, s_out) == fp.REAL_MULTIPLIERS["SUB"](s_in, s_w, s_out) == (
+        0.5, float(s_w) / (2 * float(s_in)), 2 * float(s_in) / ((1 << 20) * float(s_out)))
     # §3.6's example, worked in double: 0.02/0.1 -> (1717986918, -2), 0.1/(2^20·0.06) -> (1789569707, -19)
     assert fp.quantize_multiplier(0.02 / 0.1) == (1717986918, -2)
     assert fp.quantize_multiplier(0.1 / ((1 << 20) * 0.06)) == (1789569707, -19)

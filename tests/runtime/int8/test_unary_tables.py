@@ -12,6 +12,11 @@ difference is documented:
   −128/127, a radius up to 2× too small when the input scale is coarse (s_in = 4: radius 1, so
   sigmoid(4) gives 127 instead of 123); for s_in ≥ 8 the radius is 0 and TFLM even maps
   q = z_in to −128 (sigmoid(0) = 0, tanh(0) = −1). LiteRT computes f there.
+* RELU: TFLM (this tflite-micro build) forms s_in / s_out in double, LiteRT's reference RELU in
+  float32 (int8-arithmetic.md §2.7 says float32 for TFLM: true of older TFLM sources only). The
+  test searches scales where the two multipliers give different outputs and runs those.
+* LEAKY_RELU: the same for both of its multipliers (identity and alpha): double in TFLM, float32
+  in LiteRT (found here; not in int8-arithmetic.md).
 * every other op here: no difference.
 """
 
@@ -20,10 +25,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from keras2edge.runtime import fixed_point as fp
 from keras2edge.runtime import int8_tables as tables
 from keras2edge.runtime.errors import RuntimeModelError
 
-from .bench import ALL_INT8, T, one_op_model, run_litert_ref, run_tflm
+from .bench import ALL_INT8, T, distinguishing_scales, one_op_model, run_litert_ref, run_tflm
 
 RNG = np.random.default_rng(1010)
 
@@ -165,3 +171,69 @@ def test_lookup_is_one_take() -> None:
     table = tables.requantize_table(0.5, 0, 1.0, 0)
     q = RNG.integers(-128, 128, (3, 5, 7)).astype(np.int8)
     assert np.array_equal(tables.lookup(table, q), table[q.astype(np.int64) + 128])
+
+
+def _f64_ratio(s_in: np.ndarray, s_out: np.ndarray) -> np.ndarray:
+    return s_in.astype(np.float64) / s_out.astype(np.float64)
+
+
+def _f32_ratio(s_in: np.ndarray, s_out: np.ndarray) -> np.ndarray:
+    return (s_in / s_out).astype(np.float64)
+
+
+def _relu_litert(si: float, zi: int, so: float, zo: int) -> np.ndarray:
+    """LiteRT's reference int8 RELU: TFLM's formula with the multiplier ``float32(s_in / s_out)``."""
+    m, s = fp.quantize_multiplier(float(np.float32(si) / np.float32(so)))
+    low = max(-128, fp.quantize_scalar(0.0, so, zo))
+    return np.clip(fp.mbqm(ALL_INT8.astype(np.int64) - zi, m, s) + zo, low, 127).astype(np.int8)
+
+
+def test_relu_table_and_its_multiplier_precision() -> None:
+    tell_apart = distinguishing_scales(_f64_ratio, _f32_ratio, np.arange(256), 8, seed=3)
+    cases = [(si, -128, so, -128) for si, so in tell_apart]
+    cases += list(zip(_scales(20, 1e-3, 1.0), _zps(20), _scales(20, 1e-3, 1.0), _zps(20)))
+    for si, zi, so, zo in cases:
+        model = one_op_model("RELU", [T((256,), scale=si, zero_point=zi)], [T((256,), scale=so, zero_point=zo)])
+        micro, ref = _run_both(model, ALL_INT8)
+        want = tables.lookup(tables.relu_table(si, zi, so, zo), ALL_INT8)
+        litert_rule = _relu_litert(si, zi, so, zo)
+        assert np.array_equal(micro, want), f"RELU {si},{zi} -> {so},{zo}: TFLM differs"
+        assert np.array_equal(ref, litert_rule), f"RELU {si},{zi} -> {so},{zo}: LiteRT BUILTIN_REF differs"
+    for si, zi, so, zo in cases[:8]:  # the searched cases really separate the two rules
+        assert not np.array_equal(tables.relu_table(si, zi, so, zo), _relu_litert(si, zi, so, zo))
+
+
+def test_relu6_table() -> None:
+    for scale, zp in list(zip(_scales(30, 1e-3, 1.0), _zps(30))) + [(6 / 254, -127), (0.048, 0), (1.0, -3), (0.01, 100)]:
+        model = one_op_model("RELU6", [T((256,), scale=scale, zero_point=zp)], [T((256,), scale=scale, zero_point=zp)])
+        _assert_table(f"RELU6 {scale},{zp}", model, tables.relu6_table(scale, zp))
+    # 6 / 0.048 = 125 exactly -> six = 125 + zp, clamped to 127 for zp > 2
+    assert tables.relu6_table(0.048, 0)[-1] == 125 and tables.relu6_table(0.048, 10)[-1] == 127
+
+
+def _leaky_relu_litert(si: float, zi: int, so: float, zo: int, alpha: float) -> np.ndarray:
+    """LiteRT's reference int8 LEAKY_RELU: TFLM's formula with both multipliers in float32."""
+    f_in, f_out, f_alpha = np.float32(si), np.float32(so), np.float32(alpha)
+    (mi, ei), (ma, ea) = fp.quantize_multiplier(float(f_in / f_out)), fp.quantize_multiplier(float(f_in * f_alpha / f_out))
+    d = ALL_INT8.astype(np.int64) - zi
+    return np.clip(np.where(d >= 0, fp.mbqm(d, mi, ei), fp.mbqm(d, ma, ea)) + zo, -128, 127).astype(np.int8)
+
+
+def test_leaky_relu_table_and_its_multiplier_precision() -> None:
+    alpha = float(np.float32(0.2))
+    identity = distinguishing_scales(_f64_ratio, _f32_ratio, np.arange(256), 3, seed=5)
+    negative = distinguishing_scales(lambda a, b: a.astype(np.float64) * alpha / b.astype(np.float64),
+                                     lambda a, b: (a * np.float32(alpha) / b).astype(np.float64),
+                                     -np.arange(256), 3, seed=6, window=(-255, 0))
+    separating = [(si, -128, so, -128, alpha) for si, so in identity] + [(si, 127, so, 127, alpha) for si, so in negative]
+    cases = separating + [(si, zi, so, zo, a) for si, zi, so, zo, a in zip(
+        _scales(20, 1e-3, 1.0), _zps(20), _scales(20, 1e-3, 1.0), _zps(20), RNG.uniform(0.01, 0.5, 20))]
+    for si, zi, so, zo, a in cases:
+        model = one_op_model("LEAKY_RELU", [T((256,), scale=si, zero_point=zi)], [T((256,), scale=so, zero_point=zo)],
+                             options={"alpha": float(a)})
+        micro, ref = _run_both(model, ALL_INT8)
+        want = tables.lookup(tables.leaky_relu_table(si, zi, so, zo, a), ALL_INT8)
+        assert np.array_equal(micro, want), f"LEAKY_RELU {si},{zi} -> {so},{zo} alpha {a}: TFLM differs"
+        assert np.array_equal(ref, _leaky_relu_litert(si, zi, so, zo, a)), f"LEAKY_RELU {si},{zi}: LiteRT differs"
+    for case in separating:  # the searched cases really separate the two precisions
+        assert not np.array_equal(tables.leaky_relu_table(*case), _leaky_relu_litert(*case))
