@@ -14,9 +14,9 @@ What maps to what (TFLM = github tensorflow/tflite-micro, GL = github google/gem
 * ``activation_range``             ← TFLM ``kernels/kernel_util.cc`` CalculateActivationRangeQuantized
 * ``REAL_MULTIPLIERS``             ← how each op forms its real multiplier (float32 vs double), from
   the TFLM ``micro/kernels/*_common.cc`` prepare functions, as the tflite-micro build we test
-  does it: double for CONV/FC (per-tensor too), MUL, ADD, SUB, RELU and LEAKY_RELU, where
-  int8-arithmetic.md §2.7 says float32 for per-tensor FC, SUB and RELU (older sources; the tests
-  tell them apart)
+  does it: double for CONV/FC (per-tensor too), MUL, ADD, SUB, RELU and LEAKY_RELU (and
+  HARD_SWISH, in ``int8_tables``), where int8-arithmetic.md §2.7 says float32 for per-tensor FC,
+  SUB, RELU and HARD_SWISH (older sources; the tests tell them apart)
 
 Every integer function takes int32 *values* (any integer dtype, broadcast against each other, shifts
 included, so per-channel multipliers and shifts are plain arrays) and returns int64 arrays holding
@@ -355,7 +355,7 @@ def real_multipliers_add(input1_scale: float, input2_scale: float, output_scale:
 
 
 #: op -> the function computing its real multiplier(s) from the tensors' float32 scales. HARD_SWISH
-#: (float32), LOGISTIC/TANH (double, ``s_in · 2^27``, no 2^31 fix-up) and SOFTMAX (double, capped)
+#: (double), LOGISTIC/TANH (double, ``s_in · 2^27``, no 2^31 fix-up) and SOFTMAX (double, capped)
 #: form theirs inside their table builders (``runtime/int8_tables.py``).
 REAL_MULTIPLIERS: dict[str, Callable[..., Any]] = {
     "CONV_2D": real_multiplier_per_channel,

@@ -23,7 +23,8 @@ take the input qparams only. The two differ (tests/runtime/int8/test_unary_table
 near-ties, and wherever |q − z_in| ≥ TFLM's radius ``floor(15·2^27 / 2^L)``, which TFLM saturates
 to −128/127 although the radius is up to 2× too small for coarse input scales (s_in ≥ 8 gives
 radius 0: TFLM maps q = z_in to −128). LiteRT's RELU and LEAKY_RELU form their multipliers in
-float32 where this TFLM build uses double. The tables reproduce TFLM, quirks included.
+float32 where this TFLM build uses double, and so do its HARD_SWISH multipliers. The tables
+reproduce TFLM, quirks included.
 """
 
 from __future__ import annotations
@@ -118,10 +119,7 @@ def tanh_table(input_scale: float, input_zero_point: int) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------------------------
-# HARD_SWISH: int16 fixed point, float32 multipliers
-
-_RELUISH_SCALE = np.float32(3.0) / np.float32(32768.0)
-
+# HARD_SWISH: int16 fixed point
 
 @dataclass(frozen=True)
 class HardSwishParams:
@@ -135,16 +133,24 @@ class HardSwishParams:
     reluish_exponent: int
 
 
-def hard_swish_params(input_scale: float, input_zero_point: int, output_scale: float,
-                      output_zero_point: int) -> HardSwishParams:
-    """HARD_SWISH int8 prepare (TFLM ``hard_swish_common.cc``), **float32** where the C++ is:
-    ``hires = float32(1/128) · s_in``; output multiplier ``double(float32(hires / s_out))``;
-    reluish multiplier ``double(float32(hires / float32(3/32768)))``; each through
-    QuantizeMultiplier then DownScaleInt32ToInt16Multiplier (half-up). TFLM rejects an output
-    exponent > 0 (s_in / s_out ≥ 128); so does this function."""
-    hires = np.float32(1.0 / 128.0) * np.float32(input_scale)
-    out_m, out_e = quantize_multiplier(float(hires / np.float32(output_scale)))
-    rel_m, rel_e = quantize_multiplier(float(hires / _RELUISH_SCALE))
+def hard_swish_real_multipliers(input_scale: float, output_scale: float) -> tuple[float, float]:
+    """HARD_SWISH's two real multipliers, double in the tflite-micro build we test:
+    ``hires = double(s_in) / 128``; output ``hires / double(s_out)``; reluish ``hires / (3 / 32768)``.
+    TFLM's older ``hard_swish_common.cc`` (and int8-arithmetic.md §3.12) compute them in float32, as
+    LiteRT's reference kernel still does; ``tests/runtime/int8/test_unary_tables.py`` finds scales
+    where the two differ and TFLM follows this one."""
+    hires = float(np.float32(input_scale)) / 128.0
+    return hires / float(np.float32(output_scale)), hires / (3.0 / 32768.0)
+
+
+def hard_swish_params(input_scale: float, input_zero_point: int, output_scale: float, output_zero_point: int,
+                      real_multipliers: tuple[float, float] | None = None) -> HardSwishParams:
+    """HARD_SWISH int8 prepare: the real multipliers (``hard_swish_real_multipliers`` unless given)
+    each through QuantizeMultiplier then DownScaleInt32ToInt16Multiplier (half-up). TFLM rejects an
+    output exponent > 0 (s_in / s_out ≥ 128); so does this function."""
+    out_real, rel_real = real_multipliers or hard_swish_real_multipliers(input_scale, output_scale)
+    out_m, out_e = quantize_multiplier(out_real)
+    rel_m, rel_e = quantize_multiplier(rel_real)
     if out_e > 0:
         raise RuntimeModelError(f"HARD_SWISH: input scale {input_scale!r} / output scale {output_scale!r} must be "
                                 "below 128 (TFLite Micro rejects a larger ratio)")
@@ -154,12 +160,16 @@ def hard_swish_params(input_scale: float, input_zero_point: int, output_scale: f
 
 def hard_swish_table(input_scale: float, input_zero_point: int, output_scale: float,
                      output_zero_point: int) -> np.ndarray:
-    """int8 HARD_SWISH, TFLM's int16 pipeline on every input: ``v = (q − z_in)·128``; the pre-shift
+    """int8 HARD_SWISH (``hard_swish_params`` + ``hard_swish_lut``)."""
+    return hard_swish_lut(hard_swish_params(input_scale, input_zero_point, output_scale, output_zero_point))
+
+
+def hard_swish_lut(p: HardSwishParams) -> np.ndarray:
+    """TFLM's int16 HARD_SWISH pipeline on every int8 input: ``v = (q − z_in)·128``; the pre-shift
     output ``srdhm16(v, M_out)`` (half-up); the "reluish" factor ``v`` rescaled to [−1, 1] (saturating
     left shifts around ``srdhm16``, or ``rdbpot`` half-away) and mapped to [0, 1] with
     ``(r + 2^15) >> 1``; their product by ``sdhm16`` (**truncating**, not rounding); ``rdbpot`` by
     −exponent (half-away); ``+ z_out`` wrapping in int16 as the C++ does; clamp to int8."""
-    p = hard_swish_params(input_scale, input_zero_point, output_scale, output_zero_point)
     v = wrap_int16((INT8_VALUES - p.input_zero_point) * 128)
     preshift = srdhm_int16(v, p.output_multiplier)
     r = v

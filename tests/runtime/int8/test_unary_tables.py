@@ -15,8 +15,9 @@ difference is documented:
 * RELU: TFLM (this tflite-micro build) forms s_in / s_out in double, LiteRT's reference RELU in
   float32 (int8-arithmetic.md §2.7 says float32 for TFLM: true of older TFLM sources only). The
   test searches scales where the two multipliers give different outputs and runs those.
-* LEAKY_RELU: the same for both of its multipliers (identity and alpha): double in TFLM, float32
-  in LiteRT (found here; not in int8-arithmetic.md).
+* LEAKY_RELU: the same for both of its multipliers (identity and alpha), and HARD_SWISH for its
+  two (output, reluish): double in TFLM, float32 in LiteRT (found here; int8-arithmetic.md §3.12
+  gives float32 for TFLM).
 * every other op here: no difference.
 """
 
@@ -104,11 +105,50 @@ HARD_SWISH_CASES = ([(si, zi, so, zo) for si, zi, so, zo in zip(_scales(60, 1e-3
                     + [(0.05, 0, 0.03, -100), (1 / 32, -128, 1 / 64, -128), (0.2, 10, 0.0025, 0), (0.01, -5, 0.5, 3)])
 
 
+def _hard_swish_litert(si: float, zi: int, so: float, zo: int) -> np.ndarray:
+    """LiteRT's reference HARD_SWISH: TFLM's pipeline with its multipliers in float32."""
+    hires = np.float32(1.0 / 128.0) * np.float32(si)
+    reals = (float(hires / np.float32(so)), float(hires / (np.float32(3.0) / np.float32(32768.0))))
+    return tables.hard_swish_lut(tables.hard_swish_params(si, zi, so, zo, reals))
+
+
+def _check_hard_swish(si: float, zi: int, so: float, zo: int) -> None:
+    model = one_op_model("HARD_SWISH", [T((256,), scale=si, zero_point=zi)], [T((256,), scale=so, zero_point=zo)])
+    micro, ref = _run_both(model, ALL_INT8)
+    assert np.array_equal(micro, tables.hard_swish_table(si, zi, so, zo)), f"HARD_SWISH {si},{zi} -> {so},{zo}: TFLM"
+    assert np.array_equal(ref, _hard_swish_litert(si, zi, so, zo)), f"HARD_SWISH {si},{zi} -> {so},{zo}: LiteRT"
+
+
 def test_hard_swish_table() -> None:
     assert len(HARD_SWISH_CASES) > 40
-    for si, zi, so, zo in HARD_SWISH_CASES:
-        model = one_op_model("HARD_SWISH", [T((256,), scale=si, zero_point=zi)], [T((256,), scale=so, zero_point=zo)])
-        _assert_table(f"HARD_SWISH {si},{zi} -> {so},{zo}", model, tables.hard_swish_table(si, zi, so, zo))
+    for case in HARD_SWISH_CASES:
+        _check_hard_swish(*case)
+
+
+def test_hard_swish_multipliers_are_double() -> None:
+    # scales where double and float32 multipliers (TFLM's int16 ones after downscaling) differ ...
+    s_in, s_out = (np.exp(RNG.uniform(np.log(1e-3), np.log(1.0), 100000)).astype(np.float32) for _ in range(2))
+    s_in, s_out = s_in[s_in / s_out < 100], s_out[s_in / s_out < 100]
+    hires = np.float32(1.0 / 128.0) * s_in
+
+    def int16_pair(real: np.ndarray) -> np.ndarray:
+        m, e = fp.quantize_multiplier(real)
+        return np.stack([fp.downscale_multiplier_int16(m), e])
+
+    f32 = np.concatenate([int16_pair((hires / s_out).astype(np.float64)),
+                          int16_pair((hires / (np.float32(3.0) / np.float32(32768.0))).astype(np.float64))])
+    f64 = np.concatenate([int16_pair(s_in.astype(np.float64) / 128 / s_out.astype(np.float64)),
+                          int16_pair(s_in.astype(np.float64) / 128 / (3.0 / 32768.0))])
+    separating = []
+    for k in np.nonzero((f32 != f64).any(axis=0))[0]:
+        si, so, zi, zo = float(s_in[k]), float(s_out[k]), *(int(v) for v in RNG.integers(-128, 128, 2))
+        if not np.array_equal(tables.hard_swish_table(si, zi, so, zo), _hard_swish_litert(si, zi, so, zo)):
+            separating.append((si, zi, so, zo))  # ... and give different tables
+        if len(separating) == 5:
+            break
+    assert len(separating) == 5
+    for case in separating:  # TFLM follows the double rule, LiteRT the float32 one
+        _check_hard_swish(*case)
 
 
 def test_hard_swish_rejects_what_tflm_rejects() -> None:
