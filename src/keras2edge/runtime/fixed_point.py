@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 
 from .errors import RuntimeModelError
-from .model import ACT_RELU, ACT_RELU6, ACT_RELU_N1_TO_1  # ActivationFunctionType codes (one table)
+from .schema import enum_name
 
 INT32_MIN = -(1 << 31)
 INT32_MAX = (1 << 31) - 1
@@ -272,7 +272,8 @@ def quantize_scalar(value: float, scale: float, zero_point: int) -> int:
 
 def activation_range(activation: int, scale: float, zero_point: int,
                      qmin: int = -128, qmax: int = 127) -> tuple[int, int]:
-    """CalculateActivationRangeQuantized: the integer clamp bounds of a fused activation for an
+    """CalculateActivationRangeQuantized: the integer clamp bounds of a fused activation (an
+    ActivationFunctionType code, named through ``schema.ENUMS``) for an
     output quantized with (scale, zero_point) into [qmin, qmax]. RELU → [max(qmin, q(0)), qmax];
     RELU6 → [max(qmin, q(0)), min(qmax, q(6))]; RELU_N1_TO_1 → [max(qmin, q(−1)), min(qmax, q(1))];
     anything else (NONE, and TANH/SIGN_BIT, which TFLM's int8 kernels silently treat as NONE) →
@@ -280,11 +281,12 @@ def activation_range(activation: int, scale: float, zero_point: int,
     def q(v: float) -> int:
         return quantize_scalar(v, scale, zero_point)
 
-    if activation == ACT_RELU:
+    name = enum_name("ActivationFunctionType", activation)
+    if name == "RELU":
         return max(qmin, q(0.0)), qmax
-    if activation == ACT_RELU6:
+    if name == "RELU6":
         return max(qmin, q(0.0)), min(qmax, q(6.0))
-    if activation == ACT_RELU_N1_TO_1:
+    if name == "RELU_N1_TO_1":
         return max(qmin, q(-1.0)), min(qmax, q(1.0))
     return qmin, qmax
 

@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 
 from keras2edge.runtime import fixed_point as fp
-from keras2edge.runtime.model import ACT_NONE, ACT_RELU, ACT_RELU6, ACT_RELU_N1_TO_1
+from keras2edge.runtime.schema import ENUMS
 from keras2edge.runtime.errors import RuntimeModelError
 
 from . import reference as ref
 
+ACT = ENUMS["ActivationFunctionType"]  # fused activation codes
 RNG = np.random.default_rng(20261202)
 EDGES = [fp.INT32_MIN, fp.INT32_MIN + 1, -(1 << 30), -3, -2, -1, 0, 1, 2, 3, 1 << 30, (1 << 30) + 1,
          fp.INT32_MAX - 1, fp.INT32_MAX]
@@ -175,16 +176,16 @@ def test_round_half_away_float32_and_float64() -> None:
 
 def test_activation_range() -> None:
     # scale 0.05, zp -10: q(0) = -10, q(6) = -10 + 120 = 110, q(-1) = -30, q(1) = 10
-    assert fp.activation_range(ACT_NONE, 0.05, -10) == (-128, 127)
-    assert fp.activation_range(ACT_RELU, 0.05, -10) == (-10, 127)
-    assert fp.activation_range(ACT_RELU6, 0.05, -10) == (-10, 110)
-    assert fp.activation_range(ACT_RELU_N1_TO_1, 0.05, -10) == (-30, 10)
+    assert fp.activation_range(ACT["NONE"], 0.05, -10) == (-128, 127)
+    assert fp.activation_range(ACT["RELU"], 0.05, -10) == (-10, 127)
+    assert fp.activation_range(ACT["RELU6"], 0.05, -10) == (-10, 110)
+    assert fp.activation_range(ACT["RELU_N1_TO_1"], 0.05, -10) == (-30, 10)
     assert fp.activation_range(4, 0.05, -10) == (-128, 127)  # TANH: silently NONE for int8
     # q(6) = 6/0.04 = 150 -> clamped to 127; RELU with zp -128 -> max(-128, -128)
-    assert fp.activation_range(ACT_RELU6, 0.04, 0) == (0, 127)
+    assert fp.activation_range(ACT["RELU6"], 0.04, 0) == (0, 127)
     # a tie in float32: 6 / 0.48 = 12.5 in float32 -> 13 (half-away), zp 0
     assert float(np.float32(6) / np.float32(0.48)) == 12.5
-    assert fp.activation_range(ACT_RELU6, 0.48, 0) == (0, 13)
+    assert fp.activation_range(ACT["RELU6"], 0.48, 0) == (0, 13)
 
 
 def test_real_multiplier_precision() -> None:

@@ -18,17 +18,18 @@ from __future__ import annotations
 import numpy as np
 
 from keras2edge.runtime import fixed_point as fp
-from keras2edge.runtime.model import ACT_NONE, ACT_RELU, ACT_RELU6, ACT_RELU_N1_TO_1
+from keras2edge.runtime.schema import ENUMS
 
 from .bench import ALL_INT8, T, distinguishing_scales, one_op_model, run_litert_ref, run_tflm
 
+ACT = ENUMS["ActivationFunctionType"]  # fused activation codes
 RNG = np.random.default_rng(7)
 C = 64
 INPUT = ALL_INT8.reshape(256, 1)
 
 
 def _model(s_in: float, z_in: int, w: np.ndarray, s_w: np.ndarray, bias: np.ndarray | None, s_out: float,
-           z_out: int, activation: int = ACT_NONE) -> bytes:
+           z_out: int, activation: int = ACT["NONE"]) -> bytes:
     s_w = np.asarray(s_w, np.float32)
     axis_scales = s_w if s_w.size > 1 else s_w[0]
     inputs = [T((256, 1), scale=s_in, zero_point=z_in),
@@ -40,7 +41,7 @@ def _model(s_in: float, z_in: int, w: np.ndarray, s_w: np.ndarray, bias: np.ndar
 
 
 def _expected(s_in: float, z_in: int, w: np.ndarray, s_w: np.ndarray, bias: np.ndarray | None, s_out: float,
-              z_out: int, activation: int = ACT_NONE) -> tuple[np.ndarray, np.ndarray]:
+              z_out: int, activation: int = ACT["NONE"]) -> tuple[np.ndarray, np.ndarray]:
     """(TFLM: MBQM on the op's multipliers, LiteRT BUILTIN_REF: one half-away rounding in double)."""
     acc = w.astype(np.int64)[None, :] * (INPUT.astype(np.int64) - z_in)
     if bias is not None:
@@ -129,17 +130,17 @@ def test_per_tensor_product_is_double() -> None:
 def test_fused_activation_ranges() -> None:
     # CalculateActivationRangeQuantized: RELU, RELU6 and RELU_N1_TO_1 clamp bounds from the output
     # qparams (float32 division, half-away); output scales chosen so 6, 1 and 0 fall inside the range.
-    ranges = {ACT_RELU: (0.01, 0.06, -60, 10), ACT_RELU6: (0.06, 0.1, -100, 0),
-              ACT_RELU_N1_TO_1: (0.01, 0.02, -20, 10)}  # output scale and zero point ranges
+    ranges = {ACT["RELU"]: (0.01, 0.06, -60, 10), ACT["RELU6"]: (0.06, 0.1, -100, 0),
+              ACT["RELU_N1_TO_1"]: (0.01, 0.02, -20, 10)}  # output scale and zero point ranges
     for activation, (s_lo, s_hi, z_lo, z_hi) in ranges.items():
         for _ in range(4):
             s_out = float(np.float32(np.exp(RNG.uniform(np.log(s_lo), np.log(s_hi)))))
             case = _random_case(True, s_out, int(RNG.integers(z_lo, z_hi))) + (activation,)
             lo, hi = fp.activation_range(activation, s_out, case[6])
-            assert -128 < lo and (hi < 127 or activation == ACT_RELU)
+            assert -128 < lo and (hi < 127 or activation == ACT["RELU"])
             micro = _expected(*case)[0]
             assert np.any(micro == lo) and np.any(micro == hi)  # both bounds are hit
             _probe(case)
     # 6 / 0.48 = 12.5 exactly in float32: RELU6's upper bound rounds half-away to zp + 13
     _probe((2.0 ** -3, 0, np.ones(C, np.int64), np.full(C, 0.48 * 2 ** 3 * 0.75, np.float32), None, 0.48, 0,
-            ACT_RELU6))
+            ACT["RELU6"]))
