@@ -33,6 +33,7 @@ from keras2edge.runtime.errors import RuntimeModelError
 from .bench import ALL_INT8, T, distinguishing_scales, one_op_model, run_litert_ref, run_tflm
 
 RNG = np.random.default_rng(1010)
+INT8_RANGE = ALL_INT8.astype(np.int64)
 
 
 def _scales(n: int, lo: float, hi: float) -> list[float]:
@@ -169,6 +170,17 @@ def test_requantize_table() -> None:
     for si, zi, so, zo in REQUANT_CASES:
         model = one_op_model("QUANTIZE", [T((256,), scale=si, zero_point=zi)], [T((256,), scale=so, zero_point=zo)])
         _assert_table(f"QUANTIZE {si},{zi} -> {so},{zo}", model, tables.requantize_table(si, zi, so, zo))
+
+
+def test_requantize_multiplier_is_double() -> None:
+    # scales where double(s_in)/double(s_out) and a float32 division give different tables: both
+    # runtimes follow the double one (int8-arithmetic.md §2.7, confirmed)
+    for si, so in distinguishing_scales(_f64_ratio, _f32_ratio, np.arange(256), 4, seed=21):
+        model = one_op_model("QUANTIZE", [T((256,), scale=si, zero_point=-128)], [T((256,), scale=so, zero_point=-128)])
+        table = tables.requantize_table(si, -128, so, -128)
+        m, s = fp.quantize_multiplier(float(np.float32(si) / np.float32(so)))
+        assert not np.array_equal(table, np.clip(fp.mbqm(INT8_RANGE + 128, m, s) - 128, -128, 127))
+        _assert_table(f"QUANTIZE {si} -> {so}", model, table)
 
 
 def test_requantize_ties_pin_double_rounding() -> None:
