@@ -14,10 +14,15 @@ stopped answering (a hang); each is listed with the index that rebuilds it
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
-from .fuzz_keras import run_campaign
+import keras2edge as k2e
+from keras2edge.convert.keras.layers.recurrent import MAX_UNROLLED_STEPS
+from keras2edge.errors import UnsupportedLayerError
+
+from .fuzz_keras import make_mutant, run_campaign
 
 ITERATIONS = int(os.environ.get("K2E_FUZZ_ITERATIONS", "750"))
 SEED = int(os.environ.get("K2E_FUZZ_SEED", "0"))
@@ -33,3 +38,13 @@ def test_every_mutant_loads_or_raises_a_keras2edge_error(fmt: str) -> None:
     # the mutants exercise both paths: some still convert, most are refused with a clean error
     assert camp.outcomes["ok"] > ITERATIONS // 20 and camp.outcomes["refused"] > ITERATIONS // 4
     assert camp.peak_rss < 512 << 20, f"a worker reached {camp.peak_rss >> 20} MB"
+
+
+def test_a_huge_declared_sequence_is_refused_before_unrolling(tmp_path: Path) -> None:
+    """Finding of the long campaign (h5 seed 404, mutant 3070): rnn.h5 with its input's time axis
+    mutated to 6,000,018 steps was unrolled node by node (a hang); refused by the step limit now."""
+    path = tmp_path / "long.h5"
+    make_mutant(404, "h5", 3070, path)
+    with pytest.raises(UnsupportedLayerError, match=r"6000018 time steps; recurrent layers are unrolled, over at "
+                                                    rf"most {MAX_UNROLLED_STEPS} steps"):
+        k2e.load(path)

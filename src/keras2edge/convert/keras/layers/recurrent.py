@@ -40,6 +40,9 @@ from .embedding import mask_of, set_mask, unaccounted_mask
 
 GATES = {"SimpleRNN": 1, "LSTM": 4, "GRU": 3}
 DEFAULT_RECURRENT_ACTIVATION = {"LSTM": "sigmoid", "GRU": "sigmoid"}
+#: The longest sequence a recurrent layer is unrolled over (about a dozen IR nodes per step; a file
+#: declaring millions of steps would otherwise build millions of nodes before anything else fails).
+MAX_UNROLLED_STEPS = 10_000
 
 
 @dataclass
@@ -63,6 +66,9 @@ def sequence_length(ctx: LayerContext, x: Value) -> int:
             f"(model inputs: {names})")
     if x.shape[2] is None:
         raise ctx.refuse(f"the feature dimension of its input {x.shape} is unknown")
+    if t > MAX_UNROLLED_STEPS:
+        raise ctx.refuse(f"its input has {t} time steps; recurrent layers are unrolled, over at most "
+                         f"{MAX_UNROLLED_STEPS} steps")
     return int(t)
 
 
