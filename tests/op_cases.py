@@ -182,14 +182,14 @@ case("Conv2D/groups_bias_input", "Conv2D", [In((2, 6, 6, 4)), In((3, 3, 2, 6), c
                                             In((6,), batch=False)], padding="same")
 case("Conv2D/1x1", "Conv2D", [In((2, 5, 6, 3)), In((1, 1, 3, 8), const=True)])
 case("Conv2D/stride_hw", "Conv2D", [In((2, 9, 11, 3)), _W, _B4], padding="same", strides=(1, 3))
-case("DepthwiseConv2D", "DepthwiseConv2D", [In((2, 7, 9, 3)), In((3, 3, 3, 1), const=True), In((3,), const=True)],
+case("DepthwiseConv2D", "DepthwiseConv2D", [In((2, 7, 9, 3)), In((1, 3, 3, 3), const=True), In((3,), const=True)],
      padding="same")
 case("DepthwiseConv2D/mult2_s2", "DepthwiseConv2D",
-     [In((2, 7, 9, 3)), In((3, 3, 3, 2), const=True), In((6,), const=True)], strides=(2, 2))
+     [In((2, 7, 9, 3)), In((1, 3, 3, 6), const=True), In((6,), const=True)], strides=(2, 2))
 case("DepthwiseConv2D/mult2_same_s2_no_bias", "DepthwiseConv2D",
-     [In((2, 8, 9, 3)), In((3, 3, 3, 2), const=True), None], strides=(2, 2), padding="same")
+     [In((2, 8, 9, 3)), In((1, 3, 3, 6), const=True), None], strides=(2, 2), padding="same")
 case("DepthwiseConv2D/dilation", "DepthwiseConv2D",
-     [In((2, 9, 9, 3)), In((3, 3, 3, 1), const=True), None], dilations=(2, 2), padding="same")
+     [In((2, 9, 9, 3)), In((1, 3, 3, 3), const=True), None], dilations=(2, 2), padding="same")
 
 
 def _tconv(name: str, hw: tuple[int, int], k: int, s: int, padding: str, bias: bool = True) -> None:

@@ -25,7 +25,7 @@ BAD = [
     ("Conv2D", [_v(1, 8, 8, 3), None], {}, "input 1 is missing"),
     ("Conv2D", [_v(1, 8, 8, 3), _v(None, 3, 3, 4)], {}, "kernel dimensions"),
     ("Conv2D", [_v(1, 8, 8, 3), _v(3, 3, 2, 4)], {}, "not a multiple"),
-    ("DepthwiseConv2D", [_v(1, 8, 8, 3), _v(3, 3, 3, None)], {}, "kernel dimensions"),
+    ("DepthwiseConv2D", [_v(1, 8, 8, 3), _v(1, 3, 3, None)], {}, "kernel dimensions"),
     ("FullyConnected", [_v(2, 5), _v(4, 3)], {}, "does not match"),
     ("Add", [_v(2, 3), _v(2, 4)], {}, "do not broadcast"),
     ("MaxPool2D", [_v(2, 8, 3)], {"pool_size": 2, "strides": 2}, "rank-4"),

@@ -62,22 +62,21 @@ def test_every_op_has_a_family_and_dtypes_for_each_input() -> None:
         assert len(spec.dtypes) == len(spec.inputs), name
 
 
-# Keras weight layouts: Conv2D HWIO, DepthwiseConv2D (KH, KW, Cin, M) with channel c*M + m,
-# TransposeConv2D (KH, KW, Cout, Cin), FullyConnected (K, N).
-WEIGHT_AXES = {"Conv2D": ((3,), 2), "DepthwiseConv2D": ((2, 3), 2), "TransposeConv2D": ((2,), 3),
-               "FullyConnected": ((1,), 0)}
+# IR weight layouts: Conv2D HWIO, DepthwiseConv2D (1, KH, KW, Cin*M) with channel c*M + m (no input-channel
+# axis: channel k reads input channel k // M), TransposeConv2D (KH, KW, Cout, Cin), FullyConnected (K, N).
+WEIGHT_AXES = {"Conv2D": (3, 2), "DepthwiseConv2D": (3, None), "TransposeConv2D": (2, 3), "FullyConnected": (1, 0)}
 
 
 def test_weight_axes_are_the_keras_layouts() -> None:
-    got = {n: (s.weights.out_axes, s.weights.in_axis) for n, s in OPS.items() if s.weights is not None}
+    got = {n: (s.weights.out_axis, s.weights.in_axis) for n, s in OPS.items() if s.weights is not None}
     assert got == WEIGHT_AXES
     assert all(OPS[n].weights.input == 1 and OPS[n].quant == QuantRule.PER_CHANNEL_WEIGHTS for n in got)
 
 
 def test_weight_axes_give_the_output_channels_the_op_computes() -> None:
-    """Zeroing the weights of output channel k along ``out_axes`` zeroes exactly output channel k."""
+    """Zeroing the weights of output channel k along ``out_axis`` zeroes exactly output channel k."""
     rng = np.random.default_rng(0)
-    cases = {"Conv2D": ((1, 5, 5, 4), (3, 3, 4, 6)), "DepthwiseConv2D": ((1, 5, 5, 3), (3, 3, 3, 2)),
+    cases = {"Conv2D": ((1, 5, 5, 4), (3, 3, 4, 6)), "DepthwiseConv2D": ((1, 5, 5, 3), (1, 3, 3, 6)),
              "TransposeConv2D": ((1, 3, 3, 4), (3, 3, 5, 4)), "FullyConnected": ((2, 7), (7, 3))}
     for op, (xs, ws) in cases.items():
         spec = op_spec(op)
@@ -85,13 +84,11 @@ def test_weight_axes_give_the_output_channels_the_op_computes() -> None:
         attrs = dict(spec.attrs)
         if op == "TransposeConv2D":
             attrs["output_size"] = (7, 7)
-        axes = spec.weights.out_axes
-        flat = np.moveaxis(w, axes, range(-len(axes), 0))
-        channels = int(np.prod(flat.shape[w.ndim - len(axes):]))
+        axis = spec.weights.out_axis
+        channels = w.shape[axis]
         k = channels - 1
-        cut = flat.reshape(flat.shape[:w.ndim - len(axes)] + (channels,)).copy()
-        cut[..., k] = 0
-        w_cut = np.moveaxis(cut.reshape(flat.shape), range(-len(axes), 0), axes)
+        w_cut = w.copy()
+        np.moveaxis(w_cut, axis, -1)[..., k] = 0
         y = spec.evaluate([x, w_cut], attrs)[0]
         assert y.shape[-1] == channels, op
         assert np.all(y[..., k] == 0) and np.all(np.abs(y[..., :k]).sum(axis=tuple(range(y.ndim - 1))) > 0), op
@@ -135,7 +132,7 @@ def test_macs_hand_computed() -> None:
     g = Graph("macs")
     x = g.add_input("x", DType.FLOAT32, (None, 8, 8, 4))
     conv = g.add_node("Conv2D", [x, g.add_const("w", np.zeros((3, 3, 4, 6), np.float32))], {"padding": "same"})
-    dw = g.add_node("DepthwiseConv2D", [conv.output, g.add_const("d", np.zeros((3, 3, 6, 2), np.float32))])
+    dw = g.add_node("DepthwiseConv2D", [conv.output, g.add_const("d", np.zeros((1, 3, 3, 12), np.float32))])
     tc = g.add_node("TransposeConv2D", [x, g.add_const("t", np.zeros((2, 2, 5, 4), np.float32))],
                     {"strides": (2, 2), "output_size": (16, 16)})
     fc = g.add_node("FullyConnected", [g.add_input("v", DType.FLOAT32, (None, 10)),

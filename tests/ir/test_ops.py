@@ -91,9 +91,9 @@ CASES: list[Case] = [
     c("Conv2D", X4, F(3, 3, 4, 5), F(5), strides=(2, 2), padding="same"),
     c("Conv2D", X4, F(3, 3, 4, 2), dilations=(2, 2)),
     c("Conv2D", X4, F(3, 2, 2, 6), F(6), strides=(1, 2), padding="same"),  # 2 groups
-    c("DepthwiseConv2D", X4, F(3, 3, 4, 2), padding="same"),
-    c("DepthwiseConv2D", X4, F(3, 3, 4, 1), F(4), strides=(2, 2), dilations=(1, 1)),
-    c("DepthwiseConv2D", X4, F(2, 2, 4, 3), dilations=(2, 2), padding="same"),
+    c("DepthwiseConv2D", X4, F(1, 3, 3, 8), padding="same"),
+    c("DepthwiseConv2D", X4, F(1, 3, 3, 4), F(4), strides=(2, 2), dilations=(1, 1)),
+    c("DepthwiseConv2D", X4, F(1, 2, 2, 12), dilations=(2, 2), padding="same"),
     c("TransposeConv2D", F(1, 3, 3, 2), F(3, 3, 4, 2), strides=(2, 2), output_size=(6, 6)),  # same
     c("TransposeConv2D", F(1, 3, 3, 2), F(3, 3, 4, 2), F(4), strides=(2, 2), output_size=(7, 7)),  # valid
     c("TransposeConv2D", F(1, 3, 3, 2), F(3, 3, 4, 2), output_size=(3, 3), pad_before=(1, 1)),  # same, s1

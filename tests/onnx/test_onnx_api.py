@@ -202,7 +202,7 @@ def test_unknown_spatial_dims_use_same_upper_when_strided() -> None:
     x = g.add_input("x", DType.FLOAT32, (None, None, None, 3))
     y = chain(g, "Conv2D", [x, g.add_const("k", RNG.standard_normal((3, 3, 3, 4)).astype(np.float32))], "conv",
               padding="same", dilations=(2, 2))
-    y = chain(g, "DepthwiseConv2D", [y, g.add_const("dk", RNG.standard_normal((3, 3, 4, 1)).astype(np.float32))],
+    y = chain(g, "DepthwiseConv2D", [y, g.add_const("dk", RNG.standard_normal((1, 3, 3, 4)).astype(np.float32))],
               "dw", padding="same", strides=(2, 2))
     a = chain(g, "MaxPool2D", [y], "max", pool_size=(3, 3), strides=(2, 2), padding="same")
     b = chain(g, "AveragePool2D", [y], "avg", pool_size=(3, 3), strides=(2, 2), padding="same")

@@ -37,7 +37,7 @@ def mobilenet_block() -> Graph:
     y = chain(g, "BatchNorm", [y, g.add_const("m", w(8)), g.add_const("v", np.abs(w(8)) + 0.5),
                                g.add_const("g", w(8)), g.add_const("be", w(8))], "bn1")
     r = chain(g, "Relu6", [y], "relu1")
-    d = chain(g, "DepthwiseConv2D", [r, g.add_const("dk", w(3, 3, 8, 1)), g.add_const("db", w(8))], "dw1",
+    d = chain(g, "DepthwiseConv2D", [r, g.add_const("dk", w(1, 3, 3, 8)), g.add_const("db", w(8))], "dw1",
               padding="same")
     a = chain(g, "Add", [d, r], "add1")
     p = chain(g, "Mean", [a], "gap", axes=(1, 2))

@@ -103,7 +103,7 @@ def test_fusing_producers(producer: str) -> None:
     elif producer in ("MaxPool2D", "AveragePool2D"):
         y = chain(g, producer, [x], "p", pool_size=(2, 2), strides=(1, 1))
     elif producer == "DepthwiseConv2D":
-        y = chain(g, producer, [x, g.add_const("w", _w(3, 3, 2, 1))], "p", padding="same")
+        y = chain(g, producer, [x, g.add_const("w", _w(1, 3, 3, 2))], "p", padding="same")
     else:
         y = chain(g, producer, [x, g.add_const("c", np.abs(_w(2)) + 0.5)], "p")
     y = chain(g, "Relu", [y], "relu")

@@ -18,7 +18,7 @@ RNG = np.random.default_rng(7)
 PRODUCERS: dict[str, tuple[str, tuple[int | None, ...], tuple[int, ...], dict[str, Any]]] = {
     "conv": ("Conv2D", (None, 5, 5, 3), (3, 3, 3, 4), {"padding": "same"}),
     "conv_grouped": ("Conv2D", (1, 5, 5, 4), (3, 3, 2, 6), {"strides": (2, 2)}),
-    "depthwise": ("DepthwiseConv2D", (1, 5, 5, 3), (3, 3, 3, 2), {"padding": "same"}),
+    "depthwise": ("DepthwiseConv2D", (1, 5, 5, 3), (1, 3, 3, 6), {"padding": "same"}),
     "transpose_conv": ("TransposeConv2D", (1, 3, 3, 2), (3, 3, 4, 2), {"strides": (2, 2), "output_size": (6, 6)}),
     "dense": ("FullyConnected", (None, 5), (5, 4), {}),
     "dense_3d": ("FullyConnected", (2, 3, 5), (5, 4), {}),
@@ -26,8 +26,6 @@ PRODUCERS: dict[str, tuple[str, tuple[int | None, ...], tuple[int, ...], dict[st
 
 
 def channels_of(op: str, w_shape: tuple[int, ...]) -> int:
-    if op == "DepthwiseConv2D":
-        return w_shape[2] * w_shape[3]
     return w_shape[2] if op == "TransposeConv2D" else w_shape[-1]
 
 

@@ -24,7 +24,7 @@ RNG = np.random.default_rng(3)
 # op -> (input shape, extra constant inputs' shapes, attrs): every op whose spec has `activation`.
 FUSING: dict[str, tuple[tuple[int | None, ...], list[tuple[int, ...]], dict[str, Any]]] = {
     "Conv2D": ((None, 5, 5, 3), [(3, 3, 3, 4), (4,)], {"padding": "same"}),
-    "DepthwiseConv2D": ((None, 5, 5, 3), [(3, 3, 3, 2), (6,)], {}),
+    "DepthwiseConv2D": ((None, 5, 5, 3), [(1, 3, 3, 6), (6,)], {}),
     "FullyConnected": ((None, 5), [(5, 4), (4,)], {}),
     "BatchNorm": ((None, 4), [(4,), (4,)], {}),
     "Add": ((None, 4), [(4,)], {}),

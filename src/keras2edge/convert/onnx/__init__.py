@@ -2,6 +2,7 @@
 
 Usage::
 
+    emission = emit_onnx(graph)                  # the pieces, the graph emitted, IR value -> ONNX value
     data = onnx_bytes(graph)                     # serialized ModelProto, checked by onnx.checker
     model = to_onnx(graph)                       # the same, parsed into an onnx.ModelProto
     save_onnx(graph, "model.onnx", input_shapes={"input_1": (1, 224, 224, 3)})   # the same bytes, streamed
@@ -23,6 +24,7 @@ import functools
 import numbers
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ...errors import LimitExceededError, OptionError, UnsupportedOpError
@@ -34,7 +36,7 @@ from ...ir.quant import outside_qdq
 from . import (ops_activation, ops_conv, ops_dense, ops_elementwise, ops_normalization,  # noqa: F401 - fill ONNX_EMITTERS
                ops_pool, ops_quant, ops_reduce, ops_resize, ops_shape)
 from .check import CHECK_INLINE_BYTES, check_model_bytes, checker_errors
-from .context import ONNX_EMITTERS, ONNX_OWNER, OnnxContext
+from .context import ONNX_EMITTERS, ONNX_OWNER, OnnxContext, OnnxValue
 from .proto import Chunks, encode_model, join, raw_pieces, total_size
 
 if TYPE_CHECKING:
@@ -47,8 +49,8 @@ DEFAULT_OPSET = 21
 MIN_OPSET = 13   # Split/Squeeze/Unsqueeze/ReduceSum take axes as inputs, Softmax works per axis
 MAX_OPSET = 24
 
-__all__ = ["DEFAULT_OPSET", "MAX_OPSET", "MIN_OPSET", "ONNX_EMITTERS", "OnnxContext", "check_opset", "onnx_bytes",
-           "onnx_pieces", "save_onnx", "to_onnx"]
+__all__ = ["DEFAULT_OPSET", "MAX_OPSET", "MIN_OPSET", "ONNX_EMITTERS", "OnnxContext", "OnnxEmission", "OnnxValue",
+           "check_opset", "emit_onnx", "onnx_bytes", "onnx_pieces", "save_onnx", "to_onnx"]
 
 
 def check_opset(opset: object) -> int:
@@ -104,7 +106,31 @@ def _unfused(graph: Graph) -> Graph:
     return copy
 
 
-def onnx_pieces(
+@dataclass(frozen=True)
+class OnnxEmission:
+    """What :func:`emit_onnx` made of an IR graph.
+
+    Attributes:
+        pieces: the serialized ModelProto in pieces (:func:`~.proto.join` gives its bytes).
+        graph: the IR graph that was written: the caller's, or a copy with fused activations
+            unfused (ONNX has none); its values share names with the caller's graph.
+        values: IR value name (of ``graph``) -> the ONNX value holding it (:class:`OnnxValue`: its
+            name and layout), for the graph inputs and every node output (every node is emitted).
+            Each is the tensor the producer wrote, in the value's home layout: the IR shape, or
+            permuted by ``cf_perm`` when ``channels_first``; ``flat_cf`` is a rank-2 value held as
+            the flatten of a channels-first tensor (same shape, elements in C, H, W order). A value
+            forwarded without a node (a Transpose that cancels the layout) maps to the tensor that
+            carries it. A graph output delivered in another layout is also in the file, under the
+            output's name. Constants (weights, biases) are absent: their data is the IR array,
+            permuted as each op needs.
+    """
+
+    pieces: Chunks
+    graph: Graph
+    values: dict[str, OnnxValue]
+
+
+def emit_onnx(
     graph: Graph,
     *,
     opset: int = DEFAULT_OPSET,
@@ -112,9 +138,10 @@ def onnx_pieces(
     nchw_outputs: bool = False,
     input_shapes: Mapping[str, Sequence[int]] | None = None,
     producer_version: str | None = None,
-) -> Chunks:
+) -> OnnxEmission:
     """Emit a float IR graph as a serialized ONNX model (checked with ``onnx.checker``, full check),
-    in pieces: bytes, and the initializers' arrays as they are (see :mod:`.proto`).
+    in pieces (bytes, and the initializers' arrays as they are: see :mod:`.proto`), with the map
+    from IR value to ONNX value (:class:`OnnxEmission`).
 
     Args:
         graph: the IR graph (NHWC).
@@ -126,7 +153,7 @@ def onnx_pieces(
         producer_version: recorded in the model; defaults to the installed keras2edge version.
 
     Returns:
-        The ModelProto's pieces (:func:`onnx_bytes` joins them). Inputs and outputs keep the IR value
+        The emission; :func:`onnx_bytes` joins its pieces. Inputs and outputs keep the IR value
         names (Keras layer names); dynamic dims are named ``batch`` (axis 0) or ``d<k>``.
 
     Raises:
@@ -169,23 +196,28 @@ def onnx_pieces(
         note = (f"keras2edge: the ONNX model emitted for graph {graph.name!r} failed onnx.checker "
                 "(an emitter bug; please report it)")
         raise type(e)(f"{e}\n{note}") from e
-    return pieces
+    return OnnxEmission(pieces, graph, ctx.value_names())
+
+
+def onnx_pieces(graph: Graph, **kwargs: object) -> Chunks:
+    """The pieces of the ONNX model :func:`emit_onnx` emits (same keyword arguments)."""
+    return emit_onnx(graph, **kwargs).pieces  # type: ignore[arg-type]
 
 
 def onnx_bytes(graph: Graph, **kwargs: object) -> bytes:
-    """The bytes of the ONNX model :func:`onnx_pieces` emits (same keyword arguments)."""
-    return join(onnx_pieces(graph, **kwargs))  # type: ignore[arg-type]
+    """The bytes of the ONNX model :func:`emit_onnx` emits (same keyword arguments)."""
+    return join(onnx_pieces(graph, **kwargs))
 
 
 def to_onnx(graph: Graph, **kwargs: object) -> onnx.ModelProto:
-    """:func:`onnx_bytes` (same keyword arguments) parsed into an ``onnx.ModelProto`` (imports onnx)."""
+    """:func:`onnx_bytes` (same keyword arguments as :func:`emit_onnx`) parsed into an ``onnx.ModelProto`` (imports onnx)."""
     import onnx
 
     return onnx.ModelProto.FromString(onnx_bytes(graph, **kwargs))
 
 
 def save_onnx(graph: Graph, path: PathLike, *, inputs: Sequence[PathLike | None] = (), **kwargs: object) -> int:
-    """Emit ``graph`` with :func:`onnx_pieces` (same keyword arguments) and write it to ``path`` atomically.
+    """Emit ``graph`` with :func:`emit_onnx` (same keyword arguments) and write it to ``path`` atomically.
 
     The file holds the bytes of :func:`onnx_bytes`, streamed: the weights go from the graph's arrays
     to the file one at a time (a transposed view copied in slices), never gathered into one bytes

@@ -12,7 +12,7 @@ Constants become initializers named after the IR value, deduplicated by identity
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -38,6 +38,18 @@ INT64_MAX = int(np.iinfo(np.int64).max)
 INT64_MIN = int(np.iinfo(np.int64).min)
 
 Shape = tuple["int | None", ...]
+
+
+class OnnxValue(NamedTuple):
+    """Where an IR value is held in the emitted ONNX graph."""
+
+    name: str     # the ONNX value (tensor) name
+    layout: str   # "nhwc" (the IR's axis order), "cf" (permuted by ``cf_perm``) or "flat_cf"
+
+    @property
+    def channels_first(self) -> bool:
+        """Whether the ONNX tensor is the IR value with its channels moved to axis 1."""
+        return self.layout == CF
 
 
 def dim_names(shape: Shape) -> list[int | str]:
@@ -258,6 +270,13 @@ class OnnxContext:
             return
         self._home[id(v)] = layout
         self._tensors[(id(v), layout)] = src
+
+    def value_names(self) -> dict[str, OnnxValue]:
+        """IR value name -> the ONNX value its producer wrote (home layout), for the graph inputs
+        and the node outputs emitted so far."""
+        held = [*self.graph.inputs, *(v for node in self.graph.nodes for v in node.outputs)]
+        return {v.name: OnnxValue(self._tensors[(id(v), home)], home) for v in held
+                if (home := self._home.get(id(v))) is not None}
 
     def declare_input(self, v: Value) -> None:
         """Declare graph input ``v`` (channels first when ``nchw_inputs`` and rank >= 3)."""

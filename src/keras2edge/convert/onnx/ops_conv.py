@@ -77,16 +77,18 @@ def emit_conv2d(ctx: OnnxContext, node: Node) -> None:
 
 @ONNX_EMITTERS.register("DepthwiseConv2D")
 def emit_depthwise_conv2d(ctx: OnnxContext, node: Node) -> None:
-    """DepthwiseConv2D (kernel KH, KW, Cin, M) → Conv with group=Cin and weights (Cin·M, 1, KH, KW);
-    output channel c·M + m as in the IR."""
+    """DepthwiseConv2D (kernel 1, KH, KW, Cin·M) → Conv with group=Cin and weights (Cin·M, 1, KH, KW):
+    the IR's output-channel axis moved first, output channel c·M + m in both."""
     x = node.inputs[0]
     assert x is not None
     w = _const_weight(ctx, node)
-    kh, kw, cin, mult = w.shape
+    _, kh, kw, _ = w.shape
+    cin = ctx.shape(x)[3]
+    if cin is None:
+        raise ctx.unsupported(node, "the input's channel count must be known (it is the Conv's group)")
     s, d = pair(node.attrs["strides"]), pair(node.attrs["dilations"])
     xin = ctx.get(x, CF)
-    wname = ctx.const_value(
-        w, "dw_oihw", lambda a: np.transpose(a.reshape(kh, kw, cin * mult), (2, 0, 1))[:, None, :, :])
+    wname = ctx.const_value(w, "dw_oihw", lambda a: np.transpose(a, (3, 0, 1, 2)))
     y = ctx.set_output(node.output, CF)
     ctx.add1("Conv", [xin, wname] + bias_names(ctx, node), y, kernel_shape=[kh, kw], strides=list(s),
              dilations=list(d), group=int(cin), **window_padding(ctx, node, x, (kh, kw), s, d, node.attrs["padding"]))

@@ -5,8 +5,10 @@ from .writer import write_model
 __all__ = ["write_model"]
 
 # The emitter (IR graph -> Model / bytes / file).
-from .emitter import KNOWN_GAPS, TFLITE_EMITTERS, TFLiteContext, save_tflite, tflite_bytes, to_tflite  # noqa: E402
+from .emitter import (KNOWN_GAPS, TFLITE_EMITTERS, EmittedTensor, TFLiteContext, TFLiteEmission,  # noqa: E402
+                      emit_tflite, save_tflite, tflite_bytes, to_tflite)
 from . import (ops_activation, ops_conv, ops_dense, ops_elementwise, ops_normalization,  # noqa: E402,F401 - fill TFLITE_EMITTERS
                ops_pool, ops_quant, ops_reduce, ops_resize, ops_shape)
 
-__all__ += ["KNOWN_GAPS", "TFLITE_EMITTERS", "TFLiteContext", "save_tflite", "tflite_bytes", "to_tflite"]
+__all__ += ["KNOWN_GAPS", "TFLITE_EMITTERS", "EmittedTensor", "TFLiteContext", "TFLiteEmission", "emit_tflite",
+            "save_tflite", "tflite_bytes", "to_tflite"]

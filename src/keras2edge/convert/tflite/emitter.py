@@ -2,6 +2,7 @@
 
 Usage::
 
+    emission = emit_tflite(graph)       # the Model, the lowered graph it holds, IR value -> tensor
     model = to_tflite(graph)            # runtime.model.Model (dataclasses)
     data = tflite_bytes(graph)          # the .tflite flatbuffer bytes
     save_tflite(graph, "model.tflite")  # atomic write
@@ -29,6 +30,9 @@ What the file looks like, and why:
   (:data:`ACTIVATION_CODES`). The fused operator's output tensor has the activation's name.
 * No Flex or custom operators, ever: an IR op without a builtin mapping is composed from
   builtins or refused with :class:`~keras2edge.errors.UnsupportedOpError`.
+* :func:`emit_tflite` also returns where each IR value went (:attr:`TFLiteEmission.values`), so
+  ranges calibrated on the emitted bytes (the runtime's ``observer``) are attributed to IR values
+  and, through their producers' ``origin``, to Keras layers.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -102,6 +106,36 @@ def keras2edge_version() -> str:
         from ... import __version__
 
         return __version__
+
+
+class EmittedTensor(NamedTuple):
+    """Where an IR value is held in the emitted model: a tensor of subgraph 0."""
+
+    index: int   # the tensor's index in ``subgraphs[0].tensors``
+    name: str    # the tensor's name (the IR value's, suffixed only if a tensor already had it)
+
+
+@dataclass(frozen=True)
+class TFLiteEmission:
+    """What :func:`emit_tflite` made of an IR graph.
+
+    Attributes:
+        model: the TFLite model (:func:`~keras2edge.convert.tflite.write_model` gives its bytes).
+        graph: the IR graph that was written: ``lower(graph)``, a copy with the activations fused
+            (the graph calibration must see; its values share names with the caller's graph).
+        values: IR value name (of ``graph``) -> the tensor holding that value, for the graph inputs
+            and every node output some graph output depends on; the tensor has the value's shape
+            (the batch written as the emission's ``batch``). Absent: constants (weights, biases,
+            folded constants: their data is the IR array, written in the layout the builtin wants),
+            nodes no output depends on (not emitted), and — comparing with the caller's graph —
+            a fused activation's input, which TFLite never materializes: the activation's output
+            maps to the fused operator's output. A value an emitter forwards without an operator
+            (an Identity, a Cast to its own type) maps to the tensor that carries it.
+    """
+
+    model: Model
+    graph: Graph
+    values: dict[str, EmittedTensor]
 
 
 @dataclass
@@ -285,6 +319,12 @@ class TFLiteContext:
         """``v`` is the existing tensor ``tensor`` (no operator)."""
         self._value_tensor[id(v)] = tensor
 
+    def value_tensors(self) -> dict[str, EmittedTensor]:
+        """IR value name -> its tensor, for the graph inputs and the node outputs emitted so far."""
+        held = [*self.graph.inputs, *(v for node in self.graph.nodes for v in node.outputs)]
+        return {v.name: EmittedTensor(t, self.tensors[t].name) for v in held
+                if (t := self._value_tensor.get(id(v))) is not None}
+
     def tmp(self, shape: Sequence[int], dtype: DType, suffix: str) -> int:
         """A helper activation tensor of a static shape (named ``<IR node>/<suffix>``)."""
         return self._add_tensor(self._helper_name(suffix), shape, tensor_type(dtype), 0)
@@ -453,7 +493,14 @@ def to_tflite(graph: Graph, *, batch: int | None = None) -> Model:
     Raises:
         UnsupportedOpError: an op (or configuration) no builtin can express, naming the node.
     """
-    return _emit(graph, batch).finish(_description())
+    return emit_tflite(graph, batch=batch).model
+
+
+def emit_tflite(graph: Graph, *, batch: int | None = None) -> TFLiteEmission:
+    """Emit ``graph`` as :func:`to_tflite` does (same arguments, same model) and say where each IR
+    value went (see :class:`TFLiteEmission`)."""
+    ctx = _emit(graph, batch)
+    return TFLiteEmission(ctx.finish(_description()), ctx.graph, ctx.value_tensors())
 
 
 def _description() -> str:
@@ -510,5 +557,5 @@ def save_tflite(graph: Graph, path: PathLike, *, batch: int | None = None,
         raise LimitExceededError(f"cannot write {os.fspath(path)!r}: {e}") from None
 
 
-__all__ = ["ACTIVATION_CODES", "TFLITE_EMITTERS", "TFLiteContext", "save_tflite",
-           "tensor_type", "tflite_bytes", "to_tflite"]
+__all__ = ["ACTIVATION_CODES", "TFLITE_EMITTERS", "EmittedTensor", "TFLiteContext", "TFLiteEmission", "emit_tflite",
+           "save_tflite", "tensor_type", "tflite_bytes", "to_tflite"]

@@ -1,8 +1,8 @@
 """TFLite emitters for the convolutions: Conv2D, DepthwiseConv2D, TransposeConv2D.
 
-Weights change layout at export time (Keras → TFLite): Conv2D HWIO → OHWI; DepthwiseConv2D
-(KH, KW, Cin, M) → (1, KH, KW, Cin·M) with ``depth_multiplier`` M (output channel c·M + m in
-both); TransposeConv2D (KH, KW, Cout, Cin) → OHWI (Cout, KH, KW, Cin). Conv2D and DepthwiseConv2D
+Weights change layout at export time (IR → TFLite): Conv2D HWIO → OHWI; DepthwiseConv2D is
+already stored as TFLite stores it, (1, KH, KW, Cin·M), written as it is with ``depth_multiplier``
+M = Cout / Cin; TransposeConv2D (KH, KW, Cout, Cin) → OHWI (Cout, KH, KW, Cin). Conv2D and DepthwiseConv2D
 without a bias get a zero bias, as the converter writes (its prepare pass adds one); TRANSPOSE_CONV
 without a bias gets input -1.
 """
@@ -95,15 +95,16 @@ def emit_conv2d(ctx: TFLiteContext, node: Node) -> None:
 
 @TFLITE_EMITTERS.register("DepthwiseConv2D")
 def emit_depthwise_conv2d(ctx: TFLiteContext, node: Node) -> None:
-    """DepthwiseConv2D (kernel KH, KW, Cin, M) → DEPTHWISE_CONV_2D [x, W (1, KH, KW, Cin·M), bias]
-    with depth_multiplier M, padding, strides, dilation (version 2) and a fused activation."""
+    """DepthwiseConv2D (kernel 1, KH, KW, Cin·M) → DEPTHWISE_CONV_2D [x, W (the IR kernel as it is), bias]
+    with depth_multiplier M = Cout / Cin, padding, strides, dilation (version 2) and a fused activation."""
     x = node.inputs[0]
     assert x is not None
     w = _const_weight(ctx, node)
-    kh, kw, cin, mult = (int(d) for d in w.shape)
+    cout = int(w.shape[3])
+    mult = cout // ctx.shape(x)[3]
     s, d = pair(node.attrs["strides"]), pair(node.attrs["dilations"])
-    wt = ctx.const_value(w, "dw", lambda a: a.reshape(1, kh, kw, cin * mult))
-    bias = _bias_or_zeros(ctx, node, cin * mult)
+    wt = ctx.const_value(w)
+    bias = _bias_or_zeros(ctx, node, cout)
     xin = ctx.tensor(x)
     y, act = ctx.fused_output(node)
     ctx.add1("DEPTHWISE_CONV_2D", [xin, wt, bias], y,

@@ -1,7 +1,7 @@
-"""Convolutions on NHWC tensors with Keras weight layouts: Conv2D (HWIO: KH, KW, Cin/groups, Cout),
-DepthwiseConv2D (KH, KW, Cin, multiplier; output channel c * M + m) and TransposeConv2D
-(KH, KW, Cout, Cin). Each declares its weight's output/input-channel axes, int8 per-channel weights
-and its multiply-accumulate count.
+"""Convolutions on NHWC tensors: Conv2D (Keras' HWIO: KH, KW, Cin/groups, Cout), DepthwiseConv2D
+(TFLite's (1, KH, KW, Cin·M): output channel c·M + m on axis 3, M = Cout / Cin the depth multiplier)
+and TransposeConv2D (Keras' KH, KW, Cout, Cin). Each declares its weight's output/input-channel
+axes, int8 per-channel weights and its multiply-accumulate count.
 """
 
 from __future__ import annotations
@@ -74,30 +74,37 @@ def _conv_macs(node: Node) -> int:
 
 define("Conv2D", Family.CONV, ["x", "w", "b?"], WINDOW_ATTRS, _conv_infer, _conv_eval,
        "2-D convolution, NHWC input, HWIO kernel (groups = Cin / kernel Cin)", dtypes=[F, F, F],
-       weights=WeightAxes(1, (3,), 2), macs=_conv_macs, **CONV_TRAITS)
+       weights=WeightAxes(1, 3, 2), macs=_conv_macs, **CONV_TRAITS)
 
 
 def _dw_infer(ins: list[Value | None], attrs: dict[str, Any]) -> list[tuple[DType, Shape]]:
     x, w = need("DepthwiseConv2D", ins, 0, 1)
-    if x.rank != 4 or w.rank != 4:
-        raise ShapeError("DepthwiseConv2D", "needs a rank-4 input and kernel", shapes_of(ins))
-    kh, kw, cin, mult = known_dims("DepthwiseConv2D", ins, "kernel", w.shape)
+    if x.rank != 4 or w.rank != 4 or w.shape[0] != 1:
+        raise ShapeError("DepthwiseConv2D", "needs a rank-4 input and a (1, KH, KW, Cin*M) kernel", shapes_of(ins))
+    kh, kw, cout = known_dims("DepthwiseConv2D", ins, "kernel", w.shape[1:])
+    cin = x.shape[3]
+    if cin is not None and (cin < 1 or cout % cin):
+        raise ShapeError("DepthwiseConv2D", f"kernel channels {cout} not a multiple of input channels {cin}",
+                         shapes_of(ins))
     s, d = pair(attrs["strides"]), pair(attrs["dilations"])
     return [(x.dtype, (x.shape[0], conv_out_dim(x.shape[1], kh, s[0], d[0], attrs["padding"]),
-                       conv_out_dim(x.shape[2], kw, s[1], d[1], attrs["padding"]), cin * mult))]
+                       conv_out_dim(x.shape[2], kw, s[1], d[1], attrs["padding"]), cout))]
 
 
 def _dw_eval(ins: list[np.ndarray | None], attrs: dict[str, Any]) -> list[np.ndarray]:
     x, w = need_arrays("DepthwiseConv2D", ins, 0, 1)
     b = optional_array(ins, 2)
     s, d = pair(attrs["strides"]), pair(attrs["dilations"])
-    kh, kw, cin, mult = w.shape
     (_, (n, oh, ow, cout)), = _dw_infer([Value("x", DType.FLOAT32, x.shape), Value("w", DType.FLOAT32, w.shape)],
                                         attrs)
+    _, kh, kw, _ = w.shape
+    cin = x.shape[3]
+    mult = cout // cin
+    wk = w.reshape(kh, kw, cin, mult)  # channel c·M + m is (c, m)
     xp = pad_same_nhwc(x.astype(np.float64), kh, kw, s, d, attrs["padding"])
     out = np.zeros((x.shape[0], oh, ow, cin, mult), np.float64)
     for i, j, sl in windows(xp, kh, kw, s, d, oh, ow):
-        out += sl[..., :, None] * w[i, j].astype(np.float64)
+        out += sl[..., :, None] * wk[i, j].astype(np.float64)
     out = out.reshape(x.shape[0], oh, ow, cin * mult)
     if b is not None:
         out += b
@@ -105,13 +112,13 @@ def _dw_eval(ins: list[np.ndarray | None], attrs: dict[str, Any]) -> list[np.nda
 
 
 def _dw_macs(node: Node) -> int:
-    kh, kw = _weight_shape(node)[:2]
+    kh, kw = _weight_shape(node)[1:3]
     return per_sample(node.outputs[0].shape) * kh * kw
 
 
 define("DepthwiseConv2D", Family.CONV, ["x", "w", "b?"], WINDOW_ATTRS, _dw_infer, _dw_eval,
-       "depthwise 2-D convolution, kernel (KH, KW, Cin, multiplier); output channel c*mult+m", dtypes=[F, F, F],
-       weights=WeightAxes(1, (2, 3), 2), macs=_dw_macs, **CONV_TRAITS)
+       "depthwise 2-D convolution, kernel (1, KH, KW, Cin*M); output channel c*M+m reads input channel c",
+       dtypes=[F, F, F], weights=WeightAxes(1, 3, None), macs=_dw_macs, **CONV_TRAITS)
 
 
 def _tconv_infer(ins: list[Value | None], attrs: dict[str, Any]) -> list[tuple[DType, Shape]]:
@@ -155,4 +162,4 @@ define("TransposeConv2D", Family.CONV, ["x", "w", "b?"],
        (Attr("strides", T_INTS, (1, 1)), Attr("output_size", T_SEQ), Attr("pad_before", T_SEQ, (0, 0))),
        _tconv_infer, _tconv_eval,
        "transposed 2-D convolution, kernel (KH, KW, Cout, Cin); output cropped at pad_before to output_size",
-       dtypes=[F, F, F], weights=WeightAxes(1, (2,), 3), macs=_tconv_macs, **CONV_TRAITS)
+       dtypes=[F, F, F], weights=WeightAxes(1, 2, 3), macs=_tconv_macs, **CONV_TRAITS)

@@ -125,15 +125,17 @@ T_INTS: tuple[type, ...] = T_SEQ + T_INT  # a window size/stride: one int or one
 
 @dataclass(frozen=True)
 class WeightAxes:
-    """Where the channels are in a weight input (IR layout = Keras layout).
+    """Where the channels are in a weight input (the IR layout).
 
-    ``out_axes``: the axes whose flattened index is the output channel (one axis, or two for
-    DepthwiseConv2D's (Cin, multiplier) whose channel is c * M + m); ``in_axis``: the input channel.
+    ``out_axis``: the output-channel axis (the axis of per-channel quantization and of a folded
+    BatchNorm's scale). ``in_axis``: the input-channel axis, or None when the weight has none
+    because each output channel reads one input channel: DepthwiseConv2D's (1, KH, KW, Cin·M),
+    whose output channel k = c·M + m reads input channel c = k // M (M = Cout / Cin).
     """
 
     input: int
-    out_axes: tuple[int, ...]
-    in_axis: int
+    out_axis: int
+    in_axis: int | None
 
 
 @dataclass(frozen=True)

@@ -14,10 +14,9 @@ from .base import Pass
 from .rewrite import replace_value
 
 
-def scale_out_channels(w: np.ndarray, s: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
-    """``w`` times the (C,) vector ``s`` along its output-channel ``axes`` (the op's ``WeightAxes``; for
-    two axes, as DepthwiseConv2D's (Cin, M), the channel is their flattened index c * M + m)."""
-    shape = [w.shape[a] if a in axes else 1 for a in range(w.ndim)]
+def scale_out_channels(w: np.ndarray, s: np.ndarray, axis: int) -> np.ndarray:
+    """``w`` times the (C,) vector ``s`` along its output-channel ``axis`` (the op's ``WeightAxes``)."""
+    shape = [w.shape[a] if a == axis else 1 for a in range(w.ndim)]
     return w * s.reshape(shape)
 
 
@@ -28,7 +27,7 @@ class FoldBatchNormPass(Pass):
       * Fold: when ``x`` is produced by an op with weights (its spec's ``weights``: Conv2D,
         DepthwiseConv2D, TransposeConv2D, FullyConnected) with constant float weights and a
         constant (or absent) bias, and ``x`` has no other use and is not a graph output, the producer gets NEW constants
-        ``w * scale`` (on its output-channel axes) and ``b * scale + shift`` (a bias is created
+        ``w * scale`` (on its output-channel axis) and ``b * scale + shift`` (a bias is created
         if absent), and the BatchNorm goes. The producer keeps its node, name and origin; if
         the BatchNorm output was a graph output, the producer's output takes its name.
       * Otherwise: the BatchNorm becomes ``Mul(x, scale)`` then ``Add(_, shift)`` with constant
@@ -107,7 +106,7 @@ def _fold_into_producer(graph: Graph, bn: Node, x: Value, scale: np.ndarray, shi
     if w is None or not _float_const(w) or (b is not None and not _float_const(b)):
         return False
     assert w.const is not None
-    new_w = scale_out_channels(w.const.astype(np.float64), scale, axes.out_axes)
+    new_w = scale_out_channels(w.const.astype(np.float64), scale, axes.out_axis)
     old_b = np.zeros(scale.shape) if b is None or b.const is None else b.const.astype(np.float64)
     new_b = old_b * scale + shift
     graph.set_input(conv, axes.input, graph.add_const(f"{w.name}_bnfold", new_w, dtype=w.dtype))

@@ -1,10 +1,12 @@
 """Keras convolution layers: Conv1D/2D, DepthwiseConv1D/2D, SeparableConv1D/2D, Conv1D/2DTranspose.
 
-Maps (the IR is NHWC with Keras' own kernel layouts):
+Maps (the IR is NHWC with Keras' own kernel layouts, except depthwise kernels):
 - Conv2D -> Conv2D (kernel HWIO, groups = Cin / kernel Cin), then the activation;
 - Conv1D -> ExpandDims(axis=1) + Conv2D with kernel (1, K, Cin, Cout) + Squeeze(axes=(1,));
   padding "causal" is a left Pad of (K-1)*dilation steps followed by a "valid" convolution;
-- DepthwiseConv2D / DepthwiseConv1D -> DepthwiseConv2D (kernel (KH, KW, Cin, multiplier));
+- DepthwiseConv2D / DepthwiseConv1D -> DepthwiseConv2D; Keras' (KH, KW, Cin, M) kernel is stored as
+  TFLite stores it, (1, KH, KW, Cin·M) (a reshape, no copy: Keras' channel c·M + m is already the
+  flattened index), so the output channel is one axis;
 - SeparableConv2D / SeparableConv1D -> DepthwiseConv2D (no bias) + 1x1 Conv2D (with the bias);
 - Conv2DTranspose / Conv1DTranspose -> TransposeConv2D (kernel (KH, KW, Cout, Cin)) with the
   output size and leading crop computed as Keras/TensorFlow do for "same"/"valid" and
@@ -124,10 +126,15 @@ class _Layout:
         """A 1-D layer's kernel with a leading height of 1."""
         return kernel[None] if self.n == 1 else kernel
 
+    def depthwise(self, kernel: np.ndarray) -> np.ndarray:
+        """A Keras depthwise kernel (KH, KW, Cin, M) (1-D: (K, Cin, M)) in the IR's (1, KH, KW, Cin·M)."""
+        k = self.lift(kernel)
+        return k.reshape((1,) + k.shape[:2] + (k.shape[2] * k.shape[3],))
+
     def conv(self, op: str, x: Value, name: str, kernel: np.ndarray, *rest: Value | None, padding: str) -> Value:
-        """``op`` (Conv2D, DepthwiseConv2D) on ``x``, the kernel constant ``name`` and ``rest`` (the bias
-        where the op takes one), with the layer's strides and dilation."""
-        return self.ctx.op(op, [self.expand(x), self.ctx.const(name, self.lift(kernel)), *rest],
+        """``op`` (Conv2D, DepthwiseConv2D) on ``x``, the kernel constant ``name`` (already in the op's
+        2-D layout) and ``rest`` (the bias where the op takes one), with the layer's strides and dilation."""
+        return self.ctx.op(op, [self.expand(x), self.ctx.const(name, kernel), *rest],
                            strides=self.pair(self.s), dilations=self.pair(self.d), padding=padding)
 
     def finish(self, y: Value) -> Value:
@@ -161,7 +168,7 @@ def import_conv(ctx: LayerContext, inputs: list[Value]) -> Value:
     if padding == "causal":  # Keras pads (K-1)*dilation steps on the left, then convolves 'valid'
         x = ctx.op("Pad", [x], pads=((0, 0), ((lay.k[0] - 1) * lay.d[0], 0), (0, 0)))
         padding = "valid"
-    return lay.finish(lay.conv("Conv2D", x, "kernel", kernel, bias, padding=padding))
+    return lay.finish(lay.conv("Conv2D", x, "kernel", lay.lift(kernel), bias, padding=padding))
 
 
 # ---------------------------------------------------------------------------- depthwise
@@ -169,13 +176,14 @@ def import_conv(ctx: LayerContext, inputs: list[Value]) -> Value:
 
 @KERAS_HANDLERS.register("DepthwiseConv1D", "DepthwiseConv2D")
 def import_depthwise_conv(ctx: LayerContext, inputs: list[Value]) -> Value:
-    """DepthwiseConv1D/2D -> DepthwiseConv2D (kernel (KH, KW, Cin, depth_multiplier)) + activation."""
+    """DepthwiseConv1D/2D -> DepthwiseConv2D (kernel (1, KH, KW, Cin·depth_multiplier)) + activation."""
     lay = _Layout(ctx, inputs[0])
     padding = padding_mode(ctx)
     mult = int(ctx.get("depth_multiplier", 1) or 1)
     cin = known_channels(ctx, lay.x)
     (kernel,), bias = _weights(ctx, [("depthwise_kernel", lay.k + (cin, mult))], cin * mult)
-    return lay.finish(lay.conv("DepthwiseConv2D", lay.x, "depthwise_kernel", kernel, bias, padding=padding))
+    return lay.finish(lay.conv("DepthwiseConv2D", lay.x, "depthwise_kernel", lay.depthwise(kernel), bias,
+                               padding=padding))
 
 
 # ---------------------------------------------------------------------------- separable
@@ -195,7 +203,7 @@ def import_separable_conv(ctx: LayerContext, inputs: list[Value]) -> Value:
     cin = known_channels(ctx, lay.x)
     (dw, pw), bias = _weights(ctx, [("depthwise_kernel", lay.k + (cin, mult)),
                                     ("pointwise_kernel", (1,) * lay.n + (cin * mult, filters))], filters)
-    y = lay.conv("DepthwiseConv2D", lay.x, "depthwise_kernel", dw, padding=padding)
+    y = lay.conv("DepthwiseConv2D", lay.x, "depthwise_kernel", lay.depthwise(dw), padding=padding)
     y = ctx.op("Conv2D", [y, ctx.const("pointwise_kernel", lay.lift(pw)), bias], strides=(1, 1), dilations=(1, 1),
                padding="valid")
     return lay.finish(y)
