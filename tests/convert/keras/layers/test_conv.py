@@ -16,9 +16,9 @@ from keras2edge.convert.keras import load_keras
 from keras2edge.errors import UnsupportedLayerError, WeightsMismatchError
 
 from tests.corpus import corpus
+from tests.corpus_oracles import oracle
 from tests.ir_graphs import ops
 from tests.tolerances import rel_err
-from tests.corpus_oracles import oracle
 
 from ..helpers import (
     check_fixture,
