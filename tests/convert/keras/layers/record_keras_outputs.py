@@ -31,8 +31,8 @@ from tests.corpus import FIXTURES  # noqa: E402
 
 from ..helpers import write_h5  # noqa: E402
 from .test_attention_embedding import MHA_IDS, MHA_WEIGHTS, _mha_config  # noqa: E402
-from .test_recurrent import (
-    # noqa: E402     EMBEDDING_INPUT,
+from .test_recurrent import (  # noqa: E402
+    EMBEDDING_INPUT,
     EMBEDDING_WEIGHTS,
     MASKING_INPUT,
     MASKING_WEIGHTS,
