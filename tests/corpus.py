@@ -1,4 +1,5 @@
-"""Where the third-party corpus is (the one place that says so) and what tests do when it is absent.
+"""Where the test data is: the repository, its committed fixtures (``FIXTURES``) and the third-party corpus
+(the one place that says so), and what tests do when the corpus is absent.
 
 The corpus (``shared/corpus/``, described by its ``CATALOG.md``) lives beside the repository, never
 in it. Its location is ``$K2E_CORPUS``, by default ``../shared/corpus`` next to the clone.
@@ -20,6 +21,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+FIXTURES = REPO / "tests" / "fixtures"
 CORPUS = Path(os.environ.get("K2E_CORPUS", REPO.parent / "shared" / "corpus"))
 REQUIRE_CORPUS = os.environ.get("K2E_REQUIRE_CORPUS", "0") == "1"
 

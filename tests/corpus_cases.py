@@ -41,7 +41,7 @@ CONVERTIBLE = sorted(rel for rel, (_, expect) in CASES.items() if expect.startsw
 # Convertible files whose value oracle lives in another test (with where).
 ORACLE_ELSEWHERE: dict[str, str] = {
     "keras2cpp/my_nn_arch.json": "keras2cpp's C++ port, Keras' printed output and a NumPy model on sample_mnist.dat "
-                                 "(tests/test_keras_backend.py::test_keras2cpp_matches_its_reference_by_the_rule)",
+                                 "(tests/convert/keras/test_backend.py::test_keras2cpp_matches_its_reference_by_the_rule)",
 }
 
 # Files that are not models: given as MODEL they must be refused with what was found.
@@ -61,6 +61,6 @@ OTHER_FILES: dict[str, str] = {
     K2 + "causal_conv1d_k3_s1_d2_cl_inputs_and_outputs.h5": "reference data (tests/corpus_oracles.py)",
     K2 + "cnn_batch_norm_predictions.npy": "reference data (tests/corpus_oracles.py)",
     "keras2cpp/sample_mnist.dat": "keras2cpp's test input",
-    "tflite-micro/hello_world_int8.tflite": "tests/tflite_schema",
-    "tflite-micro/hello_world_float.tflite": "tests/tflite_schema, tests/runtime",
+    "tflite-micro/hello_world_int8.tflite": "tests/runtime/schema",
+    "tflite-micro/hello_world_float.tflite": "tests/runtime/schema, tests/runtime",
 }

@@ -25,9 +25,9 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from .corpus import corpus
+from .corpus import FIXTURES, corpus
 
-REFERENCES = Path(__file__).resolve().parent / "fixtures" / "corpus"
+REFERENCES = FIXTURES / "corpus"
 K1 = "dl4j-test-resources/keras1/"
 K2 = "dl4j-test-resources/keras2/"
 

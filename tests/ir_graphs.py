@@ -1,5 +1,5 @@
 """Small IR graphs for the backend tests: one-op graphs built from a case of ``tests/op_cases.py``
-(with seeded random feeds), pretend-Keras chains of ops, and comparing a backend's outputs with the
+(with seeded random feeds), pretend-Keras chains of ops, a graph's op names, and comparing a backend's outputs with the
 IR's own (``keras2edge.ir.evaluate``)."""
 
 from __future__ import annotations
@@ -55,6 +55,11 @@ def build_case(case: Case) -> tuple[Graph, dict[str, np.ndarray]]:
     g.outputs = list(node.outputs)
     g.verify()
     return g, feeds
+
+
+def ops(graph: Graph) -> list[str]:
+    """The graph's op names, in node order."""
+    return [n.op for n in graph.nodes]
 
 
 def chain(g: Graph, op: str, inputs: Sequence[Any], name: str, **attrs: Any) -> Any:

@@ -6,9 +6,9 @@ case's ``.tflite`` for ONNX, onnxruntime on the case's ONNX for TFLite and the r
 the ops whose emitters share axis arithmetic; never ``keras2edge.ir.evaluate``):
 
 - ``onnx``: the ONNX emitter, run in onnxruntime for several opsets, with NHWC and NCHW inputs
-  (tests/onnx/test_onnx_ops.py);
+  (tests/convert/onnx/test_ops.py);
 - ``tflite``: the TFLite emitter, run in LiteRT (default and reference kernels) and TFLite Micro,
-  and read back by the PyPI ``tflite`` package (tests/tflite/test_tflite_ops.py);
+  and read back by the PyPI ``tflite`` package (tests/convert/tflite/test_ops.py);
 - ``runtime``: the emitted ``.tflite`` run by keras2edge.runtime, also against LiteRT's reference
   kernels on the same file (tests/runtime/test_emitted_ops.py).
 

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from .conftest import run_onnx
+from .onnxrt import run_graph_onnx
 from .ir_graphs import build_case
 from .litert import litert
 from .op_cases import CASES, Case
@@ -120,7 +120,7 @@ def numpy_outputs(name: str) -> dict[str, np.ndarray]:
 def onnx_outputs(name: str) -> dict[str, np.ndarray]:
     """onnxruntime's outputs for case ``name`` emitted as ONNX, by IR output name."""
     g, feeds = build_case(CASE_BY_NAME[name])
-    return {v.name: o for v, o in zip(g.outputs, run_onnx(g, feeds))}
+    return {v.name: o for v, o in zip(g.outputs, run_graph_onnx(g, feeds))}
 
 
 @cache

@@ -1,5 +1,6 @@
 """Structure rules: dependency direction between layers of the package (and inside the op vocabulary),
-every op in its family's module everywhere, registry coverage, README table."""
+every op in its family's module everywhere, registry coverage, README table, and the test tree
+mirroring the package (folders, ``__init__.py``, package imports)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 
 from keras2edge.convert.keras.support import BEGIN, END, readme_block
 
-from .conftest import REPO
+from .corpus import REPO
 
 PKG = REPO / "src" / "keras2edge"
 
@@ -132,3 +133,56 @@ def test_every_handler_has_a_docstring() -> None:
 
     missing = [c for c in KERAS_HANDLERS if not (KERAS_HANDLERS.get(c).__doc__ or "").strip()]
     assert not missing, missing
+
+
+# The test tree mirrors src/keras2edge: tests/<pkg>/ tests src/keras2edge/<pkg> (a package, or a module
+# such as runtime/schema.py whose tests fill a folder). Only these cross-cutting suites sit elsewhere.
+TESTS = REPO / "tests"
+CROSS_CUTTING = {"hostile", "zoo", "mutations"}
+DATA = {"fixtures"}  # committed test data and the scripts that make it, not test code
+
+
+def _test_folders() -> list[Path]:
+    return sorted(d for d in TESTS.rglob("*") if d.is_dir() and d.name != "__pycache__"
+                  and d.relative_to(TESTS).parts[0] not in DATA)
+
+
+def test_test_tree_mirrors_src() -> None:
+    bad = []
+    for d in _test_folders():
+        rel = d.relative_to(TESTS)
+        if rel.parts[0] in CROSS_CUTTING:
+            continue
+        if not ((PKG / rel).is_dir() or (PKG / rel).with_suffix(".py").is_file()):
+            bad.append(f"tests/{rel.as_posix()} has no src/keras2edge/{rel.as_posix()} package or module")
+    assert not bad, "\n".join(bad) + f"\n(cross-cutting suites may sit at the top: {sorted(CROSS_CUTTING)})"
+
+
+def test_every_test_folder_is_a_package() -> None:
+    missing = [f"tests/{d.relative_to(TESTS).as_posix()}" for d in [TESTS, *_test_folders()]
+               if not (d / "__init__.py").is_file()]
+    assert not missing, f"test folders without __init__.py: {missing}"
+
+
+def test_tests_import_their_helpers_through_the_package() -> None:
+    """No ``sys.path`` edits and no bare ``from helpers import ...``: helpers are imported relative to
+    their package or as ``tests.<...>``. The one script that edits sys.path is run by path
+    (``python tests/mutations/run_mutations.py``) before ``tests`` can be imported."""
+    local = {p.stem for p in TESTS.rglob("*.py")} - {"__init__"}  # folder names (onnx, keras...) are real packages too
+    scripts = {TESTS / "mutations" / "run_mutations.py"}
+    bad = []
+    for f in TESTS.rglob("*.py"):
+        if f.relative_to(TESTS).parts[0] in DATA:
+            continue
+        tree = ast.parse(f.read_text())
+        for node in ast.walk(tree):
+            tops = []
+            if isinstance(node, ast.Import):
+                tops = [a.name.split(".")[0] for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+                tops = [node.module.split(".")[0]]
+            bad += [f"{f.relative_to(REPO)}: bare import of tests module {t!r}" for t in tops if t in local]
+            if (f not in scripts and isinstance(node, ast.Attribute) and node.attr == "path"
+                    and isinstance(node.value, ast.Name) and node.value.id == "sys"):
+                bad.append(f"{f.relative_to(REPO)}: edits sys.path")
+    assert not bad, "\n".join(bad)

@@ -18,8 +18,7 @@ import keras2edge
 from keras2edge import batch
 from keras2edge.cli import main
 
-from .conftest import FIXTURES, REPO
-from .corpus import CorpusFile
+from .corpus import FIXTURES, REPO, CorpusFile
 
 EXAMPLE = str(REPO / "examples" / "tiny_cnn.keras")
 MLP = str(FIXTURES / "k3" / "mlp.h5")

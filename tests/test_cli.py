@@ -11,7 +11,8 @@ from click.testing import CliRunner
 
 from keras2edge.cli import main
 
-from .conftest import REPO, corpus, rel_err
+from .corpus import REPO, corpus
+from .tolerances import rel_err
 
 EXAMPLE = REPO / "examples" / "tiny_cnn.keras"
 

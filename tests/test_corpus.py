@@ -3,7 +3,7 @@
 Convertible files: onnxruntime on the written ONNX must match the file's value oracle
 (tests/corpus_oracles.py: the catalog's reference data, Keras' recorded outputs, or an independent
 NumPy model) within ``tolerances.CORPUS``. Must-fail files fail with the cause named and no output
-file written. The TFLite path of the same files: tests/tflite/test_tflite_corpus.py.
+file written. The TFLite path of the same files: tests/convert/tflite/test_corpus.py.
 """
 
 from __future__ import annotations
@@ -16,12 +16,11 @@ import pytest
 import keras2edge
 from keras2edge.errors import Keras2EdgeError, UnsupportedLayerError
 
-from .conftest import run_onnx
+from .onnxrt import run_graph_onnx
 from .corpus import CORPUS, corpus, require_corpus
 from .corpus_cases import CASES, CONVERTIBLE, NOT_MODELS, ORACLE_ELSEWHERE, OTHER_FILES
 from .corpus_oracles import oracle, oracle_kind
-from .tolerances import CORPUS as TOLERANCE
-from .tolerances import scaled_error
+from .tolerances import CORPUS as TOLERANCE, scaled_error
 
 
 def load_case(rel: str) -> keras2edge.Graph | None:
@@ -61,7 +60,7 @@ def test_corpus_model(rel: str, tmp_path) -> None:
     if rel in ORACLE_ELSEWHERE:
         return
     o = oracle(rel)
-    got = run_onnx(graph, {v.name: x for v, x in zip(graph.inputs, o.inputs)})
+    got = run_graph_onnx(graph, {v.name: x for v, x in zip(graph.inputs, o.inputs)})
     errs = [scaled_error(g, y) for g, y in zip(got, o.outputs)]
     assert len(got) == len(o.outputs) and max(errs) <= TOLERANCE, f"{rel} ({o.kind} oracle): errors {errs}"
 

@@ -20,7 +20,7 @@ from keras2edge.errors import (
     WeightsMismatchError,
 )
 
-from .conftest import REPO, corpus
+from .corpus import REPO, corpus
 
 EXAMPLE = REPO / "examples" / "tiny_cnn.keras"
 RNN_JSON = "dl4j-test-resources/keras2/simple_rnn_tf_keras_2_config.json"

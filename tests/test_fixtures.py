@@ -13,9 +13,9 @@ import pytest
 import keras2edge
 from keras2edge.errors import Keras2EdgeError
 
-from .conftest import FIXTURES, run_onnx
-from .tolerances import KERAS_FIXTURES as TOLERANCE
-from .tolerances import scaled_error
+from .corpus import FIXTURES
+from .onnxrt import run_graph_onnx
+from .tolerances import KERAS_FIXTURES as TOLERANCE, scaled_error
 
 MANIFEST = json.loads((FIXTURES / "manifest.json").read_text())
 WORST: dict[str, float] = {}
@@ -59,7 +59,7 @@ def test_fixture(entry: dict, tmp_path) -> None:
     feeds = {k[3:]: io[k] for k in io.files if k.startswith("in:")}
     assert sorted(feeds) == sorted(v.name for v in graph.inputs)
     assert [v.name for v in graph.outputs] == entry["outputs"]
-    got = run_onnx(graph, feeds)
+    got = run_graph_onnx(graph, feeds)
     (x0,) = feeds.values() if len(feeds) == 1 else (None,)
     errs = [scaled_error(g, KERAS_BUGS[name](x0) if name in KERAS_BUGS and x0 is not None else io[f"out:{k}"])
             for k, (g, name) in enumerate(zip(got, entry["outputs"]))]

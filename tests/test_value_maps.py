@@ -26,9 +26,9 @@ from keras2edge.ir.evaluate import evaluate
 from keras2edge.ir.value import Value
 from keras2edge.runtime import Interpreter
 
-from .conftest import FIXTURES
+from .corpus import FIXTURES
 from .ir_graphs import chain
-from .ort_session import ort_session
+from .onnxrt import ort_session
 from .tolerances import KERAS_FIXTURES as TOLERANCE
 from .tolerances import scaled_error
 

@@ -1,6 +1,6 @@
 """Tolerances of the float value tests against Keras (and the corpus' other oracles), in one place.
 
-Error measure (``scaled_error``): max |got - want| over all elements, divided by the peak magnitude
+Error measure of the tolerances below (``scaled_error``): max |got - want| over all elements, divided by the peak magnitude
 max |want| of the reference output. Relative to the output's own scale, so a model whose outputs
 stay below 0.3 is held as tightly as one whose outputs reach 1e4 (the former ``1e-4 * max(1,
 range)`` let a wrong BatchNorm fold through on small outputs).
@@ -43,3 +43,31 @@ def scaled_error(got: np.ndarray, want: np.ndarray) -> float:
     peak = float(np.abs(want).max())
     err = float(np.abs(got - want).max())
     return err / peak if peak > 0 else err
+
+
+def rel_err(got: np.ndarray, want: np.ndarray, *, same_dtype: bool = False) -> float:
+    """max |got - want| / max(1, range of want), the measure of the single-op, importer and CLI checks.
+
+    Shapes must match; 0 for empty outputs; NaN and infinities must sit at the same places in both
+    (else ``inf``). ``same_dtype`` (the runtime-vs-LiteRT checks): the dtypes must match too, and
+    integer outputs give their max absolute difference; otherwise both are compared as float64.
+    """
+    got = np.asarray(got)
+    want = np.asarray(want)
+    assert got.shape == want.shape, f"shape {got.shape} != {want.shape}"
+    if same_dtype:
+        assert got.dtype == want.dtype, f"dtype {got.dtype} != {want.dtype}"
+    if want.size == 0:
+        return 0.0
+    if same_dtype and want.dtype.kind in "biu":
+        return float(np.max(np.abs(got.astype(np.int64) - want.astype(np.int64))))
+    g64, w64 = got.astype(np.float64), want.astype(np.float64)
+    if not np.array_equal(np.isnan(g64), np.isnan(w64)) or not np.array_equal(np.isinf(g64), np.isinf(w64)):
+        return float("inf")
+    fin = np.isfinite(w64)
+    if not fin.any():
+        return 0.0 if np.array_equal(g64, w64) else float("inf")
+    if not np.array_equal(g64[~fin], w64[~fin]):
+        return float("inf")
+    scale = max(1.0, float(w64[fin].max() - w64[fin].min()))
+    return float(np.max(np.abs(g64[fin] - w64[fin]))) / scale

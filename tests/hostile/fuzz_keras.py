@@ -37,8 +37,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[2]
-FIXTURES = REPO / "tests" / "fixtures"
+from ..corpus import FIXTURES, REPO
+
 BASES = {
     "h5": [FIXTURES / "k2" / "mlp.h5", FIXTURES / "k2" / "cnn1d.h5", FIXTURES / "k2" / "rnn.h5",
            FIXTURES / "k3" / "mlp.h5", FIXTURES / "k2" / "merge.h5"],

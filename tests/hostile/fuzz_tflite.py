@@ -46,11 +46,10 @@ from keras2edge.runtime.model import Model
 from keras2edge.runtime.reader import load_model
 from keras2edge.runtime.schema import BUILTIN_OPERATOR_NAMES
 
-from ..conftest import CORPUS
-from ..tflite_schema.helpers import buffer_data_offsets, conv_mean_model, fc_relu_model
-from ..tflite_schema.test_reader_errors import _mutate
+from ..corpus import CORPUS, FIXTURES, REPO
+from ..runtime.schema.helpers import buffer_data_offsets, conv_mean_model, fc_relu_model
+from ..runtime.schema.test_reader_errors import _mutate
 
-REPO = Path(__file__).resolve().parents[2]
 #: The campaign's memory limit: small, so a mutant declaring more is refused, never allocated.
 FUZZ_LIMITS = Limits(max_memory=256 << 20)
 HANG_SECONDS = 30.0
@@ -65,7 +64,7 @@ CORPUS_SEEDS = ("hello_world_float.tflite", "hello_world_int8.tflite")
 
 
 def seed_files() -> list[tuple[str, bytes]]:
-    files = sorted((REPO / "tests" / "fixtures").glob("tflite*/*.tflite"))
+    files = sorted(FIXTURES.glob("tflite*/*.tflite"))
     if CORPUS.is_dir():  # the official converter's files too, when the corpus is there (tests/corpus.py)
         files += [CORPUS / "tflite-micro" / n for n in CORPUS_SEEDS]
     seeds = [(p.name, p.read_bytes()) for p in files]

@@ -27,7 +27,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from tests.conftest import FIXTURES
+from tests.corpus import FIXTURES
 
 SECRET = b"K2E-SECRET-MARKER-never-read-me!"  # 32 bytes
 

@@ -24,7 +24,7 @@ import pytest
 import keras2edge as k2e
 from keras2edge.npyio import load_inputs
 
-from ..conftest import REPO
+from ..corpus import REPO
 from .harness import assert_clean_api_failure, assert_clean_cli_failure, assert_no_leftovers, run_api, run_cli
 from .inprocess import run_cli_here
 

@@ -19,6 +19,7 @@ import keras2edge as k2e
 from keras2edge.convert.keras import h5probe
 from keras2edge.errors import LimitExceededError, ModelFormatError
 
+from ..corpus import FIXTURES
 from .fuzz_keras import make_mutant
 from .harness import assert_clean_cli_failure, run_cli
 
@@ -97,12 +98,12 @@ def test_spawned_probe_when_threads_run(tmp_path: Path, other_thread: None, monk
     hang = _mutant(tmp_path, (101, "keras", 23406))  # a spooled member: the child gets its descriptor
     with pytest.raises(ModelFormatError, match="did not finish reading attribute 'name' of '/vars'"):
         k2e.load(hang)
-    graph = k2e.load(Path(__file__).parents[1] / "fixtures" / "k3" / "mlp.keras")
+    graph = k2e.load(FIXTURES / "k3" / "mlp.keras")
     assert graph.nodes and not forks
 
 
 def test_good_files_load_through_both_probes(tmp_path: Path, other_thread: None) -> None:
-    fixtures = Path(__file__).parents[1] / "fixtures"
+    fixtures = FIXTURES
     spawned = [k2e.load(fixtures / name) for name in ("k2/mlp.h5", "k3/cnn1d.keras")]
     assert [len(g.nodes) for g in spawned] == [len(k2e.load(fixtures / n).nodes) for n in ("k2/mlp.h5", "k3/cnn1d.keras")]
 
@@ -112,7 +113,7 @@ def test_without_fork_the_walk_runs_in_process(tmp_path: Path, monkeypatch: pyte
     path = _mutant(tmp_path, (101, "h5", 3497))  # fails cleanly in-process too
     with pytest.raises(ModelFormatError, match="cannot read the HDF5 data"):
         k2e.load(path)
-    assert k2e.load(Path(__file__).parents[1] / "fixtures" / "k2" / "cnn1d.h5").nodes
+    assert k2e.load(FIXTURES / "k2" / "cnn1d.h5").nodes
 
 
 @pytest.mark.parametrize("text", ["0", "-1", "soon", "nan"])

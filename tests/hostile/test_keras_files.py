@@ -24,6 +24,7 @@ from keras2edge.errors import (InvalidWeightsError, LimitExceededError, ModelFor
 from keras2edge.convert.keras.h5guard import WeightReader
 from keras2edge.runtime.limits import Limits
 
+from ..corpus import REPO
 from .harness import assert_clean_cli_failure, assert_no_leftovers, run_cli
 from .keras_files import (ARCH_JSON, FULL_H5, KERAS3, KERNEL_FULL, KERNEL_KERAS3, KERNEL_WEIGHTS, SECRET,
                           WEIGHTS_H5, Plant, full_h5_copy, h5_in_keras, keras_archive, keras_members, model_config,
@@ -470,7 +471,7 @@ def test_config_ints_beyond_int32_are_refused(tmp_path: Path) -> None:
         k2e.load(k)
 
 
-REPO_EXAMPLE = KERAS3.parents[3] / "examples" / "tiny_cnn.keras"
+REPO_EXAMPLE = REPO / "examples" / "tiny_cnn.keras"
 
 
 @pytest.mark.parametrize("fault", sorted(CONFIG_FAULTS))
@@ -484,7 +485,7 @@ def test_zip_asking_for_a_newer_zip_version_is_a_model_format_error(tmp_path: Pa
     """Found by the long .keras fuzz campaign (seed 303, mutant 82526): zipfile raised NotImplementedError."""
     import struct
 
-    data = bytearray((Path(__file__).resolve().parents[2] / "examples" / "tiny_cnn.keras").read_bytes())
+    data = bytearray((REPO / "examples" / "tiny_cnn.keras").read_bytes())
     cd = data.find(b"PK\x01\x02")  # the first central directory entry; 'version needed' is at +6
     struct.pack_into("<H", data, cd + 6, 84)
     bad = tmp_path / "m.keras"

@@ -31,7 +31,7 @@ import keras2edge as k2e
 from keras2edge.cli import main
 from keras2edge.fileio import check_output, write_atomic
 
-from ..conftest import FIXTURES, REPO
+from ..corpus import FIXTURES, REPO
 from .harness import assert_clean_api_failure, assert_clean_cli_failure, assert_no_leftovers, run_api, run_cli
 from .inprocess import run_cli_here
 

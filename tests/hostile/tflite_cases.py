@@ -14,7 +14,7 @@ import numpy as np
 
 from keras2edge.convert.tflite import write_model
 
-from ..tflite_schema.helpers import ModelBuilder
+from ..runtime.schema.helpers import ModelBuilder
 
 INT32 = 2
 

@@ -54,7 +54,3 @@ def check_pass(graph: Graph, p: Pass, changed: bool = True, seed: int = 0) -> Gr
     assert p.run(graph) is False, f"second run of {p.name} changed the graph"
     graph.verify()
     return graph
-
-
-def ops(graph: Graph) -> list[str]:
-    return [n.op for n in graph.nodes]

@@ -13,7 +13,7 @@ from keras2edge.errors import GraphError, Keras2EdgeError, ShapeError
 from keras2edge.ir import DType, Graph, Value
 from keras2edge.ir.ops import op_spec
 
-from ..conftest import REPO
+from ..corpus import REPO
 
 
 def _v(*shape: int | None) -> Value:

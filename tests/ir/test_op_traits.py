@@ -15,7 +15,7 @@ from keras2edge.ir import OPS, DType, Graph
 from keras2edge.ir.cost import node_macs
 from keras2edge.ir.ops import ChannelFlow, Family, QuantRule, op_spec, ops_where
 
-from ..conftest import FIXTURES
+from ..corpus import FIXTURES
 from ..ir_graphs import build_case
 from ..op_cases import CASES
 

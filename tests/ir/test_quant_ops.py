@@ -14,7 +14,7 @@ from keras2edge.ir import DType, Graph, QuantParams
 from keras2edge.ir.ops import OPS
 from keras2edge.ir.passes import ConstantFoldPass
 from keras2edge.runtime import Interpreter
-from tests.ort_session import ort_session
+from tests.onnxrt import ort_session
 
 Q8 = QuantParams.per_tensor(0.1, -3, DType.INT8)
 

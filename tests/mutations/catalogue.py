@@ -19,12 +19,12 @@ from dataclasses import dataclass
 FIXTURES = "tests/test_fixtures.py"
 CORPUS = "tests/test_corpus.py"
 CLI = "tests/test_cli.py"
-KERAS = "tests/keras"
-ONNX = "tests/onnx"
-TFLITE = "tests/tflite"
+KERAS = "tests/convert/keras/layers"
+ONNX = "tests/convert/onnx"
+TFLITE = "tests/convert/tflite"
 RUNTIME = "tests/runtime"
 PASSES = "tests/ir/passes"
-BACKEND = "tests/test_keras_backend.py"
+BACKEND = "tests/convert/keras/test_backend.py"
 
 # Tests whose result depends on the machine's load, never run by the mutation script (they would
 # "catch" mutants at random on a busy machine). Each is a defect to fix in its own test file.

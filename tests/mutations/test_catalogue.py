@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.corpus import REPO
 from tests.mutations.catalogue import MUTANTS, Mutant
 from tests.mutations.run_mutations import (BEGIN, CAUGHT, END, CatalogueError, hunt, check_catalogue, mutated_source,
                                           write_table)
@@ -28,7 +29,7 @@ def test_catalogue_covers_the_issue_kinds() -> None:
 
 
 def test_selections_exist() -> None:
-    root = Path(__file__).resolve().parents[2]
+    root = REPO
     for m in MUTANTS:
         for sel in m.tests:
             assert (root / sel.split("::")[0]).exists(), f"{m.id}: no such test path {sel}"

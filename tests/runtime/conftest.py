@@ -5,7 +5,7 @@ from __future__ import annotations
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
     rows = []
-    for mod, what in (("tests.runtime.test_kernels", "single-op cases"),
+    for mod, what in (("tests.runtime.kernels.test_kernels", "single-op cases"),
                       ("tests.runtime.test_converter_models", "converter files")):
         try:
             worst = __import__(mod, fromlist=["WORST"]).WORST

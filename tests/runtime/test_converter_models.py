@@ -22,10 +22,9 @@ import pytest
 
 from keras2edge.runtime import Interpreter
 
-from ..conftest import FIXTURES, REPO
+from ..corpus import FIXTURES, REPO
 from ..litert import litert
-from ..tolerances import KERAS_FIXTURES, scaled_error
-from .oracle import rel_err
+from ..tolerances import KERAS_FIXTURES, rel_err, scaled_error
 
 DIR = FIXTURES / "tflite_runtime"
 NAMES = ["mbv2_block", "pool_concat_tconv", "dense_seq", "conv1d", "resize"]
@@ -70,7 +69,7 @@ def test_converter_file_matches_litert_and_keras(name: str) -> None:
         want = litert(data, feeds, fallback=True)
         order = [int(d["name"].rsplit("_", 1)[1]) for d in it.get_output_details()]
         for k, w in zip(order, want):
-            err = rel_err(got[k], w)
+            err = rel_err(got[k], w, same_dtype=True)
             worst = max(worst, err)
             assert err <= TOL, f"{name} output {k} batch {batch}: {err:.2e} vs LiteRT"
             err = scaled_error(got[k], keras_out[k][:batch])
@@ -105,7 +104,7 @@ def test_every_intermediate_matches_litert(name: str) -> None:
             mine = it.intermediates[d["name"]]
             theirs = li.get_tensor(d["index"])
             assert mine.shape == theirs.shape, d["name"]
-            assert rel_err(mine, theirs) <= TOL, d["name"]
+            assert rel_err(mine, theirs, same_dtype=True) <= TOL, d["name"]
             checked += 1
     produced = {o for op in it.ops for o in op.outputs}
     assert checked >= len(produced) - 1  # every op output (LiteRT may drop one it folded itself)
@@ -153,7 +152,7 @@ def test_zoo_model_matches_litert(name: str, zoo_dir: Path) -> None:
     x = np.random.default_rng(0).uniform(lo, hi, (2, *info["input_shape"])).astype(np.float32)
     got = it.run(x)
     want = litert(data, [x], fallback=True)[0]
-    err = rel_err(got, want)
+    err = rel_err(got, want, same_dtype=True)
     WORST[name] = err
     assert err <= TOL, f"{name}: {err:.2e}"
     io = zoo_dir / f"{name}.io.npz"

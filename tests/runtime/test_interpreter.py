@@ -8,9 +8,10 @@ import pytest
 from keras2edge.runtime import Interpreter, RuntimeModelError
 from keras2edge.runtime.model import Model
 
-from ..conftest import corpus
+from ..corpus import corpus
 from ..litert import litert
-from .oracle import GraphBuilder, Out, X, op_model, rel_err, to_bytes
+from .helpers import GraphBuilder, Out, X, op_model, to_bytes
+from ..tolerances import rel_err
 
 F = np.float32
 RNG = np.random.default_rng(0)
@@ -66,7 +67,7 @@ def test_matches_litert_and_io_forms(net_bytes: bytes) -> None:
     by_list = it.run(feeds)
     assert list(by_list) == ["probs", "features"]
     for got, ref in zip(by_list.values(), want):
-        assert rel_err(got, ref) < 1e-6
+        assert rel_err(got, ref, same_dtype=True) < 1e-6
     by_name = it.run({"scale": feeds[1], "img": feeds[0]})
     by_tensor_name = it.run({"image": feeds[0], "scale": feeds[1]})
     for k in by_list:
@@ -131,7 +132,7 @@ def test_dynamic_batch(net_bytes: bytes) -> None:
         want = litert(net_bytes, feeds)
         for g, w in zip(got.values(), want):
             assert g.shape[0] == batch and g.shape == w.shape
-            assert rel_err(g, w) < 1e-6
+            assert rel_err(g, w, same_dtype=True) < 1e-6
         if batch == 5:
             assert it.arena_bytes > a1  # re-planned for the larger batch
     assert it.arena_bytes == a1
@@ -192,7 +193,7 @@ def test_keep_intermediates_match_litert(net_bytes: bytes) -> None:
     names = {d["name"]: d["index"] for d in li.get_tensor_details()}
     for name in ("conv", "dw", "gap", "flat", "fc", "scaled", "probs", "image", "scale"):
         assert name in it.intermediates, name
-        assert rel_err(it.intermediates[name], li.get_tensor(names[name])) < 1e-6, name
+        assert rel_err(it.intermediates[name], li.get_tensor(names[name]), same_dtype=True) < 1e-6, name
     np.testing.assert_array_equal(it.intermediates["probs"], out["probs"])
     # intermediates of an earlier run are not overwritten by the next one
     first = it.intermediates
@@ -202,7 +203,7 @@ def test_keep_intermediates_match_litert(net_bytes: bytes) -> None:
     it2 = Interpreter(net_bytes)
     assert it2.intermediates == {}
     it2.run(feeds, keep_intermediates=True)
-    assert rel_err(it2.intermediates["dw"], first["dw"]) == 0
+    assert rel_err(it2.intermediates["dw"], first["dw"], same_dtype=True) == 0
     assert it2.keep_intermediates is False
 
 
@@ -239,7 +240,7 @@ def test_hello_world_float_matches_litert() -> None:
     for v in x:
         got = it.run(v.reshape(1, 1))
         want = litert(data, [v.reshape(1, 1)])[0]
-        assert rel_err(got, want) < 1e-6
+        assert rel_err(got, want, same_dtype=True) < 1e-6
     assert not it.shape_mismatches
     assert [o.name for o in it.ops] == ["FULLY_CONNECTED"] * 3
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from ..conftest import REPO
+from ..corpus import REPO
 
 
 def test_runtime_import_loads_no_heavy_package() -> None:

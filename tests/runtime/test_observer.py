@@ -10,7 +10,7 @@ import pytest
 
 from keras2edge.runtime import Interpreter, OpInfo
 
-from .oracle import GraphBuilder, to_bytes
+from .helpers import GraphBuilder, to_bytes
 from .test_converter_models import NAMES, _io, fixture
 from .test_interpreter import _feeds, _net
 

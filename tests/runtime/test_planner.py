@@ -11,7 +11,7 @@ from keras2edge.runtime import Interpreter
 from keras2edge.runtime.planner import (ALIGNMENT, Buffer, _LifetimeIndex, arena_buffers, check_plan, lifetimes,
                                         plan_arena)
 
-from .oracle import to_bytes
+from .helpers import to_bytes
 from .test_interpreter import _feeds, _net
 
 

@@ -47,8 +47,7 @@ import numpy as np
 import keras2edge
 import pytest
 
-from ..tolerances import ZOO as TOL
-from ..tolerances import scaled_error
+from ..tolerances import scaled_error, ZOO as TOL
 from .conftest import ZOO_RESULTS
 
 pytestmark = [
@@ -376,7 +375,7 @@ def _check_reference_runtimes(path: Path, xs: list[np.ndarray], built: Built, ro
     from keras2edge.runtime.reader import load_model
 
     from ..litert import litert
-    from ..tflite.tflite_testing import tflm, tflm_unsupported
+    from ..tflm import tflm, tflm_unsupported
 
     data = path.read_bytes()
     got = litert(data, xs, reference=True)

@@ -311,7 +311,7 @@ def real_multiplier_per_channel(input_scale: float, weight_scales: Any, output_s
 
     int8-arithmetic.md §2.7 says per-tensor FULLY_CONNECTED multiplies ``s_in · s_w`` in float32
     first (GetQuantizedConvolutionMultipler); the tflite-micro build we test does not:
-    ``tests/runtime/int8/test_requant_probe.py`` finds scales where the two rules give different
+    ``tests/runtime/test_requant_probe.py`` finds scales where the two rules give different
     outputs and TFLM follows this one."""
     return _f64(input_scale) * _f64(weight_scales).reshape(-1) / _f64(output_scale)
 
@@ -327,7 +327,7 @@ def real_multiplier_requantize(input_scale: float, output_scale: float) -> float
     (TFLM ``micro/kernels/quantize_common.cc``, ``micro/kernels/reduce_common.cc``,
     ``micro/kernels/activations_common.cc`` CalculateReluOpData). For RELU that is the tflite-micro
     build we test; older TFLM revisions and LiteRT's reference RELU divide in float32
-    (int8-arithmetic.md §2.7 describes that older form; ``tests/runtime/int8/test_unary_tables.py``
+    (int8-arithmetic.md §2.7 describes that older form; ``tests/runtime/test_int8_tables.py``
     finds scales that tell them apart)."""
     return float(_f64(input_scale) / _f64(output_scale))
 
@@ -336,7 +336,7 @@ def real_multipliers_leaky_relu(input_scale: float, output_scale: float, alpha: 
     """LEAKY_RELU's two multipliers (identity for q ≥ z_in, alpha below), double in the tflite-micro
     build we test: ``double(s_in) / double(s_out)`` and ``double(s_in) · double(alpha) / double(s_out)``
     (TFLM ``micro/kernels/leaky_relu_common.cc``; older sources and LiteRT's reference kernel
-    compute both in float32 — ``tests/runtime/int8/test_unary_tables.py`` tells them apart)."""
+    compute both in float32 — ``tests/runtime/test_int8_tables.py`` tells them apart)."""
     s_in, s_out = float(_f64(input_scale)), float(_f64(output_scale))
     return s_in / s_out, s_in * float(np.float32(alpha)) / s_out
 
@@ -350,7 +350,7 @@ def real_multipliers_add(input1_scale: float, input2_scale: float, output_scale:
     ``sub_common.cc``): ``twice_max = 2·max(s1, s2)``; ``s1/twice_max``, ``s2/twice_max``,
     ``twice_max/(2^left_shift·s_out)``. int8-arithmetic.md §3.6 says SUB evaluates these in float32;
     the tflite-micro build we test (and LiteRT's reference SUB) uses double
-    (``tests/runtime/int8/test_binary_multipliers.py`` tells the two apart)."""
+    (``tests/runtime/test_binary_multipliers.py`` tells the two apart)."""
     s1, s2, so = float(_f64(input1_scale)), float(_f64(input2_scale)), float(_f64(output_scale))
     twice_max = 2.0 * max(s1, s2)
     return s1 / twice_max, s2 / twice_max, twice_max / ((1 << left_shift) * so)

@@ -19,7 +19,7 @@ TFLM by construction. What maps to what (TFLM = github tensorflow/tflite-micro):
 Where LiteRT differs these follow TFLM. LiteRT's LOGISTIC/TANH build a float32 LUT of
 f(s_in·(q − z_in)) / s_out instead and honour any TANH output qparams, whereas TFLM's kernels assume
 the fixed ones (LOGISTIC 1/256, −128; TANH 1/128, 0) without checking the scale, so these builders
-take the input qparams only. The two differ (tests/runtime/int8/test_unary_tables.py): by one at
+take the input qparams only. The two differ (tests/runtime/test_int8_tables.py): by one at
 near-ties, and wherever |q − z_in| ≥ TFLM's radius ``floor(15·2^27 / 2^L)``, which TFLM saturates
 to −128/127 although the radius is up to 2× too small for coarse input scales (s_in ≥ 8 gives
 radius 0: TFLM maps q = z_in to −128). LiteRT's RELU and LEAKY_RELU form their multipliers in
@@ -137,7 +137,7 @@ def hard_swish_real_multipliers(input_scale: float, output_scale: float) -> tupl
     """HARD_SWISH's two real multipliers, double in the tflite-micro build we test:
     ``hires = double(s_in) / 128``; output ``hires / double(s_out)``; reluish ``hires / (3 / 32768)``.
     TFLM's older ``hard_swish_common.cc`` (and int8-arithmetic.md §3.12) compute them in float32, as
-    LiteRT's reference kernel still does; ``tests/runtime/int8/test_unary_tables.py`` finds scales
+    LiteRT's reference kernel still does; ``tests/runtime/test_int8_tables.py`` finds scales
     where the two differ and TFLM follows this one."""
     hires = float(np.float32(input_scale)) / 128.0
     return hires / float(np.float32(output_scale)), hires / (3.0 / 32768.0)

@@ -7,7 +7,9 @@ import numpy as np
 from keras2edge.ir import DType, Graph, QuantParams
 from keras2edge.ir.passes import ConstantFoldPass
 
-from ..helpers import check_pass, ops
+from tests.ir_graphs import ops
+
+from tests.ir.helpers import check_pass
 
 RNG = np.random.default_rng(3)
 

@@ -7,7 +7,9 @@ import numpy as np
 from keras2edge.ir import DType, Graph
 from keras2edge.ir.passes import DeadCodePass
 
-from ..helpers import check_pass, ops
+from tests.ir_graphs import ops
+
+from tests.ir.helpers import check_pass
 
 
 def test_removes_dead_chain_and_its_constants() -> None:

@@ -10,7 +10,9 @@ import pytest
 from keras2edge.ir import DType, Graph, Node, Value
 from keras2edge.ir.passes import FoldBatchNormPass
 
-from ..helpers import check_pass, ops
+from tests.ir_graphs import ops
+
+from tests.ir.helpers import check_pass
 
 RNG = np.random.default_rng(7)
 

@@ -10,7 +10,9 @@ import pytest
 from keras2edge.ir import DType, Graph, QuantParams, Value
 from keras2edge.ir.passes import FoldIdentityPass
 
-from ..helpers import check_pass, ops
+from tests.ir_graphs import ops
+
+from tests.ir.helpers import check_pass
 
 
 def chain(shape: tuple[int | None, ...], *steps: tuple[str, dict[str, Any]],

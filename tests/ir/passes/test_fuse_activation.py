@@ -16,8 +16,10 @@ from keras2edge.ir.evaluate import evaluate
 from keras2edge.ir.passes import FoldBatchNormPass, FuseActivationPass, UnfuseActivationPass
 from keras2edge.runtime import Interpreter
 
-from ...onnx.onnx_testing import run_onnx
-from ..helpers import check_pass, ops, random_feeds
+from tests.onnxrt import run_onnx
+from tests.ir_graphs import ops
+
+from tests.ir.helpers import check_pass, random_feeds
 
 RNG = np.random.default_rng(3)
 

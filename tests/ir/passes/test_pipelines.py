@@ -9,7 +9,9 @@ from keras2edge.ir.evaluate import evaluate
 from keras2edge.ir.passes import (CLEANUP_PASSES, ConstantFoldPass, DeadCodePass, FoldBatchNormPass,
                                   FoldIdentityPass, PassManager, RecoverHardSwishPass, optimize)
 
-from ..helpers import assert_same_outputs, ops, random_feeds
+from tests.ir_graphs import ops
+
+from tests.ir.helpers import assert_same_outputs, random_feeds
 
 RNG = np.random.default_rng(11)
 

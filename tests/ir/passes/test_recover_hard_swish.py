@@ -14,8 +14,10 @@ from keras2edge.ir import DType, Graph, Value
 from keras2edge.ir.passes import RecoverHardSwishPass
 from keras2edge.runtime import Interpreter
 
-from ...conftest import FIXTURES
-from ..helpers import check_pass, ops
+from tests.corpus import FIXTURES
+from tests.ir_graphs import ops
+
+from tests.ir.helpers import check_pass
 
 Build = Callable[[Graph, Value, Callable[[float], Value]], Value]
 

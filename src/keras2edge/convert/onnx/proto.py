@@ -24,7 +24,7 @@ Messages are encoded as *pieces* (:data:`Chunks`): small ``bytes`` and, for each
 ``nbytes``. Nothing copies a weight until the pieces are written (:func:`raw_pieces`, in 16 MiB
 slices for a non-contiguous view), so a model goes to its file with the weights held once.
 
-``tests/onnx/test_onnx_proto.py`` checks the bytes against onnx's own classes.
+``tests/convert/onnx/test_proto.py`` checks the bytes against onnx's own classes.
 """
 
 from __future__ import annotations

@@ -77,7 +77,7 @@ def emit_conv2d(ctx: TFLiteContext, node: Node) -> None:
 
     A grouped convolution (kernel Cin < input Cin) stays one CONV_2D: the kernels infer the groups
     from the channel counts (version 6, as the converter writes). LiteRT (reference and default
-    kernels) and TFLite Micro all run it in float (tests/tflite: Conv2D/groups*).
+    kernels) and TFLite Micro all run it in float (tests/convert/tflite: Conv2D/groups*).
     """
     x = node.inputs[0]
     assert x is not None

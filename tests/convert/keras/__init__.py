@@ -1,0 +1,1 @@
+"""Tests of keras2edge.convert.keras: reading Keras files into the IR."""

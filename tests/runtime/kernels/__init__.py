@@ -1,0 +1,1 @@
+"""Tests of keras2edge.runtime.kernels: every kernel against LiteRT's reference kernels."""
