@@ -18,10 +18,10 @@ from ..activation import with_fused_activation
 from .core import (OPS, REQUIRED, Attr, ChannelFlow, DTypes, EvalFn, Family, InferFn, OpSpec, QuantRule, Shape,
                    WeightAxes, broadcast_shapes, conv_out_dim, norm_axis, op_spec, ops_where, same_pads)
 
-# Ops that can clamp their own output (attribute ``activation``: see ir/activation.py, FuseActivationPass).
-for _name in ("Conv2D", "DepthwiseConv2D", "FullyConnected", "BatchNorm", "Add", "Sub", "Mul", "Div",
-              "MaxPool2D", "AveragePool2D"):
-    OPS[_name] = with_fused_activation(OPS[_name], OPS)
+# Ops that can clamp their own output get the ``activation`` attribute (ir/activation.py).
+for _name, _spec in list(OPS.items()):
+    if _spec.fused_activation:
+        OPS[_name] = with_fused_activation(_spec, OPS)
 
 __all__ = ["OPS", "REQUIRED", "Attr", "ChannelFlow", "DTypes", "EvalFn", "Family", "InferFn", "OpSpec", "QuantRule",
            "Shape", "WeightAxes", "broadcast_shapes", "conv_out_dim", "norm_axis", "op_spec", "ops_where",

@@ -74,7 +74,7 @@ def _conv_macs(node: Node) -> int:
 
 define("Conv2D", Family.CONV, ["x", "w", "b?"], WINDOW_ATTRS, _conv_infer, _conv_eval,
        "2-D convolution, NHWC input, HWIO kernel (groups = Cin / kernel Cin)", dtypes=[F, F, F],
-       weights=WeightAxes(1, 3, 2), macs=_conv_macs, **CONV_TRAITS)
+       weights=WeightAxes(1, 3, 2), macs=_conv_macs, fused_activation=True, **CONV_TRAITS)
 
 
 def _dw_infer(ins: list[Value | None], attrs: dict[str, Any]) -> list[tuple[DType, Shape]]:
@@ -118,7 +118,8 @@ def _dw_macs(node: Node) -> int:
 
 define("DepthwiseConv2D", Family.CONV, ["x", "w", "b?"], WINDOW_ATTRS, _dw_infer, _dw_eval,
        "depthwise 2-D convolution, kernel (1, KH, KW, Cin*M); output channel c*M+m reads input channel c",
-       dtypes=[F, F, F], weights=WeightAxes(1, 3, None), macs=_dw_macs, **CONV_TRAITS)
+       dtypes=[F, F, F], weights=WeightAxes(1, 3, None), macs=_dw_macs, fused_activation=True,
+       **CONV_TRAITS)
 
 
 def _tconv_infer(ins: list[Value | None], attrs: dict[str, Any]) -> list[tuple[DType, Shape]]:

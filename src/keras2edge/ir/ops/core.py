@@ -15,6 +15,8 @@ consumers would otherwise re-derive in lists of their own:
   (scale, zero point) the TFLite kernels require, docs/int8-arithmetic.md §1);
 * ``clamp`` — (low, high) of a clamping activation (Relu6, ReluN1To1, Relu0To1);
 * ``macs`` — multiply-accumulates per sample of one node (``None``: none worth counting);
+* ``fused_activation`` — the op can clamp its own output (the ``activation`` attribute,
+  ir/activation.py; what FuseActivationPass folds a following Relu/Relu6/ReluN1To1 into);
 * ``output_quant`` / ``input_quant`` — the quantization parameters the op's output / first input must
   carry, from its attributes (Quantize, Dequantize; the graph sets and verifies them).
 
@@ -160,6 +162,7 @@ class OpSpec:
     macs: MacsFn | None = None
     output_quant: QuantFn | None = None
     input_quant: QuantFn | None = None
+    fused_activation: bool = False
 
     @property
     def attrs(self) -> dict[str, Any]:

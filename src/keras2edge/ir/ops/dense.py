@@ -42,7 +42,7 @@ def _fc_macs(node: Node) -> int:
 
 define("FullyConnected", Family.DENSE, ["x", "w", "b?"], (), _fc_infer, _fc_eval,
        "x @ w + b over the last axis; w is (K, N)", dtypes=[F, F, F], weights=WeightAxes(1, 1, 0),
-       channels=ChannelFlow.WEIGHTS, quant=QuantRule.PER_CHANNEL_WEIGHTS, macs=_fc_macs)
+       channels=ChannelFlow.WEIGHTS, quant=QuantRule.PER_CHANNEL_WEIGHTS, macs=_fc_macs, fused_activation=True)
 
 
 def _bmm_infer(ins: list[Value | None], attrs: dict[str, Any]) -> list[tuple[DType, Shape]]:

@@ -95,9 +95,12 @@ def _binary_eval(fn: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> EvalFn:
     return lambda ins, attrs: [np.asarray(fn(ins[0], ins[1])).astype(np.result_type(ins[0], ins[1]))]
 
 
+#: The arithmetic ops that can clamp their own output (TFLite's ADD/SUB/MUL/DIV fused_activation_function).
+FUSES_ACTIVATION = frozenset({"Add", "Sub", "Mul", "Div"})
+
 for _name, (_fn, _doc, _dt, _quant) in BINARY.items():
     define(_name, Family.ELEMENTWISE, ["a", "b"], (), _bcast_infer(_name), _binary_eval(_fn), _doc,
-           dtypes=[_dt, _dt], quant=_quant)
+           dtypes=[_dt, _dt], quant=_quant, fused_activation=_name in FUSES_ACTIVATION)
 
 COMPARE: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
     "Equal": np.equal, "NotEqual": np.not_equal, "Less": np.less, "LessEqual": np.less_equal,

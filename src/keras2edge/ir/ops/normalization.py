@@ -36,4 +36,4 @@ def _bn_eval(ins: list[np.ndarray | None], attrs: dict[str, Any]) -> list[np.nda
 define("BatchNorm", Family.NORMALIZATION, ["x", "mean", "variance", "gamma?", "beta?"],
        (Attr("epsilon", T_FLOAT, 1e-3),), same_infer("BatchNorm"), _bn_eval,
        "inference batch normalization over the last axis; folded into a conv/FC or Mul+Add by cleanup",
-       dtypes=[F] * 5, quant=QuantRule.OWN_SCALE)
+       dtypes=[F] * 5, quant=QuantRule.OWN_SCALE, fused_activation=True)

@@ -57,4 +57,5 @@ for _op, _kind, _doc in (("MaxPool2D", "max", "2-D max pooling, NHWC"),
                          ("AveragePool2D", "avg", "2-D average pooling, NHWC; 'same' padding is excluded from "
                                                   "the count")):
     define(_op, Family.POOL, ["x"], POOL_ATTRS, _pool_infer(_op), _pool_eval(_op, _kind), _doc,
-           dtypes=[DTypes.FLOAT], channels=ChannelFlow.WINDOW, spatial=True, quant=QuantRule.SAME_SCALE)
+           dtypes=[DTypes.FLOAT], channels=ChannelFlow.WINDOW, spatial=True, quant=QuantRule.SAME_SCALE,
+           fused_activation=True)
