@@ -49,13 +49,12 @@ def _open_h5(path_or_file: Any, where: str, limits: Limits) -> Iterator[h5py.Fil
     """The file, open, once ``check_h5_file`` has walked it in a child process (``h5probe``: a
     libhdf5 crash or hang on a corrupt file ends the child, not this process)."""
     scan_raw_h5(path_or_file, where)
+    probe_h5(path_or_file, where, limits)  # a file libhdf5 cannot open fails here, in the child
     try:
-        with h5py.File(path_or_file, "r"):
-            pass
+        f = h5py.File(path_or_file, "r")
     except OSError as e:
         raise ModelFormatError(f"{where}: cannot read the HDF5 file (truncated or corrupt?): {e}") from None
-    probe_h5(path_or_file, where, limits)
-    with h5py.File(path_or_file, "r") as f:
+    with f:
         yield f
 
 
