@@ -1,5 +1,6 @@
-"""Every runtime kernel sits in the module of its op family (runtime/kernels/<family>.py), and the
-family table (runtime/kernels/families.py) names exactly the builtins that have kernels."""
+"""Every runtime kernel sits in the module of its op family (runtime/kernels/<family>.py for float and
+index kernels, runtime/kernels/quantized/<family>.py for quantized ones), and the family table
+(runtime/kernels/families.py) names exactly the builtins that have kernels."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ FAMILY_NAMES = {"elementwise", "activation", "conv", "dense", "pool", "reduce", 
 
 
 def test_every_kernel_is_in_its_family_module() -> None:
+    homes = {f"keras2edge.runtime.kernels.{pkg}{family_of(op)}" for op, _ in KERNELS for pkg in ("", "quantized.")}
     wrong = sorted(f"{op} on {dt}: {fn.__module__} (family {family_of(op)})" for (op, dt), fn in KERNELS.items()
-                   if fn.__module__ != f"keras2edge.runtime.kernels.{family_of(op)}")
+                   if fn.__module__ not in homes or not fn.__module__.endswith(f".{family_of(op)}"))
     assert not wrong, "\n".join(wrong)
 
 
