@@ -7,3 +7,5 @@ for bit, and says in its docstring where LiteRT's reference kernels differ.
 """
 
 from __future__ import annotations
+
+from . import activation, conv, dense, elementwise, pool, quant, reduce, resize, shape  # noqa: F401

@@ -1,0 +1,3 @@
+"""Quantized conv kernels (int8 / uint8 / int16), bit-exact with TFLite Micro."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Quantized quant kernels (int8 / uint8 / int16), bit-exact with TFLite Micro."""
+
+from __future__ import annotations
