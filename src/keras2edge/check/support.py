@@ -1,0 +1,116 @@
+"""Which builtins, for which input dtypes, TFLite Micro runs: one table, measured.
+
+:data:`TFLM_KERNELS` maps a builtin to the dtypes of its data input (the first non-constant input,
+else the first input) with which the ``tflite-micro`` package (0.dev20261023) allocated and invoked
+a one-op model; :data:`TFLM_MISSING` lists the builtins it does not register at all. Both come from
+probing (``tests/check/test_support.py`` builds the probe models again, runs each in a forked
+TFLite Micro and fails when the package disagrees with this table). A builtin or dtype in neither
+place was never probed: :func:`op_findings` reports it as *unverified*, not as unsupported.
+
+Cases the table cannot express are rules of their own (:func:`op_findings`):
+
+* QUANTIZE float32 -> uint8: no such kernel (int8 and int16 outputs only);
+* QUANTIZE / DEQUANTIZE with per-channel parameters: TFLite Micro uses the first scale and zero point
+  for every channel (wrong results, no error; docs/int8-findings.md);
+* DEQUANTIZE of float16: refused;
+* DEPTHWISE_CONV_2D without a bias input: TFLite Micro crashes (a segmentation fault in Prepare);
+* int64 data anywhere but where a kernel is known to take it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from ..runtime.model import Model, Operator, SubGraph
+
+F32, I8, I32, U8, BOOL = "float32", "int8", "int32", "uint8", "bool"
+
+#: builtin -> input dtypes TFLite Micro runs (measured; see the module docstring).
+TFLM_KERNELS: dict[str, frozenset[str]] = {op: frozenset(dtypes) for op, dtypes in {
+    "ABS": (F32, I8), "ADD": (F32, I8, I32), "ARG_MAX": (F32,), "ARG_MIN": (F32,),
+    "AVERAGE_POOL_2D": (F32, I8), "BATCH_MATMUL": (F32, I8), "BATCH_TO_SPACE_ND": (F32, I8),
+    "BROADCAST_TO": (F32, I8), "CAST": (F32, I32, BOOL), "CEIL": (F32,), "CONCATENATION": (F32, I8, I32),
+    "CONV_2D": (F32, I8), "COS": (F32,), "DEPTHWISE_CONV_2D": (F32, I8), "DEPTH_TO_SPACE": (F32, I8),
+    "DEQUANTIZE": (I8, U8), "DIV": (F32,), "ELU": (F32,), "EQUAL": (I32,), "EXP": (F32,),
+    "EXPAND_DIMS": (F32, I8), "FLOOR": (F32,), "FLOOR_DIV": (F32,), "FLOOR_MOD": (F32,),
+    "FULLY_CONNECTED": (F32, I8), "GATHER": (F32, I8, I32), "GREATER": (I32,), "GREATER_EQUAL": (I32,),
+    "HARD_SWISH": (F32, I8), "LEAKY_RELU": (F32, I8), "LESS": (F32, I32), "LESS_EQUAL": (I32,),
+    "LOG": (F32,), "LOGICAL_AND": (BOOL,), "LOGICAL_NOT": (BOOL,), "LOGICAL_OR": (BOOL,),
+    "LOGISTIC": (F32, I8), "LOG_SOFTMAX": (F32,), "MAXIMUM": (F32, I8), "MAX_POOL_2D": (F32, I8),
+    "MEAN": (F32, I8), "MINIMUM": (F32, I8), "MIRROR_PAD": (F32, I8), "MUL": (F32, I8, I32), "NEG": (F32,),
+    "NOT_EQUAL": (I32,), "PACK": (F32, I8), "PAD": (F32, I8), "PADV2": (F32, I8), "PRELU": (F32, I8),
+    "QUANTIZE": (F32, I8), "REDUCE_MAX": (F32, I8), "REDUCE_MIN": (F32, I8), "RELU": (F32, I8),
+    "RELU6": (F32, I8), "RESHAPE": (F32, I8, I32), "RESIZE_BILINEAR": (F32, I8),
+    "RESIZE_NEAREST_NEIGHBOR": (F32, I8), "ROUND": (F32,), "RSQRT": (F32,), "SELECT_V2": (BOOL,),
+    "SHAPE": (F32,), "SIN": (F32,), "SLICE": (F32, I8), "SOFTMAX": (F32, I8), "SPACE_TO_BATCH_ND": (F32, I8),
+    "SPACE_TO_DEPTH": (F32, I8), "SPLIT": (F32, I8), "SPLIT_V": (F32, I8), "SQRT": (F32,), "SQUARE": (F32,),
+    "SQUARED_DIFFERENCE": (F32, I8), "SQUEEZE": (F32, I8), "STRIDED_SLICE": (F32, I8, I32), "SUB": (F32, I8, I32),
+    "SUM": (F32, I8), "TANH": (F32, I8), "TRANSPOSE": (F32, I8), "TRANSPOSE_CONV": (F32,), "UNPACK": (F32, I8),
+}.items()}
+
+#: builtin -> input dtypes TFLite Micro refuses although it registers the builtin (measured).
+TFLM_REFUSED: dict[str, frozenset[str]] = {
+    "ABS": frozenset({I32}), "FLOOR_DIV": frozenset({I32}), "FLOOR_MOD": frozenset({I32}),
+    "NEG": frozenset({I8}), "RSQRT": frozenset({I8}), "DEQUANTIZE": frozenset({"float16"}),
+}
+
+#: Builtins the package does not register (any dtype).
+TFLM_MISSING = frozenset({"GELU", "POW", "REDUCE_ANY", "REDUCE_PROD", "RELU_0_TO_1", "RELU_N1_TO_1", "SELECT",
+                          "SIGN", "TILE"})
+
+SUPPORTED, UNSUPPORTED, WRONG, UNVERIFIED = "supported", "unsupported", "wrong-results", "unverified"
+
+
+@dataclass(frozen=True)
+class OpFinding:
+    """One operator TFLite Micro cannot run (or runs wrongly, or was never probed with)."""
+
+    index: int  # operator index in subgraph 0
+    op: str  # builtin name
+    dtype: str  # the input dtype the table was looked up with
+    status: str  # UNSUPPORTED, WRONG or UNVERIFIED
+    reason: str
+    keras_layer: str | None = None  # the Keras layer it came from, when the file says (keras2edge files)
+
+
+def data_dtype(model: Model, sg: SubGraph, op: Operator) -> str:
+    """The dtype name of the operator's data input: its first non-constant input, else its first input."""
+    ins = [i for i in op.inputs if i >= 0]
+    for i in ins:
+        if model.tensor_data(0, i) is None:
+            return sg.tensors[i].dtype.name
+    return sg.tensors[ins[0]].dtype.name if ins else "none"
+
+
+def _per_channel(sg: SubGraph, i: int) -> bool:
+    q = sg.tensors[i].quantization
+    return q is not None and len(q.scale) > 1
+
+
+def check_op(name: str, model: Model, sg: SubGraph, op: Operator) -> tuple[str, str]:
+    """(status, reason) of one operator."""
+    if name.startswith("CUSTOM:"):
+        return UNSUPPORTED, "custom operator (TFLite Micro needs it registered by the firmware)"
+    if name in TFLM_MISSING:
+        return UNSUPPORTED, "TFLite Micro has no kernel for this builtin"
+    dtype = data_dtype(model, sg, op)
+    out = sg.tensors[op.outputs[0]] if op.outputs else None
+    if name == "QUANTIZE" and dtype == F32 and out is not None and out.dtype == np.uint8:
+        return UNSUPPORTED, "float32 -> uint8 QUANTIZE has no kernel (int8 and int16 outputs only)"
+    if name in ("QUANTIZE", "DEQUANTIZE") and any(_per_channel(sg, i) for i in (*op.inputs, *op.outputs) if i >= 0):
+        return WRONG, "per-channel parameters: TFLite Micro applies the first scale and zero point to every channel"
+    if name == "DEPTHWISE_CONV_2D" and (len(op.inputs) < 3 or op.inputs[2] < 0):
+        return UNSUPPORTED, "no bias input: TFLite Micro crashes in Prepare (give a zero bias)"
+    if dtype in TFLM_REFUSED.get(name, frozenset()):
+        return UNSUPPORTED, f"TFLite Micro has no {dtype} kernel for this builtin"
+    if dtype == "int64" or (out is not None and out.dtype == np.int64 and name not in ("ARG_MAX", "ARG_MIN", "CAST")):
+        return UNSUPPORTED, "int64 tensors: TFLite Micro kernels take int64 almost nowhere"
+    if name not in TFLM_KERNELS:
+        return UNVERIFIED, "builtin never probed against TFLite Micro"
+    if dtype not in TFLM_KERNELS[name]:
+        return UNVERIFIED, f"{dtype} input never probed against TFLite Micro (probed: {', '.join(sorted(TFLM_KERNELS[name]))})"
+    return SUPPORTED, ""
