@@ -8,6 +8,7 @@ Public API::
     keras2edge.convert_model("model.h5", "model.onnx")
     keras2edge.inspect("model.h5").to_text()
     keras2edge.convert_many(["a.h5", "zoo/*.keras"], "out/", fmt="onnx", jobs=2)   # list[ConvertResult]
+    keras2edge.check_tflm("model.tflite").runs        # TFLite Micro: ops, arena, flash, I/O (TflmCheck)
 
 Importing the package loads only NumPy; h5py and onnx are imported when a function needs them.
 The Keras handler table (for custom layers) is ``keras2edge.convert.keras.KERAS_HANDLERS``.
@@ -15,7 +16,7 @@ The Keras handler table (for custom layers) is ``keras2edge.convert.keras.KERAS_
 
 from __future__ import annotations
 
-from .api import convert_model, inspect, load, save
+from .api import check_tflm, convert_model, inspect, load, save
 from .batch import ConvertResult, convert_many
 from .errors import (
     BatchInputError,
@@ -38,7 +39,7 @@ from .runtime.limits import Limits
 __version__ = "0.1.0"
 __all__ = [
     # functions and types
-    "convert_model", "convert_many", "ConvertResult", "inspect", "load", "save", "optimize", "Graph", "Limits",
+    "check_tflm", "convert_model", "convert_many", "ConvertResult", "inspect", "load", "save", "optimize", "Graph", "Limits",
     # errors
     "BatchInputError", "InvalidWeightsError", "Keras2EdgeError", "LimitExceededError", "ModelFormatError", "OptionError",
     "OutputPathError", "RuntimeModelError", "UnsafeContentError", "UnsupportedLayerError", "UnsupportedOpError",

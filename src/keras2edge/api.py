@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from .arguments import check_input_shapes
 from .errors import ModelFormatError, RuntimeModelError
@@ -20,6 +21,9 @@ from .ir import Graph
 from .ir.passes import optimize
 from .report import ModelReport, graph_report, tflite_report
 from .runtime.limits import Limits
+
+if TYPE_CHECKING:
+    from .check import TflmCheck
 
 # Heavy dependencies (h5py, onnx) are imported inside the functions that need them, so that
 # `import keras2edge.runtime` (which imports this package first) stays numpy-only.
@@ -137,6 +141,23 @@ def inspect_tflite(path: str | os.PathLike[str], *, limits: Limits | None = None
     """
     with _naming_the_file(path):
         return tflite_report(os.fspath(path), limits)
+
+
+def check_tflm(path: str | os.PathLike[str], *, limits: Limits | None = None) -> TflmCheck:
+    """Check a ``.tflite`` file for TensorFlow Lite for Microcontrollers (TFLite Micro).
+
+    Returns a :class:`~keras2edge.check.TflmCheck`: the operators TFLite Micro cannot run (with the
+    Keras layer each came from, for files keras2edge wrote), the tensor arena to give
+    ``tflite::MicroInterpreter``, the flash the model takes (file and weights), and each input and
+    output's dtype, shape, scale and zero point with the C that fills or reads it. ``.runs`` is False
+    when an operator is unsupported or computes wrong results. See docs/tflm-check.md.
+
+    ``limits``: memory limits, as for :func:`inspect_tflite`.
+    """
+    from .check import check_tflm as _check
+
+    with _naming_the_file(path):
+        return _check(path, limits)
 
 
 def run_tflite(path: str | os.PathLike[str], inputs: object, *, limits: Limits | None = None) -> dict[str, object]:

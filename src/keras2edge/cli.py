@@ -218,6 +218,36 @@ def inspect(model: str, weights: str | None, input_shape: tuple[str, ...], as_js
 
 
 @main.command()
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("--target", type=click.Choice(["tflm"]), default="tflm", show_default=True,
+              help="Deployment target: tflm = TensorFlow Lite for Microcontrollers (tflite::MicroInterpreter).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON (schema in docs/tflm-check.md).")
+@max_memory_option
+@handle_errors
+def check(model: str, target: str, as_json: bool, limits: Limits | None) -> None:
+    """Pre-flight a .tflite MODEL for a microcontroller: operators TFLite Micro cannot run (with their
+    Keras layers), the tensor arena to allocate, flash size, and the C that fills each input and
+    reads each output.
+
+    Exit status: 0 when the model can run on the target, 1 when an operator is unsupported or would
+    compute wrong results (the report is still printed), 1 with one 'Error:' line when the file
+    cannot be read.
+    """
+    from .convert.keras.sniff import FileKind, sniff
+    from .errors import ModelFormatError
+
+    kind = sniff(model)
+    if kind != FileKind.TFLITE:
+        what = "not a .tflite file" if kind == FileKind.UNKNOWN else f"a {kind.value} file, not a .tflite file"
+        raise ModelFormatError(f"cannot check {model!r}: {what} (a Keras model converts first: "
+                               f"keras2edge convert {model} -o model.tflite)")
+    rep = api.check_tflm(model, limits=limits)
+    click.echo(rep.to_json() if as_json else rep.to_text())
+    if not rep.runs:
+        sys.exit(1)
+
+
+@main.command()
 @click.argument("model", type=click.Path(dir_okay=False, exists=True))
 @click.option("--input", "input_path", required=True, type=click.Path(dir_okay=False, exists=True),
               help="x.npy (single-input model) or x.npz with one array per input name.")

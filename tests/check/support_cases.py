@@ -85,9 +85,14 @@ def input_dtype(c: OpCase) -> str:
     return "none"
 
 
+# Float comparisons, which builtin_cases.py only has for LESS.
+EXTRA = [OpCase(f"{op.lower()}_float", op, [X((2, 3)), X((3,))], {}, [Out(np.bool_)])
+         for op in ("EQUAL", "NOT_EQUAL", "LESS_EQUAL", "GREATER", "GREATER_EQUAL")]
+
+
 def probe_cases() -> Iterator[tuple[str, str, str, bytes, list[np.ndarray]]]:
     rng = np.random.default_rng(5)
-    for c in CASES:
+    for c in [*CASES, *EXTRA]:
         shapes = _output_shapes(c, rng)
         if shapes is None:
             continue

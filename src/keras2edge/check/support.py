@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..runtime import schema
+
 if TYPE_CHECKING:
     from ..runtime.model import Model, Operator, SubGraph
 
@@ -77,8 +79,17 @@ class OpFinding:
     keras_layer: str | None = None  # the Keras layer it came from, when the file says (keras2edge files)
 
 
+#: Builtins whose data input is not their first non-constant one.
+DATA_INPUT = {"TRANSPOSE_CONV": 2}
+
+
 def data_dtype(model: Model, sg: SubGraph, op: Operator) -> str:
-    """The dtype name of the operator's data input: its first non-constant input, else its first input."""
+    """The dtype name of the operator's data input: its first non-constant input, else its first input
+    (:data:`DATA_INPUT` where a builtin says otherwise)."""
+    name = schema.op_name(model.operator_codes[op.opcode_index].builtin_code)
+    k = DATA_INPUT.get(name)
+    if k is not None and len(op.inputs) > k and op.inputs[k] >= 0:
+        return sg.tensors[op.inputs[k]].dtype.name
     ins = [i for i in op.inputs if i >= 0]
     for i in ins:
         if model.tensor_data(0, i) is None:
