@@ -1,0 +1,97 @@
+"""keras2edge.check.support against the tflite-micro package itself: every probe model (the float,
+int32 and bool cases of tests/runtime/kernels/builtin_cases.py and their int8 twins) runs in a forked
+TFLite Micro, and the table must say exactly what the package did."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from keras2edge.check.support import (SUPPORTED, TFLM_KERNELS, TFLM_MISSING, UNSUPPORTED, WRONG, check_op)
+from keras2edge.runtime import schema
+from keras2edge.runtime.reader import load_model
+
+from ..runtime.int8_bench import T, one_op_model
+from .probe import OK, trial
+from .support_cases import probe_cases
+
+pytest.importorskip("tflite_micro")
+
+# Probe cases TFLite Micro refuses for their parameters, not their builtin or dtype (the table says
+# "supported"; the reason is why the probe's generic int8 parameters do not fit).
+PARAMETER_FAILURES = {
+    "softmax_int8": "int8 SOFTMAX needs output scale 1/256, zero point -128",
+    "softmax_beta_4d_int8": "int8 SOFTMAX needs output scale 1/256, zero point -128",
+    "logistic_int8": "int8 LOGISTIC needs output scale 1/256, zero point -128",
+    "strided_slice_masks": "this begin/end/shrink mask combination with a negative stride is refused",
+    "strided_slice_masks_int8": "as strided_slice_masks",
+}
+
+
+@pytest.fixture(scope="module")
+def probed() -> list[tuple[str, str, str, bytes, str]]:
+    return [(op, dt, name, data, trial(data, 1 << 20, feeds)) for op, dt, name, data, feeds in probe_cases()]
+
+
+def _status(data: bytes) -> str:
+    m = load_model(data)
+    sg = m.subgraphs[0]
+    op = sg.operators[0]
+    return check_op(schema.op_name(m.operator_codes[op.opcode_index].builtin_code), m, sg, op)[0]
+
+
+def test_table_says_what_tflm_does(probed) -> None:
+    wrong = []
+    for op, dt, name, data, outcome in probed:
+        status = _status(data)
+        if name in PARAMETER_FAILURES:
+            assert outcome != OK and status == SUPPORTED, name
+            continue
+        expected = SUPPORTED if outcome == OK else UNSUPPORTED
+        if status != expected:
+            wrong.append(f"{name} ({op} {dt}): TFLite Micro {outcome}, table {status}")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_every_table_entry_was_probed(probed) -> None:
+    ran = {(op, dt) for op, dt, _, _, outcome in probed if outcome == OK}
+    int8_models = {"SOFTMAX", "LOGISTIC", "QUANTIZE"}  # int8 entries proven by test_int8_entries below
+    missing = [(op, dt) for op, dts in TFLM_KERNELS.items() for dt in dts
+               if (op, dt) not in ran and not (op in int8_models and dt == "int8")]
+    assert not missing
+    refused = {op for op, _, _, _, outcome in probed if outcome != OK}
+    assert TFLM_MISSING <= refused
+
+
+@pytest.mark.parametrize("op,out", [("SOFTMAX", T((2, 10), np.int8, 1 / 256, -128)),
+                                    ("LOGISTIC", T((2, 10), np.int8, 1 / 256, -128)),
+                                    ("QUANTIZE", T((2, 10), np.int8, 0.1, 3))])
+def test_int8_entries(op: str, out: T) -> None:
+    data = one_op_model(op, [T((2, 10), np.int8, 0.05, -3)], [out], {"beta": 1.0} if op == "SOFTMAX" else None)
+    assert trial(data, 1 << 16) == OK and _status(data) == SUPPORTED
+
+
+def test_float_to_uint8_quantize_is_refused() -> None:
+    data = one_op_model("QUANTIZE", [T((2, 10), np.float32)], [T((2, 10), np.uint8, 0.1, 128)])
+    assert trial(data, 1 << 16) != OK
+    assert _status(data) == UNSUPPORTED
+
+
+def test_per_channel_dequantize_runs_wrong_and_is_reported() -> None:
+    from ..tflm import tflm
+
+    x = np.array([[10, 10], [10, 10]], np.int8)
+    data = one_op_model("DEQUANTIZE", [T((2, 2), np.int8, [0.5, 2.0], [0, 0], axis=1)], [T((2, 2), np.float32)])
+    got = tflm(data, [x])[0]
+    assert np.array_equal(got, np.full((2, 2), 5.0, np.float32))  # 0.5 for both channels, not [5, 20]
+    assert _status(data) == WRONG
+
+
+def test_depthwise_without_bias_is_reported() -> None:
+    data = one_op_model("DEPTHWISE_CONV_2D", [T((1, 4, 4, 2), np.float32),
+                                              T((1, 3, 3, 2), np.float32, data=np.ones((1, 3, 3, 2), np.float32)), None],
+                        [T((1, 4, 4, 2), np.float32)],
+                        {"padding": 0, "stride_h": 1, "stride_w": 1, "depth_multiplier": 1,
+                         "fused_activation_function": 0, "dilation_h_factor": 1, "dilation_w_factor": 1})
+    assert trial(data, 1 << 16) != OK
+    assert _status(data) == UNSUPPORTED
