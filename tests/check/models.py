@@ -53,7 +53,7 @@ def dense(n: int, k: int, per_channel: bool = False) -> bytes:
     w = weights((n, k), 0) if per_channel else T((n, k), I8, 0.02, 0, data=R.integers(-127, 128, (n, k)).astype(I8))
     b = bias(n) if per_channel else T((n,), np.int32, 1e-4, 0, data=R.integers(-500, 500, n).astype(np.int32))
     return one_op_model("FULLY_CONNECTED", [q((1, k)), w, b], [q((1, n), 0.1, 1)],
-                        {"fused_activation_function": 0}, version=4 if per_channel else 4)
+                        {"fused_activation_function": 0}, version=4)
 
 
 def pool(op: str, h: int, c: int) -> bytes:

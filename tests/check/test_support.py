@@ -7,7 +7,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from keras2edge.check.support import (SUPPORTED, TFLM_KERNELS, TFLM_MISSING, UNSUPPORTED, WRONG, check_op)
+from keras2edge.check.support import (
+    SUPPORTED,
+    TFLM_KERNELS,
+    TFLM_MISSING,
+    UNSUPPORTED,
+    WRONG,
+    check_op,
+)
 from keras2edge.runtime import schema
 from keras2edge.runtime.reader import load_model
 

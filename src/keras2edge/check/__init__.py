@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from .report import TflmCheck, TensorIO, build_check, check_tflm
+from .report import TensorIO, TflmCheck, build_check, check_tflm
 from .support import OpFinding
 
 __all__ = ["OpFinding", "TensorIO", "TflmCheck", "build_check", "check_tflm"]

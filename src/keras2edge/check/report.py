@@ -20,7 +20,15 @@ import numpy as np
 from ..runtime import schema
 from ..runtime.model import Model, SubGraph
 from .arena import FIRMWARE_64, PYTHON_64, ArenaEstimate, estimate_arena
-from .support import SUPPORTED, UNSUPPORTED, UNVERIFIED, WRONG, OpFinding, check_op, data_dtype
+from .support import (
+    SUPPORTED,
+    UNSUPPORTED,
+    UNVERIFIED,
+    WRONG,
+    OpFinding,
+    check_op,
+    data_dtype,
+)
 
 SCHEMA_VERSION = 1
 _C_TYPES = {"int8": ("int8", "int8_t", -128, 127), "uint8": ("uint8", "uint8_t", 0, 255),
