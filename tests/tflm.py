@@ -9,25 +9,22 @@ from typing import Any
 
 import numpy as np
 
-# Builtins the TFLite Micro Python package (tflite-micro 0.dev20261023) does not register.
-TFLM_MISSING = {"RELU_N1_TO_1", "RELU_0_TO_1", "SIGN", "GELU", "POW", "REDUCE_PROD", "REDUCE_ANY", "TILE"}
-# Builtins TFLite Micro registers for float only (it fails at invoke on INT32).
-TFLM_FLOAT_ONLY = {"ABS", "FLOOR_DIV", "FLOOR_MOD"}
-# Builtins TFLite Micro rejects at invoke for an INT64 input ("Input type INT64 (4) not supported").
-TFLM_NO_INT64 = {"CAST"}
+from keras2edge.check import support
+
+# What TFLite Micro runs is one table in src (keras2edge.check.support, re-probed by
+# tests/check/test_support.py); these names stay for the tests that read them.
+TFLM_MISSING = set(support.TFLM_MISSING)
 
 
 def tflm_unsupported(model) -> list[str]:
-    """Builtins of ``model`` TFLite Micro cannot run (missing, float-only on a non-float input, or int64 input)."""
+    """Builtins of ``model`` TFLite Micro refuses (no kernel, no kernel for the dtype, int64), as
+    ``keras2edge check --target tflm`` reports them; operators it runs wrongly are not listed."""
     sg = model.subgraphs[0]
     bad = set()
     for op, name in zip(sg.operators, op_names(model)):
-        if name in TFLM_MISSING:
-            bad.add(name)
-        elif name in TFLM_FLOAT_ONLY and sg.tensors[op.inputs[0]].type != 0:
-            bad.add(f"{name} (non-float)")
-        elif name in TFLM_NO_INT64 and sg.tensors[op.inputs[0]].type == 4:
-            bad.add(f"{name} (int64)")
+        status, _ = support.check_op(name, model, sg, op)
+        if status == support.UNSUPPORTED:
+            bad.add(name if name in support.TFLM_MISSING else f"{name} ({support.data_dtype(model, sg, op)})")
     return sorted(bad)
 
 
