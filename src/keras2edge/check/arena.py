@@ -18,8 +18,7 @@ The order replayed:
 2. ``StartModelAllocation``: the builtin-data allocator, the scratch-request array (head,
    ``ScratchBufferRequest`` x 12), ``SubgraphAllocations``, one ``TfLiteEvalTensor`` per tensor,
    one ``NodeAndRegistration`` per operator;
-3. each operator's parsed options (``builtin_data``) in operator order, then each kernel's ``Init``
-   (its OpData), then each kernel's ``Prepare`` (temporary TfLiteTensors for its inputs and outputs;
+3. each operator's parsed options and each kernel's ``Init`` (its OpData), then each kernel's ``Prepare`` (temporary TfLiteTensors for its inputs and outputs;
    per-channel arrays; scratch requests growing the head by 16 bytes each) -- :mod:`.costs`;
 4. ``FinishModelAllocation``: scratch-buffer handles, the ``AllocationInfo`` array (temp), the greedy
    planner's working memory (40 bytes per planned buffer, temp), then the head reserved for the plan
@@ -38,6 +37,7 @@ from typing import TYPE_CHECKING
 
 from ..runtime import schema
 from .costs import KernelCost, kernel_cost
+from .support import op_name
 
 if TYPE_CHECKING:
     from ..runtime.model import Model, SubGraph
@@ -231,12 +231,11 @@ def estimate_arena(model: Model, host: Host = PYTHON_64) -> ArenaEstimate:
     for sg in sgs:
         a.persistent(host.node_and_registration * len(sg.operators), 8)
     sg = sgs[0]
-    names = [_op_name(model, op.opcode_index) for op in sg.operators]
+    names = [op_name(model, op.opcode_index) for op in sg.operators]
     costs: list[KernelCost] = [kernel_cost(name, model, sg, op) for name, op in zip(names, sg.operators)]
-    for c in costs:  # PrepareNodeAndRegistrationDataFromFlatbuffer: parsed options
-        if c.builtin_data:
-            a.persistent(c.builtin_data, c.builtin_align)
-    for c in costs:  # InitSubgraphs: each kernel's Init
+    # PrepareNodeAndRegistrationDataFromFlatbuffer (parsed options), then InitSubgraphs (each
+    # kernel's Init): one figure per kernel in the table, both rounded up to 16 together.
+    for c in costs:
         for size in c.init:
             a.persistent(size, ALIGN)
     requests = 0
@@ -277,8 +276,3 @@ def estimate_arena(model: Model, host: Host = PYTHON_64) -> ArenaEstimate:
     return ArenaEstimate(arena_bytes=align_up(a.need, ALIGN), plan_bytes=plan, persistent_bytes=a.tail,
                          scratch_bytes=sum(sum(c.scratch) for c in costs),
                          approximate=tuple(sorted({n for n, c in zip(names, costs) if c.approximate})))
-
-
-def _op_name(model: Model, opcode_index: int) -> str:
-    code = model.operator_codes[opcode_index]
-    return schema.op_name(code.builtin_code) if code.custom_code is None else f"CUSTOM:{code.custom_code}"

@@ -2,12 +2,12 @@
 
 Per operator, in the order TFLite Micro allocates (see :mod:`.arena`):
 
-* ``builtin_data``: the parsed options struct (``TfLiteConvParams`` ...; sizes from
-  ``core/c/builtin_op_data.h``), allocated at its own alignment; 0 where the parser allocates none;
-* ``init``: the kernel's OpData, from ``Init`` (``context->AllocatePersistentBuffer``, 16-aligned);
+* ``init``: its parsed options struct (``TfLiteConvParams`` ..., allocated while the interpreter reads
+  the flatbuffer) and its OpData (``Init``, 16-aligned), together, rounded up to 16;
 * ``prepare``: what ``Prepare`` adds to the tail: per-output-channel multiplier and shift arrays
-  (CONV_2D, DEPTHWISE_CONV_2D, TRANSPOSE_CONV, per-channel FULLY_CONNECTED) and the like;
-* ``scratch``: scratch buffers ``Prepare`` requests (planned with the activations, alive during the op).
+  (CONV_2D, DEPTHWISE_CONV_2D, TRANSPOSE_CONV, per-channel FULLY_CONNECTED);
+* ``scratch``: scratch buffers ``Prepare`` requests (planned with the activations, alive during the op);
+* ``fetches``: the tensors ``Prepare`` asks for as temporary TfLiteTensors (repeats included).
 
 The OpData sizes were measured with the ``tflite-micro`` package's recording allocator on one-op
 models (``tests/check/test_arena.py`` measures them again and fails when the package changes). An
@@ -28,8 +28,8 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class KernelCost:
-    builtin_data: int = 0
-    builtin_align: int = 4
+    """What one operator allocates (bytes; tensor indices for ``fetches``)."""
+
     init: tuple[int, ...] = ()
     prepare: tuple[int, ...] = ()
     scratch: tuple[int, ...] = ()
@@ -39,11 +39,9 @@ class KernelCost:
 
 @dataclass(frozen=True)
 class Kernel:
-    """The table entry of one builtin: fixed sizes, and a rule for the shape-dependent parts."""
+    """The table entry of one builtin: fixed sizes, and rules for the shape-dependent parts."""
 
-    builtin_data: int = 0
-    builtin_align: int = 4
-    init: int = 0  # OpData bytes (0: no Init allocation)
+    init: int = 0  # options + OpData bytes (0: none)
     # -> (Prepare's tail allocations, scratch requests), from the operator's tensors
     variable: Callable[[Model, SubGraph, Operator], tuple[tuple[int, ...], tuple[int, ...]]] | None = field(
         default=None, compare=False)
@@ -249,5 +247,5 @@ def kernel_cost(name: str, model: Model, sg: SubGraph, op: Operator) -> KernelCo
     if k.variable is not None:
         prepare, scratch = k.variable(model, sg, op)
     fetches = k.fetches(op) if k.fetches is not None else [*op.inputs, *op.outputs]
-    return KernelCost(k.builtin_data, k.builtin_align, (k.init,) if k.init else (), prepare, scratch,
-                      tuple(i for i in fetches if i >= 0), approximate)
+    return KernelCost((k.init,) if k.init else (), prepare, scratch, tuple(i for i in fetches if i >= 0),
+                      approximate)

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ..runtime import schema
+from ..runtime.limits import Limits
 from ..runtime.model import Model, SubGraph
 from .arena import FIRMWARE_64, PYTHON_64, ArenaEstimate, estimate_arena
 from .support import (
@@ -28,6 +28,7 @@ from .support import (
     OpFinding,
     check_op,
     data_dtype,
+    op_name,
 )
 
 SCHEMA_VERSION = 1
@@ -153,10 +154,6 @@ def _io(kind: str, sg: SubGraph, k: int, i: int) -> TensorIO:
     return TensorIO(k, t.name, dtype, [int(d) for d in t.shape], scale, zp, c_statement(kind, dtype, scale, zp))
 
 
-def _op_name(model: Model, opcode_index: int) -> str:
-    code = model.operator_codes[opcode_index]
-    return schema.op_name(code.builtin_code) if code.custom_code is None else f"CUSTOM:{code.custom_code}"
-
 
 def _keras_layer(tensor_name: str) -> str:
     """keras2edge names an operator's output after its Keras layer (helper tensors ``<layer>/<what>``)."""
@@ -170,7 +167,7 @@ def build_check(model: Model, path: str, file_bytes: int, target: str = "tflm") 
     findings: list[OpFinding] = []
     counts: dict[str, int] = {}
     for k, op in enumerate(sg.operators):
-        name = _op_name(model, op.opcode_index)
+        name = op_name(model, op.opcode_index)
         counts[name] = counts.get(name, 0) + 1
         status, reason = check_op(name, model, sg, op)
         if status != SUPPORTED:
@@ -189,9 +186,9 @@ def build_check(model: Model, path: str, file_bytes: int, target: str = "tflm") 
         outputs=[_io("output", sg, k, i) for k, i in enumerate(sg.outputs)])
 
 
-def check_tflm(path: str | os.PathLike[str], limits: Any = None) -> TflmCheck:
-    """Check a ``.tflite`` file for TFLite Micro (see :class:`TflmCheck`)."""
-    from ..runtime.limits import Limits
+def check_tflm(path: str | os.PathLike[str], limits: Limits | None = None) -> TflmCheck:
+    """Check a ``.tflite`` file for TFLite Micro (see :class:`TflmCheck`); the file is held to
+    ``limits`` (default ``Limits.default()``) before it is read."""
     from ..runtime.loader import read_model
 
     p = os.fspath(path)

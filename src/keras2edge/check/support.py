@@ -79,6 +79,12 @@ class OpFinding:
     keras_layer: str | None = None  # the Keras layer it came from, when the file says (keras2edge files)
 
 
+def op_name(model: Model, opcode_index: int) -> str:
+    """The builtin name of an operator code (``CUSTOM:<name>`` for a custom operator)."""
+    code = model.operator_codes[opcode_index]
+    return schema.op_name(code.builtin_code) if code.custom_code is None else f"CUSTOM:{code.custom_code}"
+
+
 #: Builtins whose data input is not their first non-constant one.
 DATA_INPUT = {"TRANSPOSE_CONV": 2}
 
@@ -86,8 +92,7 @@ DATA_INPUT = {"TRANSPOSE_CONV": 2}
 def data_dtype(model: Model, sg: SubGraph, op: Operator) -> str:
     """The dtype name of the operator's data input: its first non-constant input, else its first input
     (:data:`DATA_INPUT` where a builtin says otherwise)."""
-    name = schema.op_name(model.operator_codes[op.opcode_index].builtin_code)
-    k = DATA_INPUT.get(name)
+    k = DATA_INPUT.get(op_name(model, op.opcode_index))
     if k is not None and len(op.inputs) > k and op.inputs[k] >= 0:
         return sg.tensors[op.inputs[k]].dtype.name
     ins = [i for i in op.inputs if i >= 0]
