@@ -257,8 +257,13 @@ def _error(report: Mapping[str, Any], path: str) -> Exception:
             return cls(msg)
         except TypeError:  # an error class built from fields, not a message
             return errors.Keras2EdgeError(msg)
-    detail = report.get("traceback") or ""
-    return errors.Keras2EdgeError(f"{path!r}: the benchmark failed: {msg}" + (f"\n{detail}" if detail else ""))
+    err = errors.Keras2EdgeError(f"{path!r}: internal error in the benchmark process ({msg}); rerun with --debug "
+                                 "for its traceback and please report it")
+    if report.get("traceback"):
+        err.child_traceback = report["traceback"]  # type: ignore[attr-defined]
+        if hasattr(err, "add_note"):  # Python 3.11+: shown under the parent's traceback (--debug)
+            err.add_note("The benchmark process's traceback:\n" + report["traceback"])
+    return err
 
 
 # ------------------------------------------------------------------------------ the child
