@@ -331,8 +331,6 @@ def _bench_shapes(details: Sequence[Mapping[str, Any]], pinned: Mapping[str, lis
 
 def _measure(args: Mapping[str, Any]) -> dict[str, Any]:
     """Load, prepare, run once, warm up and time; the report without the import times."""
-    import resource
-
     import numpy as np
 
     from .quantio import tensor_quant
@@ -359,7 +357,7 @@ def _measure(args: Mapping[str, Any]) -> dict[str, Any]:
         times[k] = clock() - t
     times *= 1e3
     p50, p90, p99 = (float(v) for v in np.percentile(times, [50, 90, 99]))
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    rss = _peak_rss_bytes()
     return {
         "model": args["path"], "runs": int(args["runs"]), "warmup": int(args["warmup"]), "seed": int(args["seed"]),
         "thread_env": {k: os.environ.get(k) for k in THREAD_ENV},
@@ -369,10 +367,19 @@ def _measure(args: Mapping[str, Any]) -> dict[str, Any]:
         "latency": {"min_ms": float(times.min()), "p50_ms": p50, "p90_ms": p90, "p99_ms": p99,
                     "max_ms": float(times.max()), "mean_ms": float(times.mean())},
         "arena_bytes": int(interp.arena_bytes),
-        # ru_maxrss is in KiB on Linux, in bytes on macOS
-        "peak_rss_bytes": int(rss) * (1 if sys.platform == "darwin" else 1024),
+        "peak_rss_bytes": rss,
         "python": sys.version.split()[0], "numpy": np.__version__, "blas": _blas_name(np), "pid": os.getpid(),
     }
+
+
+def _peak_rss_bytes() -> int:
+    """This process's peak resident set size (0 where ``resource`` does not exist: Windows)."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - Windows
+        return 0
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(rss) * (1 if sys.platform == "darwin" else 1024)  # KiB on Linux, bytes on macOS
 
 
 def _blas_name(np: Any) -> str:

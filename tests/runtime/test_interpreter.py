@@ -141,6 +141,22 @@ def test_dynamic_batch(net_bytes: bytes) -> None:
     assert len(it._memo) == 1 and next(iter(it._memo.values()))[1].shape == (27, 4)
 
 
+def test_prepare_plans_ahead(net_bytes: bytes) -> None:
+    """prepare(shapes) makes the plan run() would make for those shapes (arena_bytes follows), checks
+    the shapes as run() checks inputs, and the run that follows reuses it."""
+    it = Interpreter(net_bytes)
+    a1 = it.arena_bytes
+    it.prepare([(5, 8, 8, 3), (5, 4)])
+    a5 = it.arena_bytes
+    assert a5 > a1 and len(it._plans) == 2
+    it.run(_feeds(5))
+    assert len(it._plans) == 2 and it.arena_bytes == a5
+    with pytest.raises(RuntimeModelError, match=r"input 'img' expects shape \[any, 8, 8, 3\], got \[5, 8, 8\]"):
+        it.prepare([(5, 8, 8), (5, 4)])
+    with pytest.raises(RuntimeModelError, match=r"the model has 2 inputs \['img', 'scale'\], got 1 shapes"):
+        it.prepare([(5, 8, 8, 3)])
+
+
 def test_static_batch_rejects_other_batch() -> None:
     it = Interpreter(to_bytes(_net(batch_sig=False)))
     with pytest.raises(RuntimeModelError, match=r"input 'img' expects shape \[1, 8, 8, 3\], got \[2, 8, 8, 3\]"):
