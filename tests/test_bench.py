@@ -12,7 +12,13 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from keras2edge import BenchResult, ModelFormatError, OptionError, RuntimeModelError, bench_tflite
+from keras2edge import (
+    BenchResult,
+    ModelFormatError,
+    OptionError,
+    RuntimeModelError,
+    bench_tflite,
+)
 from keras2edge.bench import SCHEMA, THREAD_ENV, random_inputs
 from keras2edge.cli import main
 
@@ -128,8 +134,7 @@ def test_bench_errors(tmp_path: Path) -> None:
 def test_a_child_that_dies_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     """The child exits without a report (a crash, an OOM kill): a Keras2EdgeError with its exit status
     and last stderr lines, never a JSON decoding error."""
-    import keras2edge.bench as bench
-    from keras2edge import Keras2EdgeError
+    from keras2edge import Keras2EdgeError, bench
 
     monkeypatch.setattr(bench, "_BOOT", "import sys; sys.stderr.write('segfault-ish\\n'); sys.exit(3)")
     with pytest.raises(Keras2EdgeError, match=r"exited with 3 without a result:\nsegfault-ish"):
@@ -145,8 +150,7 @@ def test_a_child_that_dies_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> 
 def test_an_internal_error_in_the_child(monkeypatch: pytest.MonkeyPatch) -> None:
     """A bug in the child (not a keras2edge error): one line naming it, its traceback kept on the
     exception for --debug."""
-    import keras2edge.bench as bench
-    from keras2edge import Keras2EdgeError
+    from keras2edge import Keras2EdgeError, bench
 
     monkeypatch.setattr(bench, "_BOOT", "import sys; sys.argv[1] = '{}'; from keras2edge.bench import child_main; "
                                         "child_main(0.0, 0.0, 0.0, 0.0)")

@@ -195,3 +195,22 @@ def test_inputs_by_tensor_name_and_list(tmp_path: Path) -> None:
     assert [c.action for c in a.conversions] == [c.action for c in b.conversions] == ["quantize", "none", "dequantize"]
     with pytest.raises(RuntimeModelError, match="unknown input name"):
         run_tflite(p, {"x": x, "z": y})
+
+
+def test_corpus_int8_model_end_to_end() -> None:
+    """hello_world_int8 (TFLite Micro's own example) through run_tflite, real values in and out, against
+    TFLM fed the same quantized input. Runs once the int8 FULLY_CONNECTED kernel exists (issue 10)."""
+    from keras2edge.runtime.kernels import KERNELS
+
+    from .corpus import corpus
+
+    if ("FULLY_CONNECTED", "int8") not in KERNELS:
+        pytest.skip("no int8 FULLY_CONNECTED kernel in this checkout yet")
+    path = corpus("tflite-micro/hello_world_int8.tflite")
+    d = Interpreter(path).get_input_details()[0]
+    (s_in, z_in), (s_out, z_out) = d["quantization"], Interpreter(path).get_output_details()[0]["quantization"]
+    data = Path(path).read_bytes()
+    for x in np.linspace(0, 2 * np.pi, 25, dtype=np.float32):
+        xq = real_to_q(np.array([[x]]), s_in, z_in, np.dtype(np.int8))
+        outs = run_tflite(path, np.array([[x]], np.float32))
+        assert np.array_equal(next(iter(outs.values())), q_to_real(tflm(data, [xq])[0], s_out, z_out))
