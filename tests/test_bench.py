@@ -66,10 +66,11 @@ def test_bench_int8_model_json_schema(tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     d = json.loads(res.stdout)
     assert list(d) == ["schema", "model", "model_bytes", "runs", "warmup", "seed", "threads", "thread_env",
-                       "inputs", "cold", "latency", "arena_bytes", "peak_rss_bytes", "python", "numpy", "blas", "pid"]
+                       "inputs", "cold", "latency", "arena_bytes", "peak_rss_bytes", "python", "numpy", "blas", "blas_threads", "pid"]
     assert d["schema"] == SCHEMA and d["model"] == str(model) and d["model_bytes"] == model.stat().st_size
     assert (d["runs"], d["warmup"], d["seed"], d["threads"]) == (5, 0, 3, 1)
     assert d["thread_env"] == {k: "1" for k in THREAD_ENV}
+    assert d["blas_threads"] in (1, None)  # what OpenBLAS itself says, where it can be asked
     assert d["inputs"] == [{"name": "x", "shape": [1, 3, 4], "dtype": "int8", "quantized": True},
                            {"name": "y", "shape": [1, 3, 4], "dtype": "float32", "quantized": False}]
     assert list(d["cold"]) == ["python_start_ms", "import_ms", "import_numpy_ms", "load_prepare_ms",

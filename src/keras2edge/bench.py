@@ -12,7 +12,8 @@ before NumPy is loaded. The child reports, as one JSON line on its stdout:
 - ``latency_ms``: min, p50, p90, p99, max and mean over ``runs`` timed runs after ``warmup`` untimed
   ones (percentiles interpolate linearly between the sorted runs, NumPy's default);
 - ``arena_bytes`` (the interpreter's planned arena for those shapes), ``peak_rss_bytes`` (the
-  child's ``getrusage(RUSAGE_SELF).ru_maxrss``), the Python, NumPy and BLAS it ran with.
+  child's ``getrusage(RUSAGE_SELF).ru_maxrss``), the Python, NumPy and BLAS it ran with, and the
+  thread count the loaded OpenBLAS reports (``blas_threads``, None when it cannot be asked).
 
 Inputs are random, from ``numpy.random.default_rng(seed)``, in input order: float inputs uniform in
 [-1, 1), quantized int8/uint8/int16 inputs uniform over their dtype's range, bool inputs fair coins,
@@ -101,6 +102,7 @@ class BenchResult:
     python: str
     numpy: str
     blas: str
+    blas_threads: int | None
     pid: int
     schema: str = field(default=SCHEMA)
 
@@ -115,13 +117,17 @@ class BenchResult:
     def to_text(self) -> str:
         """The table ``keras2edge bench`` prints."""
         c, lat = self.cold, self.latency
-        threads = "inherited" if self.threads is None else str(self.threads)
-        env = ", ".join(f"{k}={v}" for k, v in self.thread_env.items() if v is not None) or "none set"
+        if self.threads is None:
+            threads = "inherited (" + (", ".join(f"{k}={v}" for k, v in self.thread_env.items() if v is not None)
+                                       or "no thread variable set") + ")"
+        else:
+            threads = f"{self.threads} (set in {len(self.thread_env)} variables: OMP_NUM_THREADS, OPENBLAS_NUM_THREADS, ...)"
         ins = "; ".join(f"{i.name} {i.dtype}{' (quantized)' if i.quantized else ''} {i.shape}" for i in self.inputs)
         rows = [
             f"model           {self.model} ({format_size(self.model_bytes)})",
             f"inputs          {ins or '(none)'} (random, seed {self.seed})",
-            f"threads         {threads} ({env}); numpy {self.numpy}, BLAS {self.blas}, Python {self.python}",
+            f"threads         {threads}; BLAS reports {self.blas_threads or 'unknown'}",
+            f"versions        Python {self.python}, numpy {self.numpy}, BLAS {self.blas}",
             "cold start      (a fresh process)",
             f"  python start  {c.python_start_ms:10.2f} ms",
             f"  import        {c.import_ms:10.2f} ms  (numpy {c.import_numpy_ms:.2f} ms)",
@@ -368,7 +374,8 @@ def _measure(args: Mapping[str, Any]) -> dict[str, Any]:
                     "max_ms": float(times.max()), "mean_ms": float(times.mean())},
         "arena_bytes": int(interp.arena_bytes),
         "peak_rss_bytes": rss,
-        "python": sys.version.split()[0], "numpy": np.__version__, "blas": _blas_name(np), "pid": os.getpid(),
+        "python": sys.version.split()[0], "numpy": np.__version__, "blas": _blas_name(np), "blas_threads": _blas_threads(),
+        "pid": os.getpid(),
     }
 
 
@@ -380,6 +387,34 @@ def _peak_rss_bytes() -> int:
         return 0
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return int(rss) * (1 if sys.platform == "darwin" else 1024)  # KiB on Linux, bytes on macOS
+
+
+#: Thread-count getters of the OpenBLAS builds NumPy wheels ship (scipy-openblas, 64-bit ints) or link.
+_OPENBLAS_GETTERS = ("scipy_openblas_get_num_threads64_", "scipy_openblas_get_num_threads",
+                     "openblas_get_num_threads64_", "openblas_get_num_threads")
+
+
+def _blas_threads() -> int | None:
+    """The thread count the loaded OpenBLAS will use, asked from the library itself (so ``threads``
+    is seen applied); None when it cannot be told (not Linux, another BLAS, no such symbol)."""
+    import ctypes
+
+    try:
+        with open("/proc/self/maps") as f:
+            libs = sorted({ln.split()[-1] for ln in f if "openblas" in ln.lower() and "/" in ln})
+    except OSError:
+        return None
+    for path in libs:
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for name in _OPENBLAS_GETTERS:
+            fn = getattr(lib, name, None)
+            if fn is not None:
+                fn.restype = ctypes.c_int
+                return int(fn())
+    return None
 
 
 def _blas_name(np: Any) -> str:
