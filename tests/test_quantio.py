@@ -214,3 +214,39 @@ def test_corpus_int8_model_end_to_end() -> None:
         xq = real_to_q(np.array([[x]]), s_in, z_in, np.dtype(np.int8))
         outs = run_tflite(path, np.array([[x]], np.float32))
         assert np.array_equal(next(iter(outs.values())), q_to_real(tflm(data, [xq])[0], s_out, z_out))
+
+
+FIXTURES = Path(__file__).parent / "fixtures" / "tflite_runtime"
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in FIXTURES.glob("*.int8.tflite")) +
+                         sorted(p.name for p in FIXTURES.glob("*.16x8.tflite")))
+def test_converter_files_with_integer_io(name: str) -> None:
+    """The TFLite converter's full-integer files (int8 or int16 input and output): real values in, the
+    model's own quantization applied, dequantized out, equal to TFLite Micro run on the integers.
+    Skipped while a kernel the file needs is missing (issue 10 lands them) or TFLM lacks an op."""
+    path = FIXTURES / name
+    try:
+        it = Interpreter(path)
+    except RuntimeModelError as e:
+        if "cannot run this model: unsupported" not in str(e):
+            raise
+        pytest.skip(f"keras2edge.runtime cannot run it yet: {str(e)[:120]}")
+    data = path.read_bytes()
+    rng = np.random.default_rng(5)
+    feeds_q, feeds_real = [], {}
+    for d in it.get_input_details():
+        dt, (s, z) = np.dtype(d["dtype"]), d["quantization"]
+        info = np.iinfo(dt)
+        q = rng.integers(max(info.min, z - 60), min(info.max, z + 60), tuple(d["shape"]), endpoint=True).astype(dt)
+        feeds_q.append(q)
+        feeds_real[d["name"]] = q_to_real(q, s, z)  # reals on the grid: quantizing them gives q back
+    try:
+        golden = tflm(data, feeds_q)
+    except RuntimeError as e:
+        pytest.skip(f"TFLite Micro cannot run it: {e}")
+    outs = run_tflite(path, feeds_real)
+    assert [c.action for c in outs.conversions if c.role == "input"] == ["quantize"] * len(feeds_q)
+    for (oname, got), d, want in zip(outs.items(), it.get_output_details(), golden):
+        s, z = d["quantization"]
+        assert np.array_equal(got, q_to_real(want, s, z)), oname
