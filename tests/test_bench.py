@@ -119,6 +119,8 @@ def test_bench_errors(tmp_path: Path) -> None:
         res = CliRunner().invoke(main, ["bench", *args, "--runs", "1"])
         assert res.exit_code == 1 and res.output.startswith("Error: ") and msg in res.output, res.output
         assert "Traceback" not in res.output
+    res = CliRunner().invoke(main, ["--debug", "bench", str(tmp_path / "nope.tflite")])
+    assert res.exit_code != 0 and isinstance(res.exception, ModelFormatError)  # raised through with --debug
     for opt in (["--runs", "0"], ["--warmup", "-1"], ["--threads", "0"], ["--runs", "x"]):
         res = CliRunner().invoke(main, ["bench", corpus(FLOAT_MODEL), *opt])
         assert res.exit_code == 2, (opt, res.output)
