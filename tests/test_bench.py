@@ -160,3 +160,21 @@ def test_an_internal_error_in_the_child(monkeypatch: pytest.MonkeyPatch) -> None
     with pytest.raises(Keras2EdgeError, match=r"internal error in the benchmark process \(KeyError: 'path'\)") as e:
         bench_tflite(corpus(FLOAT_MODEL), runs=1)
     assert "Traceback" in e.value.child_traceback and "Traceback" not in str(e.value)  # type: ignore[attr-defined]
+
+
+def test_child_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The child imports this keras2edge (its folder first on PYTHONPATH, once) and gets the thread
+    variables only when threads is given."""
+    import os
+
+    import keras2edge
+    from keras2edge.bench import child_env
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(keras2edge.__file__)))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(["/elsewhere", root]))
+    for k in THREAD_ENV:
+        monkeypatch.delenv(k, raising=False)
+    env = child_env(None)
+    assert env["PYTHONPATH"].split(os.pathsep) == [root, "/elsewhere"]
+    assert not any(k in env for k in THREAD_ENV)
+    assert all(child_env(3)[k] == "3" for k in THREAD_ENV)

@@ -175,10 +175,19 @@ def _check_shapes(input_shapes: object) -> dict[str, list[int]]:
 
 def child_env(threads: int | None) -> dict[str, str]:
     """The child's environment: ours, keras2edge importable from where this one was imported, and
-    with ``threads`` every variable of :data:`THREAD_ENV` set to it."""
+    with ``threads`` every variable of :data:`THREAD_ENV` set to it.
+
+    The folder holding this keras2edge goes first on ``PYTHONPATH`` unless it is a site-packages
+    folder (the child finds it there anyway, and a site-packages folder ahead of the standard
+    library could shadow it)."""
+    import site
+
     env = dict(os.environ)
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env["PYTHONPATH"] = os.pathsep.join([root, *([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])])
+    sites = {os.path.abspath(p) for p in [*site.getsitepackages(), site.getusersitepackages()]}
+    if root not in sites:
+        rest = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p and os.path.abspath(p) != root]
+        env["PYTHONPATH"] = os.pathsep.join([root, *rest])
     if threads is not None:
         env.update({k: str(threads) for k in THREAD_ENV})
     return env
