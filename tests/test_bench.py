@@ -88,7 +88,7 @@ def test_bench_api_returns_a_dataclass(tmp_path: Path) -> None:
     r = bench_tflite(corpus(FLOAT_MODEL), runs=3, warmup=0, input_shapes={"*": (4, 1)})
     assert isinstance(r, BenchResult) and r.runs == 3 and r.threads is None and r.inputs[0].shape == [4, 1]
     _check_sane(r.to_dict())
-    assert BenchResult.from_dict(json.loads(r.to_json()) | {}) == r
+    assert BenchResult.from_dict(json.loads(r.to_json())) == r
 
 
 def test_random_inputs_follow_the_dtypes() -> None:
