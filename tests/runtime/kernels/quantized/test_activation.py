@@ -381,6 +381,25 @@ def test_softmax_row_sum_512_tflm_aborts_we_compute(tmp_path, caplog) -> None:
                           tables.softmax_int8(y, tables.softmax_params(1.0, 0.1)))
 
 
+@pytest.mark.parametrize("depth", [1, 2, 5, 16, 100, 511, 1000])
+def test_log_softmax_int8(depth: int) -> None:
+    for lead in [(), (3,), (2, 2)]:
+        scale = _scale(1e-3, 4.0)
+        shape = (*lead, depth)
+        x = RNG.integers(-128, 128, shape).astype(np.int8)
+        x.reshape(-1, depth)[0] = RNG.integers(-128, 128)  # an all-equal row
+        model = one_op_model("LOG_SOFTMAX", [T(shape, scale=scale, zero_point=_zp())],
+                             [T(shape, scale=16 / 256, zero_point=127)])
+        _check(f"LOG_SOFTMAX {shape} s={scale}", model, [x])
+
+
+def test_log_x_for_x_ge_1() -> None:
+    x = np.array([1 << 19, 2 << 19, 3 << 19, 1000 << 19, (1 << 31) - 1])  # Q12.19: 1, 2, 3, 1000, 4096
+    got = act.log_x_for_x_ge_1(x, 12, 5) / 2.0 ** 26  # Q5.26
+    assert np.max(np.abs(got - np.log([1, 2, 3, 1000, 4096]))) < 1e-6
+    assert act.clz32(np.array([0, 1, (1 << 31) - 1, -5])).tolist() == [32, 31, 1, 0]
+
+
 # ------------------------------------------------------------------------------------------------ errors
 
 BAD = [
@@ -398,6 +417,7 @@ BAD = [
     ("SOFTMAX", [T((2, 4), scale=0.1)], [T((2, 4), np.int16, scale=1 / 32768, zero_point=0)], {"beta": 1.0},
      "1/65536", "out"),
     ("SOFTMAX", [T((2, 4), np.int16, scale=1e-3)], [T((2, 4), np.int16, scale=1 / 256)], {"beta": 1.0}, "1/32768", "out"),
+    ("LOG_SOFTMAX", [T((2, 4), scale=0.1)], [T((2, 4), scale=1 / 16, zero_point=0)], None, "16/256", "out"),
     ("PRELU", [T((2, 4), scale=0.1), T((4,), np.int16, scale=0.1, data=np.ones(4, np.int16))], [T((2, 4), scale=0.1)],
      None, "int8 alpha", "const1"),
     ("PRELU", [T((2, 4), scale=0.1), T((4,), scale=[0.1] * 4, data=np.ones(4, np.int8))], [T((2, 4), scale=0.1)],
@@ -418,7 +438,7 @@ def test_tflm_refuses_what_we_refuse() -> None:
     # not run here: no quantization / per-axis (TFLM reads garbage or the first scale), a too-small
     # SOFTMAX beta (TFLM's CHECK aborts the process), an int16 alpha for int8 PRELU (TFLM reads its
     # bytes as int8) -- we refuse all of them
-    for op, ins, outs, options, _, _ in [BAD[i] for i in (0, 3, 4, 5, 6, 7, 8, 10, 11)]:
+    for op, ins, outs, options, _, _ in [BAD[i] for i in (0, 3, 4, 5, 6, 7, 8, 10, 11, 12)]:
         model = one_op_model(op, ins, outs, options, version=2 if op == "SOFTMAX" else 1)
         feeds = [np.zeros(i.shape, i.dtype) for i in ins if i.data is None]
         with pytest.raises(RuntimeError):

@@ -14,10 +14,11 @@ RELU6          int8, int16  ``micro/activations_common.cc`` (Relu6Prepare), ``mi
 LEAKY_RELU     int8, int16  ``micro/leaky_relu_common.cc``, ``reference/leaky_relu.h``
 PRELU          int8, int16  ``micro/prelu_common.cc``, ``reference/prelu.h`` (int16 input takes an int8 alpha)
 SOFTMAX        int8→int8, int8→int16, int16→int16  ``micro/softmax_common.cc``, ``reference/softmax.h``
+LOG_SOFTMAX    int8         ``micro/log_softmax.cc``, ``reference/log_softmax.h`` (LogSoftmaxQuantized)
 RELU_N1_TO_1   int8         not in TFLM: LiteRT's reference kernel (``tflite/kernels/activations.cc``)
 =============  ===========  =================================================================================
 
-TFLM has no uint8 kernel for any of these ops, so none is registered here. LOG_SOFTMAX is not done yet.
+TFLM has no uint8 kernel for any of these ops, so none is registered here.
 
 Every unary op is a lookup table built once in prepare by running TFLM's integer algorithm on every
 possible input (256 for int8, 65536 for int16), so eval is one ``np.take`` indexed by the unsigned
@@ -631,3 +632,117 @@ def _softmax_int16(ctx: OpContext, x: TensorSpec, out: TensorSpec) -> EvalFn:
 
     return eval_
 
+
+
+# ------------------------------------------------------------------------------------------------
+# LOG_SOFTMAX
+
+# Q0.31 constants of TFLM's log_x_for_x_greater_than_or_equal_to_1_impl (``kernels/internal/common.h``)
+_LOG_2 = 1488522236  # log(2)
+_SQRT_SQRT_HALF = 1805811301  # 0.5^(1/4)
+_SQRT_HALF = 1518500250  # 0.5^(1/2)
+_ONE_QUARTER = 536870912  # 1/4
+_ALPHA_N = 117049297  # 11/240 · 2^(1/4)
+_ALPHA_D = 127690142  # 1/20 · 2^(1/4)
+_ALPHA_I = 1057819769  # 2 / 2^(1/4) − 2^(1/4)
+_ALPHA_F = 638450708  # 1/4 · 2^(1/4)
+
+
+def clz32(v: np.ndarray) -> np.ndarray:
+    """CountLeadingZeros of int32 values read as uint32 (32 for 0, 0 for negatives), exact through
+    float64's frexp."""
+    v = np.asarray(v, np.int64)
+    return np.where(v < 0, 0, 32 - np.frexp(v.astype(np.float64))[1].astype(np.int64))
+
+
+def _sat_shift_left(x: np.ndarray, exponent: np.ndarray | int) -> np.ndarray:
+    """SaturatingRoundingMultiplyByPOTParam for exponent ≥ 0 (per element): ``x · 2^e`` saturated to
+    int32 (``|x| > 2^(31 − e) − 1`` saturates), the identity for e = 0."""
+    x, e = np.asarray(x, np.int64), np.asarray(exponent, np.int64)
+    threshold = (np.int64(1) << (31 - e)) - 1
+    return np.where(x > threshold, fp.INT32_MAX, np.where(x < -threshold, fp.INT32_MIN, fp.wrap_int32(x << e)))
+
+
+def _sat_add(a: np.ndarray, b: np.ndarray | int) -> np.ndarray:
+    return np.clip(np.asarray(a, np.int64) + b, fp.INT32_MIN, fp.INT32_MAX)
+
+
+def log_x_for_x_ge_1(x: np.ndarray, input_integer_bits: int, output_integer_bits: int) -> np.ndarray:
+    """log(x) for x ≥ 1 given in Q(input_integer_bits), result in Q(output_integer_bits): TFLM's
+    log_x_for_x_greater_than_or_equal_to_1_impl. x is normalized two ways (by its headroom, and
+    premultiplied by sqrt(1/2)); the mantissa r that is smaller and the matching exponent estimate
+    (±1/4) are kept; log(r) comes from a rational approximation around 2^(−1/4) (constants above),
+    divided through ``gemmlowp.one_over_one_plus_x_for_x_in_0_1``; the result accumulates with one
+    extra integer bit and is rescaled (saturating) at the end. Products are ``srdhm``, sums wrap."""
+    acc_bits = output_integer_bits + 1
+    srdhm, wrap = fp.srdhm, fp.wrap_int32
+    z_a = np.asarray(x, np.int64)
+    shifted_quarter = int(fp.rdbpot(_ONE_QUARTER, acc_bits))
+    h_a = clz32(z_a)
+    r_a = _sat_shift_left(srdhm(_sat_shift_left(z_a, h_a - 1), _SQRT_HALF), 1)
+    z_a_pow2 = _sat_add(_sat_shift_left(input_integer_bits - h_a, 31 - acc_bits), shifted_quarter)
+    z_b = srdhm(z_a, _SQRT_HALF)
+    h_b = clz32(z_b) - 1
+    r_b = _sat_shift_left(z_a, h_b)
+    z_b_pow2 = _sat_add(_sat_shift_left(input_integer_bits - h_b, 31 - acc_bits), -shifted_quarter)
+    r = np.minimum(r_a, r_b)
+    z_pow2 = np.maximum(z_a_pow2, z_b_pow2)
+    p = fp.rounding_half_sum(r, _SQRT_SQRT_HALF)
+    q = wrap(r - _SQRT_SQRT_HALF)
+    q = wrap(q + q)
+    common_sq = srdhm(q, q)
+    num = wrap(srdhm(q, r) + srdhm(srdhm(q, common_sq), _ALPHA_N))
+    denom_minus_one = wrap(srdhm(p, wrap(wrap(_ALPHA_I + q) + srdhm(_ALPHA_D, common_sq))) + srdhm(_ALPHA_F, q))
+    recip_denom = gemmlowp.one_over_one_plus_x_for_x_in_0_1(denom_minus_one)
+    num_scaled = fp.rdbpot(num, acc_bits)  # Rescale<acc_bits> of a Q0.31 value
+    total = wrap(srdhm(z_pow2, _LOG_2) + srdhm(num_scaled, recip_denom))
+    return fp.saturating_rounding_multiply_by_pot(total, acc_bits - output_integer_bits)
+
+
+LOG_SOFTMAX_OUTPUT_SCALE = np.float32(16.0 / 256)
+LOG_SOFTMAX_OUTPUT_ZERO_POINT = 127
+
+
+def log_softmax_int8_rows(x: np.ndarray, q5_of_diff: np.ndarray, exp_rescaled: np.ndarray, diff_min: int,
+                          reverse_multiplier: int, reverse_shift: int) -> np.ndarray:
+    """TFLM LogSoftmaxQuantized<int8> over the last axis, vectorized over rows. ``q5_of_diff[k]`` is the
+    difference −k rescaled to Q5.26 (MBQM by the input multiplier), ``exp_rescaled[k]`` its exp in
+    Q12.19 (0 below diff_min). Per row: the int32 sum, ``L = log(sum)`` in Q5.26, the cut-off
+    ``max(diff_min − 1, MBQM(L + INT32_MIN, reverse_multiplier, reverse_shift))``; elements above it
+    give ``clamp(rdbpot(q5 − L, 22) + 127)``, the others −128."""
+    k = np.subtract(x.max(axis=-1, keepdims=True), x, dtype=np.int16)  # max − q in [0, 255]
+    total = fp.wrap_int32(np.take(exp_rescaled, k).sum(axis=-1, keepdims=True))
+    log_sum = log_x_for_x_ge_1(total, 12, 5)
+    cutoff = np.maximum(diff_min - 1, fp.mbqm(fp.wrap_int32(log_sum + fp.INT32_MIN), reverse_multiplier, reverse_shift))
+    y = np.clip(fp.rdbpot(fp.wrap_int32(np.take(q5_of_diff, k) - log_sum), 31 - 5 - 4) + 127, -128, 127)
+    return np.where(-k.astype(np.int64) > cutoff, y, -128)
+
+
+@register("LOG_SOFTMAX", "int8")
+def log_softmax_int8(ctx: OpContext) -> EvalFn:
+    """LOG_SOFTMAX int8 over the last axis (TFLM ``micro/log_softmax.cc``): output scale exactly 16/256
+    and zero point 127 (refused otherwise), beta 1. Prepare (PreprocessLogSoftmaxScalingExp): the
+    SOFTMAX input multiplier (M, L) of ``s_in · 2^26`` and diff_min, plus the reverse multiplier
+    ``QuantizeMultiplierSmallerThanOneExp(2^(31 − L) / M)``; eval :func:`log_softmax_int8_rows`."""
+    x, out, _ = _softmax_spec(ctx)
+    if out.dtype != np.int8:
+        raise ctx.fail(f"output '{out.name}' is {out.dtype}; an int8 LOG_SOFTMAX writes int8")
+    s_in, _ = per_tensor(ctx, x)
+    s_out, z_out = per_tensor(ctx, out)
+    if np.float32(s_out) != LOG_SOFTMAX_OUTPUT_SCALE or z_out != LOG_SOFTMAX_OUTPUT_ZERO_POINT:
+        raise ctx.fail(f"output '{out.name}' has scale {s_out!r}, zero point {z_out}; TFLite Micro's int8 "
+                       "LOG_SOFTMAX needs exactly scale 16/256 (0.0625) and zero point 127")
+    try:
+        p = tables.softmax_params(1.0, s_in)
+        rev_m, rev_s = fp.quantize_multiplier_smaller_than_one_exp(
+            float(1 << (31 - p.left_shift)) / float(p.multiplier))
+    except RuntimeModelError as e:
+        raise ctx.fail(f"input scale {s_in!r} is out of LOG_SOFTMAX's range: {e}") from None
+    exp_rescaled = fp.rdbpot(tables.softmax_exp_table(p), 12)
+    q5_of_diff = fp.mbqm_greater_than_one(-np.arange(256, dtype=np.int64), p.multiplier, p.left_shift)
+
+    def eval_(ins: Sequence[np.ndarray | None], outs: Sequence[np.ndarray], tmp: Sequence[np.ndarray]) -> None:
+        y = log_softmax_int8_rows(ins[0], q5_of_diff, exp_rescaled, p.diff_min, rev_m, rev_s)  # type: ignore[arg-type]
+        np.copyto(outs[0], y, casting="unsafe")
+
+    return eval_
