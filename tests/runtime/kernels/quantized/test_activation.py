@@ -13,7 +13,10 @@ against the rule LiteRT follows instead:
 * RELU, LEAKY_RELU, HARD_SWISH int8: LiteRT's multipliers are float32;
 * RELU6 with output parameters other than the input's: TFLM clamps the raw input, LiteRT requantizes;
 * RELU_N1_TO_1: TFLM has no kernel; LiteRT is the oracle;
-* SOFTMAX int8 rows whose sum of exps reaches 512: TFLM aborts the process (checked in a child).
+* PRELU whose input itself broadcasts: TFLM runs it, LiteRT refuses it;
+* int16 RELU / RELU6 / LEAKY_RELU: compared with TFLM only;
+* SOFTMAX int8 rows whose sum of exps reaches 512: TFLM and LiteRT abort the process (checked in a
+  child process); we return the formulas' value and log a warning.
 """
 
 from __future__ import annotations
@@ -71,15 +74,18 @@ def ours(model: bytes, feeds: Sequence[np.ndarray]) -> np.ndarray:
 
 
 def _check(name: str, model: bytes, feeds: Sequence[np.ndarray], litert_rule: np.ndarray | None = None,
-           litert_may_differ: np.ndarray | None = None) -> np.ndarray:
+           litert_may_differ: np.ndarray | None = None, litert: bool = True) -> np.ndarray:
     """ours == TFLM exactly; LiteRT == ours, or == ``litert_rule`` where given, or differs only where
-    ``litert_may_differ`` (a bool array of the output's shape) allows. Returns our output."""
+    ``litert_may_differ`` (a bool array of the output's shape) allows (not run if ``litert`` is
+    False). Returns our output."""
     got = ours(model, feeds)
     micro = run_tflm(model, feeds)[0]
     assert got.dtype == micro.dtype and got.shape == micro.shape, name
     bad = got != micro
     assert not bad.any(), f"{name}: TFLM differs in {int(bad.sum())} elements, e.g. in {feeds[0][bad][:6]} " \
                           f"-> ours {got[bad][:6]} vs TFLM {micro[bad][:6]}"
+    if not litert:
+        return got
     ref = run_litert_ref(model, feeds)[0]
     want = got if litert_rule is None else litert_rule
     off = ref != want
@@ -148,7 +154,7 @@ def test_relu_int8() -> None:
 
 
 def test_relu6_int8() -> None:
-    for s, z in [(_scale(1e-3, 1.0), _zp()) for _ in range(20)] + [(0.048, 0), (6 / 255, -128), (8.0, 0)]:
+    for s, z in [(_scale(1e-3, 1.0), _zp()) for _ in range(20)] + [(0.048, 0), (6 / 255, -128), (8.0, 0), (0.01, 100)]:
         shape = _shape(256)
         x = _every_value(shape, ALL_INT8)
         model = _unary("RELU6", T(shape, scale=s, zero_point=z), T(shape, scale=s, zero_point=z))
@@ -239,7 +245,8 @@ def test_relu_family_int16(op: str) -> None:
 # ------------------------------------------------------------------------------------------------ PRELU
 
 PRELU_SHAPES = [((1, 6, 5, 16), (16,)), ((1, 6, 5, 16), (1, 1, 16)), ((2, 4, 3, 8), (4, 3, 8)), ((3, 33), (1,)),
-                ((1, 7, 9, 3), (1, 7, 9, 3)), ((4, 5, 6), (5, 1)), ((2, 3, 4, 5), (1, 1, 1, 5)), ((300,), (300,))]
+                ((1, 7, 9, 3), (1, 7, 9, 3)), ((4, 5, 6), (5, 1)), ((2, 3, 4, 5), (1, 1, 1, 5)), ((300,), (300,)),
+                ((1, 16), (3, 1))]  # the last: the input broadcasts too
 
 
 @pytest.mark.parametrize("x_shape, a_shape", PRELU_SHAPES)
@@ -251,7 +258,12 @@ def test_prelu_int8(x_shape: tuple, a_shape: tuple) -> None:
         a_spec = T(a_shape, scale=sa, zero_point=za, data=alpha if const else None)
         model = one_op_model("PRELU", [T(x_shape, scale=si, zero_point=zi), a_spec],
                              [T(np.broadcast_shapes(x_shape, a_shape), scale=so, zero_point=zo)])
-        _check(f"PRELU {x_shape} {a_shape} const={const}", model, [x] if const else [x, alpha])
+        feeds = [x] if const else [x, alpha]
+        out_shape = np.broadcast_shapes(x_shape, a_shape)
+        _check(f"PRELU {x_shape} {a_shape} const={const}", model, feeds, litert=out_shape == x_shape)
+        if out_shape != x_shape:  # TFLM broadcasts the input too; LiteRT's PRELU refuses that
+            with pytest.raises(RuntimeError, match="HaveSameShapes"):
+                run_litert_ref(model, feeds)
 
 
 def test_prelu_int16() -> None:
@@ -353,9 +365,16 @@ def test_softmax_int16_luts() -> None:
 SOFTMAX_ABORT_CHILD = textwrap.dedent("""
     import sys
     import numpy as np
-    from tflite_micro.python.tflite_micro import runtime
-    it = runtime.Interpreter.from_bytes(open(sys.argv[1], "rb").read(), arena_size=1 << 20)
-    it.set_input(np.full((1, 512), 5, np.int8), 0)
+    model, x = open(sys.argv[1], "rb").read(), np.full((1, 512), 5, np.int8)
+    if sys.argv[2] == "tflm":
+        from tflite_micro.python.tflite_micro import runtime
+        it = runtime.Interpreter.from_bytes(model, arena_size=1 << 20)
+        it.set_input(x, 0)
+    else:
+        from ai_edge_litert.interpreter import Interpreter, OpResolverType
+        it = Interpreter(model_content=model, experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
+        it.allocate_tensors()
+        it.set_tensor(it.get_input_details()[0]["index"], x)
     it.invoke()
     print("returned")
 """)
@@ -366,9 +385,10 @@ def test_softmax_row_sum_512_tflm_aborts_we_compute(tmp_path, caplog) -> None:
                          {"beta": 1.0}, version=2)
     path = tmp_path / "softmax512.tflite"
     path.write_bytes(model)
-    child = subprocess.run([sys.executable, "-c", SOFTMAX_ABORT_CHILD, str(path)], capture_output=True, text=True,
-                           timeout=120)
-    assert child.returncode != 0 and "returned" not in child.stdout  # TFLM aborts the process
+    for runtime in ("tflm", "litert"):  # both abort the process (gemmlowp / TFLITE_CHECK on the shift)
+        child = subprocess.run([sys.executable, "-c", SOFTMAX_ABORT_CHILD, str(path), runtime], capture_output=True,
+                               text=True, timeout=120)
+        assert child.returncode != 0 and "returned" not in child.stdout, (runtime, child.stdout, child.stderr[-300:])
     x = np.full((1, 512), 5, np.int8)
     with caplog.at_level(logging.WARNING, logger="keras2edge.runtime"):
         got = ours(model, [x])

@@ -41,6 +41,7 @@ Where LiteRT's reference kernels (BUILTIN_REF) give other bytes (asserted in
 * RELU, LEAKY_RELU, HARD_SWISH int8: LiteRT forms the real multipliers in float32, TFLM in double.
 * RELU6: TFLM clamps the raw input to [z_in, q(6)] and ignores the output's parameters; LiteRT
   requantizes to them, so the two differ whenever input and output parameters differ.
+* PRELU: TFLM also broadcasts the input (output larger than the input); LiteRT refuses that model.
 * SOFTMAX int8→int8: both runtimes abort the process when a row's sum of exps reaches 512.0 (a
   row of 512 or more elements, many of them near the row's maximum): the last shift of the
   reciprocal product exceeds 31 (TFLM ``TFLITE_CHECK(exponent <= 31)`` in ``reference/softmax.h``).
