@@ -14,7 +14,6 @@ against the rule LiteRT follows instead:
 * RELU6 with output parameters other than the input's: TFLM clamps the raw input, LiteRT requantizes;
 * RELU_N1_TO_1: TFLM has no kernel; LiteRT is the oracle;
 * PRELU whose input itself broadcasts: TFLM runs it, LiteRT refuses it;
-* int16 RELU / RELU6 / LEAKY_RELU: compared with TFLM only;
 * SOFTMAX int8 rows whose sum of exps reaches 512: TFLM and LiteRT abort the process (checked in a
   child process); we return the formulas' value and log a warning.
 """
@@ -227,6 +226,18 @@ def test_sigmoid16_params() -> None:
     assert act.checked_log2(2.0 ** -15) == (True, -15) and act.checked_log2(1e-4)[0] is False
 
 
+def _relu_family_litert_int16(op: str, si: float, so: float, alpha: float) -> np.ndarray:
+    """LiteRT's reference int16 RELU / LEAKY_RELU: TFLM's formulas with float32 multipliers (as in
+    int8), indexed by q + 32768; RELU6 is the same as TFLM's."""
+    q = ALL_INT16.astype(np.int64)
+    if op == "RELU":
+        return act.relu_fn(si, 0, so, 0, -32768, 32767, float32=True)(q)
+    f_in, f_out = np.float32(si), np.float32(so)
+    (mi, ei) = fp.quantize_multiplier(float(f_in / f_out))
+    (ma, ea) = fp.quantize_multiplier(float(f_in * np.float32(alpha) / f_out))
+    return np.clip(np.where(q >= 0, fp.mbqm(q, mi, ei), fp.mbqm(q, ma, ea)), -32768, 32767)
+
+
 @pytest.mark.parametrize("op", ["RELU", "RELU6", "LEAKY_RELU"])
 def test_relu_family_int16(op: str) -> None:
     for _ in range(6):
@@ -235,11 +246,11 @@ def test_relu_family_int16(op: str) -> None:
             so = si
         shape = _shape(65536)
         x = _every_value(shape, ALL_INT16)
-        options = {"alpha": float(RNG.uniform(-0.5, 0.9))} if op == "LEAKY_RELU" else None
+        alpha = float(np.float32(RNG.uniform(0.01, 0.9)))
+        options = {"alpha": alpha} if op == "LEAKY_RELU" else None
         model = _unary(op, T(shape, np.int16, scale=si), T(shape, np.int16, scale=so), options)
-        # LiteRT's int16 RELU / LEAKY_RELU also form multipliers in float32: only TFLM is compared
-        got, micro = ours(model, [x]), run_tflm(model, [x])[0]
-        assert np.array_equal(got, micro), f"{op} int16 {si}->{so} {options}: TFLM differs in {int((got != micro).sum())}"
+        rule = None if op == "RELU6" else _relu_family_litert_int16(op, si, so, alpha)[x.astype(np.int64) + 32768]
+        _check(f"{op} int16 {si}->{so} {options}", model, [x], litert_rule=rule)
 
 
 # ------------------------------------------------------------------------------------------------ PRELU
@@ -287,7 +298,9 @@ def test_prelu_table_path_equals_plain_integer_path() -> None:
                          [T(x_shape, scale=so, zero_point=zo)])
     m1, s1 = fp.quantize_multiplier(float(np.float32(si)) / float(np.float32(so)))
     m2, s2 = fp.quantize_multiplier(float(np.float32(si)) * float(np.float32(sa)) / float(np.float32(so)))
-    plain = act.prelu_reference(x, alpha, (zi, za, zo, m1, s1, m2, s2, 0), -128, 127)
+    params = act.PreluParams(zi, za, zo, m1, s1, m2, s2)
+    assert params == act.PreluParams.of((si, zi), (sa, za), (so, zo))
+    plain = act.prelu_reference(x, alpha, params, -128, 127)
     assert np.array_equal(ours(model, [x]), plain)
 
 

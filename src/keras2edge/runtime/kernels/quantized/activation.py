@@ -38,7 +38,8 @@ Where LiteRT's reference kernels (BUILTIN_REF) give other bytes (asserted in
 * LOGISTIC / TANH int8: LiteRT uses a float LUT: ±1 at near-ties, and where TFLM saturates early
   (its input radius is up to 2× too small for coarse input scales); LiteRT also refuses a LOGISTIC
   output scale other than 1/256 and honours any TANH output parameters.
-* RELU, LEAKY_RELU, HARD_SWISH int8: LiteRT forms the real multipliers in float32, TFLM in double.
+* RELU, LEAKY_RELU (int8 and int16), HARD_SWISH: LiteRT forms the real multipliers in float32, TFLM in
+  double.
 * RELU6: TFLM clamps the raw input to [z_in, q(6)] and ignores the output's parameters; LiteRT
   requantizes to them, so the two differ whenever input and output parameters differ.
 * PRELU: TFLM also broadcasts the input (output larger than the input); LiteRT refuses that model.
@@ -54,6 +55,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -129,10 +131,12 @@ def _lut_kernel(ctx: OpContext, build: Callable[[TensorSpec, TensorSpec], np.nda
 
 
 def _require_zero_points(ctx: OpContext, *specs: TensorSpec, want: int = 0) -> None:
+    """TFLM's int16 kernels: TF_LITE_ENSURE_EQ(zero_point, 0) on these tensors."""
     for t in specs:
-        if per_tensor(ctx, t)[1] != want:
-            raise ctx.fail(f"tensor '{t.name}' ({t.dtype}) has zero point {per_tensor(ctx, t)[1]}; TFLite Micro's "
-                           f"{ctx.op} {t.dtype} needs zero point {want}")
+        zp = per_tensor(ctx, t)[1]
+        if zp != want:
+            raise ctx.fail(f"tensor '{t.name}' ({t.dtype}) has zero point {zp}; TFLite Micro's {ctx.op} {t.dtype} "
+                           f"needs zero point {want}")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -376,21 +380,39 @@ def leaky_relu_int(ctx: OpContext) -> EvalFn:
 PRELU_TABLE_MAX_ALPHA = 4096
 
 
-def prelu_reference(x: np.ndarray, alpha: np.ndarray, p: tuple[int, int, int, int, int, int, int, int],
-                    qmin: int, qmax: int) -> np.ndarray:
+@dataclass(frozen=True)
+class PreluParams:
+    """TFLM PreluParams: zero points and the two (multiplier, shift) pairs, both from double
+    quotients: ``s_in / s_out`` (identity) and ``s_in · s_alpha / s_out`` (TFLM ``micro/prelu_common.cc``)."""
+
+    input_zero_point: int
+    alpha_zero_point: int
+    output_zero_point: int
+    multiplier_1: int
+    shift_1: int
+    multiplier_2: int
+    shift_2: int
+
+    @classmethod
+    def of(cls, x: tuple[float, int], alpha: tuple[float, int], out: tuple[float, int]) -> PreluParams:
+        m1, s1 = fp.quantize_multiplier(fp.real_multiplier_requantize(x[0], out[0]))
+        m2, s2 = fp.quantize_multiplier(fp.real_multiplier_mul(x[0], alpha[0], out[0]))
+        return cls(x[1], alpha[1], out[1], m1, s1, m2, s2)
+
+
+def prelu_reference(x: np.ndarray, alpha: np.ndarray, p: PreluParams, qmin: int, qmax: int) -> np.ndarray:
     """TFLM BroadcastPrelu4DSlow on int64 arrays (the plain integer path): ``d = q − z_in``;
     ``MBQM(d, M1, s1)`` for d ≥ 0, else ``MBQM(d · (a − z_a), M2, s2)``; ``+ z_out``, clamped."""
-    z_in, z_a, z_out, m1, s1, m2, s2 = p[:7]
-    d = np.asarray(x, np.int64) - z_in
-    neg = fp.mbqm(d * (np.asarray(alpha, np.int64) - z_a), m2, s2)
-    return np.clip(np.where(d >= 0, fp.mbqm(d, m1, s1), neg) + z_out, qmin, qmax)
+    d = np.asarray(x, np.int64) - p.input_zero_point
+    neg = fp.mbqm(d * (np.asarray(alpha, np.int64) - p.alpha_zero_point), p.multiplier_2, p.shift_2)
+    return np.clip(np.where(d >= 0, fp.mbqm(d, p.multiplier_1, p.shift_1), neg) + p.output_zero_point, qmin, qmax)
 
 
 @register("PRELU", "int8", "int16")
 def prelu_int(ctx: OpContext) -> EvalFn:
-    """PRELU int8 (int8 alpha) and int16 (int8 alpha, as TFLM requires), alpha broadcast against the
-    input (TFLM ``micro/prelu_common.cc``, ``reference/prelu.h``). Two multipliers, both double:
-    ``s_in / s_out`` and ``s_in · s_alpha / s_out``; alpha is read per tensor.
+    """PRELU int8 (int8 alpha) and int16 (int8 alpha, as TFLM requires; zero points 0), alpha
+    broadcast against the input and the input against alpha (TFLM ``micro/prelu_common.cc``,
+    ``reference/prelu.h``); alpha is read per tensor (:class:`PreluParams`).
 
     Fast path (int8 input, constant alpha of at most ``PRELU_TABLE_MAX_ALPHA`` elements): a table
     ``T[j, b]`` = the plain integer result for alpha element j and input byte b, computed by
@@ -405,16 +427,12 @@ def prelu_int(ctx: OpContext) -> EvalFn:
         raise ctx.fail(f"alpha '{a.name}' is {a.dtype}; TFLite Micro's {x.dtype} PRELU needs an int8 alpha")
     shape = broadcast(ctx, x.shape, a.shape)
     ctx.set_output(0, shape)
-    (s_in, z_in), (s_a, z_a), (s_out, z_out) = per_tensor(ctx, x), per_tensor(ctx, a), per_tensor(ctx, out)
     if x.dtype == np.int16:
         _require_zero_points(ctx, x, out)
-    f64 = float
-    m1, s1 = fp.quantize_multiplier(f64(s_in) / f64(s_out))
-    m2, s2 = fp.quantize_multiplier(f64(s_in) * f64(s_a) / f64(s_out))
-    params = (z_in, z_a, z_out, m1, s1, m2, s2, 0)
+    params = PreluParams.of(per_tensor(ctx, x), per_tensor(ctx, a), per_tensor(ctx, out))
     qmin, qmax = int_range(ctx, out)
 
-    if x.dtype == np.int8 and a.is_const and a.size <= PRELU_TABLE_MAX_ALPHA:
+    if x.dtype == np.int8 and a.data is not None and a.size <= PRELU_TABLE_MAX_ALPHA:
         table = ctx.cached("prelu", a.data, lambda av: _prelu_table(av, params))
         offsets = (np.arange(a.size, dtype=np.int32) * 256).reshape(a.shape)
         idx = ctx.scratch(shape, np.int32)
@@ -433,10 +451,10 @@ def prelu_int(ctx: OpContext) -> EvalFn:
     return eval_plain
 
 
-def _prelu_table(alpha: np.ndarray, params: tuple[int, ...]) -> np.ndarray:
+def _prelu_table(alpha: np.ndarray, params: PreluParams) -> np.ndarray:
     """Flat int8 table: entry ``j·256 + b`` = PRELU of the int8 whose byte is b, with alpha element j."""
-    q = np.arange(256, dtype=np.int64).astype(np.uint8).view(np.int8).astype(np.int64)  # byte b -> int8 value
-    t = prelu_reference(q[None, :], np.asarray(alpha, np.int64).reshape(-1, 1), params, -128, 127)  # type: ignore[arg-type]
+    q = np.arange(256, dtype=np.uint8).view(np.int8).astype(np.int64)  # byte b -> its int8 value
+    t = prelu_reference(q[None, :], np.asarray(alpha, np.int64).reshape(-1, 1), params, -128, 127)
     return t.astype(np.int8).reshape(-1)
 
 
