@@ -623,7 +623,7 @@ def softmax_int16_rows(x: np.ndarray, exp_of_diff: np.ndarray, recip_lut: np.nda
     k = np.subtract(x.max(axis=-1, keepdims=True), x, dtype=np.int32)  # max − q in [0, 65535]
     e = np.take(exp_of_diff, k)
     total = fp.wrap_int32(e.sum(axis=-1, keepdims=True))
-    h = 32 - np.frexp(total.astype(np.float64))[1].astype(np.int64)  # clz32 of a positive int32 (exact)
+    h = clz32(total)
     shifted = ((total << (h - 1)) + (1 << 13)) >> 14
     recip = lut_lookup_int16(np.clip(shifted - ((1 << 15) + (1 << 16)), -32768, 32767), recip_lut)
     right = 31 - h
