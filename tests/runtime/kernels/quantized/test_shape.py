@@ -487,3 +487,44 @@ def test_output_of_another_type_and_negative_permutation_are_refused() -> None:
         spec = TensorSpec(0, "x", (2, 3), np.dtype(I8), None, x.quantization())
         out = TensorSpec(1, "y", (2, 3), np.dtype(I16), None, x.quantization())
         _same_type(OpContext(0, "SLICE", 1, {}, [spec], [out]))
+
+
+# ------------------------------------------------------------------------------ LiteRT BUILTIN_REF
+
+def _litert_pads_int16_differently(case: Case) -> bool:
+    return case.op in ("PAD", "PADV2") and case.inputs[0].dtype == I16 and case.outputs[0].zero_point != 0 \
+        and (len(case.inputs) < 3 or case.inputs[2] is None)
+
+
+LITERT_CASES = [c for c in CASES if c.op != "BROADCAST_TO" and not _litert_pads_int16_differently(c)]
+
+
+@pytest.mark.parametrize("case", LITERT_CASES, ids=str)
+def test_litert_reference_agrees(case: Case) -> None:
+    """LiteRT BUILTIN_REF equals us (and TFLM) on every case, except what the module docstring lists:
+    BROADCAST_TO (no reference kernel there), int16 PAD with a zero point (below), SPACE_TO_BATCH_ND
+    padding (above)."""
+    feeds, ours, _ = run_both(case, seed=3)
+    for a, b in zip(ours, litert_ref(case, feeds)):
+        assert np.array_equal(a, b), case
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if _litert_pads_int16_differently(c)], ids=str)
+def test_int16_pad_fills_zero_where_litert_fills_the_zero_point(case: Case) -> None:
+    """TFLM's int16 PAD (and PADV2 without a value) fills 0 whatever the output zero point; LiteRT's
+    reference PAD fills the zero point. We follow TFLM (and the bit-exact test above pins it)."""
+    feeds, ours, micro = run_both(case, seed=3)
+    ref = litert_ref(case, feeds)[0]
+    border = np.ones(ours[0].shape, bool)
+    border[tuple(slice(int(a), int(a) + d) for d, (a, _) in zip(case.inputs[0].shape, case.inputs[1].data))] = False
+    assert border.any()
+    assert np.array_equal(ours[0], micro[0])
+    assert (ours[0][border] == 0).all() and (ref[border] == case.outputs[0].zero_point).all()
+    assert np.array_equal(ours[0][~border], ref[~border])
+
+
+def test_litert_also_refuses_int8_concat_with_another_scale() -> None:
+    a, b = _t((1, 2), I8, Q), _t((1, 3), I8, (0.5, -3))
+    case = Case("cat", "CONCATENATION", [a, b], [_t((1, 5), I8, Q)], {"axis": 1})
+    with pytest.raises(RuntimeError, match="scale"):
+        litert_ref(case, case.feeds(np.random.default_rng(0)))

@@ -44,6 +44,8 @@ Where this follows TFLM against LiteRT (``BUILTIN_REF``, ``tflite/kernels/*.cc``
 * STRIDED_SLICE: TFLM ignores ``ellipsis_mask``, ``new_axis_mask`` and ``offset`` (and reads an empty
   slice for a shrunk axis with a negative stride); we refuse such options rather than compute another
   slice than LiteRT would. GATHER: int64 positions have no TFLM kernel (LiteRT has one).
+* int16 PAD / PADV2 without a value: TFLM fills 0 whatever the output zero point; LiteRT fills the
+  zero point.
 * BROADCAST_TO has no kernel in LiteRT's reference resolver; TFLM's is used.
 """
 
