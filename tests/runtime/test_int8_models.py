@@ -133,4 +133,5 @@ def test_first_difference_names_the_op(monkeypatch: pytest.MonkeyPatch) -> None:
         return eval_
 
     monkeypatch.setitem(KERNELS, ("TRANSPOSE", "int8"), broken)
-    assert first_difference(data, feeds) == "first difference at op #1 TRANSPOSE, output 'b': 1 of 12 elements, by up to 1"
+    assert first_difference(data, feeds) == \
+        "first difference at op #1 TRANSPOSE, output 'b': 1 of 12 elements, by up to 1"

@@ -60,10 +60,11 @@ def assert_bitexact(case: Case, seed: int = 0) -> list[np.ndarray]:
     """Ours == TFLM on every element (and shape) of every output; returns our outputs."""
     _, ours, micro = run_both(case, seed)
     for k, (a, b) in enumerate(zip(ours, micro)):
-        assert a.dtype == b.dtype and a.shape == b.shape, f"{case}: output {k}: {a.dtype} {a.shape} vs TFLM {b.dtype} {b.shape}"
+        assert a.dtype == b.dtype and a.shape == b.shape, \
+            f"{case}: output {k}: {a.dtype} {a.shape} vs TFLM {b.dtype} {b.shape}"
         bad = np.argwhere(a != b)
-        assert bad.size == 0, f"{case}: output {k} differs from TFLM at {len(bad)} elements, first {bad[0].tolist()}: " \
-                              f"{a[tuple(bad[0])]} vs {b[tuple(bad[0])]}"
+        assert bad.size == 0, f"{case}: output {k} differs from TFLM at {len(bad)} elements, " \
+                              f"first {bad[0].tolist()}: {a[tuple(bad[0])]} vs {b[tuple(bad[0])]}"
     return ours
 
 

@@ -21,7 +21,7 @@ from keras2edge.runtime.errors import RuntimeModelError
 from keras2edge.runtime.kernels.base import KERNELS, OpContext, TensorSpec
 from keras2edge.runtime.kernels.quantized.shape import _same_type
 
-from ...int8_bench import T, one_op_model, run_tflm
+from ...int8_bench import T, run_tflm
 from .bitexact import Case, assert_bitexact, litert_ref, run_both, run_ours
 
 RNG = np.random.default_rng(20261203)
@@ -156,7 +156,8 @@ def _pad_cases(n: int) -> list[Case]:
         elif value == "input":
             ins.append(T((1,), dt, qp[0], qp[1]))
         out = [d + int(a) + int(b) for d, (a, b) in zip(shape, pads)]
-        cases.append(Case(f"{op}/{dt.__name__}/{list(shape)}/{pads.tolist()}/value-{value}", op, ins, [_t(out, dt, qp)]))
+        name = f"{op}/{dt.__name__}/{list(shape)}/{pads.tolist()}/value-{value}"
+        cases.append(Case(name, op, ins, [_t(out, dt, qp)]))
     return cases
 
 

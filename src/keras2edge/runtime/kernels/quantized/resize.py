@@ -90,7 +90,7 @@ def resize_bilinear_int8(ctx: OpContext) -> EvalFn:
     Bound for int32: each axis's weights satisfy ``|w_lo| + |w_hi| <= 2048`` (w_hi in [−512, 1023]),
     so ``|S| <= 128·2048·2048 = 2^29`` and ``S + 2^19`` fits int32."""
     _check(ctx)
-    n, h, w, c, oh, ow, align, half = fresize._size(ctx)
+    n, h, w, c, oh, ow, align, half = fresize.resize_geometry(ctx)
     y0, y1, wy0, wy1 = bilinear_axis(ctx, h, oh, align, half)
     x0, x1, wx0, wx1 = bilinear_axis(ctx, w, ow, align, half)
     wy0_, wy1_ = (a.astype(np.int32).reshape(1, oh, 1, 1) for a in (wy0, wy1))
