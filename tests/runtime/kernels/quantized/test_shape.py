@@ -161,6 +161,20 @@ def _pad_cases(n: int) -> list[Case]:
     return cases
 
 
+def _mirror_pad_cases(n: int) -> list[Case]:
+    cases = []
+    for i in range(n):
+        mode = i % 2  # 0 REFLECT (pads < dim), 1 SYMMETRIC (pads <= dim)
+        shape = _shape(int(RNG.integers(1, 5)), 1, 4)
+        pads = np.array([[int(RNG.integers(0, d - 1 + mode + 1)) for _ in range(2)] for d in shape])
+        out = [d + int(a) + int(b) for d, (a, b) in zip(shape, pads)]
+        x, y = _same(shape, out, I8)
+        idt = (np.int32, np.int64)[(i // 2) % 2]
+        cases.append(Case(f"MIRROR_PAD/{list(shape)}/{pads.tolist()}/mode{mode}", "MIRROR_PAD",
+                          [x, _c(pads, idt)], [y], {"mode": mode}))
+    return cases
+
+
 def _tflm_strided_shape(shape, begin, end, strides, bm, em, sm) -> list[int]:
     """The output shape TFLM's prepare computes (strided_slice_common.cc CheckOutputSize, with
     strided_slice_logic.h StartForAxis / StopForAxis), written out independently of the kernel."""
@@ -362,7 +376,7 @@ def _broadcast_to_cases(n: int) -> list[Case]:
 
 
 CASES = (_reshape_cases(12) + _squeeze_cases(9) + _expand_dims_cases(8) + _transpose_cases(12) + _concat_cases(14)
-         + _pad_cases(24) + _strided_slice_cases(40) + _slice_cases(12) + _gather_cases(14) + _split_cases(12)
+         + _pad_cases(24) + _mirror_pad_cases(8) + _strided_slice_cases(40) + _slice_cases(12) + _gather_cases(14) + _split_cases(12)
          + _pack_cases(12) + _depth_space_cases(8) + _batch_to_space_cases(9) + _broadcast_to_cases(9)
          + [_space_to_batch_case(i, padded=False) for i in range(6)])
 
@@ -374,7 +388,7 @@ def test_bitexact_with_tflm(case: Case) -> None:
 
 def test_case_count() -> None:
     assert len(CASES) >= 150
-    assert len({c.op for c in CASES}) == 19
+    assert len({c.op for c in CASES}) == 20
 
 
 @pytest.mark.parametrize("op, shape, const, opts", [

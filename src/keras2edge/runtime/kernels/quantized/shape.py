@@ -1,5 +1,5 @@
 """Quantized data movement (int8 / uint8 / int16), bit-exact with TFLite Micro: RESHAPE, SQUEEZE,
-EXPAND_DIMS, TRANSPOSE, CONCATENATION, PAD, PADV2, STRIDED_SLICE, SLICE, GATHER, SPLIT, SPLIT_V, PACK,
+EXPAND_DIMS, TRANSPOSE, CONCATENATION, PAD, PADV2, MIRROR_PAD, STRIDED_SLICE, SLICE, GATHER, SPLIT, SPLIT_V, PACK,
 UNPACK, DEPTH_TO_SPACE, SPACE_TO_DEPTH, BATCH_TO_SPACE_ND, SPACE_TO_BATCH_ND, BROADCAST_TO.
 
 These ops copy bytes; none requantizes. Each is registered for exactly the dtypes TFLite Micro's
@@ -23,7 +23,7 @@ PAD, PADV2                    int8, int16             int8: pads with the output
                                                       with 0 (whatever the zero point) or the value
 GATHER                        int8 (int32 positions)  nothing
 DEPTH_TO_SPACE,               int8                    nothing
-SPACE_TO_DEPTH,
+SPACE_TO_DEPTH, MIRROR_PAD,
 BATCH_TO_SPACE_ND
 SPACE_TO_BATCH_ND             int8                    nothing; pads with an undefined value (below);
                                                       we pad with the output zero point
@@ -175,6 +175,13 @@ def space_to_batch_nd_int8(ctx: OpContext) -> EvalFn:
     _same_type(ctx)
     _batch_space_check(ctx)
     return move.space_to_batch_nd_padded(ctx, per_tensor(ctx, ctx.outputs[0])[1])
+
+
+def _mirror_pad_check(ctx: OpContext) -> None:
+    _index_const(ctx, 1, "paddings", ("int32", "int64"))
+
+
+register("MIRROR_PAD", *I8)(_moved(move.mirror_pad, check=_mirror_pad_check))
 
 
 def _broadcast_to_check(ctx: OpContext) -> None:
