@@ -150,3 +150,26 @@ def test_bilinear_sizes_where_tflm_reads_out_of_bounds_are_refused() -> None:
     2999 // 1024 = 2 of a 2-row input; TFLM would read past the input (not run here)."""
     case = _model("RESIZE_BILINEAR", np.int8, np.array([3000, 2], np.int32), {}, (1, 2, 2, 1), (1, 3000, 2, 1))
     _refused(case, "outside the input", tflm_refuses=False)
+
+
+@pytest.mark.parametrize("op", ["RESIZE_NEAREST_NEIGHBOR", "RESIZE_BILINEAR"])
+def test_dtypes_are_exactly_those_tflm_runs(op: str) -> None:
+    """int8 / uint8 / int16: accepted here exactly when TFLM runs the op (then bit-exact)."""
+    for dt in (np.int8, np.uint8, np.int16):
+        case = _model(op, dt, SIZE, {})
+        case.inputs[0] = T((1, 2, 2, 1), dt, 0.5, 0)
+        case.outputs[0] = T((1, 4, 4, 1), dt, 0.5, 0)
+        feeds = case.feeds(np.random.default_rng(0))
+        try:
+            Interpreter(case.model()).run(feeds)
+            ours = True
+        except RuntimeModelError:
+            ours = False
+        try:
+            run_tflm(case.model(), feeds)
+            micro = True
+        except RuntimeError:
+            micro = False
+        assert ours == micro, f"{op} {np.dtype(dt).name}: ours {ours}, TFLM {micro}"
+        if ours:
+            assert_bitexact(case)

@@ -543,3 +543,41 @@ def test_litert_also_refuses_int8_concat_with_another_scale() -> None:
     case = Case("cat", "CONCATENATION", [a, b], [_t((1, 5), I8, Q)], {"axis": 1})
     with pytest.raises(RuntimeError, match="scale"):
         litert_ref(case, case.feeds(np.random.default_rng(0)))
+
+
+# ------------------------------------------------------------------------------ the dtype table is TFLM's
+
+def as_dtype(case: Case, dtype) -> Case:
+    """``case`` with every int8/uint8/int16 tensor retyped to ``dtype`` (zero point 0, so valid in all)."""
+    def retype(t: T | None) -> T | None:
+        if t is None or np.dtype(t.dtype) not in (np.dtype(I8), np.dtype(U8), np.dtype(I16)):
+            return t
+        data = None if t.data is None else np.asarray(t.data).astype(dtype)
+        return T(t.shape, dtype, t.scale, 0, t.axis, data)
+
+    return Case(f"{case.op}/{np.dtype(dtype).name}", case.op, [retype(t) for t in case.inputs],
+                [retype(t) for t in case.outputs], case.options)  # type: ignore[misc]
+
+
+def _accepts(run) -> bool:  # type: ignore[no-untyped-def]
+    try:
+        run()
+    except (RuntimeError, ValueError):
+        return False
+    return True
+
+
+@pytest.mark.parametrize("op", sorted({c.op for c in CASES}))
+def test_dtypes_are_exactly_those_tflm_runs(op: str) -> None:
+    """For int8, uint8 and int16, this runtime accepts the op exactly when TFLM runs it (and then
+    agrees with it): no dtype is missing, none is added."""
+    base = next(c for c in CASES if c.op == op)
+    for dt in (I8, U8, I16):
+        case = as_dtype(base, dt)
+        model, feeds = case.model(), case.feeds(np.random.default_rng(5))
+        ours = _accepts(lambda: run_ours(model, feeds))  # noqa: B023
+        micro = _accepts(lambda: run_tflm(model, feeds, len(case.outputs)))  # noqa: B023
+        assert ours == micro, f"{case}: keras2edge {'runs' if ours else 'refuses'} it, TFLM " \
+                              f"{'runs' if micro else 'refuses'} it"
+        if ours:
+            assert_bitexact(case, seed=5)
