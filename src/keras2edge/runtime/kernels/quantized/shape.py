@@ -1,6 +1,7 @@
 """Quantized data movement (int8 / uint8 / int16), bit-exact with TFLite Micro: RESHAPE, SQUEEZE,
-EXPAND_DIMS, TRANSPOSE, CONCATENATION, PAD, PADV2, MIRROR_PAD, STRIDED_SLICE, SLICE, GATHER, SPLIT, SPLIT_V, PACK,
-UNPACK, DEPTH_TO_SPACE, SPACE_TO_DEPTH, BATCH_TO_SPACE_ND, SPACE_TO_BATCH_ND, BROADCAST_TO.
+EXPAND_DIMS, TRANSPOSE, CONCATENATION, PAD, PADV2, MIRROR_PAD, STRIDED_SLICE, SLICE, GATHER, SPLIT,
+SPLIT_V, PACK, UNPACK, DEPTH_TO_SPACE, SPACE_TO_DEPTH, BATCH_TO_SPACE_ND, SPACE_TO_BATCH_ND,
+BROADCAST_TO. (TILE: the ``tflite-micro`` wheel has no kernel for it.)
 
 These ops copy bytes; none requantizes. Each is registered for exactly the dtypes TFLite Micro's
 kernel (``tensorflow/lite/micro/kernels/<op>.cc``, revision 90b983c2) accepts, so any other dtype is
@@ -33,14 +34,15 @@ Where TFLM checks nothing, input and output quantization may differ and the byte
 (TFLM's behaviour, kept). Where a kernel reads or compares quantization, it must be present and per
 tensor (``common.per_tensor``); TFLM would read 0 for a missing one -- we refuse such a file instead.
 
-Where this follows TFLM against LiteRT (``BUILTIN_REF``, ``tflite/kernels/*.cc``):
+Where TFLM and LiteRT (``BUILTIN_REF``, ``tflite/kernels/*.cc``) differ, and what this module does
+(each point is asserted in ``tests/runtime/kernels/quantized/test_shape.py``):
 
 * SPACE_TO_BATCH_ND pads with the output zero point, as LiteRT does. TFLM has no defined pad value:
   its kernel never sets the ``output_offset`` the reference function pads with, so the padding is
   the low byte of an uninitialized persistent buffer (0 in a fresh process, other values after other
   models ran in the same process). TFLM equals this kernel everywhere except on the padding.
-* CONCATENATION int8 with different input scales: TFLM refuses it, and so does LiteRT 2.3 (the
-  requantizing concat is LiteRT's uint8 path only). uint8 CONCATENATION has no TFLM kernel.
+* CONCATENATION int8 with different input scales: TFLM refuses it, and so does LiteRT 2.3 (LiteRT
+  requantizes for uint8 only). uint8 CONCATENATION has no TFLM kernel: refused.
 * STRIDED_SLICE: TFLM ignores ``ellipsis_mask``, ``new_axis_mask`` and ``offset`` (and reads an empty
   slice for a shrunk axis with a negative stride); we refuse such options rather than compute another
   slice than LiteRT would. GATHER: int64 positions have no TFLM kernel (LiteRT has one).
