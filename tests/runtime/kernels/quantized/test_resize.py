@@ -39,8 +39,22 @@ def _case(op: str, dtype, i: int) -> Case:
                 {"align_corners": False, "half_pixel_centers": False, **mode})
 
 
+def _extreme_case(op: str, i: int) -> Case:
+    """Large factors both ways (1..3 -> up to 64 and 40..64 -> 1..5): where scale10's rounding and
+    the clamping of the last source index matter most."""
+    up = i % 2 == 0
+    h, w = (int(v) for v in RNG.integers(1, 4, 2)) if up else (int(v) for v in RNG.integers(40, 65, 2))
+    oh, ow = (int(v) for v in RNG.integers(30, 65, 2)) if up else (int(v) for v in RNG.integers(1, 6, 2))
+    zp = int(RNG.integers(-128, 128))
+    mode = MODES[i % 3]
+    return Case(f"{op}/int8/{[1, h, w, 2]}->{[oh, ow]}/{mode}", op,
+                [T((1, h, w, 2), np.int8, 0.1, zp), T((2,), np.int32, data=np.array([oh, ow], np.int32))],
+                [T((1, oh, ow, 2), np.int8, 0.1, zp)], {"align_corners": False, "half_pixel_centers": False, **mode})
+
+
 CASES = ([_case("RESIZE_NEAREST_NEIGHBOR", (np.int8, np.int16)[i % 2], i) for i in range(30)]
-         + [_case("RESIZE_BILINEAR", np.int8, i) for i in range(45)])
+         + [_case("RESIZE_BILINEAR", np.int8, i) for i in range(45)]
+         + [_extreme_case(op, i) for op in ("RESIZE_NEAREST_NEIGHBOR", "RESIZE_BILINEAR") for i in range(6)])
 
 
 @pytest.mark.parametrize("case", CASES, ids=str)

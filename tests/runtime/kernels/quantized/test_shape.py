@@ -581,3 +581,22 @@ def test_dtypes_are_exactly_those_tflm_runs(op: str) -> None:
                               f"{'runs' if micro else 'refuses'} it"
         if ours:
             assert_bitexact(case, seed=5)
+
+
+def test_shrunk_axis_with_a_negative_stride_is_refused() -> None:
+    """TFLM loops ``start > start + 1`` there and writes nothing: refused rather than guessed."""
+    ins = [_t((3, 4), I8, Q), _c([1, 0]), _c([2, 4]), _c([-1, 1])]
+    with pytest.raises(RuntimeModelError, match="positive stride") as e:
+        Interpreter(Case("ss", "STRIDED_SLICE", ins, [_t((4,), I8, Q)], {"shrink_axis_mask": 1}).model()).run(
+            [np.zeros((3, 4), I8)])
+    assert "STRIDED_SLICE" in str(e.value)
+
+
+def test_gather_positions_outside_the_axis_raise_at_run_time() -> None:
+    """Runtime positions: TFLM's bound check is a DCHECK (undefined behaviour in release builds)."""
+    case = Case("g", "GATHER", [_t((4, 3), I8, Q), T((2,), np.int32)], [_t((2, 3), I8, Q)], {"axis": 0})
+    it = Interpreter(case.model())
+    assert np.array_equal(it.run([np.arange(12, dtype=I8).reshape(4, 3), np.array([3, 0], np.int32)]),
+                          [[9, 10, 11], [0, 1, 2]])
+    with pytest.raises(RuntimeModelError, match=r"GATHER .*positions outside \[0, 4\) \(min 0, max 4\)"):
+        it.run([np.zeros((4, 3), I8), np.array([0, 4], np.int32)])
