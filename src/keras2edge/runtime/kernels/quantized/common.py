@@ -11,7 +11,8 @@ range of a dtype, a fused activation's integer clamp, and the requantization ste
 * :func:`requantize` -- int32 accumulators -> ``clamp(zp + MBQM(acc, M, shift))`` written into an
   int8 / int16 output (TFLM's double-rounding MultiplyByQuantizedMultiplier, per tensor or per
   channel along the last axis). This is the hot path of CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED
-  and TRANSPOSE_CONV; its plain integer form is ``fixed_point.mbqm``.
+  and TRANSPOSE_CONV; its plain integer form is ``fixed_point.mbqm``. :class:`Requantizer` sets it up
+  once in prepare and runs a float64 fast path proven (and tested) equal to the integer one.
 """
 
 from __future__ import annotations
@@ -103,13 +104,126 @@ def activation_clamp(ctx: OpContext, out: TensorSpec, key: str = "fused_activati
     return fp.activation_range(int(ctx.opt(key, 0)), scale, zp, lo, hi)
 
 
+class Requantizer:
+    """TFLM's per-channel requantization ``clamp(zp + MBQM(acc + bias, M_c, shift_c), lo, hi)``, set up
+    once in prepare (per-channel constants) and applied in eval through a float64 fast path that is
+    bit-exact with the integer one (``fixed_point.mbqm``, TFLM ``kernels/internal/common.cc``).
+
+    Why the fast path is exact. Write N = 2^R with R = max(−shift, 0), t = x'·M / 2^31 (x' = x·2^max(shift,0))
+    and y = t / N = x·M·2^(shift − 31), the exact real value. MBQM is r1 = floor(t + 1/2) (SRDHM, half-up),
+    then RDBPOT(r1, R) (half-away). With the identity floor((floor(a) + n) / N) = floor((a + n) / N) for
+    integer n:
+
+    * R ≥ 1, r1 ≥ 0: floor((r1 + N/2) / N)     = floor(y + 1/2 + 2^-(R+1));
+    * R ≥ 1, r1 < 0: floor((r1 + N/2 − 1) / N) = floor(y + 1/2 − 2^-(R+1));
+    * R = 0: r1 itself                         = floor(y + 1/2).
+
+    r1 ≥ 0 ⟺ y ≥ −2^-(R+1), and for y in [−2^-(R+1), 0) both R ≥ 1 formulas give 0, so the sign of y picks
+    the branch: result = floor(y + 1/2 + copysign(off_c, y)) with off_c = 2^-(R+1) (0 when R = 0) — ONE
+    rounding of a shifted y, so double rounding costs nothing extra. In float64: acc + bias is exact
+    (integers < 2^53); y = (acc + bias)·m_c with m_c = M·2^(shift − 31) exact, one rounding (relative
+    error ≤ 2^-53); the two additions (off, and 1/2 + zp − lo) one rounding each. Only elements whose
+    result lies inside the clamp matter (|y| ≤ 2^18 for int8/int16 outputs; outside it an error of a
+    fraction of one cannot move the clamped value), so the total error is < 3·2^-53·2^19 = 3·2^-34 <
+    ETA = 2^-30. The exact shifted value z has a fractional part that is 0 or at least 2^-62, so floor(z_f)
+    is exact unless frac(z_f) is within ETA of 0 or 1: those elements (about 2^-29 of random inputs,
+    plus exact ties) are recomputed with ``fixed_point.mbqm``. Clamping is done in float first, to
+    [lo + 1/2, hi + 1/2] after the shift (floor of either bound is the bound, frac 1/2 is never flagged).
+    A positive shift wraps x·2^shift in int32 in TFLM: elements with |x| ≥ 2^(31 − shift) go to the exact
+    path too.
+    """
+
+    #: Half-width of the band around integers where the float result is recomputed exactly (see above).
+    ETA = 2.0 ** -30
+
+    def __init__(self, multiplier: np.ndarray | int, shift: np.ndarray | int, zero_point: int,
+                 lo: int, hi: int) -> None:
+        self.multiplier = np.asarray(multiplier, np.int64).reshape(-1)
+        self.shift = np.asarray(shift, np.int64).reshape(-1)
+        self.zero_point, self.lo, self.hi = int(zero_point), int(lo), int(hi)
+        right = np.maximum(-self.shift, 0)
+        self.scale = np.ldexp(self.multiplier.astype(np.float64), (self.shift - 31).astype(np.int32))
+        self.offset = np.where(right >= 1, np.ldexp(1.0, (-(right + 1)).astype(np.int32)), 0.0)
+        self.const = 0.5 + self.zero_point - self.lo  # shifts the result so the clamp range starts at 0
+        self.clip_hi = self.hi - self.lo + 0.5
+        left = np.maximum(self.shift, 0)
+        self.max_left = int(left.max()) if left.size else 0
+        self.wrap_limit = 2.0 ** 29
+        # QuantizeMultiplier makes M = 0 or M in [2^30, 2^31); the wrap test above relies on M ≥ 2^30
+        m = self.multiplier
+        self.fast = bool(np.all((m == 0) | ((m >= 1 << 30) & (m < 1 << 31))) and np.all(self.shift >= -31))
+
+    def plain(self, acc: np.ndarray, out: np.ndarray, bias: np.ndarray | None = None) -> None:
+        """The integer path (``fixed_point.mbqm`` on int64), the definition the fast path must equal."""
+        a = np.asarray(acc).astype(np.int64)
+        if bias is not None:
+            a += np.asarray(bias, np.int64)
+        v = fp.mbqm(a, self.multiplier, self.shift)
+        v += self.zero_point
+        np.clip(v, self.lo, self.hi, out=v)
+        np.copyto(out, v.reshape(out.shape), casting="unsafe")
+
+    def __call__(self, acc: np.ndarray, out: np.ndarray, bias: np.ndarray | None = None,
+                 work: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+        """``out = clamp(zp + MBQM(acc + bias))`` via the float64 fast path. ``acc``: integer values
+        (any int or float dtype holding exact integers), channels on the last axis; ``bias``: one
+        integer per channel or None; ``work``: two flat float64 buffers of at least ``acc.size``
+        (allocated when None; ``work[0]`` may be ``acc`` itself when that is float64)."""
+        if not self.fast:
+            self.plain(acc, out, bias)
+            return
+        n = acc.size
+        if work is None:
+            work = (np.empty(n, np.float64), np.empty(n, np.float64))
+        z = work[0][:n].reshape(acc.shape)
+        t = work[1][:n].reshape(acc.shape)
+        if bias is not None:
+            np.add(acc, bias, out=z, dtype=np.float64)
+            np.multiply(z, self.scale, out=z)
+        else:
+            np.multiply(acc, self.scale, out=z, dtype=np.float64)
+        wrap = None
+        if self.max_left > 0:  # TFLM's int32 x·2^shift may wrap: those go to the exact path
+            # a wrap needs |x|·2^shift ≥ 2^31, hence |y| ≥ 2^30 as M ≥ 2^30: flag from 2^29
+            wrap = np.abs(z) >= self.wrap_limit
+        np.copysign(self.offset, z, out=t)
+        np.add(z, t, out=z)
+        np.add(z, self.const, out=z)
+        np.clip(z, 0.5, self.clip_hi, out=z)
+        np.modf(z, out=(t, z))  # t = fraction in [0, 1), z = integer part (z > 0)
+        np.add(z, self.lo, out=out, casting="unsafe")
+        eta = self.ETA
+        if t.min() < eta or t.max() > 1.0 - eta or (wrap is not None and wrap.any()):
+            flag = (t < eta) | (t > 1.0 - eta)
+            if wrap is not None:
+                flag |= wrap
+            self._fix(acc, out, bias, flag)
+
+    def _fix(self, acc: np.ndarray, out: np.ndarray, bias: np.ndarray | None, flag: np.ndarray) -> None:
+        """Recompute the flagged elements with the integer path."""
+        idx = np.nonzero(flag)
+        c = idx[-1] if self.multiplier.size > 1 else 0
+        a = np.asarray(acc)[idx].astype(np.int64)
+        if bias is not None:
+            a += np.broadcast_to(np.asarray(bias, np.int64), acc.shape)[idx]
+        m = self.multiplier[c] if self.multiplier.size > 1 else self.multiplier[0]
+        s = self.shift[c] if self.shift.size > 1 else self.shift[0]
+        v = fp.mbqm(a, m, s) + self.zero_point
+        out[idx] = np.clip(v, self.lo, self.hi)
+
+
 def requantize(acc: np.ndarray, multiplier: np.ndarray | int, shift: np.ndarray | int, zero_point: int,
                lo: int, hi: int, out: np.ndarray) -> None:
     """``out = clamp(zero_point + MBQM(acc, M, shift), lo, hi)`` (TFLM's double rounding: half-up at
     bit 31, then half-away at the final shift). ``acc`` holds int32 values (any integer dtype);
     ``multiplier``/``shift`` are scalars or arrays broadcasting against ``acc`` (per-channel: one per
-    element of the last axis). ``out`` may be any integer dtype that holds ``[lo, hi]``."""
-    v = fp.mbqm(acc, multiplier, shift)
-    v += zero_point
-    np.clip(v, lo, hi, out=v)
-    np.copyto(out, v, casting="unsafe")
+    element of the last axis). ``out`` may be any integer dtype that holds ``[lo, hi]``. Runs the
+    float64 fast path of :class:`Requantizer` (build one in prepare to set it up once)."""
+    m, s = np.asarray(multiplier), np.asarray(shift)
+    if m.ndim > 1 or s.ndim > 1:  # not per last axis: the integer path handles any broadcast
+        v = fp.mbqm(acc, m, s)
+        v += zero_point
+        np.clip(v, lo, hi, out=v)
+        np.copyto(out, v, casting="unsafe")
+        return
+    Requantizer(m, s, zero_point, lo, hi)(np.asarray(acc), out)
