@@ -114,7 +114,7 @@ class _Windows:
     """
 
     def __init__(self, ctx: OpContext, x_shape, kh: int, kw: int, sh: int, sw: int, dh: int, dw: int,
-                 oh: int, ow: int) -> None:
+                 oh: int, ow: int, dtype=None) -> None:
         n, h, wd, c = x_shape
         self.dims = (n, oh, ow, kh, kw, c, sh, sw, dh, dw)
         pt, pl = conv_pad_before(h, kh, sh, dh, oh)[0], conv_pad_before(wd, kw, sw, dw, ow)[0]
@@ -127,7 +127,9 @@ class _Windows:
                   (slice(pt, pt + hc), slice(0, pl)), (slice(pt, pt + hc), slice(pl + wc, wp))]
         self.border = [(slice(None), r, c_) for r, c_ in border
                        if r.stop > r.start and (c_.stop is None or c_.stop > c_.start)]
-        self.ipad = ctx.scratch((n, hp, wp, c), ctx.input(0).dtype) if self.padded else None
+        # dtype: of the array ``view`` is given (the input's unless said; quantized kernels pass floats)
+        dtype = ctx.input(0).dtype if dtype is None else dtype
+        self.ipad = ctx.scratch((n, hp, wp, c), dtype) if self.padded else None
 
     def view(self, xv: np.ndarray, tmp, groups: int | None = None) -> np.ndarray:
         n, oh, ow, kh, kw, c, sh, sw, dh, dw = self.dims

@@ -167,8 +167,8 @@ class Requantizer:
                  work: tuple[np.ndarray, np.ndarray] | None = None) -> None:
         """``out = clamp(zp + MBQM(acc + bias))`` via the float64 fast path. ``acc``: integer values
         (any int or float dtype holding exact integers), channels on the last axis; ``bias``: one
-        integer per channel or None; ``work``: two flat float64 buffers of at least ``acc.size``
-        (allocated when None; ``work[0]`` may be ``acc`` itself when that is float64)."""
+        integer per channel or None; ``work``: two flat float64 buffers of at least ``acc.size``,
+        not overlapping ``acc`` (allocated when None)."""
         if not self.fast:
             self.plain(acc, out, bias)
             return
