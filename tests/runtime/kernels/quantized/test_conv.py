@@ -67,7 +67,7 @@ def _qtensors(rng: np.random.Generator, x_shape, w_shape, axis: int, out_shape, 
     w = T(tuple(w_shape), np.int8, ws, 0, axis, wdata)
     b = None
     if bias is not None:
-        spread = np.sqrt(terms) * (3000 if not int16 else 3e5)
+        spread = np.sqrt(terms) * (1500 if not int16 else 3e5)
         bdt = np.dtype(bias)
         lim = np.iinfo(bdt).max
         bdata = np.clip(rng.normal(0, spread, nchan), -lim, lim).astype(bdt)

@@ -177,11 +177,11 @@ class Requantizer:
             work = (np.empty(n, np.float64), np.empty(n, np.float64))
         z = work[0][:n].reshape(acc.shape)
         t = work[1][:n].reshape(acc.shape)
-        if bias is not None:
-            np.add(acc, bias, out=z, dtype=np.float64)
+        if bias is not None:  # a float64 bias vector: converting int64 elementwise is several times slower
+            np.add(acc, np.asarray(bias, np.float64), out=z)
             np.multiply(z, self.scale, out=z)
         else:
-            np.multiply(acc, self.scale, out=z, dtype=np.float64)
+            np.multiply(acc, self.scale, out=z)
         wrap = None
         if self.max_left > 0:  # TFLM's int32 x·2^shift may wrap: those go to the exact path
             # a wrap needs |x|·2^shift ≥ 2^31, hence |y| ≥ 2^30 as M ≥ 2^30: flag from 2^29
@@ -190,8 +190,9 @@ class Requantizer:
         np.add(z, t, out=z)
         np.add(z, self.const, out=z)
         np.clip(z, 0.5, self.clip_hi, out=z)
-        np.modf(z, out=(t, z))  # t = fraction in [0, 1), z = integer part (z > 0)
-        np.add(z, self.lo, out=out, casting="unsafe")
+        np.floor(z, out=t)  # (np.modf is several times slower than floor + subtract)
+        np.add(t, self.lo, out=out, casting="unsafe")
+        np.subtract(z, t, out=t)  # the fraction, in [0, 1)
         eta = self.ETA
         if t.min() < eta or t.max() > 1.0 - eta or (wrap is not None and wrap.any()):
             flag = (t < eta) | (t > 1.0 - eta)
