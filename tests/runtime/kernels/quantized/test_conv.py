@@ -93,11 +93,12 @@ def conv_case(seed: int, int16: bool = False, bias: str | None | bool = True) ->
     bdt = _bias_dtype(rng, bias, "int64" if int16 else "int32")
     x, w, b, out = _qtensors(rng, (n, h, wd, cin), (cout, kh, kw, cin_g), 0, (n, oh, ow, cout), kh * kw * cin_g,
                              int16, bdt)
-    opts = dict(padding=pad, stride_h=sh, stride_w=sw, dilation_h_factor=dh, dilation_w_factor=dw,
-                fused_activation_function=act)
+    opts = {"padding": pad, "stride_h": sh, "stride_w": sw, "dilation_h_factor": dh, "dilation_w_factor": dw,
+                "fused_activation_function": act}
     model = one_op_model("CONV_2D", [x, w] + ([b] if b is not None else []), [out], opts)
-    desc = dict(op="CONV_2D", x=(n, h, wd, cin), k=(kh, kw), s=(sh, sw), d=(dh, dw), pad=pad, groups=groups, cout=cout, act=act,
-                bias=bdt, per_channel=not isinstance(w.scale, float))
+    desc = {"op": "CONV_2D", "x": (n, h, wd, cin), "k": (kh, kw), "s": (sh, sw), "d": (dh, dw), "pad": pad, "groups": groups,
+                "cout": cout, "act": act,
+                "bias": bdt, "per_channel": not isinstance(w.scale, float)}
     return (model, [_feed(rng, x.shape, x.dtype)]), desc
 
 
@@ -123,10 +124,11 @@ def dw_case(seed: int, int16: bool = False, bias: str | None | bool = True) -> t
     act = int(rng.choice(ACTS))
     bdt = _bias_dtype(rng, bias, "int64" if int16 else "int32")
     x, w, b, out = _qtensors(rng, (n, h, wd, cin), (1, kh, kw, cout), 3, (n, oh, ow, cout), kh * kw, int16, bdt)
-    opts = dict(padding=pad, stride_h=sh, stride_w=sw, dilation_h_factor=dh, dilation_w_factor=dw,
-                depth_multiplier=mult, fused_activation_function=act)
+    opts = {"padding": pad, "stride_h": sh, "stride_w": sw, "dilation_h_factor": dh, "dilation_w_factor": dw,
+                "depth_multiplier": mult, "fused_activation_function": act}
     model = one_op_model("DEPTHWISE_CONV_2D", [x, w] + ([b] if b is not None else []), [out], opts)
-    desc = dict(op="DEPTHWISE_CONV_2D", x=(n, h, wd, cin), k=(kh, kw), s=(sh, sw), d=(dh, dw), pad=pad, mult=mult, act=act, bias=bdt)
+    desc = {"op": "DEPTHWISE_CONV_2D", "x": (n, h, wd, cin), "k": (kh, kw), "s": (sh, sw), "d": (dh, dw), "pad": pad, "mult": mult,
+                "act": act, "bias": bdt}
     return (model, [_feed(rng, x.shape, x.dtype)]), desc
 
 
@@ -148,9 +150,10 @@ def tconv_case(seed: int, int16: bool = False, bias: str | None | bool = True) -
     x, w, b, out = _qtensors(rng, (n, h, wd, cin), (cout, kh, kw, cin), 0, (n, oh, ow, cout), kh * kw * cin // 2 + 1,
                              int16, bdt)
     shape = T((4,), np.int32, data=np.array([n, oh, ow, cout], np.int32))
-    opts = dict(padding=pad, stride_h=sh, stride_w=sw, fused_activation_function=act)
+    opts = {"padding": pad, "stride_h": sh, "stride_w": sw, "fused_activation_function": act}
     model = one_op_model("TRANSPOSE_CONV", [shape, w, x] + ([b] if b is not None else []), [out], opts)
-    desc = dict(op="TRANSPOSE_CONV", x=(n, h, wd, cin), out=(oh, ow, cout), k=(kh, kw), s=(sh, sw), pad=pad, act=act, bias=bdt)
+    desc = {"op": "TRANSPOSE_CONV", "x": (n, h, wd, cin), "out": (oh, ow, cout), "k": (kh, kw), "s": (sh, sw), "pad": pad,
+                "act": act, "bias": bdt}
     return (model, [_feed(rng, x.shape, x.dtype)]), desc
 
 
@@ -205,12 +208,21 @@ def test_16x8_conv_without_bias_follows_quantized_bias_type() -> None:
     feed = _feed(rng, x.shape, np.int16)
     results = []
     for bias_type in (2, 0):  # INT32, FLOAT32 (the default: int64 accumulation)
-        model = one_op_model("CONV_2D", [x, w], [out], dict(padding=0, stride_h=1, stride_w=1,
-                                                            quantized_bias_type=bias_type))
+        model = one_op_model("CONV_2D", [x, w], [out], {"padding": 0, "stride_h": 1, "stride_w": 1,
+                                                            "quantized_bias_type": bias_type})
         got = _run((model, [feed]))
         assert np.array_equal(got, run_tflm(model, [feed])[0])
         results.append(got)
     assert not np.array_equal(*results), "the two accumulators should round some elements differently"
+
+
+def test_litert_refuses_int8_conv_without_bias() -> None:
+    """The one LiteRT BUILTIN_REF difference found (documented in the kernel module): no bias, no model."""
+    (model, feeds), desc = conv_case(7)
+    assert desc["bias"] is None
+    _assert_tflm((model, feeds), desc, litert=False)
+    with pytest.raises(RuntimeError, match="has_bias"):
+        run_litert_ref(model, feeds)
 
 
 # ------------------------------------------------------------------------ fast path vs plain path
@@ -228,7 +240,7 @@ def test_float64_accumulation_for_long_dot_products() -> None:
     """K = 3·3·64 = 576 > 513 products: float32 could round a partial sum, so the kernel uses float64."""
     rng = np.random.default_rng(8)
     x, w, b, out = _qtensors(rng, (1, 5, 5, 64), (7, 3, 3, 64), 0, (1, 5, 5, 7), 576, False, "int32")
-    model = one_op_model("CONV_2D", [x, w, b], [out], dict(padding=0, stride_h=1, stride_w=1))
+    model = one_op_model("CONV_2D", [x, w, b], [out], {"padding": 0, "stride_h": 1, "stride_w": 1})
     feed = np.full(x.shape, 127 if x.zero_point < 0 else -128, np.int8)  # |x − z_in| as large as it gets
     _assert_tflm((model, [feed]), {"K": 576}, litert=False)
 
@@ -287,10 +299,10 @@ def test_requantize_function_uses_the_fast_path_per_tensor_and_per_channel() -> 
 # ------------------------------------------------------------------------------------- errors
 
 def _conv_model(**kw: Any) -> tuple[bytes, np.ndarray]:
-    spec = dict(x=T((1, 4, 4, 3), np.int8, 0.1, 2), w=T((2, 3, 3, 3), np.int8, [0.01, 0.02], 0, 0,
+    spec = {"x": T((1, 4, 4, 3), np.int8, 0.1, 2), "w": T((2, 3, 3, 3), np.int8, [0.01, 0.02], 0, 0,
                                                         np.ones((2, 3, 3, 3), np.int8)),
-                b=T((2,), np.int32, [0.001, 0.002], 0, 0, np.array([5, -5], np.int32)),
-                out=T((1, 4, 4, 2), np.int8, 0.2, -1), op="CONV_2D", opts=dict(padding=0, stride_h=1, stride_w=1))
+                "b": T((2,), np.int32, [0.001, 0.002], 0, 0, np.array([5, -5], np.int32)),
+                "out": T((1, 4, 4, 2), np.int8, 0.2, -1), "op": "CONV_2D", "opts": {"padding": 0, "stride_h": 1, "stride_w": 1}}
     spec.update(kw)
     ins = [spec["x"], spec["w"]] + ([spec["b"]] if spec["b"] is not None else [])
     model = one_op_model(spec["op"], ins, [spec["out"]], spec["opts"])
@@ -300,31 +312,31 @@ def _conv_model(**kw: Any) -> tuple[bytes, np.ndarray]:
 W_AXIS3 = T((1, 3, 3, 2), np.int8, [0.01, 0.02], 0, 3, np.ones((1, 3, 3, 2), np.int8))
 
 ERROR_CASES = {
-    "input without quantization": (dict(x=T((1, 4, 4, 3), np.int8)), "'in0'.*no quantization parameters"),
-    "output without quantization": (dict(out=T((1, 4, 4, 2), np.int8)), "no quantization parameters"),
-    "filter without quantization": (dict(w=T((2, 3, 3, 3), np.int8, data=np.ones((2, 3, 3, 3), np.int8))),
+    "input without quantization": ({"x": T((1, 4, 4, 3), np.int8)}, "'in0'.*no quantization parameters"),
+    "output without quantization": ({"out": T((1, 4, 4, 2), np.int8)}, "no quantization parameters"),
+    "filter without quantization": ({"w": T((2, 3, 3, 3), np.int8, data=np.ones((2, 3, 3, 3), np.int8))},
                                     "'const1'.*no quantization parameters"),
-    "per-axis input": (dict(x=T((1, 4, 4, 3), np.int8, [0.1, 0.1, 0.1], 0, 3)), "'in0' is quantized per axis"),
+    "per-axis input": ({"x": T((1, 4, 4, 3), np.int8, [0.1, 0.1, 0.1], 0, 3)}, "'in0' is quantized per axis"),
     "filter per axis on the wrong dimension": (
-        dict(w=T((2, 3, 3, 2), np.int8, [0.01, 0.02], 0, 3, np.ones((2, 3, 3, 2), np.int8)),
-             x=T((1, 4, 4, 2), np.int8, 0.1, 2)), "per axis on dimension 3; CONV_2D needs"),
-    "filter zero point": (dict(w=T((2, 3, 3, 3), np.int8, [0.01, 0.02], [0, 3], 0, np.ones((2, 3, 3, 3), np.int8))),
+        {"w": T((2, 3, 3, 2), np.int8, [0.01, 0.02], 0, 3, np.ones((2, 3, 3, 2), np.int8)),
+             "x": T((1, 4, 4, 2), np.int8, 0.1, 2)}, "per axis on dimension 3; CONV_2D needs"),
+    "filter zero point": ({"w": T((2, 3, 3, 3), np.int8, [0.01, 0.02], [0, 3], 0, np.ones((2, 3, 3, 3), np.int8))},
                           "zero point"),
-    "int64 bias on int8": (dict(b=T((2,), np.int64, [0.001, 0.002], 0, 0, np.array([5, -5], np.int64))),
+    "int64 bias on int8": ({"b": T((2,), np.int64, [0.001, 0.002], 0, 0, np.array([5, -5], np.int64))},
                            "int8 CONV_2D needs a int32 bias"),
-    "bias length": (dict(b=T((3,), np.int32, 0.001, 0, 0, np.array([5, -5, 1], np.int32))), "3 values, expected 2"),
-    "16x8 input zero point": (dict(x=T((1, 4, 4, 3), np.int16, 0.1, 2), out=T((1, 4, 4, 2), np.int16, 0.2, 0),
-                                   b=None), "needs zero point 0"),
+    "bias length": ({"b": T((3,), np.int32, 0.001, 0, 0, np.array([5, -5, 1], np.int32))}, "3 values, expected 2"),
+    "16x8 input zero point": ({"x": T((1, 4, 4, 3), np.int16, 0.1, 2), "out": T((1, 4, 4, 2), np.int16, 0.2, 0),
+                                   "b": None}, "needs zero point 0"),
     "16x8 depthwise with int32 bias": (
-        dict(op="DEPTHWISE_CONV_2D", x=T((1, 4, 4, 2), np.int16, 0.1, 0), w=W_AXIS3,
-             out=T((1, 4, 4, 2), np.int16, 0.2, 0), opts=dict(padding=0, stride_h=1, stride_w=1, depth_multiplier=1)),
+        {"op": "DEPTHWISE_CONV_2D", "x": T((1, 4, 4, 2), np.int16, 0.1, 0), "w": W_AXIS3,
+             "out": T((1, 4, 4, 2), np.int16, 0.2, 0), "opts": {"padding": 0, "stride_h": 1, "stride_w": 1, "depth_multiplier": 1}},
         "16x8 DEPTHWISE_CONV_2D needs a int64 bias"),
     "depthwise filter per axis on dimension 0": (
-        dict(op="DEPTHWISE_CONV_2D", x=T((1, 4, 4, 2), np.int8, 0.1, 0),
-             w=T((1, 3, 3, 2), np.int8, [0.01], 0, 0, np.ones((1, 3, 3, 2), np.int8)),
-             out=T((1, 4, 4, 2), np.int8, 0.2, 0), b=None,
-             opts=dict(padding=0, stride_h=1, stride_w=1, depth_multiplier=1)), None),
-    "output dtype": (dict(out=T((1, 4, 4, 2), np.int16, 0.2, 0)), "output 'conv_2d_0' is int16, input 'in0' is int8"),
+        {"op": "DEPTHWISE_CONV_2D", "x": T((1, 4, 4, 2), np.int8, 0.1, 0),
+             "w": T((1, 3, 3, 2), np.int8, [0.01], 0, 0, np.ones((1, 3, 3, 2), np.int8)),
+             "out": T((1, 4, 4, 2), np.int8, 0.2, 0), "b": None,
+             "opts": {"padding": 0, "stride_h": 1, "stride_w": 1, "depth_multiplier": 1}}, None),
+    "output dtype": ({"out": T((1, 4, 4, 2), np.int16, 0.2, 0)}, "output 'conv_2d_0' is int16, input 'in0' is int8"),
 }
 
 

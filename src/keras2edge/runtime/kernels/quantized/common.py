@@ -173,6 +173,8 @@ class Requantizer:
             self.plain(acc, out, bias)
             return
         n = acc.size
+        if n == 0:
+            return
         if work is None:
             work = (np.empty(n, np.float64), np.empty(n, np.float64))
         z = work[0][:n].reshape(acc.shape)

@@ -36,9 +36,14 @@ How it is computed (exact, not approximated):
   requantization: the reference the fast path is tested and timed against.
 
 Not reproduced: TFLM's int32 accumulator wraps on overflow (undefined behaviour in C), which needs more
-than 2^31 / 32640 ≈ 65800 products per output in int8; we keep the exact sum. LiteRT BUILTIN_REF
-computes these three ops with the same formulas (the tests run it too and find no difference).
-Hybrid convolutions (float input, int8 weights) are not supported: TFLM refuses them as well.
+than 2^31 / 32640 ≈ 65800 products per output in int8; we keep the exact sum. A DEPTHWISE_CONV_2D whose
+``depth_multiplier`` option is 0 (unset) takes M from the filter shape; TFLM loops over M = 0 multipliers
+and leaves the output unwritten.
+
+LiteRT BUILTIN_REF computes the same integers for all three ops (the tests compare it on every int8
+case), but refuses an int8 CONV_2D without a bias at prepare (``tflite/kernels/conv.cc``: "has_bias was
+not true"); TFLM and this runtime run it with a zero bias. Hybrid convolutions (float input, int8
+weights) are not supported here: TFLM refuses them as well.
 """
 
 from __future__ import annotations
@@ -49,7 +54,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from ... import fixed_point as fp
-from ..base import EvalFn, OpContext, TensorSpec, conv_out_size, conv_pad_before, register
+from ..base import (
+    EvalFn,
+    OpContext,
+    TensorSpec,
+    conv_out_size,
+    conv_pad_before,
+    register,
+)
 from ..conv import _ColChunks, _sl, _strides, _window, _Windows
 from .common import Requantizer, activation_clamp, per_tensor, qparams
 
