@@ -186,128 +186,180 @@ def _weights(ctx: OpContext, w: TensorSpec, key: str, fn: Callable[[np.ndarray],
 
 # ------------------------------------------------------------------------------------------ CONV_2D
 
+class _ConvGemm:
+    """CONV_2D's exact accumulation ``acc[n, oy, ox, o] = Σ w · xf`` over the taps inside the image, for a
+    float (or int64) ``xf`` = the input minus its zero point: im2col through ``kernels/conv.py``'s
+    zero-padded window view, chunked to the column budget, and one GEMM per chunk (per group).
+    Prepare checks the geometry, shapes output 0 and asks for the scratch buffers."""
+
+    def __init__(self, ctx: OpContext) -> None:
+        ctx.check_rank(0, 4)
+        ctx.check_rank(1, 4)
+        x, w = ctx.input(0), ctx.input(1)
+        n, h, wd, cin = x.shape
+        cout, kh, kw, cin_g = w.shape
+        if cin_g <= 0 or cin % cin_g:
+            raise ctx.fail(f"input has {cin} channels, not a multiple of the filter's {cin_g} input channels")
+        groups = cin // cin_g
+        if cout % groups:
+            raise ctx.fail(f"{cout} output channels cannot be split into {groups} groups")
+        sh, sw, dh, dw, padding = _strides(ctx)
+        oh, ow, rows, cols = _window(ctx, x.shape, kh, kw, sh, sw, dh, dw, padding)
+        ctx.set_output(0, (n, oh, ow, cout))
+        self.ctx, self.x_shape, self.groups, self.cout, self.cout_g = ctx, x.shape, groups, cout, cout // groups
+        self.k, self.kh, self.kw, self.cin_g, self.strides = kh * kw * cin_g, kh, kw, cin_g, (sh, sw, dh, dw)
+        self.out_shape = (n, oh, ow, cout)
+        self.pointwise = kh == kw == 1 and rows == [(0, 0, oh, 0)] and cols == [(0, 0, ow, 0)] and sh == sw == 1 \
+            and groups == 1
+
+    def prepare(self, ft: np.dtype) -> None:
+        """Ask for the buffers of accumulator dtype ``ft``: x − z_in, the accumulator, the column matrix."""
+        ctx, (n, oh, ow, cout) = self.ctx, self.out_shape
+        self.ft = ft
+        self.ixf = ctx.scratch(self.x_shape, ft)
+        self.iacc = ctx.scratch(self.out_shape, ft)
+        if not self.pointwise:
+            sh, sw, dh, dw = self.strides
+            self.win = _Windows(ctx, self.x_shape, self.kh, self.kw, sh, sw, dh, dw, oh, ow, dtype=ft)
+            self.chunks = _ColChunks(n, oh, ow * self.k * self.groups * ft.itemsize)
+            cn, cr = self.chunks.max_images, self.chunks.max_rows
+            self.icol = ctx.scratch((cn * cr * ow * self.groups * self.k,), ft)
+            if self.groups > 1:
+                self.iout = ctx.scratch((self.groups * cn * cr * ow * self.cout_g,), ft)
+
+    def wmat(self, wt: np.ndarray) -> np.ndarray:
+        """OHWI filter -> per group [K, Cout_g] in the accumulator dtype, K ordered (kh, kw, ci) like the
+        column matrix."""
+        wt = np.asarray(wt).astype(self.ft)
+        cout, k, g = self.cout, self.k, self.groups
+        if g == 1:
+            return np.ascontiguousarray(wt.reshape(cout, k).T)
+        return np.ascontiguousarray(wt.reshape(g, self.cout_g, k).transpose(0, 2, 1))
+
+    def xf(self, tmp: Sequence[np.ndarray]) -> np.ndarray:
+        return tmp[self.ixf]
+
+    def run(self, wm: np.ndarray, tmp: Sequence[np.ndarray]) -> np.ndarray:
+        """The accumulator [N, OH, OW, Cout] from the filled ``xf`` buffer."""
+        xf, acc = tmp[self.ixf], tmp[self.iacc]
+        n, oh, ow, cout = self.out_shape
+        if self.pointwise:
+            m = n * oh * ow
+            np.matmul(xf.reshape(m, xf.shape[3]), wm, out=acc.reshape(m, cout))
+            return acc
+        g, k, kh, kw, cin_g, cout_g = self.groups, self.k, self.kh, self.kw, self.cin_g, self.cout_g
+        view = self.win.view(xf, tmp, g)
+        for n0, n1, r0, r1 in self.chunks:
+            nn, rr = n1 - n0, r1 - r0
+            mc = nn * rr * ow
+            col = tmp[self.icol][:mc * g * k].reshape(nn, rr, ow, g, kh, kw, cin_g)
+            np.copyto(col, view[n0:n1, r0:r1])
+            a2 = acc[n0:n1, r0:r1].reshape(mc, cout)
+            if g == 1:
+                np.matmul(col.reshape(mc, k), wm, out=a2)
+            else:
+                gm = tmp[self.iout][:g * mc * cout_g].reshape(g, mc, cout_g)
+                np.matmul(col.reshape(mc, g, k).transpose(1, 0, 2), wm, out=gm)
+                np.copyto(a2.reshape(mc, g, cout_g), gm.transpose(1, 0, 2))
+        return acc
+
+
 @register("CONV_2D", "int8", "int16")
 def conv_2d_quantized(ctx: OpContext) -> EvalFn:
     """CONV_2D int8 / 16x8 (TFLM ``reference/integer_ops/conv.h`` ConvPerChannel), groups included."""
     ctx.check_arity(2, 3)
-    ctx.check_rank(0, 4)
-    ctx.check_rank(1, 4)
-    x, w = ctx.input(0), ctx.input(1)
-    n, h, wd, cin = x.shape
-    cout, kh, kw, cin_g = w.shape
-    if cin_g <= 0 or cin % cin_g:
-        raise ctx.fail(f"input has {cin} channels, not a multiple of the filter's {cin_g} input channels")
-    groups = cin // cin_g
-    if cout % groups:
-        raise ctx.fail(f"{cout} output channels cannot be split into {groups} groups")
-    cout_g = cout // groups
-    sh, sw, dh, dw, padding = _strides(ctx)
-    oh, ow, rows, cols = _window(ctx, x.shape, kh, kw, sh, sw, dh, dw, padding)
-    ctx.set_output(0, (n, oh, ow, cout))
-    k = kh * kw * cin_g
-    st = _setup(ctx, 0, 1, 2, 0, k, (n, oh, ow, cout))
-    ft = st.acc_dtype
-    m = n * oh * ow
-
-    def wmat(wt: np.ndarray) -> np.ndarray:
-        # OHWI -> per group [K, Cout_g], K ordered (kh, kw, ci) like the column matrix
-        wt = np.asarray(wt).astype(ft)
-        if groups == 1:
-            return np.ascontiguousarray(wt.reshape(cout, k).T)
-        return np.ascontiguousarray(wt.reshape(groups, cout_g, k).transpose(0, 2, 1))
-
-    wconst = _weights(ctx, w, f"wmat-{ft}", wmat)
-    direct = kh == kw == 1 and rows == [(0, 0, oh, 0)] and cols == [(0, 0, ow, 0)]
-    pointwise = direct and sh == sw == 1 and groups == 1
-    ixf = ctx.scratch((n, h, wd, cin), ft)
-    iacc = ctx.scratch((n, oh, ow, cout), ft)
-    if not pointwise:
-        win = _Windows(ctx, x.shape, kh, kw, sh, sw, dh, dw, oh, ow, dtype=ft)
-        chunks = _ColChunks(n, oh, ow * kh * kw * cin * ft.itemsize)
-        cn, cr = chunks.max_images, chunks.max_rows
-        icol = ctx.scratch((cn * cr * ow * groups * k,), ft)
-        if groups > 1:
-            iout = ctx.scratch((groups * cn * cr * ow * cout_g,), ft)
+    gemm = _ConvGemm(ctx)
+    st = _setup(ctx, 0, 1, 2, 0, gemm.k, gemm.out_shape)
+    gemm.prepare(st.acc_dtype)
+    w = ctx.input(1)
+    wconst = _weights(ctx, w, f"wmat-{st.acc_dtype}", gemm.wmat)
 
     def eval_(ins, outs, tmp):
-        wm = wconst if wconst is not None else wmat(ins[1])
-        xf, acc = tmp[ixf], tmp[iacc]
-        np.subtract(ins[0], st.zp_in, out=xf, dtype=ft)  # x − z_in; zero padding = TFLM's skipped taps
-        if pointwise:
-            np.matmul(xf.reshape(m, cin), wm, out=acc.reshape(m, cout))
-        else:
-            view = win.view(xf, tmp, groups)
-            for n0, n1, r0, r1 in chunks:
-                nn, rr = n1 - n0, r1 - r0
-                mc = nn * rr * ow
-                col = tmp[icol][:mc * groups * k].reshape(nn, rr, ow, groups, kh, kw, cin_g)
-                np.copyto(col, view[n0:n1, r0:r1])
-                a2 = acc[n0:n1, r0:r1].reshape(mc, cout)
-                if groups == 1:
-                    np.matmul(col.reshape(mc, k), wm, out=a2)
-                else:
-                    g = tmp[iout][:groups * mc * cout_g].reshape(groups, mc, cout_g)
-                    np.matmul(col.reshape(mc, groups, k).transpose(1, 0, 2), wm, out=g)
-                    np.copyto(a2.reshape(mc, groups, cout_g), g.transpose(1, 0, 2))
-        st.requant(acc, outs[0], st.bias(ins), tmp)
+        wm = wconst if wconst is not None else gemm.wmat(ins[1])
+        # x − z_in: padding taps then read 0, which is TFLM's skipped tap
+        np.subtract(ins[0], st.zp_in, out=gemm.xf(tmp), dtype=st.acc_dtype)
+        st.requant(gemm.run(wm, tmp), outs[0], st.bias(ins), tmp)
 
     return eval_
 
 
 # ------------------------------------------------------------------------------- DEPTHWISE_CONV_2D
 
-@register("DEPTHWISE_CONV_2D", "int8", "int16")
-def depthwise_conv_2d_quantized(ctx: OpContext) -> EvalFn:
-    """DEPTHWISE_CONV_2D int8 / 16x8 (TFLM ``reference/integer_ops/depthwise_conv.h``): a loop over the
-    KH·KW taps, each a multiply-add of a strided slice of ``x − z_in`` with that tap's weights."""
-    ctx.check_arity(2, 3)
-    ctx.check_rank(0, 4)
-    ctx.check_rank(1, 4)
-    x, w = ctx.input(0), ctx.input(1)
-    n, h, wd, cin = x.shape
-    one, kh, kw, cout = w.shape
-    if one != 1 or cin <= 0 or cout % cin:
-        raise ctx.fail(f"filter shape {list(w.shape)} is not [1, KH, KW, Cin*M] for {cin} input channels")
-    mult = cout // cin
-    dm = int(ctx.opt("depth_multiplier", mult) or mult)
-    if dm != mult:
-        raise ctx.fail(f"depth_multiplier {dm} does not match the filter ({cout} channels for {cin} inputs)")
-    sh, sw, dh, dw, padding = _strides(ctx)
-    oh, ow, rows, cols = _window(ctx, x.shape, kh, kw, sh, sw, dh, dw, padding)
-    ctx.set_output(0, (n, oh, ow, cout))
-    st = _setup(ctx, 0, 1, 2, 3, kh * kw, (n, oh, ow, cout))
-    ft = st.acc_dtype
+class _DepthwiseTaps:
+    """DEPTHWISE_CONV_2D's exact accumulation: a loop over the KH·KW taps, each a multiply-add of a
+    strided slice of ``xf`` (the input minus its zero point, each input channel repeated M times:
+    output channel c·M + m reads input channel c) with that tap's weights. Prepare checks the geometry
+    and shapes output 0."""
 
-    def wfn(wt: np.ndarray) -> np.ndarray:
-        return np.ascontiguousarray(np.asarray(wt).reshape(kh, kw, cout).astype(ft))
+    def __init__(self, ctx: OpContext) -> None:
+        ctx.check_rank(0, 4)
+        ctx.check_rank(1, 4)
+        x, w = ctx.input(0), ctx.input(1)
+        n, h, wd, cin = x.shape
+        one, kh, kw, cout = w.shape
+        if one != 1 or cin <= 0 or cout % cin:
+            raise ctx.fail(f"filter shape {list(w.shape)} is not [1, KH, KW, Cin*M] for {cin} input channels")
+        mult = cout // cin
+        dm = int(ctx.opt("depth_multiplier", mult) or mult)
+        if dm != mult:
+            raise ctx.fail(f"depth_multiplier {dm} does not match the filter ({cout} channels for {cin} inputs)")
+        sh, sw, dh, dw, padding = _strides(ctx)
+        oh, ow, rows, cols = _window(ctx, x.shape, kh, kw, sh, sw, dh, dw, padding)
+        ctx.set_output(0, (n, oh, ow, cout))
+        self.ctx, self.mult, self.kh, self.kw, self.cout = ctx, mult, kh, kw, cout
+        self.x_shape, self.out_shape = x.shape, (n, oh, ow, cout)
+        taps = [(i, j, *_sl(rlo, rhi, rin, sh), *_sl(clo, chi, cin_, sw))
+                for i, rlo, rhi, rin in rows for j, clo, chi, cin_ in cols]
+        # the tap covering the whole output (if any) goes first and initialises the accumulator
+        taps.sort(key=lambda t: not (t[2] == slice(0, oh) and t[4] == slice(0, ow)))
+        self.full_first = bool(taps) and taps[0][2] == slice(0, oh) and taps[0][4] == slice(0, ow)
+        self.taps = taps
 
-    wconst = _weights(ctx, w, f"dw-{ft}", wfn)
-    ixf = ctx.scratch((n, h, wd, cout), ft)
-    iacc = ctx.scratch((n, oh, ow, cout), ft)
-    itap = ctx.scratch((n, oh, ow, cout), ft)
-    taps = [(i, j, *_sl(rlo, rhi, rin, sh), *_sl(clo, chi, cin_, sw))
-            for i, rlo, rhi, rin in rows for j, clo, chi, cin_ in cols]
-    # the tap covering the whole output (if any) goes first and initialises the accumulator
-    taps.sort(key=lambda t: not (t[2] == slice(0, oh) and t[4] == slice(0, ow)))
-    full_first = bool(taps) and taps[0][2] == slice(0, oh) and taps[0][4] == slice(0, ow)
+    def prepare(self, ft: np.dtype) -> None:
+        n, h, wd, cin = self.x_shape
+        self.ft = ft
+        self.ixf = self.ctx.scratch((n, h, wd, self.cout), ft)
+        self.iacc = self.ctx.scratch(self.out_shape, ft)
+        self.itap = self.ctx.scratch(self.out_shape, ft)
 
-    def eval_(ins, outs, tmp):
-        wt = wconst if wconst is not None else wfn(ins[1])
-        xf, acc, t = tmp[ixf], tmp[iacc], tmp[itap]
-        # x − z_in, each input channel repeated M times (output channel c·M + m reads input channel c)
-        np.subtract(ins[0][..., None], st.zp_in, out=xf.reshape(n, h, wd, cin, mult), dtype=ft)
+    def wmat(self, wt: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(np.asarray(wt).reshape(self.kh, self.kw, self.cout).astype(self.ft))
+
+    def xf(self, tmp: Sequence[np.ndarray]) -> np.ndarray:
+        """The [N, H, W, Cin, M] view of the ``xf`` buffer, to fill by broadcasting ``x[..., None]``."""
+        n, h, wd, cin = self.x_shape
+        return tmp[self.ixf].reshape(n, h, wd, cin, self.mult)
+
+    def run(self, wt: np.ndarray, tmp: Sequence[np.ndarray]) -> np.ndarray:
+        xf, acc, t = tmp[self.ixf], tmp[self.iacc], tmp[self.itap]
         start = 0
-        if full_first:
-            i, j, _, iy, _, ix = taps[0]
+        if self.full_first:
+            i, j, _, iy, _, ix = self.taps[0]
             np.multiply(xf[:, iy, ix], wt[i, j], out=acc)
             start = 1
         else:
             acc.fill(0)
-        for i, j, oy, iy, ox, ix in taps[start:]:
+        for i, j, oy, iy, ox, ix in self.taps[start:]:
             o, tv = acc[:, oy, ox], t[:, oy, ox]
             np.multiply(xf[:, iy, ix], wt[i, j], out=tv)
             np.add(o, tv, out=o)
-        st.requant(acc, outs[0], st.bias(ins), tmp)
+        return acc
+
+
+@register("DEPTHWISE_CONV_2D", "int8", "int16")
+def depthwise_conv_2d_quantized(ctx: OpContext) -> EvalFn:
+    """DEPTHWISE_CONV_2D int8 / 16x8 (TFLM ``reference/integer_ops/depthwise_conv.h``), any depth
+    multiplier, through :class:`_DepthwiseTaps`."""
+    ctx.check_arity(2, 3)
+    taps = _DepthwiseTaps(ctx)
+    st = _setup(ctx, 0, 1, 2, 3, taps.kh * taps.kw, taps.out_shape)
+    taps.prepare(st.acc_dtype)
+    wconst = _weights(ctx, ctx.input(1), f"dw-{st.acc_dtype}", taps.wmat)
+
+    def eval_(ins, outs, tmp):
+        wt = wconst if wconst is not None else taps.wmat(ins[1])
+        np.subtract(ins[0][..., None], st.zp_in, out=taps.xf(tmp), dtype=st.acc_dtype)
+        st.requant(taps.run(wt, tmp), outs[0], st.bias(ins), tmp)
 
     return eval_
 
