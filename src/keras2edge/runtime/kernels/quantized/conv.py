@@ -196,7 +196,7 @@ class _ConvGemm:
         ctx.check_rank(0, 4)
         ctx.check_rank(1, 4)
         x, w = ctx.input(0), ctx.input(1)
-        n, h, wd, cin = x.shape
+        n, _, _, cin = x.shape
         cout, kh, kw, cin_g = w.shape
         if cin_g <= 0 or cin % cin_g:
             raise ctx.fail(f"input has {cin} channels, not a multiple of the filter's {cin_g} input channels")
@@ -214,7 +214,7 @@ class _ConvGemm:
 
     def prepare(self, ft: np.dtype) -> None:
         """Ask for the buffers of accumulator dtype ``ft``: x − z_in, the accumulator, the column matrix."""
-        ctx, (n, oh, ow, cout) = self.ctx, self.out_shape
+        ctx, (n, oh, ow, _) = self.ctx, self.out_shape
         self.ft = ft
         self.ixf = ctx.scratch(self.x_shape, ft)
         self.iacc = ctx.scratch(self.out_shape, ft)
@@ -295,7 +295,7 @@ class _DepthwiseTaps:
         ctx.check_rank(0, 4)
         ctx.check_rank(1, 4)
         x, w = ctx.input(0), ctx.input(1)
-        n, h, wd, cin = x.shape
+        _, _, _, cin = x.shape
         one, kh, kw, cout = w.shape
         if one != 1 or cin <= 0 or cout % cin:
             raise ctx.fail(f"filter shape {list(w.shape)} is not [1, KH, KW, Cin*M] for {cin} input channels")
@@ -316,7 +316,7 @@ class _DepthwiseTaps:
         self.taps = taps
 
     def prepare(self, ft: np.dtype) -> None:
-        n, h, wd, cin = self.x_shape
+        n, h, wd, _ = self.x_shape
         self.ft = ft
         self.ixf = self.ctx.scratch((n, h, wd, self.cout), ft)
         self.iacc = self.ctx.scratch(self.out_shape, ft)
