@@ -295,7 +295,7 @@ class _DepthwiseTaps:
         ctx.check_rank(0, 4)
         ctx.check_rank(1, 4)
         x, w = ctx.input(0), ctx.input(1)
-        _, _, _, cin = x.shape
+        n, _, _, cin = x.shape
         one, kh, kw, cout = w.shape
         if one != 1 or cin <= 0 or cout % cin:
             raise ctx.fail(f"filter shape {list(w.shape)} is not [1, KH, KW, Cin*M] for {cin} input channels")
