@@ -350,3 +350,56 @@ def test_bad_quantization_is_refused(name: str) -> None:
     with pytest.raises(RuntimeModelError, match=message) as e:
         Interpreter(model).run(feed)
     assert "op #0" in str(e.value) and kw.get("op", "CONV_2D") in str(e.value)
+
+
+# ------------------------------------------------------------- hybrid (float input, int8 filter)
+
+def hybrid_case(seed: int) -> tuple[Case, dict]:
+    """A float32-input CONV_2D / DEPTHWISE_CONV_2D with an int8 filter (random geometry, per-channel
+    or per-tensor scales, groups, depth multipliers), and a feed whose batch elements are signed,
+    all non-negative or all zero (the quantizers' special cases)."""
+    rng = np.random.default_rng(seed)
+    op = "CONV_2D" if seed % 2 else "DEPTHWISE_CONV_2D"
+    while True:
+        n, h, wd = int(rng.integers(1, 4)), int(rng.integers(1, 11)), int(rng.integers(1, 11))
+        kh, kw = int(rng.integers(1, 5)), int(rng.integers(1, 5))
+        sh, sw, dh, dw = (int(v) for v in rng.integers(1, 3, 4))
+        pad = int(rng.integers(0, 2))
+        oh, ow = _out_size(pad, h, kh, sh, dh), _out_size(pad, wd, kw, sw, dw)
+        if oh > 0 and ow > 0:
+            break
+    if op == "CONV_2D":
+        groups = int(rng.choice([1, 1, 2]))
+        cin, cout = groups * int(rng.integers(1, 9)), groups * int(rng.integers(1, 9))
+        w_shape, axis, nchan = (cout, kh, kw, cin // groups), 0, cout
+        per_channel = groups > 1 or rng.random() < 0.6  # LiteRT refuses a grouped one with one scale
+    else:
+        mult = int(rng.choice([1, 2]))
+        cin = int(rng.integers(1, 9))
+        cout = cin * mult
+        w_shape, axis, nchan, per_channel = (1, kh, kw, cout), 3, cout, True  # LiteRT needs one scale per channel
+    ws = _scales(rng, nchan, per_channel)
+    x = T((n, h, wd, cin), np.float32)
+    w = T(w_shape, np.int8, ws, 0, axis, rng.integers(-127, 128, w_shape).astype(np.int8))
+    has_bias = op == "CONV_2D" or rng.random() < 0.7  # LiteRT's CONV_2D requires a bias
+    b = T((nchan,), np.float32, data=rng.normal(0, 0.05, nchan).astype(np.float32)) if has_bias else None
+    opts = {"padding": pad, "stride_h": sh, "stride_w": sw, "dilation_h_factor": dh, "dilation_w_factor": dw,
+            "fused_activation_function": int(rng.choice(ACTS))}
+    if op == "DEPTHWISE_CONV_2D":
+        opts["depth_multiplier"] = mult
+    model = one_op_model(op, [x, w] + ([b] if b is not None else []), [T((n, oh, ow, cout), np.float32)], opts)
+    feed = rng.normal(rng.uniform(-1, 1), rng.uniform(0.1, 3), x.shape).astype(np.float32)
+    kinds = rng.choice(["signed", "positive", "zero"], n, p=[0.7, 0.2, 0.1])
+    feed[kinds == "positive"] = np.abs(feed[kinds == "positive"])
+    feed[kinds == "zero"] = 0
+    return (model, [feed]), {"op": op, "x": x.shape, "w": w_shape, "per_channel": per_channel, "opts": opts}
+
+
+@pytest.mark.parametrize("seed", range(4000, 4040))
+def test_hybrid_matches_litert_reference(seed: int) -> None:
+    """LiteRT BUILTIN_REF (TFLite Micro refuses hybrid models) equals the runtime bit for bit."""
+    (model, feeds), desc = hybrid_case(seed)
+    got = _run((model, feeds))
+    want = run_litert_ref(model, feeds)[0]
+    assert got.dtype == np.float32 and got.shape == want.shape, desc
+    assert np.array_equal(got, want), f"{desc}: max |diff| {np.abs(got - want).max()}"
