@@ -403,3 +403,26 @@ def test_hybrid_matches_litert_reference(seed: int) -> None:
     want = run_litert_ref(model, feeds)[0]
     assert got.dtype == np.float32 and got.shape == want.shape, desc
     assert np.array_equal(got, want), f"{desc}: max |diff| {np.abs(got - want).max()}"
+
+
+@pytest.mark.parametrize("op", ["CONV_2D", "DEPTHWISE_CONV_2D", "TRANSPOSE_CONV"])
+def test_filter_and_bias_fed_at_run_time(op: str) -> None:
+    """Filter and bias as graph inputs (not constants): transformed per call, same integers."""
+    rng = np.random.default_rng(12)
+    geometry = {"CONV_2D": ((2, 6, 5, 6), (4, 3, 3, 6), 0, (2, 6, 5, 4)),
+                "DEPTHWISE_CONV_2D": ((2, 6, 5, 3), (1, 3, 3, 6), 3, (2, 6, 5, 6)),
+                "TRANSPOSE_CONV": ((2, 3, 3, 6), (4, 3, 3, 6), 0, (2, 6, 5, 4))}[op]
+    x, w, b, out = _qtensors(rng, geometry[0], geometry[1], geometry[2], geometry[3], 54, False, "int32")
+    wv, bv = w.data, b.data
+    w, b = T(w.shape, w.dtype, w.scale, 0, w.axis), T(b.shape, b.dtype, b.scale, 0, 0)
+    opts = {"padding": 0, "stride_h": 2 if op == "TRANSPOSE_CONV" else 1, "stride_w": 2 if op == "TRANSPOSE_CONV" else 1}
+    if op == "DEPTHWISE_CONV_2D":
+        opts["depth_multiplier"] = 2
+    if op == "TRANSPOSE_CONV":
+        shape = T((4,), np.int32, data=np.array(out.shape, np.int32))
+        ins, feeds = [shape, w, x, b], [wv, _feed(rng, x.shape, np.int8), bv]
+    else:
+        ins, feeds = [x, w, b], [_feed(rng, x.shape, np.int8), wv, bv]
+    model = one_op_model(op, ins, [out], opts)
+    got = np.asarray(Interpreter(model).run(feeds))
+    assert np.array_equal(got, run_tflm(model, feeds)[0])
