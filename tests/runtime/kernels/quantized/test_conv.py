@@ -236,6 +236,15 @@ def test_plain_integer_path_equals_fast_path(op: str, seed: int, monkeypatch: py
     assert np.array_equal(_run(case), fast), desc
 
 
+@pytest.mark.parametrize("block", [8, 100])
+def test_requantization_in_row_blocks(block: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fast path runs in blocks of whole rows (BLOCK elements; one row when a row is longer):
+    small blocks on cases of every op, still equal to TFLite Micro."""
+    monkeypatch.setattr(Requantizer, "BLOCK", block)
+    for op, seed in [("CONV_2D", 0), ("CONV_2D", 3), ("DEPTHWISE_CONV_2D", 1001), ("TRANSPOSE_CONV", 2002)]:
+        _assert_tflm(*MAKERS[op](seed), litert=False)
+
+
 def test_float64_accumulation_for_long_dot_products() -> None:
     """K = 3·3·64 = 576 > 513 products: float32 could round a partial sum, so the kernel uses float64."""
     rng = np.random.default_rng(8)

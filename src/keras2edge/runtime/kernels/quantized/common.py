@@ -135,6 +135,8 @@ class Requantizer:
 
     #: Half-width of the band around integers where the float result is recomputed exactly (see above).
     ETA = 2.0 ** -30
+    #: Elements per block of the fast path (two float64 work blocks of this size stay in L2 cache).
+    BLOCK = 1 << 16
 
     def __init__(self, multiplier: np.ndarray | int, shift: np.ndarray | int, zero_point: int,
                  lo: int, hi: int) -> None:
@@ -167,7 +169,8 @@ class Requantizer:
                  work: tuple[np.ndarray, np.ndarray] | None = None) -> None:
         """``out = clamp(zp + MBQM(acc + bias))`` via the float64 fast path. ``acc``: integer values
         (any int or float dtype holding exact integers), channels on the last axis; ``bias``: one
-        integer per channel or None; ``work``: two flat float64 buffers of at least ``acc.size``,
+        integer per channel or None; ``work``: two flat float64 buffers of at least
+        ``min(acc.size, BLOCK + channels)`` elements (``acc.size`` when ``acc`` is not C-contiguous),
         not overlapping ``acc`` (allocated when None)."""
         if not self.fast:
             self.plain(acc, out, bias)
@@ -176,11 +179,26 @@ class Requantizer:
         if n == 0:
             return
         if work is None:
-            work = (np.empty(n, np.float64), np.empty(n, np.float64))
-        z = work[0][:n].reshape(acc.shape)
-        t = work[1][:n].reshape(acc.shape)
-        if bias is not None:  # a float64 bias vector: converting int64 elementwise is several times slower
-            np.add(acc, np.asarray(bias, np.float64), out=z)
+            work = (np.empty(min(n, self.BLOCK + acc.shape[-1]), np.float64),
+                    np.empty(min(n, self.BLOCK + acc.shape[-1]), np.float64))
+        bias64 = None if bias is None else np.asarray(bias, np.float64)
+        c = acc.shape[-1] if acc.ndim else 1
+        if acc.ndim < 2 or not acc.flags.c_contiguous or not out.flags.c_contiguous or n <= self.BLOCK:
+            self._block(acc, out, bias64, bias, work[0][:n].reshape(acc.shape), work[1][:n].reshape(acc.shape))
+            return
+        # cache-sized blocks of whole rows: the ~11 passes below then run from cache, not memory
+        a2, o2 = acc.reshape(-1, c), out.reshape(-1, c)
+        rows = max(1, self.BLOCK // c)
+        for r0 in range(0, a2.shape[0], rows):
+            ab = a2[r0:r0 + rows]
+            k = ab.size
+            self._block(ab, o2[r0:r0 + rows], bias64, bias, work[0][:k].reshape(ab.shape),
+                        work[1][:k].reshape(ab.shape))
+
+    def _block(self, acc: np.ndarray, out: np.ndarray, bias64: np.ndarray | None, bias: np.ndarray | None,
+               z: np.ndarray, t: np.ndarray) -> None:
+        if bias64 is not None:  # a float64 bias vector: converting int64 elementwise is several times slower
+            np.add(acc, bias64, out=z)
             np.multiply(z, self.scale, out=z)
         else:
             np.multiply(acc, self.scale, out=z)

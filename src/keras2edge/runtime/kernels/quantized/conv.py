@@ -150,21 +150,24 @@ def _setup(ctx: OpContext, x_i: int, w_i: int, b_i: int, axis: int, terms: int, 
     bound = terms * (32768 * 128 if int16 else INT8_PRODUCT)
     acc_dtype = np.dtype(np.int64 if PLAIN else np.float32 if bound <= FLOAT32_EXACT else np.float64)
     bconst = None if b is None or b.data is None else np.asarray(b.data).reshape(-1).astype(np.int64)
-    size = int(np.prod(out_shape))
     if wide:
         requant = _wide_requant(mult, shift, lo, hi)
     else:
-        requant = _requant(ctx, Requantizer(mult, shift, zp_out, lo, hi), size)
+        requant = _requant(ctx, Requantizer(mult, shift, zp_out, lo, hi), out_shape)
     return _Setup(zp_in, acc_dtype, None if b is None else b_i, bconst, requant)
 
 
-def _requant(ctx: OpContext, rq: Requantizer, size: int) -> Requant:
-    """The int32-MBQM requantization: the fast path with two float64 work buffers, or the plain
-    integer path under PLAIN."""
+def _requant(ctx: OpContext, rq: Requantizer, out_shape: Sequence[int]) -> Requant:
+    """The int32-MBQM requantization: the fast path with two float64 work buffers (one block of rows
+    each, or the whole output for TRANSPOSE_CONV, whose accumulator is a cropped, non-contiguous view),
+    or the plain integer path under PLAIN."""
     if PLAIN:
         def plain(acc, out, bias, tmp):
             rq.plain(acc, out, bias)
         return plain
+    size = int(np.prod(out_shape))
+    if ctx.op != "TRANSPOSE_CONV":
+        size = min(size, Requantizer.BLOCK + int(out_shape[-1]))
     iz, iw = ctx.scratch((size,), np.float64), ctx.scratch((size,), np.float64)
 
     def fast(acc, out, bias, tmp):
