@@ -263,12 +263,20 @@ def _near_tie_accumulators(rng: np.random.Generator, real: np.ndarray, n: int) -
 
 
 @pytest.mark.parametrize("dtype", ["int8", "int16"])
-def test_requantizer_fast_path_equals_mbqm(dtype: str) -> None:
+def test_requantizer_fast_path_equals_mbqm(dtype: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """3.2 M accumulators per dtype: uniform over the int32 range and near 0, constructed near-ties,
     power-of-two multipliers (exact ties), every shift sign (multipliers from 2^-31 to 2^10, including
     ones TFLM flushes to zero and left shifts whose int32 product wraps), bias on and off."""
     rng = np.random.default_rng(42 if dtype == "int8" else 43)
     lo, hi = (-128, 127) if dtype == "int8" else (-32768, 32767)
+    recomputed = []
+    fix = Requantizer._fix
+
+    def counting_fix(self, acc, out, bias, flag):
+        recomputed.append(int(flag.sum()))
+        fix(self, acc, out, bias, flag)
+
+    monkeypatch.setattr(Requantizer, "_fix", counting_fix)
     for trial in range(8):
         c = 16
         real = np.exp(rng.uniform(np.log(2.0 ** -33), np.log(2.0 ** 10), c))
@@ -294,6 +302,9 @@ def test_requantizer_fast_path_equals_mbqm(dtype: str) -> None:
         rq.plain(acc, plain, bias)
         bad = fast != plain
         assert not bad.any(), f"trial {trial}: {int(bad.sum())} differ, e.g. acc {acc[bad][:4]}"
+    # the exact path did run: near-ties, exact ties (power-of-two multipliers) and possible int32 wraps
+    # (|y| ≥ 2^29 in channels with a left shift: most uniform int32 accumulators there)
+    assert sum(recomputed) > 0
 
 
 def test_requantize_function_uses_the_fast_path_per_tensor_and_per_channel() -> None:

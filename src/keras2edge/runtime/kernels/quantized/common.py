@@ -150,7 +150,8 @@ class Requantizer:
         self.clip_hi = self.hi - self.lo + 0.5
         left = np.maximum(self.shift, 0)
         self.max_left = int(left.max()) if left.size else 0
-        self.wrap_limit = 2.0 ** 29
+        # per channel: |y| from which an element may come from a wrapped x·2^shift (never without a left shift)
+        self.wrap_limit = np.where(left > 0, 2.0 ** 29, np.inf)
         # QuantizeMultiplier makes M = 0 or M in [2^30, 2^31); the wrap test above relies on M ≥ 2^30
         m = self.multiplier
         self.fast = bool(np.all((m == 0) | ((m >= 1 << 30) & (m < 1 << 31))) and np.all(self.shift >= -31))
