@@ -446,3 +446,24 @@ def test_filter_and_bias_fed_at_run_time(op: str) -> None:
     model = one_op_model(op, ins, [out], opts)
     got = np.asarray(Interpreter(model).run(feeds))
     assert np.array_equal(got, run_tflm(model, feeds)[0])
+
+
+def test_requantizer_shapes_and_layouts() -> None:
+    """1-D and 0-d accumulators, strided (non-contiguous) ones and outputs, work buffers too small
+    for an unblocked call: all fall back correctly."""
+    rng = np.random.default_rng(9)
+    m, s = fp.quantize_multiplier(rng.uniform(1e-4, 0.1, 7))
+    rq = Requantizer(m, s, -3, -128, 127)
+    acc = rng.integers(-(1 << 20), 1 << 20, (40000, 14)).astype(np.int32)
+    want = np.clip(fp.mbqm(acc[:, ::2], m, s) - 3, -128, 127)
+    out = np.empty((40000, 14), np.int8)
+    rq(acc[:, ::2], out[:, ::2], None, (np.empty(16), np.empty(16)))
+    assert np.array_equal(out[:, ::2], want)
+    one = Requantizer(m[:1], s[:1], 0, -128, 127)
+    flat = acc.reshape(-1)[:100000]
+    out1 = np.empty(flat.shape, np.int8)
+    one(flat, out1)
+    assert np.array_equal(out1, np.clip(fp.mbqm(flat, m[0], s[0]), -128, 127))
+    out0 = np.empty((), np.int8)
+    one(np.asarray(flat[5]), out0)
+    assert out0 == out1[5]

@@ -173,18 +173,19 @@ class Requantizer:
         integer per channel or None; ``work``: two flat float64 buffers of at least
         ``min(acc.size, BLOCK + channels)`` elements (``acc.size`` when ``acc`` is not C-contiguous),
         not overlapping ``acc`` (allocated when None)."""
-        if not self.fast:
+        n = acc.size
+        if not self.fast or acc.ndim == 0:
             self.plain(acc, out, bias)
             return
-        n = acc.size
         if n == 0:
             return
-        if work is None:
-            work = (np.empty(min(n, self.BLOCK + acc.shape[-1]), np.float64),
-                    np.empty(min(n, self.BLOCK + acc.shape[-1]), np.float64))
+        c = acc.shape[-1]
+        blocked = acc.ndim >= 2 and acc.flags.c_contiguous and out.flags.c_contiguous and n > self.BLOCK
+        size = min(n, self.BLOCK + c) if blocked else n
+        if work is None or min(work[0].size, work[1].size) < size:  # (a strided output, say: not blocked)
+            work = (np.empty(size, np.float64), np.empty(size, np.float64))
         bias64 = None if bias is None else np.asarray(bias, np.float64)
-        c = acc.shape[-1] if acc.ndim else 1
-        if acc.ndim < 2 or not acc.flags.c_contiguous or not out.flags.c_contiguous or n <= self.BLOCK:
+        if not blocked:
             self._block(acc, out, bias64, bias, work[0][:n].reshape(acc.shape), work[1][:n].reshape(acc.shape))
             return
         # cache-sized blocks of whole rows: the ~11 passes below then run from cache, not memory
