@@ -467,3 +467,50 @@ def test_requantizer_shapes_and_layouts() -> None:
     out0 = np.empty((), np.int8)
     one(np.asarray(flat[5]), out0)
     assert out0 == out1[5]
+
+
+def test_mobilenet_like_chain_in_one_model() -> None:
+    """conv 3x3/2 → depthwise 3x3 → conv 1x1 → depthwise 3x3/2 (M = 2) → transpose conv, one model,
+    batch 2: the kernels share the planned arena (scratch buffers hold the previous op's garbage)."""
+    from keras2edge.convert.tflite.writer import write_model
+    from keras2edge.runtime.model import Quantization
+
+    from ...helpers import GraphBuilder
+
+    rng = np.random.default_rng(21)
+    g = GraphBuilder()
+
+    def q(scale: Any, zp: int = 0, axis: int = 0) -> Quantization:
+        s = np.atleast_1d(np.asarray(scale, np.float32))
+        return Quantization(s, np.full(s.shape, zp, np.int64), axis)
+
+    def layer(op: str, x: int, w_shape: tuple[int, ...], axis: int, out_shape: tuple[int, ...], opts: dict,
+              s_in: float, s_out: float, zp_out: int, pre: list[int] | None = None) -> int:
+        nchan = w_shape[axis]
+        ws = np.exp(rng.uniform(-6, -4, nchan)).astype(np.float32)
+        wi = g.const(rng.integers(-127, 128, w_shape).astype(np.int8))
+        bi = g.const(rng.integers(-2000, 2000, nchan).astype(np.int32))
+        g.tensors[wi].quantization = q(ws, 0, axis)
+        g.tensors[bi].quantization = q(s_in * ws)
+        ins = [*(pre or []), wi, x, bi] if op == "TRANSPOSE_CONV" else [x, wi, bi]
+        y = g.op(op, ins, opts, dtype=np.int8, shapes=[out_shape])
+        g.tensors[y].quantization = q(s_out, zp_out)
+        return y
+
+    x = g.input("x", (2, 16, 16, 3), np.int8, quant=(0.02, -5))
+    same1 = {"padding": 0, "stride_h": 1, "stride_w": 1, "fused_activation_function": 3}
+    same2 = {"padding": 0, "stride_h": 2, "stride_w": 2, "fused_activation_function": 3}
+    a = layer("CONV_2D", x, (8, 3, 3, 3), 0, (2, 8, 8, 8), same2, 0.02, 0.03, -128)
+    b = layer("DEPTHWISE_CONV_2D", a, (1, 3, 3, 8), 3, (2, 8, 8, 8), {**same1, "depth_multiplier": 1}, 0.03, 0.03, -128)
+    c = layer("CONV_2D", b, (12, 1, 1, 8), 0, (2, 8, 8, 12), {**same1, "fused_activation_function": 0}, 0.03, 0.05, 3)
+    d = layer("DEPTHWISE_CONV_2D", c, (1, 3, 3, 24), 3, (2, 4, 4, 24), {**same2, "depth_multiplier": 2},
+              0.05, 0.04, -128)
+    shape = g.const(np.array([2, 8, 8, 6], np.int32))
+    e = layer("TRANSPOSE_CONV", d, (6, 3, 3, 24), 0, (2, 8, 8, 6), {"padding": 0, "stride_h": 2, "stride_w": 2},
+              0.04, 0.1, 7, pre=[shape])
+    g.output(e)
+    model = write_model(g.model())
+    feed = rng.integers(-128, 128, (2, 16, 16, 3)).astype(np.int8)
+    got = np.asarray(Interpreter(model).run(feed))
+    want = run_tflm(model, [feed])[0]
+    assert len(np.unique(want)) > 20 and np.array_equal(got, want)
