@@ -514,3 +514,15 @@ def test_mobilenet_like_chain_in_one_model() -> None:
     got = np.asarray(Interpreter(model).run(feed))
     want = run_tflm(model, [feed])[0]
     assert len(np.unique(want)) > 20 and np.array_equal(got, want)
+
+
+def test_requantizer_wide_output_range_takes_the_integer_path() -> None:
+    """The float error bound holds for outputs within 2^16 of zero; an int32 clamp range is plain."""
+    m, s = fp.quantize_multiplier(np.array([0.75, 0.3]))
+    assert Requantizer(m, s, 0, -32768, 32767).fast
+    rq = Requantizer(m, s, 0, fp.INT32_MIN, fp.INT32_MAX)
+    assert not rq.fast
+    acc = np.array([[fp.INT32_MAX, fp.INT32_MIN + 1], [12345677, -7]], np.int32)
+    out = np.empty(acc.shape, np.int64)
+    rq(acc, out)
+    assert np.array_equal(out, fp.mbqm(acc, m, s))

@@ -123,7 +123,8 @@ class Requantizer:
     rounding of a shifted y, so double rounding costs nothing extra. In float64: acc + bias is exact
     (integers < 2^53); y = (acc + bias)·m_c with m_c = M·2^(shift − 31) exact, one rounding (relative
     error ≤ 2^-53); the two additions (off, and 1/2 + zp − lo) one rounding each. Only elements whose
-    result lies inside the clamp matter (|y| ≤ 2^18 for int8/int16 outputs; outside it an error of a
+    result lies inside the clamp matter (|y| ≤ 2^18 when lo, hi and zp are within 2^16 of zero, as for
+    int8, uint8 and int16 outputs — wider ranges take the integer path; outside it an error of a
     fraction of one cannot move the clamped value), so the total error is < 3·2^-53·2^19 = 3·2^-34 <
     ETA = 2^-30. The exact shifted value z has a fractional part that is 0 or at least 2^-62, so floor(z_f)
     is exact unless frac(z_f) is within ETA of 0 or 1: those elements (about 2^-29 of random inputs,
@@ -152,9 +153,11 @@ class Requantizer:
         self.max_left = int(left.max()) if left.size else 0
         # per channel: |y| from which an element may come from a wrapped x·2^shift (never without a left shift)
         self.wrap_limit = np.where(left > 0, 2.0 ** 29, np.inf)
-        # QuantizeMultiplier makes M = 0 or M in [2^30, 2^31); the wrap test above relies on M ≥ 2^30
+        # QuantizeMultiplier makes M = 0 or M in [2^30, 2^31); the wrap test above relies on M ≥ 2^30,
+        # the error bound on outputs within 2^16 of zero (int8, uint8, int16; not an int32 output)
         m = self.multiplier
-        self.fast = bool(np.all((m == 0) | ((m >= 1 << 30) & (m < 1 << 31))) and np.all(self.shift >= -31))
+        self.fast = bool(np.all((m == 0) | ((m >= 1 << 30) & (m < 1 << 31))) and np.all(self.shift >= -31)
+                         and max(abs(self.lo), abs(self.hi), abs(self.zero_point)) <= 1 << 16)
 
     def plain(self, acc: np.ndarray, out: np.ndarray, bias: np.ndarray | None = None) -> None:
         """The integer path (``fixed_point.mbqm`` on int64), the definition the fast path must equal."""
