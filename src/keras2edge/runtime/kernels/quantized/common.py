@@ -119,17 +119,17 @@ class Requantizer:
     * R = 0: r1 itself                         = floor(y + 1/2).
 
     r1 ≥ 0 ⟺ y ≥ −2^-(R+1), and for y in [−2^-(R+1), 0) both R ≥ 1 formulas give 0, so the sign of y picks
-    the branch: result = floor(y + 1/2 + copysign(off_c, y)) with off_c = 2^-(R+1) (0 when R = 0) — ONE
-    rounding of a shifted y, so double rounding costs nothing extra. In float64: acc + bias is exact
-    (integers < 2^53); y = (acc + bias)·m_c with m_c = M·2^(shift − 31) exact, one rounding (relative
-    error ≤ 2^-53); the two additions (off, and 1/2 + zp − lo) one rounding each. Only elements whose
+    the branch: result = floor(w + 1/2) with w = y + copysign(off_c, y), off_c = 2^-(R+1) (0 when R = 0) —
+    ONE rounding of a shifted y, so double rounding costs nothing extra; away from the ties of w + 1/2 it
+    is rint(w), and clamping commutes with it: clip(rint(w) + zp) = rint(clip(w, lo − zp, hi − zp)) + zp.
+    In float64: acc + bias is exact (integers < 2^53); y = (acc + bias)·m_c with m_c = M·2^(shift − 31)
+    exact, one rounding (relative error ≤ 2^-53); the addition of ±off one more. Only elements whose
     result lies inside the clamp matter (|y| ≤ 2^18 when lo, hi and zp are within 2^16 of zero, as for
     int8, uint8 and int16 outputs — wider ranges take the integer path; outside it an error of a
-    fraction of one cannot move the clamped value), so the total error is < 3·2^-53·2^19 = 3·2^-34 <
-    ETA = 2^-30. The exact shifted value z has a fractional part that is 0 or at least 2^-62, so floor(z_f)
-    is exact unless frac(z_f) is within ETA of 0 or 1: those elements (about 2^-29 of random inputs,
-    plus exact ties) are recomputed with ``fixed_point.mbqm``. Clamping is done in float first, to
-    [lo + 1/2, hi + 1/2] after the shift (floor of either bound is the bound, frac 1/2 is never flagged).
+    fraction of one cannot move the clamped value), so the total error is < 2·2^-53·2^19 = 2^-33 <
+    ETA = 2^-30. The exact w + 1/2 has a fractional part that is 0 or at least 2^-62, so the result is
+    exact unless w_f − rint(w_f) is within ETA of ±1/2: those elements (about 2^-29 of random inputs,
+    plus exact ties) are recomputed with ``fixed_point.mbqm``. (A clamped w is an integer: never flagged.)
     A positive shift wraps x·2^shift in int32 in TFLM: elements with |x| ≥ 2^(31 − shift) go to the exact
     path too.
     """
@@ -147,8 +147,6 @@ class Requantizer:
         right = np.maximum(-self.shift, 0)
         self.scale = np.ldexp(self.multiplier.astype(np.float64), (self.shift - 31).astype(np.int32))
         self.offset = np.where(right >= 1, np.ldexp(1.0, (-(right + 1)).astype(np.int32)), 0.0)
-        self.const = 0.5 + self.zero_point - self.lo  # shifts the result so the clamp range starts at 0
-        self.clip_hi = self.hi - self.lo + 0.5
         left = np.maximum(self.shift, 0)
         self.max_left = int(left.max()) if left.size else 0
         # per channel: |y| from which an element may come from a wrapped x·2^shift (never without a left shift)
@@ -212,15 +210,14 @@ class Requantizer:
             # a wrap needs |x|·2^shift ≥ 2^31, hence |y| ≥ 2^30 as M ≥ 2^30: flag from 2^29
             wrap = np.abs(z) >= self.wrap_limit
         np.copysign(self.offset, z, out=t)
-        np.add(z, t, out=z)
-        np.add(z, self.const, out=z)
-        np.clip(z, 0.5, self.clip_hi, out=z)
-        np.floor(z, out=t)  # (np.modf is several times slower than floor + subtract)
-        np.add(t, self.lo, out=out, casting="unsafe")
-        np.subtract(z, t, out=t)  # the fraction, in [0, 1)
-        eta = self.ETA
-        if t.min() < eta or t.max() > 1.0 - eta or (wrap is not None and wrap.any()):
-            flag = (t < eta) | (t > 1.0 - eta)
+        np.add(z, t, out=z)  # w = y ± off: the result is floor(w + 1/2) + zp, i.e. rint(w) + zp off ties
+        np.clip(z, self.lo - self.zero_point, self.hi - self.zero_point, out=z)
+        np.rint(z, out=t)
+        np.add(t, self.zero_point, out=out, casting="unsafe")
+        np.subtract(z, t, out=t)  # w − rint(w), in [−1/2, 1/2]: near ±1/2 is near a tie of floor(w + 1/2)
+        edge = 0.5 - self.ETA
+        if t.min() < -edge or t.max() > edge or (wrap is not None and wrap.any()):
+            flag = (t < -edge) | (t > edge)
             if wrap is not None:
                 flag |= wrap
             self._fix(acc, out, bias, flag)
