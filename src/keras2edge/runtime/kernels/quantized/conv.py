@@ -36,7 +36,8 @@ How it is computed (exact, not approximated):
   requantization: the reference the fast path is tested and timed against.
 
 Not reproduced: TFLM's int32 accumulator wraps on overflow (undefined behaviour in C), which needs more
-than 2^31 / 32640 ≈ 65800 products per output in int8; we keep the exact sum. A DEPTHWISE_CONV_2D whose
+than 2^31 / 32640 ≈ 65800 products per output in int8 (but only 2^31 / 2^22 = 512 in 16x8 CONV_2D with
+an int32 bias, where quantizers must keep |acc| small); we keep the exact sum. A DEPTHWISE_CONV_2D whose
 ``depth_multiplier`` option is 0 (unset) takes M from the filter shape; TFLM loops over M = 0 multipliers
 and leaves the output unwritten.
 
