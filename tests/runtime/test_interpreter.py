@@ -273,10 +273,10 @@ def test_unsupported_op_is_named() -> None:
 
 def test_unsupported_dtype_is_named() -> None:
     g = GraphBuilder()
-    x = g.input("x", (1, 4), np.int8, quant=(0.1, 0))
-    g.output(g.op("CONV_2D", [x, np.zeros((1, 1, 1, 4), np.int8), None], {"stride_h": 1, "stride_w": 1},
-                  dtype=np.int8))
-    with pytest.raises(RuntimeModelError, match=r"op #0 CONV_2D on int8 \(kernels exist for float32\)"):
+    x = g.input("x", (1, 4), np.uint8, quant=(0.1, 0))
+    g.output(g.op("CONV_2D", [x, np.zeros((1, 1, 1, 4), np.uint8), None], {"stride_h": 1, "stride_w": 1},
+                  dtype=np.uint8))
+    with pytest.raises(RuntimeModelError, match=r"op #0 CONV_2D on uint8 \(kernels exist for float32, int16, int8\)"):
         Interpreter(g.model())
 
 

@@ -2,7 +2,8 @@
 
 Layouts (TFLite): activations NHWC; CONV_2D filter OHWI ``[Cout, KH, KW, Cin/groups]``;
 DEPTHWISE_CONV_2D filter ``[1, KH, KW, Cin*M]`` (output channel ``c*M + m``); TRANSPOSE_CONV inputs
-``[output_shape, filter OHWI, x, bias?]``.
+``[output_shape, filter OHWI, x, bias?]``. A CONV_2D or DEPTHWISE_CONV_2D with an int8 filter and a float32
+input is a hybrid op: its prepare is ``quantized/conv.py``'s (LiteRT's hybrid semantics).
 
 Speed: CONV_2D is im2col + one float32 GEMM (BLAS). A 1x1 stride-1 conv skips im2col (the input
 *is* the column matrix). The column matrix is filled tap by tap from strided input slices, and
@@ -114,7 +115,7 @@ class _Windows:
     """
 
     def __init__(self, ctx: OpContext, x_shape, kh: int, kw: int, sh: int, sw: int, dh: int, dw: int,
-                 oh: int, ow: int) -> None:
+                 oh: int, ow: int, dtype=None) -> None:
         n, h, wd, c = x_shape
         self.dims = (n, oh, ow, kh, kw, c, sh, sw, dh, dw)
         pt, pl = conv_pad_before(h, kh, sh, dh, oh)[0], conv_pad_before(wd, kw, sw, dw, ow)[0]
@@ -127,7 +128,9 @@ class _Windows:
                   (slice(pt, pt + hc), slice(0, pl)), (slice(pt, pt + hc), slice(pl + wc, wp))]
         self.border = [(slice(None), r, c_) for r, c_ in border
                        if r.stop > r.start and (c_.stop is None or c_.stop > c_.start)]
-        self.ipad = ctx.scratch((n, hp, wp, c), ctx.input(0).dtype) if self.padded else None
+        # dtype: of the array ``view`` is given (the input's unless said; quantized kernels pass floats)
+        dtype = ctx.input(0).dtype if dtype is None else dtype
+        self.ipad = ctx.scratch((n, hp, wp, c), dtype) if self.padded else None
 
     def view(self, xv: np.ndarray, tmp, groups: int | None = None) -> np.ndarray:
         n, oh, ow, kh, kw, c, sh, sw, dh, dw = self.dims
@@ -169,9 +172,11 @@ def conv_2d_float32(ctx: OpContext) -> EvalFn:
     ctx.check_rank(0, 4)
     ctx.check_rank(1, 4)
     x, w = ctx.input(0), ctx.input(1)
+    if w.dtype == np.int8:  # hybrid: float input, int8 filter (LiteRT's semantics)
+        from .quantized.conv import hybrid_conv_2d
+        return hybrid_conv_2d(ctx)
     if w.dtype != np.float32:
-        raise ctx.fail(f"filter '{w.name}' is {w.dtype}; only float32 filters are supported by the float kernel "
-                       "(hybrid int8-weight convolutions are not)")
+        raise ctx.fail(f"filter '{w.name}' is {w.dtype}; the float kernel needs a float32 or (hybrid) int8 filter")
     n, h, wd, cin = x.shape
     cout, kh, kw, cin_g = w.shape
     if cin_g <= 0 or cin % cin_g:
@@ -256,8 +261,11 @@ def depthwise_conv_2d_float32(ctx: OpContext) -> EvalFn:
     ctx.check_rank(0, 4)
     ctx.check_rank(1, 4)
     x, w = ctx.input(0), ctx.input(1)
+    if w.dtype == np.int8:  # hybrid: float input, int8 filter (LiteRT's semantics)
+        from .quantized.conv import hybrid_depthwise_conv_2d
+        return hybrid_depthwise_conv_2d(ctx)
     if w.dtype != np.float32:
-        raise ctx.fail(f"filter '{w.name}' is {w.dtype}; the float kernel needs float32")
+        raise ctx.fail(f"filter '{w.name}' is {w.dtype}; the float kernel needs a float32 or (hybrid) int8 filter")
     cin = x.shape[3]
     one, kh, kw, cout = w.shape
     if one != 1 or cin <= 0 or cout % cin:
