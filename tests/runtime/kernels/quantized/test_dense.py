@@ -160,6 +160,7 @@ def test_16x8_bias_type_selects_the_accumulator() -> None:
     """int32 bias: int32 accumulator and the double-rounding MBQM; int64 bias or none: mbqm_int64
     (16-bit multiplier). The same model with an int32 and an int64 bias differs somewhere."""
     c = _fc_case(1003, np.int16)
+    c["act"] = ACT["NONE"]
     c["bias"] = np.arange(c["w"].shape[0], dtype=np.int64) * 100
     out64, _ = _run(_fc_model(c), [c["x"]])
     c["bias"] = c["bias"].astype(np.int32)
