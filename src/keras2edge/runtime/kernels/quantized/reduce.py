@@ -21,6 +21,10 @@ counted from the end, duplicates ignored; ``keep_dims`` keeps the reduced dims a
   has no int16 REDUCE_MAX / REDUCE_MIN ("Only float32 and int8 types are supported"), so neither has this
   runtime.
 
+LiteRT BUILTIN_REF (ai-edge-litert 2.3.0): MEAN int8 and REDUCE_MAX / REDUCE_MIN equal TFLM; SUM int8
+does not (off by up to a few hundred LSB on most outputs; not modelled here, asserted in
+``tests/runtime/kernels/quantized/test_reduce.py``).
+
 Speed: one NumPy reduction over the constant axes into an int32 (int64 when the bound
 ``N * (|q| + |z_in|)`` could overflow, then wrapped to int32 as the C code does), one pass to remove
 the zero-point term, one requantization.
@@ -73,7 +77,7 @@ def _mean_or_sum(ctx: OpContext, mean: bool) -> EvalFn:
     qlo, qhi = int_range(ctx, x)
     wrap = n * (max(-qlo, qhi) + abs(z_in)) > fp.INT32_MAX
     adt = np.int64 if wrap else np.int32
-    acc = ctx.scratch(shape, adt)
+    acc = ctx.scratch((max(int(np.prod(shape, dtype=np.int64)), 1),), adt)  # flat: a rank-0 output too
     offset = z_in * n  # |z_in * N| fits the accumulator: int32 unless wrap (then int64)
     empty = x.size == 0
     keep = len(shape) == x.rank
@@ -82,10 +86,11 @@ def _mean_or_sum(ctx: OpContext, mean: bool) -> EvalFn:
         if empty:
             outs[0].fill(0)
             return
-        a = tmp[acc]
+        a = tmp[acc].reshape(shape)
         np.sum(ins[0], axis=axes, dtype=adt, keepdims=keep, out=a)
         a -= offset
-        requantize(fp.wrap_int32(a) if wrap else a, m, s, z_out, lo, hi, outs[0])
+        flat = tmp[acc]  # 1-D views: common.requantize needs arrays, and a rank-0 one turns into a scalar
+        requantize(fp.wrap_int32(flat) if wrap else flat, m, s, z_out, lo, hi, outs[0].reshape(-1))
 
     return eval_
 
