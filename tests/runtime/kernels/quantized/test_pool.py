@@ -16,6 +16,7 @@ import pytest
 
 from keras2edge.runtime import Interpreter
 from keras2edge.runtime.errors import RuntimeModelError
+from keras2edge.runtime.kernels.quantized.pool import average_float, average_int
 from keras2edge.runtime.schema import ENUMS
 
 from ...int8_bench import T, one_op_model, run_litert_ref, run_tflm
@@ -104,6 +105,30 @@ def test_same_padding_divides_by_in_image_taps_only() -> None:
     x = np.full((1, 2, 2, 1), 10, np.int8)
     model = _model("AVERAGE_POOL_2D", x.shape, np.int8, 0.1, 0, (3, 3), (1, 1), SAME, ACT["NONE"])
     assert _run(model, [x]).reshape(-1).tolist() == [10, 10, 10, 10]
+
+
+def test_float_average_equals_the_integer_definition() -> None:
+    """The eval path (float64 with a precomputed reciprocal) against TFLM's integer formula: every
+    sum near 0 and near the extremes, and random sums, for many tap counts (ties included)."""
+    rng = np.random.default_rng(4)
+    for n in [1, 2, 3, 4, 7, 9, 16, 49, 100, 576, 4096, 65536, 1 << 20]:
+        top, w = n * 32768, 3 * min(n, 1000)
+        sums = np.concatenate([np.arange(-w, w + 1), np.arange(top - w, top + 1), np.arange(-top, -top + w),
+                               rng.integers(-top, top + 1, 5000)]).astype(np.float64)
+        out = np.empty_like(sums)
+        average_float(sums, np.floor(n / 2) + 0.5, 1.0 / n, out)
+        assert np.array_equal(out, average_int(sums.astype(np.int64), n)), n
+
+
+@pytest.mark.parametrize("dtype, hw", [(np.int16, 30), (np.int8, 64)])
+def test_large_global_average_uses_float64_sums(dtype: type, hw: int) -> None:
+    """900 int16 taps (sums beyond 2^24: float64 accumulation) and 4096 int8 taps, extreme values."""
+    rng = np.random.default_rng(8)
+    info = np.iinfo(dtype)
+    x = rng.choice(np.array([info.min, info.max, info.max - 1, 0], dtype), (2, hw, hw, 3))
+    x[1] = info.max
+    model = _model("AVERAGE_POOL_2D", x.shape, dtype, 0.01, 0, (hw, hw), (1, 1), VALID, ACT["NONE"])
+    _run(model, [x])
 
 
 def test_scale_difference_within_tflm_tolerance_is_accepted() -> None:

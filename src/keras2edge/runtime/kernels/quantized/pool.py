@@ -15,7 +15,8 @@ What maps to what (TFLM = github tensorflow/tflite-micro): ``micro/kernels/pooli
 
 LiteRT BUILTIN_REF computes the same (int8-arithmetic.md §3.8). Speed: one NumPy pass per window tap
 (strided slices of the whole batch, as the float kernel in ``kernels/pool.py``), never per pixel; the
-per-pixel tap counts of AVERAGE are a table made in prepare (a scalar when all windows are full).
+per-pixel tap counts of AVERAGE are a table made in prepare (a scalar when all windows are full), and
+the rounded division is done in float64, exact by the bound in :func:`average_float`.
 """
 
 from __future__ import annotations
@@ -66,8 +67,7 @@ def _pool(ctx: OpContext, kind: str) -> EvalFn:
         count[oy, ox] += 1
     if (count == 0).any():
         raise ctx.fail("a pooling window covers no input pixel")
-    acc = ctx.scratch((n, oh, ow, c), np.int32)  # |sum| <= taps * 2^15: int32 as in TFLM
-    return _avg_eval(acc, first, rest, count, lo, hi)
+    return _avg_eval(ctx, (n, oh, ow, c), first, rest, count, lo, hi)
 
 
 def _max_eval(taps: list, first: tuple | None, rest: list, lo: int, hi: int) -> EvalFn:
@@ -86,13 +86,47 @@ def _max_eval(taps: list, first: tuple | None, rest: list, lo: int, hi: int) -> 
     return eval_
 
 
-def _avg_eval(acc: int, first: tuple | None, rest: list, count: np.ndarray, lo: int, hi: int) -> EvalFn:
+def average_int(sums: np.ndarray, count: np.ndarray | int) -> np.ndarray:
+    """TFLM's rounded average in plain integers (the definition; tests hold :func:`average_float` to
+    it): ``sum > 0 ? (sum + n/2) / n : (sum - n/2) / n`` with C's truncating division."""
+    s, n = np.asarray(sums, np.int64), np.asarray(count, np.int64)
+    q = (np.abs(s) + n // 2) // n  # non-negative operands: floor division is C's truncation
+    return np.where(s < 0, -q, q)
+
+
+def average_float(sums: np.ndarray, half: np.ndarray | float, inv: np.ndarray | float, out: np.ndarray) -> None:
+    """:func:`average_int` in float64 into ``out`` (float64, ``sums``' shape; ``sums`` holds the
+    integer sums in float32 or float64), with
+    ``half = n//2 + 0.5`` and ``inv = float64(1/n)`` precomputed.
+
+    Exact: ``b = |sum| + n//2`` is an integer, so ``(b + 0.5) / n = (2b + 1) / (2n)`` has an odd
+    numerator and lies at least ``1/(2n)`` from every integer; the computed ``(b + 0.5) * inv`` (two
+    roundings, relative error < 2^-52) is within ``(b + 0.5) / n * 2^-52`` of it, less than
+    ``1/(2n)`` whenever ``b + 0.5 < 2^51``. Here ``|sum| <= n * 2^15`` (int16 taps) and ``n`` is at
+    most the window size, so ``b < 2^51`` for any window under 2^35 taps (checked in prepare); the floor
+    is then ``floor(b / n)``, TFLM's quotient."""
+    np.abs(sums, out=out)
+    out += half
+    out *= inv
+    np.floor(out, out=out)
+    np.copysign(out, sums, out=out)  # a zero sum gives floor((n//2 + 0.5) / n) = 0 either way
+
+
+def _avg_eval(ctx: OpContext, shape: tuple[int, ...], first: tuple | None, rest: list, count: np.ndarray,
+              lo: int, hi: int) -> EvalFn:
+    if int(count.max()) >= 1 << 35:
+        raise ctx.fail(f"a pooling window of {int(count.max())} taps is too large")
     uniform = bool((count == count.flat[0]).all())
-    n_taps = int(count.flat[0]) if uniform else count[None, :, :, None]
-    half = n_taps // 2
+    n_taps = np.float64(count.flat[0]) if uniform else count[None, :, :, None].astype(np.float64)
+    half, inv = np.floor(n_taps / 2) + 0.5, 1.0 / n_taps
+    # The tap sums are integers of magnitude <= taps * 2^15 (int16; 2^7 for int8): float32 holds them
+    # exactly (and so every partial sum) up to 2^24, float64 beyond.
+    qmax = 1 << (8 * ctx.input(0).dtype.itemsize - 1)
+    acc = ctx.scratch(shape, np.float32 if int(count.max()) * qmax <= 1 << 24 else np.float64)
+    avg = ctx.scratch(shape, np.float64)
 
     def eval_(ins: Sequence[np.ndarray | None], outs: Sequence[np.ndarray], tmp: Sequence[np.ndarray]) -> None:
-        xv, o, s = ins[0], outs[0], tmp[acc]
+        xv, o, s, a = ins[0], outs[0], tmp[acc], tmp[avg]
         if first is not None:
             oy, iy, ox, ix = first
             np.copyto(s, xv[:, iy, ix])  # type: ignore[index]
@@ -101,13 +135,9 @@ def _avg_eval(acc: int, first: tuple | None, rest: list, count: np.ndarray, lo: 
         for oy, iy, ox, ix in rest:
             v = s[:, oy, ox]
             np.add(v, xv[:, iy, ix], out=v)  # type: ignore[index]
-        neg = s < 0
-        np.abs(s, out=s)
-        s += half
-        s //= n_taps  # non-negative: floor division is C's truncation here
-        np.negative(s, out=s, where=neg)
-        np.clip(s, lo, hi, out=s)
-        np.copyto(o, s, casting="unsafe")
+        average_float(s, half, inv, a)
+        np.clip(a, lo, hi, out=a)
+        np.copyto(o, a, casting="unsafe")
 
     return eval_
 
