@@ -103,7 +103,7 @@ def _fc_litert(c: dict) -> np.ndarray:
     """LiteRT BUILTIN_REF's int8 FC: one half-away rounding of double(acc) * s_in * s_w / s_out."""
     real = float(np.float32(c["s_in"])) * c["s_w"].astype(np.float64) / float(np.float32(c["s_out"]))
     dt = c["x"].dtype
-    lo, hi = fp.activation_range(c["act"], c["s_out"], c["z_out"], *(int(v) for v in (np.iinfo(dt).min, np.iinfo(dt).max)))
+    lo, hi = fp.activation_range(c["act"], c["s_out"], c["z_out"], int(np.iinfo(dt).min), int(np.iinfo(dt).max))
     y = fp.round_half_away(_fc_acc(c).astype(np.float64) * real) + c["z_out"]
     return np.clip(y, lo, hi).astype(dt).reshape(c["out_shape"])
 

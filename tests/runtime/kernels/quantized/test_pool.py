@@ -47,7 +47,8 @@ def _model(op: str, x_shape: tuple[int, ...], dtype: type, scale: float, zp: int
     n, h, w, c = x_shape
     out_shape = (n, _out_size(h, k[0], s[0], padding), _out_size(w, k[1], s[1], padding), c)
     so, zo = out_q or (scale, zp)
-    return one_op_model(op, [T(x_shape, dtype, scale=scale, zero_point=zp)], [T(out_shape, dtype, scale=so, zero_point=zo)],
+    return one_op_model(op, [T(x_shape, dtype, scale=scale, zero_point=zp)],
+                        [T(out_shape, dtype, scale=so, zero_point=zo)],
                         {"filter_height": k[0], "filter_width": k[1], "stride_h": s[0], "stride_w": s[1],
                          "padding": padding, "fused_activation_function": act})
 
@@ -150,7 +151,8 @@ def test_scale_difference_within_tflm_tolerance_is_accepted() -> None:
 def test_pool_bad_quantization(op: str, in_q: tuple, out_q: tuple, match: str) -> None:
     x_shape = (1, 4, 4, 2)
     q_in = dict(scale=in_q[0], zero_point=in_q[1], axis=3)
-    model = one_op_model(op, [T(x_shape, np.int8, **q_in)], [T((1, 2, 2, 2), np.int8, scale=out_q[0], zero_point=out_q[1])],
+    model = one_op_model(op, [T(x_shape, np.int8, **q_in)],
+                         [T((1, 2, 2, 2), np.int8, scale=out_q[0], zero_point=out_q[1])],
                          {"filter_height": 2, "filter_width": 2, "stride_h": 2, "stride_w": 2, "padding": VALID})
     with pytest.raises(RuntimeModelError, match=match) as e:
         Interpreter(model).run(np.zeros(x_shape, np.int8))

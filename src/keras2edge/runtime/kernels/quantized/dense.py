@@ -221,7 +221,8 @@ def _fc_eval(ctx: OpContext, x: TensorSpec, w: TensorSpec, bias: TensorSpec | No
         np.copyto(xs, ins[0].reshape(batch, k))  # type: ignore[union-attr]
         np.matmul(xs, wt if wt is not None else ins[1].astype(gdt).T, out=af)  # type: ignore[union-attr]
         np.copyto(ai, af, casting="unsafe")  # integer-valued (exact GEMM): the cast is exact
-        f = fold if fold is not None else _fc_fold(ins[1], ins[2] if has_bias else None, q.z_in)  # type: ignore[arg-type]
+        f = fold if fold is not None else \
+            _fc_fold(ins[1], ins[2] if has_bias else None, q.z_in)  # type: ignore[arg-type]
         np.add(ai, f, out=ai, casting="unsafe")
         acc = fp.wrap_int32(ai) if wrap else ai
         requant(acc, q.multiplier, q.shift, q.z_out, q.lo, q.hi, outs[0].reshape(batch, units))

@@ -56,7 +56,8 @@ def _pool(ctx: OpContext, kind: str) -> EvalFn:
         raise ctx.fail(f"bad filter size {kh}x{kw}")
     oh, ow, rows, cols = _window(ctx, x.shape, kh, kw, sh, sw, 1, 1, int(ctx.opt("padding", 0)))
     ctx.set_output(0, (n, oh, ow, c))
-    taps = [(*_sl(rlo, rhi, rin, sh), *_sl(clo, chi, cin, sw)) for _, rlo, rhi, rin in rows for _, clo, chi, cin in cols]
+    taps = [(*_sl(rlo, rhi, rin, sh), *_sl(clo, chi, cin, sw))
+            for _, rlo, rhi, rin in rows for _, clo, chi, cin in cols]
     full = [t for t in taps if t[0] == slice(0, oh) and t[2] == slice(0, ow)]
     first = full[0] if full else None
     rest = [t for t in taps if t is not first]
