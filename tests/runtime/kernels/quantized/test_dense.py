@@ -180,7 +180,7 @@ def _int_reference(c: dict) -> np.ndarray:
 @pytest.mark.parametrize("forced", ["float32", "float64", "int64"])
 def test_gemm_paths_equal_the_integer_path(forced: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Each GEMM dtype, forced, gives the plain integer result (the bound makes float32 exact here:
-    K = 64, |x| <= 128, |w| <= 127 -> |partial sums| <= 64 * 128 * 127 < 2^24)."""
+    K = 64, |x| <= 128, |w| <= 127 -> |partial sums| <= 64 * 128 * 127 < 2^24), and TFLM's."""
     monkeypatch.setattr(dense, "gemm_dtype", lambda bound: np.dtype(forced))
     rng = np.random.default_rng(3)
     for seed in (11, 12, 13, 14):
@@ -191,6 +191,8 @@ def test_gemm_paths_equal_the_integer_path(forced: str, monkeypatch: pytest.Monk
             c["x"] = c["x"].reshape(-1, 64)
         model = _fc_model(c)
         assert np.array_equal(Interpreter(model).run(c["x"]), _int_reference(c))
+    for seed in (3, 4):  # BATCH_MATMUL: K <= 100, so |partial sums| <= 100 * 255 * 255 < 2^24 too
+        _run(*_bmm_case(seed))
 
 
 def test_gemm_dtype_bounds() -> None:

@@ -269,6 +269,7 @@ def batch_matmul_int8(ctx: OpContext) -> EvalFn:
     fa = ctx.scratch(a.shape, gdt)
     fb = None if b.is_const else ctx.scratch(b.shape, gdt)
     acc = ctx.scratch(batch + (m, n), gdt)
+    acci = acc if gdt == np.int64 else ctx.scratch(batch + (m, n), np.int64)
     bconst = ctx.cached(f"b_{gdt.name}_{z_b}", b.data, lambda v: np.subtract(v, z_b, dtype=gdt)) if b.is_const else None
     requant = requantize_int64 if acc64 else requantize
 
@@ -282,7 +283,9 @@ def batch_matmul_int8(ctx: OpContext) -> EvalFn:
             xb = bconst
         r = tmp[acc]
         np.matmul(xa.swapaxes(-1, -2) if adj_x else xa, xb.swapaxes(-1, -2) if adj_y else xb, out=r)
-        v = r if gdt == np.int64 else r.astype(np.int64)  # integer-valued (exact GEMM): the cast is exact
+        v = tmp[acci]
+        if v is not r:
+            np.copyto(v, r, casting="unsafe")  # integer-valued (exact GEMM): the cast is exact
         requant(fp.wrap_int32(v) if wrap else v, mult, shift, z_out, lo, hi, outs[0])
 
     return eval_
