@@ -351,3 +351,47 @@ def test_batch_matmul_bad_quantization(a: T, b: T, out: T, match: str) -> None:
     with pytest.raises(RuntimeModelError, match=match) as e:
         Interpreter(model).run([np.zeros(a.shape, a.dtype), np.zeros(b.shape, b.dtype)])
     assert "BATCH_MATMUL" in str(e.value)
+
+
+# ---------------------------------------------------------------------------------------------
+# Hybrid FULLY_CONNECTED (float input, int8 weights): TFLM has no such kernel; LiteRT BUILTIN_REF is
+# the oracle, bit for bit (float32 outputs compared with np.array_equal)
+
+
+def _hybrid_case(seed: int, asymmetric: bool) -> tuple[bytes, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    lead = tuple(int(d) for d in rng.integers(1, 4, rng.integers(1, 3)))
+    k, units = int(rng.choice([1, 5, 64, 300])), int(rng.integers(1, 40))
+    per_channel = bool(seed % 2)
+    w = rng.integers(-127, 128, (units, k)).astype(np.int8)
+    s_w = np.float32(rng.uniform(1e-3, 0.05, units if per_channel else 1))
+    x = (rng.normal(rng.normal(0, 1), np.exp(rng.uniform(-3, 3)), lead + (k,))).astype(np.float32)
+    if seed % 5 == 0:
+        x.reshape(-1, k)[0] = 0  # an all-zero row: scale 1, q 0
+    if seed % 7 == 0:
+        x = np.abs(x)  # one-signed rows: the asymmetric zero point at an end
+    bias = None if seed % 3 == 0 else rng.normal(0, 1, units).astype(np.float32)
+    keep = bool(rng.integers(2)) and len(lead) > 1
+    out_shape = lead + (units,) if keep else (int(np.prod(lead)), units)
+    model = one_op_model("FULLY_CONNECTED", [
+        T(x.shape, np.float32), T(w.shape, np.int8, scale=s_w if per_channel else float(s_w[0]), data=w),
+        None if bias is None else T(bias.shape, np.float32, data=bias)], [T(out_shape, np.float32)],
+        {"fused_activation_function": ACTS[seed % 4], "keep_num_dims": keep, "asymmetric_quantize_inputs": asymmetric},
+        version=9)
+    return model, x
+
+
+@pytest.mark.parametrize("asymmetric", [False, True])
+@pytest.mark.parametrize("seed", range(25))
+def test_hybrid_fully_connected_matches_litert_reference(seed: int, asymmetric: bool) -> None:
+    model, x = _hybrid_case(seed, asymmetric)
+    ours = Interpreter(model).run(x)
+    ref = run_litert_ref(model, [x])[0]
+    assert ours.dtype == np.float32 and ours.shape == ref.shape
+    assert np.array_equal(ours, ref), f"{np.count_nonzero(ours != ref)} of {ours.size} differ"
+
+
+def test_hybrid_weights_need_quantization() -> None:
+    model = one_op_model("FULLY_CONNECTED", [T((2, 4), np.float32), T((3, 4), np.int8, data=W)], [T((2, 3), np.float32)])
+    with pytest.raises(RuntimeModelError, match="FULLY_CONNECTED.*'const1'.*no quantization"):
+        Interpreter(model).run(np.zeros((2, 4), np.float32))
