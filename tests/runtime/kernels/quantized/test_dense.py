@@ -395,3 +395,52 @@ def test_hybrid_weights_need_quantization() -> None:
     model = one_op_model("FULLY_CONNECTED", [T((2, 4), np.float32), T((3, 4), np.int8, data=W)], [T((2, 3), np.float32)])
     with pytest.raises(RuntimeModelError, match="FULLY_CONNECTED.*'const1'.*no quantization"):
         Interpreter(model).run(np.zeros((2, 4), np.float32))
+
+
+def _hybrid_bmm_model(a_shape: tuple[int, ...], w: np.ndarray, s_w: np.ndarray, adj_x: bool, adj_y: bool,
+                      asymmetric: bool) -> bytes:
+    m, n = (a_shape[-1] if adj_x else a_shape[-2]), (w.shape[-2] if adj_y else w.shape[-1])
+    out_shape = tuple(np.broadcast_shapes(a_shape[:-2], w.shape[:-2])) + (m, n)
+    axis = w.ndim - 2 if adj_y else w.ndim - 1
+    return one_op_model("BATCH_MATMUL", [T(a_shape, np.float32),
+                                         T(w.shape, np.int8, scale=s_w if s_w.size > 1 else float(s_w[0]), axis=axis, data=w)],
+                        [T(out_shape, np.float32)], {"adj_x": adj_x, "adj_y": adj_y, "asymmetric_quantize_inputs": asymmetric})
+
+
+def _hybrid_bmm_case(seed: int) -> tuple[bytes, np.ndarray]:
+    """At most one LHS batch dim above 1 (where LiteRT's reference indexes its row scales right)."""
+    rng = np.random.default_rng(seed)
+    m, k, n = (int(v) for v in rng.integers(1, 9, 3))
+    k = 200 if seed % 3 == 0 else k
+    ba = [(), (int(rng.integers(2, 4)),), (1, int(rng.integers(2, 4)))][seed % 3]
+    bb = ba[len(ba) - int(rng.integers(0, len(ba) + 1)):]
+    adj_x, adj_y = bool(rng.integers(2)), bool(rng.integers(2))
+    a = rng.normal(rng.normal(0, 1), np.exp(rng.uniform(-2, 2)), ba + ((k, m) if adj_x else (m, k))).astype(np.float32)
+    w = rng.integers(-127, 128, bb + ((n, k) if adj_y else (k, n))).astype(np.int8)
+    s_w = np.float32(rng.uniform(1e-3, 0.05, n if seed % 2 else 1))
+    return _hybrid_bmm_model(a.shape, w, s_w, adj_x, adj_y, bool(seed % 4 >= 2)), a
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_hybrid_batch_matmul_matches_litert_reference(seed: int) -> None:
+    model, a = _hybrid_bmm_case(seed)
+    ours, ref = Interpreter(model).run(a), run_litert_ref(model, [a])[0]
+    assert ours.dtype == np.float32 and np.array_equal(ours, ref), f"{np.count_nonzero(ours != ref)} of {ours.size}"
+
+
+def test_hybrid_batch_matmul_with_two_batch_dims_differs_from_litert() -> None:
+    """LHS batch (2, 3): LiteRT's reference reads row scale (b0 + b1) * M + j for batch (b0, b1), not
+    (3 b0 + b1) * M + j, so its results differ; ours equal each batch run as its own 2-D model,
+    where LiteRT agrees with us."""
+    rng = np.random.default_rng(0)
+    a = rng.normal(0, 1, (2, 3, 4, 16)).astype(np.float32)
+    a *= np.exp(rng.uniform(-2, 2, (2, 3, 1, 1))).astype(np.float32)  # very different row scales per batch
+    w = rng.integers(-127, 128, (16, 5)).astype(np.int8)
+    s_w = np.float32([0.02])
+    model = _hybrid_bmm_model(a.shape, w, s_w, False, False, False)
+    ours = Interpreter(model).run(a)
+    assert not np.array_equal(ours, run_litert_ref(model, [a])[0])
+    for i in np.ndindex(2, 3):
+        single = _hybrid_bmm_model((4, 16), w, s_w, False, False, False)
+        ref = run_litert_ref(single, [a[i]])[0]
+        assert np.array_equal(ours[i], ref) and np.array_equal(Interpreter(single).run(a[i]), ref)

@@ -385,3 +385,64 @@ def fully_connected_hybrid(ctx: OpContext) -> EvalFn:
         act(outs[0])
 
     return eval_
+
+
+def batch_matmul_hybrid(ctx: OpContext) -> EvalFn:
+    """Hybrid BATCH_MATMUL (float32 LHS and output, int8 RHS per tensor or per output column), called
+    by the float kernel (``kernels/dense.py``) when the RHS is int8.
+
+    TFLite Micro refuses it ("Hybrid input (FLOAT32 LHS, INT8 RHS) is not supported"); this follows
+    LiteRT's reference kernel (``tflite/kernels/batch_matmul.cc`` EvalHybrid and
+    ``reference/batch_matmul.h``): every LHS row (after adj_x) is quantized on its own as in
+    :func:`fully_connected_hybrid`, ``dot = q @ w`` in integers, then in float32
+    ``total = int32(float(dot) - float(colsum_w) * offset)`` and ``y = 0 + float(total) * (scale_row
+    [* s_w[n]])`` (per tensor, s_w folded into the row scale first). Bit-exact with LiteRT BUILTIN_REF
+    when at most one LHS batch dim is larger than 1; with more, LiteRT indexes the row scales by the
+    sum (not the flattened index) of the batch indices and uses the wrong rows' scales -- this kernel
+    does not copy that (``tests/runtime/kernels/quantized/test_dense.py`` pins the difference)."""
+    ctx.check_arity(2)
+    a, b = ctx.input(0), ctx.input(1)
+    if ctx.outputs[0].dtype != np.float32:
+        raise ctx.fail(f"output '{ctx.outputs[0].name}' is {ctx.outputs[0].dtype}; hybrid BATCH_MATMUL writes float32")
+    if a.rank < 2 or b.rank < 2:
+        raise ctx.fail("both inputs need rank >= 2")
+    adj_x, adj_y = bool(ctx.opt("adj_x", False)), bool(ctx.opt("adj_y", False))
+    m, ka = (a.shape[-1], a.shape[-2]) if adj_x else (a.shape[-2], a.shape[-1])
+    kb, n = (b.shape[-1], b.shape[-2]) if adj_y else (b.shape[-2], b.shape[-1])
+    if ka != kb:
+        raise ctx.fail(f"inner dimensions differ: {ka} vs {kb} (adj_x={adj_x}, adj_y={adj_y})")
+    batch = broadcast(ctx, a.shape[:-2], b.shape[:-2])
+    ctx.set_output(0, batch + (m, n))
+    p = qparams(ctx, b)
+    if np.any(p.zero_point != 0):
+        raise ctx.fail(f"RHS '{b.name}' has zero point {p.zero_point[:4].tolist()}; hybrid BATCH_MATMUL needs 0")
+    n_axis = b.rank - 2 if adj_y else b.rank - 1
+    if not p.per_tensor and p.axis != n_axis:
+        raise ctx.fail(f"RHS '{b.name}' is quantized per axis on dimension {p.axis}; hybrid BATCH_MATMUL's "
+                       f"per-channel scales must be on the output-column dimension {n_axis}")
+    s_w = p.scale
+    quantize_rows = quantize_rows_asymmetric if ctx.opt("asymmetric_quantize_inputs", False) else quantize_rows_symmetric
+    gdt = gemm_dtype(ka * 128 * 128)
+    f32 = np.float32
+
+    def weights(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        wk = v.swapaxes(-1, -2) if adj_y else v  # [..., K, N]
+        return wk.astype(gdt), wk.astype(np.int64).sum(axis=-2).astype(f32)[..., None, :]  # column sums
+
+    const = ctx.cached("hybrid_bmm_w", b.data, weights) if b.is_const else None
+
+    def eval_(ins: Sequence[np.ndarray | None], outs: Sequence[np.ndarray], tmp: Sequence[np.ndarray]) -> None:
+        x = ins[0].swapaxes(-1, -2) if adj_x else ins[0]  # type: ignore[union-attr]
+        wg, colsum = const if const is not None else weights(ins[1])  # type: ignore[arg-type]
+        q, scale, offset = quantize_rows(np.ascontiguousarray(x).reshape(-1, ka))
+        rows = x.shape[:-1]
+        dot = np.matmul(q.reshape(x.shape).astype(gdt), wg)
+        total = dot.astype(f32)  # TFLite: int32 total -= row_sum * float(offset), i.e. in float32
+        if offset.any():
+            total = (total - colsum * offset.reshape(rows).astype(f32)[..., None]).astype(f32)
+        total = np.trunc(total)  # back to int32 (truncation) and to float again: integers, unchanged
+        row_scale = scale.reshape(rows)[..., None]
+        sc = (row_scale * s_w).astype(f32) if s_w.size > 1 else (row_scale * s_w[0]).astype(f32)
+        np.add(f32(0), total * sc, out=outs[0])
+
+    return eval_
