@@ -22,12 +22,20 @@ What maps to what (TFLM = github tensorflow/tflite-micro):
   ``kernels/internal/reference/batch_matmul.h``: ``acc = sum_k (a - z_a)(b - z_b)`` for every
   broadcast batch, ``y = clamp(MBQM(acc, M, s) + z_out)`` over the whole int8 range (no fused
   activation); int16: all zero points 0, int64 accumulator, ``mbqm_int64``. Both operands and the output
-  per tensor; ranks 2 to 5; adj_x / adj_y transpose the last two dims.
+  per tensor; ranks 2 to 5; adj_x / adj_y transpose the last two dims; either operand may be a graph
+  input. The real multiplier is ``s_a * s_b / s_out`` in double: TFLM's source multiplies
+  ``s_a * s_b`` in float32 (GetQuantizedConvolutionMultipler), the wheel we test does not (a test
+  with scales that tell the two apart pins it, as docs/int8-findings.md found for per-tensor FC).
 
-LiteRT BUILTIN_REF differs on int8 FULLY_CONNECTED only: it rounds ``double(acc) * (s_in * s_w / s_out)``
-half-away in one step, which differs from TFLM's two roundings by +-1 at (and near) ties
-(int8-arithmetic.md §3.2, docs/int8-findings.md; ``tests/runtime/kernels/quantized/test_dense.py``
-asserts it).
+* ``fully_connected_hybrid`` / ``batch_matmul_hybrid`` (float32 input, int8 weights: dynamic-range
+  quantized models), reached from the float kernels in ``kernels/dense.py``. TFLM has no hybrid
+  kernels; these follow LiteRT BUILTIN_REF bit for bit (see their docstrings).
+
+LiteRT BUILTIN_REF differs on FULLY_CONNECTED only: it rounds ``double(acc) * (s_in * s_w / s_out)``
+half-away in one step (int8, and 16x8 with an int64 bias or none), which differs from TFLM's two
+roundings by +-1 at (and near) ties (int8-arithmetic.md §3.2, docs/int8-findings.md); with a 16x8
+int32 bias its outputs do not follow from the bias at all. BATCH_MATMUL int8/int16 agree with TFLM.
+``tests/runtime/kernels/quantized/test_dense.py`` asserts each of these.
 
 Speed: the integer GEMM is one float BLAS product of the raw integer values, which is exact because
 every partial sum is an integer of magnitude at most ``bound`` (computed in prepare from the actual
