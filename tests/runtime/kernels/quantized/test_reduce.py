@@ -104,10 +104,13 @@ def test_reduce_max_min_int8_match_tflm(op: str, seed: int) -> None:
 
 
 def test_global_average_pool_7x7x1280() -> None:
-    """MobileNetV2's head: MEAN over [1, 2] of 1x7x7x1280, keep_dims and not."""
-    x = np.random.default_rng(5).integers(-128, 128, (1, 7, 7, 1280)).astype(np.int8)
+    """MobileNetV2's head: MEAN over [1, 2] of Nx7x7x1280, keep_dims and not, with the input's
+    quantization and others (TFLM's 4-D axes-{1, 2} case has no separate integer path)."""
+    x = np.random.default_rng(5).integers(-128, 128, (2, 7, 7, 1280)).astype(np.int8)
     for keep in (True, False):
-        _run(_model("MEAN", x.shape, np.int8, [1, 2], keep, (0.0235, -128), (0.0118, -128)), [x])
+        for axes in ([1, 2], [2, 1]):
+            for out_q in ((0.0118, -128), (0.0235, -128), (0.0235, 5)):  # equal quantization: no special path
+                _run(_model("MEAN", x.shape, np.int8, axes, keep, (0.0235, -128), out_q), [x])
 
 
 def test_mean_multiplier_worked_example() -> None:
