@@ -1,3 +1,321 @@
-"""Quantized elementwise kernels (int8 / uint8 / int16), bit-exact with TFLite Micro."""
+"""Quantized elementwise kernels (int8 / int16), bit-exact with TFLite Micro.
+
+What maps to what (TFLM = github tensorflow/tflite-micro, ``tensorflow/lite/...``):
+
+* ADD int8 / int16  ← ``micro/kernels/add.cc``, ``add_common.cc``; ``kernels/internal/reference/integer_ops/add.h``
+  (int8), ``reference/add.h`` AddElementwise / BroadcastAdd6DSlow (int16, "general scale" path)
+* SUB int8 / int16  ← ``micro/kernels/sub.cc``, ``sub_common.cc``; ``reference/sub.h`` SubElementwise /
+  BroadcastQuantSubSlow
+* MUL int8 / int16  ← ``micro/kernels/mul_common.cc``; ``reference/integer_ops/mul.h`` MulElementwise /
+  BroadcastMul6DSlow
+* MAXIMUM / MINIMUM int8 / int16 ← ``micro/kernels/maximum_minimum.cc``, ``reference/maximum_minimum.h``
+
+Arithmetic (int8-arithmetic.md §3.6, §3.7; the real multipliers are ``fixed_point.REAL_MULTIPLIERS``):
+
+* ADD/SUB: ``a = (q1 − z1)·2^L``, ``b = (q2 − z2)·2^L`` (L = 20 for int8, 15 for int16);
+  ``r = MBQM<1(a, M1, e1) ± MBQM<1(b, M2, e2)``; ``y = clamp(MBQM<1(r, Mo, eo) + z_out)`` with the
+  fused-activation bounds. SUB subtracts the two *rounded* scaled values.
+* MUL: ``y = clamp(MBQM((q1 − z1)·(q2 − z2), M, s) + z_out)``, M may be > 1 (left shift, int32 wrap).
+* MAXIMUM/MINIMUM: raw max/min of the stored integers, no requantization and no quantization check
+  (TFLM has no prepare step for them; LiteRT BUILTIN_REF computes the same). Inputs with different
+  scales or zero points give what TFLM gives: a comparison of the raw integers.
+
+Broadcasting: NumPy broadcasting of the same per-element function, for any rank (TFLM's
+BroadcastBinaryOpSimple handles up to rank 8; tested to rank 7).
+
+How eval runs (prepare does the rest once):
+
+* int8 ADD, SUB and MUL are one 65,536-entry int8 table over every (q1, q2) pair, built in prepare
+  by the plain integer pipeline (``add_sub_int``, ``mul_int``): exact by construction, since it is
+  the same function evaluated on every possible input. Eval forms the index
+  ``byte(q1)·256 + byte(q2)`` in a uint16 scratch (two passes, broadcasting) and takes (one pass).
+* int16 ADD/SUB: each input's scaled value ``MBQM<1((q − z)·2^15, M, e)`` is a 65,536-entry int32
+  table per input (one take each); the sum and the output MBQM run in place in int64 scratch.
+* int16 MUL: ``(q1·q2)`` and MBQM in place in int64 scratch.
+
+Zero points of int16 tensors: TFLM's int16 MUL requires 0 for all three tensors (refused here with
+the same rule); its int16 ADD and SUB accept any zero point and compute the general pipeline (no
+int32 overflow: |q − z| ≤ 65535 and 65535·2^15 < 2^31), so this runtime accepts them too, bit-exact.
+LiteRT BUILTIN_REF refuses non-zero int16 zero points for ADD and SUB (its ``add.cc``/``sub.cc``).
+
+LiteRT BUILTIN_REF differences (asserted in tests/runtime/kernels/quantized/test_elementwise.py):
+its int8 MUL forms the real multiplier ``s1·s2/s_out`` in float32 where TFLM uses double (see
+``fixed_point.real_multiplier_mul``), so at rare scales it differs by one; ADD and SUB agree.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import astuple, dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from ... import fixed_point as fp
+from ...errors import RuntimeModelError
+from ..base import EvalFn, OpContext, TensorSpec, broadcast, register
+from .common import activation_clamp, int_range, per_tensor
+
+# ---------------------------------------------------------------------------------------------
+# Parameters (prepare-time, from the tensors' float32 scales)
+
+
+@dataclass(frozen=True)
+class AddParams:
+    """ADD/SUB parameters (TFLM OpDataAdd / OpDataSub): offsets are the negated zero points."""
+
+    left_shift: int
+    z1: int
+    m1: int
+    e1: int
+    z2: int
+    m2: int
+    e2: int
+    mo: int
+    eo: int
+    zo: int
+    lo: int
+    hi: int
+
+
+def add_params(op: str, s1: float, z1: int, s2: float, z2: int, so: float, zo: int, lo: int, hi: int,
+               left_shift: int) -> AddParams:
+    """The three (M, shift) pairs of ADD or SUB (``REAL_MULTIPLIERS[op]``, double), each through
+    QuantizeMultiplierSmallerThanOneExp: a real multiplier outside (0, 1) raises RuntimeModelError
+    (TFLM aborts the process in prepare)."""
+    r1, r2, ro = fp.REAL_MULTIPLIERS[op](s1, s2, so, left_shift)
+    (m1, e1), (m2, e2), (mo, eo) = (fp.quantize_multiplier_smaller_than_one_exp(r) for r in (r1, r2, ro))
+    return AddParams(left_shift, z1, m1, e1, z2, m2, e2, mo, eo, zo, lo, hi)
+
+
+def scaled_input(q: np.ndarray, zero_point: int, left_shift: int, multiplier: int, shift: int) -> np.ndarray:
+    """One input's side of ADD/SUB: ``MBQM<1((q − z)·2^left_shift, M, shift)`` (int64 values of the
+    int32 result; the left shift cannot overflow int32: |q − z| ≤ 65535 and 65535·2^15 < 2^31,
+    255·2^20 < 2^31)."""
+    x = (np.asarray(q, np.int64) - zero_point) << left_shift
+    return fp.mbqm_smaller_than_one_exp(x, multiplier, shift)
+
+
+def add_sub_int(q1: np.ndarray, q2: np.ndarray, p: AddParams, sign: int) -> np.ndarray:
+    """The plain integer ADD (sign = 1) or SUB (sign = −1) of TFLM, broadcasting: int64 results in
+    ``[p.lo, p.hi]``."""
+    a = scaled_input(q1, p.z1, p.left_shift, p.m1, p.e1)
+    b = scaled_input(q2, p.z2, p.left_shift, p.m2, p.e2)
+    r = a + b if sign > 0 else a - b
+    return np.clip(fp.mbqm_smaller_than_one_exp(r, p.mo, p.eo) + p.zo, p.lo, p.hi)
+
+
+def mul_int(q1: np.ndarray, q2: np.ndarray, z1: int, z2: int, m: int, s: int, zo: int, lo: int, hi: int) -> np.ndarray:
+    """The plain integer MUL of TFLM: ``clamp(MBQM((q1 − z1)·(q2 − z2), M, s) + zo, lo, hi)``
+    (the product fits int32 for int8 and for zero-point-0 int16)."""
+    acc = (np.asarray(q1, np.int64) - z1) * (np.asarray(q2, np.int64) - z2)
+    return np.clip(fp.mbqm(acc, m, s) + zo, lo, hi)
+
+
+# ---------------------------------------------------------------------------------------------
+# int8: one table over every input pair
+
+_PAIR = np.arange(1 << 16, dtype=np.int64)
+#: For table index k = byte(q1)·256 + byte(q2): the int8 values q1 and q2 (raw byte order).
+PAIR_Q1 = ((_PAIR >> 8).astype(np.uint8).view(np.int8)).astype(np.int64)
+PAIR_Q2 = ((_PAIR & 0xFF).astype(np.uint8).view(np.int8)).astype(np.int64)
+
+
+@lru_cache(maxsize=64)
+def pair_table(op: str, key: tuple) -> np.ndarray:
+    """The read-only int8 table ``T[byte(q1)·256 + byte(q2)]`` of ADD/SUB (key: AddParams) or MUL
+    (key: (z1, z2, M, s, zo, lo, hi)), from the plain integer pipeline."""
+    if op == "MUL":
+        v = mul_int(PAIR_Q1, PAIR_Q2, *key)
+    else:
+        v = add_sub_int(PAIR_Q1, PAIR_Q2, AddParams(*key), 1 if op == "ADD" else -1)
+    table = v.astype(np.int8)
+    table.flags.writeable = False
+    return table
+
+
+def pair_index(q1: np.ndarray, q2: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """``idx = byte(q1)·256 + byte(q2)`` (uint16, broadcast to idx's shape): two passes."""
+    np.multiply(q1.view(np.uint8), np.uint16(256), out=idx)
+    np.bitwise_or(idx, q2.view(np.uint8), out=idx)
+    return idx
+
+
+def _pair_eval(table: np.ndarray, itmp: int) -> EvalFn:
+    def eval_(ins, outs, tmp):
+        idx = pair_index(ins[0], ins[1], tmp[itmp])
+        np.take(table, idx, out=outs[0], mode="clip")  # indices are < 65536 by construction
+
+    return eval_
+
+
+# ---------------------------------------------------------------------------------------------
+# In-place int64 steps for the int16 paths (values are int32 results, products < 2^62)
+
+
+def _srdhm_inplace(x: np.ndarray, multiplier: int) -> None:
+    """x = SRDHM(x, M) for int64 x holding int32 values and M ≥ 0 (M = INT32_MIN, the saturating
+    case, never occurs: QuantizeMultiplier gives M ≥ 0)."""
+    x *= multiplier
+    x += 1 << 30
+    x >>= 31
+
+
+def _rdbpot_inplace(x: np.ndarray, exponent: int, rem: np.ndarray) -> None:
+    """x = RDBPOT(x, e) (half-away): ``(x >> e) + ((x & mask) − [x < 0] > mask >> 1)``; ``rem`` is an
+    int64 scratch of x's shape."""
+    if exponent == 0:
+        return
+    mask = (1 << exponent) - 1
+    np.bitwise_and(x, mask, out=rem)
+    np.subtract(rem, x < 0, out=rem)
+    x >>= exponent
+    x += rem > (mask >> 1)
+
+
+def _finish(x: np.ndarray, zo: int, lo: int, hi: int, out: np.ndarray) -> None:
+    x += zo
+    np.clip(x, lo, hi, out=x)
+    np.copyto(out, x, casting="unsafe")
+
+
+# ---------------------------------------------------------------------------------------------
+# Prepare
+
+
+@dataclass(frozen=True)
+class _Binary:
+    a: TensorSpec
+    b: TensorSpec
+    out: TensorSpec
+    shape: tuple[int, ...]
+
+
+def _binary(ctx: OpContext) -> _Binary:
+    ctx.check_arity(2)
+    a, b, out = ctx.input(0), ctx.input(1), ctx.outputs[0]
+    if a.dtype != b.dtype or out.dtype != a.dtype:
+        raise ctx.fail(f"inputs and output must share one dtype, got {a.dtype}, {b.dtype} -> {out.dtype} "
+                       f"('{a.name}', '{b.name}' -> '{out.name}')")
+    shape = broadcast(ctx, a.shape, b.shape)
+    ctx.set_output(0, shape)
+    return _Binary(a, b, out, shape)
+
+
+def _qparams3(ctx: OpContext, t: _Binary) -> tuple[tuple[float, int], tuple[float, int], tuple[float, int]]:
+    return per_tensor(ctx, t.a), per_tensor(ctx, t.b), per_tensor(ctx, t.out)
+
+
+def _add_sub(ctx: OpContext, op: str) -> EvalFn:
+    t = _binary(ctx)
+    (s1, z1), (s2, z2), (so, zo) = _qparams3(ctx, t)
+    lo, hi = activation_clamp(ctx, t.out)
+    int8 = t.out.dtype == np.int8
+    left_shift = fp.ADD_LEFT_SHIFT if int8 else 15
+    try:
+        p = add_params(op, s1, z1, s2, z2, so, zo, lo, hi, left_shift)
+    except RuntimeModelError as e:
+        raise ctx.fail(f"scales {s1:g} ('{t.a.name}'), {s2:g} ('{t.b.name}') -> {so:g} ('{t.out.name}'): {e}; "
+                       "TFLite Micro aborts on such a model") from None
+    if int8:
+        return _pair_eval(pair_table(op, astuple(p)), ctx.scratch(t.shape, np.uint16))
+    return _add_sub_int16(ctx, t, p, 1 if op == "ADD" else -1)
+
+
+@lru_cache(maxsize=32)
+def int16_scaled_table(zero_point: int, left_shift: int, multiplier: int, shift: int) -> np.ndarray:
+    """Read-only int32 table of ``scaled_input`` for every int16 input, indexed by its raw uint16 bits."""
+    q = np.arange(1 << 16, dtype=np.uint16).view(np.int16)
+    table = scaled_input(q, zero_point, left_shift, multiplier, shift).astype(np.int32)
+    table.flags.writeable = False
+    return table
+
+
+def _add_sub_int16(ctx: OpContext, t: _Binary, p: AddParams, sign: int) -> EvalFn:
+    ta = int16_scaled_table(p.z1, p.left_shift, p.m1, p.e1)
+    tb = int16_scaled_table(p.z2, p.left_shift, p.m2, p.e2)
+    ia, ib = ctx.scratch(t.a.shape, np.int32), ctx.scratch(t.b.shape, np.int32)
+    ir, irem = ctx.scratch(t.shape, np.int64), ctx.scratch(t.shape, np.int64)
+    combine = np.add if sign > 0 else np.subtract
+
+    def eval_(ins, outs, tmp):
+        a, b, r = tmp[ia], tmp[ib], tmp[ir]
+        np.take(ta, ins[0].view(np.uint16), out=a, mode="clip")
+        np.take(tb, ins[1].view(np.uint16), out=b, mode="clip")
+        combine(a, b, out=r, dtype=np.int64)  # |a|, |b| < 2^30: the int32 sum of TFLM cannot overflow
+        _srdhm_inplace(r, p.mo)
+        _rdbpot_inplace(r, -p.eo, tmp[irem])
+        _finish(r, p.zo, p.lo, p.hi, outs[0])
+
+    return eval_
+
+
+@register("ADD", "int8", "int16")
+def add_int8(ctx: OpContext) -> EvalFn:
+    """ADD int8/int16 (TFLM ``add.cc``): the left-shift pipeline, three MBQMs, fused activation."""
+    return _add_sub(ctx, "ADD")
+
+
+@register("SUB", "int8", "int16")
+def sub_int8(ctx: OpContext) -> EvalFn:
+    """SUB int8/int16 (TFLM ``sub.cc``): as ADD, subtracting the two rounded scaled inputs."""
+    return _add_sub(ctx, "SUB")
+
+
+@register("MUL", "int8", "int16")
+def mul_int8(ctx: OpContext) -> EvalFn:
+    """MUL int8/int16 (TFLM ``mul_common.cc``): one MBQM of the zero-point-free product; int16 needs
+    zero points 0 on both inputs and the output (TFLM refuses otherwise)."""
+    t = _binary(ctx)
+    (s1, z1), (s2, z2), (so, zo) = _qparams3(ctx, t)
+    lo, hi = activation_clamp(ctx, t.out)
+    m, s = fp.quantize_multiplier(fp.REAL_MULTIPLIERS["MUL"](s1, s2, so))
+    if t.out.dtype == np.int8:
+        return _pair_eval(pair_table("MUL", (z1, z2, m, s, zo, lo, hi)), ctx.scratch(t.shape, np.uint16))
+    nonzero = [f"'{x.name}' ({z})" for x, z in ((t.a, z1), (t.b, z2), (t.out, zo)) if z != 0]
+    if nonzero:
+        raise ctx.fail(f"int16 MUL needs zero point 0 on both inputs and the output (TFLite Micro's rule); "
+                       f"non-zero: {', '.join(nonzero)}")
+    return _mul_int16(ctx, t, m, s, lo, hi)
+
+
+def _mul_int16(ctx: OpContext, t: _Binary, m: int, s: int, lo: int, hi: int) -> EvalFn:
+    ir, irem = ctx.scratch(t.shape, np.int64), ctx.scratch(t.shape, np.int64)
+    left, right = max(s, 0), max(-s, 0)
+
+    def eval_(ins, outs, tmp):
+        x = tmp[ir]
+        np.multiply(ins[0], ins[1], out=x, dtype=np.int64)  # |q1·q2| ≤ 2^30: fits int32 as in TFLM
+        if left:
+            x <<= left
+            x += 1 << 31  # wrap x·2^left to int32, as TFLM's int32 shift does
+            x &= 0xFFFFFFFF
+            x -= 1 << 31
+        _srdhm_inplace(x, m)
+        _rdbpot_inplace(x, right, tmp[irem])
+        _finish(x, 0, lo, hi, outs[0])
+
+    return eval_
+
+
+def _max_min(ctx: OpContext, fn: Callable[..., np.ndarray]) -> EvalFn:
+    _binary(ctx)
+    for t in (ctx.input(0), ctx.input(1), ctx.outputs[0]):
+        int_range(ctx, t)  # int8 / int16 only reach here; no quantization is read (TFLM reads none)
+
+    def eval_(ins, outs, tmp):
+        fn(ins[0], ins[1], out=outs[0])
+
+    return eval_
+
+
+@register("MAXIMUM", "int8", "int16")
+def maximum_int8(ctx: OpContext) -> EvalFn:
+    """MAXIMUM int8/int16 (TFLM ``maximum_minimum.cc``): max of the raw integers, broadcasting."""
+    return _max_min(ctx, np.maximum)
+
+
+@register("MINIMUM", "int8", "int16")
+def minimum_int8(ctx: OpContext) -> EvalFn:
+    """MINIMUM int8/int16 (TFLM ``maximum_minimum.cc``): min of the raw integers, broadcasting."""
+    return _max_min(ctx, np.minimum)
