@@ -1,0 +1,303 @@
+"""runtime/kernels/quantized/elementwise.py against TFLite Micro, element for element.
+
+Every case is a one-op quantized model run in ``keras2edge.runtime.Interpreter`` and in TFLite Micro
+(``run_tflm``, the golden oracle), compared with ``np.array_equal``; the runtime's answer must also
+equal the plain integer pipeline (``add_sub_int`` / ``mul_int``), which checks the table fast path
+against the arithmetic it stands for. Cases: random shapes with broadcasting (ranks 0 to 7, rank-0
+and single-element constants), scales from 1e-4 to 10, zero points across the range, every fused
+activation; every (q1, q2) pair of int8 at once ([256, 1] against [1, 256]); int16 with and without
+zero points.
+
+LiteRT BUILTIN_REF, the second oracle, agrees on ADD, SUB, MAXIMUM and MINIMUM; its int8 MUL forms
+the multiplier in float32 (asserted as its own rule, ``_mul_float32``), and it refuses int16 ADD/SUB
+with non-zero zero points, which TFLite Micro runs (asserted too).
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from keras2edge.runtime import Interpreter
+from keras2edge.runtime import fixed_point as fp
+from keras2edge.runtime.errors import RuntimeModelError
+from keras2edge.runtime.kernels.quantized.elementwise import AddParams, add_params, add_sub_int, mul_int
+
+from ....tflm import tflm
+from ...int8_bench import ALL_INT8, T, one_op_model, run_litert_ref, run_tflm
+
+ACT = {"NONE": 0, "RELU": 1, "RELU_N1_TO_1": 2, "RELU6": 3}
+SHAPE_PAIRS = [  # (input 1, input 2): equal, broadcast both ways, ranks 1-7, scalars and size-1 tensors
+    ((2, 3, 4), (2, 3, 4)), ((1, 5, 5, 8), (1, 1, 1, 8)), ((1, 1, 1, 8), (1, 5, 5, 8)), ((4, 1), (1, 6)),
+    ((7,), (3, 1)), ((2, 3, 1, 5), (3, 4, 1)), ((1,), (3, 4)), ((3, 4), (1,)), ((2, 1, 3, 1, 4), (1, 3, 1, 5, 1)),
+    ((2, 1, 3, 1, 4, 1), (1, 2, 1, 2, 1, 3)), ((1, 2, 1, 2, 1, 3, 1), (2, 1, 2, 1, 2, 1, 2)), ((6, 5), (6, 5)),
+    ((), (2, 3)), ((2, 3), ()), ((1, 16, 16, 3), (1, 16, 16, 3)),
+]
+
+
+def _scale(rng: np.random.Generator, lo: float = 1e-4, hi: float = 10.0) -> float:
+    return float(np.float32(np.exp(rng.uniform(np.log(lo), np.log(hi)))))
+
+
+def _inputs(rng: np.random.Generator, shapes, dtype) -> tuple[list[bool], list[np.ndarray], list[np.ndarray]]:
+    """Random values; which inputs are constants (every rank-0 one, which TFLM cannot be fed, and
+    some others), the graph-input feeds, and all values."""
+    info = np.iinfo(dtype)
+    values = [rng.integers(info.min, info.max, size=s, endpoint=True).astype(dtype) for s in shapes]
+    consts = [v.ndim == 0 or rng.random() < 0.15 for v in values]
+    feeds = [v for v, c in zip(values, consts) if not c]
+    return consts, feeds, values
+
+
+def _model(op: str, dtype, shapes, q, consts, values, act: int) -> bytes:
+    (s1, z1), (s2, z2), (so, zo) = q
+    out = np.broadcast_shapes(*shapes)
+    ins = [T(shapes[k], dtype, s, z, data=values[k] if consts[k] else None) for k, (s, z) in enumerate(q[:2])]
+    options = {"fused_activation_function": act} if op in ("ADD", "SUB", "MUL") else {}
+    if op == "ADD":
+        options["pot_scale_int16"] = False
+    return one_op_model(op, ins, [T(out, dtype, so, zo)], options)
+
+
+def _plain(op: str, dtype, q, values, act: int) -> np.ndarray:
+    """The plain integer pipeline of TFLM for this case."""
+    (s1, z1), (s2, z2), (so, zo) = q
+    info = np.iinfo(dtype)
+    lo, hi = fp.activation_range(act, so, zo, int(info.min), int(info.max))
+    a, b = values
+    if op in ("ADD", "SUB"):
+        p = add_params(op, s1, z1, s2, z2, so, zo, lo, hi, 20 if dtype == np.int8 else 15)
+        return add_sub_int(a, b, p, 1 if op == "ADD" else -1)
+    if op == "MUL":
+        m, s = fp.quantize_multiplier(fp.REAL_MULTIPLIERS["MUL"](s1, s2, so))
+        return mul_int(a, b, z1, z2, m, s, zo, lo, hi)
+    return (np.maximum if op == "MAXIMUM" else np.minimum)(a, b)
+
+
+def _qparams(rng: np.random.Generator, op: str, dtype) -> tuple[tuple[float, int], ...]:
+    """Random (scale, zp) of the two inputs and the output, within what TFLM accepts without aborting
+    (ADD/SUB: output multiplier < 1; int16 MUL: zero points 0)."""
+    info = np.iinfo(dtype)
+    zero = dtype == np.int16 and (op == "MUL" or rng.random() < 0.5)
+    zps = [0, 0, 0] if zero else [int(z) for z in rng.integers(max(info.min, -30000), min(info.max, 30000), 3,
+                                                                 endpoint=True)]
+    s1, s2 = _scale(rng), _scale(rng)
+    so = _scale(rng)
+    if op in ("ADD", "SUB"):
+        floor = 2 * max(s1, s2) / (1 << (20 if dtype == np.int8 else 15)) * 1.01
+        if so <= floor or rng.random() < 0.5:  # also keep some outputs in a realistic range
+            so = float(np.float32(max(s1, s2) * np.exp(rng.uniform(-1.5, 1.5))))
+    elif op == "MUL" and rng.random() < 0.5:
+        so = float(np.float32(s1 * s2 * 128 * np.exp(rng.uniform(-2, 2))))
+    if op in ("MAXIMUM", "MINIMUM") and rng.random() < 0.5:
+        s2, so, zps = s1, s1, [zps[0]] * 3  # the usual case: shared quantization
+    return (s1, zps[0]), (s2, zps[1]), (so, zps[2])
+
+
+def _check_random(op: str, dtype, n: int, seed: int) -> int:
+    rng = np.random.default_rng(seed)
+    litert_checked = 0
+    for k in range(n):
+        shapes = SHAPE_PAIRS[k % len(SHAPE_PAIRS)]
+        act = int(rng.choice(list(ACT.values()))) if op in ("ADD", "SUB", "MUL") else 0
+        q = _qparams(rng, op, dtype)
+        consts, feeds, values = _inputs(rng, shapes, dtype)
+        model = _model(op, dtype, shapes, q, consts, values, act)
+        micro = run_tflm(model, feeds)[0]
+        ours = Interpreter(model).run(feeds if len(feeds) != 1 else feeds[0])
+        what = f"{op} {np.dtype(dtype)} case {k}: shapes {shapes}, q {q}, act {act}"
+        assert ours.dtype == micro.dtype and ours.shape == micro.shape, what
+        assert np.array_equal(ours, micro), f"{what}: TFLM differs in {np.count_nonzero(ours != micro)} elements"
+        assert np.array_equal(ours, _plain(op, dtype, q, values, act)), f"{what}: the plain integer path differs"
+        if op != "MUL" and (dtype == np.int8 or all(z == 0 for _, z in q)):
+            assert np.array_equal(run_litert_ref(model, feeds)[0], micro), f"{what}: LiteRT BUILTIN_REF differs"
+            litert_checked += 1
+    return litert_checked
+
+
+@pytest.mark.parametrize("op, dtype, n", [
+    ("ADD", np.int8, 45), ("SUB", np.int8, 45), ("MUL", np.int8, 45), ("MAXIMUM", np.int8, 15),
+    ("MINIMUM", np.int8, 15), ("ADD", np.int16, 20), ("SUB", np.int16, 20), ("MUL", np.int16, 20),
+    ("MAXIMUM", np.int16, 8), ("MINIMUM", np.int16, 8),
+])
+def test_random_cases_are_bit_exact_with_tflm(op: str, dtype, n: int) -> None:
+    _check_random(op, dtype, n, seed=sum(map(ord, op)) + np.dtype(dtype).itemsize)
+
+
+# Every (q1, q2) pair: x1 [256, 1] against x2 [1, 256]. Parameter sets include exact ties
+# (scales in ratios 1:2:4 make MBQM round at exactly .5), extreme zero points, a MUL multiplier > 1
+# whose left shift wraps int32, and each activation.
+PAIR_CASES = [
+    ("ADD", (0.02, -3), (0.05, 4), (0.06, 1), "NONE"),
+    ("ADD", (0.25, 0), (0.5, 0), (1.0, 0), "NONE"),
+    ("ADD", (0.1, -128), (0.1, 127), (0.2, -128), "RELU"),
+    ("ADD", (1e-4, 17), (9.5, -60), (7.0, 3), "RELU6"),
+    ("SUB", (0.25, 0), (0.5, 0), (1.0, 0), "NONE"),
+    ("SUB", (0.037, 12), (0.011, -100), (0.05, -20), "RELU_N1_TO_1"),
+    ("SUB", (3.0, 127), (0.003, -128), (2.5, 0), "RELU"),
+    ("MUL", (0.25, 0), (0.5, 0), (0.5, 0), "NONE"),
+    ("MUL", (0.05, -7), (0.2, 90), (0.001, 5), "NONE"),  # real multiplier 10: left shift 4, int32 wrap
+    ("MUL", (1.5, 100), (2.0, -128), (1e-4, 0), "RELU6"),  # 30000: shift 15, wraps often
+    ("MUL", (0.004, 0), (0.008, 3), (0.03, -128), "RELU"),
+]
+
+
+@pytest.mark.parametrize("op, q1, q2, qo, act", PAIR_CASES)
+def test_every_int8_pair(op: str, q1, q2, qo, act: str) -> None:
+    a, b = ALL_INT8.reshape(256, 1), ALL_INT8.reshape(1, 256)
+    q = (q1, q2, qo)
+    model = _model(op, np.int8, [(256, 1), (1, 256)], q, [False, False], [a, b], ACT[act])
+    micro = run_tflm(model, [a, b])[0]
+    ours = Interpreter(model).run([a, b])
+    assert np.array_equal(ours, micro), f"{op} {q} {act}: TFLM differs in {np.count_nonzero(ours != micro)} pairs"
+    q32 = [(float(np.float32(s)), z) for s, z in q]
+    assert np.array_equal(ours, _plain(op, np.int8, q32, [a, b], ACT[act]))
+
+
+def test_add_worked_example() -> None:
+    """int8-arithmetic.md §3.6: s1 = .02, z1 = −3, s2 = .05, z2 = 4, s_out = .06, z_out = 1; q1 = 50,
+    q2 = −20 → −1 (float answer −1.33): a = 55574528 → 11114906, b = −25165824 → −12582912,
+    r = −1468006, y = −2 + 1."""
+    p = add_params("ADD", 0.02, -3, 0.05, 4, 0.06, 1, -128, 127, 20)
+    assert (p.m2, p.e2) == (1 << 30, 0) and p.eo == -19
+    assert add_sub_int(np.int8([50]), np.int8([-20]), p, 1).tolist() == [-1]
+
+
+def _mul_float32(s1: float, s2: float, so: float) -> float:
+    """LiteRT BUILTIN_REF's MUL multiplier: all in float32 (tests/runtime/test_binary_multipliers.py)."""
+    return float(np.float32(s1) * np.float32(s2) / np.float32(so))
+
+
+def test_litert_mul_uses_a_float32_multiplier() -> None:
+    """LiteRT's int8 MUL equals the MUL pipeline with its float32 multiplier; on scales where that
+    multiplier quantizes differently from TFLM's double one, TFLM follows ours and LiteRT differs."""
+    a, b = ALL_INT8.reshape(256, 1), ALL_INT8.reshape(1, 256)
+    rng = np.random.default_rng(77)
+    z1, z2, zo = -5, 9, 3
+    for _ in range(3000):
+        s1, s2 = _scale(rng, 1e-3, 0.5), _scale(rng, 1e-3, 0.5)
+        so = float(np.float32(s1 * s2 * 200 * np.exp(rng.uniform(-0.7, 0.7))))
+        (m32, e32), (m64, e64) = (fp.quantize_multiplier(r) for r in (_mul_float32(s1, s2, so),
+                                                                        fp.real_multiplier_mul(s1, s2, so)))
+        if (m32, e32) != (m64, e64) and not np.array_equal(mul_int(a, b, z1, z2, m32, e32, zo, -128, 127),
+                                                           mul_int(a, b, z1, z2, m64, e64, zo, -128, 127)):
+            break
+    else:
+        pytest.fail("no scales separating float32 and double MUL multipliers found")
+    model = _model("MUL", np.int8, [(256, 1), (1, 256)], ((s1, z1), (s2, z2), (so, zo)), [False, False], [a, b], 0)
+    ours, micro, ref = Interpreter(model).run([a, b]), run_tflm(model, [a, b])[0], run_litert_ref(model, [a, b])[0]
+    assert np.array_equal(ours, micro)
+    assert np.array_equal(ref, mul_int(a, b, z1, z2, m32, e32, zo, -128, 127))
+    assert not np.array_equal(ref, micro), "these scales tell LiteRT's float32 multiplier from TFLM's double one"
+
+
+@pytest.mark.parametrize("op", ["ADD", "SUB"])
+def test_int16_add_sub_with_zero_points_litert_refuses(op: str) -> None:
+    """TFLM's int16 ADD/SUB take any zero point (the general pipeline, left shift 15); LiteRT refuses."""
+    rng = np.random.default_rng(5)
+    x1 = rng.integers(-32768, 32768, (3, 50)).astype(np.int16)
+    x2 = np.int16([[-32768], [0], [32767]])
+    q = ((0.01, -32767), (0.02, 32767), (0.03, 1234))
+    model = _model(op, np.int16, [(3, 50), (3, 1)], q, [False, False], [x1, x2], 0)
+    ours = Interpreter(model).run([x1, x2])
+    assert np.array_equal(ours, run_tflm(model, [x1, x2])[0])
+    assert np.array_equal(ours, _plain(op, np.int16, [(float(np.float32(s)), z) for s, z in q], [x1, x2], 0))
+    with pytest.raises(Exception, match="zero_point"):
+        run_litert_ref(model, [x1, x2])
+
+
+ALL_INT16 = np.arange(-32768, 32768, dtype=np.int16)
+
+
+@pytest.mark.parametrize("op, q, act", [
+    ("ADD", ((1.0, 0), (1.0, 0), (2.0, 0)), "NONE"),  # (q1 + q2) / 2: a tie at every odd sum
+    ("SUB", ((0.5, 0), (1.0, 0), (4.0, 0)), "NONE"),  # (q1/2 − q2) / 4 after rounding q1/2
+    ("ADD", ((0.25, 7), (1.0, -9), (0.5, 3)), "RELU"),
+    ("MUL", ((1.0, 0), (1.0, 0), (8.0, 0)), "NONE"),  # q1·q2 / 8: ties, both signs
+    ("MUL", ((0.01, 0), (0.02, 0), (1e-6, 0)), "RELU6"),  # multiplier 200: left shift 8, int32 wrap
+])
+def test_every_int16_value_at_exact_ties(op: str, q, act: str) -> None:
+    """Every int16 value of input 1 against a few of input 2, with power-of-two scale ratios that
+    make the final rounding hit exact ties (half-away from zero, after a half-up SRDHM)."""
+    a = ALL_INT16.reshape(-1, 1)
+    b = np.int16([[-32768, -3, -1, 0, 1, 2, 5, 32767]])
+    model = _model(op, np.int16, [a.shape, b.shape], q, [False, False], [a, b], ACT[act])
+    ours = Interpreter(model).run([a, b])
+    assert np.array_equal(ours, tflm(model, [a, b], 1, arena=8 << 20)[0])
+    assert np.array_equal(ours, _plain(op, np.int16, q, [a, b], ACT[act]))
+
+
+# ---------------------------------------------------------------------------------------------
+# Refusals: RuntimeModelError naming the op and the tensor
+
+
+def _refused(op: str, ins: list[T], out: T, message: str, options: dict | None = None) -> None:
+    model = one_op_model(op, ins, [out], options or {})
+    with pytest.raises(RuntimeModelError, match=message) as e:
+        Interpreter(model)
+    assert f"{op}" in str(e.value) and "op #0" in str(e.value)
+
+
+@pytest.mark.parametrize("op", ["ADD", "SUB", "MUL"])
+def test_missing_quantization_is_refused(op: str) -> None:
+    _refused(op, [T((2, 3), np.int8, 0.1, 0), T((2, 3), np.int8, None)], T((2, 3), np.int8, 0.1, 0),
+             r"'in1' \(int8\) has no quantization parameters")
+    _refused(op, [T((2, 3), np.int8, 0.1, 0), T((2, 3), np.int8, 0.1, 0)], T((2, 3), np.int8, None),
+             "has no quantization parameters")
+
+
+@pytest.mark.parametrize("op", ["ADD", "SUB", "MUL"])
+def test_per_axis_activation_is_refused(op: str) -> None:
+    _refused(op, [T((2, 3), np.int8, [0.1, 0.2, 0.3], 0, axis=1), T((2, 3), np.int8, 0.1, 0)],
+             T((2, 3), np.int8, 0.1, 0), r"'in0' is quantized per axis \(3 scales on dimension 1\)")
+
+
+def test_mixed_dtypes_are_refused() -> None:
+    _refused("ADD", [T((2, 3), np.int8, 0.1, 0), T((2, 3), np.int16, 0.1, 0)], T((2, 3), np.int8, 0.1, 0),
+             "must share one dtype")
+    _refused("MAXIMUM", [T((2, 3), np.int8, 0.1, 0), T((2, 3), np.int8, 0.1, 0)], T((2, 3), np.int16, 0.1, 0),
+             "must share one dtype")
+
+
+def test_int16_mul_needs_zero_points_zero() -> None:
+    _refused("MUL", [T((4,), np.int16, 0.1, 3), T((4,), np.int16, 0.1, 0)], T((4,), np.int16, 0.1, -2),
+             r"int16 MUL needs zero point 0 .* non-zero: 'in0' \(3\), 'mul_0' \(-2\)")
+
+
+@pytest.mark.parametrize("op, dtype", [("ADD", np.int8), ("SUB", np.int16)])
+def test_add_output_multiplier_must_be_below_one(op: str, dtype) -> None:
+    """An output scale below 2·max(s1, s2)/2^L makes the output multiplier ≥ 1: TFLM aborts the
+    process in QuantizeMultiplierSmallerThanOneExp (not run here); this runtime refuses the model."""
+    _refused(op, [T((4,), dtype, 1.0, 0), T((4,), dtype, 0.5, 0)], T((4,), dtype, 1e-7, 0),
+             r"must be in \(0, 1\).*TFLite Micro aborts")
+
+
+def test_unbroadcastable_shapes_are_refused() -> None:
+    _refused("ADD", [T((2, 3), np.int8, 0.1, 0), T((4, 3), np.int8, 0.1, 0)], T((2, 3), np.int8, 0.1, 0),
+             "do not broadcast")
+
+
+# ---------------------------------------------------------------------------------------------
+# Speed
+
+
+def test_add_int8_is_fast() -> None:
+    """int8 ADD over 56×56×24 (75,264 elements): one table lookup per element; well under 5 ms."""
+    shape = (1, 56, 56, 24)
+    model = one_op_model("ADD", [T(shape, np.int8, 0.1, 3), T(shape, np.int8, 0.05, -7)],
+                         [T(shape, np.int8, 0.2, 1)], {"fused_activation_function": 1})
+    rng = np.random.default_rng(0)
+    a, b = (rng.integers(-128, 128, shape).astype(np.int8) for _ in range(2))
+    it = Interpreter(model)
+    it.run([a, b])
+    times = []
+    for _ in range(20):
+        t = time.perf_counter()
+        it.run([a, b])
+        times.append(time.perf_counter() - t)
+    assert np.median(times) < 5e-3, f"int8 ADD 56x56x24 took {np.median(times) * 1e3:.2f} ms"
+    p = add_params("ADD", 0.1, 3, 0.05, -7, 0.2, 1, fp.activation_range(1, 0.2, 1)[0], 127, 20)
+    assert isinstance(p, AddParams)
+    assert np.array_equal(it.run([a, b]), add_sub_int(a, b, p, 1))
