@@ -5,10 +5,12 @@ Every case is a one-op quantized model run in ``keras2edge.runtime.Interpreter``
 equal the plain integer pipeline (``add_sub_int`` / ``mul_int``), which checks the table fast path
 against the arithmetic it stands for. Cases: random shapes with broadcasting (ranks 0 to 7, rank-0
 and single-element constants), scales from 1e-4 to 10, zero points across the range, every fused
-activation; every (q1, q2) pair of int8 at once ([256, 1] against [1, 256]); int16 with and without
-zero points.
+activation; every (q1, q2) pair of int8 at once ([256, 1] against [1, 256]); every int16 value at
+exact rounding ties; int16 with and without zero points; the six comparisons (int8 → bool) on every
+pair and broadcasting; SELECT_V2 on int8 and int16.
 
-LiteRT BUILTIN_REF, the second oracle, agrees on ADD, SUB, MAXIMUM and MINIMUM; its int8 MUL forms
+LiteRT BUILTIN_REF, the second oracle, agrees on ADD, SUB, MAXIMUM, MINIMUM, the comparisons and
+SELECT_V2; its int8 MUL forms
 the multiplier in float32 (asserted as its own rule, ``_mul_float32``), and it refuses int16 ADD/SUB
 with non-zero zero points, which TFLite Micro runs (asserted too).
 """
@@ -227,6 +229,69 @@ def test_every_int16_value_at_exact_ties(op: str, q, act: str) -> None:
     ours = Interpreter(model).run([a, b])
     assert np.array_equal(ours, tflm(model, [a, b], 1, arena=8 << 20)[0])
     assert np.array_equal(ours, _plain(op, np.int16, q, [a, b], ACT[act]))
+
+
+# ---------------------------------------------------------------------------------------------
+# Comparisons (int8 -> bool) and SELECT_V2
+
+COMPARISONS = ["EQUAL", "NOT_EQUAL", "GREATER", "GREATER_EQUAL", "LESS", "LESS_EQUAL"]
+
+
+def _comparison_qparams(rng: np.random.Generator) -> list[tuple[tuple[float, int], tuple[float, int]]]:
+    """Shared quantization, exact power-of-two ratios, extreme zero points, random scales < 1."""
+    fixed = [((0.1, 3), (0.1, 3)), ((0.25, 0), (0.5, 0)), ((0.5, -128), (1e-4, 127)), ((0.99, 127), (0.37, -128))]
+    def side() -> tuple[float, int]:
+        return _scale(rng, 1e-4, 0.999), int(rng.integers(-128, 128))
+    rand = [(side(), side()) for _ in range(2)]
+    return fixed + rand
+
+
+@pytest.mark.parametrize("op", COMPARISONS)
+def test_comparisons_every_int8_pair(op: str) -> None:
+    """Both sides rescaled by their own scale (MBQM<1 of (q − z)·2^8) and compared: every pair."""
+    a, b = ALL_INT8.reshape(256, 1), ALL_INT8.reshape(1, 256)
+    rng = np.random.default_rng(sum(map(ord, op)))
+    for q in _comparison_qparams(rng):
+        model = one_op_model(op, [T((256, 1), np.int8, *q[0]), T((1, 256), np.int8, *q[1])], [T((256, 256), np.bool_)])
+        ours, micro = Interpreter(model).run([a, b]), run_tflm(model, [a, b])[0]
+        assert ours.dtype == np.bool_ and np.array_equal(ours, micro), f"{op} {q}: TFLM differs"
+        assert np.array_equal(run_litert_ref(model, [a, b])[0], micro), f"{op} {q}: LiteRT BUILTIN_REF differs"
+        if q[0] == q[1]:  # shared quantization: the raw integers compare
+            assert np.array_equal(ours, getattr(np, op.lower())(a, b))
+
+
+@pytest.mark.parametrize("op", COMPARISONS)
+def test_comparisons_broadcast(op: str) -> None:
+    rng = np.random.default_rng(3 + len(op))
+    for k, shapes in enumerate(SHAPE_PAIRS[:8]):
+        q = _comparison_qparams(rng)[k % 6]
+        consts, feeds, values = _inputs(rng, shapes, np.int8)
+        ins = [T(shapes[i], np.int8, *q[i], data=values[i] if consts[i] else None) for i in range(2)]
+        model = one_op_model(op, ins, [T(np.broadcast_shapes(*shapes), np.bool_)])
+        ours = Interpreter(model).run(feeds if len(feeds) != 1 else feeds[0])
+        assert np.array_equal(ours, run_tflm(model, feeds)[0]), f"{op} {shapes} {q}"
+
+
+def test_comparison_scale_must_be_below_one() -> None:
+    """TFLM uses each input's scale as a multiplier < 1 and aborts otherwise (not run here)."""
+    _refused("GREATER", [T((4,), np.int8, 1.5, 0), T((4,), np.int8, 0.5, 0)], T((4,), np.bool_),
+             r"'in0' has scale 1.5.* abort")
+
+
+@pytest.mark.parametrize("dtype", [np.int8, np.int16])
+def test_select_v2(dtype) -> None:
+    """SELECT_V2 copies raw integers (no quantization read), broadcasting condition, x and y."""
+    rng = np.random.default_rng(9)
+    info = np.iinfo(dtype)
+    for shapes in [((3, 1, 4), (2, 4), (3, 2, 1)), ((5,), (5,), (5,)), ((1,), (2, 3), (2, 3)), ((2, 3), (1,), (3,))]:
+        c = rng.random(shapes[0]) < 0.5
+        x, y = (rng.integers(info.min, info.max, s, endpoint=True).astype(dtype) for s in shapes[1:])
+        out = np.broadcast_shapes(*shapes)
+        ins = [T(shapes[0], np.bool_), T(shapes[1], dtype, 0.1, 3), T(shapes[2], dtype, 0.2, -1)]
+        model = one_op_model("SELECT_V2", ins, [T(out, dtype, 0.1, 3)])
+        ours = Interpreter(model).run([c, x, y])
+        assert np.array_equal(ours, run_tflm(model, [c, x, y])[0]) and np.array_equal(ours, np.where(c, x, y))
+        assert np.array_equal(run_litert_ref(model, [c, x, y])[0], ours)
 
 
 # ---------------------------------------------------------------------------------------------

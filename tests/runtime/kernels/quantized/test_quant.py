@@ -11,9 +11,9 @@
   type's minimum even for a huge positive x); this runtime saturates instead (asserted).
 
 LiteRT BUILTIN_REF differences asserted here: it has no int8 → int32 QUANTIZE, it refuses int16 →
-int16 QUANTIZE and int16 DEQUANTIZE with a non-zero zero point, and for a per-channel DEQUANTIZE it applies each channel's scale
-where TFLM applies the first scale to every channel (the runtime follows the file's per-channel
-meaning, as LiteRT does).
+int16 QUANTIZE and int16 DEQUANTIZE with a non-zero zero point, and for a per-channel DEQUANTIZE it
+applies each channel's scale where TFLM applies the first scale to every channel (the runtime
+follows the file's per-channel meaning, as LiteRT does).
 """
 
 from __future__ import annotations
