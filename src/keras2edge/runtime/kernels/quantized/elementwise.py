@@ -50,8 +50,9 @@ LiteRT BUILTIN_REF differences (asserted in tests/runtime/kernels/quantized/test
 its int8 MUL forms the real multiplier ``s1·s2/s_out`` in float32 where TFLM uses double (see
 ``fixed_point.real_multiplier_mul``), so at rare scales it differs by one; ADD, SUB, MAXIMUM,
 MINIMUM, the comparisons and SELECT_V2 agree. TFLM has no SELECT (v1) kernel and none is
-registered here for int8; its GREATER kernel lists int16 but its prepare never sets the int16
-rescaling parameters, so int16 comparisons are not registered either.
+registered here for int8. TFLM's GREATER lists int16 but its prepare never sets the int16 rescaling
+parameters (the wheel returns all false), and its other comparisons refuse int16 at invoke, so no
+int16 comparison is registered (LiteRT compares int16 raw integers).
 """
 
 from __future__ import annotations
