@@ -231,6 +231,21 @@ def test_every_int16_value_at_exact_ties(op: str, q, act: str) -> None:
     assert np.array_equal(ours, _plain(op, np.int16, q, [a, b], ACT[act]))
 
 
+def test_int16_add_ignores_pot_scale_int16_like_tflm() -> None:
+    """AddOptions.pot_scale_int16 (true by default): TFLM ignores it and runs the general pipeline;
+    LiteRT BUILTIN_REF takes its power-of-two path (saturating shifts, no MBQM), off by one at
+    some elements, and refuses power-of-two scales where both inputs would need a shift."""
+    rng = np.random.default_rng(12)
+    a, b = (rng.integers(-32768, 32768, (4, 50)).astype(np.int16) for _ in range(2))
+    q = ((2.0 ** -10, 0), (2.0 ** -11, 0), (2.0 ** -10, 0))
+    model = one_op_model("ADD", [T((4, 50), np.int16, *q[0]), T((4, 50), np.int16, *q[1])],
+                         [T((4, 50), np.int16, *q[2])], {"pot_scale_int16": True})
+    ours, micro, ref = Interpreter(model).run([a, b]), run_tflm(model, [a, b])[0], run_litert_ref(model, [a, b])[0]
+    assert np.array_equal(ours, micro) and np.array_equal(ours, _plain("ADD", np.int16, q, [a, b], 0))
+    diff = np.abs(ref.astype(np.int64) - micro)
+    assert 0 < np.count_nonzero(diff) and diff.max() == 1
+
+
 # ---------------------------------------------------------------------------------------------
 # Comparisons (int8 -> bool) and SELECT_V2
 

@@ -45,6 +45,8 @@ Zero points of int16 tensors: TFLM's int16 MUL requires 0 for all three tensors 
 the same rule); its int16 ADD and SUB accept any zero point and compute the general pipeline (no
 int32 overflow: |q − z| ≤ 65535 and 65535·2^15 < 2^31), so this runtime accepts them too, bit-exact.
 LiteRT BUILTIN_REF refuses non-zero int16 zero points for ADD and SUB (its ``add.cc``/``sub.cc``).
+ADD's ``pot_scale_int16`` option (true by default) is ignored, as TFLM ignores it; LiteRT then takes
+a power-of-two int16 path that differs by one at some elements (or refuses the scales).
 
 LiteRT BUILTIN_REF differences (asserted in tests/runtime/kernels/quantized/test_elementwise.py):
 its int8 MUL forms the real multiplier ``s1·s2/s_out`` in float32 where TFLM uses double (see
