@@ -9,8 +9,8 @@ activation; every (q1, q2) pair of int8 at once ([256, 1] against [1, 256]); eve
 exact rounding ties; int16 with and without zero points; the six comparisons (int8 → bool) on every
 pair and broadcasting; SELECT_V2 on int8 and int16.
 
-LiteRT BUILTIN_REF, the second oracle, agrees on ADD, SUB, MAXIMUM, MINIMUM, the comparisons and
-SELECT_V2; its int8 MUL forms
+LiteRT BUILTIN_REF, the second oracle, agrees on ADD, SUB, MAXIMUM, MINIMUM, int8
+SQUARED_DIFFERENCE (it has no int16 one), the comparisons and SELECT_V2; its int8 MUL forms
 the multiplier in float32 (asserted as its own rule, ``_mul_float32``), and it refuses int16 ADD/SUB
 with non-zero zero points, which TFLite Micro runs (asserted too).
 """
@@ -25,7 +25,8 @@ import pytest
 from keras2edge.runtime import Interpreter
 from keras2edge.runtime import fixed_point as fp
 from keras2edge.runtime.errors import RuntimeModelError
-from keras2edge.runtime.kernels.quantized.elementwise import AddParams, add_params, add_sub_int, mul_int
+from keras2edge.runtime.kernels.quantized.elementwise import (AddParams, add_params, add_sub_int, mul_int,
+                                                              squared_difference_int, squared_difference_params)
 
 from ....tflm import tflm
 from ...int8_bench import ALL_INT8, T, one_op_model, run_litert_ref, run_tflm
@@ -57,7 +58,7 @@ def _model(op: str, dtype, shapes, q, consts, values, act: int) -> bytes:
     (s1, z1), (s2, z2), (so, zo) = q
     out = np.broadcast_shapes(*shapes)
     ins = [T(shapes[k], dtype, s, z, data=values[k] if consts[k] else None) for k, (s, z) in enumerate(q[:2])]
-    options = {"fused_activation_function": act} if op in ("ADD", "SUB", "MUL") else {}
+    options = {"fused_activation_function": act} if op in ("ADD", "SUB", "MUL") else {}  # no SQUARED_DIFF act
     if op == "ADD":
         options["pot_scale_int16"] = False
     return one_op_model(op, ins, [T(out, dtype, so, zo)], options)
@@ -75,6 +76,9 @@ def _plain(op: str, dtype, q, values, act: int) -> np.ndarray:
     if op == "MUL":
         m, s = fp.quantize_multiplier(fp.REAL_MULTIPLIERS["MUL"](s1, s2, so))
         return mul_int(a, b, z1, z2, m, s, zo, lo, hi)
+    if op == "SQUARED_DIFFERENCE":
+        p = squared_difference_params(s1, z1, s2, z2, so, zo, int(info.min), int(info.max), 7 if dtype == np.int8 else 0)
+        return squared_difference_int(a, b, p)
     return (np.maximum if op == "MAXIMUM" else np.minimum)(a, b)
 
 
@@ -82,7 +86,7 @@ def _qparams(rng: np.random.Generator, op: str, dtype) -> tuple[tuple[float, int
     """Random (scale, zp) of the two inputs and the output, within what TFLM accepts without aborting
     (ADD/SUB: output multiplier < 1; int16 MUL: zero points 0)."""
     info = np.iinfo(dtype)
-    zero = dtype == np.int16 and (op == "MUL" or rng.random() < 0.5)
+    zero = dtype == np.int16 and (op in ("MUL", "SQUARED_DIFFERENCE") or rng.random() < 0.5)
     zps = [0, 0, 0] if zero else [int(z) for z in rng.integers(max(info.min, -30000), min(info.max, 30000), 3,
                                                                  endpoint=True)]
     s1, s2 = _scale(rng), _scale(rng)
@@ -93,6 +97,8 @@ def _qparams(rng: np.random.Generator, op: str, dtype) -> tuple[tuple[float, int
             so = float(np.float32(max(s1, s2) * np.exp(rng.uniform(-1.5, 1.5))))
     elif op == "MUL" and rng.random() < 0.5:
         so = float(np.float32(s1 * s2 * 128 * np.exp(rng.uniform(-2, 2))))
+    elif op == "SQUARED_DIFFERENCE" and rng.random() < 0.7:
+        so = float(np.float32(max(s1, s2) ** 2 * 256 * np.exp(rng.uniform(-2, 2))))
     if op in ("MAXIMUM", "MINIMUM") and rng.random() < 0.5:
         s2, so, zps = s1, s1, [zps[0]] * 3  # the usual case: shared quantization
     return (s1, zps[0]), (s2, zps[1]), (so, zps[2])
@@ -113,7 +119,10 @@ def _check_random(op: str, dtype, n: int, seed: int) -> int:
         assert ours.dtype == micro.dtype and ours.shape == micro.shape, what
         assert np.array_equal(ours, micro), f"{what}: TFLM differs in {np.count_nonzero(ours != micro)} elements"
         assert np.array_equal(ours, _plain(op, dtype, q, values, act)), f"{what}: the plain integer path differs"
-        if op != "MUL" and (dtype == np.int8 or all(z == 0 for _, z in q)):
+        if op == "SQUARED_DIFFERENCE" and dtype == np.int16:  # LiteRT has no int16 SQUARED_DIFFERENCE
+            with pytest.raises(Exception, match="only supports FLOAT32 and INT32"):
+                run_litert_ref(model, feeds)
+        elif op != "MUL" and (dtype == np.int8 or all(z == 0 for _, z in q)):
             assert np.array_equal(run_litert_ref(model, feeds)[0], micro), f"{what}: LiteRT BUILTIN_REF differs"
             litert_checked += 1
     return litert_checked
@@ -122,7 +131,8 @@ def _check_random(op: str, dtype, n: int, seed: int) -> int:
 @pytest.mark.parametrize("op, dtype, n", [
     ("ADD", np.int8, 45), ("SUB", np.int8, 45), ("MUL", np.int8, 45), ("MAXIMUM", np.int8, 15),
     ("MINIMUM", np.int8, 15), ("ADD", np.int16, 20), ("SUB", np.int16, 20), ("MUL", np.int16, 20),
-    ("MAXIMUM", np.int16, 8), ("MINIMUM", np.int16, 8),
+    ("MAXIMUM", np.int16, 8), ("MINIMUM", np.int16, 8), ("SQUARED_DIFFERENCE", np.int8, 20),
+    ("SQUARED_DIFFERENCE", np.int16, 10),
 ])
 def test_random_cases_are_bit_exact_with_tflm(op: str, dtype, n: int) -> None:
     _check_random(op, dtype, n, seed=sum(map(ord, op)) + np.dtype(dtype).itemsize)
@@ -143,6 +153,9 @@ PAIR_CASES = [
     ("MUL", (0.05, -7), (0.2, 90), (0.001, 5), "NONE"),  # real multiplier 10: left shift 4, int32 wrap
     ("MUL", (1.5, 100), (2.0, -128), (1e-4, 0), "RELU6"),  # 30000: shift 15, wraps often
     ("MUL", (0.004, 0), (0.008, 3), (0.03, -128), "RELU"),
+    ("SQUARED_DIFFERENCE", (0.25, 0), (0.5, 0), (0.5, -128), "NONE"),
+    ("SQUARED_DIFFERENCE", (0.02, 17), (0.07, -90), (1e-4, 0), "NONE"),  # output multiplier > 1: wraps
+    ("SQUARED_DIFFERENCE", (3.0, -128), (0.01, 127), (30.0, -100), "NONE"),
 ]
 
 
@@ -219,6 +232,7 @@ ALL_INT16 = np.arange(-32768, 32768, dtype=np.int16)
     ("ADD", ((0.25, 7), (1.0, -9), (0.5, 3)), "RELU"),
     ("MUL", ((1.0, 0), (1.0, 0), (8.0, 0)), "NONE"),  # q1·q2 / 8: ties, both signs
     ("MUL", ((0.01, 0), (0.02, 0), (1e-6, 0)), "RELU6"),  # multiplier 200: left shift 8, int32 wrap
+    ("SQUARED_DIFFERENCE", ((1.0, 0), (0.5, 0), (16.0, 0)), "NONE"),  # (round(q1/2) − round(q2/4))² / 4
 ])
 def test_every_int16_value_at_exact_ties(op: str, q, act: str) -> None:
     """Every int16 value of input 1 against a few of input 2, with power-of-two scale ratios that
@@ -341,9 +355,10 @@ def test_mixed_dtypes_are_refused() -> None:
              "must share one dtype")
 
 
-def test_int16_mul_needs_zero_points_zero() -> None:
-    _refused("MUL", [T((4,), np.int16, 0.1, 3), T((4,), np.int16, 0.1, 0)], T((4,), np.int16, 0.1, -2),
-             r"int16 MUL needs zero point 0 .* non-zero: 'in0' \(3\), 'mul_0' \(-2\)")
+@pytest.mark.parametrize("op", ["MUL", "SQUARED_DIFFERENCE"])
+def test_int16_mul_needs_zero_points_zero(op: str) -> None:
+    _refused(op, [T((4,), np.int16, 0.1, 3), T((4,), np.int16, 0.1, 0)], T((4,), np.int16, 0.1, -2),
+             rf"int16 {op} needs zero point 0 .* non-zero: 'in0' \(3\), '{op.lower()}_0' \(-2\)")
 
 
 @pytest.mark.parametrize("op, dtype", [("ADD", np.int8), ("SUB", np.int16)])

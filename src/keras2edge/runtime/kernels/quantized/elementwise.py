@@ -9,6 +9,7 @@ What maps to what (TFLM = github tensorflow/tflite-micro, ``tensorflow/lite/...`
 * MUL int8 / int16  ← ``micro/kernels/mul_common.cc``; ``reference/integer_ops/mul.h`` MulElementwise /
   BroadcastMul6DSlow
 * MAXIMUM / MINIMUM int8 / int16 ← ``micro/kernels/maximum_minimum.cc``, ``reference/maximum_minimum.h``
+* SQUARED_DIFFERENCE int8 / int16 ← ``micro/kernels/squared_difference.cc``
 * EQUAL, NOT_EQUAL, GREATER, GREATER_EQUAL, LESS, LESS_EQUAL int8 → bool ← ``micro/kernels/comparisons.cc``,
   ``reference/comparisons.h`` ComparisonWithScaling
 * SELECT_V2 int8 / int16 ← ``micro/kernels/select.cc`` (TFLM has no SELECT v1)
@@ -19,6 +20,9 @@ Arithmetic (int8-arithmetic.md §3.6, §3.7; the real multipliers are ``fixed_po
   ``r = MBQM<1(a, M1, e1) ± MBQM<1(b, M2, e2)``; ``y = clamp(MBQM<1(r, Mo, eo) + z_out)`` with the
   fused-activation bounds. SUB subtracts the two *rounded* scaled values.
 * MUL: ``y = clamp(MBQM((q1 − z1)·(q2 − z2), M, s) + z_out)``, M may be > 1 (left shift, int32 wrap).
+* SQUARED_DIFFERENCE: ADD's scaled inputs with left shift 7 (int8) or 0 (int16, zero points 0),
+  ``d = scaled1 − scaled2``, ``y = clamp(MBQM(d², Mo, eo) + z_out)``, Mo from
+  ``twice_max² / (2^(2·L)·s_out)`` (may be > 1); no fused activation.
 * MAXIMUM/MINIMUM: raw max/min of the stored integers, no requantization and no quantization check
   (TFLM has no prepare step for them; LiteRT BUILTIN_REF computes the same). Inputs with different
   scales or zero points give what TFLM gives: a comparison of the raw integers.
@@ -32,16 +36,17 @@ BroadcastBinaryOpSimple handles up to rank 8; tested to rank 7).
 
 How eval runs (prepare does the rest once):
 
-* int8 ADD, SUB, MUL and the comparisons are one 65,536-entry int8 (bool) table over every
+* int8 ADD, SUB, MUL, SQUARED_DIFFERENCE and the comparisons are one 65,536-entry int8 (bool) table over every
   (q1, q2) pair, built in prepare by the plain integer pipeline (``add_sub_int``, ``mul_int``,
   ``comparison_table``): exact by construction, since it is the same function evaluated on every
   possible input. Eval forms the index ``byte(q1)·256 + byte(q2)`` in a uint16 scratch (two
   passes, broadcasting) and takes (one pass): about 0.1 ms for 56×56×24 elements.
 * int16 ADD/SUB: each input's scaled value ``MBQM<1((q − z)·2^15, M, e)`` is a 65,536-entry int32
   table per input (one take each); the sum and the output MBQM run in place in int64 scratch.
-* int16 MUL: ``(q1·q2)`` and MBQM in place in int64 scratch.
+* int16 MUL: ``(q1·q2)`` and MBQM in place in int64 scratch; int16 SQUARED_DIFFERENCE as int16
+  ADD/SUB, squaring the difference.
 
-Zero points of int16 tensors: TFLM's int16 MUL requires 0 for all three tensors (refused here with
+Zero points of int16 tensors: TFLM's int16 MUL and SQUARED_DIFFERENCE require 0 for all three tensors (refused here with
 the same rule); its int16 ADD and SUB accept any zero point and compute the general pipeline (no
 int32 overflow: |q − z| ≤ 65535 and 65535·2^15 < 2^31), so this runtime accepts them too, bit-exact.
 LiteRT BUILTIN_REF refuses non-zero int16 zero points for ADD and SUB (its ``add.cc``/``sub.cc``).
@@ -51,7 +56,8 @@ a power-of-two int16 path that differs by one at some elements (or refuses the s
 LiteRT BUILTIN_REF differences (asserted in tests/runtime/kernels/quantized/test_elementwise.py):
 its int8 MUL forms the real multiplier ``s1·s2/s_out`` in float32 where TFLM uses double (see
 ``fixed_point.real_multiplier_mul``), so at rare scales it differs by one; ADD, SUB, MAXIMUM,
-MINIMUM, the comparisons and SELECT_V2 agree. TFLM has no SELECT (v1) kernel and none is
+MINIMUM, int8 SQUARED_DIFFERENCE, the comparisons and SELECT_V2 agree; it has no int16
+SQUARED_DIFFERENCE. TFLM has no SELECT (v1) kernel and none is
 registered here for int8. TFLM's GREATER lists int16 but its prepare never sets the int16 rescaling
 parameters (the wheel returns all false), and its other comparisons refuse int16 at invoke, so no
 int16 comparison is registered (LiteRT compares int16 raw integers).
@@ -126,6 +132,25 @@ def mul_int(q1: np.ndarray, q2: np.ndarray, z1: int, z2: int, m: int, s: int, zo
     return np.clip(fp.mbqm(acc, m, s) + zo, lo, hi)
 
 
+def squared_difference_params(s1: float, z1: int, s2: float, z2: int, so: float, zo: int, lo: int, hi: int,
+                              left_shift: int) -> AddParams:
+    """SQUARED_DIFFERENCE's parameters (TFLM ``micro/kernels/squared_difference.cc`` PrepareQuantized,
+    double): the inputs' multipliers as ADD's, the output's ``twice_max² / (2^(2·left_shift)·s_out)``
+    through QuantizeMultiplier (it may exceed 1). left_shift is 7 for int8, 0 for int16."""
+    f1, f2, fo = (float(np.float32(v)) for v in (s1, s2, so))
+    twice_max = 2.0 * max(f1, f2)
+    (m1, e1), (m2, e2) = (fp.quantize_multiplier_smaller_than_one_exp(r) for r in (f1 / twice_max, f2 / twice_max))
+    mo, eo = fp.quantize_multiplier(twice_max * twice_max / ((1 << (2 * left_shift)) * fo))
+    return AddParams(left_shift, z1, m1, e1, z2, m2, e2, mo, eo, zo, lo, hi)
+
+
+def squared_difference_int(q1: np.ndarray, q2: np.ndarray, p: AddParams) -> np.ndarray:
+    """The plain integer SQUARED_DIFFERENCE of TFLM: ``d = scaled1 − scaled2`` (as ADD's scaled
+    inputs), ``clamp(MBQM(d², Mo, eo) + zo)``; d² fits int32 (|d| ≤ 32768 for both widths)."""
+    d = scaled_input(q1, p.z1, p.left_shift, p.m1, p.e1) - scaled_input(q2, p.z2, p.left_shift, p.m2, p.e2)
+    return np.clip(fp.mbqm(d * d, p.mo, p.eo) + p.zo, p.lo, p.hi)
+
+
 # ---------------------------------------------------------------------------------------------
 # int8: one table over every input pair
 
@@ -137,10 +162,12 @@ PAIR_Q2 = ((_PAIR & 0xFF).astype(np.uint8).view(np.int8)).astype(np.int64)
 
 @lru_cache(maxsize=64)
 def pair_table(op: str, key: tuple) -> np.ndarray:
-    """The read-only int8 table ``T[byte(q1)·256 + byte(q2)]`` of ADD/SUB (key: AddParams) or MUL
-    (key: (z1, z2, M, s, zo, lo, hi)), from the plain integer pipeline."""
+    """The read-only int8 table ``T[byte(q1)·256 + byte(q2)]`` of ADD/SUB/SQUARED_DIFFERENCE (key:
+    AddParams) or MUL (key: (z1, z2, M, s, zo, lo, hi)), from the plain integer pipeline."""
     if op == "MUL":
         v = mul_int(PAIR_Q1, PAIR_Q2, *key)
+    elif op == "SQUARED_DIFFERENCE":
+        v = squared_difference_int(PAIR_Q1, PAIR_Q2, AddParams(*key))
     else:
         v = add_sub_int(PAIR_Q1, PAIR_Q2, AddParams(*key), 1 if op == "ADD" else -1)
     table = v.astype(np.int8)
@@ -286,30 +313,71 @@ def mul_int8(ctx: OpContext) -> EvalFn:
     m, s = fp.quantize_multiplier(fp.REAL_MULTIPLIERS["MUL"](s1, s2, so))
     if t.out.dtype == np.int8:
         return _pair_eval(pair_table("MUL", (z1, z2, m, s, zo, lo, hi)), ctx.scratch(t.shape, np.uint16))
-    nonzero = [f"'{x.name}' ({z})" for x, z in ((t.a, z1), (t.b, z2), (t.out, zo)) if z != 0]
-    if nonzero:
-        raise ctx.fail(f"int16 MUL needs zero point 0 on both inputs and the output (TFLite Micro's rule); "
-                       f"non-zero: {', '.join(nonzero)}")
+    _require_zero_points(ctx, t, (z1, z2, zo))
     return _mul_int16(ctx, t, m, s, lo, hi)
+
+
+def _mbqm_inplace(x: np.ndarray, multiplier: int, shift: int, rem: np.ndarray) -> None:
+    """x = MBQM(x, M, shift) in place (double rounding) for int64 x holding int32 values: the left
+    shift wraps to int32 as TFLM's ``x * (1 << left_shift)`` does; ``rem`` is an int64 scratch."""
+    left, right = max(shift, 0), max(-shift, 0)
+    if left:
+        x <<= left
+        x += 1 << 31
+        x &= 0xFFFFFFFF
+        x -= 1 << 31
+    _srdhm_inplace(x, multiplier)
+    _rdbpot_inplace(x, right, rem)
 
 
 def _mul_int16(ctx: OpContext, t: _Binary, m: int, s: int, lo: int, hi: int) -> EvalFn:
     ir, irem = ctx.scratch(t.shape, np.int64), ctx.scratch(t.shape, np.int64)
-    left, right = max(s, 0), max(-s, 0)
 
     def eval_(ins, outs, tmp):
         x = tmp[ir]
         np.multiply(ins[0], ins[1], out=x, dtype=np.int64)  # |q1·q2| ≤ 2^30: fits int32 as in TFLM
-        if left:
-            x <<= left
-            x += 1 << 31  # wrap x·2^left to int32, as TFLM's int32 shift does
-            x &= 0xFFFFFFFF
-            x -= 1 << 31
-        _srdhm_inplace(x, m)
-        _rdbpot_inplace(x, right, tmp[irem])
+        _mbqm_inplace(x, m, s, tmp[irem])
         _finish(x, 0, lo, hi, outs[0])
 
     return eval_
+
+
+@register("SQUARED_DIFFERENCE", "int8", "int16")
+def squared_difference_int8(ctx: OpContext) -> EvalFn:
+    """SQUARED_DIFFERENCE int8/int16 (TFLM ``squared_difference.cc``): the inputs rescaled as in ADD
+    (left shift 7 for int8, 0 for int16), the rounded difference squared, one MBQM; no activation.
+    int16 needs zero points 0 on all three tensors (TFLM refuses otherwise)."""
+    t = _binary(ctx)
+    (s1, z1), (s2, z2), (so, zo) = _qparams3(ctx, t)
+    lo, hi = int_range(ctx, t.out)
+    int8 = t.out.dtype == np.int8
+    if not int8:
+        _require_zero_points(ctx, t, (z1, z2, zo))
+    p = squared_difference_params(s1, z1, s2, z2, so, zo, lo, hi, 7 if int8 else 0)
+    if int8:
+        return _pair_eval(pair_table("SQUARED_DIFFERENCE", astuple(p)), ctx.scratch(t.shape, np.uint16))
+    ta = int16_scaled_table(0, 0, p.m1, p.e1)
+    tb = int16_scaled_table(0, 0, p.m2, p.e2)
+    ia, ib = ctx.scratch(t.a.shape, np.int32), ctx.scratch(t.b.shape, np.int32)
+    ir, irem = ctx.scratch(t.shape, np.int64), ctx.scratch(t.shape, np.int64)
+
+    def eval_(ins, outs, tmp):
+        a, b, r = tmp[ia], tmp[ib], tmp[ir]
+        np.take(ta, ins[0].view(np.uint16), out=a, mode="clip")
+        np.take(tb, ins[1].view(np.uint16), out=b, mode="clip")
+        np.subtract(a, b, out=r, dtype=np.int64)
+        r *= r  # ≤ 2^30: TFLM's int32 square does not overflow
+        _mbqm_inplace(r, p.mo, p.eo, tmp[irem])
+        _finish(r, p.zo, p.lo, p.hi, outs[0])
+
+    return eval_
+
+
+def _require_zero_points(ctx: OpContext, t: _Binary, zps: tuple[int, int, int]) -> None:
+    nonzero = [f"'{x.name}' ({z})" for x, z in zip((t.a, t.b, t.out), zps) if z != 0]
+    if nonzero:
+        raise ctx.fail(f"int16 {ctx.op} needs zero point 0 on both inputs and the output (TFLite Micro's rule); "
+                       f"non-zero: {', '.join(nonzero)}")
 
 
 def _max_min(ctx: OpContext, fn: Callable[..., np.ndarray]) -> EvalFn:
