@@ -77,8 +77,8 @@ def _plain(op: str, dtype, q, values, act: int) -> np.ndarray:
         m, s = fp.quantize_multiplier(fp.REAL_MULTIPLIERS["MUL"](s1, s2, so))
         return mul_int(a, b, z1, z2, m, s, zo, lo, hi)
     if op == "SQUARED_DIFFERENCE":
-        p = squared_difference_params(s1, z1, s2, z2, so, zo, int(info.min), int(info.max), 7 if dtype == np.int8 else 0)
-        return squared_difference_int(a, b, p)
+        shift = 7 if dtype == np.int8 else 0
+        return squared_difference_int(a, b, squared_difference_params(s1, z1, s2, z2, so, zo, lo, hi, shift))
     return (np.maximum if op == "MAXIMUM" else np.minimum)(a, b)
 
 
