@@ -371,6 +371,7 @@ REAL_MULTIPLIERS: dict[str, Callable[..., Any]] = {
     "MEAN": real_multiplier_requantize,
     "SUM": real_multiplier_requantize,
     "RELU": real_multiplier_requantize,
+    "ABS": real_multiplier_requantize,  # the TFLM source divides in float32, the wheel we test in double
     "LEAKY_RELU": real_multipliers_leaky_relu,
 }
 

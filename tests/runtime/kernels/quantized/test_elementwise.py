@@ -6,11 +6,13 @@ equal the plain integer pipeline (``add_sub_int`` / ``mul_int``), which checks t
 against the arithmetic it stands for. Cases: random shapes with broadcasting (ranks 0 to 7, rank-0
 and single-element constants), scales from 1e-4 to 10, zero points across the range, every fused
 activation; every (q1, q2) pair of int8 at once ([256, 1] against [1, 256]); every int16 value at
-exact rounding ties; int16 with and without zero points; the six comparisons (int8 → bool) on every
-pair and broadcasting; SELECT_V2 on int8 and int16.
+exact rounding ties; int16 with and without zero points; SQUARED_DIFFERENCE; the six comparisons
+(int8 → bool) on every pair and broadcasting; SELECT_V2 on int8 and int16; ABS on every int8 and
+int16 value.
 
 LiteRT BUILTIN_REF, the second oracle, agrees on ADD, SUB, MAXIMUM, MINIMUM, int8
-SQUARED_DIFFERENCE (it has no int16 one), the comparisons and SELECT_V2; its int8 MUL forms
+SQUARED_DIFFERENCE (it has no int16 one), the comparisons and SELECT_V2; its ABS divides the scales
+in float32 where the tflite-micro wheel uses double (asserted as its own rule); its int8 MUL forms
 the multiplier in float32 (asserted as its own rule, ``_mul_float32``), and it refuses int16 ADD/SUB
 with non-zero zero points, which TFLite Micro runs (asserted too).
 """
@@ -25,11 +27,11 @@ import pytest
 from keras2edge.runtime import Interpreter
 from keras2edge.runtime import fixed_point as fp
 from keras2edge.runtime.errors import RuntimeModelError
-from keras2edge.runtime.kernels.quantized.elementwise import (AddParams, add_params, add_sub_int, mul_int,
+from keras2edge.runtime.kernels.quantized.elementwise import (AddParams, abs_int, add_params, add_sub_int, mul_int,
                                                               squared_difference_int, squared_difference_params)
 
 from ....tflm import tflm
-from ...int8_bench import ALL_INT8, T, one_op_model, run_litert_ref, run_tflm
+from ...int8_bench import ALL_INT8, T, distinguishing_scales, one_op_model, run_litert_ref, run_tflm
 
 ACT = {"NONE": 0, "RELU": 1, "RELU_N1_TO_1": 2, "RELU6": 3}
 SHAPE_PAIRS = [  # (input 1, input 2): equal, broadcast both ways, ranks 1-7, scalars and size-1 tensors
@@ -321,6 +323,75 @@ def test_select_v2(dtype) -> None:
         ours = Interpreter(model).run([c, x, y])
         assert np.array_equal(ours, run_tflm(model, [c, x, y])[0]) and np.array_equal(ours, np.where(c, x, y))
         assert np.array_equal(run_litert_ref(model, [c, x, y])[0], ours)
+
+
+# ---------------------------------------------------------------------------------------------
+# ABS
+
+
+def _abs_plain(x: np.ndarray, si: float, zi: int, so: float, zo: int, real) -> np.ndarray:
+    info = np.iinfo(x.dtype)
+    m = None if np.float32(si) == np.float32(so) else fp.quantize_multiplier(float(real(si, so)))
+    return abs_int(x, zi, zo, m, int(info.min), int(info.max))
+
+
+def _abs_float32(si, so):
+    """LiteRT's (and the TFLM source's) ABS multiplier: the float32 quotient (vectorized)."""
+    return (np.asarray(si, np.float32) / np.asarray(so, np.float32)).astype(np.float64)
+
+
+def _abs_double(si, so):
+    """The wheel's ABS multiplier (``REAL_MULTIPLIERS["ABS"]``), vectorized."""
+    return np.asarray(si, np.float32).astype(np.float64) / np.asarray(so, np.float32).astype(np.float64)
+
+
+def test_abs_int8_every_value() -> None:
+    """Random scales (a third of them equal: no rescale) and scales where the double multiplier of
+    the tflite-micro wheel and the float32 one of its source (and of LiteRT) give different outputs."""
+    rng = np.random.default_rng(31)
+    cases = []
+    for k in range(12):
+        si = _scale(rng)
+        so = si if k % 3 == 0 else float(np.float32(si * np.exp(rng.uniform(-2, 2))))
+        cases.append((si, int(rng.integers(-128, 128)), so, int(rng.integers(-128, 128))))
+    assert _abs_double(0.3, 0.7) == fp.REAL_MULTIPLIERS["ABS"](0.3, 0.7)
+    double = fp.REAL_MULTIPLIERS["ABS"]
+    cases += [(si, -128, so, -128) for si, so in distinguishing_scales(_abs_double, _abs_float32, np.arange(256), 3, 4)]
+    for si, zi, so, zo in cases:
+        model = one_op_model("ABS", [T((256,), np.int8, si, zi)], [T((256,), np.int8, so, zo)])
+        ours = Interpreter(model).run(ALL_INT8)
+        micro, ref = run_tflm(model, [ALL_INT8])[0], run_litert_ref(model, [ALL_INT8])[0]
+        assert np.array_equal(ours, micro), f"ABS ({si}, {zi}) -> ({so}, {zo}): TFLM differs"
+        assert np.array_equal(ours, _abs_plain(ALL_INT8, si, zi, so, zo, double))
+        assert np.array_equal(ref, _abs_plain(ALL_INT8, si, zi, so, zo, _abs_float32)), "LiteRT: not its float32 rule"
+    assert not np.array_equal(ref, micro)  # the last case separates the two rules
+
+
+def test_abs_int16_every_value() -> None:
+    x = np.arange(-32768, 32768).astype(np.int16)
+    rng = np.random.default_rng(32)
+    separated = 0
+    for k in range(5):
+        si = _scale(rng)
+        so = si if k == 0 else float(np.float32(si * np.exp(rng.uniform(-2, 2))))
+        model = one_op_model("ABS", [T(x.shape, np.int16, si, 0)], [T(x.shape, np.int16, so, 0)])
+        ours = Interpreter(model).run(x)
+        micro, ref = tflm(model, [x], 1, arena=4 << 20)[0], run_litert_ref(model, [x])[0]
+        assert np.array_equal(ours, micro), f"ABS int16 {si} -> {so}: TFLM differs in {np.count_nonzero(ours != micro)}"
+        assert np.array_equal(ours, _abs_plain(x, si, 0, so, 0, fp.REAL_MULTIPLIERS["ABS"]))
+        assert np.array_equal(ref, _abs_plain(x, si, 0, so, 0, _abs_float32))
+        separated += not np.array_equal(ref, micro)
+    assert separated > 0
+    raw = one_op_model("ABS", [T(x.shape, np.int16)], [T(x.shape, np.int16)])  # no quantization: plain abs
+    ours = Interpreter(raw).run(x)
+    assert np.array_equal(ours, tflm(raw, [x], 1, arena=4 << 20)[0]) and ours[0] == -32768
+
+
+def test_abs_refusals() -> None:
+    _refused("ABS", [T((4,), np.int16, 0.1, 3)], T((4,), np.int16, 0.1, 0),
+             r"int16 ABS needs zero point 0 on 'in0' \(3\)")
+    _refused("ABS", [T((4,), np.int8, None)], T((4,), np.int8, 0.1, 0), "'in0' .* has no quantization parameters")
+    _refused("ABS", [T((4,), np.int8, 0.1, 0)], T((4,), np.int16, 0.1, 0), "ABS keeps the dtype")
 
 
 # ---------------------------------------------------------------------------------------------

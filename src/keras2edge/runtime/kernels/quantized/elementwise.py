@@ -13,6 +13,7 @@ What maps to what (TFLM = github tensorflow/tflite-micro, ``tensorflow/lite/...`
 * EQUAL, NOT_EQUAL, GREATER, GREATER_EQUAL, LESS, LESS_EQUAL int8 → bool ← ``micro/kernels/comparisons.cc``,
   ``reference/comparisons.h`` ComparisonWithScaling
 * SELECT_V2 int8 / int16 ← ``micro/kernels/select.cc`` (TFLM has no SELECT v1)
+* ABS int8 / int16 ← ``micro/kernels/elementwise.cc`` (PrepareAbsRsqrt, AbsEvalQuantized)
 
 Arithmetic (int8-arithmetic.md §3.6, §3.7; the real multipliers are ``fixed_point.REAL_MULTIPLIERS``):
 
@@ -30,6 +31,9 @@ Arithmetic (int8-arithmetic.md §3.6, §3.7; the real multipliers are ``fixed_po
 * comparisons: each side ``MBQM<1((q − z)·2^8, M, e)`` with (M, e) = QuantizeMultiplierSmallerThanOneExp
   of the input's own scale (so TFLM aborts on a scale ≥ 1; refused here), then compared.
 * SELECT_V2: the raw integers of x or y; no quantization read.
+* ABS: ``v = |q − z_in|``; equal float32 scales: ``clamp(v + z_out)``, else
+  ``clamp(MBQM(v, M, s) + z_out)`` with M from the double quotient s_in / s_out (the TFLM source
+  says float32; the wheel we test uses double, LiteRT float32); one table.
 
 Broadcasting: NumPy broadcasting of the same per-element function, for any rank (TFLM's
 BroadcastBinaryOpSimple handles up to rank 8; tested to rank 7).
@@ -74,7 +78,7 @@ import numpy as np
 from ... import fixed_point as fp
 from ...errors import RuntimeModelError
 from ..base import EvalFn, OpContext, TensorSpec, broadcast, register
-from .common import activation_clamp, int_range, per_tensor
+from .common import INT_RANGES, activation_clamp, int_range, per_tensor
 
 # ---------------------------------------------------------------------------------------------
 # Parameters (prepare-time, from the tensors' float32 scales)
@@ -462,5 +466,66 @@ def select_v2_int8(ctx: OpContext) -> EvalFn:
     def eval_(ins, outs, tmp):
         np.copyto(outs[0], ins[2])
         np.copyto(outs[0], ins[1], where=ins[0])
+
+    return eval_
+
+
+# ---------------------------------------------------------------------------------------------
+# ABS (int8 / int16)
+
+
+def abs_multiplier(input_scale: float, output_scale: float) -> tuple[int, int] | None:
+    """ABS's (M, shift), or None when the two float32 scales are equal (no rescale). TFLM's source
+    (``elementwise.cc`` SetAbsOutputMultiplier) divides in float32; the tflite-micro build we test
+    divides in double, ``REAL_MULTIPLIERS["ABS"]`` (found by the int16 sweeps in
+    tests/runtime/kernels/quantized/test_elementwise.py); LiteRT BUILTIN_REF divides in float32."""
+    if np.float32(input_scale) == np.float32(output_scale):
+        return None
+    return fp.quantize_multiplier(fp.REAL_MULTIPLIERS["ABS"](input_scale, output_scale))
+
+
+def abs_int(q: np.ndarray, zi: int, zo: int, multiplier: tuple[int, int] | None, lo: int, hi: int) -> np.ndarray:
+    """The plain integer ABS of TFLM: ``v = |q − z_in|``; ``clamp(v + z_out)`` without rescale, else
+    ``clamp(MBQM(v, M, s) + z_out)``."""
+    v = np.abs(np.asarray(q, np.int64) - zi)
+    if multiplier is not None:
+        v = fp.mbqm(v, *multiplier)
+    return np.clip(v + zo, lo, hi)
+
+
+@lru_cache(maxsize=64)
+def abs_table(dtype: str, zi: int, zo: int, multiplier: tuple[int, int] | None) -> np.ndarray:
+    """Read-only table of ``abs_int`` over every int8 / int16 value, indexed by the raw unsigned bits."""
+    bits = np.dtype(dtype).itemsize * 8
+    q = np.arange(1 << bits, dtype=f"uint{bits}").view(dtype)
+    lo, hi = INT_RANGES[dtype]
+    table = abs_int(q, zi, zo, multiplier, lo, hi).astype(dtype)
+    table.flags.writeable = False
+    return table
+
+
+@register("ABS", "int8", "int16")
+def abs_int8(ctx: OpContext) -> EvalFn:
+    """ABS int8/int16 (TFLM ``micro/kernels/elementwise.cc`` AbsEvalQuantized): one table lookup.
+    int16 needs zero points 0; an int16 tensor without quantization is a plain integer ABS (TFLM's
+    non-quantized int16 path), wrapping |−32768| to −32768 as the C++ cast to int16 does."""
+    ctx.check_arity(1)
+    x, out = ctx.input(0), ctx.outputs[0]
+    if out.dtype != x.dtype:
+        raise ctx.fail(f"input '{x.name}' is {x.dtype} but output '{out.name}' is {out.dtype}; ABS keeps the dtype")
+    ctx.set_output(0, x.shape)
+    if x.dtype == np.int16 and x.quantization is None and out.quantization is None:
+        def eval_raw(ins, outs, tmp):
+            np.abs(ins[0], out=outs[0])
+        return eval_raw
+    (si, zi), (so, zo) = per_tensor(ctx, x), per_tensor(ctx, out)
+    if x.dtype == np.int16 and (zi, zo) != (0, 0):
+        raise ctx.fail(f"int16 ABS needs zero point 0 on '{x.name}' ({zi}) and '{out.name}' ({zo}) "
+                       "(TFLite Micro's rule)")
+    table = abs_table(x.dtype.name, zi, zo, abs_multiplier(si, so))
+    unsigned = np.dtype(f"uint{x.dtype.itemsize * 8}")
+
+    def eval_(ins, outs, tmp):
+        np.take(table, ins[0].view(unsigned), out=outs[0], mode="clip")  # indices < table size
 
     return eval_
