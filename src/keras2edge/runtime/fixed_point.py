@@ -341,6 +341,13 @@ def real_multipliers_leaky_relu(input_scale: float, output_scale: float, alpha: 
     return s_in / s_out, s_in * float(np.float32(alpha)) / s_out
 
 
+def real_multiplier_div(input1_scale: float, input2_scale: float, output_scale: float) -> float:
+    """DIV: ``double(s1) / (double(s2) · double(s_out))``. TFLM's source (``micro/kernels/div.cc``)
+    writes the expression in float32; the tflite-micro build we test evaluates it in double
+    (tests/runtime/kernels/quantized/test_elementwise.py finds scales that tell them apart)."""
+    return float(_f64(input1_scale) / (_f64(input2_scale) * _f64(output_scale)))
+
+
 ADD_LEFT_SHIFT = 20  # int8 ADD/SUB (15 for int16)
 
 
@@ -365,6 +372,7 @@ REAL_MULTIPLIERS: dict[str, Callable[..., Any]] = {
     "TRANSPOSE_CONV": real_multiplier_per_channel,
     "FULLY_CONNECTED": real_multiplier_per_channel,
     "MUL": real_multiplier_mul,
+    "DIV": real_multiplier_div,
     "ADD": real_multipliers_add,
     "SUB": real_multipliers_add,
     "QUANTIZE": real_multiplier_requantize,

@@ -12,7 +12,8 @@ int16 value.
 
 LiteRT BUILTIN_REF, the second oracle, agrees on ADD, SUB, MAXIMUM, MINIMUM, int8
 SQUARED_DIFFERENCE (it has no int16 one), the comparisons and SELECT_V2; its ABS divides the scales
-in float32 where the tflite-micro wheel uses double (asserted as its own rule); its int8 MUL forms
+in float32 where the tflite-micro wheel uses double, and so does its DIV, which also refuses a
+zero divisor (both asserted as its own rules); its int8 MUL forms
 the multiplier in float32 (asserted as its own rule, ``_mul_float32``), and it refuses int16 ADD/SUB
 with non-zero zero points, which TFLite Micro runs (asserted too).
 """
@@ -27,8 +28,9 @@ import pytest
 from keras2edge.runtime import Interpreter
 from keras2edge.runtime import fixed_point as fp
 from keras2edge.runtime.errors import RuntimeModelError
-from keras2edge.runtime.kernels.quantized.elementwise import (AddParams, abs_int, add_params, add_sub_int, mul_int,
-                                                              squared_difference_int, squared_difference_params)
+from keras2edge.runtime.kernels.quantized.elementwise import (AddParams, abs_int, add_params, add_sub_int, div_int,
+                                                              mul_int, rdbpot_x86, squared_difference_int,
+                                                              squared_difference_params)
 
 from ....tflm import tflm
 from ...int8_bench import ALL_INT8, T, distinguishing_scales, one_op_model, run_litert_ref, run_tflm
@@ -60,7 +62,7 @@ def _model(op: str, dtype, shapes, q, consts, values, act: int) -> bytes:
     (s1, z1), (s2, z2), (so, zo) = q
     out = np.broadcast_shapes(*shapes)
     ins = [T(shapes[k], dtype, s, z, data=values[k] if consts[k] else None) for k, (s, z) in enumerate(q[:2])]
-    options = {"fused_activation_function": act} if op in ("ADD", "SUB", "MUL") else {}  # no SQUARED_DIFF act
+    options = {"fused_activation_function": act} if op in ("ADD", "SUB", "MUL", "DIV") else {}
     if op == "ADD":
         options["pot_scale_int16"] = False
     return one_op_model(op, ins, [T(out, dtype, so, zo)], options)
@@ -78,6 +80,8 @@ def _plain(op: str, dtype, q, values, act: int) -> np.ndarray:
     if op == "MUL":
         m, s = fp.quantize_multiplier(fp.REAL_MULTIPLIERS["MUL"](s1, s2, so))
         return mul_int(a, b, z1, z2, m, s, zo, lo, hi)
+    if op == "DIV":
+        return div_int(a, b, z1, z2, *fp.quantize_multiplier(fp.REAL_MULTIPLIERS["DIV"](s1, s2, so)), zo, lo, hi)
     if op == "SQUARED_DIFFERENCE":
         shift = 7 if dtype == np.int8 else 0
         return squared_difference_int(a, b, squared_difference_params(s1, z1, s2, z2, so, zo, lo, hi, shift))
@@ -99,6 +103,8 @@ def _qparams(rng: np.random.Generator, op: str, dtype) -> tuple[tuple[float, int
             so = float(np.float32(max(s1, s2) * np.exp(rng.uniform(-1.5, 1.5))))
     elif op == "MUL" and rng.random() < 0.5:
         so = float(np.float32(s1 * s2 * 128 * np.exp(rng.uniform(-2, 2))))
+    elif op == "DIV":
+        so = float(np.float32(s1 / s2 * np.exp(rng.uniform(-3, 3))))
     elif op == "SQUARED_DIFFERENCE" and rng.random() < 0.7:
         so = float(np.float32(max(s1, s2) ** 2 * 256 * np.exp(rng.uniform(-2, 2))))
     if op in ("MAXIMUM", "MINIMUM") and rng.random() < 0.5:
@@ -111,7 +117,7 @@ def _check_random(op: str, dtype, n: int, seed: int) -> int:
     litert_checked = 0
     for k in range(n):
         shapes = SHAPE_PAIRS[k % len(SHAPE_PAIRS)]
-        act = int(rng.choice(list(ACT.values()))) if op in ("ADD", "SUB", "MUL") else 0
+        act = int(rng.choice(list(ACT.values()))) if op in ("ADD", "SUB", "MUL", "DIV") else 0
         q = _qparams(rng, op, dtype)
         consts, feeds, values = _inputs(rng, shapes, dtype)
         model = _model(op, dtype, shapes, q, consts, values, act)
@@ -124,7 +130,7 @@ def _check_random(op: str, dtype, n: int, seed: int) -> int:
         if op == "SQUARED_DIFFERENCE" and dtype == np.int16:  # LiteRT has no int16 SQUARED_DIFFERENCE
             with pytest.raises(Exception, match="only supports FLOAT32 and INT32"):
                 run_litert_ref(model, feeds)
-        elif op != "MUL" and (dtype == np.int8 or all(z == 0 for _, z in q)):
+        elif op not in ("MUL", "DIV") and (dtype == np.int8 or all(z == 0 for _, z in q)):
             assert np.array_equal(run_litert_ref(model, feeds)[0], micro), f"{what}: LiteRT BUILTIN_REF differs"
             litert_checked += 1
     return litert_checked
@@ -133,7 +139,7 @@ def _check_random(op: str, dtype, n: int, seed: int) -> int:
 @pytest.mark.parametrize("op, dtype, n", [
     ("ADD", np.int8, 45), ("SUB", np.int8, 45), ("MUL", np.int8, 45), ("MAXIMUM", np.int8, 15),
     ("MINIMUM", np.int8, 15), ("ADD", np.int16, 20), ("SUB", np.int16, 20), ("MUL", np.int16, 20),
-    ("MAXIMUM", np.int16, 8), ("MINIMUM", np.int16, 8), ("SQUARED_DIFFERENCE", np.int8, 20),
+    ("MAXIMUM", np.int16, 8), ("MINIMUM", np.int16, 8), ("SQUARED_DIFFERENCE", np.int8, 20), ("DIV", np.int8, 20),
     ("SQUARED_DIFFERENCE", np.int16, 10),
 ])
 def test_random_cases_are_bit_exact_with_tflm(op: str, dtype, n: int) -> None:
@@ -260,6 +266,84 @@ def test_int16_add_ignores_pot_scale_int16_like_tflm() -> None:
     assert np.array_equal(ours, micro) and np.array_equal(ours, _plain("ADD", np.int16, q, [a, b], 0))
     diff = np.abs(ref.astype(np.int64) - micro)
     assert 0 < np.count_nonzero(diff) and diff.max() == 1
+
+
+# ---------------------------------------------------------------------------------------------
+# DIV (int8)
+
+
+def _div_float32(s1: float, s2: float, so: float) -> float:
+    """DIV's multiplier as TFLM's source writes it: ``float32(s1 / (s2 · s_out))``."""
+    return float(np.float32(s1) / (np.float32(s2) * np.float32(so)))
+
+
+# Scales whose float32 and double DIV multipliers give different tables (found by a random search
+# like ``tests/runtime/test_binary_multipliers.py``'s; test_div_every_int8_pair re-checks that they do).
+DIV_SEPARATING = ((0.016701430082321167, -48), (0.28255751729011536, -10), (0.017449304461479187, -88))
+
+
+def _div_cases() -> list[tuple[tuple[float, int], ...]]:
+    """Unit scales, random ones, and (last) scales separating float32 from double multipliers."""
+    rng = np.random.default_rng(41)
+    cases = [((1.0, 0), (1.0, 0), (1.0, 0))]
+    for _ in range(7):
+        s1, s2 = _scale(rng, 1e-3, 1.0), _scale(rng, 1e-3, 1.0)
+        so = float(np.float32(s1 / s2 * np.exp(rng.uniform(-3, 3))))
+        z1, z2, zo = (int(v) for v in rng.integers(-128, 128, 3))
+        cases.append(((s1, z1), (s2, z2), (so, zo)))
+    return cases + [DIV_SEPARATING]
+
+
+def test_div_every_int8_pair() -> None:
+    """Every (q1, q2) pair, zero divisors included; the last case separates the double multiplier of
+    the tflite-micro wheel from the float32 one of its source."""
+    a, b = ALL_INT8.reshape(256, 1), ALL_INT8.reshape(1, 256)
+    for k, q in enumerate(_div_cases()):
+        act = list(ACT.values())[k % 4]
+        model = _model("DIV", np.int8, [(256, 1), (1, 256)], q, [False, False], [a, b], act)
+        ours, micro = Interpreter(model).run([a, b]), run_tflm(model, [a, b])[0]
+        assert np.array_equal(ours, micro), f"DIV {q}: TFLM differs in {np.count_nonzero(ours != micro)} pairs"
+        assert np.array_equal(ours, _plain("DIV", np.int8, q, [a, b], act))
+    (s1, z1), (s2, z2), (so, zo) = q
+    m32 = fp.quantize_multiplier(_div_float32(s1, s2, so))
+    assert m32 != fp.quantize_multiplier(fp.real_multiplier_div(s1, s2, so))
+    assert not np.array_equal(ours, div_int(a, b, z1, z2, *m32, zo, *fp.activation_range(act, so, zo)))
+
+
+def test_div_undefined_shifts_follow_the_x86_build() -> None:
+    """Unit scales: −31 / −128 is 0.24, but TFLM's final shift exponent is 32 (undefined C++; x86
+    shifts by 0 and the mask is all ones), so the x86 wheel outputs 127; 31 / −128 gives −128."""
+    model = _model("DIV", np.int8, [(4,), (4,)], ((1.0, 0), (1.0, 0), (1.0, 0)), [False, False], [None, None], 0)
+    a, b = np.int8([-31, 31, 100, 7]), np.int8([-128, -128, 7, 0])
+    ours = Interpreter(model).run([a, b])
+    assert ours.tolist()[:3] == [127, -128, 14] and np.array_equal(ours, run_tflm(model, [a, b])[0])
+
+
+def test_litert_div_uses_float32_and_refuses_a_zero_divisor() -> None:
+    """LiteRT BUILTIN_REF runs the same integer DIV with the float32 multiplier of the source (here
+    1677721600 vs the wheel's 1677721638: 847 of 65,280 pairs differ) and refuses a zero divisor."""
+    q = ((0.05, 3), (0.02, -9), (0.1, 1))
+    a, b = ALL_INT8.reshape(256, 1), ALL_INT8[ALL_INT8 != -9].reshape(1, 255)
+    model = _model("DIV", np.int8, [a.shape, b.shape], q, [False, False], [a, b], 0)
+    ref, ours = run_litert_ref(model, [a, b])[0], Interpreter(model).run([a, b])
+    assert np.array_equal(ours, run_tflm(model, [a, b])[0])
+    assert np.array_equal(ref, div_int(a, b, 3, -9, *fp.quantize_multiplier(_div_float32(*(s for s, _ in q))), 1,
+                                       -128, 127))
+    assert not np.array_equal(ref, ours)
+    with pytest.raises(Exception, match="zero_point"):
+        run_litert_ref(model, [a, np.full_like(b, -9)])
+
+
+def test_rdbpot_x86_is_rdbpot_in_the_defined_range() -> None:
+    rng = np.random.default_rng(2)
+    x, e = rng.integers(-(1 << 31), 1 << 31, 100_000), rng.integers(0, 32, 100_000)
+    assert np.array_equal(rdbpot_x86(x, e), fp.rdbpot(x, e))
+    assert rdbpot_x86(np.int64([5, -5, 5]), np.int64([32, 32, 33])).tolist() == [6, -5, 3]  # e mod 32, mask all ones
+
+
+def test_div_multiplier_range_is_checked() -> None:
+    _refused("DIV", [T((4,), np.int8, 10.0, 0), T((4,), np.int8, 1e-4, 0)], T((4,), np.int8, 1e-4, 0),
+             r"real multiplier .* is outside .* undefined")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ What maps to what (TFLM = github tensorflow/tflite-micro, ``tensorflow/lite/...`
   BroadcastMul6DSlow
 * MAXIMUM / MINIMUM int8 / int16 ← ``micro/kernels/maximum_minimum.cc``, ``reference/maximum_minimum.h``
 * SQUARED_DIFFERENCE int8 / int16 ← ``micro/kernels/squared_difference.cc``
+* DIV int8 ← ``micro/kernels/div.cc``, ``reference/div.h`` DivElementwise (see ``div_int``)
 * EQUAL, NOT_EQUAL, GREATER, GREATER_EQUAL, LESS, LESS_EQUAL int8 → bool ← ``micro/kernels/comparisons.cc``,
   ``reference/comparisons.h`` ComparisonWithScaling
 * SELECT_V2 int8 / int16 ← ``micro/kernels/select.cc`` (TFLM has no SELECT v1)
@@ -40,7 +41,7 @@ BroadcastBinaryOpSimple handles up to rank 8; tested to rank 7).
 
 How eval runs (prepare does the rest once):
 
-* int8 ADD, SUB, MUL, SQUARED_DIFFERENCE and the comparisons are one 65,536-entry int8 (bool) table over every
+* int8 ADD, SUB, MUL, DIV, SQUARED_DIFFERENCE and the comparisons are one 65,536-entry int8 (bool) table over every
   (q1, q2) pair, built in prepare by the plain integer pipeline (``add_sub_int``, ``mul_int``,
   ``comparison_table``): exact by construction, since it is the same function evaluated on every
   possible input. Eval forms the index ``byte(q1)·256 + byte(q2)`` in a uint16 scratch (two
@@ -76,6 +77,7 @@ from functools import lru_cache
 import numpy as np
 
 from ... import fixed_point as fp
+from ... import gemmlowp
 from ...errors import RuntimeModelError
 from ..base import EvalFn, OpContext, TensorSpec, broadcast, register
 from .common import INT_RANGES, activation_clamp, int_range, per_tensor
@@ -167,9 +169,11 @@ PAIR_Q2 = ((_PAIR & 0xFF).astype(np.uint8).view(np.int8)).astype(np.int64)
 @lru_cache(maxsize=64)
 def pair_table(op: str, key: tuple) -> np.ndarray:
     """The read-only int8 table ``T[byte(q1)·256 + byte(q2)]`` of ADD/SUB/SQUARED_DIFFERENCE (key:
-    AddParams) or MUL (key: (z1, z2, M, s, zo, lo, hi)), from the plain integer pipeline."""
+    AddParams) or MUL and DIV (key: (z1, z2, M, s, zo, lo, hi)), from the plain integer pipeline."""
     if op == "MUL":
         v = mul_int(PAIR_Q1, PAIR_Q2, *key)
+    elif op == "DIV":
+        v = div_int(PAIR_Q1, PAIR_Q2, *key)
     elif op == "SQUARED_DIFFERENCE":
         v = squared_difference_int(PAIR_Q1, PAIR_Q2, AddParams(*key))
     else:
@@ -529,3 +533,78 @@ def abs_int8(ctx: OpContext) -> EvalFn:
         np.take(table, ins[0].view(unsigned), out=outs[0], mode="clip")  # indices < table size
 
     return eval_
+
+
+# ---------------------------------------------------------------------------------------------
+# DIV (int8)
+
+#: DIV's output shift range: above it TFLM's final RoundingDivideByPOT gets a negative exponent,
+#: below it an exponent ≥ 64 (``1ll << e`` undefined even on x86); both are refused.
+DIV_MAX_SHIFT = 22
+DIV_MIN_SHIFT = -25
+
+
+def _clz32(v: np.ndarray) -> np.ndarray:
+    """CountLeadingZeros of uint32 values held in int64 (32 for 0)."""
+    bits = np.frexp(np.maximum(v, 1).astype(np.float64))[1].astype(np.int64)  # bit length, exact below 2^53
+    return np.where(v == 0, 32, 32 - bits)
+
+
+def _clrsb32(x: np.ndarray) -> np.ndarray:
+    """CountLeadingSignBits of int32 values (``__builtin_clrsb``; 31 for 0)."""
+    return np.where(x >= 0, _clz32(x), _clz32(~x)) - 1
+
+
+def rdbpot_x86(x: np.ndarray, exponent: np.ndarray) -> np.ndarray:
+    """gemmlowp RoundingDivideByPOT as the x86 build of TFLM computes it for any exponent in
+    [0, 63] (DIV's exponents ``31 − clz(x2) + clrsb(x1) − s`` stay there for s in
+    [DIV_MIN_SHIFT, DIV_MAX_SHIFT]): ``mask = int32((1ll << e) − 1)`` (all ones from e = 32 on)
+    and ``x >> e`` with the count taken mod 32 (the x86 ``sar``). Equals ``fixed_point.rdbpot``
+    for e ≤ 31; e ≥ 32 is undefined C++ that TFLM's DIV reaches on ordinary inputs (small
+    quotients)."""
+    x, e = np.asarray(x, np.int64), np.asarray(exponent, np.int64)
+    mask = fp.wrap_int32((np.int64(1) << e) - 1)
+    threshold = (mask >> 1) + (x < 0)
+    return (x >> (e & 31)) + (fp.wrap_int32(x & mask) > threshold)
+
+
+def div_int(q1: np.ndarray, q2: np.ndarray, z1: int, z2: int, m: int, s: int, zo: int, lo: int, hi: int) -> np.ndarray:
+    """The plain integer DIV of TFLM (``reference/div.h`` DivElementwise), x86 build, broadcasting:
+
+        x1, x2 = q1 − z1, q2 − z2;  if x2 < 0: x1, x2 = −x1, −x2
+        recip, rs = GetReciprocal(x2, 31)          # Q0.31 of 1 / (x2 / 2^rs), gemmlowp Newton
+        h = CountLeadingSignBits(x1)
+        y = RDBPOT(SRDHM(SRDHM(x1 · 2^h, recip), M), −(s − rs − h)) + zo, clamped
+
+    A zero divisor (x2 = 0, only DCHECKed in TFLM) gives what the x86 build gives: the shift
+    ``x2 << 32`` is ``x2 << 0`` there, so recip = one_over_one_plus_x(−2^31) and rs = −1."""
+    x1 = np.asarray(q1, np.int64) - z1
+    x2 = np.asarray(q2, np.int64) - z2
+    x1, x2 = np.broadcast_arrays(x1, x2)
+    x1 = np.where(x2 < 0, -x1, x1)
+    x2 = np.abs(x2)
+    h2 = _clz32(x2)
+    recip = gemmlowp.one_over_one_plus_x_for_x_in_0_1(((x2 << (h2 & 31)) & 0xFFFFFFFF) - (1 << 31))
+    headroom = _clrsb32(x1)
+    unscaled = fp.srdhm(x1 << headroom, recip)  # x1·2^headroom fits int32 by definition
+    total_shift = s - (31 - h2) - headroom
+    return np.clip(fp.wrap_int32(rdbpot_x86(fp.srdhm(unscaled, m), -total_shift) + zo), lo, hi)
+
+
+@register("DIV", "int8")
+def div_int8(ctx: OpContext) -> EvalFn:
+    """DIV int8 (TFLM ``micro/kernels/div.cc`` + ``reference/div.h``): one table over every pair of
+    ``div_int``, fused activation. Where TFLM's arithmetic is undefined C++ (a zero divisor, and
+    shift exponents ≥ 32, reached whenever |x1| is small and |x2| large, e.g. −31 / −128 with unit
+    scales gives 127) this follows the x86 build of the tflite-micro wheel and of LiteRT (Arm builds
+    may differ). LiteRT BUILTIN_REF runs the same integer code with the float32 multiplier of the
+    TFLM source (the wheel uses double, ``REAL_MULTIPLIERS["DIV"]``) and refuses a zero divisor."""
+    t = _binary(ctx)
+    (s1, z1), (s2, z2), (so, zo) = _qparams3(ctx, t)
+    lo, hi = activation_clamp(ctx, t.out)
+    m, s = fp.quantize_multiplier(fp.REAL_MULTIPLIERS["DIV"](s1, s2, so))
+    if m and not DIV_MIN_SHIFT <= s <= DIV_MAX_SHIFT:
+        raise ctx.fail(f"real multiplier s1/(s2·s_out) = {fp.exact_real_multiplier(m, s):g} is outside "
+                       f"[2^{DIV_MIN_SHIFT - 1}, 2^{DIV_MAX_SHIFT - 1}): TFLite Micro's int8 DIV then shifts by "
+                       "amounts C++ leaves undefined; rescale the tensors")
+    return _pair_eval(pair_table("DIV", (z1, z2, m, s, zo, lo, hi)), ctx.scratch(t.shape, np.uint16))
