@@ -348,6 +348,13 @@ def real_multiplier_div(input1_scale: float, input2_scale: float, output_scale: 
     return float(_f64(input1_scale) / (_f64(input2_scale) * _f64(output_scale)))
 
 
+def real_multiplier_rsqrt(input_scale: float, output_scale: float) -> float:
+    """RSQRT: ``1 / (sqrt(double(s_in)) · double(s_out))``, double. TFLM's source
+    (``micro/kernels/elementwise.cc`` SetRsqrtOutputMultiplier) takes a float32 sqrt and product;
+    see tests/runtime/kernels/quantized/test_elementwise.py for which one the wheel follows."""
+    return float(1.0 / (np.sqrt(_f64(input_scale)) * _f64(output_scale)))
+
+
 ADD_LEFT_SHIFT = 20  # int8 ADD/SUB (15 for int16)
 
 
@@ -373,6 +380,7 @@ REAL_MULTIPLIERS: dict[str, Callable[..., Any]] = {
     "FULLY_CONNECTED": real_multiplier_per_channel,
     "MUL": real_multiplier_mul,
     "DIV": real_multiplier_div,
+    "RSQRT": real_multiplier_rsqrt,
     "ADD": real_multipliers_add,
     "SUB": real_multipliers_add,
     "QUANTIZE": real_multiplier_requantize,

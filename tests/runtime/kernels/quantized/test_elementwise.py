@@ -8,12 +8,13 @@ and single-element constants), scales from 1e-4 to 10, zero points across the ra
 activation; every (q1, q2) pair of int8 at once ([256, 1] against [1, 256]); every int16 value at
 exact rounding ties; int16 with and without zero points; SQUARED_DIFFERENCE; the six comparisons
 (int8 → bool) on every pair and broadcasting; SELECT_V2 on int8 and int16; ABS on every int8 and
-int16 value.
+int16 value; DIV on every pair (zero divisors and TFLM's undefined shifts included); RSQRT on
+every valid int8 value.
 
 LiteRT BUILTIN_REF, the second oracle, agrees on ADD, SUB, MAXIMUM, MINIMUM, int8
 SQUARED_DIFFERENCE (it has no int16 one), the comparisons and SELECT_V2; its ABS divides the scales
-in float32 where the tflite-micro wheel uses double, and so does its DIV, which also refuses a
-zero divisor (both asserted as its own rules); its int8 MUL forms
+in float32 where the tflite-micro wheel uses double, and so do its DIV, which also refuses a
+zero divisor, and its RSQRT (asserted as its own rules); its int8 MUL forms
 the multiplier in float32 (asserted as its own rule, ``_mul_float32``), and it refuses int16 ADD/SUB
 with non-zero zero points, which TFLite Micro runs (asserted too).
 """
@@ -29,7 +30,7 @@ from keras2edge.runtime import Interpreter
 from keras2edge.runtime import fixed_point as fp
 from keras2edge.runtime.errors import RuntimeModelError
 from keras2edge.runtime.kernels.quantized.elementwise import (AddParams, abs_int, add_params, add_sub_int, div_int,
-                                                              mul_int, rdbpot_x86, squared_difference_int,
+                                                              mul_int, rdbpot_x86, rsqrt_int, squared_difference_int,
                                                               squared_difference_params)
 
 from ....tflm import tflm
@@ -344,6 +345,49 @@ def test_rdbpot_x86_is_rdbpot_in_the_defined_range() -> None:
 def test_div_multiplier_range_is_checked() -> None:
     _refused("DIV", [T((4,), np.int8, 10.0, 0), T((4,), np.int8, 1e-4, 0)], T((4,), np.int8, 1e-4, 0),
              r"real multiplier .* is outside .* undefined")
+
+
+# ---------------------------------------------------------------------------------------------
+# RSQRT (int8)
+
+# (s_in, s_out) whose float32 multiplier (TFLM source, LiteRT) and double one (the wheel) give
+# different outputs (found by a random search over the 255 positive inputs).
+RSQRT_SEPARATING = [(0.0012816544622182846, 0.11254483461380005), (0.0015109666856005788, 0.13321030139923096)]
+
+
+def _rsqrt_float32(si: float, so: float) -> float:
+    return 1.0 / float(np.float32(np.sqrt(np.float32(si))) * np.float32(so))
+
+
+def test_rsqrt_every_valid_int8_value() -> None:
+    """Every input at or above the zero point (below it TFLM refuses to run), random scales and
+    zero points, plus scales separating the wheel's double multiplier from LiteRT's float32 one."""
+    rng = np.random.default_rng(51)
+    cases = []
+    for _ in range(10):
+        si = _scale(rng, 1e-3, 1.0)
+        so = float(np.float32(1 / np.sqrt(si) / 128 * np.exp(rng.uniform(-1.5, 1.5))))
+        cases.append((si, int(rng.integers(-128, 100)), so, int(rng.integers(-128, 128))))
+    cases += [(si, -128, so, -128) for si, so in RSQRT_SEPARATING]
+    for si, zi, so, zo in cases:
+        x = ALL_INT8[ALL_INT8 >= zi]
+        model = one_op_model("RSQRT", [T(x.shape, np.int8, si, zi)], [T(x.shape, np.int8, so, zo)])
+        ours, micro, ref = Interpreter(model).run(x), run_tflm(model, [x])[0], run_litert_ref(model, [x])[0]
+        assert np.array_equal(ours, micro), f"RSQRT ({si}, {zi}) -> ({so}, {zo}): TFLM differs"
+        assert np.array_equal(ours, rsqrt_int(x, zi, *fp.quantize_multiplier(fp.real_multiplier_rsqrt(si, so)), zo,
+                                              -128, 127))
+        assert np.array_equal(ref, rsqrt_int(x, zi, *fp.quantize_multiplier(_rsqrt_float32(si, so)), zo, -128, 127))
+    assert not np.array_equal(ref, micro)
+
+
+def test_rsqrt_of_a_negative_value_is_an_error_at_run() -> None:
+    model = one_op_model("RSQRT", [T((3,), np.int8, 0.01, 5)], [T((3,), np.int8, 0.1, 0)])
+    it = Interpreter(model)
+    assert it.run(np.int8([5, 6, 100]))[0] == 127  # 1/sqrt(0): the maximum, as TFLM
+    with pytest.raises(RuntimeModelError, match="RSQRT .* below its zero point 5"):
+        it.run(np.int8([5, 4, 100]))
+    with pytest.raises(Exception):
+        run_tflm(model, [np.int8([5, 4, 100])])
 
 
 # ---------------------------------------------------------------------------------------------

@@ -11,6 +11,8 @@ What maps to what (TFLM = github tensorflow/tflite-micro, ``tensorflow/lite/...`
 * MAXIMUM / MINIMUM int8 / int16 ← ``micro/kernels/maximum_minimum.cc``, ``reference/maximum_minimum.h``
 * SQUARED_DIFFERENCE int8 / int16 ← ``micro/kernels/squared_difference.cc``
 * DIV int8 ← ``micro/kernels/div.cc``, ``reference/div.h`` DivElementwise (see ``div_int``)
+* RSQRT int8 ← ``micro/kernels/elementwise.cc`` RsqrtEvalQuantized + ``kernels/internal/common.h``
+  GetInvSqrtQuantizedMultiplierExp (see ``rsqrt_int``)
 * EQUAL, NOT_EQUAL, GREATER, GREATER_EQUAL, LESS, LESS_EQUAL int8 → bool ← ``micro/kernels/comparisons.cc``,
   ``reference/comparisons.h`` ComparisonWithScaling
 * SELECT_V2 int8 / int16 ← ``micro/kernels/select.cc`` (TFLM has no SELECT v1)
@@ -32,6 +34,8 @@ Arithmetic (int8-arithmetic.md §3.6, §3.7; the real multipliers are ``fixed_po
 * comparisons: each side ``MBQM<1((q − z)·2^8, M, e)`` with (M, e) = QuantizeMultiplierSmallerThanOneExp
   of the input's own scale (so TFLM aborts on a scale ≥ 1; refused here), then compared.
 * SELECT_V2: the raw integers of x or y; no quantization read.
+* RSQRT: ``v = q − z_in`` (v < 0: error at invoke; v = 0: the maximum), gemmlowp Newton
+  1/sqrt(v) scaled by 2^20, then one MBQM by 1/(sqrt(s_in)·s_out); one table.
 * ABS: ``v = |q − z_in|``; equal float32 scales: ``clamp(v + z_out)``, else
   ``clamp(MBQM(v, M, s) + z_out)`` with M from the double quotient s_in / s_out (the TFLM source
   says float32; the wheel we test uses double, LiteRT float32); one table.
@@ -60,9 +64,11 @@ a power-of-two int16 path that differs by one at some elements (or refuses the s
 
 LiteRT BUILTIN_REF differences (asserted in tests/runtime/kernels/quantized/test_elementwise.py):
 its int8 MUL forms the real multiplier ``s1·s2/s_out`` in float32 where TFLM uses double (see
-``fixed_point.real_multiplier_mul``), so at rare scales it differs by one; ADD, SUB, MAXIMUM,
-MINIMUM, int8 SQUARED_DIFFERENCE, the comparisons and SELECT_V2 agree; it has no int16
-SQUARED_DIFFERENCE. TFLM has no SELECT (v1) kernel and none is
+``fixed_point.real_multiplier_mul``), so at rare scales it differs by one, and so do its ABS,
+DIV and RSQRT multipliers, which it forms in float32 as the TFLM source writes them (the
+tflite-micro wheel evaluates them in double: ``REAL_MULTIPLIERS``); ADD, SUB, MAXIMUM, MINIMUM,
+int8 SQUARED_DIFFERENCE, the comparisons and SELECT_V2 agree; it has no int16 SQUARED_DIFFERENCE
+and refuses a zero divisor in DIV. TFLM has no SELECT (v1) kernel and none is
 registered here for int8. TFLM's GREATER lists int16 but its prepare never sets the int16 rescaling
 parameters (the wheel returns all false), and its other comparisons refuse int16 at invoke, so no
 int16 comparison is registered (LiteRT compares int16 raw integers).
@@ -608,3 +614,101 @@ def div_int8(ctx: OpContext) -> EvalFn:
                        f"[2^{DIV_MIN_SHIFT - 1}, 2^{DIV_MAX_SHIFT - 1}): TFLite Micro's int8 DIV then shifts by "
                        "amounts C++ leaves undefined; rescale the tensors")
     return _pair_eval(pair_table("DIV", (z1, z2, m, s, zo, lo, hi)), ctx.scratch(t.shape, np.uint16))
+
+
+# ---------------------------------------------------------------------------------------------
+# RSQRT (int8)
+
+RSQRT_SHIFT = 20  # TFLM RsqrtEvalQuantized kShift: keeps the intermediate 1/sqrt an integer
+
+
+def _srmbpot(x: int, exponent: int) -> int:
+    return int(fp.saturating_rounding_multiply_by_pot(x, exponent))
+
+
+def _srdhm(a: int, b: int) -> int:
+    return int(fp.srdhm(a, b))
+
+
+def inv_sqrt_quantized_multiplier_exp(value: int) -> tuple[int, int]:
+    """GetInvSqrtQuantizedMultiplierExp(value, kReverseShift = −1) (TFLM ``kernels/internal/common.h``):
+    (M, left shift) with ``M · 2^(shift − 31) ≈ 1/sqrt(value)``, by 5 gemmlowp Newton–Raphson steps
+    in Q3.28 from x = 1 (``x ← 1.5·x − (v/2)·x³``), then ``· sqrt(2)/2`` (value normalized to
+    [2^27, 2^29) by an even left shift). value ≤ 1 gives (INT32_MAX, 0). Scalar, exact."""
+    if value <= 1:
+        return fp.INT32_MAX, 0
+    shift = 11
+    while value >= 1 << 29:
+        value //= 4
+        shift += 1
+    pairs = (32 - value.bit_length() - 1) // 2 - 1
+    shift -= pairs
+    value <<= 2 * pairs
+    half_input = _srmbpot(value >> 1, -1)  # F3
+    half_three = (1 << 28) + (1 << 27)  # 1.5 in F3
+    x = 1 << 28  # F3 one
+    for _ in range(5):
+        x3 = _srmbpot(_srdhm(_srdhm(x, x), x), 6)  # F9 -> F3
+        x = _srmbpot(int(fp.wrap_int32(_srdhm(half_three, x) - _srdhm(half_input, x3))), 3)  # F6 -> F3
+    x = _srdhm(x, 1518500250)  # · sqrt(2)/2 (F0)
+    if shift < 0:
+        x = int(fp.wrap_int32(x << -shift))
+        shift = 0
+    return x, -shift
+
+
+def rsqrt_multiplier(input_scale: float, output_scale: float) -> tuple[int, int]:
+    """RSQRT's output (M, shift): QuantizeMultiplier(``1 / (sqrt(s_in) · s_out)``) — the tflite-micro
+    wheel evaluates it in double (``REAL_MULTIPLIERS["RSQRT"]``; its source writes float32
+    sqrt and product)."""
+    return fp.quantize_multiplier(fp.REAL_MULTIPLIERS["RSQRT"](input_scale, output_scale))
+
+
+@lru_cache(maxsize=1 << 16)
+def rsqrt_data(v: int) -> int:
+    """``MBQM(1, Mv, sv + 20)`` with (Mv, sv) = ``inv_sqrt_quantized_multiplier_exp(v)``: 1/sqrt(v)
+    as an integer scaled by 2^20, for v ≥ 1 (memoized: it does not depend on the scales)."""
+    mv, sv = inv_sqrt_quantized_multiplier_exp(v)
+    return int(fp.mbqm(1, mv, sv + RSQRT_SHIFT))
+
+
+def rsqrt_int(q: np.ndarray, zi: int, m: int, s: int, zo: int, lo: int, hi: int) -> np.ndarray:
+    """The plain integer RSQRT of TFLM (``micro/kernels/elementwise.cc`` RsqrtEvalQuantized) for
+    ``v = q − z_in ≥ 0``: v = 0 → hi; else ``y = MBQM(rsqrt_data(v), M, s − 20) + z_out``, clamped.
+    (v < 0 is refused by TFLM at invoke; such entries here are hi and never used.)"""
+    v = np.asarray(q, np.int64) - zi
+    data = np.array([rsqrt_data(t) if t > 0 else 0 for t in v.ravel().tolist()], np.int64).reshape(v.shape)
+    return np.where(v > 0, np.clip(fp.mbqm(data, m, s - RSQRT_SHIFT) + zo, lo, hi), hi)
+
+
+@lru_cache(maxsize=64)
+def rsqrt_table(zi: int, m: int, s: int, zo: int) -> np.ndarray:
+    """Read-only int8 table of ``rsqrt_int`` over every int8 value, indexed by the raw byte."""
+    q = np.arange(256, dtype=np.uint8).view(np.int8)
+    table = rsqrt_int(q, zi, m, s, zo, -128, 127).astype(np.int8)
+    table.flags.writeable = False
+    return table
+
+
+@register("RSQRT", "int8")
+def rsqrt_int8(ctx: OpContext) -> EvalFn:
+    """RSQRT int8 (TFLM ``micro/kernels/elementwise.cc``): one table lookup. An input below its zero
+    point (a negative real value) is an error at invoke, as in TFLM ("Rsqrt is only defined for
+    positive values"): one extra ``min`` pass."""
+    ctx.check_arity(1)
+    x, out = ctx.input(0), ctx.outputs[0]
+    if out.dtype != x.dtype:
+        raise ctx.fail(f"input '{x.name}' is {x.dtype} but output '{out.name}' is {out.dtype}; RSQRT keeps the dtype")
+    ctx.set_output(0, x.shape)
+    (si, zi), (so, zo) = per_tensor(ctx, x), per_tensor(ctx, out)
+    table = rsqrt_table(zi, *rsqrt_multiplier(si, so), zo)
+    where = ctx.describe()
+
+    def eval_(ins, outs, tmp):
+        q = ins[0]
+        if q.size and int(q.min()) < zi:
+            raise RuntimeModelError(f"{where}: input '{x.name}' holds values below its zero point {zi} (negative "
+                                    "reals); RSQRT is only defined for positive values")
+        np.take(table, q.view(np.uint8), out=outs[0], mode="clip")
+
+    return eval_
