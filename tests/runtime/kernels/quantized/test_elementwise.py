@@ -522,6 +522,15 @@ def test_abs_refusals() -> None:
     _refused("ABS", [T((4,), np.int8, 0.1, 0)], T((4,), np.int16, 0.1, 0), "ABS keeps the dtype")
 
 
+@pytest.mark.parametrize("to", [np.int8, np.int16, np.int32, np.uint32, np.float32])
+def test_cast_from_int8(to) -> None:
+    """A static_cast of the raw integers (quantization ignored), uint32 wrapping."""
+    model = one_op_model("CAST", [T((256,), np.int8, 0.1, 3)], [T((256,), to)])
+    ours = Interpreter(model).run(ALL_INT8)
+    assert ours.dtype == np.dtype(to) and np.array_equal(ours, run_tflm(model, [ALL_INT8])[0])
+    assert np.array_equal(ours, ALL_INT8.astype(to)) and np.array_equal(run_litert_ref(model, [ALL_INT8])[0], ours)
+
+
 # ---------------------------------------------------------------------------------------------
 # Refusals: RuntimeModelError naming the op and the tensor
 
@@ -566,6 +575,10 @@ def test_add_output_multiplier_must_be_below_one(op: str, dtype) -> None:
     process in QuantizeMultiplierSmallerThanOneExp (not run here); this runtime refuses the model."""
     _refused(op, [T((4,), dtype, 1.0, 0), T((4,), dtype, 0.5, 0)], T((4,), dtype, 1e-7, 0),
              r"must be in \(0, 1\).*TFLite Micro aborts")
+
+
+def test_cast_int8_to_an_unsupported_type_is_refused() -> None:
+    _refused("CAST", [T((4,), np.int8, 0.1, 0)], T((4,), np.bool_), "casts int8 only to int8, int16")
 
 
 def test_unbroadcastable_shapes_are_refused() -> None:

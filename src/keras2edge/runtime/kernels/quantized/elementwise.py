@@ -11,6 +11,7 @@ What maps to what (TFLM = github tensorflow/tflite-micro, ``tensorflow/lite/...`
 * MAXIMUM / MINIMUM int8 / int16 ← ``micro/kernels/maximum_minimum.cc``, ``reference/maximum_minimum.h``
 * SQUARED_DIFFERENCE int8 / int16 ← ``micro/kernels/squared_difference.cc``
 * DIV int8 ← ``micro/kernels/div.cc``, ``reference/div.h`` DivElementwise (see ``div_int``)
+* CAST from int8 ← ``micro/kernels/cast.cc`` (a static_cast of the raw integers)
 * RSQRT int8 ← ``micro/kernels/elementwise.cc`` RsqrtEvalQuantized + ``kernels/internal/common.h``
   GetInvSqrtQuantizedMultiplierExp (see ``rsqrt_int``)
 * EQUAL, NOT_EQUAL, GREATER, GREATER_EQUAL, LESS, LESS_EQUAL int8 → bool ← ``micro/kernels/comparisons.cc``,
@@ -710,5 +711,29 @@ def rsqrt_int8(ctx: OpContext) -> EvalFn:
             raise RuntimeModelError(f"{where}: input '{x.name}' holds values below its zero point {zi} (negative "
                                     "reals); RSQRT is only defined for positive values")
         np.take(table, q.view(np.uint8), out=outs[0], mode="clip")
+
+    return eval_
+
+
+# ---------------------------------------------------------------------------------------------
+# CAST from int8
+
+#: TFLM ``micro/kernels/cast.cc``: the output types an int8 input may be cast to.
+CAST_INT8_OUTPUTS = ("int8", "int16", "int32", "uint32", "float32")
+
+
+@register("CAST", "int8")
+def cast_int8(ctx: OpContext) -> EvalFn:
+    """CAST int8 → int8 / int16 / int32 / uint32 / float32 (TFLM ``micro/kernels/cast.cc``): a C
+    ``static_cast`` of the stored integers (uint32 wraps), quantization ignored, as in TFLM."""
+    ctx.check_arity(1)
+    x, out = ctx.input(0), ctx.outputs[0]
+    if out.dtype.name not in CAST_INT8_OUTPUTS:
+        raise ctx.fail(f"CAST int8 -> {out.dtype} ('{x.name}' -> '{out.name}'): TFLite Micro casts int8 only to "
+                       f"{', '.join(CAST_INT8_OUTPUTS)}")
+    ctx.set_output(0, x.shape)
+
+    def eval_(ins, outs, tmp):
+        np.copyto(outs[0], ins[0], casting="unsafe")
 
     return eval_
