@@ -14,7 +14,7 @@ What maps to what (TFLM = github tensorflow/tflite-micro, GL = github google/gem
 * ``activation_range``             ← TFLM ``kernels/kernel_util.cc`` CalculateActivationRangeQuantized
 * ``REAL_MULTIPLIERS``             ← how each op forms its real multiplier (float32 vs double), from
   the TFLM ``micro/kernels/*_common.cc`` prepare functions, as the tflite-micro build we test
-  does it: double for CONV/FC (per-tensor too), MUL, ADD, SUB, RELU and LEAKY_RELU (and
+  does it: double for CONV/FC (per-tensor too), MUL, ADD, SUB, DIV, ABS, RSQRT, RELU and LEAKY_RELU (and
   HARD_SWISH, in ``int8_tables``), where int8-arithmetic.md §2.7 says float32 for per-tensor FC,
   SUB, RELU and HARD_SWISH (older sources; the tests tell them apart)
 

@@ -1,78 +1,72 @@
 """Quantized elementwise kernels (int8 / int16), bit-exact with TFLite Micro.
 
-What maps to what (TFLM = github tensorflow/tflite-micro, ``tensorflow/lite/...``):
+What maps to what (TFLM = github tensorflow/tflite-micro, paths under ``tensorflow/lite/``):
 
-* ADD int8 / int16  ← ``micro/kernels/add.cc``, ``add_common.cc``; ``kernels/internal/reference/integer_ops/add.h``
-  (int8), ``reference/add.h`` AddElementwise / BroadcastAdd6DSlow (int16, "general scale" path)
-* SUB int8 / int16  ← ``micro/kernels/sub.cc``, ``sub_common.cc``; ``reference/sub.h`` SubElementwise /
-  BroadcastQuantSubSlow
-* MUL int8 / int16  ← ``micro/kernels/mul_common.cc``; ``reference/integer_ops/mul.h`` MulElementwise /
-  BroadcastMul6DSlow
-* MAXIMUM / MINIMUM int8 / int16 ← ``micro/kernels/maximum_minimum.cc``, ``reference/maximum_minimum.h``
+* ADD int8 / int16 ← ``micro/kernels/add.cc``, ``add_common.cc``; ``kernels/internal/reference/
+  integer_ops/add.h`` (int8), ``reference/add.h`` AddElementwise / BroadcastAdd6DSlow (int16)
+* SUB int8 / int16 ← ``micro/kernels/sub.cc``, ``sub_common.cc``; ``reference/sub.h``
+* MUL int8 / int16 ← ``micro/kernels/mul_common.cc``; ``reference/integer_ops/mul.h``
+* DIV int8 ← ``micro/kernels/div.cc``, ``reference/div.h`` DivElementwise (``div_int``)
 * SQUARED_DIFFERENCE int8 / int16 ← ``micro/kernels/squared_difference.cc``
-* DIV int8 ← ``micro/kernels/div.cc``, ``reference/div.h`` DivElementwise (see ``div_int``)
-* CAST from int8 ← ``micro/kernels/cast.cc`` (a static_cast of the raw integers)
-* RSQRT int8 ← ``micro/kernels/elementwise.cc`` RsqrtEvalQuantized + ``kernels/internal/common.h``
-  GetInvSqrtQuantizedMultiplierExp (see ``rsqrt_int``)
-* EQUAL, NOT_EQUAL, GREATER, GREATER_EQUAL, LESS, LESS_EQUAL int8 → bool ← ``micro/kernels/comparisons.cc``,
-  ``reference/comparisons.h`` ComparisonWithScaling
+* MAXIMUM / MINIMUM int8 / int16 ← ``micro/kernels/maximum_minimum.cc``
+* EQUAL, NOT_EQUAL, GREATER, GREATER_EQUAL, LESS, LESS_EQUAL int8 → bool ←
+  ``micro/kernels/comparisons.cc``, ``reference/comparisons.h`` ComparisonWithScaling
 * SELECT_V2 int8 / int16 ← ``micro/kernels/select.cc`` (TFLM has no SELECT v1)
-* ABS int8 / int16 ← ``micro/kernels/elementwise.cc`` (PrepareAbsRsqrt, AbsEvalQuantized)
+* ABS int8 / int16, RSQRT int8 ← ``micro/kernels/elementwise.cc`` (AbsEvalQuantized,
+  RsqrtEvalQuantized; ``kernels/internal/common.h`` GetInvSqrtQuantizedMultiplierExp)
+* CAST from int8 ← ``micro/kernels/cast.cc`` (a static_cast of the raw integers)
 
-Arithmetic (int8-arithmetic.md §3.6, §3.7; the real multipliers are ``fixed_point.REAL_MULTIPLIERS``):
+Arithmetic (int8-arithmetic.md §3.6, §3.7; real multipliers from ``fixed_point.REAL_MULTIPLIERS``):
 
 * ADD/SUB: ``a = (q1 − z1)·2^L``, ``b = (q2 − z2)·2^L`` (L = 20 for int8, 15 for int16);
   ``r = MBQM<1(a, M1, e1) ± MBQM<1(b, M2, e2)``; ``y = clamp(MBQM<1(r, Mo, eo) + z_out)`` with the
   fused-activation bounds. SUB subtracts the two *rounded* scaled values.
 * MUL: ``y = clamp(MBQM((q1 − z1)·(q2 − z2), M, s) + z_out)``, M may be > 1 (left shift, int32 wrap).
-* SQUARED_DIFFERENCE: ADD's scaled inputs with left shift 7 (int8) or 0 (int16, zero points 0),
-  ``d = scaled1 − scaled2``, ``y = clamp(MBQM(d², Mo, eo) + z_out)``, Mo from
-  ``twice_max² / (2^(2·L)·s_out)`` (may be > 1); no fused activation.
+* DIV: TFLM's reciprocal-based integer division (``div_int``), x86 behaviour where it is undefined.
+* SQUARED_DIFFERENCE: ADD's scaled inputs with L = 7 (int8) or 0 (int16), ``d = scaled1 − scaled2``,
+  ``y = clamp(MBQM(d², Mo, eo) + z_out)``, Mo from ``twice_max² / (2^(2L)·s_out)``; no activation.
 * MAXIMUM/MINIMUM: raw max/min of the stored integers, no requantization and no quantization check
-  (TFLM has no prepare step for them; LiteRT BUILTIN_REF computes the same). Inputs with different
-  scales or zero points give what TFLM gives: a comparison of the raw integers.
-
-* comparisons: each side ``MBQM<1((q − z)·2^8, M, e)`` with (M, e) = QuantizeMultiplierSmallerThanOneExp
-  of the input's own scale (so TFLM aborts on a scale ≥ 1; refused here), then compared.
-* SELECT_V2: the raw integers of x or y; no quantization read.
-* RSQRT: ``v = q − z_in`` (v < 0: error at invoke; v = 0: the maximum), gemmlowp Newton
-  1/sqrt(v) scaled by 2^20, then one MBQM by 1/(sqrt(s_in)·s_out); one table.
+  (TFLM has no prepare step for them; LiteRT BUILTIN_REF computes the same): inputs with different
+  scales or zero points give what TFLM gives, a comparison of the raw integers.
+* comparisons: each side ``MBQM<1((q − z)·2^8, M, e)`` with (M, e) from the input's own scale
+  (QuantizeMultiplierSmallerThanOneExp: TFLM aborts on a scale ≥ 1; refused here), then compared.
+* SELECT_V2, CAST: the raw integers; no quantization read.
 * ABS: ``v = |q − z_in|``; equal float32 scales: ``clamp(v + z_out)``, else
-  ``clamp(MBQM(v, M, s) + z_out)`` with M from the double quotient s_in / s_out (the TFLM source
-  says float32; the wheel we test uses double, LiteRT float32); one table.
+  ``clamp(MBQM(v, M, s) + z_out)``.
+* RSQRT: ``v = q − z_in`` (v < 0: error at invoke; v = 0: the maximum), gemmlowp Newton
+  1/sqrt(v) scaled by 2^20, then one MBQM by 1/(sqrt(s_in)·s_out).
 
 Broadcasting: NumPy broadcasting of the same per-element function, for any rank (TFLM's
 BroadcastBinaryOpSimple handles up to rank 8; tested to rank 7).
 
 How eval runs (prepare does the rest once):
 
-* int8 ADD, SUB, MUL, DIV, SQUARED_DIFFERENCE and the comparisons are one 65,536-entry int8 (bool) table over every
-  (q1, q2) pair, built in prepare by the plain integer pipeline (``add_sub_int``, ``mul_int``,
-  ``comparison_table``): exact by construction, since it is the same function evaluated on every
-  possible input. Eval forms the index ``byte(q1)·256 + byte(q2)`` in a uint16 scratch (two
-  passes, broadcasting) and takes (one pass): about 0.1 ms for 56×56×24 elements.
-* int16 ADD/SUB: each input's scaled value ``MBQM<1((q − z)·2^15, M, e)`` is a 65,536-entry int32
-  table per input (one take each); the sum and the output MBQM run in place in int64 scratch.
-* int16 MUL: ``(q1·q2)`` and MBQM in place in int64 scratch; int16 SQUARED_DIFFERENCE as int16
-  ADD/SUB, squaring the difference.
+* int8 ADD, SUB, MUL, DIV, SQUARED_DIFFERENCE and the comparisons: one 65,536-entry int8 (bool)
+  table over every (q1, q2) pair, built in prepare by the plain integer pipeline (``add_sub_int``,
+  ``mul_int``, ``div_int``, ``squared_difference_int``, ``comparison_table``): exact by
+  construction, since it is the same function evaluated on every possible input. Eval forms the
+  index ``byte(q1)·256 + byte(q2)`` in a uint16 scratch (two passes, broadcasting) and takes (one
+  pass): about 0.1 ms for 56×56×24 elements. ABS and RSQRT: one take from a 256 / 65,536 table.
+* int16 ADD/SUB/SQUARED_DIFFERENCE: each input's scaled value is a 65,536-entry int32 table per
+  input (one take each); the sum (difference, square) and the output MBQM run in place in int64
+  scratch. int16 MUL: the product and MBQM in place.
 
-Zero points of int16 tensors: TFLM's int16 MUL and SQUARED_DIFFERENCE require 0 for all three tensors (refused here with
-the same rule); its int16 ADD and SUB accept any zero point and compute the general pipeline (no
-int32 overflow: |q − z| ≤ 65535 and 65535·2^15 < 2^31), so this runtime accepts them too, bit-exact.
-LiteRT BUILTIN_REF refuses non-zero int16 zero points for ADD and SUB (its ``add.cc``/``sub.cc``).
-ADD's ``pot_scale_int16`` option (true by default) is ignored, as TFLM ignores it; LiteRT then takes
-a power-of-two int16 path that differs by one at some elements (or refuses the scales).
+Zero points of int16 tensors: TFLM's int16 MUL, SQUARED_DIFFERENCE and ABS require 0 (refused here
+with the same rule); its int16 ADD and SUB accept any zero point and compute the general pipeline
+(no int32 overflow: |q − z| ≤ 65535 and 65535·2^15 < 2^31), so this runtime accepts them too.
+ADD's ``pot_scale_int16`` option (true by default) is ignored, as TFLM ignores it.
+
+Where the tflite-micro wheel differs from TFLM's source: it forms the ABS, DIV and RSQRT real
+multipliers in double where the source writes float32 expressions (``REAL_MULTIPLIERS``). TFLM's
+GREATER lists int16 but its prepare never sets the int16 rescaling (the wheel returns all false)
+and its other comparisons refuse int16, so no int16 comparison is registered.
 
 LiteRT BUILTIN_REF differences (asserted in tests/runtime/kernels/quantized/test_elementwise.py):
-its int8 MUL forms the real multiplier ``s1·s2/s_out`` in float32 where TFLM uses double (see
-``fixed_point.real_multiplier_mul``), so at rare scales it differs by one, and so do its ABS,
-DIV and RSQRT multipliers, which it forms in float32 as the TFLM source writes them (the
-tflite-micro wheel evaluates them in double: ``REAL_MULTIPLIERS``); ADD, SUB, MAXIMUM, MINIMUM,
-int8 SQUARED_DIFFERENCE, the comparisons and SELECT_V2 agree; it has no int16 SQUARED_DIFFERENCE
-and refuses a zero divisor in DIV. TFLM has no SELECT (v1) kernel and none is
-registered here for int8. TFLM's GREATER lists int16 but its prepare never sets the int16 rescaling
-parameters (the wheel returns all false), and its other comparisons refuse int16 at invoke, so no
-int16 comparison is registered (LiteRT compares int16 raw integers).
+it forms the MUL, ABS, DIV and RSQRT multipliers in float32 (off by one at rare scales); it
+refuses non-zero int16 zero points in ADD/SUB and a zero divisor in DIV; with
+``pot_scale_int16`` it takes a power-of-two int16 ADD path (off by one at some elements); it has no
+int16 SQUARED_DIFFERENCE. ADD, SUB, int8 SQUARED_DIFFERENCE, MAXIMUM, MINIMUM, the comparisons,
+SELECT_V2 and CAST agree.
 """
 
 from __future__ import annotations
