@@ -28,12 +28,15 @@ import pytest
 
 from keras2edge.runtime import Interpreter
 from keras2edge.runtime import fixed_point as fp
+from keras2edge.convert.tflite.writer import write_model
 from keras2edge.runtime.errors import RuntimeModelError
+from keras2edge.runtime.model import Quantization
 from keras2edge.runtime.kernels.quantized.elementwise import (AddParams, abs_int, add_params, add_sub_int, div_int,
                                                               mul_int, rdbpot_x86, rsqrt_int, squared_difference_int,
                                                               squared_difference_params)
 
 from ....tflm import tflm
+from ...helpers import GraphBuilder
 from ...int8_bench import ALL_INT8, T, distinguishing_scales, one_op_model, run_litert_ref, run_tflm
 
 ACT = {"NONE": 0, "RELU": 1, "RELU_N1_TO_1": 2, "RELU6": 3}
@@ -584,6 +587,49 @@ def test_cast_int8_to_an_unsupported_type_is_refused() -> None:
 def test_unbroadcastable_shapes_are_refused() -> None:
     _refused("ADD", [T((2, 3), np.int8, 0.1, 0), T((4, 3), np.int8, 0.1, 0)], T((2, 3), np.int8, 0.1, 0),
              "do not broadcast")
+
+
+# ---------------------------------------------------------------------------------------------
+# A graph of these ops (the planner's arena reuse and scratch buffers around them)
+
+
+def test_a_graph_of_quantized_elementwise_ops() -> None:
+    """float → QUANTIZE ×2 → ADD(RELU) → MUL → SUB(const) → QUANTIZE (requant) → MAXIMUM →
+    SQUARED_DIFFERENCE → DIV → DEQUANTIZE, with broadcasting; every intermediate and the float
+    output bit-exact with TFLM."""
+    g = GraphBuilder()
+    shape = (1, 8, 8, 16)
+    x = g.input("x", shape)
+    y = g.input("y", (1, 1, 1, 16))
+    qp: dict[int, tuple[float, int]] = {}
+
+    def op(name: str, ins: list, q: tuple[float, int], options: dict | None = None, out_shape=shape) -> int:
+        t = g.op(name, ins, options, dtype=np.int8, shapes=[out_shape])
+        qp[t] = q
+        return t
+
+    qx = op("QUANTIZE", [x], (0.05, -3))
+    qy = op("QUANTIZE", [y], (0.03, 10), out_shape=(1, 1, 1, 16))
+    a = op("ADD", [qx, qy], (0.06, -128), {"fused_activation_function": 1})
+    m = op("MUL", [a, qx], (0.2, 5), {"fused_activation_function": 0})
+    c = g.const(np.arange(16, dtype=np.int8).reshape(1, 1, 1, 16) - 8)
+    qp[c] = (0.1, 0)
+    s = op("SUB", [m, c], (0.25, -2), {"fused_activation_function": 0})
+    r = op("QUANTIZE", [a], (0.25, -2))
+    mx = op("MAXIMUM", [s, r], (0.25, -2))
+    sd = op("SQUARED_DIFFERENCE", [mx, qx], (0.5, -128))
+    dv = op("DIV", [sd, qx], (0.3, 0), {"fused_activation_function": 0})
+    out = g.op("DEQUANTIZE", [dv], dtype=np.float32, shapes=[shape])
+    for t, (scale, zp) in qp.items():
+        g.tensors[t].quantization = Quantization(np.float32([scale]), np.int64([zp]), 0)
+    g.output(out, a, sd)
+    model = write_model(g.model())
+    rng = np.random.default_rng(61)
+    feeds = [rng.uniform(-6, 6, shape).astype(np.float32), rng.uniform(-3, 3, (1, 1, 1, 16)).astype(np.float32)]
+    ours = list(Interpreter(model).run(feeds).values())
+    micro = tflm(model, feeds, 3, arena=1 << 20)
+    for o, w in zip(ours, micro):
+        assert o.dtype == w.dtype and np.array_equal(o, w)
 
 
 # ---------------------------------------------------------------------------------------------
