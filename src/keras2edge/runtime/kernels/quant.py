@@ -12,7 +12,8 @@ int16 and DEQUANTIZE int8 / uint8 / int16 -> float32 are bit-exact, except that 
 beyond the int32 range TFLM's ``int32(roundf(x / s))`` is undefined C++ (x86 gives INT32_MIN, so a
 huge positive value quantizes to the minimum) and this kernel saturates. TFLM reads quantization
 per tensor only: its per-channel DEQUANTIZE applies the *first* scale and zero point to every
-channel; this kernel follows the file's per-channel meaning, as LiteRT does. TFLM has no float ->
+channel; this kernel follows the file's per-channel meaning, as LiteRT does (and TFLM refuses a
+per-channel QUANTIZE, which this kernel computes per channel, as LiteRT). TFLM has no float ->
 uint8 QUANTIZE; LiteRT refuses int16 DEQUANTIZE with a non-zero zero point (TFLM runs it).
 """
 

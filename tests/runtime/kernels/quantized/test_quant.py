@@ -12,8 +12,9 @@
 
 LiteRT BUILTIN_REF differences asserted here: it has no int8 → int32 QUANTIZE, it refuses int16 →
 int16 QUANTIZE and int16 DEQUANTIZE with a non-zero zero point, and for a per-channel DEQUANTIZE it
-applies each channel's scale where TFLM applies the first scale to every channel (the runtime
-follows the file's per-channel meaning, as LiteRT does).
+applies each channel's scale where TFLM applies the first scale to every channel, and it runs a
+per-channel float → int8 QUANTIZE that TFLM refuses (the runtime follows the file's per-channel
+meaning, as LiteRT does).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import pytest
 
 from keras2edge.runtime import Interpreter
 from keras2edge.runtime import fixed_point as fp
+from keras2edge.runtime import int8_tables as tables
 from keras2edge.runtime.errors import RuntimeModelError
 from keras2edge.runtime.kernels.quantized.quant import REQUANTIZE_PAIRS, requantize_int
 
@@ -175,3 +177,17 @@ def test_dequantize_per_channel_follows_the_file_not_tflm() -> None:
     micro = run_tflm(model, [x])[0]
     assert np.array_equal(micro, (np.float64(np.float32(0.1)) * x).astype(np.float32))  # first scale only
     assert not np.array_equal(micro, ours)
+
+
+def test_quantize_float_per_channel_follows_litert_tflm_refuses() -> None:
+    """A per-channel float → int8 QUANTIZE: TFLM refuses it in prepare (one output scale only);
+    this runtime computes each channel with its own scale and zero point, as LiteRT does."""
+    x = np.random.default_rng(71).uniform(-3, 3, (40, 3)).astype(np.float32)
+    out = T(x.shape, np.int8, [0.1, 0.02, 0.05], [0, 3, -4], axis=1)
+    model = one_op_model("QUANTIZE", [T(x.shape, np.float32)], [out])
+    ours = Interpreter(model).run(x)
+    assert np.array_equal(ours, run_litert_ref(model, [x])[0])
+    for c, (s, z) in enumerate([(0.1, 0), (0.02, 3), (0.05, -4)]):
+        assert np.array_equal(ours[:, c], tables.quantize_float(x[:, c], s, z))
+    with pytest.raises(RuntimeError, match="allocate"):
+        run_tflm(model, [x])
