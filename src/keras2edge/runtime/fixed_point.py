@@ -14,7 +14,7 @@ What maps to what (TFLM = github tensorflow/tflite-micro, GL = github google/gem
 * ``activation_range``             ← TFLM ``kernels/kernel_util.cc`` CalculateActivationRangeQuantized
 * ``REAL_MULTIPLIERS``             ← how each op forms its real multiplier (float32 vs double), from
   the TFLM ``micro/kernels/*_common.cc`` prepare functions, as the tflite-micro build we test
-  does it: double for CONV/FC (per-tensor too), MUL, ADD, SUB, RELU and LEAKY_RELU (and
+  does it: double for CONV/FC (per-tensor too), MUL, ADD, SUB, DIV, ABS, RSQRT, RELU and LEAKY_RELU (and
   HARD_SWISH, in ``int8_tables``), where int8-arithmetic.md §2.7 says float32 for per-tensor FC,
   SUB, RELU and HARD_SWISH (older sources; the tests tell them apart)
 
@@ -349,6 +349,20 @@ def real_multipliers_leaky_relu(input_scale: float, output_scale: float, alpha: 
     return s_in / s_out, s_in * float(np.float32(alpha)) / s_out
 
 
+def real_multiplier_div(input1_scale: float, input2_scale: float, output_scale: float) -> float:
+    """DIV: ``double(s1) / (double(s2) · double(s_out))``. TFLM's source (``micro/kernels/div.cc``)
+    writes the expression in float32; the tflite-micro build we test evaluates it in double
+    (tests/runtime/kernels/quantized/test_elementwise.py finds scales that tell them apart)."""
+    return float(_f64(input1_scale) / (_f64(input2_scale) * _f64(output_scale)))
+
+
+def real_multiplier_rsqrt(input_scale: float, output_scale: float) -> float:
+    """RSQRT: ``1 / (sqrt(double(s_in)) · double(s_out))``, double. TFLM's source
+    (``micro/kernels/elementwise.cc`` SetRsqrtOutputMultiplier) takes a float32 sqrt and product;
+    see tests/runtime/kernels/quantized/test_elementwise.py for which one the wheel follows."""
+    return float(1.0 / (np.sqrt(_f64(input_scale)) * _f64(output_scale)))
+
+
 ADD_LEFT_SHIFT = 20  # int8 ADD/SUB (15 for int16)
 
 
@@ -373,12 +387,15 @@ REAL_MULTIPLIERS: dict[str, Callable[..., Any]] = {
     "TRANSPOSE_CONV": real_multiplier_per_channel,
     "FULLY_CONNECTED": real_multiplier_per_channel,
     "MUL": real_multiplier_mul,
+    "DIV": real_multiplier_div,
+    "RSQRT": real_multiplier_rsqrt,
     "ADD": real_multipliers_add,
     "SUB": real_multipliers_add,
     "QUANTIZE": real_multiplier_requantize,
     "MEAN": real_multiplier_requantize,
     "SUM": real_multiplier_requantize,
     "RELU": real_multiplier_requantize,
+    "ABS": real_multiplier_requantize,  # the TFLM source divides in float32, the wheel we test in double
     "LEAKY_RELU": real_multipliers_leaky_relu,
 }
 

@@ -4,7 +4,17 @@ As TFLite's reference kernels: QUANTIZE computes ``round_half_away(x / scale)`` 
 zero point and clamps to the output type (AffineQuantize); DEQUANTIZE computes
 ``float(double(scale) * (q - zero_point))`` per tensor, ``scale[c] * (q - zp[c])`` in float32 per
 channel (PerChannelDequantize), and an exact cast for float16. Requantization (int -> int QUANTIZE)
-belongs to the integer kernels.
+belongs to the integer kernels (``quantized/quant.py``).
+
+Against TFLite Micro (``micro/kernels/quantize_common.cc``, ``dequantize_common.cc``; tested element
+for element in tests/runtime/kernels/quantized/test_quant.py): per-tensor QUANTIZE float32 -> int8 /
+int16 and DEQUANTIZE int8 / uint8 / int16 -> float32 are bit-exact, except that where x / scale is
+beyond the int32 range TFLM's ``int32(roundf(x / s))`` is undefined C++ (x86 gives INT32_MIN, so a
+huge positive value quantizes to the minimum) and this kernel saturates. TFLM reads quantization
+per tensor only: its per-channel DEQUANTIZE applies the *first* scale and zero point to every
+channel; this kernel follows the file's per-channel meaning, as LiteRT does (and TFLM refuses a
+per-channel QUANTIZE, which this kernel computes per channel, as LiteRT). TFLM has no float ->
+uint8 QUANTIZE; LiteRT refuses int16 DEQUANTIZE with a non-zero zero point (TFLM runs it).
 """
 
 from __future__ import annotations
