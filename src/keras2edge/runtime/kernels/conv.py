@@ -4,6 +4,8 @@ Layouts (TFLite): activations NHWC; CONV_2D filter OHWI ``[Cout, KH, KW, Cin/gro
 DEPTHWISE_CONV_2D filter ``[1, KH, KW, Cin*M]`` (output channel ``c*M + m``); TRANSPOSE_CONV inputs
 ``[output_shape, filter OHWI, x, bias?]``.
 
+int8 filters (the converter's dynamic-range mode) run the hybrid kernels of :mod:`.hybrid`.
+
 Speed: CONV_2D is im2col + one float32 GEMM (BLAS). A 1x1 stride-1 conv skips im2col (the input
 *is* the column matrix). The column matrix is filled tap by tap from strided input slices, and
 the parts of a tap that fall into the padding are zeroed, so no padded copy of the input is made.
@@ -169,9 +171,11 @@ def conv_2d_float32(ctx: OpContext) -> EvalFn:
     ctx.check_rank(0, 4)
     ctx.check_rank(1, 4)
     x, w = ctx.input(0), ctx.input(1)
+    if w.dtype == np.int8:
+        from . import hybrid  # imported here: hybrid builds on this module's window helpers
+        return hybrid.prepare_conv_2d(ctx)
     if w.dtype != np.float32:
-        raise ctx.fail(f"filter '{w.name}' is {w.dtype}; only float32 filters are supported by the float kernel "
-                       "(hybrid int8-weight convolutions are not)")
+        raise ctx.fail(f"filter '{w.name}' is {w.dtype}; the float kernel needs float32 (or int8: hybrid) filters")
     n, h, wd, cin = x.shape
     cout, kh, kw, cin_g = w.shape
     if cin_g <= 0 or cin % cin_g:
@@ -256,8 +260,11 @@ def depthwise_conv_2d_float32(ctx: OpContext) -> EvalFn:
     ctx.check_rank(0, 4)
     ctx.check_rank(1, 4)
     x, w = ctx.input(0), ctx.input(1)
+    if w.dtype == np.int8:
+        from . import hybrid  # imported here: hybrid builds on this module's window helpers
+        return hybrid.prepare_depthwise_conv_2d(ctx)
     if w.dtype != np.float32:
-        raise ctx.fail(f"filter '{w.name}' is {w.dtype}; the float kernel needs float32")
+        raise ctx.fail(f"filter '{w.name}' is {w.dtype}; the float kernel needs float32 (or int8: hybrid) filters")
     cin = x.shape[3]
     one, kh, kw, cout = w.shape
     if one != 1 or cin <= 0 or cout % cin:
