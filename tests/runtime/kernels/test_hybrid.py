@@ -60,7 +60,7 @@ def _weights(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
 
 def _run_both(model: bytes, feeds: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     got = Interpreter(model).run(feeds[0] if len(feeds) == 1 else feeds)
-    got = got if isinstance(got, np.ndarray) else list(got.values())[0]
+    got = got if isinstance(got, np.ndarray) else next(iter(got.values()))
     want = run_litert_ref(model, feeds)[0]
     return got, want
 
@@ -240,14 +240,14 @@ def test_round_half_away_and_the_asymmetric_scale() -> None:
     assert sf.tolist() == [1, np.float32(2) / np.float32(127)] and inv[0] == 0
 
 
-def test_wide_accumulators_take_the_float64_path() -> None:
-    """K * 255 * 127 >= 2^24 (K = 700, full-range weights): float64 GEMM, still bit-exact with LiteRT,
-    and equal to the plain integer computation."""
+def test_wide_accumulators_split_the_depth() -> None:
+    """K * 255 * 127 >= 2^24 (K = 700, full-range weights): the GEMM runs in exact float32 spans summed
+    in float64; still bit-exact with LiteRT, and equal to the plain integer computation."""
     rng = np.random.default_rng(30)
     k, units = 700, 9
     wt = rng.integers(-127, 128, (units, k)).astype(np.int8)
     wt[0, 0] = 127
-    assert hybrid._gemm_dtype(k, 255, wt) == np.float64 and hybrid._gemm_dtype(k, 3, wt) == np.float32
+    assert hybrid.k_splits(k, 255, wt) == [(0, 518), (518, 700)] and hybrid.k_splits(k, 3, wt) == [(0, 700)]
     scales = _scales(rng, units, "channel")
     m = one_op_model("FULLY_CONNECTED", [T((3, k), np.float32), T(wt.shape, np.int8, scale=scales, data=wt), None],
                      [T((3, units), np.float32)], {"asymmetric_quantize_inputs": True})

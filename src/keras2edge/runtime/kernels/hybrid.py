@@ -51,7 +51,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..codes import ACT_NONE, ACT_RELU, ACT_RELU6, ACT_RELU_N1_TO_1, ACT_SIGN_BIT, ACT_TANH
-from .base import ActivationFn, EvalFn, OpContext, TensorSpec, broadcast, fused_activation
+from .base import ActivationFn, EvalFn, OpContext, broadcast, fused_activation
 from .conv import _ColChunks, _sl, _window, _Windows
 
 #: float32 sums of integers are exact below this magnitude.
@@ -83,11 +83,33 @@ def weight_scales(ctx: OpContext, i: int, axis: int, what: str) -> np.ndarray:
     return scale
 
 
-def _gemm_dtype(k: int, max_in: int, w: np.ndarray) -> np.dtype:
-    """float32 when every partial sum of a length-``k`` dot product of values bounded by ``max_in``
-    and ``w`` stays below 2^24 (then BLAS is exact in any order), else float64 (exact below 2^53)."""
+def k_splits(k: int, max_in: int, w: np.ndarray) -> list[tuple[int, int]]:
+    """Split the depth K of an integer GEMM on float32 operands into spans whose dot products are exact:
+    every partial sum of a span of length L is at most ``L * max_in * max|w| < 2^24``, so float32 BLAS
+    computes it exactly in any order (``max|w|`` is the weights' real maximum, known at prepare)."""
     max_w = int(np.abs(w.astype(np.int32)).max()) if w.size else 0
-    return np.dtype(np.float32 if k * max_in * max_w < F32_EXACT else np.float64)
+    span = max(1, int((F32_EXACT - 1) // max(1, max_in * max_w)))
+    return [(k0, min(k0 + span, k)) for k0 in range(0, max(k, 1), span)]
+
+
+def exact_matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray, splits: list[tuple[int, int]],
+                 part: np.ndarray | None, acc: np.ndarray | None) -> None:
+    """out (float32) <- float32(a @ b) for integer-valued float32 ``a`` [..., M, K] and ``b`` [..., K, N],
+    rounded once as C's int32 -> float conversion rounds the exact integer result.
+
+    One span: one float32 GEMM (exact, see :func:`k_splits`). Several: one float32 GEMM per span into
+    ``part``, summed exactly in float64 ``acc`` (integers below 2^53), then one rounding to float32.
+    ``part`` and ``acc`` have out's shape (None when there is one span)."""
+    if len(splits) == 1:
+        np.matmul(a, b, out=out)
+        return
+    for j, (k0, k1) in enumerate(splits):
+        np.matmul(a[..., k0:k1], b[..., k0:k1, :], out=part)
+        if j == 0:
+            np.copyto(acc, part)  # type: ignore[arg-type]
+        else:
+            np.add(acc, part, out=acc)  # type: ignore[arg-type]
+    np.copyto(out, acc, casting="same_kind")  # type: ignore[arg-type]
 
 
 # ------------------------------------------------------------------------------ input quantization
@@ -203,7 +225,7 @@ def _float_bias(ctx: OpContext, i: int, n: int) -> np.ndarray | None:
 def prepare_conv_2d(ctx: OpContext) -> EvalFn:
     """Hybrid CONV_2D: float32 input, int8 OHWI filter, float32 bias (see the module docstring)."""
     x, w = ctx.input(0), ctx.input(1)
-    n, h, wd, cin = x.shape
+    n, cin = x.shape[0], x.shape[3]
     cout, kh, kw, cin_g = w.shape
     if cin_g <= 0 or cin % cin_g or cout % (cin // cin_g):
         raise ctx.fail(f"input has {cin} channels; the filter {list(w.shape)} does not divide them into groups")
@@ -223,33 +245,47 @@ def prepare_conv_2d(ctx: OpContext) -> EvalFn:
     ctx.set_output(0, (n, oh, ow, cout))
     act = fused_activation(ctx)
     m, k = n * oh * ow, kh * kw * cin_g
-    wdata = np.asarray(w.data)
-    dt = _gemm_dtype(k, 255 if per_channel else 127, wdata)
+    splits = k_splits(k, 255 if per_channel else 127, np.asarray(w.data))
 
     def wmat(wt: np.ndarray) -> np.ndarray:
         # OHWI -> [K, Cout] (or per group [G, K, Cout_g]), K ordered (kh, kw, ci) like the columns.
         if groups == 1:
-            return np.ascontiguousarray(wt.reshape(cout, k).T, dtype=dt)
-        return np.ascontiguousarray(wt.reshape(groups, cout_g, k).transpose(0, 2, 1), dtype=dt)
+            return np.ascontiguousarray(wt.reshape(cout, k).T, dtype=np.float32)
+        return np.ascontiguousarray(wt.reshape(groups, cout_g, k).transpose(0, 2, 1), dtype=np.float32)
 
-    wm = ctx.cached(f"hybrid_wmat_{dt.name}", w.data, wmat)
+    wm = ctx.cached("hybrid_wmat", w.data, wmat)
     iv, iwork = ctx.scratch(x.shape), ctx.scratch(x.shape)
     direct = kh == kw == 1 and rows == [(0, 0, oh, 0)] and cols == [(0, 0, ow, 0)]
-    pointwise = direct and sh == sw == 1 and groups == 1 and dt == np.float32
+    pointwise = direct and sh == sw == 1 and groups == 1
     win = None if direct else _Windows(ctx, x.shape, kh, kw, sh, sw, dh, dw, oh, ow)
-    chunks = _ColChunks(n, oh, ow * kh * kw * cin * dt.itemsize)
-    cn, cr = chunks.max_images, chunks.max_rows
-    icol = None if pointwise else ctx.scratch((cn * cr * ow * groups * k,), dt)
-    wide = dt == np.float64 or groups > 1
-    iacc = ctx.scratch((groups * cn * cr * ow * cout_g,), dt) if wide else None
+    chunks = _ColChunks(n, oh, ow * kh * kw * cin * 4)
+    cn, cr = (n, oh) if pointwise else (chunks.max_images, chunks.max_rows)
+    rows_max = cn * cr * ow
+    icol = None if pointwise else ctx.scratch((rows_max * groups * k,))
+    many = len(splits) > 1
+    ipart = ctx.scratch((rows_max * cout,)) if many else None
+    iacc = ctx.scratch((rows_max * cout,), np.float64) if many else None
+    igrp = ctx.scratch((rows_max * cout,)) if groups > 1 else None
     epilogue = _conv_epilogue(scales, per_channel, bias, act, n)
+
+    def gemm(a2: np.ndarray, o2: np.ndarray, mc: int, tmp: Sequence[np.ndarray]) -> None:
+        """o2 [mc, Cout] <- exact a2 [mc, G*K] @ filter, per group."""
+        shape = (mc, cout) if groups == 1 else (groups, mc, cout_g)
+        part = tmp[ipart][:mc * cout].reshape(shape) if ipart is not None else None
+        acc = tmp[iacc][:mc * cout].reshape(shape) if iacc is not None else None
+        if groups == 1:
+            exact_matmul(a2, wm, o2, splits, part, acc)
+            return
+        g = tmp[igrp][:mc * cout].reshape(shape)  # type: ignore[index]
+        exact_matmul(a2.reshape(mc, groups, k).transpose(1, 0, 2), wm, g, splits, part, acc)
+        np.copyto(o2.reshape(mc, groups, cout_g), g.transpose(1, 0, 2))
 
     def eval_(ins: Sequence[np.ndarray | None], outs: Sequence[np.ndarray], tmp: Sequence[np.ndarray]) -> None:
         xv, out = ins[0], outs[0]
         v = tmp[iv]
         sf, _ = quantize_rows(xv, v, tmp[iwork], asymmetric=per_channel)  # type: ignore[arg-type]
         if pointwise:
-            np.matmul(v.reshape(m, cin), wm, out=out.reshape(m, cout))  # exact: partial sums < 2^24
+            gemm(v.reshape(m, cin), out.reshape(m, cout), m, tmp)
             epilogue(out, sf)
             return
         if direct:
@@ -261,17 +297,7 @@ def prepare_conv_2d(ctx: OpContext) -> EvalFn:
             mc = nn * rr * ow
             col = tmp[icol][:mc * groups * k]  # type: ignore[index]
             np.copyto(col.reshape(nn, rr, ow, groups, kh, kw, cin_g), view[n0:n1, r0:r1])
-            o2 = out[n0:n1, r0:r1].reshape(mc, cout)
-            if not wide:
-                np.matmul(col.reshape(mc, k), wm, out=o2)  # exact: partial sums < 2^24
-            elif groups == 1:
-                acc = tmp[iacc][:mc * cout].reshape(mc, cout)  # type: ignore[index]
-                np.matmul(col.reshape(mc, k), wm, out=acc)
-                np.copyto(o2, acc, casting="same_kind")  # one rounding, as int32 -> float
-            else:
-                g = tmp[iacc][:groups * mc * cout_g].reshape(groups, mc, cout_g)  # type: ignore[index]
-                np.matmul(col.reshape(mc, groups, k).transpose(1, 0, 2), wm, out=g)
-                np.copyto(o2.reshape(mc, groups, cout_g), g.transpose(1, 0, 2), casting="same_kind")
+            gemm(col.reshape(mc, groups * k), out[n0:n1, r0:r1].reshape(mc, cout), mc, tmp)
         epilogue(out, sf)
 
     return eval_
@@ -321,7 +347,8 @@ def prepare_depthwise_conv_2d(ctx: OpContext) -> EvalFn:
     ctx.set_output(0, (n, oh, ow, cout))
     act = fused_activation(ctx)
     wdata = np.asarray(w.data)
-    dt = _gemm_dtype(kh * kw, 255, wdata)
+    # float32 taps are exact while KH*KW*255*max|w| < 2^24 (any real kernel); float64 beyond.
+    dt = np.dtype(np.float32 if len(k_splits(kh * kw, 255, wdata)) == 1 else np.float64)
     wt = ctx.cached(f"hybrid_dw_{dt.name}", w.data, lambda a: np.ascontiguousarray(a.reshape(kh, kw, cout), dt))
     iv, iwork = ctx.scratch(x.shape), ctx.scratch(x.shape)
     irep = ctx.scratch((n, h, wd, cout)) if mult > 1 else None
@@ -363,18 +390,18 @@ def prepare_depthwise_conv_2d(ctx: OpContext) -> EvalFn:
 def prepare_fully_connected(ctx: OpContext, batch: int, k: int, units: int) -> EvalFn:
     """Hybrid FULLY_CONNECTED (EvalHybridDense): rows of K quantized symmetric or asymmetric
     (``asymmetric_quantize_inputs``); the output shape is set by the caller."""
-    x, w = ctx.input(0), ctx.input(1)
+    w = ctx.input(1)
     scales = weight_scales(ctx, 1, 0, "weights")
     per_channel = scales.size > 1  # VerifyPerChannelQuantization: more than one scale, equal or not
     asym = bool(ctx.opt("asymmetric_quantize_inputs", False))
     bias = _float_bias(ctx, 2, units)
     act = vector_activation(ctx)
-    dt = _gemm_dtype(k, 255 if asym else 127, np.asarray(w.data))
-    wt = ctx.cached(f"hybrid_fc_{dt.name}", w.data, lambda a: np.ascontiguousarray(a.T, dt))
+    splits = k_splits(k, 255 if asym else 127, np.asarray(w.data))
+    wt = ctx.cached("hybrid_fc", w.data, lambda a: np.ascontiguousarray(a.T, np.float32))
     iv, iwork = ctx.scratch((batch, k)), ctx.scratch((batch, k))
-    wide = dt == np.float64
-    iv64 = ctx.scratch((batch, k), dt) if wide else None
-    iacc = ctx.scratch((batch, units), dt) if wide else None
+    many = len(splits) > 1
+    ipart = ctx.scratch((batch, units)) if many else None
+    iacc = ctx.scratch((batch, units), np.float64) if many else None
     s_w = np.float32(scales[0])
 
     def eval_(ins: Sequence[np.ndarray | None], outs: Sequence[np.ndarray], tmp: Sequence[np.ndarray]) -> None:
@@ -382,13 +409,7 @@ def prepare_fully_connected(ctx: OpContext, batch: int, k: int, units: int) -> E
         o2 = outs[0].reshape(batch, units)
         v = tmp[iv]
         sf, _ = quantize_rows(x2, v, tmp[iwork], asymmetric=asym)
-        if wide:
-            v64, acc = tmp[iv64], tmp[iacc]  # type: ignore[index]
-            np.copyto(v64, v)
-            np.matmul(v64, wt, out=acc)
-            np.copyto(o2, acc, casting="same_kind")
-        else:
-            np.matmul(v, wt, out=o2)  # exact: partial sums < 2^24
+        exact_matmul(v, wt, o2, splits, None if ipart is None else tmp[ipart], None if iacc is None else tmp[iacc])
         if per_channel:
             rs = (sf[:, None] * scales[None, :]).astype(np.float32)
         else:
@@ -423,22 +444,24 @@ def prepare_batch_matmul(ctx: OpContext) -> EvalFn:
     scales = weight_scales(ctx, 1, n_axis, "RHS")
     per_channel = scales.size > 1
     k = ka
-    dt = _gemm_dtype(k, 128, np.asarray(b.data))
+    splits = k_splits(k, 128, np.asarray(b.data))
 
     def rhs(bv: np.ndarray) -> np.ndarray:
-        return np.ascontiguousarray(bv.swapaxes(-1, -2) if adj_y else bv, dt)  # [..., K, N]
+        return np.ascontiguousarray(bv.swapaxes(-1, -2) if adj_y else bv, np.float32)  # [..., K, N]
 
-    wm = ctx.cached(f"hybrid_bmm_{dt.name}", b.data, rhs)
+    wm = ctx.cached("hybrid_bmm", b.data, rhs)
     # rowsum[..., 1, N] = sum_k w: the zero-point term, formed in float32 as LiteRT does
     rowsum = ctx.cached("hybrid_bmm_rowsum", b.data,
-                        lambda bv: rhs(bv).astype(np.int64).sum(axis=-2, keepdims=True).astype(np.float32))
+                        lambda bv: np.asarray(bv, np.int64).swapaxes(-1, -2).sum(axis=-2, keepdims=True)
+                        .astype(np.float32) if adj_y else
+                        np.asarray(bv, np.int64).sum(axis=-2, keepdims=True).astype(np.float32))
     a_rows = a.shape[:-2] + (m, k)
     rows = int(np.prod(a_rows[:-1], dtype=np.int64))
     iv, iwork = ctx.scratch(a_rows), ctx.scratch(a_rows)
     ixt = ctx.scratch(a_rows) if adj_x else None
-    wide = dt == np.float64
-    iv64 = ctx.scratch(a_rows, dt) if wide else None
-    iacc = ctx.scratch(out_shape, dt) if wide else None
+    many = len(splits) > 1
+    ipart = ctx.scratch(out_shape) if many else None
+    iacc = ctx.scratch(out_shape, np.float64) if many else None
     s_w = np.float32(scales[0])
     lead = (1,) * (len(out_shape) - len(a_rows))
 
@@ -450,13 +473,8 @@ def prepare_batch_matmul(ctx: OpContext) -> EvalFn:
         v = tmp[iv]
         sf, zp = quantize_rows(xv.reshape(rows, k), v.reshape(rows, k), tmp[iwork].reshape(rows, k),  # type: ignore[union-attr]
                                asymmetric=asym, keep_zero_point=True)
-        if wide:
-            np.copyto(tmp[iv64], v)  # type: ignore[index]
-            acc = tmp[iacc]  # type: ignore[index]
-            np.matmul(tmp[iv64], wm, out=acc)  # type: ignore[index]
-            np.copyto(out, acc, casting="same_kind")  # float(total): one rounding
-        else:
-            np.matmul(v, wm, out=out)  # exact: partial sums < 2^24
+        # float(total): the exact sum of q * w, rounded once
+        exact_matmul(v, wm, out, splits, None if ipart is None else tmp[ipart], None if iacc is None else tmp[iacc])
         sfr = sf.reshape(lead + a_rows[:-1] + (1,))
         if asym:
             # total -= row_sum * float(zp): float32 product and difference, then back to int32 (exact)
