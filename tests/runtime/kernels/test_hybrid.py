@@ -22,6 +22,7 @@ from keras2edge.runtime import Interpreter
 from keras2edge.runtime.codes import ACT_NONE, ACT_RELU, ACT_RELU6, ACT_RELU_N1_TO_1, ACT_TANH
 from keras2edge.runtime.errors import RuntimeModelError
 from keras2edge.runtime.kernels import hybrid
+from keras2edge.runtime.kernels.base import conv_out_size
 
 from ...corpus import FIXTURES
 from ...litert import litert
@@ -94,22 +95,26 @@ def conv_model(rng: np.random.Generator, case, mode: str, act: int, bias: bool =
     n, h, w, groups, cin_g, cout_g, kh, kw, sh, sw, dh, dw, padding = case
     cin, cout = cin_g * groups, cout_g * groups
     wt = _weights(rng, (cout, kh, kw, cin_g))
-    scales = _scales(rng, cout, "channel" if groups > 1 else mode)
+    # grouped: one scale per channel (LiteRT refuses one scale), equal ones run the per-channel path too
+    scales = _scales(rng, cout, "channel" if groups > 1 and mode == "tensor" else mode)
     b = rng.normal(0, 1, cout).astype(np.float32)
     opts = {"padding": padding, "stride_h": sh, "stride_w": sw, "dilation_h_factor": dh, "dilation_w_factor": dw,
             "fused_activation_function": act}
+    out = (n, conv_out_size(padding, h, kh, sh, dh), conv_out_size(padding, w, kw, sw, dw), cout)
     m = one_op_model("CONV_2D", [T((n, h, w, cin), np.float32), T(wt.shape, np.int8, scale=scales, data=wt),
                                  T((cout,), np.float32, data=b) if bias else None],
-                     [T((n, 1, 1, cout), np.float32)], opts)
+                     [T(out, np.float32)], opts)
     return m, [_input(rng, (n, h, w, cin))]
 
 
 @pytest.mark.parametrize("mode", ["tensor", "channel", "equal"])
 def test_conv_2d_matches_litert_bit_for_bit(mode: str) -> None:
+    """per-tensor: EvalHybrid (symmetric); per-channel (and grouped): EvalHybridPerChannel (asymmetric);
+    equal per-channel scales without groups: EvalHybrid with the first scale."""
     rng = np.random.default_rng({"tensor": 1, "channel": 2, "equal": 3}[mode])
     for i in range(30):
         case = _conv_case(rng)
-        if mode != "channel" and case[3] > 1:
+        if mode == "tensor" and case[3] > 1:
             case = (case[0], case[1], case[2], 1) + case[4:]
         m, feeds = conv_model(rng, case, mode, CLAMPS[i % 4])
         _assert_same(m, feeds, f"CONV_2D {mode} case {i} {case}")
@@ -132,10 +137,11 @@ def test_depthwise_conv_2d_matches_litert_bit_for_bit() -> None:
         b = rng.normal(0, 1, cout).astype(np.float32)
         opts = {"padding": padding, "stride_h": sh, "stride_w": sw, "dilation_h_factor": dh,
                 "dilation_w_factor": dw, "depth_multiplier": mult, "fused_activation_function": CLAMPS[i % 4]}
+        out = (n, conv_out_size(padding, h, kh, sh, dh), conv_out_size(padding, w, kw, sw, dw), cout)
         m = one_op_model("DEPTHWISE_CONV_2D", [T((n, h, w, cin), np.float32),
                                                T(wt.shape, np.int8, scale=scales, axis=3, data=wt),
                                                T((cout,), np.float32, data=b)],
-                         [T((n, 1, 1, cout), np.float32)], opts)
+                         [T(out, np.float32)], opts)
         _assert_same(m, [_input(rng, (n, h, w, cin))], f"DEPTHWISE_CONV_2D case {i}")
 
 
@@ -266,6 +272,54 @@ def test_wide_accumulators_split_the_depth() -> None:
     case = (1, 6, 6, 1, 64, 4, 3, 3, 1, 1, 1, 1, 0)
     cm, feeds = conv_model(rng, case, "channel", ACT_NONE)
     _assert_same(cm, feeds, "CONV_2D K=576 per channel")
+
+
+def _conv_int64(x: np.ndarray, wt: np.ndarray, scales: np.ndarray, bias: np.ndarray, stride: int,
+                padding: int, groups: int) -> np.ndarray:
+    """The per-channel hybrid CONV_2D the plain way: asymmetric quantization with an independent
+    half-away rounding (float64 floor), int64 accumulation over the taps inside the image, the scales."""
+    n, h, w, cin = x.shape
+    cout, kh, kw, cin_g = wt.shape
+    sf, zp, inv = hybrid.asymmetric_params(x.reshape(n, -1).min(1), x.reshape(n, -1).max(1))
+    y = ((x * inv[:, None, None, None]).astype(np.float32) + zp[:, None, None, None].astype(np.float32))
+    y64 = y.astype(np.float64)
+    q = np.clip(np.sign(y64) * np.floor(np.abs(y64) + 0.5), -128, 127).astype(np.int64) - zp[:, None, None, None]
+    oh, ow = conv_out_size(padding, h, kh, stride, 1), conv_out_size(padding, w, kw, stride, 1)
+    pt = max((oh - 1) * stride + kh - h, 0) // 2
+    pl = max((ow - 1) * stride + kw - w, 0) // 2
+    qp = np.zeros((n, h + 2 * kh + stride * oh, w + 2 * kw + stride * ow, cin), np.int64)
+    qp[:, pt:pt + h, pl:pl + w] = q  # outside the image: skipped taps (0 after the offset)
+    acc = np.zeros((n, oh, ow, cout), np.int64)
+    cout_g = cout // groups
+    for g in range(groups):
+        wg = wt[g * cout_g:(g + 1) * cout_g].astype(np.int64)
+        for i in range(kh):
+            for j in range(kw):
+                patch = qp[:, i:i + stride * oh:stride, j:j + stride * ow:stride, g * cin_g:(g + 1) * cin_g]
+                acc[..., g * cout_g:(g + 1) * cout_g] += patch @ wg[:, i, j, :].T
+    out = (acc.astype(np.float32) * scales).astype(np.float32) * sf[:, None, None, None]
+    return (out.astype(np.float32) + bias).astype(np.float32)
+
+
+@pytest.mark.parametrize("cin, groups, k, spans", [(64, 1, 3, 2), (8, 2, 3, 1), (128, 2, 3, 2), (3, 1, 5, 1)])
+def test_conv_2d_equals_the_plain_integer_path(cin: int, groups: int, k: int, spans: int) -> None:
+    """Both GEMM paths (one exact float32 span; several spans summed in float64: 9 * 64 > 518) against
+    int64 arithmetic, and against LiteRT."""
+    rng = np.random.default_rng(33 + cin)
+    n, h, w, cout, stride = 2, 7, 6, 6, 2
+    wt = rng.integers(-127, 128, (cout, k, k, cin // groups)).astype(np.int8)
+    wt.flat[0] = -127
+    assert len(hybrid.k_splits(k * k * cin // groups, 255, wt)) == spans
+    scales = _scales(rng, cout, "channel")
+    bias = rng.normal(0, 1, cout).astype(np.float32)
+    out = (n, conv_out_size(0, h, k, stride, 1), conv_out_size(0, w, k, stride, 1), cout)
+    m = one_op_model("CONV_2D", [T((n, h, w, cin), np.float32), T(wt.shape, np.int8, scale=scales, data=wt),
+                                 T((cout,), np.float32, data=bias)], [T(out, np.float32)],
+                     {"padding": 0, "stride_h": stride, "stride_w": stride})
+    x = _input(rng, (n, h, w, cin))
+    got = Interpreter(m).run(x)
+    assert np.array_equal(got, _conv_int64(x, wt, scales, bias, stride, 0, groups))
+    _assert_same(m, [x], f"CONV_2D cin={cin} groups={groups}")
 
 
 def test_all_zero_input_gives_the_bias() -> None:
