@@ -387,11 +387,12 @@ def test_float16_dequantize_is_exact() -> None:
 
 # ------------------------------------------------------------------------------ converter files
 
+@pytest.mark.parametrize("mode", ["dynamic", "f16"])
 @pytest.mark.parametrize("name", ["mbv2_block", "pool_concat_tconv", "dense_seq", "conv1d", "resize"])
-def test_converter_dynamic_range_files_match_litert(name: str) -> None:
-    """The TFLite converter's dynamic-range files (tests/runtime/make_quantized_models.py); mbv2_block's
-    CONV_2D #9 has per-channel int8 weights."""
-    data = (FIXTURES / "tflite_runtime" / f"{name}.dynamic.tflite").read_bytes()
+def test_converter_dynamic_range_and_float16_files_match_litert(name: str, mode: str) -> None:
+    """The TFLite converter's dynamic-range files (hybrid kernels; mbv2_block's CONV_2D #9 has per-channel
+    int8 weights) and float16 files (DEQUANTIZE of float16 weights), tests/runtime/make_quantized_models.py."""
+    data = (FIXTURES / "tflite_runtime" / f"{name}.{mode}.tflite").read_bytes()
     it = Interpreter(data)
     rng = np.random.default_rng(50)
     for _ in range(2):
@@ -406,7 +407,9 @@ def test_converter_dynamic_range_files_match_litert(name: str) -> None:
 # ------------------------------------------------------------------------------ speed
 
 def test_speed_of_the_two_reference_layers() -> None:
-    """FC 1280 -> 1000 and a 3x3 conv 56x56x64 -> 64 (per-channel weights), batch 1: report the ms."""
+    """FC 1280 -> 1000 and a 3x3 conv 56x56x64 -> 64 (per-channel weights), batch 1: the best of 5 runs
+    in ms (measured with OPENBLAS_NUM_THREADS=1 on a quiet machine: about 0.11 ms and 3.8 ms; the
+    float kernels 0.07 ms and 3.1 ms)."""
     rng = np.random.default_rng(60)
     fc = fc_model(rng, (1, 1280), 1000, "channel", False, ACT_NONE)
     conv = conv_model(rng, (1, 56, 56, 1, 64, 64, 3, 3, 1, 1, 1, 1, 0), "channel", ACT_RELU6)[0]
@@ -414,9 +417,11 @@ def test_speed_of_the_two_reference_layers() -> None:
         it = Interpreter(model)
         x = _input(rng, shape)
         it.run(x)
-        t0 = time.perf_counter()
+        best = float("inf")
         for _ in range(5):
+            t0 = time.perf_counter()
             it.run(x)
-        ms = (time.perf_counter() - t0) / 5 * 1e3
+            best = min(best, time.perf_counter() - t0)
+        ms = best * 1e3
         print(f"hybrid {what}: {ms:.2f} ms")
         assert ms < 500
