@@ -246,6 +246,29 @@ def test_round_half_away_and_the_asymmetric_scale() -> None:
     assert sf.tolist() == [1, np.float32(2) / np.float32(127)] and inv[0] == 0
 
 
+def test_asymmetric_quantization_rounds_before_adding_the_zero_point() -> None:
+    """The wheel computes zp + round(x * inv), not round(zp + x * inv) as the source reads: rows searched
+    where the two disagree, run through an identity FULLY_CONNECTED (output = (q - zp) * sf)."""
+    rng = np.random.default_rng(32)
+    k, found = 64, []
+    while len(found) < 8:
+        x = (rng.normal(0, 1, (20000, k)) * np.exp(rng.uniform(-3, 3, (20000, 1)))
+             + rng.normal(0, 2, (20000, 1))).astype(np.float32)
+        _, zp, inv = hybrid.asymmetric_params(x.min(1), x.max(1))
+        p = (x * inv[:, None]).astype(np.float32)
+        source = (p + zp[:, None].astype(np.float32)).astype(np.float32)
+        wheel = p.copy()
+        hybrid._round_half_away(source, np.empty_like(source))
+        hybrid._round_half_away(wheel, np.empty_like(wheel))
+        wheel += zp[:, None]
+        found += list(x[np.flatnonzero((np.clip(source, -128, 127) != np.clip(wheel, -128, 127)).any(1))])
+    rows = np.array(found[:8])
+    m = one_op_model("FULLY_CONNECTED", [T(rows.shape, np.float32),
+                                         T((k, k), np.int8, scale=1.0, data=np.eye(k, dtype=np.int8)), None],
+                     [T(rows.shape, np.float32)], {"asymmetric_quantize_inputs": True})
+    _assert_same(m, [rows], "identity FC on rows where the rounding orders disagree")
+
+
 def test_wide_accumulators_split_the_depth() -> None:
     """K * 255 * 127 >= 2^24 (K = 700, full-range weights): the GEMM runs in exact float32 spans summed
     in float64; still bit-exact with LiteRT, and equal to the plain integer computation."""
@@ -262,9 +285,9 @@ def test_wide_accumulators_split_the_depth() -> None:
     # the plain integer path: q - zp in int64, one rounding to float32, then the scales
     lo, hi = x.min(1), x.max(1)
     sf, zp, inv = hybrid.asymmetric_params(lo, hi)
-    y = (x * inv[:, None]).astype(np.float32) + zp[:, None].astype(np.float32)
+    y = (x * inv[:, None]).astype(np.float32)
     hybrid._round_half_away(y, np.empty_like(y))
-    q = np.clip(y, -128, 127).astype(np.int64) - zp[:, None]
+    q = np.clip(y + zp[:, None], -128, 127).astype(np.int64) - zp[:, None]
     acc = (q @ wt.T.astype(np.int64)).astype(np.float32)
     want = acc * (sf[:, None] * scales[None, :]).astype(np.float32)
     assert np.array_equal(Interpreter(m).run(x), want)
@@ -277,13 +300,14 @@ def test_wide_accumulators_split_the_depth() -> None:
 def _conv_int64(x: np.ndarray, wt: np.ndarray, scales: np.ndarray, bias: np.ndarray, stride: int,
                 padding: int, groups: int) -> np.ndarray:
     """The per-channel hybrid CONV_2D the plain way: asymmetric quantization with an independent
-    half-away rounding (float64 floor), int64 accumulation over the taps inside the image, the scales."""
+    half-away rounding (float64 floor; zp added after it, as the wheel does), int64 accumulation over
+    the taps inside the image, the scales."""
     n, h, w, cin = x.shape
     cout, kh, kw, cin_g = wt.shape
     sf, zp, inv = hybrid.asymmetric_params(x.reshape(n, -1).min(1), x.reshape(n, -1).max(1))
-    y = ((x * inv[:, None, None, None]).astype(np.float32) + zp[:, None, None, None].astype(np.float32))
-    y64 = y.astype(np.float64)
-    q = np.clip(np.sign(y64) * np.floor(np.abs(y64) + 0.5), -128, 127).astype(np.int64) - zp[:, None, None, None]
+    y64 = (x * inv[:, None, None, None]).astype(np.float32).astype(np.float64)
+    zp4 = zp[:, None, None, None]
+    q = np.clip(np.sign(y64) * np.floor(np.abs(y64) + 0.5) + zp4, -128, 127).astype(np.int64) - zp4
     oh, ow = conv_out_size(padding, h, kh, stride, 1), conv_out_size(padding, w, kw, stride, 1)
     pt = max((oh - 1) * stride + kh - h, 0) // 2
     pl = max((ow - 1) * stride + kw - w, 0) // 2
