@@ -269,6 +269,36 @@ def test_asymmetric_quantization_rounds_before_adding_the_zero_point() -> None:
     _assert_same(m, [rows], "identity FC on rows where the rounding orders disagree")
 
 
+def test_asymmetric_zero_point_comes_from_the_double_scale_of_the_float32_range() -> None:
+    """Rows whose zero point sits near a half, where the rule (scale = double(float32 rmax - rmin) / 255,
+    zero point from that double scale) and its neighbours (the exact double range; the float32 scale)
+    round the zero point differently: bit-exact with LiteRT on all of them."""
+    rng = np.random.default_rng(34)
+    k = 16
+    lo = -np.exp(rng.uniform(-3, 3, 20000))
+    frac = rng.integers(1, 255, 20000) + 0.5 + rng.normal(0, 1e-6, 20000)
+    lo, hi = lo.astype(np.float32), (-lo * (255 - frac) / frac).astype(np.float32)  # zp near -128 + frac
+    _, zp, _ = hybrid.asymmetric_params(lo, hi)
+
+    def zero_point(scale: np.ndarray) -> np.ndarray:  # ChooseQuantizationParams' smaller-error end
+        lo64, hi64 = lo.astype(np.float64), hi.astype(np.float64)
+        from_min = np.abs(lo64 / scale) + 128 < np.abs(hi64 / scale) + 127
+        zpd = np.where(from_min, -128 - lo64 / scale, 127 - hi64 / scale)
+        return np.clip(np.sign(zpd) * np.floor(np.abs(zpd) + 0.5), -128, 127)
+
+    assert np.array_equal(zero_point((hi - lo).astype(np.float64) / 255), zp)
+    exact = zero_point((hi.astype(np.float64) - lo) / 255)
+    f32 = zero_point(((hi - lo).astype(np.float64) / 255).astype(np.float32).astype(np.float64))
+    pick = np.flatnonzero((exact != zp) | (f32 != zp))[:16]
+    assert pick.size >= 8
+    rows = rng.uniform(lo[pick, None], hi[pick, None], (pick.size, k)).astype(np.float32)
+    rows[:, 0], rows[:, 1] = lo[pick], hi[pick]
+    m = one_op_model("FULLY_CONNECTED", [T(rows.shape, np.float32),
+                                         T((k, k), np.int8, scale=1.0, data=np.eye(k, dtype=np.int8)), None],
+                     [T(rows.shape, np.float32)], {"asymmetric_quantize_inputs": True})
+    _assert_same(m, [rows], "identity FC on rows with a zero point near a half")
+
+
 def test_wide_accumulators_split_the_depth() -> None:
     """K * 255 * 127 >= 2^24 (K = 700, full-range weights): the GEMM runs in exact float32 spans summed
     in float64; still bit-exact with LiteRT, and equal to the plain integer computation."""
