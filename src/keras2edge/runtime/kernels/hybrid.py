@@ -167,6 +167,8 @@ def quantize_rows(x: np.ndarray, out: np.ndarray, work: np.ndarray, asymmetric: 
     Returns (scaling factor float32 [R], zero point int64 [R]). ``out`` and ``work``: float32, x's shape.
     """
     r = x.shape[0]
+    if x.size == 0:  # no rows, or empty rows: nothing to quantize
+        return np.ones(r, np.float32), np.zeros(r, np.int64)
     flat = x.reshape(r, -1)
     lo, hi = flat.min(axis=1), flat.max(axis=1)
     bshape = (r,) + (1,) * (x.ndim - 1)
