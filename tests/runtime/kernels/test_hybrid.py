@@ -418,6 +418,28 @@ def test_bad_weight_quantization_is_refused_naming_op_and_tensor(op, w, extra, o
     assert op in str(e.value) and "const1" in str(e.value)
 
 
+def test_bias_fed_at_run_time() -> None:
+    rng = np.random.default_rng(41)
+    wt = _weights(rng, (5, 12))
+    m = one_op_model("FULLY_CONNECTED", [T((3, 12), np.float32), T(wt.shape, np.int8, scale=0.02, data=wt),
+                                         T((5,), np.float32)], [T((3, 5), np.float32)], {"asymmetric_quantize_inputs": True})
+    _assert_same(m, [_input(rng, (3, 12)), rng.normal(0, 1, 5).astype(np.float32)], "FC with a graph-input bias")
+    wc = _weights(rng, (4, 3, 3, 2))
+    m = one_op_model("CONV_2D", [T((1, 5, 5, 2), np.float32), T(wc.shape, np.int8, scale=_scales(rng, 4, "channel"),
+                                                                   data=wc), T((4,), np.float32)],
+                     [T((1, 5, 5, 4), np.float32)], {"padding": 0, "stride_h": 1, "stride_w": 1})
+    _assert_same(m, [_input(rng, (1, 5, 5, 2)), rng.normal(0, 1, 4).astype(np.float32)], "CONV_2D graph-input bias")
+
+
+def test_a_non_float_output_is_refused() -> None:
+    wt = np.ones((3, 8), np.int8)
+    m = one_op_model("FULLY_CONNECTED", [T((2, 8), np.float32), T(wt.shape, np.int8, scale=0.1, data=wt), None],
+                     [T((2, 3), np.int8, scale=0.1)])
+    with pytest.raises(RuntimeModelError, match="must be float32") as e:
+        Interpreter(m)
+    assert "FULLY_CONNECTED" in str(e.value)
+
+
 def test_non_constant_int8_weights_are_refused() -> None:
     m = one_op_model("FULLY_CONNECTED", [T((2, 8), np.float32), T((3, 8), np.int8, scale=0.1)],
                      [T((2, 3), np.float32)])

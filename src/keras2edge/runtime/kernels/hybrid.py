@@ -216,16 +216,27 @@ def vector_activation(ctx: OpContext) -> ActivationFn:
     raise ctx.fail(f"fused activation {code} is not supported by the hybrid kernel")
 
 
-def _float_bias(ctx: OpContext, i: int, n: int) -> np.ndarray | None:
-    b = ctx.opt_input(i)
-    if b is None:
-        return None
-    if b.dtype != np.float32 or b.size != n:
-        raise ctx.fail(f"bias '{b.name}' of a hybrid {ctx.op} must be float32 with {n} values, got {b.dtype} "
-                       f"{list(b.shape)}")
-    if b.data is None:
-        raise ctx.fail(f"bias '{b.name}' of a hybrid {ctx.op} must be a constant")
-    return np.ascontiguousarray(b.data, np.float32).reshape(n)
+class _Bias:
+    """The optional float32 bias (input ``i``, ``n`` values): a constant taken once, else read at eval."""
+
+    def __init__(self, ctx: OpContext, i: int, n: int) -> None:
+        b = ctx.opt_input(i)
+        if b is not None and (b.dtype != np.float32 or b.size != n):
+            raise ctx.fail(f"bias '{b.name}' of a hybrid {ctx.op} must be float32 with {n} values, got {b.dtype} "
+                           f"{list(b.shape)}")
+        self.i, self.n, self.present = i, n, b is not None
+        self.const = None if b is None or b.data is None else np.ascontiguousarray(b.data, np.float32).reshape(n)
+
+    def add(self, out: np.ndarray, ins: Sequence[np.ndarray | None]) -> None:
+        """out[..., c] += bias[c] (float32)."""
+        if self.present:
+            np.add(out, self.const if self.const is not None else ins[self.i].reshape(self.n), out=out)  # type: ignore[union-attr]
+
+
+def _float_output(ctx: OpContext) -> None:
+    out = ctx.outputs[0]
+    if out.dtype != np.float32:
+        raise ctx.fail(f"output '{out.name}' of a hybrid {ctx.op} must be float32, got {out.dtype}")
 
 
 # ------------------------------------------------------------------------------ CONV_2D
@@ -244,7 +255,8 @@ def prepare_conv_2d(ctx: OpContext) -> EvalFn:
     if per_channel and scales.size != cout:
         raise ctx.fail(f"grouped hybrid CONV_2D needs one filter scale per output channel ({cout}), got "
                        f"{scales.size} (LiteRT's per-channel path indexes them by channel)")
-    bias = _float_bias(ctx, 2, cout)
+    bias = _Bias(ctx, 2, cout)
+    _float_output(ctx)
     sh = int(ctx.opt("stride_h", 1))
     sw = int(ctx.opt("stride_w", 1))
     dh, dw = int(ctx.opt("dilation_h_factor", 1)), int(ctx.opt("dilation_w_factor", 1))
@@ -294,7 +306,7 @@ def prepare_conv_2d(ctx: OpContext) -> EvalFn:
         sf, _ = quantize_rows(xv, v, tmp[iwork], asymmetric=per_channel)  # type: ignore[arg-type]
         if pointwise:
             gemm(v.reshape(m, cin), out.reshape(m, cout), m, tmp)
-            epilogue(out, sf)
+            epilogue(out, sf, ins)
             return
         if direct:
             view = v[:, ::sh, ::sw][:, :oh, :ow].reshape(n, oh, ow, groups, 1, 1, cin_g)
@@ -306,24 +318,23 @@ def prepare_conv_2d(ctx: OpContext) -> EvalFn:
             col = tmp[icol][:mc * groups * k]  # type: ignore[index]
             np.copyto(col.reshape(nn, rr, ow, groups, kh, kw, cin_g), view[n0:n1, r0:r1])
             gemm(col.reshape(mc, groups * k), out[n0:n1, r0:r1].reshape(mc, cout), mc, tmp)
-        epilogue(out, sf)
+        epilogue(out, sf, ins)
 
     return eval_
 
 
-def _conv_epilogue(scales: np.ndarray, per_channel: bool, bias: np.ndarray | None, act: ActivationFn, n: int):
+def _conv_epilogue(scales: np.ndarray, per_channel: bool, bias: _Bias, act: ActivationFn, n: int):
     """out (float32 accumulators, [N, ..., C]) -> scaled float output, per image ``sf[b]``."""
     s_w = np.float32(scales[0])
 
-    def run(out: np.ndarray, sf: np.ndarray) -> None:
+    def run(out: np.ndarray, sf: np.ndarray, ins: Sequence[np.ndarray | None]) -> None:
         o = out.reshape(n, -1)
         if per_channel:  # (acc * s_w[c]) * sf: HybridConvPerChannel's order
             np.multiply(out, scales, out=out)
             np.multiply(o, sf[:, None], out=o)
         else:  # acc * (sf * s_w): HybridConv scales the factor first
             np.multiply(o, (sf * s_w).astype(np.float32)[:, None], out=o)
-        if bias is not None:
-            np.add(out, bias, out=out)
+        bias.add(out, ins)
         act(out)
 
     return run
@@ -347,7 +358,8 @@ def prepare_depthwise_conv_2d(ctx: OpContext) -> EvalFn:
     if scales.size != cout:
         raise ctx.fail(f"hybrid DEPTHWISE_CONV_2D needs one filter scale per output channel ({cout}), got "
                        f"{scales.size} (LiteRT indexes them by channel)")
-    bias = _float_bias(ctx, 2, cout)
+    bias = _Bias(ctx, 2, cout)
+    _float_output(ctx)
     sh, sw = int(ctx.opt("stride_h", 1)), int(ctx.opt("stride_w", 1))
     dh, dw = int(ctx.opt("dilation_h_factor", 1)), int(ctx.opt("dilation_w_factor", 1))
     padding = int(ctx.opt("padding", 0))
@@ -386,8 +398,7 @@ def prepare_depthwise_conv_2d(ctx: OpContext) -> EvalFn:
         rs = (sf[:, None] * scales[None, :]).astype(np.float32)  # s_w[c] * sf first, then acc * that
         o3 = out.reshape(n, -1, cout)
         np.multiply(o3, rs[:, None, :], out=o3)
-        if bias is not None:
-            np.add(out, bias, out=out)
+        bias.add(out, ins)
         act(out)
 
     return eval_
@@ -402,7 +413,8 @@ def prepare_fully_connected(ctx: OpContext, batch: int, k: int, units: int) -> E
     scales = weight_scales(ctx, 1, 0, "weights")
     per_channel = scales.size > 1  # VerifyPerChannelQuantization: more than one scale, equal or not
     asym = bool(ctx.opt("asymmetric_quantize_inputs", False))
-    bias = _float_bias(ctx, 2, units)
+    bias = _Bias(ctx, 2, units)
+    _float_output(ctx)
     act = vector_activation(ctx)
     splits = k_splits(k, 255 if asym else 127, np.asarray(w.data))
     wt = ctx.cached("hybrid_fc", w.data, lambda a: np.ascontiguousarray(a.T, np.float32))
@@ -423,8 +435,7 @@ def prepare_fully_connected(ctx: OpContext, batch: int, k: int, units: int) -> E
         else:
             rs = (sf * s_w).astype(np.float32)[:, None]
         np.multiply(o2, rs, out=o2)
-        if bias is not None:
-            np.add(o2, bias, out=o2)
+        bias.add(o2, ins)
         act(outs[0])
 
     return eval_
@@ -448,6 +459,7 @@ def prepare_batch_matmul(ctx: OpContext) -> EvalFn:
     batch = broadcast(ctx, a.shape[:-2], b.shape[:-2])
     out_shape = batch + (m, nn)
     ctx.set_output(0, out_shape)
+    _float_output(ctx)
     n_axis = b.rank - 2 if adj_y else b.rank - 1
     scales = weight_scales(ctx, 1, n_axis, "RHS")
     per_channel = scales.size > 1
