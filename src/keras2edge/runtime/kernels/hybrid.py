@@ -33,16 +33,24 @@ What maps to what (LiteRT ``tflite/kernels``; every float operation below is flo
 * FULLY_CONNECTED (``fully_connected.cc`` ``EvalHybridDense``): symmetric rows, or asymmetric with
   the option ``asymmetric_quantize_inputs``; per-channel when the filter has more than one scale (even
   equal ones): ``out = bias + float(acc - zp * rowsum) * (sf * s_w[u])``; per tensor
-  ``sf * s_w`` is formed first. All fused activations (TANH as ``tanh``, SIGN_BIT as ``signbit``).
+  ``sf * s_w`` is formed first. All fused activations (ApplyActivationToVector): the clamps exactly;
+  TANH as NumPy's ``tanh`` (LiteRT's vectorized tanh differs in the last bits: within 1e-5, not
+  bit-exact); SIGN_BIT as ``signbit``.
 * BATCH_MATMUL (``batch_matmul.cc`` ``EvalHybrid`` → ``reference_ops::BatchMatMul``): rows of the
   (adj_x-transposed) LHS quantized as FULLY_CONNECTED does; ``total = sum q * w`` (int32), then
   ``total -= rowsum * float(zp)`` in float32 and truncated back to int32 (exact below 2^24),
   ``out = (sf * s_w[n]) * float(total)``; per-channel scales along the RHS output columns.
+  **Differs from LiteRT** where the LHS has two batch dimensions larger than 1 (after LiteRT's
+  ``[..., 1, K, N]`` RHS squeeze, which it does without adj_x only): LiteRT steps its per-row
+  scaling-factor and zero-point pointers by M rows per index of *every* batch dimension, so it scales
+  rows with other rows' factors; we compute the product (equal to LiteRT on the same data with the
+  batch dimensions merged; ``tests/runtime/kernels/test_hybrid.py`` asserts both).
 
-Integer accumulation: the GEMM runs on integer-valued floats. float32 BLAS is exact while every partial
-sum stays below 2^24, i.e. ``K * max|q - zp| * max|w| < 2^24`` (checked at prepare with the real
-weight maximum); otherwise float64 BLAS (exact below 2^53), whose result is rounded to float32 once,
-as C's int32 -> float conversion does. Weight zero points must be 0 (LiteRT ignores them; we refuse).
+Integer accumulation (exact by construction, see :func:`k_splits`): the GEMM runs on integer-valued
+float32 operands; a span of the depth K whose ``span * max|q| * max|w|`` stays below 2^24 is summed
+exactly by float32 BLAS in any order; longer depths run span by span, summed exactly in float64, and
+the result is rounded to float32 once, as C's int32 -> float conversion does. Weight zero points must be
+0 (LiteRT ignores them; we refuse them).
 """
 
 from __future__ import annotations
