@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from keras2edge.runtime import Interpreter
-from keras2edge.runtime.codes import ACT_NONE, ACT_RELU, ACT_RELU6, ACT_RELU_N1_TO_1, ACT_TANH
+from keras2edge.runtime.codes import ACT_NONE, ACT_RELU, ACT_RELU6, ACT_RELU_N1_TO_1, ACT_SIGN_BIT, ACT_TANH
 from keras2edge.runtime.errors import RuntimeModelError
 from keras2edge.runtime.kernels import hybrid
 from keras2edge.runtime.kernels.base import conv_out_size
@@ -177,6 +177,18 @@ def test_fully_connected_matches_litert_bit_for_bit(mode: str, asym: bool) -> No
             assert rel_err(got, want, same_dtype=True) <= TOL, (mode, asym, i)
             if i % 5 != 4:
                 assert np.array_equal(got, want), (mode, asym, i)
+
+
+def test_fully_connected_tanh_and_sign_bit() -> None:
+    """ApplyActivationToVector: SIGN_BIT bit for bit; TANH within a few float32 ulps (LiteRT's
+    vectorized tanh is not libm's), as the module docstring says."""
+    rng = np.random.default_rng(15)
+    for i in range(4):
+        x = _input(rng, (4, 50))
+        got, want = _run_both(fc_model(rng, (4, 50), 30, "channel", bool(i % 2), ACT_SIGN_BIT), [x])
+        assert np.array_equal(got, want)
+        got, want = _run_both(fc_model(rng, (4, 50), 30, "channel", bool(i % 2), ACT_TANH), [x])
+        assert np.abs(got - want).max() <= 4e-7
 
 
 # ------------------------------------------------------------------------------ BATCH_MATMUL
