@@ -4,7 +4,7 @@ What maps to what (TFLM = github tensorflow/tflite-micro, GL = github google/gem
 
 * ``srdhm`` / ``srdhm_int16``      ← GL ``fixedpoint/fixedpoint.h`` SaturatingRoundingDoublingHighMul
 * ``sdhm_int16``                   ← TFLM ``reference/hard_swish.h`` SaturatingDoublingHighMul
-* ``rdbpot``                       ← GL RoundingDivideByPOT
+* ``rdbpot``, ``rdbpot_int16``     ← GL RoundingDivideByPOT (int32; int16, whose mask wraps for exponents ≥ 16)
 * ``saturating_left_shift_int16``  ← TFLM ``reference/hard_swish.h`` SaturatingLeftShift
 * ``mbqm`` (both roundings), ``mbqm_smaller_than_one_exp``, ``mbqm_greater_than_one``,
   ``mbqm_int64``                   ← TFLM ``kernels/internal/common.{h,cc}`` MultiplyByQuantizedMultiplier*
@@ -113,6 +113,14 @@ def rdbpot(x: IntArray, exponent: IntArray) -> np.ndarray:
     mask = (np.int64(1) << e) - 1
     threshold = (mask >> 1) + (x < 0)
     return (x >> e) + ((x & mask) > threshold)
+
+
+def rdbpot_int16(x: IntArray, exponent: IntArray) -> np.ndarray:
+    """GL RoundingDivideByPOT on **int16** values (TFLM ``reference/hard_swish.h`` calls it on
+    int16_t): ``rdbpot`` for exponent ≤ 15, but for 16 ≤ exponent ≤ 31 the int16 mask
+    ``int16(2^exponent − 1)`` is −1, so the result is 1 for x ≥ 0 and −1 for x < 0 (not 0)."""
+    x, e = _i64(x), _i64(exponent)
+    return np.where(e >= 16, np.where(x >= 0, 1, -1), rdbpot(x, np.minimum(e, 15)))
 
 
 def saturating_left_shift_int16(x: IntArray, amount: IntArray) -> np.ndarray:

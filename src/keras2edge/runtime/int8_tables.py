@@ -46,6 +46,7 @@ from .fixed_point import (
     quantize_multiplier_greater_than_one,
     quantize_scalar,
     rdbpot,
+    rdbpot_int16,
     real_multiplier_requantize,
     round_half_away,
     saturating_left_shift_int16,
@@ -168,8 +169,8 @@ def hard_swish_lut(p: HardSwishParams) -> np.ndarray:
     """TFLM's int16 HARD_SWISH pipeline on every int8 input: ``v = (q − z_in)·128``; the pre-shift
     output ``srdhm16(v, M_out)`` (half-up); the "reluish" factor ``v`` rescaled to [−1, 1] (saturating
     left shifts around ``srdhm16``, or ``rdbpot`` half-away) and mapped to [0, 1] with
-    ``(r + 2^15) >> 1``; their product by ``sdhm16`` (**truncating**, not rounding); ``rdbpot`` by
-    −exponent (half-away); ``+ z_out`` wrapping in int16 as the C++ does; clamp to int8."""
+    ``(r + 2^15) >> 1``; their product by ``sdhm16`` (**truncating**, not rounding); ``rdbpot_int16`` by
+    −exponent (half-away; ±1 for exponents ≥ 16, TFLM's int16 mask wrap); ``+ z_out`` wrapping in int16 as the C++ does; clamp to int8."""
     v = wrap_int16((INT8_VALUES - p.input_zero_point) * 128)
     preshift = srdhm_int16(v, p.output_multiplier)
     r = v
@@ -179,9 +180,9 @@ def hard_swish_lut(p: HardSwishParams) -> np.ndarray:
     if p.reluish_exponent > 0:
         r = saturating_left_shift_int16(r, 1)
     if p.reluish_exponent < 0:
-        r = rdbpot(r, -p.reluish_exponent)
+        r = rdbpot_int16(r, -p.reluish_exponent)
     r = (r + (1 << 15)) >> 1
-    out = rdbpot(sdhm_int16(r, preshift), -p.output_exponent)
+    out = rdbpot_int16(sdhm_int16(r, preshift), -p.output_exponent)
     return _int8(wrap_int16(out + p.output_zero_point))
 
 

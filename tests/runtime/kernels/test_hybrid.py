@@ -405,7 +405,7 @@ def _bad(op: str, w: T, inputs_extra=(), opts=None, x_shape=(1, 4, 4, 2), out=(1
 
 @pytest.mark.parametrize("op, w, extra, opts, x_shape, out, message", [
     ("CONV_2D", T((3, 1, 1, 2), np.int8, data=np.ones((3, 1, 1, 2), np.int8)), (), None, (1, 4, 4, 2), (1, 4, 4, 3),
-     "without quantization parameters"),
+     "no quantization parameters"),
     ("CONV_2D", T((3, 1, 1, 2), np.int8, scale=0.1, zero_point=3, data=np.ones((3, 1, 1, 2), np.int8)), (), None,
      (1, 4, 4, 2), (1, 4, 4, 3), "non-zero zero points"),
     ("CONV_2D", T((3, 1, 1, 2), np.int8, scale=[0.1, 0.2], axis=3, data=np.ones((3, 1, 1, 2), np.int8)), (), None,

@@ -77,7 +77,7 @@ def weight_scales(ctx: OpContext, i: int, axis: int, what: str) -> np.ndarray:
         raise ctx.fail(f"{what} '{w.name}' is int8 but not a constant: hybrid kernels need constant weights")
     q = w.quantization
     if q is None or len(q.scale) == 0:
-        raise ctx.fail(f"{what} '{w.name}' is int8 without quantization parameters (hybrid weights need a scale)")
+        raise ctx.fail(f"{what} '{w.name}' is int8 with no quantization parameters (hybrid weights need a scale)")
     scale = np.asarray(q.scale, np.float32).reshape(-1)
     zp = np.asarray(q.zero_point, np.int64).reshape(-1)
     if zp.size and np.any(zp != 0):
