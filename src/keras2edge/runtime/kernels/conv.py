@@ -332,12 +332,15 @@ class _TapLoop:
     rows/columns they reach (``_tap_ranges``); no padded copy is made.
     """
 
-    def __init__(self, ctx: OpContext, x_shape, oh: int, ow: int, rows, cols, sh: int, sw: int) -> None:
+    def __init__(self, ctx: OpContext, x_shape, oh: int, ow: int, rows, cols, sh: int, sw: int,
+                 dtype: np.dtype | None = None) -> None:
+        """``dtype``: of the values and the accumulator (default: the op's input and output dtypes; the
+        quantized kernels accumulate exact integers in float32 or float64)."""
         n, h, wd, c = x_shape
         self.n, self.h, self.wd, self.c, self.oh, self.ow, self.sw = n, h, wd, c, oh, ow, sw
         self.planes = -(-wd // sw)  # columns per phase plane
-        self.iphase = ctx.scratch((sw, n, h, self.planes * c), ctx.input(0).dtype) if sw > 1 else None
-        self.itmp = ctx.scratch((n, oh, ow * c), ctx.outputs[0].dtype)
+        self.iphase = ctx.scratch((sw, n, h, self.planes * c), dtype or ctx.input(0).dtype) if sw > 1 else None
+        self.itmp = ctx.scratch((n, oh, ow * c), dtype or ctx.outputs[0].dtype)
         taps = []
         for i, rlo, rhi, rin in rows:
             oy, iy = _sl(rlo, rhi, rin, sh)

@@ -64,7 +64,7 @@ from ..base import (
     conv_pad_before,
     register,
 )
-from ..conv import _ColChunks, _sl, _strides, _window, _Windows
+from ..conv import _ColChunks, _strides, _TapLoop, _window, _Windows
 from .common import Requantizer, activation_clamp, per_tensor, qparams
 
 #: Read at prepare time: True makes every quantized conv accumulate in int64 and requantize with the
@@ -291,10 +291,11 @@ def conv_2d_quantized(ctx: OpContext) -> EvalFn:
 # ------------------------------------------------------------------------------- DEPTHWISE_CONV_2D
 
 class _DepthwiseTaps:
-    """DEPTHWISE_CONV_2D's exact accumulation: a loop over the KH·KW taps, each a multiply-add of a
-    strided slice of ``xf`` (the input minus its zero point, each input channel repeated M times:
-    output channel c·M + m reads input channel c) with that tap's weights. Prepare checks the geometry
-    and shapes output 0."""
+    """DEPTHWISE_CONV_2D's exact accumulation: the float kernel's tap loop (``kernels/conv._TapLoop``:
+    each of the KH·KW taps one multiply-add over whole rows, taps outside the image skipped, which is
+    TFLM's "padded taps contribute nothing") run on ``xf``, the input minus its zero point with each
+    input channel repeated M times (output channel c·M + m reads input channel c), in float32 or
+    float64, where every partial sum is an exact integer. Prepare checks the geometry and shapes output 0."""
 
     def __init__(self, ctx: OpContext) -> None:
         ctx.check_rank(0, 4)
@@ -313,41 +314,27 @@ class _DepthwiseTaps:
         ctx.set_output(0, (n, oh, ow, cout))
         self.ctx, self.mult, self.kh, self.kw, self.cout = ctx, mult, kh, kw, cout
         self.x_shape, self.out_shape = x.shape, (n, oh, ow, cout)
-        taps = [(i, j, *_sl(rlo, rhi, rin, sh), *_sl(clo, chi, cin_, sw))
-                for i, rlo, rhi, rin in rows for j, clo, chi, cin_ in cols]
-        # the tap covering the whole output (if any) goes first and initialises the accumulator
-        taps.sort(key=lambda t: not (t[2] == slice(0, oh) and t[4] == slice(0, ow)))
-        self.full_first = bool(taps) and taps[0][2] == slice(0, oh) and taps[0][4] == slice(0, ow)
-        self.taps = taps
+        self.geometry = (oh, ow, rows, cols, sh, sw)
 
     def prepare(self, ft: np.dtype) -> None:
         n, h, wd, _ = self.x_shape
         self.ft = ft
         self.ixf = self.ctx.scratch((n, h, wd, self.cout), ft)
         self.iacc = self.ctx.scratch(self.out_shape, ft)
-        self.itap = self.ctx.scratch(self.out_shape, ft)
+        self.loop = _TapLoop(self.ctx, (n, h, wd, self.cout), *self.geometry, dtype=np.dtype(ft))
 
     def wmat(self, wt: np.ndarray) -> np.ndarray:
-        return np.ascontiguousarray(np.asarray(wt).reshape(self.kh, self.kw, self.cout).astype(self.ft))
+        """[1, KH, KW, C] weights -> the tap loop's [KH, KW, OW·C] row tiles, in the accumulator's dtype."""
+        return self.loop.tiles(np.asarray(wt).reshape(self.kh, self.kw, self.cout).astype(self.ft))
 
     def xf(self, tmp: Sequence[np.ndarray]) -> np.ndarray:
         """The [N, H, W, Cin, M] view of the ``xf`` buffer, to fill by broadcasting ``x[..., None]``."""
         n, h, wd, cin = self.x_shape
         return tmp[self.ixf].reshape(n, h, wd, cin, self.mult)
 
-    def run(self, wt: np.ndarray, tmp: Sequence[np.ndarray]) -> np.ndarray:
-        xf, acc, t = tmp[self.ixf], tmp[self.iacc], tmp[self.itap]
-        start = 0
-        if self.full_first:
-            i, j, _, iy, _, ix = self.taps[0]
-            np.multiply(xf[:, iy, ix], wt[i, j], out=acc)
-            start = 1
-        else:
-            acc.fill(0)
-        for i, j, oy, iy, ox, ix in self.taps[start:]:
-            o, tv = acc[:, oy, ox], t[:, oy, ox]
-            np.multiply(xf[:, iy, ix], wt[i, j], out=tv)
-            np.add(o, tv, out=o)
+    def run(self, tiles: np.ndarray, tmp: Sequence[np.ndarray]) -> np.ndarray:
+        acc = tmp[self.iacc]
+        self.loop.run(tmp[self.ixf], acc, tmp, tiles)
         return acc
 
 
@@ -359,7 +346,8 @@ def depthwise_conv_2d_quantized(ctx: OpContext) -> EvalFn:
     taps = _DepthwiseTaps(ctx)
     st = _setup(ctx, 0, 1, 2, 3, taps.kh * taps.kw, taps.out_shape)
     taps.prepare(st.acc_dtype)
-    wconst = _weights(ctx, ctx.input(1), f"dw-{st.acc_dtype}", taps.wmat)
+    # the row tiles depend on the output width: one cache entry per width (a re-plan may change it)
+    wconst = _weights(ctx, ctx.input(1), f"dw-{st.acc_dtype}-{taps.out_shape[2]}", taps.wmat)
 
     def eval_(ins, outs, tmp):
         wt = wconst if wconst is not None else taps.wmat(ins[1])
