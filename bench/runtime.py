@@ -55,6 +55,13 @@ ALL_MODELS = ["MobileNet", "MobileNetV2", "MobileNetV3Small", "MobileNetV3Large"
               "NASNetMobile", "ConvNeXtTiny"]
 ENGINES = ["k2e", "litert", "litert-ref", "ort"]
 SECTION = "## Runtime (float)"
+# --int8: the TFLite converter's full-integer files (tests/runtime/make_quantized_models.py --zoo); the
+# oracle is TFLite Micro, bit for bit. No ONNX engine: keras2edge emits no int8 ONNX yet (issue 11).
+INT8_MAKER = "tests.runtime.make_quantized_models"
+INT8_MODELS = ["MobileNetV2", "MobileNetV3Small", "MobileNetV3Large", "EfficientNetB0", "ResNet50"]
+INT8_ENGINES = ["k2e", "litert", "litert-ref", "tflm"]
+INT8_SECTION = "## Runtime (int8)"
+TFLM_ARENA = 64 << 20  # bytes; more than any zoo model's activations need
 ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
               "VECLIB_MAXIMUM_THREADS": "1", "NUMEXPR_NUM_THREADS": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
 
@@ -89,6 +96,17 @@ def worker(engine: str, model: str, x_path: str, out_path: str, runs: int, warmu
             it.set_tensor(i_idx, x)
             it.invoke()
             return it.get_tensor(o_idx)
+        extra = {}
+    elif engine == "tflm":
+        from tflite_micro.python.tflite_micro import runtime as tflm_runtime
+
+        it = tflm_runtime.Interpreter.from_bytes(Path(model).read_bytes(), arena_size=TFLM_ARENA)
+        t_load = time.time()
+
+        def infer():
+            it.set_input(x, 0)
+            it.invoke()
+            return np.array(it.get_output(0))
         extra = {}
     elif engine == "ort":
         import onnxruntime as ort

@@ -176,3 +176,66 @@ def test_reader_closing_the_pipe_is_not_an_internal_error() -> None:
     proc.wait()
     assert proc.returncode == 1
     assert "internal error" not in err and "Traceback" not in err, err
+
+
+def _int8_model(tmp_path: Path) -> tuple[object, Path]:
+    from .int8_io_models import io_model
+
+    m = io_model(np.int8, shape=(1, 3, 4), float_input=True, float_output=True, batch_dynamic=True)
+    p = tmp_path / "q.tflite"
+    p.write_bytes(m.data)
+    return m, p
+
+
+def test_run_int8_model_takes_and_returns_real_values(tmp_path: Path) -> None:
+    """`keras2edge run q.tflite -i x.npz -o out.npz`: float in, quantized with the model's parameters,
+    float32 out; each conversion printed. `--raw` feeds and returns the int8 tensors."""
+    from .int8_io_models import expected, q_to_real, real_to_q
+
+    m, model = _int8_model(tmp_path)
+    x = np.linspace(-2, 2, 24, dtype=np.float32).reshape(2, 3, 4)  # a batch of 2 (dynamic batch)
+    y = np.full((2, 3, 4), 0.25, np.float32)
+    np.savez(tmp_path / "in.npz", x=x, y=y)
+    res = CliRunner().invoke(main, ["run", str(model), "-i", str(tmp_path / "in.npz"), "-o", str(tmp_path / "o.npz")])
+    assert res.exit_code == 0, res.output
+    assert "input 'x': float32 -> int8, quantized (scale 0.05, zero point -3)" in res.output
+    assert "output 'out': int8 -> float32, dequantized (scale 0.1, zero point 5)" in res.output
+    assert "input 'y'" not in res.output  # a float input is not converted: nothing to say
+    xq = real_to_q(x, 0.05, -3, np.dtype(np.int8))
+    want = expected(m, xq, y)  # type: ignore[arg-type]
+    with np.load(tmp_path / "o.npz", allow_pickle=False) as z:
+        assert z["out"].dtype == np.float32 and np.array_equal(z["out"], q_to_real(want["out"], 0.1, 5))
+        assert np.array_equal(z["f"], want["f"])
+    np.savez(tmp_path / "raw.npz", x=xq, y=y)
+    res = CliRunner().invoke(main, ["run", str(model), "--input", str(tmp_path / "raw.npz"), "--raw",
+                                    "-o", str(tmp_path / "r.npz")])
+    assert res.exit_code == 0, res.output
+    assert "input 'x': int8 as is (raw)" in res.output and "output 'out': int8 as is (raw)" in res.output
+    with np.load(tmp_path / "r.npz", allow_pickle=False) as z:
+        assert z["out"].dtype == np.int8 and np.array_equal(z["out"], want["out"])
+
+
+def test_run_int8_model_to_stdout_keeps_stdout_clean(tmp_path: Path) -> None:
+    import io
+
+    _, model = _int8_model(tmp_path)
+    np.savez(tmp_path / "in.npz", x=np.zeros((1, 3, 4), np.float32), y=np.zeros((1, 3, 4), np.float32))
+    res = CliRunner().invoke(main, ["run", str(model), "-i", str(tmp_path / "in.npz"), "-o", "-"])
+    assert res.exit_code == 0, res.stderr
+    assert "quantized" in res.stderr
+    with np.load(io.BytesIO(res.stdout_bytes), allow_pickle=False) as z:
+        assert sorted(z.files) == ["f", "out"]
+
+
+def test_run_int8_model_wrong_dtypes(tmp_path: Path) -> None:
+    """Without --raw an int8 array is refused (it could be real values or quantized data); with --raw a
+    float array is refused. One line, exit 1, no traceback."""
+    _, model = _int8_model(tmp_path)
+    y = np.zeros((1, 3, 4), np.float32)
+    np.savez(tmp_path / "i8.npz", x=np.zeros((1, 3, 4), np.int8), y=y)
+    np.savez(tmp_path / "f.npz", x=y, y=y)
+    for args, msg in ((["-i", str(tmp_path / "i8.npz")], "pass --raw / raw=True to feed it as quantized data"),
+                      (["-i", str(tmp_path / "f.npz"), "--raw"], "raw mode takes the int8 tensor as is, got float32")):
+        res = CliRunner().invoke(main, ["run", str(model), *args])
+        assert res.exit_code == 1 and res.output.startswith("Error: ") and msg in res.output, res.output
+        assert "Traceback" not in res.output and res.output.count("\n") == 1

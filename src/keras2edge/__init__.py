@@ -9,6 +9,8 @@ Public API::
     keras2edge.inspect("model.h5").to_text()
     keras2edge.convert_many(["a.h5", "zoo/*.keras"], "out/", fmt="onnx", jobs=2)   # list[ConvertResult]
     keras2edge.check_tflm("model.tflite").runs        # TFLite Micro: ops, arena, flash, I/O (TflmCheck)
+    keras2edge.run_tflite("m.tflite", x)      # outputs by name; int8 models take/return real values
+    keras2edge.bench_tflite("m.tflite")       # BenchResult (a fresh process: cold start, latency, ...)
 
 Importing the package loads only NumPy; h5py and onnx are imported when a function needs them.
 The Keras handler table (for custom layers) is ``keras2edge.convert.keras.KERAS_HANDLERS``.
@@ -16,7 +18,17 @@ The Keras handler table (for custom layers) is ``keras2edge.convert.keras.KERAS_
 
 from __future__ import annotations
 
-from .api import check_tflm, convert_model, inspect, load, save
+from .api import (
+    BenchResult,
+    RunOutputs,
+    bench_tflite,
+    check_tflm,
+    convert_model,
+    inspect,
+    load,
+    run_tflite,
+    save,
+)
 from .batch import ConvertResult, convert_many
 from .errors import (
     BatchInputError,
@@ -40,6 +52,7 @@ __version__ = "0.1.0"
 __all__ = [
     # functions and types
     "check_tflm", "convert_model", "convert_many", "ConvertResult", "inspect", "load", "save", "optimize", "Graph", "Limits",
+    "run_tflite", "RunOutputs", "bench_tflite", "BenchResult",
     # errors
     "BatchInputError", "InvalidWeightsError", "Keras2EdgeError", "LimitExceededError", "ModelFormatError", "OptionError",
     "OutputPathError", "RuntimeModelError", "UnsafeContentError", "UnsupportedLayerError", "UnsupportedOpError",

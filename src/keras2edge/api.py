@@ -3,6 +3,8 @@
     g = keras2edge.load("model.h5")                 # IR graph, cleanup passes applied
     keras2edge.save(g, "model.onnx")                 # atomic write (.onnx or .tflite)
     report = keras2edge.inspect("model.h5")          # per-layer params and MACs
+    outs = keras2edge.run_tflite("m.tflite", x)      # NumPy runtime; real values in/out (raw=True: integers)
+    keras2edge.bench_tflite("m.tflite", runs=100)    # BenchResult: cold start, latency, arena, peak RSS
 
 The CLI is a thin layer over these functions.
 """
@@ -15,15 +17,20 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from .arguments import check_input_shapes
+from .bench import BenchResult, bench_tflite
 from .errors import ModelFormatError, RuntimeModelError
 from .fileio import check_output
 from .ir import Graph
 from .ir.passes import optimize
+from .quantio import RunOutputs
 from .report import ModelReport, graph_report, tflite_report
 from .runtime.limits import Limits
 
 if TYPE_CHECKING:
     from .check import TflmCheck
+
+__all__ = ["BenchResult", "RunOutputs", "bench_tflite", "check_tflm", "convert_model", "inspect", "inspect_tflite", "load",
+           "optimize", "run_tflite", "save"]
 
 # Heavy dependencies (h5py, onnx) are imported inside the functions that need them, so that
 # `import keras2edge.runtime` (which imports this package first) stays numpy-only.
@@ -160,20 +167,34 @@ def check_tflm(path: str | os.PathLike[str], *, limits: Limits | None = None) ->
         return _check(path, limits)
 
 
-def run_tflite(path: str | os.PathLike[str], inputs: object, *, limits: Limits | None = None) -> dict[str, object]:
+def run_tflite(path: str | os.PathLike[str], inputs: object, *, raw: bool = False,
+               limits: Limits | None = None) -> RunOutputs:
     """Run a ``.tflite`` file with keras2edge's NumPy runtime; returns {output name: array}.
 
-    ``inputs``: an array (single-input model), a dict by input name, or a list in input order.
-    ``limits``: memory limits, as for :func:`inspect_tflite`.
+    Args:
+        path: the ``.tflite`` file.
+        inputs: an array (single-input model), a dict by input name, or a list in input order.
+        raw: for quantized (int8/uint8/int16) inputs and outputs: False (default) takes real values
+            and quantizes them with each input's own parameters, and dequantizes quantized outputs
+            to float32; True passes the integer tensors as they are (an input must then have exactly
+            the model's integer dtype). An array of a quantized input's own integer dtype is refused
+            without ``raw`` (it could be either); see :mod:`keras2edge.quantio` for every rule.
+        limits: memory limits, as for :func:`inspect_tflite`.
+
+    Returns:
+        A :class:`keras2edge.quantio.RunOutputs`: a dict output name -> array (in the model's output
+        order) whose ``conversions`` list says what was done to each input and output.
     """
+    from .quantio import convert_inputs, convert_outputs
     from .runtime import Interpreter
 
     with _naming_the_file(path):
         interp = Interpreter(os.fspath(path), limits=limits)
-        out = interp.run(inputs)
-    if isinstance(out, dict):
-        return dict(out)
-    return {interp.output_names[0]: out}
+        fed, ins = convert_inputs(interp.get_input_details(), inputs, raw=raw)
+        out = interp.run(fed)
+        values = [out[n] for n in interp.output_names] if isinstance(out, dict) else [out]
+        outs, conv = convert_outputs(interp.get_output_details(), values, raw=raw)
+    return RunOutputs(outs, ins + conv)
 
 
 @contextlib.contextmanager

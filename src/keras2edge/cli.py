@@ -249,14 +249,24 @@ def check(model: str, target: str, as_json: bool, limits: Limits | None) -> None
 
 @main.command()
 @click.argument("model", type=click.Path(dir_okay=False, exists=True))
-@click.option("--input", "input_path", required=True, type=click.Path(dir_okay=False, exists=True),
+@click.option("-i", "--input", "input_path", required=True, type=click.Path(dir_okay=False, exists=True),
               help="x.npy (single-input model) or x.npz with one array per input name.")
 @click.option("-o", "--output", type=click.Path(),
               help="Write the outputs to this .npz (by name); '-' writes the .npz bytes to stdout.")
+@click.option("--raw", is_flag=True,
+              help="Quantized (int8/uint8/int16) inputs and outputs as the integer tensors themselves; by default "
+                   "real values are quantized with each input's parameters and outputs dequantized to float32.")
 @max_memory_option
 @handle_errors
-def run(model: str, input_path: str, output: str | None, limits: Limits | None) -> None:
-    """Run a .tflite MODEL with keras2edge's NumPy runtime."""
+def run(model: str, input_path: str, output: str | None, raw: bool, limits: Limits | None) -> None:
+    """Run a .tflite MODEL with keras2edge's NumPy runtime.
+
+    \b
+    Quantized inputs take real values (float arrays, quantized with the model's own scale and zero
+    point, as its QUANTIZE op would) and quantized outputs are dequantized to float32; --raw feeds
+    and returns the integer tensors instead. An array of a quantized input's own integer dtype is
+    refused without --raw (it could be either). Each conversion is printed.
+    """
     import io
 
     import numpy as np
@@ -268,7 +278,10 @@ def run(model: str, input_path: str, output: str | None, limits: Limits | None) 
     if output:
         check_output(output, inputs=reads)
     to_stdout = output == STDOUT  # then stdout carries the .npz alone and the summary goes to stderr
-    outs = api.run_tflite(model, load_inputs(input_path, limits=limits), limits=limits)
+    outs = api.run_tflite(model, load_inputs(input_path, limits=limits), raw=raw, limits=limits)
+    for c in outs.conversions:
+        if c.action != "none":
+            click.echo(c.describe(), err=to_stdout)
     for name, arr in outs.items():
         a = np.asarray(arr)
         stats = f"min {a.min():.6g} max {a.max():.6g} mean {a.astype(np.float64).mean():.6g}" if a.size else "empty"
@@ -278,6 +291,34 @@ def run(model: str, input_path: str, output: str | None, limits: Limits | None) 
         np.savez(buf, **{k: np.asarray(v) for k, v in outs.items()})
         write_atomic(output, buf.getvalue(), inputs=reads)
         click.echo(f"Wrote {'the outputs to stdout' if to_stdout else output}", err=to_stdout)
+
+
+@main.command()
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("--runs", type=click.IntRange(min=1), default=50, show_default=True, help="Timed runs.")
+@click.option("--warmup", type=click.IntRange(min=0), default=5, show_default=True,
+              help="Untimed runs after the first one, before the timed runs.")
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="BLAS/OpenMP threads (OMP_NUM_THREADS, OPENBLAS_NUM_THREADS, ... set in the benchmark process "
+                   "before NumPy loads); default: inherited.")
+@click.option("--input-shape", "input_shape", multiple=True, metavar="NAME:D0,D1,...",
+              help="Run this input shape instead of the file's (e.g. a batch of 8: x:8,28,28,1); repeatable.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of the random inputs.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (schema keras2edge.bench/1).")
+@max_memory_option
+@handle_errors
+def bench(model: str, runs: int, warmup: int, threads: int | None, input_shape: tuple[str, ...], seed: int,
+          as_json: bool, limits: Limits | None) -> None:
+    """Benchmark a .tflite MODEL in keras2edge's NumPy runtime.
+
+    \b
+    Runs in a fresh process with random inputs of the model's dtypes (seeded): cold start (Python
+    start, imports, load + prepare, first run), latency percentiles over --runs, the planned arena,
+    the model's size and the process's peak RSS. A table, or --json.
+    """
+    result = api.bench_tflite(model, runs=runs, warmup=warmup, threads=threads,
+                              input_shapes=parse_input_shapes(input_shape), seed=seed, limits=limits)
+    click.echo(result.to_json() if as_json else result.to_text())
 
 
 if __name__ == "__main__":  # pragma: no cover

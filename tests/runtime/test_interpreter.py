@@ -141,6 +141,22 @@ def test_dynamic_batch(net_bytes: bytes) -> None:
     assert len(it._memo) == 1 and next(iter(it._memo.values()))[1].shape == (27, 4)
 
 
+def test_prepare_plans_ahead(net_bytes: bytes) -> None:
+    """prepare(shapes) makes the plan run() would make for those shapes (arena_bytes follows), checks
+    the shapes as run() checks inputs, and the run that follows reuses it."""
+    it = Interpreter(net_bytes)
+    a1 = it.arena_bytes
+    it.prepare([(5, 8, 8, 3), (5, 4)])
+    a5 = it.arena_bytes
+    assert a5 > a1 and len(it._plans) == 2
+    it.run(_feeds(5))
+    assert len(it._plans) == 2 and it.arena_bytes == a5
+    with pytest.raises(RuntimeModelError, match=r"input 'img' expects shape \[any, 8, 8, 3\], got \[5, 8, 8\]"):
+        it.prepare([(5, 8, 8), (5, 4)])
+    with pytest.raises(RuntimeModelError, match=r"the model has 2 inputs \['img', 'scale'\], got 1 shapes"):
+        it.prepare([(5, 8, 8, 3)])
+
+
 def test_static_batch_rejects_other_batch() -> None:
     it = Interpreter(to_bytes(_net(batch_sig=False)))
     with pytest.raises(RuntimeModelError, match=r"input 'img' expects shape \[1, 8, 8, 3\], got \[2, 8, 8, 3\]"):
@@ -257,10 +273,10 @@ def test_unsupported_op_is_named() -> None:
 
 def test_unsupported_dtype_is_named() -> None:
     g = GraphBuilder()
-    x = g.input("x", (1, 4), np.int8, quant=(0.1, 0))
-    g.output(g.op("CONV_2D", [x, np.zeros((1, 1, 1, 4), np.int8), None], {"stride_h": 1, "stride_w": 1},
-                  dtype=np.int8))
-    with pytest.raises(RuntimeModelError, match=r"op #0 CONV_2D on int8 \(kernels exist for float32\)"):
+    x = g.input("x", (1, 4), np.uint8, quant=(0.1, 0))
+    g.output(g.op("CONV_2D", [x, np.zeros((1, 1, 1, 4), np.uint8), None], {"stride_h": 1, "stride_w": 1},
+                  dtype=np.uint8))
+    with pytest.raises(RuntimeModelError, match=r"op #0 CONV_2D on uint8 \(kernels exist for float32, int16, int8\)"):
         Interpreter(g.model())
 
 

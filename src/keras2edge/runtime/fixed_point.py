@@ -4,7 +4,7 @@ What maps to what (TFLM = github tensorflow/tflite-micro, GL = github google/gem
 
 * ``srdhm`` / ``srdhm_int16``      ← GL ``fixedpoint/fixedpoint.h`` SaturatingRoundingDoublingHighMul
 * ``sdhm_int16``                   ← TFLM ``reference/hard_swish.h`` SaturatingDoublingHighMul
-* ``rdbpot``                       ← GL RoundingDivideByPOT
+* ``rdbpot``, ``rdbpot_int16``     ← GL RoundingDivideByPOT (int32; int16, whose mask wraps for exponents ≥ 16)
 * ``saturating_left_shift_int16``  ← TFLM ``reference/hard_swish.h`` SaturatingLeftShift
 * ``mbqm`` (both roundings), ``mbqm_smaller_than_one_exp``, ``mbqm_greater_than_one``,
   ``mbqm_int64``                   ← TFLM ``kernels/internal/common.{h,cc}`` MultiplyByQuantizedMultiplier*
@@ -14,7 +14,7 @@ What maps to what (TFLM = github tensorflow/tflite-micro, GL = github google/gem
 * ``activation_range``             ← TFLM ``kernels/kernel_util.cc`` CalculateActivationRangeQuantized
 * ``REAL_MULTIPLIERS``             ← how each op forms its real multiplier (float32 vs double), from
   the TFLM ``micro/kernels/*_common.cc`` prepare functions, as the tflite-micro build we test
-  does it: double for CONV/FC (per-tensor too), MUL, ADD, SUB, RELU and LEAKY_RELU (and
+  does it: double for CONV/FC (per-tensor too), MUL, ADD, SUB, DIV, ABS, RSQRT, RELU and LEAKY_RELU (and
   HARD_SWISH, in ``int8_tables``), where int8-arithmetic.md §2.7 says float32 for per-tensor FC,
   SUB, RELU and HARD_SWISH (older sources; the tests tell them apart)
 
@@ -113,6 +113,14 @@ def rdbpot(x: IntArray, exponent: IntArray) -> np.ndarray:
     mask = (np.int64(1) << e) - 1
     threshold = (mask >> 1) + (x < 0)
     return (x >> e) + ((x & mask) > threshold)
+
+
+def rdbpot_int16(x: IntArray, exponent: IntArray) -> np.ndarray:
+    """GL RoundingDivideByPOT on **int16** values (TFLM ``reference/hard_swish.h`` calls it on
+    int16_t): ``rdbpot`` for exponent ≤ 15, but for 16 ≤ exponent ≤ 31 the int16 mask
+    ``int16(2^exponent − 1)`` is −1, so the result is 1 for x ≥ 0 and −1 for x < 0 (not 0)."""
+    x, e = _i64(x), _i64(exponent)
+    return np.where(e >= 16, np.where(x >= 0, 1, -1), rdbpot(x, np.minimum(e, 15)))
 
 
 def saturating_left_shift_int16(x: IntArray, amount: IntArray) -> np.ndarray:
@@ -341,6 +349,20 @@ def real_multipliers_leaky_relu(input_scale: float, output_scale: float, alpha: 
     return s_in / s_out, s_in * float(np.float32(alpha)) / s_out
 
 
+def real_multiplier_div(input1_scale: float, input2_scale: float, output_scale: float) -> float:
+    """DIV: ``double(s1) / (double(s2) · double(s_out))``. TFLM's source (``micro/kernels/div.cc``)
+    writes the expression in float32; the tflite-micro build we test evaluates it in double
+    (tests/runtime/kernels/quantized/test_elementwise.py finds scales that tell them apart)."""
+    return float(_f64(input1_scale) / (_f64(input2_scale) * _f64(output_scale)))
+
+
+def real_multiplier_rsqrt(input_scale: float, output_scale: float) -> float:
+    """RSQRT: ``1 / (sqrt(double(s_in)) · double(s_out))``, double. TFLM's source
+    (``micro/kernels/elementwise.cc`` SetRsqrtOutputMultiplier) takes a float32 sqrt and product;
+    see tests/runtime/kernels/quantized/test_elementwise.py for which one the wheel follows."""
+    return float(1.0 / (np.sqrt(_f64(input_scale)) * _f64(output_scale)))
+
+
 ADD_LEFT_SHIFT = 20  # int8 ADD/SUB (15 for int16)
 
 
@@ -365,12 +387,15 @@ REAL_MULTIPLIERS: dict[str, Callable[..., Any]] = {
     "TRANSPOSE_CONV": real_multiplier_per_channel,
     "FULLY_CONNECTED": real_multiplier_per_channel,
     "MUL": real_multiplier_mul,
+    "DIV": real_multiplier_div,
+    "RSQRT": real_multiplier_rsqrt,
     "ADD": real_multipliers_add,
     "SUB": real_multipliers_add,
     "QUANTIZE": real_multiplier_requantize,
     "MEAN": real_multiplier_requantize,
     "SUM": real_multiplier_requantize,
     "RELU": real_multiplier_requantize,
+    "ABS": real_multiplier_requantize,  # the TFLM source divides in float32, the wheel we test in double
     "LEAKY_RELU": real_multipliers_leaky_relu,
 }
 

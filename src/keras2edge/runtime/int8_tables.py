@@ -46,6 +46,7 @@ from .fixed_point import (
     quantize_multiplier_greater_than_one,
     quantize_scalar,
     rdbpot,
+    rdbpot_int16,
     real_multiplier_requantize,
     round_half_away,
     saturating_left_shift_int16,
@@ -168,8 +169,8 @@ def hard_swish_lut(p: HardSwishParams) -> np.ndarray:
     """TFLM's int16 HARD_SWISH pipeline on every int8 input: ``v = (q − z_in)·128``; the pre-shift
     output ``srdhm16(v, M_out)`` (half-up); the "reluish" factor ``v`` rescaled to [−1, 1] (saturating
     left shifts around ``srdhm16``, or ``rdbpot`` half-away) and mapped to [0, 1] with
-    ``(r + 2^15) >> 1``; their product by ``sdhm16`` (**truncating**, not rounding); ``rdbpot`` by
-    −exponent (half-away); ``+ z_out`` wrapping in int16 as the C++ does; clamp to int8."""
+    ``(r + 2^15) >> 1``; their product by ``sdhm16`` (**truncating**, not rounding); ``rdbpot_int16`` by
+    −exponent (half-away; ±1 for exponents ≥ 16, TFLM's int16 mask wrap); ``+ z_out`` wrapping in int16 as the C++ does; clamp to int8."""
     v = wrap_int16((INT8_VALUES - p.input_zero_point) * 128)
     preshift = srdhm_int16(v, p.output_multiplier)
     r = v
@@ -179,9 +180,9 @@ def hard_swish_lut(p: HardSwishParams) -> np.ndarray:
     if p.reluish_exponent > 0:
         r = saturating_left_shift_int16(r, 1)
     if p.reluish_exponent < 0:
-        r = rdbpot(r, -p.reluish_exponent)
+        r = rdbpot_int16(r, -p.reluish_exponent)
     r = (r + (1 << 15)) >> 1
-    out = rdbpot(sdhm_int16(r, preshift), -p.output_exponent)
+    out = rdbpot_int16(sdhm_int16(r, preshift), -p.output_exponent)
     return _int8(wrap_int16(out + p.output_zero_point))
 
 
@@ -208,17 +209,26 @@ def relu_table(input_scale: float, input_zero_point: int, output_scale: float, o
     return np.clip(mbqm(INT8_VALUES - int(input_zero_point), m, s) + int(output_zero_point), low, 127).astype(np.int8)
 
 
-def leaky_relu_table(input_scale: float, input_zero_point: int, output_scale: float, output_zero_point: int,
-                     alpha: float) -> np.ndarray:
-    """int8 LEAKY_RELU (TFLM ``micro/kernels/leaky_relu_common.cc`` + ``reference/leaky_relu.h``):
-    ``d = q − z_in``; ``clamp(z_out + mbqm(d, M_id, s_id))`` for d ≥ 0, ``mbqm(d, M_alpha, s_alpha)``
-    below, the multipliers from ``REAL_MULTIPLIERS["LEAKY_RELU"]`` (double; LiteRT's reference kernel
-    uses float32). MBQM double rounding."""
+def leaky_relu_values(q: np.ndarray, input_scale: float, input_zero_point: int, output_scale: float,
+                      output_zero_point: int, alpha: float) -> np.ndarray:
+    """LEAKY_RELU of int8 or int16 values ``q``, before the final clamp (TFLM
+    ``micro/kernels/leaky_relu_common.cc`` + ``reference/leaky_relu.h`` QuantizeLeakyRelu): ``d = q − z_in``;
+    ``z_out + mbqm(d, M_id, s_id)`` for d ≥ 0, else ``z_out ± mbqm(d, |M_alpha|, s_alpha)``: a negative alpha
+    gives a negative M_alpha, which TFLM negates *outside* MBQM (its rounding is not odd-symmetric, so
+    passing the negative M to MBQM is off by one at ties). Multipliers from
+    ``REAL_MULTIPLIERS["LEAKY_RELU"]`` (double; LiteRT's reference kernel uses float32). MBQM double rounding."""
     identity, negative = REAL_MULTIPLIERS["LEAKY_RELU"](input_scale, output_scale, alpha)
     (m_id, s_id), (m_alpha, s_alpha) = quantize_multiplier(identity), quantize_multiplier(negative)
-    d = INT8_VALUES - int(input_zero_point)
-    y = np.where(d >= 0, mbqm(d, m_id, s_id), mbqm(d, m_alpha, s_alpha)) + int(output_zero_point)
-    return _int8(y)
+    sign = -1 if m_alpha < 0 else 1
+    d = np.asarray(q, np.int64) - int(input_zero_point)
+    return np.where(d >= 0, mbqm(d, m_id, s_id), sign * mbqm(d, abs(m_alpha), s_alpha)) + int(output_zero_point)
+
+
+def leaky_relu_table(input_scale: float, input_zero_point: int, output_scale: float, output_zero_point: int,
+                     alpha: float) -> np.ndarray:
+    """int8 LEAKY_RELU over every int8 input (:func:`leaky_relu_values`, clamped)."""
+    return _int8(leaky_relu_values(INT8_VALUES, input_scale, input_zero_point, output_scale, output_zero_point,
+                                   alpha))
 
 
 def relu6_table(input_scale: float, input_zero_point: int) -> np.ndarray:

@@ -68,6 +68,13 @@ case("dw_valid_s2", "DEPTHWISE_CONV_2D", [X((2, 9, 10, 4)), w(1, 3, 3, 4), w(4)]
 case("dw_same_s2", "DEPTHWISE_CONV_2D", [X((1, 10, 7, 3)), w(1, 5, 5, 3), w(3)], dw_opts(0, (2, 2), act=1))
 case("dw_mult2", "DEPTHWISE_CONV_2D", [X((1, 6, 6, 3)), w(1, 3, 3, 6), w(6)], dw_opts(0, m=2))
 case("dw_dilated", "DEPTHWISE_CONV_2D", [X((1, 11, 11, 4)), w(1, 3, 3, 4), w(4)], dw_opts(0, d=(2, 2)), version=2)
+# the tap loop's phase planes: horizontal strides 2 and 3 over odd and even widths, with dilation,
+# multiplier and SAME padding (taps partly in the padding), and a map too big for the einsum path
+case("dw_taps_s3_odd", "DEPTHWISE_CONV_2D", [X((1, 11, 13, 6)), w(1, 3, 3, 6), w(6)], dw_opts(1, (3, 3)))
+case("dw_taps_s2_dil2_same", "DEPTHWISE_CONV_2D", [X((2, 12, 11, 4)), w(1, 3, 3, 4), w(4)],
+     dw_opts(0, (2, 2), d=(2, 2), act=3), version=2)
+case("dw_taps_s1x2_m3", "DEPTHWISE_CONV_2D", [X((1, 7, 10, 2)), w(1, 3, 2, 6), w(6)], dw_opts(0, (1, 2), m=3))
+case("dw_taps_big_map", "DEPTHWISE_CONV_2D", [X((1, 40, 36, 64)), w(1, 3, 3, 64), w(64)], dw_opts(0, (2, 2), act=3))
 _w = w(1, 2, 2, 2)
 case("dw_no_bias", "DEPTHWISE_CONV_2D", [X((1, 5, 5, 2)), _w, None], dw_opts(1),
      oracle_inputs=[X((1, 5, 5, 2)), _w, np.zeros(2, F)])

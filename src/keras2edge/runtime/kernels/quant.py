@@ -4,7 +4,17 @@ As TFLite's reference kernels: QUANTIZE computes ``round_half_away(x / scale)`` 
 zero point and clamps to the output type (AffineQuantize); DEQUANTIZE computes
 ``float(double(scale) * (q - zero_point))`` per tensor, ``scale[c] * (q - zp[c])`` in float32 per
 channel (PerChannelDequantize), and an exact cast for float16. Requantization (int -> int QUANTIZE)
-belongs to the integer kernels.
+belongs to the integer kernels (``quantized/quant.py``).
+
+Against TFLite Micro (``micro/kernels/quantize_common.cc``, ``dequantize_common.cc``; tested element
+for element in tests/runtime/kernels/quantized/test_quant.py): per-tensor QUANTIZE float32 -> int8 /
+int16 and DEQUANTIZE int8 / uint8 / int16 -> float32 are bit-exact, except that where x / scale is
+beyond the int32 range TFLM's ``int32(roundf(x / s))`` is undefined C++ (x86 gives INT32_MIN, so a
+huge positive value quantizes to the minimum) and this kernel saturates. TFLM reads quantization
+per tensor only: its per-channel DEQUANTIZE applies the *first* scale and zero point to every
+channel; this kernel follows the file's per-channel meaning, as LiteRT does (and TFLM refuses a
+per-channel QUANTIZE, which this kernel computes per channel, as LiteRT). TFLM has no float ->
+uint8 QUANTIZE; LiteRT refuses int16 DEQUANTIZE with a non-zero zero point (TFLM runs it).
 """
 
 from __future__ import annotations
@@ -12,6 +22,52 @@ from __future__ import annotations
 import numpy as np
 
 from .base import FLOAT, EvalFn, OpContext, register
+
+
+def affine_quantize(x: np.ndarray, scale: np.floating | np.ndarray, zero_point: np.integer | np.ndarray,
+                    dtype: np.dtype | type | None = None, *, out: np.ndarray | None = None,
+                    work: np.ndarray | None = None) -> np.ndarray:
+    """float -> int8/uint8/int16 as TFLite's AffineQuantize (``reference/quantize.h``):
+    ``clamp(round_half_away(float32(x) / float32(scale)) + zero_point)`` to the range of ``dtype``.
+
+    The one implementation of float quantization: the QUANTIZE kernel's eval and the float inputs
+    ``keras2edge run`` quantizes for an integer model both call it. ``scale`` is a float32 scalar or an
+    array broadcasting against ``x`` (per channel); ``zero_point`` likewise. ``out`` (its dtype is the
+    target when ``dtype`` is None) and ``work`` (float64, ``x``'s shape) avoid allocations. Values beyond
+    the int32 range saturate (the C++ cast is undefined there; int8-arithmetic.md §3.1).
+    """
+    target = np.dtype(dtype if dtype is not None else out.dtype)  # type: ignore[union-attr]
+    info = np.iinfo(target)
+    v = np.empty(np.shape(x), np.float64) if work is None else work
+    np.copyto(v, x / scale)  # float32 quotient, as the reference computes it
+    # round half away from zero (TfLiteRound), exact in float64 for float32 quotients
+    np.add(v, np.copysign(0.5, v), out=v)
+    np.trunc(v, out=v)
+    np.add(v, zero_point, out=v)
+    np.clip(v, info.min, info.max, out=v)
+    if out is None:
+        return v.astype(target)
+    np.copyto(out, v, casting="unsafe")
+    return out
+
+
+def affine_dequantize(q: np.ndarray, scale: np.floating | np.ndarray, zero_point: np.integer | np.ndarray, *,
+                      per_channel: bool = False, out: np.ndarray | None = None) -> np.ndarray:
+    """int8/uint8/int16 -> float32 as TFLite's DEQUANTIZE (``reference/dequantize.h``): per tensor
+    ``float32(double(scale) * (q - zero_point))``; per channel (``scale``/``zero_point`` arrays
+    broadcasting against ``q``) ``scale[c] * float32(q - zp[c])`` in float32 (PerChannelDequantize).
+
+    The one implementation of dequantization: the DEQUANTIZE kernel and the outputs ``keras2edge run``
+    dequantizes both call it.
+    """
+    if out is None:
+        out = np.empty(np.shape(q), np.float32)
+    if per_channel:
+        np.multiply(scale, (q.astype(np.int32) - np.asarray(zero_point).astype(np.int32)).astype(np.float32),
+                    out=out)
+    else:
+        np.copyto(out, np.float64(scale) * (q.astype(np.int32) - np.int32(zero_point)), casting="unsafe")
+    return out
 
 
 def _qparams(ctx: OpContext, t, rank: int):
@@ -41,18 +97,10 @@ def quantize_float32(ctx: OpContext) -> EvalFn:
         raise ctx.fail(f"output must be int8, uint8 or int16, got {out.dtype}")
     ctx.set_output(0, x.shape)
     scale, zp, _ = _qparams(ctx, out, x.rank)
-    info = np.iinfo(out.dtype)
     itmp = ctx.scratch(x.shape, np.float64)
 
     def eval_(ins, outs, tmp):
-        v = tmp[itmp]
-        np.copyto(v, ins[0] / scale)  # float32 quotient, as the reference computes it
-        # round half away from zero (TfLiteRound), exact in float64 for float32 quotients
-        np.add(v, np.copysign(0.5, v), out=v)
-        np.trunc(v, out=v)
-        np.add(v, zp, out=v)
-        np.clip(v, info.min, info.max, out=v)
-        np.copyto(outs[0], v, casting="unsafe")
+        affine_quantize(ins[0], scale, zp, out=outs[0], work=tmp[itmp])
 
     return eval_
 
@@ -63,14 +111,11 @@ def dequantize_int(ctx: OpContext) -> EvalFn:
     x = ctx.input(0)
     ctx.set_output(0, x.shape, np.float32)
     scale, zp, axis = _qparams(ctx, x, x.rank)
-    if axis is None:
-        s64 = np.float64(scale)
+    per_channel = axis is not None
 
-        def eval_(ins, outs, tmp):
-            np.copyto(outs[0], s64 * (ins[0].astype(np.int32) - np.int32(zp)), casting="unsafe")
-    else:
-        def eval_(ins, outs, tmp):
-            np.multiply(scale, (ins[0].astype(np.int32) - zp.astype(np.int32)).astype(np.float32), out=outs[0])
+    def eval_(ins, outs, tmp):
+        affine_dequantize(ins[0], scale, zp, per_channel=per_channel, out=outs[0])
+
     return eval_
 
 

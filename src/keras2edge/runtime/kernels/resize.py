@@ -24,7 +24,9 @@ def _scale(n_in: int, n_out: int, align: bool) -> np.float32:
     return F32(n_in) / F32(n_out)
 
 
-def _size(ctx: OpContext) -> tuple[int, int, int, int, int, int, bool, bool]:
+def resize_geometry(ctx: OpContext) -> tuple[int, int, int, int, int, int, bool, bool]:
+    """Check a resize node and shape its output: ``(n, h, w, c, out_h, out_w, align_corners,
+    half_pixel_centers)``. Shared with the quantized kernels."""
     ctx.check_arity(2)
     ctx.check_rank(0, 4)
     n, h, w, c = ctx.input(0).shape
@@ -50,7 +52,7 @@ def _bilinear_axis(n_in: int, n_out: int, align: bool, half: bool):
 
 @register("RESIZE_BILINEAR", *FLOAT)
 def resize_bilinear_float32(ctx: OpContext) -> EvalFn:
-    n, h, w, c, oh, ow, align, half = _size(ctx)
+    n, h, w, c, oh, ow, align, half = resize_geometry(ctx)
     y0, y1, dy, ry = _bilinear_axis(h, oh, align, half)
     x0, x1, dx, rx = _bilinear_axis(w, ow, align, half)
     wy0, wy1 = ry[None, :, None, None], dy[None, :, None, None]
@@ -100,7 +102,7 @@ def _nearest_axis(n_in: int, n_out: int, align: bool, half: bool) -> np.ndarray:
 
 @register("RESIZE_NEAREST_NEIGHBOR", *FLOAT, "int32", "int64")
 def resize_nearest_neighbor(ctx: OpContext) -> EvalFn:
-    n, h, w, c, oh, ow, align, half = _size(ctx)
+    n, h, w, c, oh, ow, align, half = resize_geometry(ctx)
     yi = _nearest_axis(h, oh, align, half)
     xi = _nearest_axis(w, ow, align, half)
     irow = ctx.scratch((n, oh, w, c), ctx.input(0).dtype)

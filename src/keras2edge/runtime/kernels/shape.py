@@ -118,22 +118,16 @@ def concatenation(ctx: OpContext) -> EvalFn:
     return eval_
 
 
-def _pad(ctx: OpContext, value_input: bool) -> EvalFn:
-    ctx.check_arity(2, 3 if value_input else 2)
+def pad_layout(ctx: OpContext, pads: np.ndarray) -> tuple[tuple[slice, ...], list[tuple[slice, ...]]]:
+    """Check ``pads`` ([rank, 2] non-negative (before, after) pairs of input 0), set output 0's shape,
+    and return where the input goes in the output (``inner``) and the border as slabs: for each padded
+    axis, the parts before and after the interior. Shared with the quantized PAD kernels."""
     x = ctx.input(0)
-    pads = np.asarray(ctx.const(1, "paddings")).astype(np.int64)
     if pads.shape != (x.rank, 2) or (pads < 0).any():
         raise ctx.fail(f"paddings {pads.tolist()} must be {x.rank} non-negative (before, after) pairs")
-    value = 0
-    if value_input and ctx.opt_input(2) is not None:
-        v = np.asarray(ctx.const(2, "constant value")).reshape(-1)
-        if v.size != 1:
-            raise ctx.fail("the constant value must be a scalar")
-        value = v[0]
     shape = tuple(int(d + a + b) for d, (a, b) in zip(x.shape, pads))
     ctx.set_output(0, shape)
     inner = tuple(slice(int(a), int(a) + d) for d, (a, _) in zip(x.shape, pads))
-    # The border as slabs: for each padded axis, the parts before and after the interior.
     slabs = []
     for ax, (a, b) in enumerate(pads):
         pre = tuple(inner[:ax])
@@ -141,6 +135,19 @@ def _pad(ctx: OpContext, value_input: bool) -> EvalFn:
             slabs.append(pre + (slice(0, int(a)),))
         if b:
             slabs.append(pre + (slice(int(a) + x.shape[ax], None),))
+    return inner, slabs
+
+
+def _pad(ctx: OpContext, value_input: bool) -> EvalFn:
+    ctx.check_arity(2, 3 if value_input else 2)
+    pads = np.asarray(ctx.const(1, "paddings")).astype(np.int64)
+    value = 0
+    if value_input and ctx.opt_input(2) is not None:
+        v = np.asarray(ctx.const(2, "constant value")).reshape(-1)
+        if v.size != 1:
+            raise ctx.fail("the constant value must be a scalar")
+        value = v[0]
+    inner, slabs = pad_layout(ctx, pads)
 
     def eval_(ins, outs, tmp):
         out = outs[0]
@@ -431,6 +438,11 @@ def space_to_depth(ctx: OpContext) -> EvalFn:
 def space_to_batch_nd(ctx: OpContext) -> EvalFn:
     """Pad the M spatial dims, then move each block's offsets into the batch (block-major), as TF does.
     The converter emits it (with BATCH_TO_SPACE_ND) around convolutions with dilation and SAME padding."""
+    return space_to_batch_nd_padded(ctx, 0)
+
+
+def space_to_batch_nd_padded(ctx: OpContext, pad_value: int) -> EvalFn:
+    """SPACE_TO_BATCH_ND padding with ``pad_value`` (0 for float; the quantized kernel's zero point)."""
     ctx.check_arity(3)
     x = ctx.input(0)
     block = _ints(ctx, 1, "block_shape")
@@ -453,7 +465,7 @@ def space_to_batch_nd(ctx: OpContext) -> EvalFn:
 
     def eval_(ins, outs, tmp):
         p = tmp[ipad]
-        p.fill(0)
+        p.fill(pad_value)
         p[inner] = ins[0]
         np.copyto(outs[0].reshape([*block, b, *outer, *rest]), p.reshape(split).transpose(perm))
 

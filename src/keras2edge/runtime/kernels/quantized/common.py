@@ -11,7 +11,8 @@ range of a dtype, a fused activation's integer clamp, and the requantization ste
 * :func:`requantize` -- int32 accumulators -> ``clamp(zp + MBQM(acc, M, shift))`` written into an
   int8 / int16 output (TFLM's double-rounding MultiplyByQuantizedMultiplier, per tensor or per
   channel along the last axis). This is the hot path of CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED
-  and TRANSPOSE_CONV; its plain integer form is ``fixed_point.mbqm``.
+  and TRANSPOSE_CONV; its plain integer form is ``fixed_point.mbqm``. :class:`Requantizer` sets it up
+  once in prepare and runs a float64 fast path proven (and tested) equal to the integer one.
 """
 
 from __future__ import annotations
@@ -103,13 +104,149 @@ def activation_clamp(ctx: OpContext, out: TensorSpec, key: str = "fused_activati
     return fp.activation_range(int(ctx.opt(key, 0)), scale, zp, lo, hi)
 
 
+class Requantizer:
+    """TFLM's per-channel requantization ``clamp(zp + MBQM(acc + bias, M_c, shift_c), lo, hi)``, set up
+    once in prepare (per-channel constants) and applied in eval through a float64 fast path that is
+    bit-exact with the integer one (``fixed_point.mbqm``, TFLM ``kernels/internal/common.cc``).
+
+    Why the fast path is exact. Write N = 2^R with R = max(−shift, 0), t = x'·M / 2^31 (x' = x·2^max(shift,0))
+    and y = t / N = x·M·2^(shift − 31), the exact real value. MBQM is r1 = floor(t + 1/2) (SRDHM, half-up),
+    then RDBPOT(r1, R) (half-away). With the identity floor((floor(a) + n) / N) = floor((a + n) / N) for
+    integer n:
+
+    * R ≥ 1, r1 ≥ 0: floor((r1 + N/2) / N)     = floor(y + 1/2 + 2^-(R+1));
+    * R ≥ 1, r1 < 0: floor((r1 + N/2 − 1) / N) = floor(y + 1/2 − 2^-(R+1));
+    * R = 0: r1 itself                         = floor(y + 1/2).
+
+    r1 ≥ 0 ⟺ y ≥ −2^-(R+1), and for y in [−2^-(R+1), 0) both R ≥ 1 formulas give 0, so the sign of y picks
+    the branch: result = floor(w + 1/2) with w = y + copysign(off_c, y), off_c = 2^-(R+1) (0 when R = 0) —
+    ONE rounding of a shifted y, so double rounding costs nothing extra; away from the ties of w + 1/2 it
+    is rint(w), and clamping commutes with it: clip(rint(w) + zp) = rint(clip(w, lo − zp, hi − zp)) + zp.
+    In float64: acc + bias is exact (integers < 2^53); y = (acc + bias)·m_c with m_c = M·2^(shift − 31)
+    exact, one rounding (relative error ≤ 2^-53); the addition of ±off one more. Only elements whose
+    result lies inside the clamp matter (|y| ≤ 2^18 when lo, hi and zp are within 2^16 of zero, as for
+    int8, uint8 and int16 outputs — wider ranges take the integer path; outside it an error of a
+    fraction of one cannot move the clamped value), so the total error is < 2·2^-53·2^19 = 2^-33 <
+    ETA = 2^-30. The exact w + 1/2 has a fractional part that is 0 or at least 2^-62, so the result is
+    exact unless w_f − rint(w_f) is within ETA of ±1/2: those elements (about 2^-29 of random inputs,
+    plus exact ties) are recomputed with ``fixed_point.mbqm``. (A clamped w is an integer: never flagged.)
+    A positive shift wraps x·2^shift in int32 in TFLM: elements with |x| ≥ 2^(31 − shift) go to the exact
+    path too.
+    """
+
+    #: Half-width of the band around integers where the float result is recomputed exactly (see above).
+    ETA = 2.0 ** -30
+    #: Elements per block of the fast path (two float64 work blocks of this size stay in L2 cache).
+    BLOCK = 1 << 16
+
+    def __init__(self, multiplier: np.ndarray | int, shift: np.ndarray | int, zero_point: int,
+                 lo: int, hi: int) -> None:
+        self.multiplier = np.asarray(multiplier, np.int64).reshape(-1)
+        self.shift = np.asarray(shift, np.int64).reshape(-1)
+        self.zero_point, self.lo, self.hi = int(zero_point), int(lo), int(hi)
+        right = np.maximum(-self.shift, 0)
+        self.scale = np.ldexp(self.multiplier.astype(np.float64), (self.shift - 31).astype(np.int32))
+        self.offset = np.where(right >= 1, np.ldexp(1.0, (-(right + 1)).astype(np.int32)), 0.0)
+        left = np.maximum(self.shift, 0)
+        self.max_left = int(left.max()) if left.size else 0
+        # per channel: |y| from which an element may come from a wrapped x·2^shift (never without a left shift)
+        self.wrap_limit = np.where(left > 0, 2.0 ** 29, np.inf)
+        # QuantizeMultiplier makes M = 0 or M in [2^30, 2^31); the wrap test above relies on M ≥ 2^30,
+        # the error bound on outputs within 2^16 of zero (int8, uint8, int16; not an int32 output)
+        m = self.multiplier
+        self.fast = bool(np.all((m == 0) | ((m >= 1 << 30) & (m < 1 << 31))) and np.all(self.shift >= -31)
+                         and max(abs(self.lo), abs(self.hi), abs(self.zero_point)) <= 1 << 16)
+
+    def plain(self, acc: np.ndarray, out: np.ndarray, bias: np.ndarray | None = None) -> None:
+        """The integer path (``fixed_point.mbqm`` on int64), the definition the fast path must equal."""
+        a = np.asarray(acc).astype(np.int64)
+        if bias is not None:
+            a += np.asarray(bias, np.int64)
+        v = fp.mbqm(a, self.multiplier, self.shift)
+        v += self.zero_point
+        np.clip(v, self.lo, self.hi, out=v)
+        np.copyto(out, v.reshape(out.shape), casting="unsafe")
+
+    def __call__(self, acc: np.ndarray, out: np.ndarray, bias: np.ndarray | None = None,
+                 work: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+        """``out = clamp(zp + MBQM(acc + bias))`` via the float64 fast path. ``acc``: integer values
+        (any int or float dtype holding exact integers), channels on the last axis; ``bias``: one
+        integer per channel or None; ``work``: two flat float64 buffers of at least
+        ``min(acc.size, BLOCK + channels)`` elements (``acc.size`` when ``acc`` is not C-contiguous),
+        not overlapping ``acc`` (allocated when None)."""
+        n = acc.size
+        if not self.fast or acc.ndim == 0:
+            self.plain(acc, out, bias)
+            return
+        if n == 0:
+            return
+        c = acc.shape[-1]
+        blocked = acc.ndim >= 2 and acc.flags.c_contiguous and out.flags.c_contiguous and n > self.BLOCK
+        size = min(n, self.BLOCK + c) if blocked else n
+        if work is None or min(work[0].size, work[1].size) < size:  # (a strided output, say: not blocked)
+            work = (np.empty(size, np.float64), np.empty(size, np.float64))
+        bias64 = None if bias is None else np.asarray(bias, np.float64)
+        if not blocked:
+            self._block(acc, out, bias64, bias, work[0][:n].reshape(acc.shape), work[1][:n].reshape(acc.shape))
+            return
+        # cache-sized blocks of whole rows: the ~11 passes below then run from cache, not memory
+        a2, o2 = acc.reshape(-1, c), out.reshape(-1, c)
+        rows = max(1, self.BLOCK // c)
+        for r0 in range(0, a2.shape[0], rows):
+            ab = a2[r0:r0 + rows]
+            k = ab.size
+            self._block(ab, o2[r0:r0 + rows], bias64, bias, work[0][:k].reshape(ab.shape),
+                        work[1][:k].reshape(ab.shape))
+
+    def _block(self, acc: np.ndarray, out: np.ndarray, bias64: np.ndarray | None, bias: np.ndarray | None,
+               z: np.ndarray, t: np.ndarray) -> None:
+        if bias64 is not None:  # a float64 bias vector: converting int64 elementwise is several times slower
+            np.add(acc, bias64, out=z)
+            np.multiply(z, self.scale, out=z)
+        else:
+            np.multiply(acc, self.scale, out=z)
+        wrap = None
+        if self.max_left > 0:  # TFLM's int32 x·2^shift may wrap: those go to the exact path
+            # a wrap needs |x|·2^shift ≥ 2^31, hence |y| ≥ 2^30 as M ≥ 2^30: flag from 2^29
+            wrap = np.abs(z) >= self.wrap_limit
+        np.copysign(self.offset, z, out=t)
+        np.add(z, t, out=z)  # w = y ± off: the result is floor(w + 1/2) + zp, i.e. rint(w) + zp off ties
+        np.clip(z, self.lo - self.zero_point, self.hi - self.zero_point, out=z)
+        np.rint(z, out=t)
+        np.add(t, self.zero_point, out=out, casting="unsafe")
+        np.subtract(z, t, out=t)  # w − rint(w), in [−1/2, 1/2]: near ±1/2 is near a tie of floor(w + 1/2)
+        edge = 0.5 - self.ETA
+        if t.min() < -edge or t.max() > edge or (wrap is not None and wrap.any()):
+            flag = (t < -edge) | (t > edge)
+            if wrap is not None:
+                flag |= wrap
+            self._fix(acc, out, bias, flag)
+
+    def _fix(self, acc: np.ndarray, out: np.ndarray, bias: np.ndarray | None, flag: np.ndarray) -> None:
+        """Recompute the flagged elements with the integer path."""
+        idx = np.nonzero(flag)
+        c = idx[-1] if self.multiplier.size > 1 else 0
+        a = np.asarray(acc)[idx].astype(np.int64)
+        if bias is not None:
+            a += np.broadcast_to(np.asarray(bias, np.int64), acc.shape)[idx]
+        m = self.multiplier[c] if self.multiplier.size > 1 else self.multiplier[0]
+        s = self.shift[c] if self.shift.size > 1 else self.shift[0]
+        v = fp.mbqm(a, m, s) + self.zero_point
+        out[idx] = np.clip(v, self.lo, self.hi)
+
+
 def requantize(acc: np.ndarray, multiplier: np.ndarray | int, shift: np.ndarray | int, zero_point: int,
                lo: int, hi: int, out: np.ndarray) -> None:
     """``out = clamp(zero_point + MBQM(acc, M, shift), lo, hi)`` (TFLM's double rounding: half-up at
     bit 31, then half-away at the final shift). ``acc`` holds int32 values (any integer dtype);
     ``multiplier``/``shift`` are scalars or arrays broadcasting against ``acc`` (per-channel: one per
-    element of the last axis). ``out`` may be any integer dtype that holds ``[lo, hi]``."""
-    v = fp.mbqm(acc, multiplier, shift)
-    v += zero_point
-    np.clip(v, lo, hi, out=v)
-    np.copyto(out, v, casting="unsafe")
+    element of the last axis). ``out`` may be any integer dtype that holds ``[lo, hi]``. Runs the
+    float64 fast path of :class:`Requantizer` (build one in prepare to set it up once)."""
+    m, s = np.asarray(multiplier), np.asarray(shift)
+    if m.ndim > 1 or s.ndim > 1:  # not per last axis: the integer path handles any broadcast
+        v = fp.mbqm(acc, m, s)
+        v += zero_point
+        np.clip(v, lo, hi, out=v)
+        np.copyto(out, v, casting="unsafe")
+        return
+    Requantizer(m, s, zero_point, lo, hi)(np.asarray(acc), out)
