@@ -134,3 +134,25 @@ def test_cli_debug_shows_traceback(tmp_path: Path) -> None:
     p.write_text("x")
     res = CliRunner().invoke(main, ["--debug", "check", str(p)])
     assert res.exit_code == 1 and res.exception is not None
+
+
+@pytest.mark.parametrize("op,inputs,out,options,status", [
+    ("STRIDED_SLICE", [T((2, 3), np.float32), T((2,), np.int32, data=np.array([0, 0], np.int32)),
+                       T((2,), np.int32, data=np.array([2, 3], np.int32)),
+                       T((2,), np.int32, data=np.array([1, 1], np.int32))],
+     T((2, 1, 3), np.float32), {"new_axis_mask": 2}, WRONG),
+    ("SPACE_TO_BATCH_ND", [T((1, 2, 2, 1), np.int8, 0.1, 0), T((2,), np.int32, data=np.array([2, 2], np.int32)),
+                           T((2, 2), np.int32, data=np.array([[1, 1], [1, 1]], np.int32))],
+     T((4, 2, 2, 1), np.int8, 0.1, 0), None, WRONG),
+    ("GREATER", [T((3,), np.int16, 0.1, 0), T((3,), np.int16, 0.1, 0)], T((3,), np.bool_), None, WRONG),
+    ("LESS", [T((3,), np.int16, 0.1, 0), T((3,), np.int16, 0.1, 0)], T((3,), np.bool_), None, UNSUPPORTED),
+    ("GATHER", [T((4, 2), np.float32), T((2,), np.int64, data=np.array([0, 3], np.int64))],
+     T((2, 2), np.float32), {"axis": 0}, UNSUPPORTED),
+    ("RELU", [T((0, 3), np.float32)], T((0, 3), np.float32), None, UNSUPPORTED),
+])
+def test_documented_tflm_behaviours(tmp_path: Path, op: str, inputs: list, out: T, options, status: str) -> None:
+    """The TFLite Micro behaviours docs/int8-findings.md records (found while the int8 kernels were built)."""
+    p = tmp_path / "m.tflite"
+    p.write_bytes(one_op_model(op, inputs, [out], options))
+    (f,) = keras2edge.check_tflm(p).findings
+    assert (f.op, f.status) == (op, status), f.reason

@@ -30,8 +30,6 @@ PARAMETER_FAILURES = {
     "softmax_int8": "int8 SOFTMAX needs output scale 1/256, zero point -128",
     "softmax_beta_4d_int8": "int8 SOFTMAX needs output scale 1/256, zero point -128",
     "logistic_int8": "int8 LOGISTIC needs output scale 1/256, zero point -128",
-    "strided_slice_masks": "this begin/end/shrink mask combination with a negative stride is refused",
-    "strided_slice_masks_int8": "as strided_slice_masks",
 }
 
 
@@ -54,8 +52,9 @@ def test_table_says_what_tflm_does(probed) -> None:
         if name in PARAMETER_FAILURES:
             assert outcome != OK and status == SUPPORTED, name
             continue
-        expected = SUPPORTED if outcome == OK else UNSUPPORTED
-        if status != expected:
+        # WRONG: TFLite Micro runs it, with wrong results (the documented rules)
+        expected = {SUPPORTED, WRONG} if outcome == OK else {UNSUPPORTED}
+        if status not in expected:
             wrong.append(f"{name} ({op} {dt}): TFLite Micro {outcome}, table {status}")
     assert not wrong, "\n".join(wrong)
 

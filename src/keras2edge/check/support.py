@@ -14,7 +14,11 @@ Cases the table cannot express are rules of their own (:func:`op_findings`):
   for every channel (wrong results, no error; docs/int8-findings.md);
 * DEQUANTIZE of float16: refused;
 * DEPTHWISE_CONV_2D without a bias input: TFLite Micro crashes (a segmentation fault in Prepare);
-* int64 data anywhere but where a kernel is known to take it.
+* int64 data anywhere but where a kernel is known to take it; GATHER with int64 positions;
+* and, from docs/int8-findings.md (found while the int8 kernels were built): STRIDED_SLICE with
+  ``ellipsis_mask``, ``new_axis_mask`` or ``offset`` (ignored: wrong results) or rank above 4;
+  SPACE_TO_BATCH_ND int8 with padding (padded with uninitialised memory); int16 GREATER (all false)
+  and the other int16 comparisons (refused); zero-sized tensors (refused as "dynamic").
 """
 
 from __future__ import annotations
@@ -121,6 +125,9 @@ def check_op(name: str, model: Model, sg: SubGraph, op: Operator) -> tuple[str, 
         return WRONG, "per-channel parameters: TFLite Micro applies the first scale and zero point to every channel"
     if name == "DEPTHWISE_CONV_2D" and (len(op.inputs) < 3 or op.inputs[2] < 0):
         return UNSUPPORTED, "no bias input: TFLite Micro crashes in Prepare (give a zero bias)"
+    finding = _documented(name, dtype, model, sg, op)
+    if finding is not None:
+        return finding
     if dtype in TFLM_REFUSED.get(name, frozenset()):
         return UNSUPPORTED, f"TFLite Micro has no {dtype} kernel for this builtin"
     if dtype == "int64" or (out is not None and out.dtype == np.int64 and name not in ("ARG_MAX", "ARG_MIN", "CAST")):
@@ -130,3 +137,30 @@ def check_op(name: str, model: Model, sg: SubGraph, op: Operator) -> tuple[str, 
     if dtype not in TFLM_KERNELS[name]:
         return UNVERIFIED, f"{dtype} input never probed against TFLite Micro (probed: {', '.join(sorted(TFLM_KERNELS[name]))})"
     return SUPPORTED, ""
+
+
+_COMPARISONS = {"EQUAL", "NOT_EQUAL", "LESS", "LESS_EQUAL", "GREATER", "GREATER_EQUAL"}
+
+
+def _documented(name: str, dtype: str, model: Model, sg: SubGraph, op: Operator) -> tuple[str, str] | None:
+    """The TFLite Micro behaviours docs/int8-findings.md records, as (status, reason), or None."""
+    tensors = [sg.tensors[i] for i in (*op.inputs, *op.outputs) if i >= 0]
+    if any(0 in t.shape for t in tensors):
+        return UNSUPPORTED, "a zero-sized tensor: TFLite Micro refuses it as a dynamic tensor"
+    if name == "STRIDED_SLICE":
+        opts = op.options or {}
+        used = [m for m in ("ellipsis_mask", "new_axis_mask", "offset") if opts.get(m)]
+        if used:
+            return WRONG, f"TFLite Micro ignores {', '.join(used)}"
+        if len(sg.tensors[op.inputs[0]].shape) > 4:
+            return UNSUPPORTED, "TFLite Micro slices rank 4 at most"
+    if name == "SPACE_TO_BATCH_ND" and dtype == "int8" and len(op.inputs) > 2:
+        pads = model.tensor_data(0, op.inputs[2])
+        if pads is None or np.any(np.asarray(pads) != 0):
+            return WRONG, "int8 padding is filled with uninitialised memory, not the zero point"
+    if name in _COMPARISONS and dtype == "int16":
+        return ((WRONG, "int16 GREATER returns all false") if name == "GREATER"
+                else (UNSUPPORTED, "no int16 kernel"))
+    if name == "GATHER" and len(op.inputs) > 1 and op.inputs[1] >= 0 and sg.tensors[op.inputs[1]].dtype == np.int64:
+        return UNSUPPORTED, "int64 positions: TFLite Micro's GATHER takes int32 only"
+    return None
