@@ -15,10 +15,15 @@ TFLM_MISSING = {"RELU_N1_TO_1", "RELU_0_TO_1", "SIGN", "GELU", "POW", "REDUCE_PR
 TFLM_FLOAT_ONLY = {"ABS", "FLOOR_DIV", "FLOOR_MOD"}
 # Builtins TFLite Micro rejects at invoke for an INT64 input ("Input type INT64 (4) not supported").
 TFLM_NO_INT64 = {"CAST"}
+# Builtins TFLite Micro has for float only where LiteRT also has int8 / int16 kernels.
+TFLM_NO_QUANTIZED = {"EXP", "LOG"}
+# Builtins TFLite Micro has for int8 but not for an INT16 input (it fails at invoke).
+TFLM_NO_INT16 = {"REDUCE_MAX", "REDUCE_MIN", "RESIZE_BILINEAR", "RSQRT"}
 
 
 def tflm_unsupported(model) -> list[str]:
-    """Builtins of ``model`` TFLite Micro cannot run (missing, float-only on a non-float input, or int64 input)."""
+    """Builtins of ``model`` TFLite Micro cannot run (missing, float-only on a non-float input, int64 input,
+    or an int8 / int16 input where it has float or int8 kernels only)."""
     sg = model.subgraphs[0]
     bad = set()
     for op, name in zip(sg.operators, op_names(model)):
@@ -28,6 +33,10 @@ def tflm_unsupported(model) -> list[str]:
             bad.add(f"{name} (non-float)")
         elif name in TFLM_NO_INT64 and sg.tensors[op.inputs[0]].type == 4:
             bad.add(f"{name} (int64)")
+        elif name in TFLM_NO_QUANTIZED and sg.tensors[op.inputs[0]].type in (7, 9):
+            bad.add(f"{name} (quantized)")
+        elif name in TFLM_NO_INT16 and sg.tensors[op.inputs[0]].type == 7:
+            bad.add(f"{name} (int16)")
     return sorted(bad)
 
 
