@@ -84,7 +84,7 @@ def _one_op_file(model, k: int) -> tuple[bytes, list[int]]:
     from dataclasses import replace
 
     from keras2edge.convert.tflite.writer import write_model
-    from keras2edge.runtime.model import Model, Operator, SubGraph
+    from keras2edge.runtime.model import Model, SubGraph
 
     sg = model.subgraphs[0]
     op = sg.operators[k]

@@ -17,16 +17,24 @@ What maps to what (LiteRT = github google-ai-edge/LiteRT, ``tflite/kernels/inter
 
 Float32 semantics: every ``+ − · /`` is a NumPy float32 operation (IEEE, round to nearest, one
 rounding each: x86-64 SSE, no FMA contraction, as in the LiteRT 2.3.0 wheel); ``roundf`` is
-half-away-from-zero. The transcendental functions (``expf``, ``logf``, ``erfcf``, ``tanhf`` of the
-C library) are taken as the float64 value rounded once to float32, i.e. correctly rounded; glibc's
-are correctly rounded or within 0.82 ulp, so a table entry could differ only where a one-ulp change
-of f(x) crosses a rounding boundary of ``f(x)/s_out`` — never seen in the tests (thousands of tables).
+half-away-from-zero; ``sqrtf`` is IEEE (exact rounding). The transcendental functions ``expf``,
+``logf``, ``erfcf`` and ``tanhf`` are *the C library's*: LiteRT's tables call the system libm, whose
+results are not always correctly rounded (glibc 2.36: erfcf differs from the correctly rounded value
+on ~19% of float32 inputs, tanhf ~9%, logf ~0.4%, expf ~0.07%), and a one-ulp change of f(x)
+moves an int16 table entry now and then (6 of 250 random int16 GELU tables had one element off).
+So, where ``ctypes`` finds the C math library, the transforms call those same functions (one call
+per table sample: 256 or 1,539 per table, built once); elsewhere they fall back to the float64
+value rounded once to float32 (correctly rounded), and tables may then differ from LiteRT-on-glibc
+by one at rare elements (LiteRT itself is then as platform-dependent).
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import math
 from collections.abc import Callable
+from functools import lru_cache
 
 import numpy as np
 
@@ -41,7 +49,8 @@ def roundf(v: np.ndarray) -> np.ndarray:
     v = np.asarray(v, F32)
     a = np.abs(v)
     r = np.floor(a)
-    r = np.where(a - r >= F32(0.5), r + F32(1), r).astype(F32)  # a − floor(a) is exact in float32
+    with np.errstate(invalid="ignore"):  # inf − inf: an infinite r stays r
+        r = np.where(a - r >= F32(0.5), r + F32(1), r).astype(F32)  # a − floor(a) is exact in float32
     return np.copysign(r, v).astype(F32)
 
 
@@ -62,8 +71,8 @@ def lut_int8(transform: Transform, input_scale: float, input_zero_point: int, ou
     q = np.arange(info.min, info.max + 1, dtype=np.int64)
     inverse = F32(1) / F32(output_scale)
     x = F32(input_scale) * (q - input_zero_point).astype(F32)
-    y = roundf(np.asarray(transform(x), F32) * inverse)
     with np.errstate(invalid="ignore", over="ignore"):
+        y = roundf(np.asarray(transform(x), F32) * inverse)
         quantized = saturate_int32(y + F32(output_zero_point))
     table = np.clip(quantized, info.min, info.max).astype(dtype)
     return np.roll(table, 128) if info.min < 0 else table
@@ -120,17 +129,47 @@ def lut_int16_table(lut: np.ndarray) -> np.ndarray:
 
 
 def _f32_of_f64(fn: Callable[[np.ndarray], np.ndarray]) -> Transform:
+    """The correctly rounded float32 function: float64 value rounded once (the fallback)."""
     def t(x: np.ndarray) -> np.ndarray:
         with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
             return np.asarray(fn(np.asarray(x, np.float64)), np.float64).astype(F32)
     return t
 
 
+@lru_cache(maxsize=1)
+def _libm() -> ctypes.CDLL | None:
+    """The C math library (the one LiteRT's kernels call), or None where ctypes cannot load it."""
+    name = ctypes.util.find_library("m")
+    if name is None:
+        return None
+    try:
+        return ctypes.CDLL(name)
+    except OSError:
+        return None
+
+
+def _c_f32(name: str, fallback: Callable[[np.ndarray], np.ndarray]) -> Transform:
+    """``name`` (a ``float f(float)`` of the C math library) elementwise, else ``fallback`` correctly
+    rounded (see the module docstring)."""
+    rounded = _f32_of_f64(fallback)
+
+    def t(x: np.ndarray) -> np.ndarray:
+        lib = _libm()
+        fn = getattr(lib, name, None) if lib is not None else None
+        if fn is None:
+            return rounded(x)
+        fn.restype, fn.argtypes = ctypes.c_float, [ctypes.c_float]
+        a = np.asarray(x, F32)
+        flat = a.ravel().tolist()
+        return np.fromiter((fn(v) for v in flat), F32, len(flat)).reshape(a.shape)
+    return t
+
+
 #: ``std::exp(float)`` (``tflite/kernels/exp.cc``).
-exp_f32 = _f32_of_f64(np.exp)
-_log_f32 = _f32_of_f64(np.log)
-_tanh_f32 = _f32_of_f64(np.tanh)
-_erfc_f32 = _f32_of_f64(np.vectorize(math.erfc, otypes=[np.float64]))
+exp_f32 = _c_f32("expf", np.exp)
+_log_f32 = _c_f32("logf", np.log)
+_tanh_f32 = _c_f32("tanhf", np.tanh)
+_erfc_f32 = _c_f32("erfcf", np.vectorize(math.erfc, otypes=[np.float64]))
 
 
 def log_transform(output_min: float) -> Transform:

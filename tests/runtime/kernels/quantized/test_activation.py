@@ -21,6 +21,7 @@ against the rule LiteRT follows instead:
 from __future__ import annotations
 
 import logging
+import math
 import subprocess
 import sys
 import textwrap
@@ -551,3 +552,28 @@ def test_gelu_refusals() -> None:
         with pytest.raises(RuntimeModelError, match=message) as e:
             Interpreter(model)
         assert "GELU" in str(e.value) and "op #0" in str(e.value)
+
+
+@pytest.mark.parametrize("si, so, approximate", [(0.00035555227426501096, 2.243137038139418e-05, False),
+                                                 (1.2277404212106931e-05, 2.3380906722705006e-05, True),
+                                                 (0.00012083870512474974, 2.0461903372102325e-05, True)])
+def test_gelu_int16_needs_the_c_librarys_erfcf_and_tanhf(si: float, so: float, approximate: bool,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """LiteRT's tables call the system libm, whose erfcf / tanhf are not correctly rounded (glibc):
+    at these scales the correctly rounded transforms (the fallback of ``float_lut``) move one
+    element of the int16 GELU; with the C library's functions the runtime is exact."""
+    from keras2edge.runtime import float_lut as fl
+
+    if fl._libm() is None:
+        pytest.skip("no C math library reachable through ctypes")
+    x = np.arange(-32768, 32768).astype(np.int16)
+    model = one_op_model("GELU", [T(x.shape, np.int16, si, 0)], [T(x.shape, np.int16, so, 0)],
+                         {"approximate": approximate})
+    got = Interpreter(model).run(x)
+    (want,) = run_litert_ref(model, [x])
+    assert np.array_equal(got, want)
+    fn = fl.gelu_approximate_f32 if approximate else fl.gelu_f32
+    c_lut = fl.lut_int16_513(fn, si, 0, so, 0)
+    fallback = fl._f32_of_f64(np.tanh if approximate else np.vectorize(math.erfc, otypes=[float]))
+    monkeypatch.setattr(fl, "_tanh_f32" if approximate else "_erfc_f32", fallback)
+    assert not np.array_equal(c_lut, fl.lut_int16_513(fn, si, 0, so, 0))

@@ -720,7 +720,7 @@ def test_rsqrt_int16_negative_input_is_an_error_at_run() -> None:
     it = Interpreter(model)
     with pytest.raises(RuntimeModelError, match="RSQRT .* negative values"):
         it.run(np.array([1, -1, 3], np.int16))
-    with pytest.raises(Exception):
+    with pytest.raises(RuntimeError, match="Rsqrt is only defined for positive values"):
         run_litert_ref(model, [np.array([1, -1, 3], np.int16)])
 
 

@@ -189,7 +189,7 @@ def test_int16_reduce_max_refusals(in_q: tuple, out_q: tuple, match: str) -> Non
         Interpreter(model)
     assert "REDUCE_MAX" in str(e.value)
     if in_q[0] is not None:
-        with pytest.raises(Exception):
+        with pytest.raises(RuntimeError):
             run_litert_ref(model, [np.zeros((2, 3), np.int16)])
 
 
