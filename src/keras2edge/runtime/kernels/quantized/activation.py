@@ -16,6 +16,8 @@ PRELU          int8, int16  ``micro/prelu_common.cc``, ``reference/prelu.h`` (in
 SOFTMAX        int8→int8, int8→int16, int16→int16  ``micro/softmax_common.cc``, ``reference/softmax.h``
 LOG_SOFTMAX    int8         ``micro/log_softmax.cc``, ``reference/log_softmax.h`` (LogSoftmaxQuantized)
 RELU_N1_TO_1   int8         not in TFLM: LiteRT's reference kernel (``tflite/kernels/activations.cc``)
+GELU           int8, int16  not in TFLM: LiteRT's ``tflite/kernels/activations.cc`` (GeluPrepare), float LUT
+                            of ``reference/gelu.h`` (``runtime/float_lut.py``)
 =============  ===========  =================================================================================
 
 TFLM has no uint8 kernel for any of these ops, so none is registered here.

@@ -15,6 +15,10 @@ What maps to what (TFLM = github tensorflow/tflite-micro, paths under ``tensorfl
 * ABS int8 / int16, RSQRT int8 ← ``micro/kernels/elementwise.cc`` (AbsEvalQuantized,
   RsqrtEvalQuantized; ``kernels/internal/common.h`` GetInvSqrtQuantizedMultiplierExp)
 * CAST from int8 ← ``micro/kernels/cast.cc`` (a static_cast of the raw integers)
+* EXP int8 / int16, LOG int8 / int16, RSQRT int16: TFLite Micro has no such kernels; these follow
+  LiteRT's reference kernels (github google-ai-edge/LiteRT ``tflite/kernels/exp.cc``,
+  ``elementwise.cc``): float-built lookup tables (``runtime/float_lut.py``: LUTPopulate, the int16
+  513-entry interpolated LUT), one ``np.take`` in eval; bit-exact with LiteRT BUILTIN_REF
 
 Arithmetic (int8-arithmetic.md §3.6, §3.7; real multipliers from ``fixed_point.REAL_MULTIPLIERS``):
 
