@@ -17,11 +17,12 @@ from keras2edge.convert.tflite.writer import write_model
 from keras2edge.quantio import IOConversion, RunOutputs
 from keras2edge.runtime import Interpreter
 from keras2edge.runtime.model import Quantization
+from keras2edge.runtime.reader import load_model
 
 from .int8_io_models import IOModel, expected, io_model, q_to_real, real_to_q
 from .runtime.helpers import GraphBuilder
 from .runtime.int8_bench import T, one_op_model
-from .tflm import tflm
+from .tflm import tflm, tflm_unsupported
 
 DTYPES = [np.int8, np.uint8, np.int16]
 ZP = {np.int8: (-3, 5), np.uint8: (120, 130), np.int16: (0, 0)}
@@ -199,13 +200,9 @@ def test_inputs_by_tensor_name_and_list(tmp_path: Path) -> None:
 
 def test_corpus_int8_model_end_to_end() -> None:
     """hello_world_int8 (TFLite Micro's own example) through run_tflite, real values in and out, against
-    TFLM fed the same quantized input. Runs once the int8 FULLY_CONNECTED kernel exists (issue 10)."""
-    from keras2edge.runtime.kernels import KERNELS
-
+    TFLM fed the same quantized input."""
     from .corpus import corpus
 
-    if ("FULLY_CONNECTED", "int8") not in KERNELS:
-        pytest.skip("no int8 FULLY_CONNECTED kernel in this checkout yet")
     path = corpus("tflite-micro/hello_world_int8.tflite")
     d = Interpreter(path).get_input_details()[0]
     (s_in, z_in), (s_out, z_out) = d["quantization"], Interpreter(path).get_output_details()[0]["quantization"]
@@ -223,15 +220,11 @@ FIXTURES = Path(__file__).parent / "fixtures" / "tflite_runtime"
                          sorted(p.name for p in FIXTURES.glob("*.16x8.tflite")))
 def test_converter_files_with_integer_io(name: str) -> None:
     """The TFLite converter's full-integer files (int8 or int16 input and output): real values in, the
-    model's own quantization applied, dequantized out, equal to TFLite Micro run on the integers.
-    Skipped while a kernel the file needs is missing (issue 10 lands them) or TFLM lacks an op."""
+    model's own quantization applied, dequantized out, equal to TFLite Micro run on the integers; where
+    TFLite Micro lacks an op of the file (TILE, GELU...), equal to keras2edge.runtime run on the integers
+    (``--raw``), whose bit-exactness tests/runtime/test_quantized_converter_models.py checks against LiteRT."""
     path = FIXTURES / name
-    try:
-        it = Interpreter(path)
-    except RuntimeModelError as e:
-        if "cannot run this model: unsupported" not in str(e):
-            raise
-        pytest.skip(f"keras2edge.runtime cannot run it yet: {str(e)[:120]}")
+    it = Interpreter(path)
     data = path.read_bytes()
     rng = np.random.default_rng(5)
     feeds_q, feeds_real = [], {}
@@ -243,10 +236,11 @@ def test_converter_files_with_integer_io(name: str) -> None:
         q = rng.integers(max(info.min, z - 60), min(info.max, z + 60), tuple(d["shape"]), endpoint=True).astype(dt)
         feeds_q.append(q)
         feeds_real[d["name"]] = q_to_real(q, s, z)  # reals on the grid: quantizing them gives q back
-    try:
+    if tflm_unsupported(load_model(data)):
+        raw = it.run(feeds_q if len(feeds_q) > 1 else feeds_q[0])
+        golden = list(raw.values()) if isinstance(raw, dict) else [raw]
+    else:
         golden = tflm(data, feeds_q)
-    except RuntimeError as e:
-        pytest.skip(f"TFLite Micro cannot run it: {e}")
     outs = run_tflite(path, feeds_real)
     assert [c.action for c in outs.conversions if c.role == "input"] == ["quantize"] * len(feeds_q)
     for (oname, got), d, want in zip(outs.items(), it.get_output_details(), golden):

@@ -25,6 +25,8 @@ TFLITE = "tests/convert/tflite"
 RUNTIME = "tests/runtime"
 PASSES = "tests/ir/passes"
 BACKEND = "tests/convert/keras/test_backend.py"
+QRUNTIME = "tests/runtime/kernels/quantized"
+INT8_MODELS = "tests/runtime/test_int8_models.py"
 
 # Tests whose result depends on the machine's load, never run by the mutation script (they would
 # "catch" mutants at random on a busy machine). Each is a defect to fix in its own test file.
@@ -245,4 +247,35 @@ MUTANTS: tuple[Mutant, ...] = (
            "v = (o + F32(0.5)) * scale if half else o * scale",
            "runtime bilinear half_pixel_centers without the -0.5 shift",
            (RUNTIME, TFLITE)),
+    # ------------------------------------------------------------------ int8 runtime (TFLM arithmetic)
+    Mutant("int8-requant-half-up", "rounding", "runtime/kernels/quantized/common.py",
+           "np.copysign(self.offset, z, out=t)",
+           "np.copysign(self.offset, 1.0, out=t)",
+           "int8 requantization fast path rounds negative values half-up (single rounding) instead of TFLM's "
+           "double rounding", (QRUNTIME, INT8_MODELS)),
+    Mutant("int8-requant-no-tie-band", "rounding", "runtime/kernels/quantized/common.py",
+           "ETA = 2.0 ** -30",
+           "ETA = 0.0",
+           "int8 requantization never recomputes near-ties exactly (rint rounds exact ties half-even)",
+           (QRUNTIME,)),
+    Mutant("int8-conv-zero-point-sign", "zero point", "runtime/kernels/quantized/conv.py",
+           "np.subtract(ins[0], st.zp_in, out=gemm.xf(tmp), dtype=st.acc_dtype)",
+           "np.add(ins[0], st.zp_in, out=gemm.xf(tmp), dtype=st.acc_dtype)",
+           "int8 CONV_2D adds the input zero point instead of subtracting it",
+           (QRUNTIME, INT8_MODELS)),
+    Mutant("int8-depthwise-multiplier-order", "depth multiplier", "runtime/kernels/quantized/conv.py",
+           "return tmp[self.ixf].reshape(n, h, wd, cin, self.mult)",
+           "return tmp[self.ixf].reshape(n, h, wd, self.mult, cin).swapaxes(-1, -2)",
+           "int8 DEPTHWISE_CONV_2D replicates inputs in m*Cin+c order instead of c*M+m",
+           (QRUNTIME,)),
+    Mutant("int8-add-left-shift", "rounding", "runtime/kernels/quantized/elementwise.py",
+           "left_shift = fp.ADD_LEFT_SHIFT if int8 else 15",
+           "left_shift = 15",
+           "int8 ADD/SUB use int16's left shift 15 instead of 20 (coarser rescaling)",
+           (QRUNTIME,)),
+    Mutant("int8-average-pool-floor", "rounding", "runtime/kernels/quantized/pool.py",
+           "half, inv = np.floor(n_taps / 2) + 0.5, 1.0 / n_taps",
+           "half, inv = 0.5, 1.0 / n_taps",
+           "int8 AVERAGE_POOL_2D truncates the average instead of rounding half away from zero",
+           (QRUNTIME, INT8_MODELS)),
 )

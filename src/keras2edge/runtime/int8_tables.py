@@ -209,17 +209,26 @@ def relu_table(input_scale: float, input_zero_point: int, output_scale: float, o
     return np.clip(mbqm(INT8_VALUES - int(input_zero_point), m, s) + int(output_zero_point), low, 127).astype(np.int8)
 
 
-def leaky_relu_table(input_scale: float, input_zero_point: int, output_scale: float, output_zero_point: int,
-                     alpha: float) -> np.ndarray:
-    """int8 LEAKY_RELU (TFLM ``micro/kernels/leaky_relu_common.cc`` + ``reference/leaky_relu.h``):
-    ``d = q − z_in``; ``clamp(z_out + mbqm(d, M_id, s_id))`` for d ≥ 0, ``mbqm(d, M_alpha, s_alpha)``
-    below, the multipliers from ``REAL_MULTIPLIERS["LEAKY_RELU"]`` (double; LiteRT's reference kernel
-    uses float32). MBQM double rounding."""
+def leaky_relu_values(q: np.ndarray, input_scale: float, input_zero_point: int, output_scale: float,
+                      output_zero_point: int, alpha: float) -> np.ndarray:
+    """LEAKY_RELU of int8 or int16 values ``q``, before the final clamp (TFLM
+    ``micro/kernels/leaky_relu_common.cc`` + ``reference/leaky_relu.h`` QuantizeLeakyRelu): ``d = q − z_in``;
+    ``z_out + mbqm(d, M_id, s_id)`` for d ≥ 0, else ``z_out ± mbqm(d, |M_alpha|, s_alpha)``: a negative alpha
+    gives a negative M_alpha, which TFLM negates *outside* MBQM (its rounding is not odd-symmetric, so
+    passing the negative M to MBQM is off by one at ties). Multipliers from
+    ``REAL_MULTIPLIERS["LEAKY_RELU"]`` (double; LiteRT's reference kernel uses float32). MBQM double rounding."""
     identity, negative = REAL_MULTIPLIERS["LEAKY_RELU"](input_scale, output_scale, alpha)
     (m_id, s_id), (m_alpha, s_alpha) = quantize_multiplier(identity), quantize_multiplier(negative)
-    d = INT8_VALUES - int(input_zero_point)
-    y = np.where(d >= 0, mbqm(d, m_id, s_id), mbqm(d, m_alpha, s_alpha)) + int(output_zero_point)
-    return _int8(y)
+    sign = -1 if m_alpha < 0 else 1
+    d = np.asarray(q, np.int64) - int(input_zero_point)
+    return np.where(d >= 0, mbqm(d, m_id, s_id), sign * mbqm(d, abs(m_alpha), s_alpha)) + int(output_zero_point)
+
+
+def leaky_relu_table(input_scale: float, input_zero_point: int, output_scale: float, output_zero_point: int,
+                     alpha: float) -> np.ndarray:
+    """int8 LEAKY_RELU over every int8 input (:func:`leaky_relu_values`, clamped)."""
+    return _int8(leaky_relu_values(INT8_VALUES, input_scale, input_zero_point, output_scale, output_zero_point,
+                                   alpha))
 
 
 def relu6_table(input_scale: float, input_zero_point: int) -> np.ndarray:

@@ -3,7 +3,8 @@
 Layouts (TFLite): activations NHWC; CONV_2D filter OHWI ``[Cout, KH, KW, Cin/groups]``;
 DEPTHWISE_CONV_2D filter ``[1, KH, KW, Cin*M]`` (output channel ``c*M + m``); TRANSPOSE_CONV inputs
 ``[output_shape, filter OHWI, x, bias?]``. A CONV_2D or DEPTHWISE_CONV_2D with an int8 filter and a float32
-input is a hybrid op: its prepare is ``quantized/conv.py``'s (LiteRT's hybrid semantics).
+input is a hybrid op (the converter's dynamic-range mode): its prepare is :mod:`.hybrid`'s (LiteRT's
+hybrid semantics).
 
 Speed: CONV_2D is im2col + one float32 GEMM (BLAS). A 1x1 stride-1 conv skips im2col (the input
 *is* the column matrix). The column matrix is filled tap by tap from strided input slices, and
@@ -172,11 +173,11 @@ def conv_2d_float32(ctx: OpContext) -> EvalFn:
     ctx.check_rank(0, 4)
     ctx.check_rank(1, 4)
     x, w = ctx.input(0), ctx.input(1)
-    if w.dtype == np.int8:  # hybrid: float input, int8 filter (LiteRT's semantics)
-        from .quantized.conv import hybrid_conv_2d
-        return hybrid_conv_2d(ctx)
+    if w.dtype == np.int8:
+        from . import hybrid  # imported here: hybrid builds on this module's window helpers
+        return hybrid.prepare_conv_2d(ctx)
     if w.dtype != np.float32:
-        raise ctx.fail(f"filter '{w.name}' is {w.dtype}; the float kernel needs a float32 or (hybrid) int8 filter")
+        raise ctx.fail(f"filter '{w.name}' is {w.dtype}; the float kernel needs float32 (or int8: hybrid) filters")
     n, h, wd, cin = x.shape
     cout, kh, kw, cin_g = w.shape
     if cin_g <= 0 or cin % cin_g:
@@ -261,11 +262,11 @@ def depthwise_conv_2d_float32(ctx: OpContext) -> EvalFn:
     ctx.check_rank(0, 4)
     ctx.check_rank(1, 4)
     x, w = ctx.input(0), ctx.input(1)
-    if w.dtype == np.int8:  # hybrid: float input, int8 filter (LiteRT's semantics)
-        from .quantized.conv import hybrid_depthwise_conv_2d
-        return hybrid_depthwise_conv_2d(ctx)
+    if w.dtype == np.int8:
+        from . import hybrid  # imported here: hybrid builds on this module's window helpers
+        return hybrid.prepare_depthwise_conv_2d(ctx)
     if w.dtype != np.float32:
-        raise ctx.fail(f"filter '{w.name}' is {w.dtype}; the float kernel needs a float32 or (hybrid) int8 filter")
+        raise ctx.fail(f"filter '{w.name}' is {w.dtype}; the float kernel needs float32 (or int8: hybrid) filters")
     cin = x.shape[3]
     one, kh, kw, cout = w.shape
     if one != 1 or cin <= 0 or cout % cin:
@@ -331,12 +332,15 @@ class _TapLoop:
     rows/columns they reach (``_tap_ranges``); no padded copy is made.
     """
 
-    def __init__(self, ctx: OpContext, x_shape, oh: int, ow: int, rows, cols, sh: int, sw: int) -> None:
+    def __init__(self, ctx: OpContext, x_shape, oh: int, ow: int, rows, cols, sh: int, sw: int,
+                 dtype: np.dtype | None = None) -> None:
+        """``dtype``: of the values and the accumulator (default: the op's input and output dtypes; the
+        quantized kernels accumulate exact integers in float32 or float64)."""
         n, h, wd, c = x_shape
         self.n, self.h, self.wd, self.c, self.oh, self.ow, self.sw = n, h, wd, c, oh, ow, sw
         self.planes = -(-wd // sw)  # columns per phase plane
-        self.iphase = ctx.scratch((sw, n, h, self.planes * c), ctx.input(0).dtype) if sw > 1 else None
-        self.itmp = ctx.scratch((n, oh, ow * c), ctx.outputs[0].dtype)
+        self.iphase = ctx.scratch((sw, n, h, self.planes * c), dtype or ctx.input(0).dtype) if sw > 1 else None
+        self.itmp = ctx.scratch((n, oh, ow * c), dtype or ctx.outputs[0].dtype)
         taps = []
         for i, rlo, rhi, rin in rows:
             oy, iy = _sl(rlo, rhi, rin, sh)

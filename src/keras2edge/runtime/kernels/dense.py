@@ -3,17 +3,17 @@
 FULLY_CONNECTED: weights ``[units, in]``, optional bias ``[units]`` (input 2 absent or -1). The input
 is flattened to ``[size / in, in]``; the output is ``[size / in, units]``, or with ``keep_num_dims``
 the input's leading dims followed by ``units``. The transposed weights are used as a view (BLAS reads
-them transposed, no copy). int8 weights (hybrid, dynamic-range quantized models) go to
-``quantized.dense.fully_connected_hybrid``; an int8 BATCH_MATMUL RHS with a float LHS to
-``quantized.dense.batch_matmul_hybrid``.
+them transposed, no copy).
+
+int8 constant weights (the converter's dynamic-range mode) run the hybrid kernels of :mod:`.hybrid`.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from . import hybrid
 from .base import FLOAT, EvalFn, OpContext, broadcast, fused_activation, register
-from .quantized.dense import batch_matmul_hybrid, fully_connected_hybrid
 
 
 @register("FULLY_CONNECTED", *FLOAT)
@@ -22,10 +22,8 @@ def fully_connected_float32(ctx: OpContext) -> EvalFn:
     if len(ctx.outputs) != 1:
         raise ctx.fail(f"expects 1 output, got {len(ctx.outputs)} (shuffled weight formats are not supported)")
     x, w = ctx.input(0), ctx.input(1)
-    if w.dtype == np.int8:  # hybrid (dynamic-range quantized) weights
-        return fully_connected_hybrid(ctx)
-    if w.dtype != np.float32:
-        raise ctx.fail(f"weights '{w.name}' are {w.dtype}; the float kernel needs float32 (or int8, hybrid) weights")
+    if w.dtype not in (np.float32, np.int8):
+        raise ctx.fail(f"weights '{w.name}' are {w.dtype}; the float kernel needs float32 (or int8: hybrid) weights")
     if int(ctx.opt("weights_format", 0)) != 0:
         raise ctx.fail("only the DEFAULT weights_format is supported")
     ctx.check_rank(1, 2)
@@ -42,6 +40,8 @@ def fully_connected_float32(ctx: OpContext) -> EvalFn:
         ctx.set_output(0, x.shape[:-1] + (units,))
     else:
         ctx.set_output(0, (batch, units))
+    if w.dtype == np.int8:
+        return hybrid.prepare_fully_connected(ctx, batch, k, units)
     act = fused_activation(ctx)
     wt = w.data.T if w.is_const else None
     bconst = bias.data if bias is not None and bias.is_const else None
@@ -62,8 +62,8 @@ def fully_connected_float32(ctx: OpContext) -> EvalFn:
 def batch_matmul_float32(ctx: OpContext) -> EvalFn:
     ctx.check_arity(2)
     a, b = ctx.input(0), ctx.input(1)
-    if a.dtype == np.float32 and b.dtype == np.int8:  # hybrid: int8 (dynamic-range quantized) RHS
-        return batch_matmul_hybrid(ctx)
+    if b.dtype == np.int8:
+        return hybrid.prepare_batch_matmul(ctx)
     if b.dtype != a.dtype:
         raise ctx.fail(f"inputs have different dtypes {a.dtype} and {b.dtype}")
     if a.rank < 2 or b.rank < 2:

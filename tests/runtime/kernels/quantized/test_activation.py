@@ -191,10 +191,11 @@ def test_leaky_relu_int8(negative: bool) -> None:
 def test_leaky_relu_negative_alpha_is_negated_outside_mbqm() -> None:
     # alpha = -0.25, s_in / s_out = 0.25: q = -119 -> 119 · 0.0625 = 7.4375. TFLM negates outside MBQM:
     # -MBQM(-119, 2^30, -3) = -rdbpot(srdhm(-119, 2^30) = -59 (-59.5 half-up), 3) = -(-7) = 7.
-    # int8_tables.leaky_relu_table passes M = -2^30 into MBQM: srdhm = 60 (59.5 half-up), rdbpot(60, 3) = 8.
+    # Passing M = -2^30 into MBQM instead would give srdhm = 60 (59.5 half-up), rdbpot(60, 3) = 8.
     fn = act.leaky_relu_fn(0.25, 0, 1.0, 0, -0.25)
     assert int(fn(np.array([-119]))[0]) == 7
-    assert int(tables.leaky_relu_table(0.25, 0, 1.0, 0, -0.25)[-119 + 128]) == 8
+    assert int(tables.leaky_relu_table(0.25, 0, 1.0, 0, -0.25)[-119 + 128]) == 7
+    assert int(fp.mbqm(-119, -(1 << 30), -3)[()]) == 8  # the rule TFLM does not follow
 
 
 def test_relu_n1_to_1_follows_litert() -> None:

@@ -347,20 +347,11 @@ def relu_n1_to_1_int8(ctx: OpContext) -> EvalFn:
 
 def leaky_relu_fn(input_scale: float, input_zero_point: int, output_scale: float, output_zero_point: int,
                   alpha: float) -> IntFn:
-    """QuantizeLeakyRelu (``reference/leaky_relu.h``): ``d = q − z_in``; ``z_out + MBQM(d, M_id, s_id)``
-    for d ≥ 0, else ``z_out ± MBQM(d, |M_alpha|, s_alpha)`` — a negative alpha gives a negative
-    M_alpha, which TFLM negates *outside* MBQM (its rounding is not odd-symmetric, so
-    ``int8_tables.leaky_relu_table``, which passes the negative M to MBQM, is off by one at ties).
-    Multipliers: ``fixed_point.REAL_MULTIPLIERS["LEAKY_RELU"]`` (double; LiteRT uses float32)."""
-    identity, negative = fp.REAL_MULTIPLIERS["LEAKY_RELU"](input_scale, output_scale, alpha)
-    m_id, s_id = fp.quantize_multiplier(identity)
-    m_alpha, s_alpha = fp.quantize_multiplier(negative)
-    sign = -1 if m_alpha < 0 else 1
-
+    """QuantizeLeakyRelu as an IntFn (``int8_tables.leaky_relu_values``: TFLM's sign handling of a negative
+    alpha included)."""
     def fn(q: np.ndarray) -> np.ndarray:
-        d = q - input_zero_point
-        y = np.where(d >= 0, fp.mbqm(d, m_id, s_id), sign * fp.mbqm(d, abs(m_alpha), s_alpha))
-        return y + output_zero_point
+        return tables.leaky_relu_values(q, input_scale, input_zero_point, output_scale, output_zero_point,
+                                             alpha)
     return fn
 
 

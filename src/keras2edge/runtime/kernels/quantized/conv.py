@@ -45,11 +45,7 @@ LiteRT BUILTIN_REF computes the same integers for all three ops (the tests compa
 case), but refuses an int8 CONV_2D without a bias at prepare (``tflite/kernels/conv.cc``: "has_bias was
 not true"); TFLM and this runtime run it with a zero bias.
 
-Hybrid CONV_2D / DEPTHWISE_CONV_2D (float32 input and output, int8 filter; the float kernels of
-``kernels/conv.py`` dispatch to ``hybrid_conv_2d`` / ``hybrid_depthwise_conv_2d`` at the end of this file)
-follow LiteRT's reference kernels bit for bit — TFLM refuses hybrid models. The input is quantized per
-batch element at run time, the integer accumulation is the same exact float GEMM / tap loop, and the
-float32 rescaling reproduces LiteRT's order of operations.
+Hybrid CONV_2D / DEPTHWISE_CONV_2D (float32 input, int8 filter) are in ``kernels/hybrid.py``.
 """
 
 from __future__ import annotations
@@ -66,10 +62,9 @@ from ..base import (
     TensorSpec,
     conv_out_size,
     conv_pad_before,
-    fused_activation,
     register,
 )
-from ..conv import _ColChunks, _sl, _strides, _window, _Windows
+from ..conv import _ColChunks, _strides, _TapLoop, _window, _Windows
 from .common import Requantizer, activation_clamp, per_tensor, qparams
 
 #: Read at prepare time: True makes every quantized conv accumulate in int64 and requantize with the
@@ -296,10 +291,11 @@ def conv_2d_quantized(ctx: OpContext) -> EvalFn:
 # ------------------------------------------------------------------------------- DEPTHWISE_CONV_2D
 
 class _DepthwiseTaps:
-    """DEPTHWISE_CONV_2D's exact accumulation: a loop over the KH·KW taps, each a multiply-add of a
-    strided slice of ``xf`` (the input minus its zero point, each input channel repeated M times:
-    output channel c·M + m reads input channel c) with that tap's weights. Prepare checks the geometry
-    and shapes output 0."""
+    """DEPTHWISE_CONV_2D's exact accumulation: the float kernel's tap loop (``kernels/conv._TapLoop``:
+    each of the KH·KW taps one multiply-add over whole rows, taps outside the image skipped, which is
+    TFLM's "padded taps contribute nothing") run on ``xf``, the input minus its zero point with each
+    input channel repeated M times (output channel c·M + m reads input channel c), in float32 or
+    float64, where every partial sum is an exact integer. Prepare checks the geometry and shapes output 0."""
 
     def __init__(self, ctx: OpContext) -> None:
         ctx.check_rank(0, 4)
@@ -318,41 +314,27 @@ class _DepthwiseTaps:
         ctx.set_output(0, (n, oh, ow, cout))
         self.ctx, self.mult, self.kh, self.kw, self.cout = ctx, mult, kh, kw, cout
         self.x_shape, self.out_shape = x.shape, (n, oh, ow, cout)
-        taps = [(i, j, *_sl(rlo, rhi, rin, sh), *_sl(clo, chi, cin_, sw))
-                for i, rlo, rhi, rin in rows for j, clo, chi, cin_ in cols]
-        # the tap covering the whole output (if any) goes first and initialises the accumulator
-        taps.sort(key=lambda t: not (t[2] == slice(0, oh) and t[4] == slice(0, ow)))
-        self.full_first = bool(taps) and taps[0][2] == slice(0, oh) and taps[0][4] == slice(0, ow)
-        self.taps = taps
+        self.geometry = (oh, ow, rows, cols, sh, sw)
 
     def prepare(self, ft: np.dtype) -> None:
         n, h, wd, _ = self.x_shape
         self.ft = ft
         self.ixf = self.ctx.scratch((n, h, wd, self.cout), ft)
         self.iacc = self.ctx.scratch(self.out_shape, ft)
-        self.itap = self.ctx.scratch(self.out_shape, ft)
+        self.loop = _TapLoop(self.ctx, (n, h, wd, self.cout), *self.geometry, dtype=np.dtype(ft))
 
     def wmat(self, wt: np.ndarray) -> np.ndarray:
-        return np.ascontiguousarray(np.asarray(wt).reshape(self.kh, self.kw, self.cout).astype(self.ft))
+        """[1, KH, KW, C] weights -> the tap loop's [KH, KW, OW·C] row tiles, in the accumulator's dtype."""
+        return self.loop.tiles(np.asarray(wt).reshape(self.kh, self.kw, self.cout).astype(self.ft))
 
     def xf(self, tmp: Sequence[np.ndarray]) -> np.ndarray:
         """The [N, H, W, Cin, M] view of the ``xf`` buffer, to fill by broadcasting ``x[..., None]``."""
         n, h, wd, cin = self.x_shape
         return tmp[self.ixf].reshape(n, h, wd, cin, self.mult)
 
-    def run(self, wt: np.ndarray, tmp: Sequence[np.ndarray]) -> np.ndarray:
-        xf, acc, t = tmp[self.ixf], tmp[self.iacc], tmp[self.itap]
-        start = 0
-        if self.full_first:
-            i, j, _, iy, _, ix = self.taps[0]
-            np.multiply(xf[:, iy, ix], wt[i, j], out=acc)
-            start = 1
-        else:
-            acc.fill(0)
-        for i, j, oy, iy, ox, ix in self.taps[start:]:
-            o, tv = acc[:, oy, ox], t[:, oy, ox]
-            np.multiply(xf[:, iy, ix], wt[i, j], out=tv)
-            np.add(o, tv, out=o)
+    def run(self, tiles: np.ndarray, tmp: Sequence[np.ndarray]) -> np.ndarray:
+        acc = tmp[self.iacc]
+        self.loop.run(tmp[self.ixf], acc, tmp, tiles)
         return acc
 
 
@@ -364,7 +346,8 @@ def depthwise_conv_2d_quantized(ctx: OpContext) -> EvalFn:
     taps = _DepthwiseTaps(ctx)
     st = _setup(ctx, 0, 1, 2, 3, taps.kh * taps.kw, taps.out_shape)
     taps.prepare(st.acc_dtype)
-    wconst = _weights(ctx, ctx.input(1), f"dw-{st.acc_dtype}", taps.wmat)
+    # the row tiles depend on the output width: one cache entry per width (a re-plan may change it)
+    wconst = _weights(ctx, ctx.input(1), f"dw-{st.acc_dtype}-{taps.out_shape[2]}", taps.wmat)
 
     def eval_(ins, outs, tmp):
         wt = wconst if wconst is not None else taps.wmat(ins[1])
@@ -431,164 +414,5 @@ def transpose_conv_quantized(ctx: OpContext) -> EvalFn:
             f = full[:, ys, xs]
             np.add(f, cols[:, :, :, i, j], out=f)
         st.requant(full[:, pt:pt + oh, pl:pl + ow], outs[0], st.bias(ins), tmp)
-
-    return eval_
-
-
-# ------------------------------------------------------------------------- hybrid (float input, int8 filter)
-#
-# TFLite Micro refuses these ("Hybrid models are not supported on TFLite Micro"); the semantics are
-# LiteRT's (``tflite/kernels/conv.cc`` EvalHybrid / EvalHybridPerChannel, ``depthwise_conv.cc``
-# EvalHybridPerChannel, ``kernels/internal/reference/portable_tensor_utils.cc`` for the input
-# quantization). The float CONV_2D / DEPTHWISE_CONV_2D kernels (``kernels/conv.py``) dispatch here when
-# the filter is int8.
-
-
-def quantize_symmetric_per_batch(x: np.ndarray, q: np.ndarray) -> np.ndarray:
-    """LiteRT SymmetricQuantizeFloats, once per batch element: ``range = max(|min|, |max|)`` (float32),
-    ``q = clamp(roundf(x · (127 / range)), ±127)``; returns the float32 scaling factors ``range / 127``
-    (1 and q = 0 for an all-zero batch element). ``q`` receives the int8 values (any dtype)."""
-    n = x.shape[0]
-    xb = x.reshape(n, -1)
-    rng = np.maximum(np.abs(xb.min(axis=1)), np.abs(xb.max(axis=1))).astype(np.float32)
-    zero = rng == 0
-    safe = np.where(zero, np.float32(1), rng)
-    inv = (np.float32(127) / safe).astype(np.float32)
-    v = fp.round_half_away(xb * inv[:, None])
-    v[zero] = 0
-    np.copyto(q.reshape(n, -1), np.clip(v, -127, 127), casting="unsafe")
-    return np.where(zero, np.float32(1), (safe / np.float32(127)).astype(np.float32)).astype(np.float32)
-
-
-def quantize_asymmetric_per_batch(x: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """LiteRT AsymmetricQuantizeFloats, once per batch element, all in float32 as the ai-edge-litert 2.3
-    wheel computes it (LiteRT's current source computes the scale and zero point in double; with a
-    double scale, outputs of random hybrid cases came out one ulp off the wheel's): the range [min(0, min), max(0, max)]
-    onto [−128, 127], ``scale = (rmax − rmin) / 255``, the zero point from the end with the smaller
-    error, nudged (``round``, half-away) into the range; ``q = clamp(roundf(zp + x · (1 / scale)),
-    −128, 127)``. Returns the float32 scaling factors and the integer zero points per batch element."""
-    n = x.shape[0]
-    xb, qb = x.reshape(n, -1), q.reshape(n, -1)
-    scales, offsets = np.ones(n, np.float32), np.zeros(n, np.int64)
-    f = np.float32
-    for b in range(n):
-        rmin, rmax = min(f(0), f(xb[b].min())), max(f(0), f(xb[b].max()))
-        if rmin == rmax:
-            qb[b] = 0
-            continue
-        scale = f(f(rmax - rmin) / f(255))
-        lo, hi = f(rmin / scale), f(rmax / scale)
-        from_min, from_max = f(f(-128) - lo), f(f(127) - hi)
-        zp = from_min if f(f(128) + abs(lo)) < f(f(127) + abs(hi)) else from_max
-        off = -128 if zp <= -128 else 127 if zp >= 127 else int(fp.round_half_away(zp))
-        inv = f(1) / scale
-        v = fp.round_half_away(f(off) + xb[b] * inv)
-        np.copyto(qb[b], np.clip(v, -128, 127), casting="unsafe")
-        scales[b], offsets[b] = scale, off
-    return scales, offsets
-
-
-def _hybrid_filter_scales(ctx: OpContext, w: TensorSpec, nchan: int) -> np.ndarray:
-    wq = qparams(ctx, w)
-    return np.broadcast_to(wq.scale, (nchan,)).astype(np.float32) if wq.per_tensor else wq.scale.astype(np.float32)
-
-
-def _float_bias(ctx: OpContext, i: int, n: int) -> TensorSpec | None:
-    b = ctx.opt_input(i)
-    if b is None:
-        return None
-    if b.dtype != np.float32:
-        raise ctx.fail(f"bias '{b.name}' must be float32 for a hybrid (float input, int8 filter) op, got {b.dtype}")
-    if b.size != n:
-        raise ctx.fail(f"bias '{b.name}' has {b.size} values, expected {n} (one per output channel)")
-    return b
-
-
-def _float_epilogue(ctx: OpContext, bias: TensorSpec | None, bias_index: int):
-    """``out += bias`` (float32) then the fused activation, as LiteRT's float clamp."""
-    act = fused_activation(ctx)
-    bconst = None if bias is None or bias.data is None else np.asarray(bias.data, np.float32).reshape(-1)
-
-    def finish(ins, out):
-        if bias is not None:
-            np.add(out, bconst if bconst is not None else ins[bias_index], out=out)
-        act(out)
-    return finish
-
-
-def hybrid_conv_2d(ctx: OpContext) -> EvalFn:
-    """CONV_2D with a float32 input and an int8 filter (LiteRT's hybrid kernel).
-
-    Per-tensor filter scale (or all scales equal) and no groups (LiteRT EvalHybrid): each batch element
-    is quantized symmetrically (``quantize_symmetric_per_batch``), ``acc = Σ q·w`` (padding reads 0),
-    ``out = float(acc) · (s_batch · s_w) + bias`` in float32. Otherwise (EvalHybridPerChannel):
-    asymmetric per batch element, ``acc = Σ (q − zp_batch)·w`` over taps inside the image,
-    ``out = float(acc) · s_w[c] · s_batch + bias`` (float32, in that order). Then the float activation.
-    """
-    ctx.check_arity(2, 3)
-    gemm = _ConvGemm(ctx)
-    x, w = ctx.input(0), ctx.input(1)
-    if ctx.outputs[0].dtype != np.float32:
-        raise ctx.fail(f"output '{ctx.outputs[0].name}' is {ctx.outputs[0].dtype}; a hybrid CONV_2D outputs float32")
-    ws = _hybrid_filter_scales(ctx, w, gemm.cout)
-    per_channel = bool(np.any(ws != ws[0])) or gemm.groups != 1
-    gemm.prepare(np.dtype(np.float32 if gemm.k * INT8_PRODUCT <= FLOAT32_EXACT else np.float64))
-    wconst = _weights(ctx, w, f"hybrid-{gemm.ft}", gemm.wmat)
-    iq = ctx.scratch(x.shape, np.int8)
-    finish = _float_epilogue(ctx, _float_bias(ctx, 2, gemm.cout), 2)
-    n = x.shape[0]
-    s_w0 = np.float32(ws[0])
-
-    def eval_(ins, outs, tmp):
-        wm = wconst if wconst is not None else gemm.wmat(ins[1])
-        q, xf, out = tmp[iq], gemm.xf(tmp), outs[0]
-        if per_channel:
-            sf, off = quantize_asymmetric_per_batch(ins[0], q)
-            np.subtract(q, off.reshape(n, 1, 1, 1), out=xf, dtype=gemm.ft)
-        else:
-            sf = quantize_symmetric_per_batch(ins[0], q)
-            np.copyto(xf, q)
-        acc = gemm.run(wm, tmp)
-        np.copyto(out, acc, casting="unsafe")  # static_cast<float>(int32): round to nearest even
-        if per_channel:  # (float(acc) · s_w[c]) · s_batch, float32, no fused multiply-add
-            np.multiply(out, ws, out=out)
-            np.multiply(out, sf.reshape(n, 1, 1, 1), out=out)
-        else:
-            np.multiply(out, (sf * s_w0).astype(np.float32).reshape(n, 1, 1, 1), out=out)
-        finish(ins, out)
-
-    return eval_
-
-
-def hybrid_depthwise_conv_2d(ctx: OpContext) -> EvalFn:
-    """DEPTHWISE_CONV_2D with a float32 input and an int8 filter (LiteRT EvalHybridPerChannel, always
-    per channel): asymmetric quantization per batch element, ``acc = Σ (q − zp_batch)·w`` over the taps
-    inside the image, ``out = float(acc) · (s_w[c] · s_batch) + bias`` in float32 (the product of the
-    two scales first), then the float activation. A single filter scale is used for every channel
-    (LiteRT indexes its scale array by output channel whatever its length)."""
-    ctx.check_arity(2, 3)
-    taps = _DepthwiseTaps(ctx)
-    x, w = ctx.input(0), ctx.input(1)
-    if ctx.outputs[0].dtype != np.float32:
-        raise ctx.fail(f"output '{ctx.outputs[0].name}' is {ctx.outputs[0].dtype}; a hybrid DEPTHWISE_CONV_2D "
-                       "outputs float32")
-    ws = _hybrid_filter_scales(ctx, w, taps.cout)
-    taps.prepare(np.dtype(np.float32))  # KH·KW·255·128 ≤ 2^24 for every window up to 22x22
-    if taps.kh * taps.kw * INT8_PRODUCT > FLOAT32_EXACT:
-        raise ctx.fail(f"a {taps.kh}x{taps.kw} hybrid depthwise window is too large for this kernel")
-    wconst = _weights(ctx, w, "hybrid-dw", taps.wmat)
-    iq = ctx.scratch(x.shape, np.int8)
-    finish = _float_epilogue(ctx, _float_bias(ctx, 2, taps.cout), 2)
-    n = x.shape[0]
-
-    def eval_(ins, outs, tmp):
-        wt = wconst if wconst is not None else taps.wmat(ins[1])
-        q, out = tmp[iq], outs[0]
-        sf, off = quantize_asymmetric_per_batch(ins[0], q)
-        np.subtract(q[..., None], off.reshape(n, 1, 1, 1, 1), out=taps.xf(tmp), dtype=np.float32)
-        acc = taps.run(wt, tmp)
-        scale = (ws[None, :] * sf[:, None]).astype(np.float32)  # s_w[c] · s_batch in float32
-        np.multiply(acc, scale.reshape(n, 1, 1, -1), out=out)
-        finish(ins, out)
 
     return eval_

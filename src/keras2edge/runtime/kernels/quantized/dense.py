@@ -27,9 +27,7 @@ What maps to what (TFLM = github tensorflow/tflite-micro):
   ``s_a * s_b`` in float32 (GetQuantizedConvolutionMultipler), the wheel we test does not (a test
   with scales that tell the two apart pins it, as docs/int8-findings.md found for per-tensor FC).
 
-* ``fully_connected_hybrid`` / ``batch_matmul_hybrid`` (float32 input, int8 weights: dynamic-range
-  quantized models), reached from the float kernels in ``kernels/dense.py``. TFLM has no hybrid
-  kernels; these follow LiteRT BUILTIN_REF bit for bit (see their docstrings).
+* Hybrid FULLY_CONNECTED / BATCH_MATMUL (float32 input, int8 weights) are in ``kernels/hybrid.py``.
 
 LiteRT BUILTIN_REF differs on FULLY_CONNECTED only: it rounds ``double(acc) * (s_in * s_w / s_out)``
 half-away in one step (int8, and 16x8 with an int64 bias or none), which differs from TFLM's two
@@ -52,7 +50,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ... import fixed_point as fp
-from ..base import EvalFn, OpContext, TensorSpec, broadcast, fused_activation, register
+from ..base import EvalFn, OpContext, TensorSpec, broadcast, register
 from .common import activation_clamp, int_range, per_tensor, qparams, requantize
 
 #: Largest |partial sum| for which a float32 / float64 GEMM of integers is exact: every partial sum is
@@ -295,162 +293,5 @@ def batch_matmul_int8(ctx: OpContext) -> EvalFn:
         if v is not r:
             np.copyto(v, r, casting="unsafe")  # integer-valued (exact GEMM): the cast is exact
         requant(fp.wrap_int32(v) if wrap else v, mult, shift, z_out, lo, hi, outs[0])
-
-    return eval_
-
-
-# ---------------------------------------------------------------------------------------------
-# Hybrid FULLY_CONNECTED: float32 input and output, int8 weights (dynamic-range quantization)
-
-
-def quantize_rows_symmetric(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """LiteRT ``PortableSymmetricQuantizeFloats`` per row of ``x`` [B, K] (float32): ``range =
-    max(|min|, |max|)``, ``scale = range / 127`` and ``inv = 127 / range`` (float32),
-    ``q = clamp(round_half_away(x * inv), -127, 127)``; an all-zero row gives q = 0, scale 1.
-    Returns (q int64 [B, K], scale float32 [B], offset int64 [B] = 0)."""
-    rng = np.maximum(np.abs(x.min(axis=1)), np.abs(x.max(axis=1))).astype(np.float32)
-    zero = rng == 0
-    safe = np.where(zero, np.float32(1), rng)
-    scale = np.where(zero, np.float32(1), safe / np.float32(127)).astype(np.float32)
-    inv = np.where(zero, np.float32(0), np.float32(127) / safe).astype(np.float32)
-    q = np.clip(fp.round_half_away(x * inv[:, None]), -127, 127).astype(np.int64)
-    return q, scale, np.zeros(x.shape[0], np.int64)
-
-
-def quantize_rows_asymmetric(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """LiteRT's asymmetric row quantization (``AsymmetricQuantizeFloats``) per row of ``x`` [B, K]
-    (float32): ``rmin = min(0, min)``, ``rmax = max(0, max)``, ``scale = (rmax - rmin) / 255`` in
-    **float32** (the ai-edge-litert 2.3.0 wheel; LiteRT's current portable source divides in double,
-    which changed the output of 6 of 25 random cases here); the zero point, in double, from
-    whichever end has the smaller error, nudged into [-128, 127] (``round`` half-away); then
-    ``inv = 1 / scale`` and ``q = clamp(round_half_away(offset + x * inv), -128, 127)`` in float32. A
-    row with rmin == rmax (all zero) gives q = 0, scale 1, offset 0. Returns (q, scale, offset)."""
-    f32 = np.float32
-    rmin = np.minimum(f32(0), x.min(axis=1)).astype(f32)
-    rmax = np.maximum(f32(0), x.max(axis=1)).astype(f32)
-    flat = rmin == rmax
-    scale = np.where(flat, f32(1), (rmax - rmin) / f32(255)).astype(f32)
-    s64 = scale.astype(np.float64)
-    lo, hi = rmin / s64, rmax / s64  # double
-    zp = np.where(128.0 + np.abs(lo) < 127.0 + np.abs(hi), -128.0 - lo, 127.0 - hi)
-    offset = np.where(zp <= -128, -128, np.where(zp >= 127, 127, fp.round_half_away(zp))).astype(np.int64)
-    offset = np.where(flat, 0, offset)
-    inv = (f32(1) / scale).astype(f32)
-    q = np.clip(fp.round_half_away(offset[:, None].astype(f32) + x * inv[:, None]), -128, 127).astype(np.int64)
-    return np.where(flat[:, None], 0, q), scale, offset
-
-
-def fully_connected_hybrid(ctx: OpContext) -> EvalFn:
-    """Hybrid FULLY_CONNECTED (float32 input / bias / output, int8 weights per tensor or per axis 0),
-    called by the float kernel (``kernels/dense.py``) when the weights are int8.
-
-    TFLite Micro has no hybrid kernel (its prepare refuses float input with int8 weights), so this
-    follows LiteRT BUILTIN_REF bit for bit (``tflite/kernels/fully_connected.cc`` EvalHybridDense and
-    ``kernels/internal/reference/portable_tensor_utils.cc``): each input row is quantized to int8
-    (symmetric, or asymmetric with the ``asymmetric_quantize_inputs`` option, see
-    :func:`quantize_rows_symmetric`), ``dot = sum_k w[c, k] q[b, k] - offset_b sum_k w[c, k]`` in
-    integers, and ``y = bias[c] + float32(dot) * (scale_b * s_w[c])`` in float32 (per tensor the row
-    scale is multiplied by s_w first), then the fused activation."""
-    ctx.check_arity(2, 3, n_out=None)
-    x, w = ctx.input(0), ctx.input(1)
-    units, k = w.shape
-    if k <= 0 or x.size % k:
-        raise ctx.fail(f"input {list(x.shape)} has {x.size} values, not a multiple of the weights' input size {k}")
-    batch = x.size // k
-    s_w = _fc_weights_quant(ctx, w, units)
-    bias = ctx.opt_input(2)
-    if bias is not None and (bias.dtype != np.float32 or bias.size != units):
-        raise ctx.fail(f"bias '{bias.name}' must be float32 with {units} values, got {bias.dtype} {list(bias.shape)}")
-    if ctx.outputs[0].dtype != np.float32:
-        raise ctx.fail(f"output '{ctx.outputs[0].name}' is {ctx.outputs[0].dtype}; hybrid FULLY_CONNECTED writes float32")
-    if ctx.opt("keep_num_dims", False):
-        if x.shape[-1] != k:
-            raise ctx.fail(f"keep_num_dims needs the input's last dim {x.shape[-1]} to equal the weights' {k}")
-        ctx.set_output(0, x.shape[:-1] + (units,))
-    else:
-        ctx.set_output(0, (batch, units))
-    act = fused_activation(ctx)
-    quantize_rows = quantize_rows_asymmetric if ctx.opt("asymmetric_quantize_inputs", False) else quantize_rows_symmetric
-    wsum = int(np.abs(w.data.astype(np.int64)).sum(axis=1).max()) if w.is_const and w.size else 128 * k
-    gdt = gemm_dtype(wsum * 128)  # |q| <= 128: exact GEMM bound as in fully_connected_int8
-    wt = ctx.cached(f"hybrid_wt_{gdt.name}", w.data, lambda a: a.astype(gdt).T) if w.is_const else None
-    wsums = ctx.cached("hybrid_wsum", w.data, lambda a: a.astype(np.int64).sum(axis=1)) if w.is_const else None
-    per_channel = s_w.size > 1
-    has_bias = bias is not None
-
-    def eval_(ins: Sequence[np.ndarray | None], outs: Sequence[np.ndarray], tmp: Sequence[np.ndarray]) -> None:
-        q, scale, offset = quantize_rows(ins[0].reshape(batch, k))  # type: ignore[union-attr]
-        wm = wt if wt is not None else ins[1].astype(gdt).T  # type: ignore[union-attr]
-        dot = np.matmul(q.astype(gdt), wm).astype(np.int64)
-        if offset.any():  # asymmetric inputs: remove offset_b * sum_k w[c, k]
-            ws = wsums if wsums is not None else ins[1].astype(np.int64).sum(axis=1)  # type: ignore[union-attr]
-            dot -= offset[:, None] * ws[None, :]
-        # float32 throughout, as LiteRT: per tensor the row scale times s_w first, per channel at each unit
-        row = scale[:, None] * s_w[None, :] if per_channel else (scale * s_w[0])[:, None]
-        y = fp.wrap_int32(dot).astype(np.float32) * row.astype(np.float32)  # int32 dotprod, float32 product
-        o = outs[0].reshape(batch, units)
-        np.add(ins[2] if has_bias else np.float32(0), y, out=o)  # type: ignore[arg-type]
-        act(outs[0])
-
-    return eval_
-
-
-def batch_matmul_hybrid(ctx: OpContext) -> EvalFn:
-    """Hybrid BATCH_MATMUL (float32 LHS and output, int8 RHS per tensor or per output column), called
-    by the float kernel (``kernels/dense.py``) when the RHS is int8.
-
-    TFLite Micro refuses it ("Hybrid input (FLOAT32 LHS, INT8 RHS) is not supported"); this follows
-    LiteRT's reference kernel (``tflite/kernels/batch_matmul.cc`` EvalHybrid and
-    ``reference/batch_matmul.h``): every LHS row (after adj_x) is quantized on its own as in
-    :func:`fully_connected_hybrid`, ``dot = q @ w`` in integers, then in float32
-    ``total = int32(float(dot) - float(colsum_w) * offset)`` and ``y = 0 + float(total) * (scale_row
-    [* s_w[n]])`` (per tensor, s_w folded into the row scale first). Bit-exact with LiteRT BUILTIN_REF
-    when at most one LHS batch dim is larger than 1; with more, LiteRT indexes the row scales by the
-    sum (not the flattened index) of the batch indices and uses the wrong rows' scales -- this kernel
-    does not copy that (``tests/runtime/kernels/quantized/test_dense.py`` pins the difference)."""
-    ctx.check_arity(2)
-    a, b = ctx.input(0), ctx.input(1)
-    if ctx.outputs[0].dtype != np.float32:
-        raise ctx.fail(f"output '{ctx.outputs[0].name}' is {ctx.outputs[0].dtype}; hybrid BATCH_MATMUL writes float32")
-    if a.rank < 2 or b.rank < 2:
-        raise ctx.fail("both inputs need rank >= 2")
-    adj_x, adj_y = bool(ctx.opt("adj_x", False)), bool(ctx.opt("adj_y", False))
-    m, ka = (a.shape[-1], a.shape[-2]) if adj_x else (a.shape[-2], a.shape[-1])
-    kb, n = (b.shape[-1], b.shape[-2]) if adj_y else (b.shape[-2], b.shape[-1])
-    if ka != kb:
-        raise ctx.fail(f"inner dimensions differ: {ka} vs {kb} (adj_x={adj_x}, adj_y={adj_y})")
-    batch = broadcast(ctx, a.shape[:-2], b.shape[:-2])
-    ctx.set_output(0, batch + (m, n))
-    p = qparams(ctx, b)
-    if np.any(p.zero_point != 0):
-        raise ctx.fail(f"RHS '{b.name}' has zero point {p.zero_point[:4].tolist()}; hybrid BATCH_MATMUL needs 0")
-    n_axis = b.rank - 2 if adj_y else b.rank - 1
-    if not p.per_tensor and p.axis != n_axis:
-        raise ctx.fail(f"RHS '{b.name}' is quantized per axis on dimension {p.axis}; hybrid BATCH_MATMUL's "
-                       f"per-channel scales must be on the output-column dimension {n_axis}")
-    s_w = p.scale
-    quantize_rows = quantize_rows_asymmetric if ctx.opt("asymmetric_quantize_inputs", False) else quantize_rows_symmetric
-    gdt = gemm_dtype(ka * 128 * 128)
-    f32 = np.float32
-
-    def weights(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        wk = v.swapaxes(-1, -2) if adj_y else v  # [..., K, N]
-        return wk.astype(gdt), wk.astype(np.int64).sum(axis=-2).astype(f32)[..., None, :]  # column sums
-
-    const = ctx.cached("hybrid_bmm_w", b.data, weights) if b.is_const else None
-
-    def eval_(ins: Sequence[np.ndarray | None], outs: Sequence[np.ndarray], tmp: Sequence[np.ndarray]) -> None:
-        x = ins[0].swapaxes(-1, -2) if adj_x else ins[0]  # type: ignore[union-attr]
-        wg, colsum = const if const is not None else weights(ins[1])  # type: ignore[arg-type]
-        q, scale, offset = quantize_rows(np.ascontiguousarray(x).reshape(-1, ka))
-        rows = x.shape[:-1]
-        dot = np.matmul(q.reshape(x.shape).astype(gdt), wg)
-        total = dot.astype(f32)  # TFLite: int32 total -= row_sum * float(offset), i.e. in float32
-        if offset.any():
-            total = (total - colsum * offset.reshape(rows).astype(f32)[..., None]).astype(f32)
-        total = np.trunc(total)  # back to int32 (truncation) and to float again: integers, unchanged
-        row_scale = scale.reshape(rows)[..., None]
-        sc = (row_scale * s_w).astype(f32) if s_w.size > 1 else (row_scale * s_w[0]).astype(f32)
-        np.add(f32(0), total * sc, out=outs[0])
 
     return eval_

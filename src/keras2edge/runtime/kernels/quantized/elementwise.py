@@ -440,7 +440,7 @@ def comparison_table(op: str, z1: int, m1: int, e1: int, z2: int, m2: int, e2: i
 
 def _comparison(ctx: OpContext) -> EvalFn:
     ctx.check_arity(2)
-    a, b, out = ctx.input(0), ctx.input(1), ctx.outputs[0]
+    a, b = ctx.input(0), ctx.input(1)
     if b.dtype != a.dtype:
         raise ctx.fail(f"inputs have different dtypes {a.dtype} ('{a.name}') and {b.dtype} ('{b.name}')")
     shape = broadcast(ctx, a.shape, b.shape)
