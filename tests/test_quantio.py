@@ -230,6 +230,8 @@ def test_converter_files_with_integer_io(name: str) -> None:
     feeds_q, feeds_real = [], {}
     for d in it.get_input_details():
         dt, (s, z) = np.dtype(d["dtype"]), d["quantization"]
+        if dt.kind not in "iu":  # e.g. the 16x8 files with float input and a QUANTIZE op
+            pytest.skip(f"input '{d['name']}' is {dt}: not an integer-io file")
         info = np.iinfo(dt)
         q = rng.integers(max(info.min, z - 60), min(info.max, z + 60), tuple(d["shape"]), endpoint=True).astype(dt)
         feeds_q.append(q)

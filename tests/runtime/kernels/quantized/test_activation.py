@@ -21,6 +21,7 @@ against the rule LiteRT follows instead:
 from __future__ import annotations
 
 import logging
+import math
 import subprocess
 import sys
 import textwrap
@@ -499,3 +500,81 @@ def test_tables_are_built_once_per_interpreter() -> None:
     assert list(first) == [(0, "lut")]
     it._get_plan(((3, 4),))  # a plan for another batch ...
     assert all(it._memo[k][1] is v[1] for k, v in first.items())  # ... reuses the table
+
+
+# ------------------------------------------------------------------------------------------------
+# GELU (int8 / int16): TFLite Micro has none; LiteRT BUILTIN_REF is the oracle
+
+
+def _gelu_case(dtype, k: int, rng: np.random.Generator) -> tuple[bytes, np.ndarray]:
+    int8 = dtype == np.int8
+    lo, hi = (1e-3, 0.2) if int8 else (1e-5, 2e-3)
+    si, so = (float(np.exp(rng.uniform(np.log(lo), np.log(hi)))) for _ in range(2))
+    zi, zo = (int(rng.integers(-128, 128)), int(rng.integers(-128, 128))) if int8 else \
+        ((0, 0) if k % 3 else (int(rng.integers(-300, 300)), int(rng.integers(-300, 300))))
+    info = np.iinfo(dtype)
+    x = np.concatenate([np.linspace(info.min, info.max, 257).round(), rng.integers(info.min, int(info.max) + 1, 255)])
+    shape = ((2, 256), (512,), (4, 8, 16))[k % 3]
+    model = one_op_model("GELU", [T(shape, dtype, si, zi)], [T(shape, dtype, so, zo)], {"approximate": bool(k % 2)})
+    return model, rng.permutation(x).astype(dtype).reshape(shape)
+
+
+@pytest.mark.parametrize("dtype", [np.int8, np.int16])
+def test_gelu_is_bit_exact_with_litert_ref(dtype) -> None:
+    """24 random cases per dtype (exact and tanh-approximate forms; int16 also with zero points, which
+    LiteRT's int16 table ignores on the input index and the output value alike)."""
+    rng = np.random.default_rng(4242 + np.dtype(dtype).itemsize)
+    for k in range(24):
+        model, x = _gelu_case(dtype, k, rng)
+        got = Interpreter(model).run(x)
+        (want,) = run_litert_ref(model, [x])
+        bad = np.flatnonzero(got != want)
+        assert got.dtype == want.dtype and bad.size == 0, (k, bad.size, x.flat[bad[:4]], got.flat[bad[:4]],
+                                                           want.flat[bad[:4]])
+
+
+def test_gelu_every_int8_value() -> None:
+    for approximate in (False, True):
+        for si, zi, so, zo in [(0.05, 0, 0.03, -20), (0.5, -128, 0.4, -100), (1e-3, 127, 1e-3, 0)]:
+            model = one_op_model("GELU", [T((256,), np.int8, si, zi)], [T((256,), np.int8, so, zo)],
+                                 {"approximate": approximate})
+            got = Interpreter(model).run(ALL_INT8)
+            assert np.array_equal(got, run_litert_ref(model, [ALL_INT8])[0]), (approximate, si, zi, so, zo)
+
+
+def test_gelu_refusals() -> None:
+    for ins, out, message in [
+        (T((4,), np.int8, None), T((4,), np.int8, 0.1, 0), "'in0' .* has no quantization"),
+        (T((4,), np.int16, 0.1, 0), T((4,), np.int16, None), "has no quantization"),
+        (T((2, 3), np.int8, [0.1, 0.2, 0.3], 0, axis=1), T((2, 3), np.int8, 0.1, 0), "'in0' is quantized per axis"),
+        (T((4,), np.int8, 0.1, 0), T((4,), np.int16, 0.1, 0), "keeps the dtype"),
+    ]:
+        model = one_op_model("GELU", [ins], [out], {"approximate": False})
+        with pytest.raises(RuntimeModelError, match=message) as e:
+            Interpreter(model)
+        assert "GELU" in str(e.value) and "op #0" in str(e.value)
+
+
+@pytest.mark.parametrize("si, so, approximate", [(0.00035555227426501096, 2.243137038139418e-05, False),
+                                                 (1.2277404212106931e-05, 2.3380906722705006e-05, True),
+                                                 (0.00012083870512474974, 2.0461903372102325e-05, True)])
+def test_gelu_int16_needs_the_c_librarys_erfcf_and_tanhf(si: float, so: float, approximate: bool,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """LiteRT's tables call the system libm, whose erfcf / tanhf are not correctly rounded (glibc):
+    at these scales the correctly rounded transforms (the fallback of ``float_lut``) move one
+    element of the int16 GELU; with the C library's functions the runtime is exact."""
+    from keras2edge.runtime import float_lut as fl
+
+    if fl._libm() is None:
+        pytest.skip("no C math library reachable through ctypes")
+    x = np.arange(-32768, 32768).astype(np.int16)
+    model = one_op_model("GELU", [T(x.shape, np.int16, si, 0)], [T(x.shape, np.int16, so, 0)],
+                         {"approximate": approximate})
+    got = Interpreter(model).run(x)
+    (want,) = run_litert_ref(model, [x])
+    assert np.array_equal(got, want)
+    fn = fl.gelu_approximate_f32 if approximate else fl.gelu_f32
+    c_lut = fl.lut_int16_513(fn, si, 0, so, 0)
+    fallback = fl._f32_of_f64(np.tanh if approximate else np.vectorize(math.erfc, otypes=[float]))
+    monkeypatch.setattr(fl, "_tanh_f32" if approximate else "_erfc_f32", fallback)
+    assert not np.array_equal(c_lut, fl.lut_int16_513(fn, si, 0, so, 0))

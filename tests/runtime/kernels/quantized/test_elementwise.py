@@ -654,3 +654,83 @@ def test_add_int8_is_fast() -> None:
     p = add_params("ADD", 0.1, 3, 0.05, -7, 0.2, 1, fp.activation_range(1, 0.2, 1)[0], 127, 20)
     assert isinstance(p, AddParams)
     assert np.array_equal(it.run([a, b]), add_sub_int(a, b, p, 1))
+
+
+# ---------------------------------------------------------------------------------------------
+# EXP, LOG (int8 / int16), RSQRT int16: TFLite Micro has none; LiteRT BUILTIN_REF is the oracle
+
+
+def _lut_case(op: str, dtype, k: int, rng: np.random.Generator) -> tuple[bytes, np.ndarray]:
+    """Case k of a LiteRT-LUT op: random scales (int8: 1e-3..0.6, any zero points; int16: 1e-5..2e-2,
+    zero points 0), a random shape, inputs covering the whole valid range (RSQRT: ≥ 0)."""
+    hi_in = 0.6 if dtype == np.int8 else 2e-2
+    lo_in = 1e-3 if dtype == np.int8 else 1e-5
+    si, so = (float(np.exp(rng.uniform(np.log(lo_in), np.log(hi_in)))) for _ in range(2))
+    zi, zo = (int(rng.integers(-128, 128)), int(rng.integers(-128, 128))) if dtype == np.int8 else (0, 0)
+    shape = tuple(int(d) for d in rng.integers(1, 6, int(rng.integers(1, 5))))
+    info = np.iinfo(dtype)
+    lo = max(zi, info.min) if op == "RSQRT" else info.min
+    x = np.concatenate([np.linspace(lo, info.max, 257).round(), rng.integers(lo, int(info.max) + 1, 300)])
+    x = np.resize(rng.permutation(x), (int(np.prod(shape)) * (557 // int(np.prod(shape)) + 1),))
+    shape = (x.size // int(np.prod(shape)), *shape)
+    model = one_op_model(op, [T(shape, dtype, si, zi)], [T(shape, dtype, so, zo)])
+    return model, x.astype(dtype).reshape(shape)
+
+
+@pytest.mark.parametrize("op, dtype", [("EXP", np.int8), ("EXP", np.int16), ("LOG", np.int8), ("LOG", np.int16),
+                                       ("RSQRT", np.int16)])
+def test_litert_lut_ops_are_bit_exact_with_litert_ref(op: str, dtype) -> None:
+    rng = np.random.default_rng(hash((op, np.dtype(dtype).name)) % 2**32)
+    for k in range(24):
+        model, x = _lut_case(op, dtype, k, rng)
+        got = Interpreter(model).run(x)
+        (want,) = run_litert_ref(model, [x])
+        assert got.dtype == want.dtype and got.shape == want.shape
+        bad = np.flatnonzero(got != want)
+        assert bad.size == 0, f"{op} {np.dtype(dtype)} case {k}: {bad.size} differ, x={x.flat[bad[:4]]}: " \
+                              f"{got.flat[bad[:4]]} vs {want.flat[bad[:4]]}"
+
+
+@pytest.mark.parametrize("op", ["EXP", "LOG", "RSQRT"])
+def test_litert_lut_ops_every_int16_value(op: str) -> None:
+    """Every int16 input (RSQRT: every non-negative one) at three scale pairs, incl. the overflow edge
+    of EXP (int16 slope wrapping in LUTLookup, NaN segments)."""
+    for si, so in [(3.0517578e-05, 3.0517578e-05), (0.0075721125, 0.00031635451), (1e-4, 2e-3)]:
+        lo = 0 if op == "RSQRT" else -32768
+        x = np.arange(lo, 32768).astype(np.int16)
+        model = one_op_model(op, [T(x.shape, np.int16, si, 0)], [T(x.shape, np.int16, so, 0)])
+        got = Interpreter(model).run(x)
+        (want,) = run_litert_ref(model, [x])
+        assert np.array_equal(got, want), (op, si, so, np.flatnonzero(got != want)[:5])
+
+
+@pytest.mark.parametrize("op", ["EXP", "LOG"])
+def test_litert_lut_ops_every_int8_value(op: str) -> None:
+    """Every int8 input, coarse scales included (EXP overflowing float32: saturates to 127 in LiteRT)."""
+    x = ALL_INT8.copy()
+    for si, zi, so, zo in [(0.4, -63, 0.18, -11), (0.05, 10, 0.02, -128), (0.6, 127, 1e-3, 0), (0.01, -128, 0.5, 5)]:
+        model = one_op_model(op, [T(x.shape, np.int8, si, zi)], [T(x.shape, np.int8, so, zo)])
+        got = Interpreter(model).run(x)
+        (want,) = run_litert_ref(model, [x])
+        assert np.array_equal(got, want), (op, si, zi, so, zo, np.flatnonzero(got != want)[:5])
+
+
+def test_rsqrt_int16_negative_input_is_an_error_at_run() -> None:
+    model = one_op_model("RSQRT", [T((3,), np.int16, 1e-3, 0)], [T((3,), np.int16, 1e-3, 0)])
+    it = Interpreter(model)
+    with pytest.raises(RuntimeModelError, match="RSQRT .* negative values"):
+        it.run(np.array([1, -1, 3], np.int16))
+    with pytest.raises(RuntimeError, match="Rsqrt is only defined for positive values"):
+        run_litert_ref(model, [np.array([1, -1, 3], np.int16)])
+
+
+@pytest.mark.parametrize("op", ["EXP", "LOG", "RSQRT"])
+def test_litert_lut_ops_refusals(op: str) -> None:
+    _refused(op, [T((2, 3), np.int16, 1e-3, 0)], T((2, 3), np.int16, None), "has no quantization parameters")
+    _refused(op, [T((2, 3), np.int16, 1e-3, 4)], T((2, 3), np.int16, 1e-3, 0),
+             rf"int16 {op} needs zero point 0 on 'in0' \(4\)")
+    _refused(op, [T((2, 3), np.int16, [1e-3, 2e-3, 3e-3], 0, axis=1)], T((2, 3), np.int16, 1e-3, 0),
+             r"'in0' is quantized per axis")
+    _refused(op, [T((2, 3), np.int16, 1e-3, 0)], T((2, 3), np.int8, 1e-3, 0), f"{op} keeps the dtype")
+    if op != "RSQRT":
+        _refused(op, [T((2, 3), np.int8, 1e-3, 0)], T((2, 3), np.int8, None), "has no quantization parameters")

@@ -1,6 +1,6 @@
 """runtime/kernels/quantized/reduce.py against TFLite Micro, element for element.
 
-Random one-op MEAN / SUM (int8, int16) and REDUCE_MAX / REDUCE_MIN (int8) models (ranks 1 to 4,
+Random one-op MEAN / SUM (int8, int16) and REDUCE_MAX / REDUCE_MIN (int8; int16 against LiteRT) models (ranks 1 to 4,
 axes subsets with negative and repeated entries, keep_dims, scales, zero points, equal and different
 input/output quantization) run in ``keras2edge.runtime.Interpreter`` and in TFLite Micro, compared
 with ``np.array_equal``. LiteRT BUILTIN_REF is compared too, with the differences found here
@@ -163,11 +163,34 @@ def test_reduce_bad_quantization(op: str, dtype: type, in_q: tuple, out_q: tuple
     assert op in str(e.value)
 
 
-def test_int16_reduce_max_is_not_supported() -> None:
-    """TFLM has no int16 REDUCE_MAX / REDUCE_MIN; neither has the runtime (the loader lists it)."""
-    model = _model("REDUCE_MAX", (2, 3), np.int16, [1], False, (0.5, 0), (0.5, 0))
-    with pytest.raises(RuntimeModelError, match="REDUCE_MAX"):
+@pytest.mark.parametrize("seed", range(24))
+@pytest.mark.parametrize("op", ["REDUCE_MAX", "REDUCE_MIN"])
+def test_reduce_max_min_int16_match_litert_ref(op: str, seed: int) -> None:
+    """TFLM has no int16 REDUCE_MAX / REDUCE_MIN (it refuses the model at invoke); LiteRT BUILTIN_REF
+    has: the raw max / min, equal quantization, zero points 0."""
+    model, x, info = _random_case(400 + 2 * seed + 1, op, np.int16)  # odd seeds: zero points 0
+    assert info["z_in"] == 0
+    ours = Interpreter(model).run(x)
+    want = run_litert_ref(model, [x])[0]
+    assert ours.dtype == want.dtype == np.int16 and ours.shape == want.shape and np.array_equal(ours, want)
+    if seed == 0:
+        with pytest.raises(RuntimeError):
+            run_tflm(model, [x])
+
+
+@pytest.mark.parametrize("in_q, out_q, match", [
+    ((0.5, 3), (0.5, 3), r"int16 REDUCE_MAX needs zero point 0 on 'in0'"),
+    ((0.5, 0), (0.25, 0), "exactly the same quantization"),
+    ((None, 0), (0.5, 0), "'in0'.*no quantization"),
+])
+def test_int16_reduce_max_refusals(in_q: tuple, out_q: tuple, match: str) -> None:
+    model = _model("REDUCE_MAX", (2, 3), np.int16, [1], False, in_q, out_q)
+    with pytest.raises(RuntimeModelError, match=match) as e:
         Interpreter(model)
+    assert "REDUCE_MAX" in str(e.value)
+    if in_q[0] is not None:
+        with pytest.raises(RuntimeError):
+            run_litert_ref(model, [np.zeros((2, 3), np.int16)])
 
 
 def test_axes_must_be_constant_int32() -> None:

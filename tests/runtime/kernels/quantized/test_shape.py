@@ -600,3 +600,38 @@ def test_gather_positions_outside_the_axis_raise_at_run_time() -> None:
                           [[9, 10, 11], [0, 1, 2]])
     with pytest.raises(RuntimeModelError, match=r"GATHER .*positions outside \[0, 4\) \(min 0, max 4\)"):
         it.run([np.zeros((4, 3), I8), np.array([0, 4], np.int32)])
+
+
+# ------------------------------------------------------------------------------ TILE (LiteRT; TFLM has none)
+
+def _tile_case(i: int) -> Case:
+    rng = np.random.default_rng(7000 + i)
+    dtype = (np.int8, np.int16)[i % 2]
+    rank = int(rng.integers(1, 6))
+    shape = tuple(int(d) for d in rng.integers(1, 5, rank))
+    mult = [int(m) for m in rng.integers(0 if i % 7 == 0 else 1, 4, rank)]
+    mdt = (np.int32, np.int64)[(i // 2) % 2]
+    q = (float(np.float32(rng.uniform(1e-3, 1))), int(rng.integers(-100, 100)) if dtype == np.int8 else 0)
+    out = tuple(d * m for d, m in zip(shape, mult))
+    return Case(f"TILE/{np.dtype(dtype).name}/{list(shape)}x{mult}/{np.dtype(mdt).name}", "TILE",
+                [T(shape, dtype, *q), T((rank,), mdt, data=np.array(mult, mdt))], [T(out, dtype, *q)])
+
+
+@pytest.mark.parametrize("case", [_tile_case(i) for i in range(44)], ids=str)
+def test_tile_is_bit_exact_with_litert_ref(case: Case) -> None:
+    """TFLite Micro has no TILE; LiteRT BUILTIN_REF (``tile.cc``) copies the raw integers: equal
+    everywhere, zero multiples (empty outputs) and int64 multiples included."""
+    feeds = case.feeds(np.random.default_rng(len(case.name)))
+    ours = run_ours(case.model(), feeds)[0]
+    want = litert_ref(case, feeds)[0]
+    assert ours.dtype == want.dtype and ours.shape == want.shape and np.array_equal(ours, want), case
+
+
+def test_tile_refusals() -> None:
+    mult = T((2,), np.int32, data=np.array([2, 1], np.int32))
+    _refused(Case("TILE", "TILE", [T((2, 3), np.int8, *Q), mult], [T((4, 3), np.int16, *Q)]),
+             "requires the same type", tflm_refuses=False)
+    _refused(Case("TILE", "TILE", [T((2, 3), np.int8, *Q), T((2,), np.int16, data=np.array([2, 1], np.int16))],
+                  [T((4, 3), np.int8, *Q)]), "multiples.*int32 or int64", tflm_refuses=False)
+    _refused(Case("TILE", "TILE", [T((2, 3), np.int16, *Q), T((3,), np.int32, data=np.array([2, 1, 1], np.int32))],
+                  [T((4, 3), np.int16, *Q)]), "multiples", tflm_refuses=False)

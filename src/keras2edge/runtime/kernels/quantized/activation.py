@@ -16,6 +16,8 @@ PRELU          int8, int16  ``micro/prelu_common.cc``, ``reference/prelu.h`` (in
 SOFTMAX        int8→int8, int8→int16, int16→int16  ``micro/softmax_common.cc``, ``reference/softmax.h``
 LOG_SOFTMAX    int8         ``micro/log_softmax.cc``, ``reference/log_softmax.h`` (LogSoftmaxQuantized)
 RELU_N1_TO_1   int8         not in TFLM: LiteRT's reference kernel (``tflite/kernels/activations.cc``)
+GELU           int8, int16  not in TFLM: LiteRT's ``tflite/kernels/activations.cc`` (GeluPrepare), float LUT
+                            of ``reference/gelu.h`` (``runtime/float_lut.py``)
 =============  ===========  =================================================================================
 
 TFLM has no uint8 kernel for any of these ops, so none is registered here.
@@ -60,7 +62,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ... import fixed_point as fp
-from ... import gemmlowp
+from ... import float_lut, gemmlowp
 from ... import int8_tables as tables
 from ...errors import RuntimeModelError
 from ..base import EvalFn, OpContext, TensorSpec, broadcast, register
@@ -756,3 +758,21 @@ def log_softmax_int8(ctx: OpContext) -> EvalFn:
         np.copyto(outs[0], y, casting="unsafe")
 
     return eval_
+
+
+# ------------------------------------------------------------------------------------------------
+# GELU (int8 / int16): not in TFLite Micro; LiteRT's float-built tables
+
+
+@register("GELU", "int8", "int16")
+def gelu_int8(ctx: OpContext) -> EvalFn:
+    """GELU int8/int16. TFLite Micro has no GELU kernel: this follows LiteRT's reference kernel
+    (``tflite/kernels/activations.cc`` GeluPrepare/GeluEval; transforms in ``reference/gelu.h``):
+    LUTPopulate of ``(0.5f·x)·erfcf(−x/√2)``, or with ``approximate`` of the tanh form, for int8 a
+    256-entry table, for int16 the 513-entry interpolated one (``float_lut``). LiteRT checks no zero
+    point (an int16 output zero point only shifts the table's output range, as there); per-axis
+    quantization is refused (LiteRT reads ``scale[0]``)."""
+    x, out = _unary_spec(ctx)
+    (si, zi), (so, zo) = per_tensor(ctx, x), per_tensor(ctx, out)
+    kind = "GELU_APPROXIMATE" if bool(ctx.opt("approximate", False)) else "GELU"
+    return _lut_eval(float_lut.op_table(kind, x.dtype.name, si, zi, so, zo))

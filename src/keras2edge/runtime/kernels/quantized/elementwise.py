@@ -15,6 +15,10 @@ What maps to what (TFLM = github tensorflow/tflite-micro, paths under ``tensorfl
 * ABS int8 / int16, RSQRT int8 ← ``micro/kernels/elementwise.cc`` (AbsEvalQuantized,
   RsqrtEvalQuantized; ``kernels/internal/common.h`` GetInvSqrtQuantizedMultiplierExp)
 * CAST from int8 ← ``micro/kernels/cast.cc`` (a static_cast of the raw integers)
+* EXP int8 / int16, LOG int8 / int16, RSQRT int16: TFLite Micro has no such kernels; these follow
+  LiteRT's reference kernels (github google-ai-edge/LiteRT ``tflite/kernels/exp.cc``,
+  ``elementwise.cc``): float-built lookup tables (``runtime/float_lut.py``: LUTPopulate, the int16
+  513-entry interpolated LUT), one ``np.take`` in eval; bit-exact with LiteRT BUILTIN_REF
 
 Arithmetic (int8-arithmetic.md §3.6, §3.7; real multipliers from ``fixed_point.REAL_MULTIPLIERS``):
 
@@ -78,7 +82,7 @@ from functools import lru_cache
 import numpy as np
 
 from ... import fixed_point as fp
-from ... import gemmlowp
+from ... import float_lut, gemmlowp
 from ...errors import RuntimeModelError
 from ..base import EvalFn, OpContext, TensorSpec, broadcast, register
 from .common import INT_RANGES, activation_clamp, int_range, per_tensor
@@ -729,5 +733,66 @@ def cast_int8(ctx: OpContext) -> EvalFn:
 
     def eval_(ins, outs, tmp):
         np.copyto(outs[0], ins[0], casting="unsafe")
+
+    return eval_
+
+
+# ---------------------------------------------------------------------------------------------
+# EXP, LOG (int8 / int16) and RSQRT int16: not in TFLite Micro; LiteRT's float-built tables
+
+
+def _litert_lut(ctx: OpContext, kind: str) -> EvalFn:
+    """A one-input op computed by LiteRT's float-built LUT (``float_lut.op_table``): one ``np.take``.
+    Checks LiteRT's prepare makes: same dtype in and out, per-tensor quantization on both (it reads
+    ``scale[0]``; a per-axis tensor is refused here), zero points 0 for int16."""
+    ctx.check_arity(1)
+    x, out = ctx.input(0), ctx.outputs[0]
+    if out.dtype != x.dtype:
+        raise ctx.fail(f"input '{x.name}' is {x.dtype} but output '{out.name}' is {out.dtype}; {ctx.op} keeps the dtype")
+    ctx.set_output(0, x.shape)
+    (si, zi), (so, zo) = per_tensor(ctx, x), per_tensor(ctx, out)
+    if x.dtype == np.int16 and (zi, zo) != (0, 0):
+        raise ctx.fail(f"int16 {ctx.op} needs zero point 0 on '{x.name}' ({zi}) and '{out.name}' ({zo}) "
+                       "(LiteRT's rule)")
+    table = float_lut.op_table(kind, x.dtype.name, si, zi, so, zo)
+    unsigned = np.dtype(f"uint{x.dtype.itemsize * 8}")
+
+    def eval_(ins, outs, tmp):
+        np.take(table, ins[0].view(unsigned), out=outs[0], mode="clip")  # indices < table size
+
+    return eval_
+
+
+@register("EXP", "int8", "int16")
+def exp_int8(ctx: OpContext) -> EvalFn:
+    """EXP int8/int16. TFLite Micro has no EXP kernel for these dtypes: this follows LiteRT's reference
+    kernel (``tflite/kernels/exp.cc``: LUTPopulate of ``expf``; int16 requires zero points 0)."""
+    return _litert_lut(ctx, "EXP")
+
+
+@register("LOG", "int8", "int16")
+def log_int8(ctx: OpContext) -> EvalFn:
+    """LOG int8/int16. TFLite Micro has no LOG kernel: this follows LiteRT's reference kernel
+    (``tflite/kernels/elementwise.cc`` LogLUTPrepare: ``logf``, and x ≤ 0 maps to the real value of
+    the output's lowest integer; int16 requires zero points 0)."""
+    return _litert_lut(ctx, "LOG")
+
+
+@register("RSQRT", "int16")
+def rsqrt_int16(ctx: OpContext) -> EvalFn:
+    """RSQRT int16. TFLite Micro's RSQRT is int8 only: this follows LiteRT's reference kernel
+    (``tflite/kernels/elementwise.cc``: a 513-entry LUT of ``1.0f / sqrtf(x)``, x ≤ 0 → 32767·s_out;
+    zero points 0). An input below its zero point (a negative real value) is an error at invoke, as
+    in LiteRT ("Rsqrt is only defined for positive values")."""
+    inner = _litert_lut(ctx, "RSQRT")
+    x = ctx.input(0)
+    where = ctx.describe()
+
+    def eval_(ins, outs, tmp):
+        q = ins[0]
+        if q.size and int(q.min()) < 0:
+            raise RuntimeModelError(f"{where}: input '{x.name}' holds negative values (negative reals); RSQRT is "
+                                    "only defined for positive values")
+        inner(ins, outs, tmp)
 
     return eval_

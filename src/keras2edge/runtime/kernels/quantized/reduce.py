@@ -1,5 +1,6 @@
 """Quantized reductions, bit-exact with TFLite Micro: MEAN and SUM (int8, int16), REDUCE_MAX and
-REDUCE_MIN (int8).
+REDUCE_MIN (int8); REDUCE_MAX and REDUCE_MIN int16, which TFLite Micro lacks, bit-exact with LiteRT's
+reference kernel.
 
 What maps to what (TFLM = github tensorflow/tflite-micro): ``micro/kernels/reduce.cc``,
 ``reduce_common.cc`` (prepare and eval) and ``kernels/internal/reference/reduce.h``
@@ -18,8 +19,9 @@ counted from the end, duplicates ignored; ``keep_dims`` keeps the reduced dims a
   kernels do): the same formula applies, and the tests check such cases. An empty input gives zeros.
 * REDUCE_MAX / REDUCE_MIN int8: max / min of the raw q; TFLM requires exactly equal scales and zero
   points (checked at its eval); an empty input gives -128 / 127 (the reducer's initial value). TFLM
-  has no int16 REDUCE_MAX / REDUCE_MIN ("Only float32 and int8 types are supported"), so neither has this
-  runtime.
+  has no int16 REDUCE_MAX / REDUCE_MIN ("Only float32 and int8 types are supported"): the int16 ones
+  follow LiteRT's reference kernel (``tflite/kernels/reduce.cc`` EvalType / PrepareSimple): the same
+  raw max / min with the same equal-quantization check, and zero points 0 (int16 rule of PrepareSimple).
 
 LiteRT BUILTIN_REF (ai-edge-litert 2.3.0): MEAN int8 and REDUCE_MAX / REDUCE_MIN equal TFLM; SUM int8
 does not (off by up to a few hundred LSB on most outputs; not modelled here, asserted in
@@ -105,6 +107,8 @@ def _min_max(ctx: OpContext, fn: np.ufunc) -> EvalFn:
         raise ctx.fail(f"input '{x.name}' (scale {s_in}, zero point {z_in}) and output '{out.name}' (scale {s_out}, "
                        f"zero point {z_out}) must have exactly the same quantization: {ctx.op} does not requantize "
                        "in TFLite Micro")
+    if x.dtype == np.int16 and z_in != 0:
+        raise ctx.fail(f"int16 {ctx.op} needs zero point 0 on '{x.name}' and '{out.name}' (got {z_in}; LiteRT's rule)")
     lo, hi = int_range(ctx, x)
     initial = lo if fn is np.maximum else hi
     keep = len(shape) == x.rank
@@ -127,13 +131,13 @@ def sum_int8(ctx: OpContext) -> EvalFn:
     return _mean_or_sum(ctx, mean=False)
 
 
-@register("REDUCE_MAX", "int8")
+@register("REDUCE_MAX", "int8", "int16")
 def reduce_max_int8(ctx: OpContext) -> EvalFn:
-    """int8 REDUCE_MAX (module docstring)."""
+    """int8 / int16 REDUCE_MAX (module docstring; int16 follows LiteRT, TFLite Micro has none)."""
     return _min_max(ctx, np.maximum)
 
 
-@register("REDUCE_MIN", "int8")
+@register("REDUCE_MIN", "int8", "int16")
 def reduce_min_int8(ctx: OpContext) -> EvalFn:
-    """int8 REDUCE_MIN (module docstring)."""
+    """int8 / int16 REDUCE_MIN (module docstring; int16 follows LiteRT, TFLite Micro has none)."""
     return _min_max(ctx, np.minimum)

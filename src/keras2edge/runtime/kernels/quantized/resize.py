@@ -1,6 +1,7 @@
 """Quantized resizing, bit-exact with TFLite Micro: RESIZE_NEAREST_NEIGHBOR (int8, int16) and
-RESIZE_BILINEAR (int8). TFLM has no uint8 kernel for either and no int16 bilinear; the loader refuses
-those dtypes ("no kernel"), as TFLM does.
+RESIZE_BILINEAR (int8); RESIZE_BILINEAR int16, which TFLM lacks, bit-exact with LiteRT's reference
+kernel (the same integer function). TFLM has no uint8 kernel for either; the loader refuses uint8
+("no kernel"), as TFLM does.
 
 Neither op requantizes and TFLM checks no quantization parameters: both work on the raw integers,
 so input and output are expected to share scale and zero point (a bilinear blend of raw values is a
@@ -81,9 +82,11 @@ def bilinear_axis(ctx: OpContext, n_in: int, n_out: int, align: bool, half: bool
     return lo, hi, ONE - w_hi, w_hi
 
 
-@register("RESIZE_BILINEAR", "int8")
+@register("RESIZE_BILINEAR", "int8", "int16")
 def resize_bilinear_int8(ctx: OpContext) -> EvalFn:
-    """TFLM ``resize_bilinear.cc`` -> reference ResizeBilinearInteger (module docstring).
+    """TFLM ``resize_bilinear.cc`` -> reference ResizeBilinearInteger (module docstring). int16: TFLite
+    Micro has no such kernel; LiteRT's reference kernel (``tflite/kernels/resize_bilinear.cc``) runs the
+    same ResizeBilinearInteger on int16 (no quantization read), computed here in int64 (|S| ≤ 2^37).
 
     Computed separably, exactly: the vertical pass ``R = q[y0]·wy0 + q[y1]·wy1``, then
     ``S = R[x0]·wx0 + R[x1]·wx1``, which is TFLM's four-tap int64 sum regrouped (integers, so equal).
@@ -93,11 +96,12 @@ def resize_bilinear_int8(ctx: OpContext) -> EvalFn:
     n, h, w, c, oh, ow, align, half = fresize.resize_geometry(ctx)
     y0, y1, wy0, wy1 = bilinear_axis(ctx, h, oh, align, half)
     x0, x1, wx0, wx1 = bilinear_axis(ctx, w, ow, align, half)
-    wy0_, wy1_ = (a.astype(np.int32).reshape(1, oh, 1, 1) for a in (wy0, wy1))
-    wx0_, wx1_ = (a.astype(np.int32).reshape(1, 1, ow, 1) for a in (wx0, wx1))
-    i_x = ctx.scratch((n, h, w, c), np.int32)
-    i_r, i_t = ctx.scratch((n, oh, w, c), np.int32), ctx.scratch((n, oh, w, c), np.int32)
-    i_s, i_u = ctx.scratch((n, oh, ow, c), np.int32), ctx.scratch((n, oh, ow, c), np.int32)
+    acc = np.int32 if ctx.input(0).dtype == np.int8 else np.int64  # int16: |S| ≤ 2^15·2^22 needs int64
+    wy0_, wy1_ = (a.astype(acc).reshape(1, oh, 1, 1) for a in (wy0, wy1))
+    wx0_, wx1_ = (a.astype(acc).reshape(1, 1, ow, 1) for a in (wx0, wx1))
+    i_x = ctx.scratch((n, h, w, c), acc)
+    i_r, i_t = ctx.scratch((n, oh, w, c), acc), ctx.scratch((n, oh, w, c), acc)
+    i_s, i_u = ctx.scratch((n, oh, ow, c), acc), ctx.scratch((n, oh, ow, c), acc)
 
     def eval_(ins: Sequence[np.ndarray | None], outs: Sequence[np.ndarray], tmp: Sequence[np.ndarray]) -> None:
         xi, r, t, s, u = tmp[i_x], tmp[i_r], tmp[i_t], tmp[i_s], tmp[i_u]

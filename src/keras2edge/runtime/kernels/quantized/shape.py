@@ -1,7 +1,8 @@
 """Quantized data movement (int8 / uint8 / int16), bit-exact with TFLite Micro: RESHAPE, SQUEEZE,
 EXPAND_DIMS, TRANSPOSE, CONCATENATION, PAD, PADV2, MIRROR_PAD, STRIDED_SLICE, SLICE, GATHER, SPLIT,
 SPLIT_V, PACK, UNPACK, DEPTH_TO_SPACE, SPACE_TO_DEPTH, BATCH_TO_SPACE_ND, SPACE_TO_BATCH_ND,
-BROADCAST_TO. (TILE: the ``tflite-micro`` wheel has no kernel for it.)
+BROADCAST_TO; and TILE (int8, int16), which TFLite Micro lacks: it follows LiteRT's reference
+kernel ``tflite/kernels/tile.cc`` (a byte copy, no quantization read).
 
 These ops copy bytes; none requantizes. Each is registered for exactly the dtypes TFLite Micro's
 kernel (``tensorflow/lite/micro/kernels/<op>.cc``, revision 90b983c2) accepts, so any other dtype is
@@ -168,6 +169,16 @@ def _batch_space_check(ctx: OpContext) -> None:
 
 
 register("BATCH_TO_SPACE_ND", *I8)(_moved(move.batch_to_space_nd, check=_batch_space_check))
+
+
+def _tile_check(ctx: OpContext) -> None:
+    _index_const(ctx, 1, "multiples", ("int32", "int64"))
+
+
+#: TILE int8 / int16: TFLite Micro has no TILE kernel. LiteRT's reference kernel
+#: (``tflite/kernels/tile.cc``) copies elements by their byte width and reads no quantization; int32 or
+#: int64 multiples; same input and output type.
+register("TILE", *I8_I16)(_moved(move.tile, check=_tile_check))
 
 
 @register("SPACE_TO_BATCH_ND", *I8)
