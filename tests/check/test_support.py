@@ -11,6 +11,7 @@ from keras2edge.check.support import (
     SUPPORTED,
     TFLM_KERNELS,
     TFLM_MISSING,
+    TFLM_REFUSED,
     UNSUPPORTED,
     WRONG,
     check_op,
@@ -101,3 +102,26 @@ def test_depthwise_without_bias_is_reported() -> None:
                          "fused_activation_function": 0, "dilation_h_factor": 1, "dilation_w_factor": 1})
     assert trial(data, 1 << 16) != OK
     assert _status(data) == UNSUPPORTED
+
+
+def _refusal_probe(op: str, dtype: str) -> bytes:
+    """A one-op model of ``op`` on ``dtype`` with parameters LiteRT accepts for that dtype."""
+    dt = np.dtype(dtype)
+    q = None if dt.kind == "f" else (0.05, 0)
+    x = T((1, 4, 4, 2), dt, *(q or (None, 0)))
+    y = T((1, 4, 4, 2), dt, *(q or (None, 0)))
+    if op in ("REDUCE_MAX", "REDUCE_MIN"):
+        axis = T((1,), np.int32, data=np.array([1], np.int32))
+        return one_op_model(op, [x, axis], [T((1, 4, 2), dt, *(q or (None, 0)))], {"keep_dims": False})
+    if op == "RESIZE_BILINEAR":
+        size = T((2,), np.int32, data=np.array([8, 8], np.int32))
+        return one_op_model(op, [x, size], [T((1, 8, 8, 2), dt, *(q or (None, 0)))])
+    return one_op_model(op, [x], [y])
+
+
+@pytest.mark.parametrize("op,dtype", sorted((op, dt) for op, dts in TFLM_REFUSED.items() for dt in dts
+                                            if dt in ("int8", "int16")))
+def test_refused_quantized_entries(op: str, dtype: str) -> None:
+    """Every int8 / int16 refusal of the table is what TFLite Micro does with that one-op model."""
+    data = _refusal_probe(op, dtype)
+    assert trial(data, 1 << 16) != OK and _status(data) == UNSUPPORTED

@@ -33,7 +33,7 @@ from ..runtime import schema
 if TYPE_CHECKING:
     from ..runtime.model import Model, Operator, SubGraph
 
-F32, I8, I32, U8, BOOL = "float32", "int8", "int32", "uint8", "bool"
+F32, I8, I16, I32, U8, BOOL = "float32", "int8", "int16", "int32", "uint8", "bool"
 
 #: builtin -> input dtypes TFLite Micro runs (measured; see the module docstring).
 TFLM_KERNELS: dict[str, frozenset[str]] = {op: frozenset(dtypes) for op, dtypes in {
@@ -62,6 +62,8 @@ TFLM_KERNELS: dict[str, frozenset[str]] = {op: frozenset(dtypes) for op, dtypes 
 TFLM_REFUSED: dict[str, frozenset[str]] = {
     "ABS": frozenset({I32}), "FLOOR_DIV": frozenset({I32}), "FLOOR_MOD": frozenset({I32}),
     "NEG": frozenset({I8}), "RSQRT": frozenset({I8}), "DEQUANTIZE": frozenset({"float16"}),
+    "EXP": frozenset({I8, I16}), "LOG": frozenset({I8, I16}),
+    "REDUCE_MAX": frozenset({I16}), "REDUCE_MIN": frozenset({I16}), "RESIZE_BILINEAR": frozenset({I16}),
 }
 
 #: Builtins the package does not register (any dtype).
