@@ -91,13 +91,14 @@ def min_arena(data: bytes, feeds: Sequence[np.ndarray] | None = None, start: int
     return hi
 
 
-def recorded(data: bytes, arena: int = 1 << 22) -> dict[str, int]:
-    """The recording allocator's totals after a run: {"total", "head", "tail"} bytes."""
+def recorded(data: bytes, arena: int = 1 << 22, feeds: Sequence[np.ndarray] | None = None) -> dict[str, int]:
+    """The recording allocator's totals after a run on ``feeds`` (None: whatever the arena holds):
+    {"total", "head", "tail"} bytes."""
     import re
     import tempfile
 
     with tempfile.TemporaryFile() as f:
-        if trial(data, arena, log=f.fileno()) != OK:
+        if trial(data, arena, feeds, log=f.fileno()) != OK:
             raise RuntimeError("TFLite Micro does not run this model")
         f.seek(0)
         text = f.read().decode(errors="replace")

@@ -71,14 +71,14 @@ def test_kernel_table_is_what_tflm_allocates(probes) -> None:
     """Each kernel's tail bytes, measured: the recording allocator's tail minus our replay with that
     kernel's table entry zeroed, is never above the table (the table keeps the largest seen)."""
     over = []
-    for op, dt, name, data, _ in probes:
+    for op, dt, name, data, feeds in probes:
         saved = costs.KERNELS[op]
         costs.KERNELS[op] = dataclasses.replace(saved, init=0)
         try:
             ours = estimate_arena(load_model(data)).persistent_bytes
         finally:
             costs.KERNELS[op] = saved
-        measured = recorded(data)["tail"] - ours
+        measured = recorded(data, feeds=feeds)["tail"] - ours
         if measured > saved.init:
             over.append(f"{op} {dt} ({name}): TFLite Micro {measured} > table {saved.init}")
     assert not over, "\n".join(over)

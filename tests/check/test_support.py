@@ -31,6 +31,7 @@ PARAMETER_FAILURES = {
     "softmax_int8": "int8 SOFTMAX needs output scale 1/256, zero point -128",
     "softmax_beta_4d_int8": "int8 SOFTMAX needs output scale 1/256, zero point -128",
     "logistic_int8": "int8 LOGISTIC needs output scale 1/256, zero point -128",
+    "rsqrt_int8": "the probe feeds values below the zero point: 'Rsqrt is only defined for positive values'",
 }
 
 
@@ -62,7 +63,7 @@ def test_table_says_what_tflm_does(probed) -> None:
 
 def test_every_table_entry_was_probed(probed) -> None:
     ran = {(op, dt) for op, dt, _, _, outcome in probed if outcome == OK}
-    int8_models = {"SOFTMAX", "LOGISTIC", "QUANTIZE"}  # int8 entries proven by test_int8_entries below
+    int8_models = {"SOFTMAX", "LOGISTIC", "QUANTIZE", "RSQRT"}  # int8 entries proven by test_int8_entries below
     missing = [(op, dt) for op, dts in TFLM_KERNELS.items() for dt in dts
                if (op, dt) not in ran and not (op in int8_models and dt == "int8")]
     assert not missing
@@ -72,10 +73,12 @@ def test_every_table_entry_was_probed(probed) -> None:
 
 @pytest.mark.parametrize("op,out", [("SOFTMAX", T((2, 10), np.int8, 1 / 256, -128)),
                                     ("LOGISTIC", T((2, 10), np.int8, 1 / 256, -128)),
-                                    ("QUANTIZE", T((2, 10), np.int8, 0.1, 3))])
+                                    ("QUANTIZE", T((2, 10), np.int8, 0.1, 3)),
+                                    ("RSQRT", T((2, 10), np.int8, 0.1, 3))])
 def test_int8_entries(op: str, out: T) -> None:
     data = one_op_model(op, [T((2, 10), np.int8, 0.05, -3)], [out], {"beta": 1.0} if op == "SOFTMAX" else None)
-    assert trial(data, 1 << 16) == OK and _status(data) == SUPPORTED
+    feeds = [np.arange(-3, 17, dtype=np.int8).reshape(2, 10)]  # at or above the zero point (RSQRT needs it)
+    assert trial(data, 1 << 16, feeds) == OK and _status(data) == SUPPORTED
 
 
 def test_float_to_uint8_quantize_is_refused() -> None:
@@ -124,4 +127,5 @@ def _refusal_probe(op: str, dtype: str) -> bytes:
 def test_refused_quantized_entries(op: str, dtype: str) -> None:
     """Every int8 / int16 refusal of the table is what TFLite Micro does with that one-op model."""
     data = _refusal_probe(op, dtype)
-    assert trial(data, 1 << 16) != OK and _status(data) == UNSUPPORTED
+    feeds = [np.arange(32, dtype=dtype).reshape(1, 4, 4, 2)]  # valid values for every op of the table
+    assert trial(data, 1 << 16, feeds) != OK and _status(data) == UNSUPPORTED

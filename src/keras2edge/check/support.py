@@ -51,7 +51,7 @@ TFLM_KERNELS: dict[str, frozenset[str]] = {op: frozenset(dtypes) for op, dtypes 
     "NOT_EQUAL": (F32, I32), "PACK": (F32, I8), "PAD": (F32, I8), "PADV2": (F32, I8), "PRELU": (F32, I8),
     "QUANTIZE": (F32, I8), "REDUCE_MAX": (F32, I8), "REDUCE_MIN": (F32, I8), "RELU": (F32, I8),
     "RELU6": (F32, I8), "RESHAPE": (F32, I8, I32), "RESIZE_BILINEAR": (F32, I8),
-    "RESIZE_NEAREST_NEIGHBOR": (F32, I8), "ROUND": (F32,), "RSQRT": (F32,), "SELECT_V2": (BOOL,),
+    "RESIZE_NEAREST_NEIGHBOR": (F32, I8), "ROUND": (F32,), "RSQRT": (F32, I8), "SELECT_V2": (BOOL,),
     "SHAPE": (F32,), "SIN": (F32,), "SLICE": (F32, I8), "SOFTMAX": (F32, I8), "SPACE_TO_BATCH_ND": (F32, I8),
     "SPACE_TO_DEPTH": (F32, I8), "SPLIT": (F32, I8), "SPLIT_V": (F32, I8), "SQRT": (F32,), "SQUARE": (F32,),
     "SQUARED_DIFFERENCE": (F32, I8), "SQUEEZE": (F32, I8), "STRIDED_SLICE": (F32, I8, I32), "SUB": (F32, I8, I32),
@@ -61,7 +61,7 @@ TFLM_KERNELS: dict[str, frozenset[str]] = {op: frozenset(dtypes) for op, dtypes 
 #: builtin -> input dtypes TFLite Micro refuses although it registers the builtin (measured).
 TFLM_REFUSED: dict[str, frozenset[str]] = {
     "ABS": frozenset({I32}), "FLOOR_DIV": frozenset({I32}), "FLOOR_MOD": frozenset({I32}),
-    "NEG": frozenset({I8}), "RSQRT": frozenset({I8}), "DEQUANTIZE": frozenset({"float16"}),
+    "NEG": frozenset({I8}), "DEQUANTIZE": frozenset({"float16"}),
     "EXP": frozenset({I8, I16}), "LOG": frozenset({I8, I16}),
     "REDUCE_MAX": frozenset({I16}), "REDUCE_MIN": frozenset({I16}), "RESIZE_BILINEAR": frozenset({I16}),
 }

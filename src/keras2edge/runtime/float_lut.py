@@ -1,5 +1,5 @@
-"""LiteRT's float-built lookup tables for int8 / int16 unary ops TFLite Micro lacks (EXP, LOG, GELU,
-int16 RSQRT), reproduced in float32 exactly as LiteRT's reference kernels build them.
+"""LiteRT's float-built lookup tables for int8 / int16 unary ops TFLite Micro lacks (EXP, LOG, GELU),
+reproduced in float32 exactly as LiteRT's reference kernels build them.
 
 What maps to what (LiteRT = github google-ai-edge/LiteRT, ``tflite/kernels/internal/common.h``):
 
@@ -180,16 +180,6 @@ def log_transform(output_min: float) -> Transform:
     return t
 
 
-def rsqrt_transform(output_scale: float) -> Transform:
-    """``elementwise.cc`` int16 RSQRT: ``x ≤ 0 → 32767·s_out`` (float32), else ``1.0f / sqrtf(x)``."""
-    def t(x: np.ndarray) -> np.ndarray:
-        x = np.asarray(x, F32)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            r = F32(1) / np.sqrt(np.where(x > 0, x, F32(1)))
-        return np.where(x <= F32(0), F32(32767) * F32(output_scale), r).astype(F32)
-    return t
-
-
 SQRT1_2_NEG = F32(-0.70710678118654752440)  # static_cast<float>(-M_SQRT1_2)
 SQRT_2_OVER_PI = F32(1.12837916709551257390 * 0.70710678118654752440)  # kSqrt2dPi, a float constexpr
 
@@ -218,8 +208,6 @@ def _transform(kind: str, dtype: str, output_scale: float, output_zero_point: in
     if kind == "LOG":  # output_min = float((qmin − z_out)) · s_out
         qmin = -128 if dtype == "int8" else -32768
         return log_transform(float(F32(qmin - output_zero_point) * F32(output_scale)))
-    if kind == "RSQRT":
-        return rsqrt_transform(output_scale)
     if kind == "GELU":
         return gelu_f32
     if kind == "GELU_APPROXIMATE":
@@ -232,7 +220,7 @@ _CACHE: dict[tuple, np.ndarray] = {}
 
 def op_table(kind: str, dtype: str, input_scale: float, input_zero_point: int, output_scale: float,
              output_zero_point: int) -> np.ndarray:
-    """The read-only lookup table of op ``kind`` (EXP, LOG, RSQRT, GELU, GELU_APPROXIMATE) for an
+    """The read-only lookup table of op ``kind`` (EXP, LOG, GELU, GELU_APPROXIMATE) for an
     int8 (256 entries) or int16 (65,536 entries, from the 513-entry LUT) input, indexed by the raw
     unsigned bits of the input; memoized per (op, dtype, float32 scales, zero points)."""
     key = (kind, dtype, float(F32(input_scale)), int(input_zero_point), float(F32(output_scale)),

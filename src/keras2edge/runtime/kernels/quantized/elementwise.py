@@ -12,10 +12,11 @@ What maps to what (TFLM = github tensorflow/tflite-micro, paths under ``tensorfl
 * EQUAL, NOT_EQUAL, GREATER, GREATER_EQUAL, LESS, LESS_EQUAL int8 → bool ←
   ``micro/kernels/comparisons.cc``, ``reference/comparisons.h`` ComparisonWithScaling
 * SELECT_V2 int8 / int16 ← ``micro/kernels/select.cc`` (TFLM has no SELECT v1)
-* ABS int8 / int16, RSQRT int8 ← ``micro/kernels/elementwise.cc`` (AbsEvalQuantized,
-  RsqrtEvalQuantized; ``kernels/internal/common.h`` GetInvSqrtQuantizedMultiplierExp)
+* ABS int8 / int16, RSQRT int8 / int16 ← ``micro/kernels/elementwise.cc`` (AbsEvalQuantized,
+  RsqrtEvalQuantized; ``kernels/internal/common.h`` GetInvSqrtQuantizedMultiplierExp; int16 RSQRT
+  as the tflite-micro wheel runs it, LiteRT's float-built int16 table differs)
 * CAST from int8 ← ``micro/kernels/cast.cc`` (a static_cast of the raw integers)
-* EXP int8 / int16, LOG int8 / int16, RSQRT int16: TFLite Micro has no such kernels; these follow
+* EXP int8 / int16, LOG int8 / int16: TFLite Micro has no such kernels; these follow
   LiteRT's reference kernels (github google-ai-edge/LiteRT ``tflite/kernels/exp.cc``,
   ``elementwise.cc``): float-built lookup tables (``runtime/float_lut.py``: LUTPopulate, the int16
   513-entry interpolated LUT), one ``np.take`` in eval; bit-exact with LiteRT BUILTIN_REF
@@ -681,26 +682,33 @@ def rsqrt_int(q: np.ndarray, zi: int, m: int, s: int, zo: int, lo: int, hi: int)
 
 
 @lru_cache(maxsize=64)
-def rsqrt_table(zi: int, m: int, s: int, zo: int) -> np.ndarray:
-    """Read-only int8 table of ``rsqrt_int`` over every int8 value, indexed by the raw byte."""
-    q = np.arange(256, dtype=np.uint8).view(np.int8)
-    table = rsqrt_int(q, zi, m, s, zo, -128, 127).astype(np.int8)
+def rsqrt_table(dtype: str, zi: int, m: int, s: int, zo: int) -> np.ndarray:
+    """Read-only table of ``rsqrt_int`` over every int8 / int16 value, indexed by the raw unsigned bits."""
+    info = np.iinfo(dtype)
+    q = np.arange(1 << info.bits, dtype=f"uint{info.bits}").view(dtype)
+    table = rsqrt_int(q, zi, m, s, zo, int(info.min), int(info.max)).astype(dtype)
     table.flags.writeable = False
     return table
 
 
-@register("RSQRT", "int8")
+@register("RSQRT", "int8", "int16")
 def rsqrt_int8(ctx: OpContext) -> EvalFn:
-    """RSQRT int8 (TFLM ``micro/kernels/elementwise.cc``): one table lookup. An input below its zero
-    point (a negative real value) is an error at invoke, as in TFLM ("Rsqrt is only defined for
-    positive values"): one extra ``min`` pass."""
+    """RSQRT int8 / int16 (TFLM ``micro/kernels/elementwise.cc`` RsqrtEvalQuantized; the tflite-micro
+    wheel runs int16 too, with zero points 0, and this follows it): one table lookup. An input below
+    its zero point (a negative real value) is an error at invoke, as in TFLM ("Rsqrt is only defined
+    for positive values"): one extra ``min`` pass. LiteRT's int16 RSQRT is a float-built 513-entry LUT
+    that differs from TFLM on up to 40% of the values (docs/int8-findings.md)."""
     ctx.check_arity(1)
     x, out = ctx.input(0), ctx.outputs[0]
     if out.dtype != x.dtype:
         raise ctx.fail(f"input '{x.name}' is {x.dtype} but output '{out.name}' is {out.dtype}; RSQRT keeps the dtype")
     ctx.set_output(0, x.shape)
     (si, zi), (so, zo) = per_tensor(ctx, x), per_tensor(ctx, out)
-    table = rsqrt_table(zi, *rsqrt_multiplier(si, so), zo)
+    if x.dtype == np.int16 and (zi, zo) != (0, 0):
+        raise ctx.fail(f"int16 RSQRT needs zero point 0 on '{x.name}' ({zi}) and '{out.name}' ({zo}) "
+                       "(TFLite Micro's rule)")
+    table = rsqrt_table(x.dtype.name, zi, *rsqrt_multiplier(si, so), zo)
+    unsigned = np.dtype(f"uint{x.dtype.itemsize * 8}")
     where = ctx.describe()
 
     def eval_(ins, outs, tmp):
@@ -708,7 +716,7 @@ def rsqrt_int8(ctx: OpContext) -> EvalFn:
         if q.size and int(q.min()) < zi:
             raise RuntimeModelError(f"{where}: input '{x.name}' holds values below its zero point {zi} (negative "
                                     "reals); RSQRT is only defined for positive values")
-        np.take(table, q.view(np.uint8), out=outs[0], mode="clip")
+        np.take(table, q.view(unsigned), out=outs[0], mode="clip")
 
     return eval_
 
@@ -738,7 +746,7 @@ def cast_int8(ctx: OpContext) -> EvalFn:
 
 
 # ---------------------------------------------------------------------------------------------
-# EXP, LOG (int8 / int16) and RSQRT int16: not in TFLite Micro; LiteRT's float-built tables
+# EXP, LOG (int8 / int16): not in TFLite Micro; LiteRT's float-built tables
 
 
 def _litert_lut(ctx: OpContext, kind: str) -> EvalFn:
@@ -776,23 +784,3 @@ def log_int8(ctx: OpContext) -> EvalFn:
     (``tflite/kernels/elementwise.cc`` LogLUTPrepare: ``logf``, and x ≤ 0 maps to the real value of
     the output's lowest integer; int16 requires zero points 0)."""
     return _litert_lut(ctx, "LOG")
-
-
-@register("RSQRT", "int16")
-def rsqrt_int16(ctx: OpContext) -> EvalFn:
-    """RSQRT int16. TFLite Micro's RSQRT is int8 only: this follows LiteRT's reference kernel
-    (``tflite/kernels/elementwise.cc``: a 513-entry LUT of ``1.0f / sqrtf(x)``, x ≤ 0 → 32767·s_out;
-    zero points 0). An input below its zero point (a negative real value) is an error at invoke, as
-    in LiteRT ("Rsqrt is only defined for positive values")."""
-    inner = _litert_lut(ctx, "RSQRT")
-    x = ctx.input(0)
-    where = ctx.describe()
-
-    def eval_(ins, outs, tmp):
-        q = ins[0]
-        if q.size and int(q.min()) < 0:
-            raise RuntimeModelError(f"{where}: input '{x.name}' holds negative values (negative reals); RSQRT is "
-                                    "only defined for positive values")
-        inner(ins, outs, tmp)
-
-    return eval_
