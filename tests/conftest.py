@@ -4,8 +4,8 @@ their own homes: paths in ``tests/corpus.py``, error measures in ``tests/toleran
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
-
 
 import pytest
 
@@ -13,6 +13,16 @@ import pytest
 @pytest.fixture
 def tmp_out(tmp_path: Path) -> Path:
     return tmp_path
+
+
+@pytest.fixture(scope="session")
+def int8_zoo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the zoo's int8 files are made once per session (tests/runtime/zoo_int8.py);
+    ``K2E_RUNTIME_ZOO_DIR`` keeps them between sessions."""
+    raw = os.environ.get("K2E_RUNTIME_ZOO_DIR")
+    d = Path(raw) if raw else tmp_path_factory.mktemp("runtime-zoo-int8")
+    d.mkdir(parents=True, exist_ok=True)
+    return d
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # noqa: ANN001

@@ -20,7 +20,8 @@ import numpy as np
 OK, FAILED, CRASHED = "ok", "failed", "crashed"
 
 
-def _child(data: bytes, arena: int, feeds: Sequence[np.ndarray] | None, log: int | None = None) -> int:
+def _child(data: bytes, arena: int, feeds: Sequence[np.ndarray] | None, log: int | None = None,
+           invoke: bool = True) -> int:
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
     os.dup2(devnull if log is None else log, 2)
@@ -30,6 +31,8 @@ def _child(data: bytes, arena: int, feeds: Sequence[np.ndarray] | None, log: int
         it = runtime.Interpreter.from_bytes(data, arena_size=arena)
     except Exception:  # noqa: BLE001 - any refusal is the answer
         return 3
+    if not invoke:
+        return 0
     try:
         for k, x in enumerate(feeds or ()):
             it.set_input(np.ascontiguousarray(x, dtype=it.get_input_details(k)["dtype"]), k)
@@ -44,17 +47,19 @@ def _child(data: bytes, arena: int, feeds: Sequence[np.ndarray] | None, log: int
 
 
 def trial(data: bytes, arena: int, feeds: Sequence[np.ndarray] | None = None, timeout: float = 20.0,
-          log: int | None = None) -> str:
+          log: int | None = None, invoke: bool = True) -> str:
     """OK when TFLite Micro allocates ``data`` in an ``arena``-byte arena and invokes it; FAILED when it
     refuses (allocation, prepare or invoke error); CRASHED when the child dies or hangs. With ``log``
-    (a file descriptor) the child writes the recording allocator's report there."""
+    (a file descriptor) the child writes the recording allocator's report there. ``invoke=False`` stops
+    after allocation (TFLite Micro allocates everything in AllocateTensors, so an arena that allocates
+    also runs; callers confirm with one invoking trial)."""
     sys.stdout.flush()
     sys.stderr.flush()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the child
         code = 5
         try:
-            code = _child(data, arena, feeds, log)
+            code = _child(data, arena, feeds, log, invoke)
         finally:
             os._exit(code)
     deadline = time.monotonic() + timeout
@@ -73,18 +78,20 @@ def trial(data: bytes, arena: int, feeds: Sequence[np.ndarray] | None = None, ti
     return CRASHED
 
 
-def min_arena(data: bytes, feeds: Sequence[np.ndarray] | None = None, start: int = 4096) -> int:
-    """The smallest arena (bytes) with which TFLite Micro allocates and runs ``data``: doubled from
-    ``start`` until it runs, then bisected to the byte (trials in forked children)."""
+def min_arena(data: bytes, feeds: Sequence[np.ndarray] | None = None, start: int = 4096,
+              invoke: bool = True) -> int:
+    """The smallest arena (bytes) with which TFLite Micro allocates and runs ``data`` (``invoke=False``:
+    allocates; for big models whose invoke takes seconds): doubled from ``start`` until it runs, then
+    bisected to the byte (trials in forked children)."""
     hi = start
-    while trial(data, hi, feeds) != OK:
+    while trial(data, hi, feeds, timeout=120.0, invoke=invoke) != OK:
         hi *= 2
         if hi > 1 << 30:
             raise RuntimeError("TFLite Micro does not run this model with any arena up to 1 GiB")
     lo = 0
     while hi - lo > 1:
         mid = (lo + hi) // 2
-        if trial(data, mid, feeds) == OK:
+        if trial(data, mid, feeds, timeout=120.0, invoke=invoke) == OK:
             hi = mid
         else:
             lo = mid

@@ -19,9 +19,6 @@ in the converter's four post-training modes (int8, 16x8, dynamic, f16). Checked:
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -30,10 +27,11 @@ import pytest
 from keras2edge.runtime import Interpreter
 from keras2edge.runtime.reader import load_model
 
-from ..corpus import FIXTURES, REPO
+from ..corpus import FIXTURES
 from ..litert import MISSING_OP, litert
 from ..tflm import tflm, tflm_unsupported
 from ..tolerances import rel_err
+from .zoo_int8 import ZOO_INT8, zoo_int8_file
 
 DIR = FIXTURES / "tflite_runtime"
 NAMES = ["mbv2_block", "pool_concat_tconv", "dense_seq", "conv1d", "resize"]
@@ -199,28 +197,10 @@ def test_float_file_matches_litert(name: str, mode: str) -> None:
 # (TensorFlow needed; not committed: too big). Bit-identical to TFLite Micro on every element.
 # ------------------------------------------------------------------------------------------------
 
-ZOO_INT8 = ["MobileNetV2", "MobileNetV3Small", "MobileNetV3Large", "EfficientNetB0", "ResNet50"]
-
-
-@pytest.fixture(scope="module")
-def int8_zoo_dir(tmp_path_factory) -> Path:
-    raw = os.environ.get("K2E_RUNTIME_ZOO_DIR")
-    d = Path(raw) if raw else tmp_path_factory.mktemp("runtime-zoo-int8")
-    d.mkdir(parents=True, exist_ok=True)
-    return d
-
-
 @pytest.mark.zoo
 @pytest.mark.parametrize("name", ZOO_INT8)
 def test_zoo_int8_model_is_bit_exact_with_tflm(name: str, int8_zoo_dir: Path) -> None:
-    path = int8_zoo_dir / f"{name}.int8.tflite"
-    if not path.exists():
-        tfpy = os.environ.get("K2E_TF_PYTHON", sys.executable)
-        r = subprocess.run([tfpy, "-m", "tests.runtime.make_quantized_models", "--zoo", name, "--modes", "int8",
-                            "--out", str(int8_zoo_dir)], capture_output=True, text=True, check=False, cwd=REPO)
-        if r.returncode:
-            pytest.fail(f"making {name} (int8) with the TFLite converter failed (needs TensorFlow: the zoo extra, "
-                        f"or K2E_TF_PYTHON): {r.stderr.strip().splitlines()[-1:]}", pytrace=False)
+    path = zoo_int8_file(name, int8_zoo_dir)
     data = path.read_bytes()
     it = Interpreter(data)
     for seed in range(2):
