@@ -1,0 +1,56 @@
+"""The quantization schemes, one registry: ``--scheme`` name -> the function that quantizes an IR graph.
+
+A scheme takes a float IR graph (after the cleanup passes) and :class:`QuantizeOptions` and returns a
+new graph in QDQ form (``ir.quant``): integer constants and values appear only between a Quantize and
+a Dequantize, so both emitters accept it (ONNX writes QuantizeLinear/DequantizeLinear; the TFLite
+emitter folds each Dequantize → op → Quantize into the op's integer kernel). Modules that implement a
+scheme register it here with :func:`register_scheme`; ``quantize/__init__`` imports them explicitly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ..errors import QuantizationError
+
+if TYPE_CHECKING:
+    from ..ir.graph import Graph
+
+
+@dataclass(frozen=True)
+class QuantizeOptions:
+    """What the user asked for (CLI flags and ``keras2edge.quantize`` keywords map one to one)."""
+
+    scheme: str = "int8"              # a key of SCHEMES
+    calibration: Any = None           # a data.Source (arrays, dict, iterable of batches, .npy/.npz path)
+    method: str = "minmax"            # a key of observers.OBSERVERS
+    per_tensor: bool = False          # per-tensor weights (targets without per-channel kernels)
+    io: str = "float"                 # model inputs/outputs: "float", "int8" or "uint8"
+    batch_size: int = 32              # calibration batch size
+
+
+SchemeFn = Callable[["Graph", QuantizeOptions], "Graph"]
+
+#: scheme name -> implementation (filled by the scheme modules).
+SCHEMES: dict[str, SchemeFn] = {}
+
+
+def register_scheme(name: str) -> Callable[[SchemeFn], SchemeFn]:
+    """Decorator: register ``fn`` as scheme ``name`` (one implementation per name)."""
+    def deco(fn: SchemeFn) -> SchemeFn:
+        if name in SCHEMES:
+            raise ValueError(f"quantization scheme {name!r} registered twice")
+        SCHEMES[name] = fn
+        return fn
+    return deco
+
+
+def scheme(name: str) -> SchemeFn:
+    """The implementation of scheme ``name``, or a QuantizationError listing the schemes."""
+    try:
+        return SCHEMES[name]
+    except KeyError:
+        raise QuantizationError(f"unknown quantization scheme {name!r}; supported: "
+                                f"{', '.join(sorted(SCHEMES)) or '(none)'}") from None
