@@ -93,8 +93,8 @@ def section(rows: list[dict], args, started: str, elapsed: float, machine: list[
         k, lt, lr, tm = (get(r, e, "median_s") for e in ENGINES)
         L.append(f"| {r['model']} | {fmt(k, '.1f', 1e3)} | {fmt(lt, '.1f', 1e3)} | {fmt(lr, '.1f', 1e3)} | "
                  f"{fmt(tm, '.1f', 1e3)} | {ratio(k, lt)} | {ratio(lr, k)} | {ratio(tm, k)} | "
-                 f"{fmt(get(r, 'k2e', 'arena_bytes'), '.1f', 1e-6)} | {fmt(get(r, 'k2e', 'diff'), 'd')} | "
-                 f"{fmt(get(r, 'litert', 'diff'), 'd')} | {fmt(get(r, 'litert-ref', 'diff'), 'd')} |")
+                 f"{fmt(get(r, 'k2e', 'arena_bytes'), '.1f', 1e-6)} | {fmt(get(r, 'k2e', 'diff'), '.0f')} | "
+                 f"{fmt(get(r, 'litert', 'diff'), '.0f')} | {fmt(get(r, 'litert-ref', 'diff'), '.0f')} |")
     L += ["", "### Cold start (s) and peak RSS (MB)", "",
           "| model | k2e cold | LiteRT cold | TFLM cold | k2e / LiteRT | k2e RSS | LiteRT RSS | LiteRT-ref RSS | "
           "TFLM RSS | k2e / LiteRT RSS |",
@@ -123,7 +123,15 @@ def main() -> int:
     ap.add_argument("--tf-python", default=None, help="a Python with TensorFlow, to make the models")
     ap.add_argument("--out", default=str(REPO / "bench" / "RESULTS.md"))
     ap.add_argument("--no-write", action="store_true", help="print the section instead of writing it")
+    ap.add_argument("--render", default=None,
+                    help="write the section from a saved WORK/runtime-int8-bench.json instead of measuring")
     args = ap.parse_args()
+    if args.render:
+        saved = json.loads(Path(args.render).read_text())
+        text = section(saved["rows"], args, saved["started"], saved["elapsed"], saved["machine"])
+        results.write_section(Path(args.out), SECTION, text)
+        print(f"wrote the '{SECTION[3:]}' section of {args.out} from {args.render}")
+        return 0
     names = [m.strip() for m in args.models.split(",") if m.strip()] or base.INT8_MODELS
     engines = [e for e in args.engines.split(",") if e]
     work = Path(args.work)

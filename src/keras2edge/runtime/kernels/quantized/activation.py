@@ -547,34 +547,6 @@ def softmax_int(ctx: OpContext) -> EvalFn:
 _INT16_RANGE = 65535  # int16 max − min
 
 
-def lut_populate_int16(fn: Callable[[np.ndarray], np.ndarray], input_scale: float, input_zero_point: int,
-                       output_scale: float, output_zero_point: int) -> np.ndarray:
-    """LUTPopulateInt16<float>: 512 samples of ``fn`` over the input range plus the end point, each
-    ``round(f · 65536 / output_range)`` corrected by half the interpolation error at the midpoint
-    (``bias = round((round((f_next·inv + round(f·inv)) / 2) − round(f_mid·inv)) / 2)``), clamped to
-    int16. float32 throughout; ``fn`` gets and returns float32 arrays (exp is evaluated in double and
-    rounded to float32, i.e. a correctly rounded expf)."""
-    f32 = np.float32
-    rnd = fp.round_half_away
-    s_in, s_out = f32(input_scale), f32(output_scale)
-    in_min = s_in * f32(-32768 - input_zero_point)
-    in_max = s_in * f32(32767 - input_zero_point)
-    out_min = s_out * f32(-32768 - output_zero_point)
-    out_max = s_out * f32(32767 - output_zero_point)
-    step = (in_max - in_min) / f32(512)
-    half = step / f32(2)
-    inv = f32(65536) / (out_max - out_min)
-    i = np.arange(512, dtype=np.float32)
-    at = in_min + i * step
-    val, mid, nxt = fn(at), fn(at + half), fn(in_min + (i + f32(1)) * step)
-    sample = rnd(val * inv)
-    interp = rnd((nxt * inv + rnd(val * inv)) / f32(2))
-    bias = rnd((interp - rnd(mid * inv)) / f32(2))
-    last = rnd(fn(np.asarray([in_max], np.float32)) * inv)
-    t = np.concatenate([sample - bias, last]).astype(np.float32)
-    return np.clip(t, f32(-32768), f32(32767)).astype(np.int64)
-
-
 def _exp_f32(v: np.ndarray) -> np.ndarray:
     return np.exp(np.asarray(v, np.float64)).astype(np.float32)
 
@@ -584,11 +556,14 @@ def _one_over_one_plus_x_f32(v: np.ndarray) -> np.ndarray:
 
 
 def softmax_int16_luts() -> tuple[np.ndarray, np.ndarray]:
-    """(exp LUT over [−10, 0], 1/(1+x) LUT over [0, 1]), 513 int16 values each (as int64)."""
+    """(exp LUT over [−10, 0], 1/(1+x) LUT over [0, 1]), 513 int16 values each (as int64), built by
+    LUTPopulateInt16<float> (``float_lut.lut_int16_513``, the same routine LiteRT's int16 tables use)
+    with a correctly rounded expf (TFLM's tables match it on these two fixed ranges)."""
     r = np.float32(_INT16_RANGE)
-    exp_lut = lut_populate_int16(_exp_f32, np.float32(10.0) / r, 32767, np.float32(2.0) / r, 0)
-    recip_lut = lut_populate_int16(_one_over_one_plus_x_f32, np.float32(1.0) / r, -32768, np.float32(2.0) / r, 0)
-    return exp_lut, recip_lut
+    exp_lut = float_lut.lut_int16_513(_exp_f32, np.float32(10.0) / r, 32767, np.float32(2.0) / r, 0)
+    recip_lut = float_lut.lut_int16_513(_one_over_one_plus_x_f32, np.float32(1.0) / r, -32768,
+                                        np.float32(2.0) / r, 0)
+    return exp_lut.astype(np.int64), recip_lut.astype(np.int64)
 
 
 def lut_lookup_int16(value: np.ndarray, lut: np.ndarray) -> np.ndarray:

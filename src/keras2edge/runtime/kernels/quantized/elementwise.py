@@ -691,6 +691,22 @@ def rsqrt_table(dtype: str, zi: int, m: int, s: int, zo: int) -> np.ndarray:
     return table
 
 
+def _table_unary(ctx: OpContext, whose: str) -> tuple[TensorSpec, tuple[float, int], tuple[float, int]]:
+    """Prepare of a one-input table op (RSQRT, EXP, LOG): the same dtype in and out, per-tensor
+    parameters on both, zero points 0 for int16 (``whose`` rule: TFLite Micro's or LiteRT's).
+    Returns (input tensor, (s_in, z_in), (s_out, z_out)); the output shape is set."""
+    ctx.check_arity(1)
+    x, out = ctx.input(0), ctx.outputs[0]
+    if out.dtype != x.dtype:
+        raise ctx.fail(f"input '{x.name}' is {x.dtype} but output '{out.name}' is {out.dtype}; {ctx.op} keeps the dtype")
+    ctx.set_output(0, x.shape)
+    (si, zi), (so, zo) = per_tensor(ctx, x), per_tensor(ctx, out)
+    if x.dtype == np.int16 and (zi, zo) != (0, 0):
+        raise ctx.fail(f"int16 {ctx.op} needs zero point 0 on '{x.name}' ({zi}) and '{out.name}' ({zo}) "
+                       f"({whose}'s rule)")
+    return x, (si, zi), (so, zo)
+
+
 @register("RSQRT", "int8", "int16")
 def rsqrt_int8(ctx: OpContext) -> EvalFn:
     """RSQRT int8 / int16 (TFLM ``micro/kernels/elementwise.cc`` RsqrtEvalQuantized; the tflite-micro
@@ -698,15 +714,7 @@ def rsqrt_int8(ctx: OpContext) -> EvalFn:
     its zero point (a negative real value) is an error at invoke, as in TFLM ("Rsqrt is only defined
     for positive values"): one extra ``min`` pass. LiteRT's int16 RSQRT is a float-built 513-entry LUT
     that differs from TFLM on up to 40% of the values (docs/int8-findings.md)."""
-    ctx.check_arity(1)
-    x, out = ctx.input(0), ctx.outputs[0]
-    if out.dtype != x.dtype:
-        raise ctx.fail(f"input '{x.name}' is {x.dtype} but output '{out.name}' is {out.dtype}; RSQRT keeps the dtype")
-    ctx.set_output(0, x.shape)
-    (si, zi), (so, zo) = per_tensor(ctx, x), per_tensor(ctx, out)
-    if x.dtype == np.int16 and (zi, zo) != (0, 0):
-        raise ctx.fail(f"int16 RSQRT needs zero point 0 on '{x.name}' ({zi}) and '{out.name}' ({zo}) "
-                       "(TFLite Micro's rule)")
+    x, (si, zi), (so, zo) = _table_unary(ctx, "TFLite Micro")
     table = rsqrt_table(x.dtype.name, zi, *rsqrt_multiplier(si, so), zo)
     unsigned = np.dtype(f"uint{x.dtype.itemsize * 8}")
     where = ctx.describe()
@@ -753,15 +761,7 @@ def _litert_lut(ctx: OpContext, kind: str) -> EvalFn:
     """A one-input op computed by LiteRT's float-built LUT (``float_lut.op_table``): one ``np.take``.
     Checks LiteRT's prepare makes: same dtype in and out, per-tensor quantization on both (it reads
     ``scale[0]``; a per-axis tensor is refused here), zero points 0 for int16."""
-    ctx.check_arity(1)
-    x, out = ctx.input(0), ctx.outputs[0]
-    if out.dtype != x.dtype:
-        raise ctx.fail(f"input '{x.name}' is {x.dtype} but output '{out.name}' is {out.dtype}; {ctx.op} keeps the dtype")
-    ctx.set_output(0, x.shape)
-    (si, zi), (so, zo) = per_tensor(ctx, x), per_tensor(ctx, out)
-    if x.dtype == np.int16 and (zi, zo) != (0, 0):
-        raise ctx.fail(f"int16 {ctx.op} needs zero point 0 on '{x.name}' ({zi}) and '{out.name}' ({zo}) "
-                       "(LiteRT's rule)")
+    x, (si, zi), (so, zo) = _table_unary(ctx, "LiteRT")
     table = float_lut.op_table(kind, x.dtype.name, si, zi, so, zo)
     unsigned = np.dtype(f"uint{x.dtype.itemsize * 8}")
 
