@@ -149,7 +149,7 @@ def kl_clip(hist: Histogram, bins: int = KL_BINS, levels: int = KL_LEVELS) -> fl
     return float(min((m + 0.5) * width, top))
 
 
-def weight_clip_mse(w: np.ndarray, axis: int | None, bits: int = 8, ratios: int = 50) -> np.ndarray:
+def weight_clip_mse(w: np.ndarray, axis: int | None, bits: int = 8, ratios: int = 100) -> np.ndarray:
     """Per-channel clip magnitudes ``c`` (each channel quantized over ``[-c, c]``) minimizing the
     symmetric ``bits``-bit quantize-dequantize MSE of ``w``.
 
@@ -157,16 +157,24 @@ def weight_clip_mse(w: np.ndarray, axis: int | None, bits: int = 8, ratios: int 
     whole tensor (shape ``(1,)``). Grid search: ``ratios`` clip ratios in ``(0, 1]`` of each
     channel's ``max|w|``, then a finer grid around each channel's best. An all-zero channel clips at 0.
     """
-    a = np.asarray(w, dtype=np.float64)
+    a = np.asarray(w, dtype=np.float32)  # float32 work arrays: the search's cost is memory traffic
     rows = a.reshape(1, -1) if axis is None else np.moveaxis(a, axis, 0).reshape(a.shape[axis], -1)
-    amax = np.abs(rows).max(axis=1) if rows.size else np.zeros(rows.shape[0])
+    amax = np.abs(rows).max(axis=1).astype(np.float64) if rows.size else np.zeros(rows.shape[0])
     qmax = 2 ** (bits - 1) - 1
     safe = np.where(amax > 0, amax, 1.0)
+    t = np.empty_like(rows)
+    half = np.empty_like(rows)
 
     def errors(r: np.ndarray) -> np.ndarray:  # r: (C,) ratios -> (C,) squared errors
-        scale = (r * safe / qmax)[:, None]
-        d = np.clip(_round(rows / scale), -qmax, qmax) * scale - rows
-        return np.einsum("ij,ij->i", d, d)
+        scale = (r * safe / qmax).astype(np.float32)[:, None]
+        np.divide(rows, scale, out=t)
+        np.copysign(np.float32(0.5), t, out=half)
+        np.add(t, half, out=t)
+        np.trunc(t, out=t)  # round half away from zero
+        np.clip(t, -qmax, qmax, out=t)
+        np.multiply(t, scale, out=t)
+        np.subtract(t, rows, out=t)
+        return np.einsum("ij,ij->i", t, t, dtype=np.float64)
 
     grid = np.linspace(1.0 / ratios, 1.0, ratios)
     errs = np.stack([errors(np.full(len(rows), r)) for r in grid])  # (ratios, C)
