@@ -187,4 +187,4 @@ def weight_clip_mse(w: np.ndarray, axis: int | None, bits: int = 8, ratios: int 
         better = e < best_err
         best = np.where(better, r, best)
         best_err = np.where(better, e, best_err)
-    return np.where(amax > 0, best * amax, 0.0)
+    return np.where(amax > 0, np.minimum(best * amax, amax), 0.0)
