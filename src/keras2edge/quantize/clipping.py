@@ -157,9 +157,10 @@ def weight_clip_mse(w: np.ndarray, axis: int | None, bits: int = 8, ratios: int 
     whole tensor (shape ``(1,)``). Grid search: ``ratios`` clip ratios in ``(0, 1]`` of each
     channel's ``max|w|``, then a finer grid around each channel's best. An all-zero channel clips at 0.
     """
-    a = np.asarray(w, dtype=np.float32)  # float32 work arrays: the search's cost is memory traffic
-    rows = a.reshape(1, -1) if axis is None else np.moveaxis(a, axis, 0).reshape(a.shape[axis], -1)
-    amax = np.abs(rows).max(axis=1).astype(np.float64) if rows.size else np.zeros(rows.shape[0])
+    a = np.asarray(w)
+    exact = a.reshape(1, -1) if axis is None else np.moveaxis(a, axis, 0).reshape(a.shape[axis], -1)
+    amax = np.abs(exact).max(axis=1).astype(np.float64) if exact.size else np.zeros(exact.shape[0])
+    rows = exact.astype(np.float32)  # float32 work arrays: the search's cost is memory traffic
     qmax = 2 ** (bits - 1) - 1
     safe = np.where(amax > 0, amax, 1.0)
     t = np.empty_like(rows)
