@@ -40,6 +40,7 @@ from ..runtime.limits import Limits
 from .datacheck import InputSpec, check_dtype, check_shape, match_names, same_count
 
 SUFFIXES = (".npy", ".npz")
+_FAULT_AROUND = 1 << 20  # more than the kernel's fault-around window
 Chunk = tuple[dict[str, np.ndarray], str]
 
 
@@ -141,8 +142,10 @@ def _release(mm: mmap.mmap, start: int, length: int) -> None:
     cache): resident memory stays one chunk, not the whole file read so far."""
     if not hasattr(mm, "madvise") or not hasattr(mmap, "MADV_DONTNEED") or length <= 0:
         return
-    page = mmap.PAGESIZE
-    lo = start - start % page
+    # A page fault maps the cached pages around it too (Linux "fault-around", 64 KiB by default), some
+    # of them before ``start`` and released already: release from a little earlier than ``start``.
+    back = max(0, start - _FAULT_AROUND)
+    lo = back - back % mmap.PAGESIZE
     try:
         mm.madvise(mmap.MADV_DONTNEED, lo, min(len(mm), start + length) - lo)
     except (OSError, ValueError):
