@@ -91,6 +91,9 @@ def test_registry_and_make_observer_errors() -> None:
         make_observer("minmax", percentile=99.0)
     with pytest.raises(QuantizationError, match=r"percentile must be in \(0, 100\]"):
         make_observer("percentile", percentile=0)
+    with pytest.raises(QuantizationError, match=r"entropy observer: levels must be in \[2, 2048\) \(128 for int8\), "
+                                                "not 32768"):
+        make_observer("entropy", levels=32768)
 
 
 # ---- the streaming histogram -----------------------------------------------------------------------

@@ -2,8 +2,8 @@
 
 * :func:`mse_clip` — the clip magnitude ``c`` whose range ``(max(lo, -c), min(hi, c))`` minimizes the
   expected quantize-dequantize squared error over a :class:`~.histogram.Histogram` (the ``mse``
-  observer). The error is evaluated at ``SUBPOINTS`` evenly spaced points per occupied bin, each
-  carrying an equal share of the bin's count, on the grid the range gets (asymmetric: ``2**bits - 1``
+  observer). The error is evaluated at ``SUBPOINTS`` evenly spaced points per occupied bin (the
+  histogram merged to ``MSE_BINS`` bins), each carrying an equal share of the bin's count, on the grid the range gets (asymmetric: ``2**bits - 1``
   steps from ``lo`` to ``hi``, zero point rounded, as TFLite's activations; symmetric: ``±(2**(bits-1) - 1)``
   steps of ``max(|lo|, |hi|)``). Search: a coarse grid of ``c`` in ``(0, max|x|]``, then a finer one
   around the best coarse candidate.
@@ -31,6 +31,7 @@ import numpy as np
 from .histogram import Histogram
 
 SUBPOINTS = 4
+MSE_BINS = 2048
 KL_BINS = 2048
 KL_LEVELS = 128
 KL_EPS = 1e-4
@@ -62,18 +63,21 @@ def qdq(x: np.ndarray, lo: float, hi: float, bits: int = 8, symmetric: bool = Fa
     return (np.clip(_round(x / scale) + zp, qmin, qmax) - zp) * scale
 
 
-def _points(hist: Histogram) -> tuple[np.ndarray, np.ndarray]:
-    """Evaluation points (``SUBPOINTS`` per occupied bin, inside ``[lo, hi]``) and their weights."""
-    occupied = np.flatnonzero(hist.counts)
-    w = hist.width
-    left = (occupied - hist.bins).astype(np.float64) * w
+def _points(hist: Histogram, bins: int = MSE_BINS) -> tuple[np.ndarray, np.ndarray]:
+    """Evaluation points (``SUBPOINTS`` per occupied bin, inside ``[lo, hi]``) and their weights, the
+    histogram first merged (exactly: aligned groups) to at most ``bins`` bins."""
+    merge = max(1, len(hist.counts) // bins)
+    counts = hist.counts.reshape(-1, merge).sum(axis=1)
+    w = hist.width * merge
+    occupied = np.flatnonzero(counts)
+    left = (occupied - len(counts) // 2).astype(np.float64) * w
     offsets = (np.arange(SUBPOINTS) + 0.5) / SUBPOINTS * w
     pts = np.clip((left[:, None] + offsets[None, :]).ravel(), hist.lo, hist.hi)
-    weights = np.repeat(hist.counts[occupied] / SUBPOINTS, SUBPOINTS)
+    weights = np.repeat(counts[occupied] / SUBPOINTS, SUBPOINTS)
     return pts, weights
 
 
-def mse_clip(hist: Histogram, bits: int = 8, symmetric: bool = False, candidates: int = 128) -> float:
+def mse_clip(hist: Histogram, bits: int = 8, symmetric: bool = False, candidates: int = 64) -> float:
     """The clip magnitude minimizing the expected quantization MSE over ``hist`` (see the module)."""
     top = max(-hist.lo, hist.hi)
     if not hist.total or top <= 0:

@@ -24,6 +24,8 @@ import numpy as np
 
 #: Bins per side (the histogram has twice as many).
 DEFAULT_BINS = 4096
+#: Values binned at a time (bounds the temporaries whatever the tensor's size).
+CHUNK = 1 << 20
 
 
 def _pow2_above(m: float) -> float:
@@ -52,22 +54,35 @@ class Histogram:
         return self.R / self.bins
 
     def update(self, x: np.ndarray) -> None:
-        """Add the values of ``x`` (any shape)."""
-        v = np.asarray(x, dtype=np.float64).ravel()
-        finite = np.isfinite(v)
-        if not finite.all():
+        """Add the values of ``x`` (any shape), a slice of at most ``CHUNK`` values at a time."""
+        a = np.asarray(x)
+        # float32 (and float16) values are binned in float32, anything else in float64: the scaling by
+        # a power of two and the floor are exact in either, so the bins do not depend on the dtype.
+        v = a.reshape(-1).astype(np.float32 if a.dtype.kind == "f" and a.dtype.itemsize <= 4 else np.float64,
+                                 copy=False)
+        for start in range(0, v.size, CHUNK):
+            self._add(v[start:start + CHUNK])
+
+    def _add(self, v: np.ndarray) -> None:
+        lo, hi = float(v.min()), float(v.max())
+        if not (np.isfinite(lo) and np.isfinite(hi)):
+            finite = np.isfinite(v)
             self.nonfinite += int(v.size - np.count_nonzero(finite))
             v = v[finite]
-        if not v.size:
-            return
-        lo, hi = float(v.min()), float(v.max())
+            if not v.size:
+                return
+            lo, hi = float(v.min()), float(v.max())
         self.lo, self.hi = min(self.lo, lo), max(self.hi, hi)
         m = max(-lo, hi)
         if m >= self.R and m > 0:
             self._grow(_pow2_above(m))
         if self.R:
-            # x · (B / R) is exact: B / R is a power of two. floor gives the bin, -B..B-1.
-            idx = np.floor(v * (self.bins / self.R)).astype(np.int64) + self.bins
+            # x · (B / R) is exact: B / R is a power of two and |x| < R. floor gives the bin, -B..B-1.
+            scale = self.bins / self.R
+            if v.dtype == np.float32 and not 2.0 ** -120 < scale < 2.0 ** 120:  # outside float32's exponents
+                v = v.astype(np.float64)
+            idx = np.floor(v * v.dtype.type(scale)).astype(np.intp)
+            idx += self.bins
             self.counts += np.bincount(idx, minlength=2 * self.bins)
         else:  # only zeros so far
             self.counts[self.bins] += v.size

@@ -25,7 +25,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from ..errors import QuantizationError
-from .clipping import clipped_range, kl_clip, mse_clip, weight_clip_mse
+from .clipping import KL_BINS, clipped_range, kl_clip, mse_clip, weight_clip_mse
 from .histogram import DEFAULT_BINS, Histogram
 
 __all__ = ["OBSERVERS", "EntropyObserver", "HistogramObserver", "MinMaxObserver", "MseObserver", "Observer",
@@ -137,6 +137,8 @@ class EntropyObserver(HistogramObserver):
     """TensorRT's entropy (KL) threshold: 2048 ``|x|`` bins, 128 levels (int8)."""
 
     def __init__(self, bins: int = DEFAULT_BINS, levels: int = 128) -> None:
+        if not 2 <= levels < KL_BINS:
+            raise QuantizationError(f"entropy observer: levels must be in [2, {KL_BINS}) (128 for int8), not {levels}")
         super().__init__(bins)
         self.levels = levels
 
