@@ -103,6 +103,14 @@ def test_dict_and_iterables(caplog: pytest.LogCaptureFixture) -> None:
         list(gen)
 
 
+def test_num_batches_and_a_calibration_data_as_source() -> None:
+    data = CalibrationData(DATA, [X], 32)
+    assert data.num_batches == 4 == len(list(data))
+    again = CalibrationData(data, [X], 50)
+    assert again.count == 100 and again.num_batches == 2 and _sizes(again) == [50, 50]
+    assert CalibrationData(iter([DATA]), [X]).num_batches is None
+
+
 def test_calibration_batches_is_an_iterator() -> None:
     it = calibration_batches(DATA, [X], 64)
     assert next(it)["x"].shape == (64, 4, 3) and next(it)["x"].shape == (36, 4, 3)
@@ -261,6 +269,18 @@ def test_hostile_npz_members_are_refused(tmp_path: Path) -> None:
     with zipfile.ZipFile(p, "w", zipfile.ZIP_STORED) as z:  # declares 100 samples, holds 10: found on reading
         z.writestr("x.npy", _npy_bytes((100, 4, 3)) + DATA[:10].tobytes())
     with pytest.raises(QuantizationError, match=r"truncated"):
+        list(CalibrationData(p, [X]))
+    with zipfile.ZipFile(p, "w", zipfile.ZIP_STORED) as z:  # more data than declared
+        z.writestr("x.npy", _npy_bytes((10, 4, 3)) + DATA[:11].tobytes())
+    with pytest.raises(QuantizationError, match=r"h.npz': array 'x' holds more data than its header declares"):
+        list(CalibrationData(p, [X]))
+    big = np.tile(DATA, (10, 1, 1))  # 48 KB: the header check reads only the first block of it
+    with zipfile.ZipFile(p, "w", zipfile.ZIP_STORED) as z:
+        z.writestr("x.npy", _npy_bytes(big.shape) + big.tobytes())
+    raw = p.read_bytes()
+    at = raw.index(big.tobytes()) + big.nbytes - 100
+    p.write_bytes(raw[:at] + bytes([raw[at] ^ 0xFF]) + raw[at + 1:])  # one data byte flipped: the CRC fails
+    with pytest.raises(QuantizationError, match=r"h.npz': the archive is damaged \(Bad CRC-32"):
         list(CalibrationData(p, [X]))
     p.write_bytes(b"PK\x03\x04 not really a zip")
     with pytest.raises(QuantizationError, match=r"h.npz': not a readable .npz archive"):

@@ -15,7 +15,7 @@ run on across files and caller batches. ``source`` may be:
 Structure (names, shapes, dtypes, the total count, file headers) is checked when the object is made;
 values (NaN/Inf) as each batch is read. Every refusal is a QuantizationError naming the file or the
 batch, the input and both shapes (:mod:`.datacheck`). ``count`` is the number of samples when it is
-known up front (arrays, lists, files), else ``None`` (a generator). Fewer than ``min_samples`` samples
+known up front (arrays, lists, files), else ``None`` (a generator); ``num_batches`` likewise. Fewer than ``min_samples`` samples
 are refused; fewer than :data:`WARN_BELOW` are logged as a warning.
 """
 
@@ -164,6 +164,11 @@ class CalibrationData:
         self.count: int | None = None if None in counts else sum(c for c in counts if c is not None)
         if self.count is not None:
             self._check_count(self.count)
+
+    @property
+    def num_batches(self) -> int | None:
+        """How many batches iterating yields (``None`` when ``count`` is unknown)."""
+        return None if self.count is None else -(-self.count // self.batch_size)
 
     def _check_count(self, n: int) -> None:
         if n == 0:

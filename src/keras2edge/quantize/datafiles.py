@@ -205,6 +205,10 @@ class NpzPart:
                             x = whole[n][s:e] if n in whole else self._read(streams[n], h, e - s, n)
                             out[n] = x.astype(np.float32, copy=False)
                         yield out, f"{where} samples {s}..{e - 1}"
+                    for n, f in streams.items():  # reading to the end also checks the member's CRC
+                        if f.read(1):
+                            raise QuantizationError(f"{where}: array '{self.members[n].filename[:-4]}' holds more "
+                                                    "data than its header declares")
                 finally:
                     for f in streams.values():
                         f.close()
