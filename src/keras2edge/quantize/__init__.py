@@ -4,7 +4,9 @@
 Layout (one role per module):
 
 * ``data`` — calibration data (arrays, iterables of batches, ``.npy``/``.npz`` files and folders),
-  validated against the model's inputs and streamed in batches;
+  validated against the model's inputs and streamed in batches (``datacheck``: the refusals;
+  ``datafiles``: ``.npy``/``.npz`` streaming);
 * ``observers`` — range observers (``Observer``: ``update`` per batch, ``range`` at the end), one
-  registry ``OBSERVERS`` keyed by ``--calibration-method``.
+  registry ``OBSERVERS`` keyed by ``--calibration-method`` (``histogram``: the streaming histogram;
+  ``clipping``: MSE/KL clip searches and ``weight_clip_mse``).
 """
