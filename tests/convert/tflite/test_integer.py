@@ -10,10 +10,16 @@ within 2 output LSB; and have every operator supported by ``check --target tflm`
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
+
+import keras2edge
+from keras2edge.cli import main
 
 from keras2edge.convert.tflite import emit_tflite, tflite_bytes
 from keras2edge.convert.tflite.writer import write_model
@@ -293,6 +299,27 @@ def _c19():
                         "RESHAPE", "MAX_POOL_2D", "DEQUANTIZE"])
 
 
+@case("int16x8_more_ops")
+def _c20():
+    b = QDQBuilder("c20", act=I16, seed=24)
+    x = b.input((1, 4, 4, 2), lo=-2, hi=2)
+    qx = x.producer.attrs["quant"]  # type: ignore[union-attr]
+    w = b.weight(b.rand(1, 3, 3, 4), 3)
+    d = b.op("DepthwiseConv2D", [x, w, b.bias(b.rand(4), x, w)], padding="same")
+    wt = b.weight(b.rand(2, 2, 3, 4), 2)
+    t = b.op("TransposeConv2D", [d, wt, b.bias(b.rand(3), d, wt)], strides=(2, 2), output_size=(8, 8),
+             pad_before=(0, 0))
+    m = b.op("Mul", [x, x])
+    s = b.op("Sub", [m, x])
+    c = b.op("Concatenation", [s, x], q=qx, axis=-1)
+    p = b.op("Pad", [c], q=qx, pads=((0, 0), (1, 1), (1, 1), (0, 0)))
+    b.output(b.op("Mean", [p], axes=(1, 2), keepdims=True))
+    b.output(b.op("AveragePool2D", [t], q=t.producer.attrs["quant"], pool_size=(2, 2), strides=(2, 2)))  # type: ignore[union-attr]
+    b.output(b.op("Transpose", [b.op("LeakyRelu", [x], alpha=0.1)], perm=(0, 3, 1, 2)))
+    return (*b.done(), ["QUANTIZE", "DEPTHWISE_CONV_2D", "TRANSPOSE_CONV", "MUL", "SUB", "QUANTIZE", "CONCATENATION", "PAD", "MEAN",
+                        "DEQUANTIZE", "AVERAGE_POOL_2D", "DEQUANTIZE", "LEAKY_RELU", "TRANSPOSE", "DEQUANTIZE"])
+
+
 def _lsb(g: Graph, k: int) -> float:
     """The output's quantization step (the last Quantize before a float output, or the output's own)."""
     v = g.outputs[k]
@@ -317,7 +344,7 @@ def _real(g: Graph, k: int, y: np.ndarray) -> np.ndarray:
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_integer_lowering(name: str) -> None:
+def test_integer_lowering(name: str, tmp_path: Path) -> None:
     g, feeds, want_ops = CASES[name]()
     emission = emit_tflite(g)
     assert op_names(emission.model) == want_ops
@@ -330,6 +357,10 @@ def test_integer_lowering(name: str) -> None:
     ours = list(ours.values()) if isinstance(ours, dict) else [ours]
     ref = evaluate(g, feeds)
     assert tflm_unsupported(emission.model) == []
+    path = tmp_path / f"{name}.tflite"
+    path.write_bytes(data)
+    report = keras2edge.check_tflm(path)  # what ``keras2edge check --target tflm`` reports
+    assert report.runs and not report.findings, [(f.op, f.status) for f in report.findings]
     for k, v in enumerate(g.outputs):
         t, o, lr = got_tflm[k], ours[k], got_lrt[k]
         assert t.dtype == o.dtype == v.dtype.np, (t.dtype, o.dtype, v.dtype)
@@ -376,3 +407,16 @@ def test_per_channel_activation_refused() -> None:
     with pytest.raises(UnsupportedOpError) as e:
         tflite_bytes(g)
     assert "act1 (ReLU)" in str(e.value) and "per channel" in str(e.value)
+
+
+
+def test_check_cli_on_an_int8_file(tmp_path: Path) -> None:
+    """``keras2edge check --target tflm`` on an emitted int8 file: runnable, every op supported (exit 0)."""
+    g, _, _ = CASES["small_cnn_int8_io"]()
+    path = tmp_path / "cnn.tflite"
+    path.write_bytes(tflite_bytes(g))
+    res = CliRunner().invoke(main, ["check", str(path), "--target", "tflm", "--json"])
+    assert res.exit_code == 0, res.output
+    d = json.loads(res.output)
+    assert d["runs"] is True and d["findings"] == []
+    assert [i["dtype"] for i in d["inputs"]] == ["int8"] and [o["dtype"] for o in d["outputs"]] == ["int8"]
