@@ -320,6 +320,42 @@ def _c20():
                         "DEQUANTIZE", "AVERAGE_POOL_2D", "DEQUANTIZE", "LEAKY_RELU", "TRANSPOSE", "DEQUANTIZE"])
 
 
+@case("padv2_split_gather_dynamic_batch")
+def _c21():
+    b = QDQBuilder("c21", seed=25)
+    x = b.input((None, 4, 6), io="int8", lo=-1, hi=3)  # dynamic batch: shape_signature -1, written as 1
+    qx = x.producer.attrs["quant"]  # type: ignore[union-attr]
+    p = b.op("Pad", [x], q=qx, pads=((0, 0), (1, 0), (0, 2)), value=1.5)  # PADV2 with the quantized 1.5
+    parts = b.g.add_node("Split", [p], {"axis": 2, "sizes": (3, 5)}, origin=("split", "Split")).outputs
+    a, c = (b.quant(v, qx) for v in parts)
+    idx = b.g.add_const("idx", np.array([2, 0], np.int32))
+    gathered = b.op("Gather", [c, idx], q=qx, axis=2)
+    b.output(b.op("Concatenation", [a, gathered], q=qx, axis=2), io="int8")
+    return (*b.done(), ["PADV2", "SPLIT_V", "GATHER", "CONCATENATION"])
+
+
+@case("float_op_between_qdq_and_shared_dequantize")
+def _c22():
+    b = QDQBuilder("c22", seed=26)
+    x = b.input((1, 8), io="int8", lo=-3, hi=3)
+    f = b.op("Floor", [x])   # QuantRule.FLOAT: DEQUANTIZE, FLOOR in float, QUANTIZE
+    y = b.op("Add", [f, x])  # reads x's integer tensor; x's DEQUANTIZE stays for FLOOR and the graph output
+    b.output(y)
+    b.output(x)
+    return (*b.done(), ["DEQUANTIZE", "FLOOR", "QUANTIZE", "ADD", "DEQUANTIZE"])
+
+
+@case("transpose_conv_cropped")
+def _c23():
+    b = QDQBuilder("c23", seed=27)
+    x = b.input((1, 4, 4, 2), io="int8")
+    w = b.weight(b.rand(3, 3, 3, 2), 2)
+    t = b.op("TransposeConv2D", [x, w, b.bias(b.rand(3), x, w)], strides=(2, 2), output_size=(6, 6),
+             pad_before=(2, 2))  # neither SAME nor VALID: the full result, cropped
+    b.output(t, io="int8")
+    return (*b.done(), ["TRANSPOSE_CONV", "STRIDED_SLICE"])
+
+
 def _lsb(g: Graph, k: int) -> float:
     """The output's quantization step (the last Quantize before a float output, or the output's own)."""
     v = g.outputs[k]
@@ -420,3 +456,44 @@ def test_check_cli_on_an_int8_file(tmp_path: Path) -> None:
     d = json.loads(res.output)
     assert d["runs"] is True and d["findings"] == []
     assert [i["dtype"] for i in d["inputs"]] == ["int8"] and [o["dtype"] for o in d["outputs"]] == ["int8"]
+
+
+def test_per_channel_dequantized_activation_refused() -> None:
+    b = QDQBuilder("bad2", seed=31)
+    x = b.g.add_input("x", I8, (1, 4, 4, 3))
+    q = QuantParams.per_channel([0.1, 0.2, 0.3], 3, I8)
+    x.quant = q
+    z = b.g.add_node("Dequantize", [x], {"quant": q}).output
+    b.feeds["x"] = np.zeros((1, 4, 4, 3), np.int8)
+    b.output(b.op("Add", [z, z], layer="add1"))
+    g, _ = b.done()
+    with pytest.raises(UnsupportedOpError) as e:
+        tflite_bytes(g)
+    assert "add1 (Add)" in str(e.value) and "per channel" in str(e.value)
+
+
+def test_dynamic_batch_resizes() -> None:
+    """An integer file keeps the dynamic batch (shape_signature -1): LiteRT and keras2edge.runtime run
+    batch 3 and agree bit for bit (TFLite Micro cannot resize; batch 1 is checked against it above)."""
+    g, feeds, _ = CASES["padv2_split_gather_dynamic_batch"]()
+    data = tflite_bytes(g)
+    model = emit_tflite(g).model
+    sg = model.subgraphs[0]
+    assert sg.tensors[sg.inputs[0]].shape_signature == (-1, 4, 6)
+    assert sg.tensors[sg.outputs[0]].shape_signature == (-1, 5, 5)
+    x = np.random.default_rng(0).integers(-128, 128, (3, 4, 6)).astype(np.int8)
+    ours = Interpreter(data).run(x)
+    np.testing.assert_array_equal(ours, litert(data, [x])[0])
+    np.testing.assert_array_equal(ours[1:2], tflm(data, [x[1:2]])[0])
+
+
+def test_transpose_conv_bias_after_pad_refused() -> None:
+    b = QDQBuilder("bad3", seed=32)
+    x = b.input((1, 4, 4, 2), io="int8")
+    w = b.weight(b.rand(3, 3, 3, 2), 2)
+    b.output(b.op("TransposeConv2D", [x, w, b.bias(b.rand(3), x, w)], layer="up1", strides=(2, 2),
+                  output_size=(9, 9), pad_before=(2, 2)), io="int8")
+    g, _ = b.done()
+    with pytest.raises(UnsupportedOpError) as e:
+        tflite_bytes(g)
+    assert "up1 (TransposeConv2D)" in str(e.value) and "int32 bias" in str(e.value)
