@@ -497,3 +497,28 @@ def test_transpose_conv_bias_after_pad_refused() -> None:
     with pytest.raises(UnsupportedOpError) as e:
         tflite_bytes(g)
     assert "up1 (TransposeConv2D)" in str(e.value) and "int32 bias" in str(e.value)
+
+
+def test_mixed_int16_int8_regions() -> None:
+    """An op reading int16 and writing int8 has no kernel: an elementwise op is computed in float between
+    DEQUANTIZE and QUANTIZE (a correct, runnable file); a weight op is refused, naming the layer."""
+    b = QDQBuilder("mixed", act=I16, seed=33)
+    x = b.input((1, 8), io="int16", lo=-2, hi=2)
+    y = b.g.add_node("Add", [x, x], origin=("add1", "Add")).output
+    b.output(b.quant(y, QuantParams.per_tensor(4 / 255, -1, I8)), io="int8")
+    g, feeds = b.done()
+    data = tflite_bytes(g)
+    assert op_names(emit_tflite(g).model) == ["DEQUANTIZE", "ADD", "QUANTIZE"]
+    feed = [feeds[v.name] for v in g.inputs]
+    np.testing.assert_array_equal(Interpreter(data).run(feed[0]), tflm(data, feed)[0])
+    np.testing.assert_array_equal(tflm(data, feed)[0], evaluate(g, feeds)[g.outputs[0].name])
+
+    b = QDQBuilder("mixed_fc", act=I16, seed=34)
+    x = b.input((1, 8), io="int16", lo=-2, hi=2)
+    w = b.weight(b.rand(8, 3), 1)
+    y = b.g.add_node("FullyConnected", [x, w, None], origin=("dense1", "Dense")).output
+    b.output(b.quant(y, QuantParams.per_tensor(0.05, 0, I8)), io="int8")
+    g, _ = b.done()
+    with pytest.raises(UnsupportedOpError) as e:
+        tflite_bytes(g)
+    assert "dense1 (Dense)" in str(e.value) and "int16 and int8" in str(e.value)

@@ -91,6 +91,11 @@ def transformed_quant(q: QuantParams, shape: tuple[int, ...],
     return None
 
 
+def _kernel_type(dtype: DType) -> DType:
+    """The type an integer kernel computes a value of ``dtype`` in (uint8 goes through int8)."""
+    return DType.INT8 if dtype == DType.UINT8 else dtype
+
+
 def _as_int8(q: QuantParams) -> QuantParams:
     """uint8 parameters as the int8 ones of the same real values (zero point − 128)."""
     return QuantParams(q.scale, q.zero_point - 128, q.axis, DType.INT8)
@@ -128,37 +133,52 @@ class IntegerLowering:
         spec = op_spec(node.op)
         if spec.quant not in INTEGER_RULES:
             return None
-        ins = [v for v in node.inputs if v is not None]
-        float_ins = [v for v in ins if v.dtype.is_float]
+        float_ins = [v for v in node.inputs if v is not None and v.dtype.is_float]
         if not float_ins or not all(_dq(v) is not None for v in float_ins):
             return None
         quants = []
         for v in node.outputs:
             q = _quantize_user(v) if v.dtype.is_float and id(v) not in self._outputs else None
-            if q is None:
+            if q is None or q.output.dtype not in (DType.INT8, DType.UINT8, DType.INT16):
                 return None
             quants.append(q)
-        weights = {k for k in range(1, len(node.inputs))} if spec.quant == QuantRule.PER_CHANNEL_WEIGHTS else set()
+        weights = set(range(1, len(node.inputs))) if spec.quant == QuantRule.PER_CHANNEL_WEIGHTS else set()
+        if not self._inputs_fit(node, weights):
+            return None
+        for q in quants:
+            axis = q.attrs["quant"].axis
+            if axis is not None:
+                raise UnsupportedOpError(OWNER, f"its output {node.outputs[quants.index(q)].name!r} is quantized per "
+                                         f"channel (axis {axis}); TFLite quantizes activations per tensor",
+                                         op=node.op, node=node.where())
+        types = {_kernel_type(q.output.dtype) for q in quants}
+        types |= {_kernel_type(dq.inputs[0].dtype) for k, v in enumerate(node.inputs)  # type: ignore[union-attr]
+                  if k not in weights and (dq := _dq(v)) is not None}
+        if len(types) > 1:  # int8 and int16 activations meet: no kernel takes both
+            if weights:
+                raise UnsupportedOpError(OWNER, f"its activations mix {' and '.join(sorted(t.value for t in types))}; "
+                                         "a quantized graph requantizes (Dequantize → Quantize) between regions of "
+                                         "different types", op=node.op, node=node.where())
+            return None  # computed in float between DEQUANTIZE and QUANTIZE
+        return quants
+
+    @staticmethod
+    def _inputs_fit(node: Node, weights: set[int]) -> bool:
+        """Weights are constants; activations are dequantized per tensor (else UnsupportedOpError)."""
         for k, v in enumerate(node.inputs):
             dq = _dq(v)
-            if dq is None:
+            if dq is None or v is None:
                 continue
-            qp: QuantParams = dq.attrs["quant"]
-            if qp.axis is not None and not (k in weights and dq.inputs[0] is not None and dq.inputs[0].is_const):
-                raise UnsupportedOpError(OWNER, f"input {k} ({v.name!r}) is dequantized per channel (axis {qp.axis}); "
-                                         "TFLite's integer kernels take per-tensor activations", op=node.op,
-                                         node=node.where())
-            if k in weights and not (dq.inputs[0] is not None and dq.inputs[0].is_const):
-                return None  # computed weights: left to the float path
-        for q in quants:
-            qp = q.attrs["quant"]
-            if qp.axis is not None:
-                raise UnsupportedOpError(OWNER, f"its output {q.inputs[0].name!r} is quantized per channel "  # type: ignore[union-attr]
-                                         f"(axis {qp.axis}); TFLite quantizes activations per tensor", op=node.op,
-                                         node=node.where())
-            if q.output.dtype not in (DType.INT8, DType.UINT8, DType.INT16):
-                return None
-        return quants
+            src = dq.inputs[0]
+            const = src is not None and src.is_const
+            axis = dq.attrs["quant"].axis
+            if axis is not None and not (k in weights and const):
+                raise UnsupportedOpError(OWNER, f"input {k} ({v.name!r}) is dequantized per channel "
+                                         f"(axis {axis}); TFLite's integer kernels take per-tensor activations",
+                                         op=node.op, node=node.where())
+            if k in weights and not const:
+                return False  # computed weights: left to the float path
+        return True
 
     # ------------------------------------------------------------------ emission
     def emit(self, ctx: TFLiteContext, node: Node, emit_fn: Callable[[Node], EmitFn]) -> bool:
