@@ -314,10 +314,12 @@ def _c20():
     c = b.op("Concatenation", [s, x], q=qx, axis=-1)
     p = b.op("Pad", [c], q=qx, pads=((0, 0), (1, 1), (1, 1), (0, 0)))
     b.output(b.op("Mean", [p], axes=(1, 2), keepdims=True))
-    b.output(b.op("AveragePool2D", [t], q=t.producer.attrs["quant"], pool_size=(2, 2), strides=(2, 2)))  # type: ignore[union-attr]
+    qt = t.producer.attrs["quant"]  # type: ignore[union-attr]
+    b.output(b.op("AveragePool2D", [t], q=qt, pool_size=(2, 2), strides=(2, 2)))
     b.output(b.op("Transpose", [b.op("LeakyRelu", [x], alpha=0.1)], perm=(0, 3, 1, 2)))
-    return (*b.done(), ["QUANTIZE", "DEPTHWISE_CONV_2D", "TRANSPOSE_CONV", "MUL", "SUB", "QUANTIZE", "CONCATENATION", "PAD", "MEAN",
-                        "DEQUANTIZE", "AVERAGE_POOL_2D", "DEQUANTIZE", "LEAKY_RELU", "TRANSPOSE", "DEQUANTIZE"])
+    return (*b.done(), ["QUANTIZE", "DEPTHWISE_CONV_2D", "TRANSPOSE_CONV", "MUL", "SUB", "QUANTIZE", "CONCATENATION",
+                        "PAD", "MEAN", "DEQUANTIZE", "AVERAGE_POOL_2D", "DEQUANTIZE", "LEAKY_RELU", "TRANSPOSE",
+                        "DEQUANTIZE"])
 
 
 @case("padv2_split_gather_dynamic_batch")
