@@ -358,6 +358,19 @@ def _c23():
     return (*b.done(), ["TRANSPOSE_CONV", "STRIDED_SLICE"])
 
 
+@case("same_scale_constant_and_split_outputs")
+def _c24():
+    b = QDQBuilder("c24", seed=28)
+    x = b.input((1, 3, 6), io="int8", lo=-2, hi=2)
+    qx = x.producer.attrs["quant"]  # type: ignore[union-attr]
+    k = b.weight(np.linspace(-1, 1.5, 6, dtype=np.float32), None)  # an int8 constant in its own parameters
+    m = b.op("Maximum", [x, k], q=qx)                                # requantized offline, no operator
+    parts = b.g.add_node("Split", [m], {"axis": 2, "sizes": (2, 4)}, origin=("split", "Split")).outputs
+    b.output(b.quant(parts[0], qx), io="int8")
+    b.output(b.quant(parts[1], QuantParams.per_tensor(0.01, -5, I8)), io="int8")  # other parameters: after
+    return (*b.done(), ["MAXIMUM", "SPLIT_V", "QUANTIZE"])
+
+
 def _lsb(g: Graph, k: int) -> float:
     """The output's quantization step (the last Quantize before a float output, or the output's own)."""
     v = g.outputs[k]

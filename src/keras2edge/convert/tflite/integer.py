@@ -113,7 +113,7 @@ class IntegerLowering:
         self._outputs = {id(v) for v in graph.outputs}
         self.fused: dict[int, list[Node]] = {}      # fused op -> the Quantize of each output
         self.absorbed: set[int] = set()             # Quantize nodes written by their fused producer
-        self._twins: dict[tuple[int, QuantParams, DType], Value] = {}
+        self._twins: dict[tuple[int, QuantParams, DType], Value] = {}  # requantized values and constants
         for node in graph.nodes:
             quants = self._fusable(node)
             if quants is not None:
@@ -214,6 +214,21 @@ class IntegerLowering:
             self._twins[key] = twin
         return self._twins[key]
 
+    def _requantize(self, ctx: TFLiteContext, src: Value, q: QuantParams, dtype: DType, what: str) -> Value:
+        """``src`` in parameters ``q`` as ``dtype``: a constant is requantized here, as the converter does
+        offline; an activation through one QUANTIZE."""
+        if src.const is None:
+            return self._twin(ctx, src, q, dtype, what)
+        key = (id(src), q, dtype)
+        if key not in self._twins:
+            sq = src.quant
+            assert sq is not None and sq.axis is None and q.axis is None
+            real = float(sq.scale[0]) * (src.const.astype(np.float64) - int(sq.zero_point[0]))
+            lo, hi = QUANT_RANGES[dtype]
+            data = np.clip(round_half_away(real / float(q.scale[0])) + int(q.zero_point[0]), lo, hi)
+            self._twins[key] = Value(f"{src.name}/{what}", dtype, src.shape, const=data.astype(dtype.np), quant=q)
+        return self._twins[key]
+
     def _int_input(self, ctx: TFLiteContext, v: Value) -> Value:
         """The integer value a fused op reads for input ``v`` (a Dequantize's input, uint8 made int8)."""
         dq = _dq(v)
@@ -221,43 +236,47 @@ class IntegerLowering:
             return v
         src = dq.inputs[0]
         assert src is not None
-        if src.dtype == DType.UINT8 and not src.is_const:
-            return self._twin(ctx, src, _as_int8(dq.attrs["quant"]), DType.INT8, "int8")
+        if src.dtype == DType.UINT8:
+            return self._requantize(ctx, src, _as_int8(dq.attrs["quant"]), DType.INT8, "int8")
         return src
+
+    def _kernel_outputs(self, node: Node) -> list[QuantParams]:
+        """The parameters the kernel writes each output in: the Quantize's (uint8 as int8); a FIXED_OUTPUT
+        op's fixed int8 parameters; a SAME_SCALE op's outputs all in its first output's."""
+        spec = op_spec(node.op)
+        params = []
+        for q in self.fused[id(node)]:
+            qp: QuantParams = q.attrs["quant"]
+            if q.output.dtype == DType.UINT8:
+                qp = _as_int8(qp)
+            if spec.quant == QuantRule.FIXED_OUTPUT and spec.fixed_output is not None and qp.qtype == DType.INT8:
+                qp = QuantParams.per_tensor(spec.fixed_output[0], spec.fixed_output[1], DType.INT8)
+            if spec.quant == QuantRule.SAME_SCALE and params:
+                qp = params[0]
+            params.append(qp)
+        return params
 
     def _emit_fused(self, ctx: TFLiteContext, node: Node, emit_fn: Callable[[Node], EmitFn]) -> None:
         spec = op_spec(node.op)
-        quants = self.fused[id(node)]
         outs: list[Value] = []
         after: list[tuple[Value, Value]] = []   # (written by the op, the Quantize's value): QUANTIZE after
-        for q in quants:
+        for q, qp in zip(self.fused[id(node)], self._kernel_outputs(node)):
             target = q.output
-            qp: QuantParams = q.attrs["quant"]
             written = target
-            if target.dtype == DType.UINT8:
-                qp = _as_int8(qp)
-            if spec.quant == QuantRule.FIXED_OUTPUT and spec.fixed_output is not None and qp.qtype == DType.INT8:
-                fixed = QuantParams.per_tensor(spec.fixed_output[0], spec.fixed_output[1], DType.INT8)
-                if fixed != qp:
-                    qp = fixed
-            if qp != target.quant or target.dtype == DType.UINT8:
-                written = Value(f"{target.name}/{'int8' if target.dtype == DType.UINT8 else 'fixed'}",
-                                qp.qtype or DType.INT8, target.shape, quant=qp)
-                ctx.adopt(written, q.inputs[0])  # type: ignore[arg-type]
+            if qp != target.quant or target.dtype != qp.qtype:
+                written = Value(f"{target.name}/kernel", qp.qtype or DType.INT8, target.shape, quant=qp)
+                ctx.adopt(written, target)
                 after.append((written, target))
             outs.append(written)
 
         inputs: list[Value | None] = []
-        for k, v in enumerate(node.inputs):
-            if v is None:
-                inputs.append(None)
-                continue
-            iv = self._int_input(ctx, v)
-            if spec.quant == QuantRule.SAME_SCALE and v.dtype.is_float and iv.quant is not None:
+        for v in node.inputs:
+            iv = None if v is None else self._int_input(ctx, v)
+            if iv is not None and v is not None and spec.quant == QuantRule.SAME_SCALE and v.dtype.is_float:
                 want = outs[0].quant
-                assert want is not None
+                assert want is not None and iv.quant is not None
                 if iv.quant != want or iv.dtype != outs[0].dtype:
-                    iv = self._twin(ctx, iv, want, outs[0].dtype, "requantized")
+                    iv = self._requantize(ctx, iv, want, outs[0].dtype, "requantized")
             inputs.append(iv)
 
         attrs = dict(node.attrs)
