@@ -17,9 +17,13 @@ kernels, and so does this lowering, applied by the emitter node by node (:meth:`
   op goes through QUANTIZE uint8 → int8 (same scale, zero point − 128) and a fused op that writes a
   uint8 value writes int8 then QUANTIZE int8 → uint8, as the converter does.
 * What the kernels require and the QDQ graph does not guarantee is made explicit by a requantize
-  (QUANTIZE int → int, int8-arithmetic.md §1): SAME_SCALE ops read inputs in their output's
-  parameters; FIXED_OUTPUT ops (int8) write their fixed parameters (the spec's ``fixed_output``),
-  requantized to the Quantize's if these differ.
+  (QUANTIZE int → int, int8-arithmetic.md §1; a constant is requantized here, as the converter does
+  offline): SAME_SCALE ops read their inputs and write all outputs in their first output's parameters;
+  FIXED_OUTPUT ops (int8) write their fixed parameters (the spec's ``fixed_output``); a Quantize of
+  other parameters follows.
+* int8 and int16 activations meeting in one op (a mixed graph without its requantize): no kernel takes
+  both, so an op without weights is computed in float between DEQUANTIZE and QUANTIZE, and a weight
+  op is refused.
 * CONV_2D and DEPTHWISE_CONV_2D without a bias get a zero bias (int32, int64 for 16x8) with scale
   s_in·s_w[c], as the converter writes.
 
@@ -45,8 +49,6 @@ from ...ir.value import Value
 
 if TYPE_CHECKING:
     from .emitter import EmitFn, TFLiteContext
-
-OWNER = "TFLite emitter"
 
 #: Quantization rules whose ops run as integer kernels (the others stay float or are index ops).
 INTEGER_RULES = frozenset({QuantRule.PER_CHANNEL_WEIGHTS, QuantRule.OWN_SCALE, QuantRule.SAME_SCALE,
@@ -106,10 +108,12 @@ class IntegerLowering:
 
     Args:
         graph: the graph being emitted (after ``lowering.lower``).
+        owner: who fails, in the errors raised (the emitter's ``TFLITE_OWNER``).
     """
 
-    def __init__(self, graph: Graph) -> None:
+    def __init__(self, graph: Graph, owner: str) -> None:
         self.graph = graph
+        self.owner = owner
         self._outputs = {id(v) for v in graph.outputs}
         self.fused: dict[int, list[Node]] = {}      # fused op -> the Quantize of each output
         self.absorbed: set[int] = set()             # Quantize nodes written by their fused producer
@@ -145,25 +149,24 @@ class IntegerLowering:
         weights = set(range(1, len(node.inputs))) if spec.quant == QuantRule.PER_CHANNEL_WEIGHTS else set()
         if not self._inputs_fit(node, weights):
             return None
-        for q in quants:
+        for v, q in zip(node.outputs, quants):
             axis = q.attrs["quant"].axis
             if axis is not None:
-                raise UnsupportedOpError(OWNER, f"its output {node.outputs[quants.index(q)].name!r} is quantized per "
-                                         f"channel (axis {axis}); TFLite quantizes activations per tensor",
-                                         op=node.op, node=node.where())
+                raise UnsupportedOpError(self.owner, f"its output {v.name!r} is quantized per channel (axis {axis}); "
+                                         "TFLite quantizes activations per tensor", op=node.op, node=node.where())
         types = {_kernel_type(q.output.dtype) for q in quants}
         types |= {_kernel_type(dq.inputs[0].dtype) for k, v in enumerate(node.inputs)  # type: ignore[union-attr]
                   if k not in weights and (dq := _dq(v)) is not None}
         if len(types) > 1:  # int8 and int16 activations meet: no kernel takes both
             if weights:
-                raise UnsupportedOpError(OWNER, f"its activations mix {' and '.join(sorted(t.value for t in types))}; "
-                                         "a quantized graph requantizes (Dequantize → Quantize) between regions of "
-                                         "different types", op=node.op, node=node.where())
+                mix = " and ".join(sorted(t.value for t in types))
+                raise UnsupportedOpError(self.owner, f"its activations mix {mix}; a quantized graph requantizes "
+                                         "(Dequantize → Quantize) between regions of different types", op=node.op,
+                                         node=node.where())
             return None  # computed in float between DEQUANTIZE and QUANTIZE
         return quants
 
-    @staticmethod
-    def _inputs_fit(node: Node, weights: set[int]) -> bool:
+    def _inputs_fit(self, node: Node, weights: set[int]) -> bool:
         """Weights are constants; activations are dequantized per tensor (else UnsupportedOpError)."""
         for k, v in enumerate(node.inputs):
             dq = _dq(v)
@@ -173,7 +176,7 @@ class IntegerLowering:
             const = src is not None and src.is_const
             axis = dq.attrs["quant"].axis
             if axis is not None and not (k in weights and const):
-                raise UnsupportedOpError(OWNER, f"input {k} ({v.name!r}) is dequantized per channel "
+                raise UnsupportedOpError(self.owner, f"input {k} ({v.name!r}) is dequantized per channel "
                                          f"(axis {axis}); TFLite's integer kernels take per-tensor activations",
                                          op=node.op, node=node.where())
             if k in weights and not const:
@@ -289,27 +292,25 @@ class IntegerLowering:
         for written, target in after:
             ctx.add1("QUANTIZE", [ctx.tensor(written)], ctx.out(target))
 
-    @staticmethod
-    def _zero_bias(node: Node, inputs: list[Value | None], out: Value) -> Value:
+    def _zero_bias(self, node: Node, inputs: list[Value | None], out: Value) -> Value:
         x, w = inputs[0], inputs[1]
         assert x is not None and w is not None and x.quant is not None and w.quant is not None and w.const is not None
         cout = int(w.const.shape[3])
         bias_type = BIAS_TYPES.get(out.dtype)
         if bias_type is None:
-            raise UnsupportedOpError(OWNER, f"no integer bias type for {out.dtype.value} activations", op=node.op,
+            raise UnsupportedOpError(self.owner, f"no integer bias type for {out.dtype.value} activations", op=node.op,
                                      node=node.where())
         scale = np.broadcast_to(w.quant.scale.astype(np.float64) * float(x.quant.scale[0]), (cout,))
         q = QuantParams.per_channel(scale.astype(np.float32), 0, bias_type)
         return Value(f"{node.name}/bias", bias_type, (cout,), const=np.zeros(cout, bias_type.np), quant=q)
 
-    @staticmethod
-    def _pad_value(node: Node, value: float, out: Value) -> int:
+    def _pad_value(self, node: Node, value: float, out: Value) -> int:
         """The padding value in the output's integer domain (PADV2's constant)."""
         q = out.quant
         assert q is not None
         lo, hi = QUANT_RANGES[out.dtype]
         qv = int(np.clip(round_half_away(np.float32(value) / q.scale[0]) + q.zero_point[0], lo, hi))
         if qv == 0:
-            raise UnsupportedOpError(OWNER, f"padding value {value} quantizes to 0, which the emitter would write "
+            raise UnsupportedOpError(self.owner, f"padding value {value} quantizes to 0, which the emitter would write "
                                      "as PAD (padding with the zero point)", op=node.op, node=node.where())
         return qv
