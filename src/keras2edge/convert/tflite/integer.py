@@ -108,12 +108,13 @@ class IntegerLowering:
 
     Args:
         graph: the graph being emitted (after ``lowering.lower``).
-        owner: who fails, in the errors raised (the emitter's ``TFLITE_OWNER``).
     """
 
-    def __init__(self, graph: Graph, owner: str) -> None:
+    def __init__(self, graph: Graph) -> None:
+        from .emitter import TFLITE_OWNER  # the emitter imports this module: its owner is read at run time
+
         self.graph = graph
-        self.owner = owner
+        self.owner = TFLITE_OWNER
         self._outputs = {id(v) for v in graph.outputs}
         self.fused: dict[int, list[Node]] = {}      # fused op -> the Quantize of each output
         self.absorbed: set[int] = set()             # Quantize nodes written by their fused producer
