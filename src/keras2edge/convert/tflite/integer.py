@@ -55,6 +55,9 @@ INTEGER_RULES = frozenset({QuantRule.PER_CHANNEL_WEIGHTS, QuantRule.OWN_SCALE, Q
                            QuantRule.FIXED_OUTPUT})
 #: Ops whose emitter writes a zero bias when there is none (the converter does: ops_conv._bias_or_zeros).
 ZERO_BIAS_OPS = frozenset({"Conv2D", "DepthwiseConv2D"})
+#: Ops whose TFLite emitter composes float arithmetic (ops_normalization: BatchNorm as MUL and ADD of
+#: computed scales): never an integer kernel, even between Dequantize and Quantize.
+FLOAT_COMPOSED = frozenset({"BatchNorm"})
 #: Bias type of a PER_CHANNEL_WEIGHTS op by activation type (int8: int32; 16x8: int64).
 BIAS_TYPES = {DType.INT8: DType.INT32, DType.INT16: DType.INT64}
 
@@ -136,7 +139,7 @@ class IntegerLowering:
     def _fusable(self, node: Node) -> list[Node] | None:
         """The Quantize nodes of ``node``'s outputs when it is emitted as an integer kernel, else None."""
         spec = op_spec(node.op)
-        if spec.quant not in INTEGER_RULES:
+        if spec.quant not in INTEGER_RULES or node.op in FLOAT_COMPOSED:
             return None
         float_ins = [v for v in node.inputs if v is not None and v.dtype.is_float]
         if not float_ins or not all(_dq(v) is not None for v in float_ins):
