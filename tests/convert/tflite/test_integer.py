@@ -537,3 +537,22 @@ def test_mixed_int16_int8_regions() -> None:
     with pytest.raises(UnsupportedOpError) as e:
         tflite_bytes(g)
     assert "dense1 (Dense)" in str(e.value) and "int16 and int8" in str(e.value)
+
+
+def test_batchnorm_between_qdq_stays_float() -> None:
+    """A BatchNorm whose statistics are dequantized too is composed of float MUL/ADD by its emitter:
+    it stays float between DEQUANTIZE and QUANTIZE, runs in TFLite Micro, and the runtime agrees."""
+    b = QDQBuilder("bn", seed=35)
+    x = b.input((1, 3, 4), io="int8")
+    stats = [b.weight(np.array(v, np.float32), None) for v in ([0.1, -0.2, 0.3, 0.0], [1.0, 0.5, 2.0, 1.5],
+                                                               [1.0, -1.0, 0.5, 2.0], [0.0, 0.1, -0.1, 0.2])]
+    b.output(b.op("BatchNorm", [x, *stats]), io="int8")
+    g, feeds = b.done()
+    data = tflite_bytes(g)
+    names = op_names(emit_tflite(g).model)
+    assert names[-1] == "QUANTIZE" and "DEQUANTIZE" in names and "RSQRT" in names
+    feed = [feeds[v.name] for v in g.inputs]
+    np.testing.assert_array_equal(Interpreter(data).run(feed[0]), tflm(data, feed)[0])
+    got = _real(g, 0, tflm(data, feed)[0])
+    np.testing.assert_allclose(got, _real(g, 0, evaluate(g, feeds)[g.outputs[0].name]), rtol=0,
+                               atol=1.01 * _lsb(g, 0))
