@@ -28,6 +28,9 @@ What the file looks like, and why:
   DEPTHWISE_CONV_2D, FULLY_CONNECTED, ADD, SUB, MUL, DIV, AVERAGE_POOL_2D or MAX_POOL_2D is the
   node's ``activation`` attribute; the emitter only maps it to ``fused_activation_function``
   (:data:`ACTIVATION_CODES`). The fused operator's output tensor has the activation's name.
+* A quantized graph (QDQ form, ``ir.quant``) is written with integer kernels, as the converter writes
+  a full-integer model: :mod:`.integer` decides node by node which Dequantize → op → Quantize become
+  one int8/int16 builtin (the others: QUANTIZE, DEQUANTIZE, or a requantizing QUANTIZE int → int).
 * No Flex or custom operators, ever: an IR op without a builtin mapping is composed from
   builtins or refused with :class:`~keras2edge.errors.UnsupportedOpError`.
 * :func:`emit_tflite` also returns where each IR value went (:attr:`TFLiteEmission.values`), so
@@ -58,6 +61,7 @@ from ...runtime import schema
 from ...runtime.codes import ACT_NONE, ACT_RELU, ACT_RELU6, ACT_RELU_N1_TO_1, TENSOR_TYPE_CODES
 from ...runtime.model import (Metadata, Model, Operator, OperatorCode, Quantization, SignatureDef, SubGraph,
                               Tensor)
+from .integer import IntegerLowering, transformed_quant
 from .lowering import lower
 from .versions import min_runtime_version, op_version
 from ..rawbytes import raw_bytes
@@ -129,7 +133,9 @@ class TFLiteEmission:
             folded constants: their data is the IR array, written in the layout the builtin wants),
             nodes no output depends on (not emitted), and — comparing with the caller's graph —
             a fused activation's input, which TFLite never materializes: the activation's output
-            maps to the fused operator's output. A value an emitter forwards without an operator
+            maps to the fused operator's output; likewise, in a quantized graph, the float output of an
+            op written as an integer kernel and the Dequantize outputs it reads (the kernel writes the
+            Quantize's integer value). A value an emitter forwards without an operator
             (an Identity, a Cast to its own type) maps to the tensor that carries it.
     """
 
@@ -290,8 +296,13 @@ class TFLiteContext:
             if arr.dtype == np.float64:
                 arr = arr.astype(np.float32)
             self._consts[k] = self.const_tensor(arr, v.name)
-            if v.quant is not None and fn is None:  # quantized weights (read by a Dequantize)
-                self.tensors[self._consts[k]].quantization = tflite_quantization(v.quant)
+            if v.quant is not None:  # quantized weights: per-channel parameters follow the layout change
+                q = v.quant if fn is None else transformed_quant(v.quant, tuple(v.const.shape), fn)
+                if q is None:
+                    raise UnsupportedOpError(TFLITE_OWNER, f"the per-channel axis of {v.name!r} does not survive "
+                                             "its layout change", node=None if self.current is None
+                                             else self.current.where())
+                self.tensors[self._consts[k]].quantization = tflite_quantization(q)
         return self._consts[k]
 
     def tensor(self, v: Value) -> int:
@@ -315,6 +326,10 @@ class TFLiteContext:
         """Declare the tensor the current node writes for ``v``."""
         return self.declare(v)
 
+    def adopt(self, v: Value, like: Value) -> None:
+        """``v``, a value made by the emission (not in the graph), has the concrete shape of ``like``."""
+        self._shapes[id(v)] = self.shape(like)
+
     def alias(self, v: Value, tensor: int) -> None:
         """``v`` is the existing tensor ``tensor`` (no operator)."""
         self._value_tensor[id(v)] = tensor
@@ -331,7 +346,8 @@ class TFLiteContext:
 
     def tmp_like(self, v: Value, suffix: str, shape: Sequence[int] | None = None,
                  dtype: DType | None = None) -> int:
-        """A helper tensor with ``v``'s dtype, shape (or ``shape`` of the same rank) and dynamic batch."""
+        """A helper tensor with ``v``'s dtype, shape (or ``shape`` of the same rank) and dynamic batch; with
+        ``v``'s quantization when it keeps ``v``'s dtype (a step of a quantized op's composition)."""
         shp = self.shape(v) if shape is None else tuple(shape)
         sig = self.signature(v)
         if sig is not None:
@@ -339,7 +355,8 @@ class TFLiteContext:
                 sig = None if sig[0] != -1 else (-1,) + tuple(shp[1:])
             else:
                 sig = tuple(-1 if s == -1 else int(d) for s, d in zip(sig, shp))
-        return self._add_tensor(self._helper_name(suffix), shp, tensor_type(dtype or v.dtype), 0, sig)
+        quant = v.quant if dtype in (None, v.dtype) and not v.dtype.is_float else None
+        return self._add_tensor(self._helper_name(suffix), shp, tensor_type(dtype or v.dtype), 0, sig, quant)
 
     # ------------------------------------------------------------------ operators
     def add(self, op: str, inputs: Sequence[int | None], outputs: Sequence[int],
@@ -515,11 +532,15 @@ def _emit(graph: Graph, batch: int | None) -> TFLiteContext:
     for v in graph.inputs:
         ctx.declare(v)
     live = _live_nodes(graph)
+    integer = IntegerLowering(graph)
     for node in graph.nodes:
         if id(node) not in live:
             continue
-        emit = TFLITE_EMITTERS.lookup(node.op, node.where())
         ctx.current = node
+        if integer.emit(ctx, node, lambda n: TFLITE_EMITTERS.lookup(n.op, n.where())):
+            ctx.current = None
+            continue  # written as an integer kernel (or absorbed by one): integer.py
+        emit = TFLITE_EMITTERS.lookup(node.op, node.where())
         emit(ctx, node)
         for v in node.outputs:
             if id(v) not in ctx._value_tensor:
