@@ -87,9 +87,9 @@ def save(graph: Graph, path: str | os.PathLike[str], *, opset: int | None = None
     """
     p, ext = _check_save_args(path, opset, sources)
     if ext == ".onnx":
-        from .convert.onnx import DEFAULT_OPSET, save_onnx
+        from .convert.onnx import save_onnx
 
-        save_onnx(graph, p, inputs=sources, opset=opset or DEFAULT_OPSET, nchw_inputs=nchw_inputs)
+        save_onnx(graph, p, inputs=sources, opset=opset, nchw_inputs=nchw_inputs)
     else:
         from .convert.tflite import save_tflite
 
