@@ -21,7 +21,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ..errors import QuantizationError
 from . import int8 as _int8  # noqa: F401 - registers the "int8" scheme
+from .int8 import IO_TYPES
 from .observers import make_observer
 from .schemes import QuantizeOptions, scheme
 
@@ -29,12 +31,21 @@ if TYPE_CHECKING:
     from ..ir.graph import Graph
 
 
+def check_options(options: QuantizeOptions) -> None:
+    """QuantizationError for an unknown scheme, calibration method or io type, or a bad batch size."""
+    scheme(options.scheme)
+    make_observer(options.method)
+    if options.io not in IO_TYPES:
+        raise QuantizationError(f"unknown io type {options.io!r}; supported: {', '.join(IO_TYPES)}")
+    if isinstance(options.batch_size, bool) or not isinstance(options.batch_size, int) or options.batch_size < 1:
+        raise QuantizationError(f"calibration batch size must be a positive int, got {options.batch_size!r}")
+
+
 def quantize_graph(graph: Graph, options: QuantizeOptions) -> Graph:
     """``graph`` quantized by ``options`` (a new graph in QDQ form; ``graph`` is not modified).
-    Unknown schemes and calibration methods are refused before any work."""
-    fn = scheme(options.scheme)
-    make_observer(options.method)
-    return fn(graph, options)
+    Bad options are refused before any work (:func:`check_options`)."""
+    check_options(options)
+    return scheme(options.scheme)(graph, options)
 
 
-__all__ = ["QuantizeOptions", "quantize_graph"]
+__all__ = ["QuantizeOptions", "check_options", "quantize_graph"]

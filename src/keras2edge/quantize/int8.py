@@ -154,4 +154,19 @@ def quantize_int8(graph: Graph, options: QuantizeOptions) -> Graph:
 
 register_scheme("int8")(quantize_int8)
 
-__all__ = ["IO_TYPES", "quantize_int8"]
+
+def summary(graph: Graph) -> dict[str, object]:
+    """What a quantized graph holds: quantized activation values (Quantize nodes), integer weight
+    tensors, and the Keras layers of the ops kept float (QuantRule.FLOAT)."""
+    kept: list[str] = []
+    for n in graph.nodes:
+        if op_spec(n.op).quant == QuantRule.FLOAT:
+            name = str(n.origin) if n.origin else n.name
+            if name not in kept:
+                kept.append(name)
+    return {"quantized_values": sum(1 for n in graph.nodes if n.op == "Quantize"),
+            "int8_weights": sum(1 for v in graph.constants() if v.quant is not None and v.dtype == DType.INT8),
+            "kept_float": kept}
+
+
+__all__ = ["IO_TYPES", "quantize_int8", "summary"]
