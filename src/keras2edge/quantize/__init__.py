@@ -45,6 +45,10 @@ def quantize_graph(graph: Graph, options: QuantizeOptions) -> Graph:
     """``graph`` quantized by ``options`` (a new graph in QDQ form; ``graph`` is not modified).
     Bad options are refused before any work (:func:`check_options`)."""
     check_options(options)
+    done = next((n for n in graph.nodes if n.op in ("Quantize", "Dequantize")), None)
+    if done is not None or any(v.quant is not None for v in graph.inputs):
+        where = done.where() if done is not None else "its inputs"
+        raise QuantizationError(f"graph {graph.name!r} is already quantized ({where}); quantize a float model")
     return scheme(options.scheme)(graph, options)
 
 
