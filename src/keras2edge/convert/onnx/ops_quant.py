@@ -25,7 +25,7 @@ from ...ir.node import Node
 from ...ir.quant import QuantParams
 from ...ir.value import Value
 from .context import ONNX_EMITTERS, OnnxContext
-from .layout import NHWC, choose_layout
+from .layout import CF, NHWC
 
 OPS = {"Quantize": "QuantizeLinear", "Dequantize": "DequantizeLinear"}
 #: The first opset whose QuantizeLinear/DequantizeLinear take each integer type.
@@ -50,9 +50,16 @@ def emit_quant(ctx: OnnxContext, node: Node) -> None:
         ctx.defer(out, NHWC, lambda: _linear(ctx, node.op, ctx.get(x, NHWC), q, qtype, node.name, q.axis,
                                              ctx.claim(out)))
         return
-    # Per-tensor parameters work in any layout: follow the value (a Transpose right after a
-    # DequantizeLinear trips onnxruntime 1.32's QDQ propagation, see the module docstring).
-    layout = NHWC if q.axis is not None else choose_layout(ctx, [x], x.rank, node.output)
+    # Per-tensor parameters work in any layout. A Quantize works where its input is; a Dequantize
+    # where its readers want it (channels first when bound for a convolution), so a layout change
+    # is a Transpose of the integers before it: a Transpose right after a DequantizeLinear trips
+    # onnxruntime 1.32's QDQ propagation at opset >= 21 (see the module docstring).
+    if q.axis is not None or x.rank < 3:
+        layout = NHWC
+    elif node.op == "Quantize":
+        layout = ctx.layout(x)
+    else:
+        layout = CF if id(node.output) in ctx.bound_for_cf else NHWC
     _linear(ctx, node.op, ctx.get(x, layout), q, qtype, node.name, q.axis, ctx.set_output(node.output, layout))
 
 
