@@ -205,3 +205,29 @@ def test_integer_io(io: str) -> None:
     for v, g_, w in zip(q.outputs, got, case.want):
         real = v.quant.scale[0] * (g_.astype(np.float64) - v.quant.zero_point[0])
         assert rel_l2(real, w) <= 0.08, v.name
+
+
+@pytest.mark.parametrize("name", ["k3-merge", "k2-merge", "k3-rnn", "k3-attention", "k2-cnn2d"])
+def test_equal_scale_ops_with_several_inputs_are_requantized(name: str) -> None:
+    """Concatenation, Maximum, Minimum, Select: TFLite requires every input's parameters to equal
+    the output's (int8-arithmetic.md §1): each input is a Dequantize of exactly the output's
+    parameters, and inputs quantized otherwise get a requantize (Dequantize -> Quantize -> Dequantize)."""
+    case = load_case(name)
+    q = keras2edge.quantize(case.graph, calibration=case.calibration)
+    checked = requantized = 0
+    for n in q.nodes:
+        if op_spec(n.op).quant != QuantRule.SAME_SCALE:
+            continue
+        ins = [v for v in n.inputs if v is not None and v.dtype == DType.FLOAT32]
+        if len(ins) < 2:
+            continue
+        out = _quant_of(n.outputs[0])
+        for v in ins:
+            assert v.producer is not None and v.producer.op == "Dequantize", n.where()
+            assert v.producer.attrs["quant"] == out, n.where()
+            src = v.producer.inputs[0].producer
+            if src is not None and src.op == "Quantize" and src.inputs[0].producer is not None \
+                    and src.inputs[0].producer.op == "Dequantize":
+                requantized += 1
+        checked += 1
+    assert checked and requantized
