@@ -231,3 +231,20 @@ def test_equal_scale_ops_with_several_inputs_are_requantized(name: str) -> None:
                 requantized += 1
         checked += 1
     assert checked and requantized
+
+
+def test_values_computed_from_constants_are_quantized() -> None:
+    """An op on constants only (folded by the runtime at prepare time, so never observed) still gets
+    parameters: from its evaluated value. Here x + |c|: the Abs of a constant (an own-scale op)."""
+    g = Graph("const_branch")
+    x = g.add_input("x", DType.FLOAT32, (None, 3))
+    t = g.op("Abs", [g.add_const("c", np.array([[0.5, -1.0, 2.0]], np.float32))], ("t", "Lambda"))
+    g.outputs = [g.op("Add", [x, t], ("add", "Add"))]
+    g.verify()
+    xs = np.random.default_rng(1).uniform(-1, 1, (16, 3)).astype(np.float32)
+    q = keras2edge.quantize(g, calibration=xs)
+    add = next(n for n in q.nodes if n.op == "Add")
+    assert all(v.producer is not None and v.producer.op == "Dequantize" for v in add.inputs)
+    (got,) = run_graph_onnx(q, {"x": xs})
+    (want,) = run_graph_onnx(g, {"x": xs})
+    assert rel_l2(got, want) < 0.02

@@ -108,8 +108,28 @@ def calibrate(graph: Graph, source: Source, method: str = "minmax", batch_size: 
         try:
             ranges[name] = obs.range()
         except QuantizationError:
-            log.debug("value %s was not observed (folded at prepare time)", name)
+            log.debug("value %s was not observed", name)
+    ranges.update({k: r for k, r in _constant_ranges(lowered).items() if k not in ranges})
     return Calibration(lowered, ranges, samples)
+
+
+def _constant_ranges(graph: Graph) -> dict[str, tuple[float, float]]:
+    """Ranges of the float values computed from constants only: the runtime folds those ops when it
+    prepares the model and never runs them, so no observer sees them; their values are the op's own
+    ``evaluate`` of the constants (what the folding computes)."""
+    from ..ir.evaluate import evaluate_node
+
+    known: dict[int, np.ndarray] = {}
+    ranges: dict[str, tuple[float, float]] = {}
+    for node in graph.nodes:
+        args = [None if v is None else (v.const if v.is_const else known.get(id(v))) for v in node.inputs]
+        if any(a is None and v is not None for a, v in zip(args, node.inputs)):
+            continue
+        for v, a in zip(node.outputs, evaluate_node(node, args)):
+            known[id(v)] = a
+            if v.dtype == DType.FLOAT32 and a.size:
+                ranges[v.name] = (float(np.min(a)), float(np.max(a)))
+    return ranges
 
 
 __all__ = ["Calibration", "calibrate"]
