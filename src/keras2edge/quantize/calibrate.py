@@ -24,6 +24,7 @@ import numpy as np
 from ..errors import QuantizationError
 from ..ir.dtypes import DType
 from ..ir.graph import Graph
+from ..runtime.loader import OpInfo
 from .data import Source, calibration_batches
 from .observers import Observer, make_observer
 
@@ -83,8 +84,8 @@ def calibrate(graph: Graph, source: Source, method: str = "minmax", batch_size: 
     fixed = {v.name: (v.shape[0] if v.shape and v.shape[0] is not None else None) for v in lowered.inputs}
     sig_dynamic = all(int(d["shape_signature"][0]) == -1 for d in details if len(d["shape_signature"]))
 
-    def observe(_index: int, op: object, outputs: Sequence[np.ndarray]) -> None:
-        for t, arr in zip(op.output_indices, outputs):  # type: ignore[attr-defined]
+    def observe(_index: int, op: OpInfo, outputs: Sequence[np.ndarray]) -> None:
+        for t, arr in zip(op.output_indices, outputs):
             for _name, obs in by_tensor.get(t, ()):
                 obs.update(arr)
 

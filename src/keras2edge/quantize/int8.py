@@ -14,8 +14,9 @@ Producer's rule -> parameters of its float output (shared/docs/int8-arithmetic.m
 
 Constants: a PER_CHANNEL_WEIGHTS op's weight (``spec.weights``) -> int8 symmetric per output channel
 (``per_tensor``: one scale); its bias -> int32 with scale s_in * s_w[c]; another float constant read
-by an int8 elementwise or activation op -> int8 per tensor (SAME_SCALE ops: the output's parameters).
-Normalization ops keep their float statistics (their lowering folds them).
+by an int8 op (an Add or Mul operand, a PReLU alpha, a BatchMatMul operand) -> int8 per tensor from
+its own min/max (SAME_SCALE ops: the output's parameters). Normalization ops keep their float
+statistics (their lowering folds them into a scale and an offset).
 """
 
 from __future__ import annotations
@@ -38,8 +39,9 @@ from .schemes import QuantizeOptions, register_scheme
 
 log = logging.getLogger(__name__)
 
-#: Families whose float constant operands are quantized like activations (Add/Mul constants, PReLU alpha).
-_CONST_FAMILIES = frozenset({Family.ELEMENTWISE, Family.ACTIVATION})
+#: The family whose float constant inputs stay float: a normalization's statistics (mean, variance,
+#: gamma, beta), which its lowering folds into a scale and an offset.
+_FLOAT_STATISTICS = Family.NORMALIZATION
 IO_TYPES = {"float": None, "int8": DType.INT8, "uint8": DType.UINT8}
 
 
@@ -95,7 +97,7 @@ class _Planner:
                     self.plan.acts[id(v)] = p
         if rule == QuantRule.PER_CHANNEL_WEIGHTS:
             self.weights(node)
-        elif rule in (QuantRule.OWN_SCALE, QuantRule.FIXED_OUTPUT) and spec.family in _CONST_FAMILIES:
+        elif rule in (QuantRule.OWN_SCALE, QuantRule.FIXED_OUTPUT) and spec.family != _FLOAT_STATISTICS:
             for idx, c in enumerate(node.inputs):
                 if _is_float_const(c):
                     self.plan.consts[(id(node), idx)] = P.constant_params(c.const)  # type: ignore[union-attr,arg-type]
