@@ -41,6 +41,7 @@ from .errors import (
     ModelFormatError,
     OptionError,
     OutputPathError,
+    QuantizationError,
     RuntimeModelError,
     UnsafeContentError,
     UnsupportedLayerError,
@@ -58,6 +59,6 @@ __all__ = [
     "run_tflite", "RunOutputs", "bench_tflite", "BenchResult",
     # errors
     "BatchInputError", "InvalidWeightsError", "Keras2EdgeError", "LimitExceededError", "ModelFormatError", "OptionError",
-    "OutputPathError", "RuntimeModelError", "UnsafeContentError", "UnsupportedLayerError", "UnsupportedOpError",
+    "OutputPathError", "QuantizationError", "RuntimeModelError", "UnsafeContentError", "UnsupportedLayerError", "UnsupportedOpError",
     "WeightsMismatchError",
 ]

@@ -190,9 +190,11 @@ def quantize_command(model: str, output: str, calibration: str, scheme: str, met
     \b
     keras2edge quantize model.h5 -o model_int8.onnx --calibration samples.npz [--io int8]
     """
+    from .quantize import QuantizeOptions, check_options
     from .quantize.int8 import summary
 
     shapes = parse_input_shapes(input_shape)
+    check_options(QuantizeOptions(scheme=scheme, method=method, io=io, batch_size=batch_size))
     api.check_save_path(output, (model, weights, calibration))
     t0 = time.perf_counter()
     graph = api.load(model, weights, input_shapes=shapes)

@@ -110,3 +110,11 @@ def test_cli_errors_one_line_exit_1_no_file(tmp_path, case, extra: list[str], wo
         assert w in lines[0]
     assert not out.exists()
     assert sorted(os.listdir(tmp_path)) == ["bad.npy", "cal.npy"]
+
+
+def test_cli_checks_options_before_reading_anything(tmp_path) -> None:
+    """An unknown scheme is reported even when the model and the data do not exist yet."""
+    r = _run(["quantize", str(tmp_path / "missing.h5"), "-o", str(tmp_path / "q.onnx"),
+              "--calibration", str(tmp_path / "missing.npy"), "--scheme", "int4"])
+    assert r.exit_code == 1 and "unknown quantization scheme 'int4'" in r.stderr
+    assert os.listdir(tmp_path) == []
