@@ -118,3 +118,21 @@ def test_cli_checks_options_before_reading_anything(tmp_path) -> None:
               "--calibration", str(tmp_path / "missing.npy"), "--scheme", "int4"])
     assert r.exit_code == 1 and "unknown quantization scheme 'int4'" in r.stderr
     assert os.listdir(tmp_path) == []
+
+
+def test_a_model_the_runtime_cannot_run_is_refused_clearly() -> None:
+    """Calibration runs the float .tflite: a Conv2D whose kernel is a graph input has no TFLite
+    form, and the error says why calibration needs one, naming the Keras layer."""
+    from keras2edge.ir.dtypes import DType
+    from keras2edge.ir.graph import Graph
+
+    g = Graph("dynamic_kernel")
+    x = g.add_input("x", DType.FLOAT32, (None, 5, 5, 2))
+    w = g.add_input("w", DType.FLOAT32, (3, 3, 2, 4))
+    g.outputs = [g.op("Conv2D", [x, w], ("conv", "Conv2D"), strides=(1, 1), dilations=(1, 1), padding="same")]
+    g.verify()
+    cal = {"x": np.zeros((2, 5, 5, 2), np.float32), "w": np.zeros((2, 3, 3, 2, 4), np.float32)}
+    with pytest.raises(QuantizationError) as ei:
+        keras2edge.quantize(g, calibration=cal)
+    msg = str(ei.value)
+    assert "calibration runs the float model as .tflite" in msg and "conv (Conv2D)" in msg

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import QuantizationError
+from ..errors import QuantizationError, RuntimeModelError, UnsupportedOpError
 from ..ir.dtypes import DType
 from ..ir.graph import Graph
 from ..runtime.loader import OpInfo
@@ -60,9 +60,13 @@ def calibrate(graph: Graph, source: Source, method: str = "minmax", batch_size: 
     make_observer(method)  # an unknown method fails before any work
     if batch_size < 1:
         raise QuantizationError(f"calibration batch size must be at least 1, got {batch_size}")
-    emission = emit_tflite(graph)
+    try:
+        emission = emit_tflite(graph)
+        interp = Interpreter(write_model(emission.model))
+    except (UnsupportedOpError, RuntimeModelError) as e:
+        raise QuantizationError(f"cannot calibrate graph {graph.name!r}: calibration runs the float model as "
+                                f".tflite in keras2edge's runtime, which failed: {e}") from e
     lowered = emission.graph
-    interp = Interpreter(write_model(emission.model))
     by_tensor: dict[int, list[tuple[str, Observer]]] = defaultdict(list)
     observers: dict[str, Observer] = {}
     for node in lowered.nodes:
