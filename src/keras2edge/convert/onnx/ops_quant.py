@@ -1,4 +1,5 @@
-"""ONNX emitters for the quantization ops: Quantize -> QuantizeLinear, Dequantize -> DequantizeLinear.
+"""ONNX emitters for the quantization ops: Quantize -> QuantizeLinear, Dequantize -> DequantizeLinear
+(of float16: Cast to float32).
 
 Scale and zero point become initializers (a scalar per tensor; 1-D with ``axis`` per channel). The
 op works on NHWC values, so the IR axis is the ONNX axis, and for per-tensor parameters too: with a
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 from ...ir.dtypes import DType
 from ...ir.node import Node
-from .context import ONNX_EMITTERS, OnnxContext
+from .context import ONNX_DTYPE, ONNX_EMITTERS, OnnxContext
 from .layout import NHWC
 
 OPS = {"Quantize": "QuantizeLinear", "Dequantize": "DequantizeLinear"}
@@ -28,6 +29,9 @@ def emit_quant(ctx: OnnxContext, node: Node) -> None:
     if x is None:
         raise ctx.unsupported(node, "missing input")
     q = node.attrs["quant"]
+    if q is None:  # Dequantize of float16 (stored weights): an exact widening
+        ctx.add1("Cast", [ctx.get(x, NHWC)], ctx.set_output(node.output, NHWC), to=ONNX_DTYPE[DType.FLOAT32])
+        return
     qtype = q.qtype if node.op == "Quantize" else x.dtype
     if node.op == "Quantize" and qtype == DType.INT32:
         raise ctx.unsupported(node, "QuantizeLinear does not produce int32")
