@@ -13,8 +13,9 @@ such models this way, and so does this lowering, applied by the emitter node by 
   QuantizationParameters, the per-channel axis moved with the weight's layout (OHWI axis 0 for
   CONV_2D, axis 3 for DEPTHWISE_CONV_2D, (N, K) axis 0 for FULLY_CONNECTED), and no DEQUANTIZE is
   written. FULLY_CONNECTED gets ``asymmetric_quantize_inputs`` (as the converter writes it: version 9
-  per tensor, 12 per channel); CONV_2D is version 2 per tensor, 5 per channel; DEPTHWISE_CONV_2D 4 /
-  6 (``versions.py``). Other readers (TRANSPOSE_CONV: the converter writes it hybrid too, but
+  per tensor, 12 per channel); CONV_2D is version 2 per tensor, 5 per channel; DEPTHWISE_CONV_2D 6
+  (``versions.py``): its LiteRT kernel indexes the scales by channel, so per-tensor weights are
+  written with their one scale repeated per channel (the same values). Other readers (TRANSPOSE_CONV: the converter writes it hybrid too, but
   keras2edge.runtime has no hybrid TRANSPOSE_CONV kernel) read the dequantized float32 weights,
   exactly the values the IR's Dequantize gives.
 * **float16 constants** (a Dequantize of a float16 constant): every reader is emitted on a substitute
@@ -37,6 +38,7 @@ from ...ir.dtypes import DType
 from ...ir.graph import Graph
 from ...ir.node import Node
 from ...ir.ops import op_spec
+from ...ir.quant import QuantParams
 from ...ir.value import Value
 from ...runtime.codes import TENSOR_TYPE_CODES
 
@@ -46,6 +48,9 @@ if TYPE_CHECKING:
 #: IR ops whose TFLite builtin runs int8 weights with float32 activations (LiteRT's hybrid kernels,
 #: keras2edge.runtime/kernels/hybrid.py).
 HYBRID_OPS = frozenset({"Conv2D", "DepthwiseConv2D", "FullyConnected"})
+#: Hybrid ops whose LiteRT kernel reads one filter scale per output channel (DEPTHWISE_CONV_2D's
+#: EvalHybridPerChannel): per-tensor weights are written with their scale repeated per channel.
+PER_CHANNEL_ONLY = frozenset({"DepthwiseConv2D"})
 #: Hybrid builtins whose options say how the float input is quantized on the fly: the converter
 #: writes ``asymmetric_quantize_inputs`` true.
 ASYMMETRIC_INPUTS = frozenset({"FULLY_CONNECTED", "BATCH_MATMUL"})
@@ -118,7 +123,15 @@ class WeightStorage:
             return v
         c = dq.inputs[0]
         assert c is not None and c.const is not None
-        if c.dtype == DType.FLOAT16 or node.op in HYBRID_OPS:
+        if c.dtype == DType.FLOAT16:
+            return c
+        if node.op in HYBRID_OPS:
+            q = c.quant
+            spec = op_spec(node.op)
+            if node.op in PER_CHANNEL_ONLY and q is not None and q.axis is None and spec.weights is not None:
+                axis = spec.weights.out_axis   # one scale written once per channel: the same values
+                q = QuantParams.per_channel(np.full(c.const.shape[axis], q.scale[0], np.float32), axis, q.qtype)
+                return Value(c.name, c.dtype, tuple(c.shape), const=c.const, quant=q)
             return c
         if id(c) not in self._float:  # no hybrid kernel: the float32 weights the Dequantize gives
             data = op_spec("Dequantize").evaluate([c.const], dict(dq.attrs))[0]
@@ -151,4 +164,4 @@ class WeightStorage:
         return self._dequantized[t16]
 
 
-__all__ = ["ASYMMETRIC_INPUTS", "HYBRID_OPS", "WeightStorage"]
+__all__ = ["ASYMMETRIC_INPUTS", "HYBRID_OPS", "PER_CHANNEL_ONLY", "WeightStorage"]
