@@ -221,3 +221,31 @@ def test_unknown_scheme_is_refused() -> None:
 
     with pytest.raises(QuantizationError, match="dynamic, float16"):
         scheme("int3")
+
+
+def _one_dense(kernel: np.ndarray):
+    from keras2edge.ir import Graph
+
+    g = Graph("bad")
+    x = g.add_input("x", DType.FLOAT32, (None, kernel.shape[0]))
+    g.outputs = [g.op("FullyConnected", [x, g.add_const("dense/kernel", kernel)], ("dense", "Dense"))]
+    return g
+
+
+def test_non_finite_weights_are_refused_naming_the_layer() -> None:
+    from keras2edge.errors import QuantizationError
+
+    w = np.ones((32, 32), np.float32)
+    w[3, 4] = np.nan
+    with pytest.raises(QuantizationError, match=r"Keras layer dense \(Dense\).*NaN or Inf"):
+        scheme("dynamic")(_one_dense(w), QuantizeOptions(scheme="dynamic"))
+
+
+def test_float16_keeps_what_float16_cannot_hold(caplog) -> None:
+    w = np.ones((32, 32), np.float32)
+    w[0, 0] = 1e5          # beyond float16's 65504: stays float32, with a warning naming the layer
+    g = _one_dense(w)
+    with caplog.at_level("WARNING"):
+        q = scheme("float16")(g, QuantizeOptions(scheme="float16"))
+    assert not any(n.op == "Dequantize" for n in q.nodes)
+    assert "Keras layer dense (Dense)" in caplog.text and "65504" in caplog.text

@@ -21,7 +21,11 @@ TensorFlow 2.21's converter on Conv2D, DepthwiseConv2D, Conv2DTranspose and Dens
   converter converts every float constant whatever its size (biases, scalars: measured), which
   ``min_weight_elements=0`` reproduces; the default keeps small constants float32, because a
   DEQUANTIZE costs more bytes than a small constant saves, and a scalar threshold (ReLU's 0.1
-  → 0.099976) moves a discontinuity (tests/quantize/test_weights_only.py measures both).
+  → 0.099976) moves a discontinuity (tests/quantize/test_weights_only.py measures both). A constant
+  beyond float16's range (65504) stays float32, with a warning naming the Keras layer.
+
+Weights holding NaN or Inf cannot be given an int8 scale: ``dynamic`` raises a QuantizationError
+naming the node and its Keras layer.
 
 A constant read by several nodes gets one integer (or float16) constant and one Dequantize.
 """
@@ -32,6 +36,7 @@ import logging
 
 import numpy as np
 
+from ..errors import QuantizationError
 from ..ir.dtypes import DType
 from ..ir.graph import Graph
 from ..ir.node import Node
@@ -42,6 +47,9 @@ from ..ir.value import Value
 from .schemes import QuantizeOptions, register_scheme
 
 log = logging.getLogger(__name__)
+
+#: The largest finite float16; a constant beyond it would become Inf, so it stays float32 (warning).
+F16_MAX = float(np.finfo(np.float16).max)
 
 #: Symmetric int8 weights use [-127, 127] (TFLite quantization spec).
 QMAX = 127
@@ -95,6 +103,9 @@ def dynamic(graph: Graph, options: QuantizeOptions) -> Graph:
             log.debug("%s: %s has %d weights (< %d): kept float", node.where(), w.name, w.const.size,  # type: ignore[union-attr]
                       options.min_weight_elements)
             continue
+        if not np.isfinite(w.const).all():  # type: ignore[arg-type]
+            raise QuantizationError(f"{node.where()}: its weights {w.name!r} hold NaN or Inf; dynamic-range int8 "
+                                    "needs finite weights (the float model is broken, or use scheme 'float16')")
         entry = weights.setdefault(id(w), (w, spec.weights.out_axis, []))
         if entry[1] != spec.weights.out_axis:
             continue  # read with another channel axis by another op: leave this use float
@@ -108,14 +119,20 @@ def dynamic(graph: Graph, options: QuantizeOptions) -> Graph:
 
 @register_scheme("float16")
 def float16(graph: Graph, options: QuantizeOptions) -> Graph:
-    """float16 storage of every float32 constant (module docstring)."""
+    """float16 storage of the float32 constants (module docstring)."""
     g = graph.copy()
     for c in g.constants():
         if c.dtype != DType.FLOAT32:
             continue
         uses = [(n, i) for n, i in c.uses if n.op != "Dequantize"]
-        if uses and c.const.size >= options.min_weight_elements:  # type: ignore[union-attr]
-            _insert_dequantize(g, c, _stored(c, c.const.astype(np.float16)), None, uses)  # type: ignore[union-attr]
+        if not uses or c.const.size < options.min_weight_elements:  # type: ignore[union-attr]
+            continue
+        finite = c.const[np.isfinite(c.const)]  # type: ignore[index]
+        if finite.size and np.abs(finite).max() > F16_MAX:
+            log.warning("%s: constant %r reaches %.6g, beyond float16's %g: kept float32", uses[0][0].where(),
+                        c.name, float(np.abs(finite).max()), F16_MAX)
+            continue
+        _insert_dequantize(g, c, _stored(c, c.const.astype(np.float16)), None, uses)  # type: ignore[union-attr]
     g.verify()
     return g
 
