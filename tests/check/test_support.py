@@ -19,6 +19,7 @@ from keras2edge.check.support import (
 from keras2edge.runtime import schema
 from keras2edge.runtime.reader import load_model
 
+from ..convert.tflite.qdq_models import integer_probes
 from ..runtime.int8_bench import T, one_op_model
 from .probe import OK, trial
 from .support_cases import probe_cases
@@ -64,8 +65,9 @@ def test_table_says_what_tflm_does(probed) -> None:
 def test_every_table_entry_was_probed(probed) -> None:
     ran = {(op, dt) for op, dt, _, _, outcome in probed if outcome == OK}
     int8_models = {"SOFTMAX", "LOGISTIC", "QUANTIZE", "RSQRT"}  # int8 entries proven by test_int8_entries below
+    lowered = {(op, dt) for op, dt, *_ in integer_probes()}    # proven by test_integer_lowering_entries
     missing = [(op, dt) for op, dts in TFLM_KERNELS.items() for dt in dts
-               if (op, dt) not in ran and not (op in int8_models and dt == "int8")]
+               if (op, dt) not in ran and (op, dt) not in lowered and not (op in int8_models and dt == "int8")]
     assert not missing
     refused = {op for op, _, _, _, outcome in probed if outcome != OK}
     assert TFLM_MISSING <= refused
@@ -79,6 +81,20 @@ def test_int8_entries(op: str, out: T) -> None:
     data = one_op_model(op, [T((2, 10), np.int8, 0.05, -3)], [out], {"beta": 1.0} if op == "SOFTMAX" else None)
     feeds = [np.arange(-3, 17, dtype=np.int8).reshape(2, 10)]  # at or above the zero point (RSQRT needs it)
     assert trial(data, 1 << 16, feeds) == OK and _status(data) == SUPPORTED
+
+
+@pytest.mark.parametrize("probe", integer_probes(), ids=lambda p: p[2])
+def test_integer_lowering_entries(probe) -> None:
+    """The int16 entries, int8 TRANSPOSE_CONV and uint8 QUANTIZE: one-operator files of the TFLite
+    emitter's integer lowering (16x8 weights int8, biases int64) allocate and invoke in TFLite Micro."""
+    from keras2edge.convert.tflite import tflite_bytes
+
+    op, dtype, _, graph, feeds = probe
+    data = tflite_bytes(graph)
+    m = load_model(data)
+    assert len(m.subgraphs[0].operators) == 1
+    assert trial(data, 1 << 20, [feeds[v.name] for v in graph.inputs]) == OK
+    assert _status(data) == SUPPORTED and dtype in TFLM_KERNELS[op]
 
 
 def test_float_to_uint8_quantize_is_refused() -> None:

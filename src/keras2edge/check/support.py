@@ -2,10 +2,12 @@
 
 :data:`TFLM_KERNELS` maps a builtin to the dtypes of its data input (the first non-constant input,
 else the first input) with which the ``tflite-micro`` package (0.dev20261023) allocated and invoked
-a one-op model; :data:`TFLM_MISSING` lists the builtins it does not register at all. Both come from
-probing (``tests/check/test_support.py`` builds the probe models again, runs each in a forked
-TFLite Micro and fails when the package disagrees with this table). A builtin or dtype in neither
-place was never probed: :func:`op_findings` reports it as *unverified*, not as unsupported.
+a one-op model (the int16 entries, int8 TRANSPOSE_CONV and uint8 QUANTIZE: one-operator files of the
+TFLite emitter's integer lowering, ``tests/convert/tflite/qdq_models.integer_probes``);
+:data:`TFLM_MISSING` lists the builtins it does not register at all. Both come from probing
+(``tests/check/test_support.py`` builds the probe models again, runs each in a forked TFLite Micro
+and fails when the package disagrees with this table). A builtin or dtype in neither place was
+never probed: :func:`op_findings` reports it as *unverified*, not as unsupported.
 
 Cases the table cannot express are rules of their own (:func:`op_findings`):
 
@@ -37,25 +39,26 @@ F32, I8, I16, I32, U8, BOOL = "float32", "int8", "int16", "int32", "uint8", "boo
 
 #: builtin -> input dtypes TFLite Micro runs (measured; see the module docstring).
 TFLM_KERNELS: dict[str, frozenset[str]] = {op: frozenset(dtypes) for op, dtypes in {
-    "ABS": (F32, I8), "ADD": (F32, I8, I32), "ARG_MAX": (F32,), "ARG_MIN": (F32,),
-    "AVERAGE_POOL_2D": (F32, I8), "BATCH_MATMUL": (F32, I8), "BATCH_TO_SPACE_ND": (F32, I8),
-    "BROADCAST_TO": (F32, I8), "CAST": (F32, I32, BOOL), "CEIL": (F32,), "CONCATENATION": (F32, I8, I32),
-    "CONV_2D": (F32, I8), "COS": (F32,), "DEPTHWISE_CONV_2D": (F32, I8), "DEPTH_TO_SPACE": (F32, I8),
-    "DEQUANTIZE": (I8, U8), "DIV": (F32,), "ELU": (F32,), "EQUAL": (F32, I32), "EXP": (F32,),
+    "ABS": (F32, I8), "ADD": (F32, I8, I32, I16), "ARG_MAX": (F32,), "ARG_MIN": (F32,),
+    "AVERAGE_POOL_2D": (F32, I8, I16), "BATCH_MATMUL": (F32, I8), "BATCH_TO_SPACE_ND": (F32, I8),
+    "BROADCAST_TO": (F32, I8), "CAST": (F32, I32, BOOL), "CEIL": (F32,), "CONCATENATION": (F32, I8, I32, I16),
+    "CONV_2D": (F32, I8, I16), "COS": (F32,), "DEPTHWISE_CONV_2D": (F32, I8, I16), "DEPTH_TO_SPACE": (F32, I8),
+    "DEQUANTIZE": (I8, U8, I16), "DIV": (F32,), "ELU": (F32,), "EQUAL": (F32, I32), "EXP": (F32,),
     "EXPAND_DIMS": (F32, I8), "FLOOR": (F32,), "FLOOR_DIV": (F32,), "FLOOR_MOD": (F32,),
-    "FULLY_CONNECTED": (F32, I8), "GATHER": (F32, I8, I32), "GREATER": (F32, I32), "GREATER_EQUAL": (F32, I32),
-    "HARD_SWISH": (F32, I8), "LEAKY_RELU": (F32, I8), "LESS": (F32, I32), "LESS_EQUAL": (F32, I32),
+    "FULLY_CONNECTED": (F32, I8, I16), "GATHER": (F32, I8, I32), "GREATER": (F32, I32), "GREATER_EQUAL": (F32, I32),
+    "HARD_SWISH": (F32, I8), "LEAKY_RELU": (F32, I8, I16), "LESS": (F32, I32), "LESS_EQUAL": (F32, I32),
     "LOG": (F32,), "LOGICAL_AND": (BOOL,), "LOGICAL_NOT": (BOOL,), "LOGICAL_OR": (BOOL,),
-    "LOGISTIC": (F32, I8), "LOG_SOFTMAX": (F32,), "MAXIMUM": (F32, I8), "MAX_POOL_2D": (F32, I8),
-    "MEAN": (F32, I8), "MINIMUM": (F32, I8), "MIRROR_PAD": (F32, I8), "MUL": (F32, I8, I32), "NEG": (F32,),
-    "NOT_EQUAL": (F32, I32), "PACK": (F32, I8), "PAD": (F32, I8), "PADV2": (F32, I8), "PRELU": (F32, I8),
-    "QUANTIZE": (F32, I8), "REDUCE_MAX": (F32, I8), "REDUCE_MIN": (F32, I8), "RELU": (F32, I8),
-    "RELU6": (F32, I8), "RESHAPE": (F32, I8, I32), "RESIZE_BILINEAR": (F32, I8),
+    "LOGISTIC": (F32, I8, I16), "LOG_SOFTMAX": (F32,), "MAXIMUM": (F32, I8), "MAX_POOL_2D": (F32, I8, I16),
+    "MEAN": (F32, I8, I16), "MINIMUM": (F32, I8), "MIRROR_PAD": (F32, I8), "MUL": (F32, I8, I32, I16), "NEG": (F32,),
+    "NOT_EQUAL": (F32, I32), "PACK": (F32, I8), "PAD": (F32, I8, I16), "PADV2": (F32, I8), "PRELU": (F32, I8),
+    "QUANTIZE": (F32, I8, U8, I16), "REDUCE_MAX": (F32, I8), "REDUCE_MIN": (F32, I8), "RELU": (F32, I8),
+    "RELU6": (F32, I8), "RESHAPE": (F32, I8, I32, I16), "RESIZE_BILINEAR": (F32, I8),
     "RESIZE_NEAREST_NEIGHBOR": (F32, I8), "ROUND": (F32,), "RSQRT": (F32, I8), "SELECT_V2": (BOOL,),
-    "SHAPE": (F32,), "SIN": (F32,), "SLICE": (F32, I8), "SOFTMAX": (F32, I8), "SPACE_TO_BATCH_ND": (F32, I8),
+    "SHAPE": (F32,), "SIN": (F32,), "SLICE": (F32, I8), "SOFTMAX": (F32, I8, I16), "SPACE_TO_BATCH_ND": (F32, I8),
     "SPACE_TO_DEPTH": (F32, I8), "SPLIT": (F32, I8), "SPLIT_V": (F32, I8), "SQRT": (F32,), "SQUARE": (F32,),
-    "SQUARED_DIFFERENCE": (F32, I8), "SQUEEZE": (F32, I8), "STRIDED_SLICE": (F32, I8, I32), "SUB": (F32, I8, I32),
-    "SUM": (F32, I8), "TANH": (F32, I8), "TRANSPOSE": (F32, I8), "TRANSPOSE_CONV": (F32,), "UNPACK": (F32, I8),
+    "SQUARED_DIFFERENCE": (F32, I8), "SQUEEZE": (F32, I8), "STRIDED_SLICE": (F32, I8, I32), "SUB": (F32, I8, I32, I16),
+    "SUM": (F32, I8), "TANH": (F32, I8, I16), "TRANSPOSE": (F32, I8, I16), "TRANSPOSE_CONV": (F32, I8, I16),
+    "UNPACK": (F32, I8),
 }.items()}
 
 #: builtin -> input dtypes TFLite Micro refuses although it registers the builtin (measured).

@@ -8,8 +8,8 @@ parameters and is 0 for per-tensor ones. The TFLite quantization spec (shared/do
 - per-tensor (``axis`` None): exactly one scale and zero point;
 - per-channel (``axis`` an int >= 0): one per channel of ``axis`` (checked against the value's
   shape by ``verify``), and all zero points 0 (per-channel is only for symmetric weights);
-- the zero points lie in the quantized dtype's range (int8 [-128, 127], uint8 [0, 255]); int16
-  and int32 values are symmetric (zero point 0: 16x8 activations and biases).
+- the zero points lie in the quantized dtype's range (int8 [-128, 127], uint8 [0, 255]); int16,
+  int32 and int64 values are symmetric (zero point 0: 16x8 activations, int8 biases, 16x8 biases).
 
 A float value may carry parameters too: the quantization planned for it (what calibration chose,
 before the value is lowered to integers). ``qtype`` then names the integer type it will have;
@@ -38,9 +38,9 @@ if TYPE_CHECKING:
 #: Quantized element types and the range of their stored values.
 QUANT_RANGES: dict[DType, tuple[int, int]] = {
     DType.INT8: (-128, 127), DType.UINT8: (0, 255), DType.INT16: (-32768, 32767),
-    DType.INT32: (-(2**31), 2**31 - 1)}
-#: Types whose zero point must be 0 (16x8 activations, int32 biases).
-SYMMETRIC_TYPES = frozenset({DType.INT16, DType.INT32})
+    DType.INT32: (-(2**31), 2**31 - 1), DType.INT64: (-(2**63), 2**63 - 1)}
+#: Types whose zero point must be 0 (16x8 activations, int32 biases, int64 biases of 16x8 ops).
+SYMMETRIC_TYPES = frozenset({DType.INT16, DType.INT32, DType.INT64})
 
 
 def _vector(values: Any, what: str) -> np.ndarray:

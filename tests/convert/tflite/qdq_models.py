@@ -166,3 +166,75 @@ class QDQBuilder:
     def done(self) -> tuple[Graph, dict[str, np.ndarray]]:
         self.g.verify()
         return self.g, self.feeds
+
+
+def _one_op(name: str, act: DType, op: str, shapes: Sequence[tuple[int, ...]], io: str,
+            weights: str | None = None, **attrs: Any) -> tuple[Graph, dict[str, np.ndarray]]:
+    """``op`` on inputs of ``shapes`` with integer io ``io``: the emitted file has that one operator."""
+    b = QDQBuilder(name, act=act, seed=len(name))
+    ins: list[Value | None] = [b.input(s, io=io, lo=-2, hi=2) for s in shapes]
+    if weights is not None:
+        kh, kw, cin, cout = {"conv": (3, 3, shapes[0][-1], 4), "dw": (1, 3, 3, shapes[0][-1]),
+                             "tconv": (3, 3, 4, shapes[0][-1])}.get(weights, (shapes[0][-1], 4, 0, 0))
+        if weights == "fc":
+            w = b.weight(b.rand(shapes[0][-1], 4), 1)
+            ins += [w, b.bias(b.rand(4), ins[0], w)]  # type: ignore[arg-type]
+        else:
+            axis = 2 if weights == "tconv" else 3
+            w = b.weight(b.rand(kh, kw, cin, cout), axis)
+            n = cin if weights == "tconv" else cout
+            ins += [w, b.bias(b.rand(n), ins[0], w)]  # type: ignore[arg-type]
+    q = None
+    if op in ("Logistic", "Tanh", "Softmax") and act == DType.INT16:
+        q = QuantParams.per_tensor(1 / 32768, 0, act)
+    elif op in ("Reshape", "Transpose", "Concatenation", "Pad", "MaxPool2D", "AveragePool2D"):
+        q = ins[0].producer.attrs["quant"]  # type: ignore[union-attr]
+    b.output(b.op(op, ins, q=q, **attrs), io=io)
+    return b.done()
+
+
+def integer_probes() -> list[tuple[str, str, str, Graph, dict[str, np.ndarray]]]:
+    """One-operator files of the integer lowering that TFLite Micro's table (keras2edge.check.support)
+    relies on beyond its own probes: (builtin, input dtype, name, QDQ graph, feeds)."""
+    i16, i8 = DType.INT16, DType.INT8
+    x4 = (1, 4, 4, 2)
+    specs: list[tuple[str, str, DType, str, list[tuple[int, ...]], str | None, dict[str, Any]]] = [
+        ("TRANSPOSE_CONV", "int8", i8, "TransposeConv2D", [x4], "tconv",
+         {"strides": (2, 2), "output_size": (8, 8), "pad_before": (0, 0)}),
+        ("TRANSPOSE_CONV", "int16", i16, "TransposeConv2D", [x4], "tconv",
+         {"strides": (2, 2), "output_size": (8, 8), "pad_before": (0, 0)}),
+        ("CONV_2D", "int16", i16, "Conv2D", [x4], "conv", {"padding": "same"}),
+        ("DEPTHWISE_CONV_2D", "int16", i16, "DepthwiseConv2D", [x4], "dw", {"padding": "same"}),
+        ("FULLY_CONNECTED", "int16", i16, "FullyConnected", [(1, 6)], "fc", {}),
+        ("ADD", "int16", i16, "Add", [x4, x4], None, {}),
+        ("SUB", "int16", i16, "Sub", [x4, x4], None, {}),
+        ("MUL", "int16", i16, "Mul", [x4, x4], None, {}),
+        ("LOGISTIC", "int16", i16, "Logistic", [(1, 10)], None, {}),
+        ("TANH", "int16", i16, "Tanh", [(1, 10)], None, {}),
+        ("SOFTMAX", "int16", i16, "Softmax", [(1, 10)], None, {}),
+        ("MEAN", "int16", i16, "Mean", [x4], None, {"axes": (1, 2), "keepdims": True}),
+        ("RESHAPE", "int16", i16, "Reshape", [x4], None, {"shape": (1, 32)}),
+        ("TRANSPOSE", "int16", i16, "Transpose", [x4], None, {"perm": (0, 3, 1, 2)}),
+        ("CONCATENATION", "int16", i16, "Concatenation", [x4, x4], None, {"axis": -1}),
+        ("PAD", "int16", i16, "Pad", [x4], None, {"pads": ((0, 0), (1, 1), (1, 1), (0, 0))}),
+        ("MAX_POOL_2D", "int16", i16, "MaxPool2D", [x4], None, {"pool_size": (2, 2), "strides": (2, 2)}),
+        ("AVERAGE_POOL_2D", "int16", i16, "AveragePool2D", [x4], None, {"pool_size": (2, 2), "strides": (2, 2)}),
+        ("LEAKY_RELU", "int16", i16, "LeakyRelu", [x4], None, {"alpha": 0.2}),
+    ]
+    probes = []
+    for builtin, dtype, act, op, shapes, weights, attrs in specs:
+        name = f"{builtin.lower()}_{dtype}"
+        g, feeds = _one_op(name, act, op, shapes, act.value, weights, **attrs)
+        probes.append((builtin, dtype, name, g, feeds))
+    # the boundaries: uint8 -> int8 and int16 -> int16 requantize, int16 -> float
+    for builtin, dtype, io, out_q in [("QUANTIZE", "uint8", "uint8", QuantParams.per_tensor(0.02, 3, DType.INT8)),
+                                      ("QUANTIZE", "int16", "int16", QuantParams.per_tensor(1e-4, 0, DType.INT16)),
+                                      ("DEQUANTIZE", "int16", "int16", None)]:
+        b = QDQBuilder(f"{builtin.lower()}_{dtype}", act=DType(dtype) if dtype == "int16" else DType.INT8, seed=3)
+        x = b.input((1, 8), io=io)
+        if out_q is None:
+            b.output(x)
+        else:
+            b.output(b.quant(x, out_q), io=out_q.qtype.value)  # type: ignore[union-attr]
+        probes.append((builtin, dtype, b.g.name, *b.done()))
+    return probes

@@ -28,6 +28,9 @@ What the file looks like, and why:
   DEPTHWISE_CONV_2D, FULLY_CONNECTED, ADD, SUB, MUL, DIV, AVERAGE_POOL_2D or MAX_POOL_2D is the
   node's ``activation`` attribute; the emitter only maps it to ``fused_activation_function``
   (:data:`ACTIVATION_CODES`). The fused operator's output tensor has the activation's name.
+* A quantized graph (QDQ form, ``ir.quant``) is written with integer kernels, as the converter writes
+  a full-integer model: :mod:`.integer` decides node by node which Dequantize → op → Quantize become
+  one int8/int16 builtin (the others: QUANTIZE, DEQUANTIZE, or a requantizing QUANTIZE int → int).
 * No Flex or custom operators, ever: an IR op without a builtin mapping is composed from
   builtins or refused with :class:`~keras2edge.errors.UnsupportedOpError`.
 * :func:`emit_tflite` also returns where each IR value went (:attr:`TFLiteEmission.values`), so
@@ -131,7 +134,9 @@ class TFLiteEmission:
             folded constants: their data is the IR array, written in the layout the builtin wants),
             nodes no output depends on (not emitted), and — comparing with the caller's graph —
             a fused activation's input, which TFLite never materializes: the activation's output
-            maps to the fused operator's output. A value an emitter forwards without an operator
+            maps to the fused operator's output; likewise, in a quantized graph, the float output of an
+            op written as an integer kernel and the Dequantize outputs it reads (the kernel writes the
+            Quantize's integer value). A value an emitter forwards without an operator
             (an Identity, a Cast to its own type) maps to the tensor that carries it.
     """
 

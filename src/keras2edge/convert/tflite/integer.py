@@ -17,9 +17,13 @@ kernels, and so does this lowering, applied by the emitter node by node (:meth:`
   op goes through QUANTIZE uint8 → int8 (same scale, zero point − 128) and a fused op that writes a
   uint8 value writes int8 then QUANTIZE int8 → uint8, as the converter does.
 * What the kernels require and the QDQ graph does not guarantee is made explicit by a requantize
-  (QUANTIZE int → int, int8-arithmetic.md §1): SAME_SCALE ops read inputs in their output's
-  parameters; FIXED_OUTPUT ops (int8) write their fixed parameters (the spec's ``fixed_output``),
-  requantized to the Quantize's if these differ.
+  (QUANTIZE int → int, int8-arithmetic.md §1; a constant is requantized here, as the converter does
+  offline): SAME_SCALE ops read their inputs and write all outputs in their first output's parameters;
+  FIXED_OUTPUT ops (int8) write their fixed parameters (the spec's ``fixed_output``); a Quantize of
+  other parameters follows.
+* int8 and int16 activations meeting in one op (a mixed graph without its requantize): no kernel takes
+  both, so an op without weights is computed in float between DEQUANTIZE and QUANTIZE, and a weight
+  op is refused.
 * CONV_2D and DEPTHWISE_CONV_2D without a bias get a zero bias (int32, int64 for 16x8) with scale
   s_in·s_w[c], as the converter writes.
 
@@ -46,13 +50,14 @@ from ...ir.value import Value
 if TYPE_CHECKING:
     from .emitter import EmitFn, TFLiteContext
 
-OWNER = "TFLite emitter"
-
 #: Quantization rules whose ops run as integer kernels (the others stay float or are index ops).
 INTEGER_RULES = frozenset({QuantRule.PER_CHANNEL_WEIGHTS, QuantRule.OWN_SCALE, QuantRule.SAME_SCALE,
                            QuantRule.FIXED_OUTPUT})
 #: Ops whose emitter writes a zero bias when there is none (the converter does: ops_conv._bias_or_zeros).
 ZERO_BIAS_OPS = frozenset({"Conv2D", "DepthwiseConv2D"})
+#: Ops whose TFLite emitter composes float arithmetic (ops_normalization: BatchNorm as MUL and ADD of
+#: computed scales): never an integer kernel, even between Dequantize and Quantize.
+FLOAT_COMPOSED = frozenset({"BatchNorm"})
 #: Bias type of a PER_CHANNEL_WEIGHTS op by activation type (int8: int32; 16x8: int64).
 BIAS_TYPES = {DType.INT8: DType.INT32, DType.INT16: DType.INT64}
 
@@ -91,6 +96,11 @@ def transformed_quant(q: QuantParams, shape: tuple[int, ...],
     return None
 
 
+def _kernel_type(dtype: DType) -> DType:
+    """The type an integer kernel computes a value of ``dtype`` in (uint8 goes through int8)."""
+    return DType.INT8 if dtype == DType.UINT8 else dtype
+
+
 def _as_int8(q: QuantParams) -> QuantParams:
     """uint8 parameters as the int8 ones of the same real values (zero point − 128)."""
     return QuantParams(q.scale, q.zero_point - 128, q.axis, DType.INT8)
@@ -104,11 +114,14 @@ class IntegerLowering:
     """
 
     def __init__(self, graph: Graph) -> None:
+        from .emitter import TFLITE_OWNER  # the emitter imports this module: its owner is read at run time
+
         self.graph = graph
+        self.owner = TFLITE_OWNER
         self._outputs = {id(v) for v in graph.outputs}
         self.fused: dict[int, list[Node]] = {}      # fused op -> the Quantize of each output
         self.absorbed: set[int] = set()             # Quantize nodes written by their fused producer
-        self._twins: dict[tuple[int, QuantParams, DType], Value] = {}
+        self._twins: dict[tuple[int, QuantParams, DType], Value] = {}  # requantized values and constants
         for node in graph.nodes:
             quants = self._fusable(node)
             if quants is not None:
@@ -126,39 +139,53 @@ class IntegerLowering:
     def _fusable(self, node: Node) -> list[Node] | None:
         """The Quantize nodes of ``node``'s outputs when it is emitted as an integer kernel, else None."""
         spec = op_spec(node.op)
-        if spec.quant not in INTEGER_RULES:
+        if spec.quant not in INTEGER_RULES or node.op in FLOAT_COMPOSED:
             return None
-        ins = [v for v in node.inputs if v is not None]
-        float_ins = [v for v in ins if v.dtype.is_float]
+        float_ins = [v for v in node.inputs if v is not None and v.dtype.is_float]
         if not float_ins or not all(_dq(v) is not None for v in float_ins):
             return None
         quants = []
         for v in node.outputs:
             q = _quantize_user(v) if v.dtype.is_float and id(v) not in self._outputs else None
-            if q is None:
+            if q is None or q.output.dtype not in (DType.INT8, DType.UINT8, DType.INT16):
                 return None
             quants.append(q)
-        weights = {k for k in range(1, len(node.inputs))} if spec.quant == QuantRule.PER_CHANNEL_WEIGHTS else set()
+        weights = set(range(1, len(node.inputs))) if spec.quant == QuantRule.PER_CHANNEL_WEIGHTS else set()
+        if not self._inputs_fit(node, weights):
+            return None
+        for v, q in zip(node.outputs, quants):
+            axis = q.attrs["quant"].axis
+            if axis is not None:
+                raise UnsupportedOpError(self.owner, f"its output {v.name!r} is quantized per channel (axis {axis}); "
+                                         "TFLite quantizes activations per tensor", op=node.op, node=node.where())
+        types = {_kernel_type(q.output.dtype) for q in quants}
+        types |= {_kernel_type(dq.inputs[0].dtype) for k, v in enumerate(node.inputs)  # type: ignore[union-attr]
+                  if k not in weights and (dq := _dq(v)) is not None}
+        if len(types) > 1:  # int8 and int16 activations meet: no kernel takes both
+            if weights:
+                mix = " and ".join(sorted(t.value for t in types))
+                raise UnsupportedOpError(self.owner, f"its activations mix {mix}; a quantized graph requantizes "
+                                         "(Dequantize → Quantize) between regions of different types", op=node.op,
+                                         node=node.where())
+            return None  # computed in float between DEQUANTIZE and QUANTIZE
+        return quants
+
+    def _inputs_fit(self, node: Node, weights: set[int]) -> bool:
+        """Weights are constants; activations are dequantized per tensor (else UnsupportedOpError)."""
         for k, v in enumerate(node.inputs):
             dq = _dq(v)
-            if dq is None:
+            if dq is None or v is None:
                 continue
-            qp: QuantParams = dq.attrs["quant"]
-            if qp.axis is not None and not (k in weights and dq.inputs[0] is not None and dq.inputs[0].is_const):
-                raise UnsupportedOpError(OWNER, f"input {k} ({v.name!r}) is dequantized per channel (axis {qp.axis}); "
-                                         "TFLite's integer kernels take per-tensor activations", op=node.op,
-                                         node=node.where())
-            if k in weights and not (dq.inputs[0] is not None and dq.inputs[0].is_const):
-                return None  # computed weights: left to the float path
-        for q in quants:
-            qp = q.attrs["quant"]
-            if qp.axis is not None:
-                raise UnsupportedOpError(OWNER, f"its output {q.inputs[0].name!r} is quantized per channel "  # type: ignore[union-attr]
-                                         f"(axis {qp.axis}); TFLite quantizes activations per tensor", op=node.op,
-                                         node=node.where())
-            if q.output.dtype not in (DType.INT8, DType.UINT8, DType.INT16):
-                return None
-        return quants
+            src = dq.inputs[0]
+            const = src is not None and src.is_const
+            axis = dq.attrs["quant"].axis
+            if axis is not None and not (k in weights and const):
+                raise UnsupportedOpError(self.owner, f"input {k} ({v.name!r}) is dequantized per channel "
+                                         f"(axis {axis}); TFLite's integer kernels take per-tensor activations",
+                                         op=node.op, node=node.where())
+            if k in weights and not const:
+                return False  # computed weights: left to the float path
+        return True
 
     # ------------------------------------------------------------------ emission
     def emit(self, ctx: TFLiteContext, node: Node, emit_fn: Callable[[Node], EmitFn]) -> bool:
@@ -194,6 +221,21 @@ class IntegerLowering:
             self._twins[key] = twin
         return self._twins[key]
 
+    def _requantize(self, ctx: TFLiteContext, src: Value, q: QuantParams, dtype: DType, what: str) -> Value:
+        """``src`` in parameters ``q`` as ``dtype``: a constant is requantized here, as the converter does
+        offline; an activation through one QUANTIZE."""
+        if src.const is None:
+            return self._twin(ctx, src, q, dtype, what)
+        key = (id(src), q, dtype)
+        if key not in self._twins:
+            sq = src.quant
+            assert sq is not None and sq.axis is None and q.axis is None
+            real = float(sq.scale[0]) * (src.const.astype(np.float64) - int(sq.zero_point[0]))
+            lo, hi = QUANT_RANGES[dtype]
+            data = np.clip(round_half_away(real / float(q.scale[0])) + int(q.zero_point[0]), lo, hi)
+            self._twins[key] = Value(f"{src.name}/{what}", dtype, src.shape, const=data.astype(dtype.np), quant=q)
+        return self._twins[key]
+
     def _int_input(self, ctx: TFLiteContext, v: Value) -> Value:
         """The integer value a fused op reads for input ``v`` (a Dequantize's input, uint8 made int8)."""
         dq = _dq(v)
@@ -201,43 +243,47 @@ class IntegerLowering:
             return v
         src = dq.inputs[0]
         assert src is not None
-        if src.dtype == DType.UINT8 and not src.is_const:
-            return self._twin(ctx, src, _as_int8(dq.attrs["quant"]), DType.INT8, "int8")
+        if src.dtype == DType.UINT8:
+            return self._requantize(ctx, src, _as_int8(dq.attrs["quant"]), DType.INT8, "int8")
         return src
+
+    def _kernel_outputs(self, node: Node) -> list[QuantParams]:
+        """The parameters the kernel writes each output in: the Quantize's (uint8 as int8); a FIXED_OUTPUT
+        op's fixed int8 parameters; a SAME_SCALE op's outputs all in its first output's."""
+        spec = op_spec(node.op)
+        params = []
+        for q in self.fused[id(node)]:
+            qp: QuantParams = q.attrs["quant"]
+            if q.output.dtype == DType.UINT8:
+                qp = _as_int8(qp)
+            if spec.quant == QuantRule.FIXED_OUTPUT and spec.fixed_output is not None and qp.qtype == DType.INT8:
+                qp = QuantParams.per_tensor(spec.fixed_output[0], spec.fixed_output[1], DType.INT8)
+            if spec.quant == QuantRule.SAME_SCALE and params:
+                qp = params[0]
+            params.append(qp)
+        return params
 
     def _emit_fused(self, ctx: TFLiteContext, node: Node, emit_fn: Callable[[Node], EmitFn]) -> None:
         spec = op_spec(node.op)
-        quants = self.fused[id(node)]
         outs: list[Value] = []
         after: list[tuple[Value, Value]] = []   # (written by the op, the Quantize's value): QUANTIZE after
-        for q in quants:
+        for q, qp in zip(self.fused[id(node)], self._kernel_outputs(node)):
             target = q.output
-            qp: QuantParams = q.attrs["quant"]
             written = target
-            if target.dtype == DType.UINT8:
-                qp = _as_int8(qp)
-            if spec.quant == QuantRule.FIXED_OUTPUT and spec.fixed_output is not None and qp.qtype == DType.INT8:
-                fixed = QuantParams.per_tensor(spec.fixed_output[0], spec.fixed_output[1], DType.INT8)
-                if fixed != qp:
-                    qp = fixed
-            if qp != target.quant or target.dtype == DType.UINT8:
-                written = Value(f"{target.name}/{'int8' if target.dtype == DType.UINT8 else 'fixed'}",
-                                qp.qtype or DType.INT8, target.shape, quant=qp)
-                ctx.adopt(written, q.inputs[0])  # type: ignore[arg-type]
+            if qp != target.quant or target.dtype != qp.qtype:
+                written = Value(f"{target.name}/kernel", qp.qtype or DType.INT8, target.shape, quant=qp)
+                ctx.adopt(written, target)
                 after.append((written, target))
             outs.append(written)
 
         inputs: list[Value | None] = []
-        for k, v in enumerate(node.inputs):
-            if v is None:
-                inputs.append(None)
-                continue
-            iv = self._int_input(ctx, v)
-            if spec.quant == QuantRule.SAME_SCALE and v.dtype.is_float and iv.quant is not None:
+        for v in node.inputs:
+            iv = None if v is None else self._int_input(ctx, v)
+            if iv is not None and v is not None and spec.quant == QuantRule.SAME_SCALE and v.dtype.is_float:
                 want = outs[0].quant
-                assert want is not None
+                assert want is not None and iv.quant is not None
                 if iv.quant != want or iv.dtype != outs[0].dtype:
-                    iv = self._twin(ctx, iv, want, outs[0].dtype, "requantized")
+                    iv = self._requantize(ctx, iv, want, outs[0].dtype, "requantized")
             inputs.append(iv)
 
         attrs = dict(node.attrs)
@@ -250,27 +296,25 @@ class IntegerLowering:
         for written, target in after:
             ctx.add1("QUANTIZE", [ctx.tensor(written)], ctx.out(target))
 
-    @staticmethod
-    def _zero_bias(node: Node, inputs: list[Value | None], out: Value) -> Value:
+    def _zero_bias(self, node: Node, inputs: list[Value | None], out: Value) -> Value:
         x, w = inputs[0], inputs[1]
         assert x is not None and w is not None and x.quant is not None and w.quant is not None and w.const is not None
         cout = int(w.const.shape[3])
         bias_type = BIAS_TYPES.get(out.dtype)
         if bias_type is None:
-            raise UnsupportedOpError(OWNER, f"no integer bias type for {out.dtype.value} activations", op=node.op,
+            raise UnsupportedOpError(self.owner, f"no integer bias type for {out.dtype.value} activations", op=node.op,
                                      node=node.where())
         scale = np.broadcast_to(w.quant.scale.astype(np.float64) * float(x.quant.scale[0]), (cout,))
         q = QuantParams.per_channel(scale.astype(np.float32), 0, bias_type)
         return Value(f"{node.name}/bias", bias_type, (cout,), const=np.zeros(cout, bias_type.np), quant=q)
 
-    @staticmethod
-    def _pad_value(node: Node, value: float, out: Value) -> int:
+    def _pad_value(self, node: Node, value: float, out: Value) -> int:
         """The padding value in the output's integer domain (PADV2's constant)."""
         q = out.quant
         assert q is not None
         lo, hi = QUANT_RANGES[out.dtype]
         qv = int(np.clip(round_half_away(np.float32(value) / q.scale[0]) + q.zero_point[0], lo, hi))
         if qv == 0:
-            raise UnsupportedOpError(OWNER, f"padding value {value} quantizes to 0, which the emitter would write "
+            raise UnsupportedOpError(self.owner, f"padding value {value} quantizes to 0, which the emitter would write "
                                      "as PAD (padding with the zero point)", op=node.op, node=node.where())
         return qv

@@ -161,6 +161,10 @@ def emit_transpose_conv2d(ctx: TFLiteContext, node: Node) -> None:
     valid = [max(f, p + o) if p + o <= f + st - 1 else f for f, p, o, st in zip(full, before, out_size, s)]
     need_pad = [max(p + o - v, 0) for p, o, v in zip(before, out_size, valid)]
     bias_inside = b is not None and not any(need_pad)
+    if b is not None and not bias_inside and not node.output.dtype.is_float:
+        raise ctx.unsupported(node, "an integer TRANSPOSE_CONV whose output reaches past the full result takes its "
+                                    "bias after a PAD, and an int32 bias cannot be added to int8 values; "
+                                    "supported: padding that TFLite's SAME or VALID reproduces, or no bias")
     shape = dynamic_shape(ctx, x, [valid[0], valid[1], cout])
     batch = ctx.shape(x)[0]
     t = ctx.tmp_like(node.output, "valid", shape=(batch, valid[0], valid[1], cout))

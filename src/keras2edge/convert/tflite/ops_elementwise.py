@@ -64,10 +64,13 @@ def operands(ctx: TFLiteContext, node: Node) -> list[int]:
 @TFLITE_EMITTERS.register(*_FUSING_BINARY)
 def emit_add_sub_mul(ctx: TFLiteContext, node: Node) -> None:
     """Add → ADD, Sub → SUB, Mul → MUL (NumPy broadcasting); a following Relu/Relu6/ReluN1To1
-    becomes fused_activation_function."""
+    becomes fused_activation_function; int16 ADD/SUB say ``pot_scale_int16`` false (any scales)."""
     ins = operands(ctx, node)
     y, act = ctx.fused_output(node)
-    ctx.add1(_FUSING_BINARY[node.op], ins, y, {"fused_activation_function": act})
+    opts: dict[str, object] = {"fused_activation_function": act}
+    if node.op != "Mul" and node.output.dtype == DType.INT16:
+        opts["pot_scale_int16"] = False  # 16x8: general scales, as the converter writes (ADD v3, SUB v5)
+    ctx.add1(_FUSING_BINARY[node.op], ins, y, opts)
 
 
 @TFLITE_EMITTERS.register("Div")

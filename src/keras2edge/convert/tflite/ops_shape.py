@@ -14,7 +14,7 @@ from ...ir.node import Node
 from ...ir.ops import norm_axis
 from ...ir.value import Value
 from ...runtime.codes import ACT_NONE
-from .emitter import TFLITE_EMITTERS, TFLiteContext, tensor_type
+from .emitter import TFLITE_EMITTERS, TFLiteContext, tensor_type, tflite_quantization
 
 
 def _x(node: Node) -> Value:
@@ -79,7 +79,7 @@ def emit_concatenation(ctx: TFLiteContext, node: Node) -> None:
 @TFLITE_EMITTERS.register("Pad")
 def emit_pad(ctx: TFLiteContext, node: Node) -> None:
     """Pad(pads, value) → PAD [x, paddings (INT32 [rank, 2])] for value 0, else PADV2 [x, paddings,
-    value (scalar of x's type)]."""
+    value (scalar of x's type; quantized as the output when x is an integer value)]."""
     x = _x(node)
     pads = [[int(p[0]), int(p[1])] for p in node.attrs["pads"]]
     value = node.attrs["value"]
@@ -87,7 +87,11 @@ def emit_pad(ctx: TFLiteContext, node: Node) -> None:
     if float(value) == 0.0:
         ctx.add1("PAD", ins, ctx.out(node.output), {})
         return
-    ins.append(ctx.const(np.asarray(value, x.dtype.np), name="pad_value"))
+    q = node.output.quant
+    pad_value = ctx.const(np.asarray(value, x.dtype.np), name="pad_value", share=q is None)
+    if q is not None:  # an integer PADV2: its value is in the output's parameters (the kernels check them)
+        ctx.tensors[pad_value].quantization = tflite_quantization(q)
+    ins.append(pad_value)
     ctx.add1("PADV2", ins, ctx.out(node.output), {})
 
 
