@@ -5,6 +5,7 @@ Public API::
     import keras2edge
     g = keras2edge.load("model.h5")           # IR graph (NHWC, Keras layer names kept)
     keras2edge.save(g, "model.onnx")
+    q = keras2edge.quantize(g, calibration=x)  # int8 (QDQ graph): save(q, "m.onnx")
     keras2edge.convert_model("model.h5", "model.onnx")
     keras2edge.inspect("model.h5").to_text()
     keras2edge.convert_many(["a.h5", "zoo/*.keras"], "out/", fmt="onnx", jobs=2)   # list[ConvertResult]
@@ -18,6 +19,7 @@ The Keras handler table (for custom layers) is ``keras2edge.convert.keras.KERAS_
 
 from __future__ import annotations
 
+from . import quantize as _quantize_package  # noqa: F401 - loaded before the function takes its name
 from .api import (
     BenchResult,
     RunOutputs,
@@ -26,6 +28,7 @@ from .api import (
     convert_model,
     inspect,
     load,
+    quantize,
     run_tflite,
     save,
 )
@@ -51,7 +54,7 @@ from .runtime.limits import Limits
 __version__ = "0.1.0"
 __all__ = [
     # functions and types
-    "check_tflm", "convert_model", "convert_many", "ConvertResult", "inspect", "load", "save", "optimize", "Graph", "Limits",
+    "check_tflm", "convert_model", "convert_many", "ConvertResult", "inspect", "load", "quantize", "save", "optimize", "Graph", "Limits",
     "run_tflite", "RunOutputs", "bench_tflite", "BenchResult",
     # errors
     "BatchInputError", "InvalidWeightsError", "Keras2EdgeError", "LimitExceededError", "ModelFormatError", "OptionError",

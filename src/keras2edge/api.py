@@ -2,6 +2,7 @@
 
     g = keras2edge.load("model.h5")                 # IR graph, cleanup passes applied
     keras2edge.save(g, "model.onnx")                 # atomic write (.onnx or .tflite)
+    q = keras2edge.quantize(g, calibration=x)        # int8 QDQ graph (calibrated in the runtime)
     report = keras2edge.inspect("model.h5")          # per-layer params and MACs
     outs = keras2edge.run_tflite("m.tflite", x)      # NumPy runtime; real values in/out (raw=True: integers)
     keras2edge.bench_tflite("m.tflite", runs=100)    # BenchResult: cold start, latency, arena, peak RSS
@@ -29,8 +30,8 @@ from .runtime.limits import Limits
 if TYPE_CHECKING:
     from .check import TflmCheck
 
-__all__ = ["BenchResult", "RunOutputs", "bench_tflite", "check_tflm", "convert_model", "inspect", "inspect_tflite", "load",
-           "optimize", "run_tflite", "save"]
+__all__ = ["BenchResult", "RunOutputs", "bench_tflite", "check_save_path", "check_tflm", "convert_model", "inspect", "inspect_tflite", "load",
+           "optimize", "quantize", "run_tflite", "save"]
 
 # Heavy dependencies (h5py, onnx) are imported inside the functions that need them, so that
 # `import keras2edge.runtime` (which imports this package first) stays numpy-only.
@@ -87,14 +88,20 @@ def save(graph: Graph, path: str | os.PathLike[str], *, opset: int | None = None
     """
     p, ext = _check_save_args(path, opset, sources)
     if ext == ".onnx":
-        from .convert.onnx import DEFAULT_OPSET, save_onnx
+        from .convert.onnx import save_onnx
 
-        save_onnx(graph, p, inputs=sources, opset=opset or DEFAULT_OPSET, nchw_inputs=nchw_inputs)
+        save_onnx(graph, p, inputs=sources, opset=opset, nchw_inputs=nchw_inputs)
     else:
         from .convert.tflite import save_tflite
 
         save_tflite(graph, p, inputs=sources)
     return p
+
+
+def check_save_path(path: str | os.PathLike[str], sources: Sequence[str | os.PathLike[str] | None] = ()) -> str:
+    """Check that ``path`` can be written by :func:`save` (format, not one of ``sources``, ...) before
+    any work; returns it."""
+    return _check_save_args(path, None, sources)[0]
 
 
 def _check_save_args(path: str | os.PathLike[str], opset: int | None,
@@ -127,6 +134,35 @@ def convert_model(model: str | os.PathLike[str], output: str | os.PathLike[str],
                  allow_nonfinite=allow_nonfinite)
     save(graph, output, opset=opset, nchw_inputs=nchw_inputs, sources=(model, weights))
     return graph
+
+
+def quantize(model: Graph | str | os.PathLike[str], *, calibration: object, scheme: str = "int8",
+             method: str = "minmax", per_tensor: bool = False, io: str = "float", batch_size: int = 32,
+             input_shapes: InputShapes | None = None) -> Graph:
+    """Post-training quantization without TensorFlow: a new graph in QDQ form (``model`` untouched)
+    that :func:`save` writes as QDQ ONNX (and, with the TFLite integer lowering, as int8 ``.tflite``).
+
+    Args:
+        model: an IR graph (from :func:`load`) or a Keras model file (loaded with ``input_shapes``).
+        calibration: representative inputs: an array (one input), a dict by input name, an iterable
+            of either (batches), or a ``.npy``/``.npz`` path (see ``keras2edge.quantize.data``).
+        scheme: ``"int8"`` (a key of ``keras2edge.quantize.schemes.SCHEMES``).
+        method: range observer (a key of ``keras2edge.quantize.observers.OBSERVERS``; ``"minmax"``).
+        per_tensor: one weight scale per tensor instead of per output channel.
+        io: model inputs and outputs as ``"float"`` (Quantize/Dequantize inside), ``"int8"`` or ``"uint8"``.
+        batch_size: calibration samples run at once.
+
+    Raises:
+        QuantizationError: unknown scheme/method/io, or calibration data that does not fit the model
+            (naming the input and both shapes).
+    """
+    from .quantize import QuantizeOptions, check_options, quantize_graph
+
+    options = QuantizeOptions(scheme=scheme, calibration=calibration, method=method, per_tensor=per_tensor, io=io,
+                              batch_size=batch_size)
+    check_options(options)
+    graph = model if isinstance(model, Graph) else load(model, input_shapes=input_shapes)
+    return quantize_graph(graph, options)
 
 
 def inspect(model: str | os.PathLike[str], weights: str | os.PathLike[str] | None = None, *,

@@ -164,6 +164,51 @@ def convert(models: tuple[str, ...], output: str, fmt: str | None, jobs: int, as
                    nchw_inputs=nchw_inputs, backend=backend, limits=limits, allow_nonfinite=allow_nonfinite)
 
 
+@main.command("quantize")
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="Output file: .onnx (QDQ) or .tflite (int8).")
+@click.option("--calibration", required=True, type=click.Path(),
+              help="Representative inputs: .npy (one input, N samples) or .npz (keys = input names).")
+@click.option("--scheme", default="int8", show_default=True, help="Quantization scheme.")
+@click.option("--calibration-method", "method", default="minmax", show_default=True,
+              help="Range observer for activations.")
+@click.option("--per-tensor", is_flag=True, help="One weight scale per tensor (targets without per-channel kernels).")
+@click.option("--io", type=click.Choice(["float", "int8", "uint8"]), default="float", show_default=True,
+              help="Type of the model's inputs and outputs.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True,
+              help="Calibration samples run at once.")
+@click.option("--weights", type=click.Path(dir_okay=False), help="Weights file for an architecture JSON.")
+@click.option("--input-shape", "input_shape", multiple=True, metavar="NAME:D0,D1,...", help="Pin an input's shape.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@handle_errors
+def quantize_command(model: str, output: str, calibration: str, scheme: str, method: str, per_tensor: bool, io: str,
+                     batch_size: int, weights: str | None, input_shape: tuple[str, ...], as_json: bool) -> None:
+    """Quantize a Keras model after training (no TensorFlow): calibrate on representative inputs,
+    write QDQ ONNX or an int8 .tflite.
+
+    \b
+    keras2edge quantize model.h5 -o model_int8.onnx --calibration samples.npz [--io int8]
+    """
+    from .quantize.int8 import summary
+
+    shapes = parse_input_shapes(input_shape)
+    api.check_save_path(output, (model, weights, calibration))
+    t0 = time.perf_counter()
+    graph = api.load(model, weights, input_shapes=shapes)
+    q = api.quantize(graph, calibration=calibration, scheme=scheme, method=method, per_tensor=per_tensor, io=io,
+                     batch_size=batch_size)
+    api.save(q, output, sources=(model, weights, calibration))
+    info = {"output": output, "scheme": scheme, "method": method, "per_tensor": per_tensor, "io": io,
+            **summary(q), "seconds": round(time.perf_counter() - t0, 3)}
+    if as_json:
+        click.echo(json.dumps(info, indent=2))
+        return
+    kept = f", kept float: {', '.join(info['kept_float'])}" if info["kept_float"] else ""
+    click.echo(f"Wrote {output} ({scheme}, {info['quantized_values']} quantized values, {info['int8_weights']} int8 "
+               f"weight tensors{kept}) in {info['seconds']:.2f} s")
+
+
 def _convert_batch(models: tuple[str, ...], outdir: str, *, fmt: str, jobs: int, as_json: bool,
                    **options: Any) -> None:
     """keras2edge.convert_many with progress on stderr (a bar on a terminal, else a line per model),

@@ -7,7 +7,50 @@ Layout (one role per module):
   validated against the model's inputs and streamed in batches;
 * ``observers`` — range observers (``Observer``: ``update`` per batch, ``range`` at the end), one
   registry ``OBSERVERS`` keyed by ``--calibration-method``;
-* ``weights_only`` — the schemes that need no calibration: ``dynamic`` (int8 weights) and ``float16``.
+* ``schemes`` — the ``--scheme`` registry ``SCHEMES`` (name -> graph rewrite into QDQ form);
+* ``calibrate`` — the float graph's ``.tflite`` run in the runtime, one observer per value;
+* ``params`` — int8 parameters from ranges and weights (TFLite converter rules);
+* ``qdq`` — the QDQ rewrite (the contract with the emitters);
+* ``int8`` — the full-int8 scheme (parameters by each op's ``QuantRule``).
+
+``quantize_graph(graph, options)`` runs the scheme ``options.scheme``; ``keras2edge.quantize`` (api.py)
+is the public entry point over it.
 """
 
-from . import weights_only  # noqa: F401 - registers its schemes in schemes.SCHEMES
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..errors import QuantizationError
+from . import int8 as _int8  # noqa: F401 - registers the "int8" scheme
+from . import weights_only  # noqa: F401 - registers "dynamic" and "float16"
+from .int8 import IO_TYPES
+from .observers import make_observer
+from .schemes import QuantizeOptions, scheme
+
+if TYPE_CHECKING:
+    from ..ir.graph import Graph
+
+
+def check_options(options: QuantizeOptions) -> None:
+    """QuantizationError for an unknown scheme, calibration method or io type, or a bad batch size."""
+    scheme(options.scheme)
+    make_observer(options.method)
+    if options.io not in IO_TYPES:
+        raise QuantizationError(f"unknown io type {options.io!r}; supported: {', '.join(IO_TYPES)}")
+    if isinstance(options.batch_size, bool) or not isinstance(options.batch_size, int) or options.batch_size < 1:
+        raise QuantizationError(f"calibration batch size must be a positive int, got {options.batch_size!r}")
+
+
+def quantize_graph(graph: Graph, options: QuantizeOptions) -> Graph:
+    """``graph`` quantized by ``options`` (a new graph in QDQ form; ``graph`` is not modified).
+    Bad options are refused before any work (:func:`check_options`)."""
+    check_options(options)
+    done = next((n for n in graph.nodes if n.op in ("Quantize", "Dequantize")), None)
+    if done is not None or any(v.quant is not None for v in graph.inputs):
+        where = done.where() if done is not None else "its inputs"
+        raise QuantizationError(f"graph {graph.name!r} is already quantized ({where}); quantize a float model")
+    return scheme(options.scheme)(graph, options)
+
+
+__all__ = ["QuantizeOptions", "check_options", "quantize_graph"]

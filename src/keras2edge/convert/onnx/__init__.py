@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 from ...errors import LimitExceededError, OptionError, UnsupportedOpError
 from ...fileio import PathLike, open_atomic
 from ...ir.activation import NONE, fused_activation
+from ...ir.dtypes import DType
 from ...ir.graph import Graph
 from ...ir.passes import UnfuseActivationPass
 from ...ir.quant import outside_qdq
@@ -48,9 +49,24 @@ if TYPE_CHECKING:
 DEFAULT_OPSET = 21
 MIN_OPSET = 13   # Split/Squeeze/Unsqueeze/ReduceSum take axes as inputs, Softmax works per axis
 MAX_OPSET = 24
+# Quantized (int8/uint8 QDQ) graphs default to opset 20: onnxruntime 1.32's QDQ propagation
+# (ORT_ENABLE_EXTENDED and above) moves a DequantizeLinear past a Transpose/Reshape at opset >= 21 by
+# creating a QuantizeLinear with output_dtype INT8 and a uint8 zero point, and the model fails to
+# load (checked on a 4-node Q -> DQ -> Transpose -> Relu model: opset 13..20 load, 21 fails).
+QDQ_OPSET = 20
+
+
+def default_opset(graph: Graph) -> int:
+    """The opset written when none is asked: ``QDQ_OPSET`` for a graph with int8/uint8 quantized
+    values (int16 needs 21), else ``DEFAULT_OPSET``."""
+    types = {v.dtype for v in graph.values() if v.quant is not None} | {
+        n.attrs["quant"].qtype for n in graph.nodes if n.op == "Quantize"}
+    if types and DType.INT16 not in types:
+        return QDQ_OPSET
+    return DEFAULT_OPSET
 
 __all__ = ["DEFAULT_OPSET", "MAX_OPSET", "MIN_OPSET", "ONNX_EMITTERS", "OnnxContext", "OnnxEmission", "OnnxValue",
-           "check_opset", "emit_onnx", "onnx_bytes", "onnx_pieces", "save_onnx", "to_onnx"]
+           "check_opset", "default_opset", "emit_onnx", "onnx_bytes", "onnx_pieces", "save_onnx", "to_onnx"]
 
 
 def check_opset(opset: object) -> int:
@@ -133,7 +149,7 @@ class OnnxEmission:
 def emit_onnx(
     graph: Graph,
     *,
-    opset: int = DEFAULT_OPSET,
+    opset: int | None = None,
     nchw_inputs: bool = False,
     nchw_outputs: bool = False,
     input_shapes: Mapping[str, Sequence[int]] | None = None,
@@ -145,7 +161,7 @@ def emit_onnx(
 
     Args:
         graph: the IR graph (NHWC).
-        opset: default-domain opset, ``MIN_OPSET``..``MAX_OPSET``; ops newer than it are decomposed
+        opset: default-domain opset, ``MIN_OPSET``..``MAX_OPSET`` (None: :func:`default_opset`); ops newer than it are decomposed
             (Gelu below 20) or use the older form (reductions' axes, Resize sizes).
         nchw_inputs: expose graph inputs of rank >= 3 channels first (no Transpose at the inputs).
         nchw_outputs: deliver graph outputs of rank >= 3 channels first.
@@ -161,7 +177,7 @@ def emit_onnx(
         UnsupportedOpError: an op (or op configuration) the emitter cannot express.
         LimitExceededError: the model would take more than 2 GiB, the limit of a protobuf file.
     """
-    opset = check_opset(opset)
+    opset = check_opset(default_opset(graph) if opset is None else opset)
     quantized = outside_qdq(graph.values(), graph.outputs)
     if quantized:
         raise UnsupportedOpError(ONNX_OWNER, f"to_onnx emits float models with Quantize/Dequantize at most, but "

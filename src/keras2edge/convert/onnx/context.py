@@ -87,6 +87,7 @@ class OnnxContext:
         self._consts: dict[tuple[Any, ...], str] = {}     # constant cache (identity or content)
         self._shapes: dict[int, Shape] = {}
         self.flat_sources: dict[int, tuple[Value, list[int]]] = {}  # FLAT_CF value -> (cf input, target)
+        self._deferred: dict[int, Callable[[], str]] = {}  # id(value) -> emits it on first use (see defer)
         self.current: Node | None = None
         self._took_ir_name = False
         self._current_outputs: set[str] = set()
@@ -261,6 +262,13 @@ class OnnxContext:
         self._current_outputs.add(name)
         return name
 
+    def defer(self, v: Value, layout: str, emit: Callable[[], str]) -> None:
+        """The current node produces ``v`` (held in ``layout``) only if something asks for it: ``emit``
+        writes it then and returns its name (a Dequantize of a weight that every reader writes in
+        its own layout is never emitted as it is)."""
+        self._home[id(v)] = layout
+        self._deferred[id(v)] = emit
+
     def alias(self, v: Value, layout: str, src: str) -> None:
         """``v`` held in ``layout`` is the existing tensor ``src`` (no node, unless a graph output needs its name)."""
         if v.rank < 3 and layout != FLAT_CF:
@@ -276,7 +284,7 @@ class OnnxContext:
         and the node outputs emitted so far."""
         held = [*self.graph.inputs, *(v for node in self.graph.nodes for v in node.outputs)]
         return {v.name: OnnxValue(self._tensors[(id(v), home)], home) for v in held
-                if (home := self._home.get(id(v))) is not None}
+                if (home := self._home.get(id(v))) is not None and (id(v), home) in self._tensors}
 
     def declare_input(self, v: Value) -> None:
         """Declare graph input ``v`` (channels first when ``nchw_inputs`` and rank >= 3)."""
@@ -299,6 +307,10 @@ class OnnxContext:
         key = (id(v), layout)
         if key in self._tensors:
             return self._tensors[key]
+        if (id(v), home) not in self._tensors and id(v) in self._deferred:
+            self._tensors[(id(v), home)] = self._deferred.pop(id(v))()
+            if key in self._tensors:
+                return self._tensors[key]
         if (id(v), home) not in self._tensors:
             raise UnsupportedOpError(ONNX_OWNER, f"value {v.name} is used before it is produced")
         src = self._tensors[(id(v), home)]

@@ -15,7 +15,8 @@ from ...ir.node import Node
 from ...ir.ops import same_pads
 from ...ir.value import Value
 from .context import ONNX_EMITTERS, OnnxContext
-from .layout import CF, NHWC
+from .layout import CF
+from .ops_quant import weight
 
 
 def pair(v: Any) -> tuple[int, int]:
@@ -45,11 +46,21 @@ def window_padding(ctx: OnnxContext, node: Node, x: Value, kernel: tuple[int, in
 
 
 def _const_weight(ctx: OnnxContext, node: Node) -> Value:
+    """The kernel: a constant, or a Dequantize of one (quantized weights, ``ops_quant.weight``)."""
     w = node.inputs[1]
     assert w is not None
-    if not w.is_const:
+    dq = w.producer
+    if not (w.is_const or (dq is not None and dq.op == "Dequantize" and dq.inputs[0] is not None
+                           and dq.inputs[0].is_const)):
         raise ctx.unsupported(node, "the kernel must be a constant (weights), not a computed tensor")
     return w
+
+
+def _kernel(ctx: OnnxContext, node: Node, w: Value, key: str, perm: tuple[int, ...]) -> str:
+    name = weight(ctx, w, key, lambda a: np.transpose(a, perm), perm)
+    if name is None:
+        raise ctx.unsupported(node, "the kernel must be a constant (weights), not a computed tensor")
+    return name
 
 
 def bias_names(ctx: OnnxContext, node: Node) -> list[str]:
@@ -69,7 +80,7 @@ def emit_conv2d(ctx: OnnxContext, node: Node) -> None:
     group = int(cin) // int(cin_g) if cin is not None and cin_g else 1
     s, d = pair(node.attrs["strides"]), pair(node.attrs["dilations"])
     xin = ctx.get(x, CF)
-    wname = ctx.const_value(w, "oihw", lambda a: np.transpose(a, (3, 2, 0, 1)))
+    wname = _kernel(ctx, node, w, "oihw", (3, 2, 0, 1))
     y = ctx.set_output(node.output, CF)
     ctx.add1("Conv", [xin, wname] + bias_names(ctx, node), y, kernel_shape=[kh, kw], strides=list(s),
              dilations=list(d), group=group, **window_padding(ctx, node, x, (kh, kw), s, d, node.attrs["padding"]))
@@ -88,7 +99,7 @@ def emit_depthwise_conv2d(ctx: OnnxContext, node: Node) -> None:
         raise ctx.unsupported(node, "the input's channel count must be known (it is the Conv's group)")
     s, d = pair(node.attrs["strides"]), pair(node.attrs["dilations"])
     xin = ctx.get(x, CF)
-    wname = ctx.const_value(w, "dw_oihw", lambda a: np.transpose(a, (3, 0, 1, 2)))
+    wname = _kernel(ctx, node, w, "dw_oihw", (3, 0, 1, 2))
     y = ctx.set_output(node.output, CF)
     ctx.add1("Conv", [xin, wname] + bias_names(ctx, node), y, kernel_shape=[kh, kw], strides=list(s),
              dilations=list(d), group=int(cin), **window_padding(ctx, node, x, (kh, kw), s, d, node.attrs["padding"]))
@@ -116,7 +127,7 @@ def emit_transpose_conv2d(ctx: OnnxContext, node: Node) -> None:
         ends.append(max(end, 0))
         extra.append(max(-end, 0))
     xin = ctx.get(x, CF)
-    wname = ctx.const_value(w, "iohw", lambda a: np.transpose(a, (3, 2, 0, 1)))
+    wname = _kernel(ctx, node, w, "iohw", (3, 2, 0, 1))
     y = ctx.set_output(node.output, CF)
     attrs: dict[str, Any] = {"kernel_shape": [kh, kw], "strides": list(s),
                              "pads": [before[0], before[1], ends[0], ends[1]]}

@@ -5,17 +5,28 @@ Scale and zero point become initializers (a scalar per tensor; 1-D with ``axis``
 op works on NHWC values, so the IR axis is the ONNX axis, and for per-tensor parameters too: with a
 channels-first value, onnxruntime 1.32's layout optimizer (ORT_ENABLE_ALL, its default) rewrites
 DequantizeLinear + Transpose into a QuantizeLinear whose zero point type it gets wrong, and the model
-fails to load. int16 needs opset 21. ONNX's QuantizeLinear
+fails to load. int16 needs opset 21.
+
+A Dequantize of a constant (quantized weights, biases) is written where it is read: a convolution
+or dense emitter asks :func:`weight` for its kernel in its own layout (OIHW, ...), which writes
+the integer constant in that layout and a DequantizeLinear whose per-channel ``axis`` follows the
+output-channel axis to its new place; any other reader gets the NHWC DequantizeLinear. ONNX's QuantizeLinear
 rounds half to even where the IR (TFLite Micro) rounds half away from zero: on an exact tie
 (x / scale = k + 0.5) the ONNX file's integer differs by one (shared/docs/int8-arithmetic.md §5).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
 from ...ir.dtypes import DType
 from ...ir.node import Node
+from ...ir.quant import QuantParams
+from ...ir.value import Value
 from .context import ONNX_DTYPE, ONNX_EMITTERS, OnnxContext
-from .layout import NHWC
+from .layout import CF, NHWC
 
 OPS = {"Quantize": "QuantizeLinear", "Dequantize": "DequantizeLinear"}
 #: The first opset whose QuantizeLinear/DequantizeLinear take each integer type.
@@ -38,10 +49,46 @@ def emit_quant(ctx: OnnxContext, node: Node) -> None:
     if ctx.opset < MIN_OPSET[qtype]:
         raise ctx.unsupported(node, f"{OPS[node.op]} on {qtype.value} needs opset {MIN_OPSET[qtype]} or newer "
                                     f"(this file is opset {ctx.opset})")
-    per_axis = q.axis is not None
-    layout = NHWC
-    shape = (q.channels,) if per_axis else ()
-    scale = ctx.initializer(q.scale.reshape(shape), f"{node.name}/scale")
-    zero_point = ctx.initializer(q.zero_point.astype(qtype.np).reshape(shape), f"{node.name}/zero_point")
-    attrs = {"axis": q.axis} if per_axis else {}
-    ctx.add1(OPS[node.op], [ctx.get(x, layout), scale, zero_point], ctx.set_output(node.output, layout), **attrs)
+    if node.op == "Dequantize" and x.is_const:
+        out = node.output
+        ctx.defer(out, NHWC, lambda: _linear(ctx, node.op, ctx.get(x, NHWC), q, qtype, node.name, q.axis,
+                                             ctx.claim(out)))
+        return
+    # Per-tensor parameters work in any layout. A Quantize works where its input is; a Dequantize
+    # where its readers want it (channels first when bound for a convolution), so a layout change
+    # is a Transpose of the integers before it: a Transpose right after a DequantizeLinear trips
+    # onnxruntime 1.32's QDQ propagation at opset >= 21 (see the module docstring).
+    if q.axis is not None or x.rank < 3:
+        layout = NHWC
+    elif node.op == "Quantize":
+        layout = ctx.layout(x)
+    else:
+        layout = CF if id(node.output) in ctx.bound_for_cf else NHWC
+    _linear(ctx, node.op, ctx.get(x, layout), q, qtype, node.name, q.axis, ctx.set_output(node.output, layout))
+
+
+def _linear(ctx: OnnxContext, op: str, x: str, q: QuantParams, qtype: DType, name: str, axis: int | None,
+            out: str | None = None) -> str:
+    """QuantizeLinear/DequantizeLinear of ONNX tensor ``x`` with ``q`` (per channel on ``axis``)."""
+    shape = (q.channels,) if q.axis is not None else ()
+    scale = ctx.initializer(q.scale.reshape(shape), f"{name}/scale")
+    zero_point = ctx.initializer(q.zero_point.astype(qtype.np).reshape(shape), f"{name}/zero_point")
+    attrs = {"axis": axis} if q.axis is not None else {}
+    return ctx.add1(OPS[op], [x, scale, zero_point], out, **attrs)
+
+
+def weight(ctx: OnnxContext, w: Value, key: str, fn: Callable[[np.ndarray], np.ndarray],
+           perm: Sequence[int] | None) -> str | None:
+    """The ONNX tensor of weight ``w`` rearranged by ``fn`` (cached under ``key``): a constant's
+    initializer, or for a Dequantize of a constant the integer constant rearranged and dequantized
+    on the channel axis's new place (``perm``: the transpose ``fn`` applies; None: axes unchanged).
+    None if ``w`` is neither (a computed tensor)."""
+    if w.is_const:
+        return ctx.const_value(w, key, fn)
+    dq = w.producer
+    c = dq.inputs[0] if dq is not None and dq.op == "Dequantize" else None
+    if dq is None or c is None or not c.is_const:
+        return None
+    q: QuantParams = dq.attrs["quant"]
+    axis = q.axis if q.axis is None or perm is None else list(perm).index(q.axis)
+    return _linear(ctx, "Dequantize", ctx.const_value(c, key, fn), q, c.dtype, dq.name, axis)
