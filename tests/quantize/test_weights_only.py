@@ -29,6 +29,7 @@ import numpy as np
 import pytest
 
 import keras2edge
+from keras2edge.convert.onnx import to_onnx
 from keras2edge.convert.tflite import to_tflite, write_model
 from keras2edge.ir.dtypes import DType
 from keras2edge.ir.ops import QuantRule, op_spec
@@ -63,9 +64,6 @@ KERAS_BOUND_EXCEPT = {("k2-cnn2d", "dynamic"): 0.25, ("k2-cnn2d", "float16"): 0.
 # keras2edge.runtime against LiteRT's reference kernels on the same file: worst 4.4e-7 (k2-bn_eps,
 # float16); margin 4.5x.
 OURS_VS_LITERT = 2e-6
-# ONNX: the conv emitters need the kernel as a constant; a Dequantize of one is slice QA's
-# convert/onnx work (ops_quant.weight), not merged in this branch.
-ONNX_NEEDS_QA = "needs slice QA's ONNX emitter support for Dequantize-of-constant conv kernels"
 
 
 def _id(e: dict) -> str:
@@ -184,17 +182,17 @@ def test_float16_refused_by_tflite_micro() -> None:
         tflm(write_model(to_tflite(_quantized(graph, "dynamic"), batch=x.shape[0])), [x])
 
 
-def _needs_qa(entry: dict) -> bool:
-    return any(s in entry["layers"] for s in ("Conv1D", "Conv2D", "DepthwiseConv2D", "SeparableConv1D",
-                                              "SeparableConv2D", "Conv2DTranspose", "Conv1DTranspose"))
-
-
 @pytest.mark.parametrize("name", ["dynamic", "float16"])
-@pytest.mark.parametrize("entry", [pytest.param(e, marks=pytest.mark.xfail(strict=False, reason=ONNX_NEEDS_QA))
-                                   if _needs_qa(e) else e for e in MODELS], ids=[_id(e) for e in MODELS])
+@pytest.mark.parametrize("entry", MODELS, ids=[_id(e) for e in MODELS])
 def test_fixture_onnx(entry: dict, name: str) -> None:
     graph, feeds, want = _load(entry)
-    got = run_graph_onnx(_quantized(graph, name), feeds)
+    q = _quantized(graph, name)
+    model = to_onnx(q)
+    ops = [n.op_type for n in model.graph.node]
+    # Stored weights are widened where they are read, in the reader's layout (a conv kernel OIHW).
+    assert ("DequantizeLinear" in ops) == (name == "dynamic" and _has_weights(graph, name))
+    assert ("Cast" in ops) >= (name == "float16" and _has_weights(graph, name))
+    got = run_graph_onnx(q, feeds)
     errs = [scaled_error(g, w) for g, w in zip(got, want)]
     assert max(errs) <= _bound(entry, name), f"{_id(entry)} {name}: onnxruntime errors {errs}"
 

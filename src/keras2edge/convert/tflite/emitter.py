@@ -533,7 +533,7 @@ def _emit(graph: Graph, batch: int | None) -> TFLiteContext:
     for v in graph.inputs:
         ctx.declare(v)
     live = _live_nodes(graph)
-    integer = IntegerLowering(graph, TFLITE_OWNER)
+    integer = IntegerLowering(graph)
     stored = WeightStorage(graph)
     for node in graph.nodes:
         if id(node) not in live:
