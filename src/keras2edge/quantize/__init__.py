@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import QuantizationError
 from . import int8 as _int8  # noqa: F401 - registers the "int8" scheme
+from . import weights_only  # noqa: F401 - registers "dynamic" and "float16"
 from .int8 import IO_TYPES
 from .observers import make_observer
 from .schemes import QuantizeOptions, scheme

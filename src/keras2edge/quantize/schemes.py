@@ -29,6 +29,7 @@ class QuantizeOptions:
     per_tensor: bool = False          # per-tensor weights (targets without per-channel kernels)
     io: str = "float"                 # model inputs/outputs: "float", "int8" or "uint8"
     batch_size: int = 32              # calibration batch size
+    min_weight_elements: int = 1024   # dynamic: smaller weights stay float (the TFLite converter's threshold)
 
 
 SchemeFn = Callable[["Graph", QuantizeOptions], "Graph"]

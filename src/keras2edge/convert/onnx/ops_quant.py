@@ -1,4 +1,5 @@
-"""ONNX emitters for the quantization ops: Quantize -> QuantizeLinear, Dequantize -> DequantizeLinear.
+"""ONNX emitters for the quantization ops: Quantize -> QuantizeLinear, Dequantize -> DequantizeLinear
+(of float16: Cast to float32).
 
 Scale and zero point become initializers (a scalar per tensor; 1-D with ``axis`` per channel). The
 op works on NHWC values, so the IR axis is the ONNX axis, and for per-tensor parameters too: with a
@@ -24,7 +25,7 @@ from ...ir.dtypes import DType
 from ...ir.node import Node
 from ...ir.quant import QuantParams
 from ...ir.value import Value
-from .context import ONNX_EMITTERS, OnnxContext
+from .context import ONNX_DTYPE, ONNX_EMITTERS, OnnxContext
 from .layout import CF, NHWC
 
 OPS = {"Quantize": "QuantizeLinear", "Dequantize": "DequantizeLinear"}
@@ -39,6 +40,13 @@ def emit_quant(ctx: OnnxContext, node: Node) -> None:
     if x is None:
         raise ctx.unsupported(node, "missing input")
     q = node.attrs["quant"]
+    if q is None:  # Dequantize of float16 (stored weights): an exact widening, written where it is read
+        out = node.output
+        if x.is_const:
+            ctx.defer(out, NHWC, lambda: _cast(ctx, ctx.get(x, NHWC), ctx.claim(out)))
+        else:
+            _cast(ctx, ctx.get(x, NHWC), ctx.set_output(out, NHWC))
+        return
     qtype = q.qtype if node.op == "Quantize" else x.dtype
     if node.op == "Quantize" and qtype == DType.INT32:
         raise ctx.unsupported(node, "QuantizeLinear does not produce int32")
@@ -63,6 +71,11 @@ def emit_quant(ctx: OnnxContext, node: Node) -> None:
     _linear(ctx, node.op, ctx.get(x, layout), q, qtype, node.name, q.axis, ctx.set_output(node.output, layout))
 
 
+def _cast(ctx: OnnxContext, x: str, out: str | None = None) -> str:
+    """float16 ONNX tensor ``x`` widened to float32 (a Dequantize without parameters)."""
+    return ctx.add1("Cast", [x], out, to=ONNX_DTYPE[DType.FLOAT32])
+
+
 def _linear(ctx: OnnxContext, op: str, x: str, q: QuantParams, qtype: DType, name: str, axis: int | None,
             out: str | None = None) -> str:
     """QuantizeLinear/DequantizeLinear of ONNX tensor ``x`` with ``q`` (per channel on ``axis``)."""
@@ -85,6 +98,8 @@ def weight(ctx: OnnxContext, w: Value, key: str, fn: Callable[[np.ndarray], np.n
     c = dq.inputs[0] if dq is not None and dq.op == "Dequantize" else None
     if dq is None or c is None or not c.is_const:
         return None
-    q: QuantParams = dq.attrs["quant"]
+    q: QuantParams | None = dq.attrs["quant"]
+    if q is None:  # float16 weights: stored in the op's layout, widened by a Cast
+        return _cast(ctx, ctx.const_value(c, key, fn))
     axis = q.axis if q.axis is None or perm is None else list(perm).index(q.axis)
     return _linear(ctx, "Dequantize", ctx.const_value(c, key, fn), q, c.dtype, dq.name, axis)

@@ -61,6 +61,7 @@ from ...runtime import schema
 from ...runtime.codes import ACT_NONE, ACT_RELU, ACT_RELU6, ACT_RELU_N1_TO_1, TENSOR_TYPE_CODES
 from ...runtime.model import (Metadata, Model, Operator, OperatorCode, Quantization, SignatureDef, SubGraph,
                               Tensor)
+from .hybrid import WeightStorage
 from .integer import IntegerLowering, transformed_quant
 from .lowering import lower
 from .versions import min_runtime_version, op_version
@@ -533,6 +534,7 @@ def _emit(graph: Graph, batch: int | None) -> TFLiteContext:
         ctx.declare(v)
     live = _live_nodes(graph)
     integer = IntegerLowering(graph)
+    stored = WeightStorage(graph)
     for node in graph.nodes:
         if id(node) not in live:
             continue
@@ -540,6 +542,9 @@ def _emit(graph: Graph, batch: int | None) -> TFLiteContext:
         if integer.emit(ctx, node, lambda n: TFLITE_EMITTERS.lookup(n.op, n.where())):
             ctx.current = None
             continue  # written as an integer kernel (or absorbed by one): integer.py
+        if stored.emit(ctx, node, lambda n: TFLITE_EMITTERS.lookup(n.op, n.where())):
+            ctx.current = None
+            continue  # int8 weights of a hybrid kernel, float16 constants: hybrid.py
         emit = TFLITE_EMITTERS.lookup(node.op, node.where())
         emit(ctx, node)
         for v in node.outputs:

@@ -4,7 +4,9 @@ shared/docs/int8-arithmetic.md §3.1):
 - ``Quantize``: float -> int8/uint8/int16, q = clamp(round_half_away(float32(x) / float32(s)) + z)
   (the division in float32, ties away from zero as C++ ``std::round``, saturating where TFLite's
   int32 cast is undefined; NaN gives the type's lowest value, as TFLite Micro does on x86);
-- ``Dequantize``: int8/uint8/int16/int32 -> float32, x = float32(float64(s) * (q - z)).
+- ``Dequantize``: int8/uint8/int16/int32 -> float32, x = float32(float64(s) * (q - z)); also
+  float16 -> float32 (exact), with no ``quant``: how float16 weights are stored (TFLite's float16
+  mode writes a DEQUANTIZE of the float16 constant; ONNX a Cast).
 
 The parameters are the ``quant`` attribute, a ``QuantParams`` whose ``qtype`` names the integer
 type; per-channel parameters apply along their ``axis``. The specs' ``output_quant`` / ``input_quant``
@@ -33,6 +35,8 @@ def _typed(q: Any) -> str | None:
 
 
 QUANT_ATTR = Attr("quant", (QuantParams,), REQUIRED, _typed)
+# Dequantize's: None for a float16 input (a plain widening to float32, nothing to scale).
+DEQUANT_ATTR = Attr("quant", (QuantParams, type(None)), None, lambda q: None if q is None else _typed(q))
 
 
 def round_half_away(v: np.ndarray) -> np.ndarray:
@@ -82,23 +86,32 @@ def _quantize_eval(ins: list[np.ndarray | None], attrs: dict[str, Any]) -> list[
 
 def _dequantize_infer(ins: list[Value | None], attrs: dict[str, Any]) -> list[tuple[DType, Shape]]:
     (x,) = need("Dequantize", ins, 0)
-    _check_axis("Dequantize", attrs["quant"], x)
+    q: QuantParams | None = attrs["quant"]
+    if (x.dtype == DType.FLOAT16) != (q is None):
+        raise ShapeError("Dequantize", f"a {x.dtype.value} input needs "
+                         + ("no quantization parameters (float16 widens exactly)" if q is not None
+                            else "its quantization parameters (the quant attribute)"), [x.shape])
+    if q is not None:
+        _check_axis("Dequantize", q, x)
     return [(DType.FLOAT32, x.shape)]
 
 
 def _dequantize_eval(ins: list[np.ndarray | None], attrs: dict[str, Any]) -> list[np.ndarray]:
     (x,) = need_arrays("Dequantize", ins, 0)
+    if attrs["quant"] is None:  # float16 -> float32: exact
+        return [x.astype(np.float32)]
     scale, zp = _along_axis(attrs["quant"], x.ndim)
     return [(scale.astype(np.float64) * (x.astype(np.int64) - zp)).astype(np.float32)]
 
 
-def _attr_quant(attrs: dict[str, Any]) -> QuantParams:
+def _attr_quant(attrs: dict[str, Any]) -> QuantParams | None:
     return attrs["quant"]
 
 
 define("Quantize", Family.QUANT, ["x"], (QUANT_ATTR,), _quantize_infer, _quantize_eval,
        "float -> integer by the quant attribute (TFLM AffineQuantize: float32 division, ties away, saturate)",
        dtypes=[DTypes.FLOAT], channels=ChannelFlow.ELEMENTWISE, quant=QuantRule.BOUNDARY, output_quant=_attr_quant)
-define("Dequantize", Family.QUANT, ["x"], (QUANT_ATTR,), _dequantize_infer, _dequantize_eval,
-       "integer -> float32 by the quant attribute: float32(float64(scale) * (q - zero_point))",
-       dtypes=[INTS], channels=ChannelFlow.ELEMENTWISE, quant=QuantRule.BOUNDARY, input_quant=_attr_quant)
+define("Dequantize", Family.QUANT, ["x"], (DEQUANT_ATTR,), _dequantize_infer, _dequantize_eval,
+       "integer -> float32 by the quant attribute: float32(float64(scale) * (q - zero_point)); float16 -> "
+       "float32 (no quant)",
+       dtypes=[INTS | {DType.FLOAT16}], channels=ChannelFlow.ELEMENTWISE, quant=QuantRule.BOUNDARY, input_quant=_attr_quant)
