@@ -2,8 +2,9 @@
 LiteRT Quantizer — whole-process time, and what the int8 files are worth.
 
 Run by hand from the repository root, in a Python that has TensorFlow 2.21 / Keras 3 (the ``zoo`` extra),
-``litert-quantizer`` and ``ai-edge-litert`` (the zoo venv)::
+LiteRT Quantizer (the ``bench`` extra) and ``ai-edge-litert`` (the ``test`` extra)::
 
+    pip install -e ".[test,zoo,bench]"
     python bench/quantize.py                                  # the 4 trained digits models + MobileNetV2
     python bench/quantize.py --models digits_cnn MobileNetV2 --runs 3
     python bench/quantize.py --k2e-src /path/to/other/checkout/src   # whose keras2edge to time
