@@ -7,14 +7,16 @@ LiteRT Quantizer (the ``bench`` extra) and ``ai-edge-litert`` (the ``test`` extr
     pip install -e ".[test,zoo,bench]"
     python bench/quantize.py                                  # the 4 trained digits models + MobileNetV2
     python bench/quantize.py --models digits_cnn MobileNetV2 --runs 3
+    python bench/quantize.py --models MobileNetV2 MobileNetV3Small   # any Keras application of the zoo
     python bench/quantize.py --k2e-src /path/to/other/checkout/src   # whose keras2edge to time
 
 Models: the trained fixtures of ``tests/fixtures/trained/`` (``tests/fixtures/make_trained.py``: digits
 MLP, small MobileNet-style CNN, LSTM, GRU; their ``.keras`` files) and MobileNetV2 built as in
 ``tests/runtime/make_quantized_models.py`` (weights=None, seed 1234, BatchNormalization statistics
-randomised, logits), saved as ``.keras`` in ``--work``. Calibration: ``--samples`` (100) samples, the
-same array for every tool: the first 100 of the digits calibration split, or for MobileNetV2 uniform
-random inputs in its input range [-1, 1] (seed 1).
+randomised, logits), saved as ``.keras`` in ``--work`` (``--models`` takes any Keras application of
+``make_converter_models.ZOO`` the same way). Calibration: ``--samples`` (100) samples, the same array
+for every tool: the first 100 of the digits calibration split, or for a zoo model uniform random
+inputs in its input range ([-1, 1] for MobileNetV2; seed 1).
 
 Each tool quantizes to full int8 in its OWN fresh process; the time is the process's whole wall time
 (Python start, imports, model load, calibration, writing the file), median of ``--runs``, the tools
@@ -35,8 +37,8 @@ Quality, each int8 file run in LiteRT's reference kernels (``BUILTIN_REF``, whic
 Micro on int8), inputs quantized and outputs dequantized with the file's own parameters:
 
 * digits models: top-1 accuracy on the 360-sample test split, next to Keras' float accuracy;
-* MobileNetV2: relative L2 error of the outputs against Keras' float outputs, ||q - f|| / ||f||, over
-  ``--eval`` (8) random inputs in [-1, 1] (seed 2).
+* zoo models: relative L2 error of the outputs against Keras' float outputs, ||q - f|| / ||f||, over
+  ``--eval`` (8) random inputs in the input range (seed 2), and top-1 agreement with Keras.
 
 Results replace the "Quantization" section of ``bench/RESULTS.md`` (bench/results.py; other sections stay).
 """
@@ -132,6 +134,8 @@ def worker_make_zoo(name: str, work: str, samples: str, n_eval: str) -> None:
     sys.path.insert(0, str(REPO))  # a script run by path: tests/ is importable from the repository root
     from tests.runtime import make_converter_models as base
 
+    if name not in base.ZOO:
+        raise SystemExit(f"unknown model {name!r}: the digits models or one of {', '.join(base.ZOO)}")
     kwargs, (lo, hi) = base.ZOO[name]
     keras.utils.set_random_seed(base.SEED)
     kw = {"weights": None, **kwargs}
@@ -351,13 +355,13 @@ def report(rows: list[dict], args: argparse.Namespace, started: float, load0: tu
            f"- Load average at end (1/5/15 min): {' / '.join(f'{v:.2f}' for v in os.getloadavg())}\n\n",
            "### What is measured\n\n",
            f"- Full int8 with {args.samples} calibration samples, the same array for every tool (the first "
-           f"{args.samples} of the digits calibration split; MobileNetV2: uniform in [-1, 1], seed 1). See the "
+           f"{args.samples} of the digits calibration split; zoo models: uniform in the input range, seed 1). See the "
            "docstring of bench/quantize.py for each tool's exact call.\n",
            "- Time: whole-process wall time of one quantization (Python start, imports — TensorFlow's for the "
            f"TFLite converter —, load, calibration, write), median of {args.runs} run(s), tools alternated.\n",
            "- LiteRT Quantizer starts from a float .tflite made beforehand (not timed); *float input* says whose.\n",
            "- Quality: each int8 file in LiteRT's reference kernels. Digits: top-1 accuracy on the 360-sample test "
-           "split (in brackets: the change from Keras' float accuracy, percentage points). MobileNetV2: relative L2 "
+           "split (in brackets: the change from Keras' float accuracy, percentage points). Zoo models (random weights): relative L2 "
            f"error of the outputs against Keras' float outputs over {args.eval} random inputs, and top-1 agreement.\n\n",
            "### Results\n\n",
            "| model | Keras float | TFLite converter s | LiteRT Quantizer s | keras2edge s | ratio converter / keras2edge "
@@ -389,10 +393,11 @@ def report(rows: list[dict], args: argparse.Namespace, started: float, load0: tu
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--models", nargs="+", default=DIGITS + ZOO, choices=DIGITS + ZOO)
+    ap.add_argument("--models", nargs="+", default=DIGITS + ZOO,
+                    help="digits models and/or Keras applications of tests/runtime/make_converter_models.ZOO")
     ap.add_argument("--runs", type=int, default=1)
     ap.add_argument("--samples", type=int, default=100, help="calibration samples")
-    ap.add_argument("--eval", type=int, default=8, help="MobileNetV2: random inputs for the output error")
+    ap.add_argument("--eval", type=int, default=8, help="zoo models: random inputs for the output error")
     ap.add_argument("--work", type=Path, default=Path("/tmp/k2e-bench-quantize"))
     ap.add_argument("--k2e-src", type=Path, default=REPO / "src", help="the keras2edge package's parent folder")
     ap.add_argument("--no-write", action="store_true", help="print the section instead of writing RESULTS.md")
