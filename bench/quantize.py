@@ -38,7 +38,10 @@ Micro on int8), inputs quantized and outputs dequantized with the file's own par
 
 * digits models: top-1 accuracy on the 360-sample test split, next to Keras' float accuracy;
 * zoo models: relative L2 error of the outputs against Keras' float outputs, ||q - f|| / ||f||, over
-  ``--eval`` (8) random inputs in the input range (seed 2), and top-1 agreement with Keras.
+  ``--eval`` (8) random inputs in the input range (seed 2), and top-1 agreement with Keras. How much
+  Keras' own outputs depend on the input, ||f - mean f|| / ||f|| (mean over the inputs), is noted:
+  random-weight outputs barely do, so these figures measure a shared output vector more than the
+  input's effect, and top-1 agreement flips on its near-ties.
 
 Results replace the "Quantization" section of ``bench/RESULTS.md`` (bench/results.py; other sections stay).
 """
@@ -278,6 +281,11 @@ def bench(name: str, work: Path, runs: int, samples: int, n_eval: int, k2e_env: 
                  "errors": {}, "quality": {}, "bytes": {}}
     if info.get("float_note"):
         res["notes"].append(info["float_note"])
+    if "keras_out" in info:
+        f = info["keras_out"]
+        spread = float(np.linalg.norm(f - f.mean(0)) / np.linalg.norm(f))
+        res["notes"].append(f"Keras' outputs on the {len(f)} inputs: ||f - mean f|| / ||f|| = {spread:.1e}, "
+                            f"top-1 classes {sorted(set(f.argmax(-1).tolist()))}")
     res["keras_accuracy"] = info.get("keras_accuracy")
     outs = {t: work / f"{name}.{t}.int8.tflite" for t in TOOLS}
     for _ in range(runs):
@@ -362,7 +370,8 @@ def report(rows: list[dict], args: argparse.Namespace, started: float, load0: tu
            "- LiteRT Quantizer starts from a float .tflite made beforehand (not timed); *float input* says whose.\n",
            "- Quality: each int8 file in LiteRT's reference kernels. Digits: top-1 accuracy on the 360-sample test "
            "split (in brackets: the change from Keras' float accuracy, percentage points). Zoo models (random weights): relative L2 "
-           f"error of the outputs against Keras' float outputs over {args.eval} random inputs, and top-1 agreement.\n\n",
+           f"error of the outputs against Keras' float outputs over {args.eval} random inputs, and top-1 agreement with "
+           "Keras; the notes say how much Keras' own outputs depend on the input (random-weight outputs barely do).\n\n",
            "### Results\n\n",
            "| model | Keras float | TFLite converter s | LiteRT Quantizer s | keras2edge s | ratio converter / keras2edge "
            "| ratio LiteRT Quantizer / keras2edge | TFLite converter int8 | LiteRT Quantizer int8 | keras2edge int8 "
