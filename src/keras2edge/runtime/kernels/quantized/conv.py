@@ -31,7 +31,9 @@ How it is computed (exact, not approximated):
   ``K·255·128 ≤ 2^24`` (K = products per output: KH·KW·Cin/groups, KH·KW, KH·KW·Cin), float64 beyond
   (exact below 2^53, i.e. K < 2^38 for int8, K < 2^31 for 16x8 where |x·w| ≤ 2^22). BLAS may sum in any
   order: exact integer sums do not depend on it.
-* Requantization: ``common.Requantizer`` (float64 fast path, proven equal to ``fixed_point.mbqm``).
+* Requantization: ``common.Requantizer32`` (float32, the constant bias folded in) when prepare proves
+  it exact from the constant filter (|acc_c| ≤ Σ|w_c|·max|x − z_in|), else ``common.Requantizer``
+  (float64); both proven equal to ``fixed_point.mbqm`` and tested against it.
 * ``PLAIN = True`` (read at prepare) switches every kernel to int64 accumulation and the integer
   requantization: the reference the fast path is tested and timed against.
 
@@ -65,7 +67,7 @@ from ..base import (
     register,
 )
 from ..conv import _ColChunks, _strides, _TapLoop, _window, _Windows
-from .common import Requantizer, activation_clamp, per_tensor, qparams
+from .common import Requantizer, Requantizer32, activation_clamp, int_range, per_tensor, qparams
 
 #: Read at prepare time: True makes every quantized conv accumulate in int64 and requantize with the
 #: integer ``fixed_point.mbqm`` (the plain path the fast one is checked and timed against).
@@ -149,21 +151,36 @@ def _setup(ctx: OpContext, x_i: int, w_i: int, b_i: int, axis: int, terms: int, 
     if wide:
         requant = _wide_requant(mult, shift, lo, hi)
     else:
-        requant = _requant(ctx, Requantizer(mult, shift, zp_out, lo, hi), out_shape)
+        rq = Requantizer(mult, shift, zp_out, lo, hi)
+        r32 = None
+        if not PLAIN and w.is_const and (b is None or bconst is not None):
+            # |acc_c| ≤ Σ|w_c|·max|x − z_in| whatever the input: the bound Requantizer32's proof needs
+            qlo, qhi = int_range(ctx, x)
+            wabs = np.abs(np.asarray(w.data, np.int64)).sum(axis=tuple(i for i in range(w.rank) if i != axis))
+            r32 = Requantizer32.build(rq, bconst, wabs * max(qhi - zp_in, zp_in - qlo), nchan)
+        requant = _requant(ctx, rq, out_shape, r32)
     return _Setup(zp_in, acc_dtype, None if b is None else b_i, bconst, requant)
 
 
-def _requant(ctx: OpContext, rq: Requantizer, out_shape: Sequence[int]) -> Requant:
-    """The int32-MBQM requantization: the fast path with two float64 work buffers (one block of rows
-    each, or the whole output for TRANSPOSE_CONV, whose accumulator is a cropped, non-contiguous view),
-    or the plain integer path under PLAIN."""
+def _requant(ctx: OpContext, rq: Requantizer, out_shape: Sequence[int], r32: Requantizer32 | None = None
+             ) -> Requant:
+    """The int32-MBQM requantization: ``r32`` (float32, constant bias folded) when prepare could prove
+    it exact, else the float64 fast path, each with two work buffers (one block of rows each, or the
+    whole output for TRANSPOSE_CONV, whose accumulator is a cropped, non-contiguous view), or the plain
+    integer path under PLAIN."""
     if PLAIN:
         def plain(acc, out, bias, tmp):
             rq.plain(acc, out, bias)
         return plain
     size = int(np.prod(out_shape))
     if ctx.op != "TRANSPOSE_CONV":
-        size = min(size, Requantizer.BLOCK + int(out_shape[-1]))
+        size = min(size, max(Requantizer.BLOCK, Requantizer32.BLOCK) + int(out_shape[-1]))
+    if r32 is not None:
+        jz, jw = ctx.scratch((size,), np.float32), ctx.scratch((size,), np.float32)
+
+        def fast32(acc, out, bias, tmp):
+            r32(acc, out, (tmp[jz], tmp[jw]))  # the bias is r32's constant
+        return fast32
     iz, iw = ctx.scratch((size,), np.float64), ctx.scratch((size,), np.float64)
 
     def fast(acc, out, bias, tmp):
