@@ -67,7 +67,14 @@ from ..base import (
     register,
 )
 from ..conv import _ColChunks, _strides, _TapLoop, _window, _Windows
-from .common import Requantizer, Requantizer32, activation_clamp, int_range, per_tensor, qparams
+from .common import (
+    Requantizer,
+    Requantizer32,
+    activation_clamp,
+    int_range,
+    per_tensor,
+    qparams,
+)
 
 #: Read at prepare time: True makes every quantized conv accumulate in int64 and requantize with the
 #: integer ``fixed_point.mbqm`` (the plain path the fast one is checked and timed against).
