@@ -23,7 +23,7 @@ from keras2edge.runtime import Interpreter
 from keras2edge.runtime import fixed_point as fp
 from keras2edge.runtime.errors import RuntimeModelError
 from keras2edge.runtime.kernels.quantized import conv as qconv
-from keras2edge.runtime.kernels.quantized.common import Requantizer, requantize
+from keras2edge.runtime.kernels.quantized.common import Requantizer, Requantizer32, requantize
 
 from ...int8_bench import T, one_op_model, run_litert_ref, run_tflm
 
@@ -241,6 +241,7 @@ def test_requantization_in_row_blocks(block: int, monkeypatch: pytest.MonkeyPatc
     """The fast path runs in blocks of whole rows (BLOCK elements; one row when a row is longer):
     small blocks on cases of every op, still equal to TFLite Micro."""
     monkeypatch.setattr(Requantizer, "BLOCK", block)
+    monkeypatch.setattr(Requantizer32, "BLOCK", block)
     for op, seed in [("CONV_2D", 0), ("CONV_2D", 3), ("DEPTHWISE_CONV_2D", 1001), ("TRANSPOSE_CONV", 2002)]:
         _assert_tflm(*MAKERS[op](seed), litert=False)
 
@@ -252,6 +253,25 @@ def test_float64_accumulation_for_long_dot_products() -> None:
     model = one_op_model("CONV_2D", [x, w, b], [out], {"padding": 0, "stride_h": 1, "stride_w": 1})
     feed = np.full(x.shape, 127 if x.zero_point < 0 else -128, np.int8)  # |x − z_in| as large as it gets
     _assert_tflm((model, [feed]), {"K": 576}, litert=False)
+
+
+@pytest.mark.parametrize("wmax, ft", [(20, "float32"), (127, "float64")])
+def test_accumulator_dtype_from_the_filter_bound(wmax: int, ft: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """K = 3·3·128 = 1152: float32 is still exact when Σ|w_c|·max|x − z_in| ≤ 2^24 (small weights),
+    float64 otherwise; both equal TFLite Micro at the largest |x − z_in| and on random inputs."""
+    rng = np.random.default_rng(9)
+    x, w, b, out = _qtensors(rng, (1, 6, 6, 128), (5, 3, 3, 128), 0, (1, 6, 6, 5), 1152, False, "int32")
+    wdata = rng.integers(-wmax, wmax + 1, w.shape).astype(np.int8)
+    wdata[:, 0, 0, 0] = wmax  # the bound is reached
+    w = T(w.shape, np.int8, w.scale, 0, 0, wdata)
+    out = T(out.shape, np.int8, float(np.float32(out.scale * wmax / 64)), out.zero_point)
+    model = one_op_model("CONV_2D", [x, w, b], [out], {"padding": 0, "stride_h": 1, "stride_w": 1})
+    seen: list[str] = []
+    prepare = qconv._ConvGemm.prepare
+    monkeypatch.setattr(qconv._ConvGemm, "prepare", lambda self, dt: (seen.append(np.dtype(dt).name), prepare(self, dt)))
+    for feed in (np.full(x.shape, 127 if x.zero_point < 0 else -128, np.int8), _feed(rng, x.shape, np.int8)):
+        _assert_tflm((model, [feed]), {"wmax": wmax}, litert=False)
+    assert set(seen) == {ft}
 
 
 def _near_tie_accumulators(rng: np.random.Generator, real: np.ndarray, n: int) -> np.ndarray:

@@ -28,7 +28,8 @@ How it is computed (exact, not approximated):
   TFLM's skip. CONV_2D is im2col (``kernels/conv.py``'s window view) + one BLAS GEMM per chunk,
   DEPTHWISE_CONV_2D a loop over the KH·KW taps on whole strided slices, TRANSPOSE_CONV one GEMM and a
   scatter-add per tap. Every partial sum is an integer; float32 holds them exactly while
-  ``K·255·128 ≤ 2^24`` (K = products per output: KH·KW·Cin/groups, KH·KW, KH·KW·Cin), float64 beyond
+  ``K·255·128 ≤ 2^24`` (K = products per output: KH·KW·Cin/groups, KH·KW, KH·KW·Cin), or, for a
+  constant filter, while ``max_c Σ|w_c|·max|x − z_in| ≤ 2^24`` (a bound on every partial sum), float64 beyond
   (exact below 2^53, i.e. K < 2^38 for int8, K < 2^31 for 16x8 where |x·w| ≤ 2^22). BLAS may sum in any
   order: exact integer sums do not depend on it.
 * Requantization: ``common.Requantizer32`` (float32, the constant bias folded in) when prepare proves
@@ -153,6 +154,15 @@ def _setup(ctx: OpContext, x_i: int, w_i: int, b_i: int, axis: int, terms: int, 
         (b is not None and b.dtype == np.int32)
         or (b is None and int(ctx.opt("quantized_bias_type", 0)) == TENSOR_INT32)))
     bound = terms * (32768 * 128 if int16 else INT8_PRODUCT)
+    acc_bound = None
+    if w.is_const:
+        # |every partial sum of channel c| ≤ Σ|w_c|·max|x − z_in| whatever the input (each product of
+        # the filter enters an output at most once): float32 is exact for most real layers whose K·255·128
+        # is above 2^24, and Requantizer32's error bound needs it
+        qlo, qhi = int_range(ctx, x)
+        wabs = np.abs(np.asarray(w.data, np.int64)).sum(axis=tuple(i for i in range(w.rank) if i != axis))
+        acc_bound = wabs * max(qhi - zp_in, zp_in - qlo)
+        bound = min(bound, int(acc_bound.max(initial=0)))
     acc_dtype = np.dtype(np.int64 if PLAIN else np.float32 if bound <= FLOAT32_EXACT else np.float64)
     bconst = None if b is None or b.data is None else np.asarray(b.data).reshape(-1).astype(np.int64)
     if wide:
@@ -160,11 +170,8 @@ def _setup(ctx: OpContext, x_i: int, w_i: int, b_i: int, axis: int, terms: int, 
     else:
         rq = Requantizer(mult, shift, zp_out, lo, hi)
         r32 = None
-        if not PLAIN and w.is_const and (b is None or bconst is not None):
-            # |acc_c| ≤ Σ|w_c|·max|x − z_in| whatever the input: the bound Requantizer32's proof needs
-            qlo, qhi = int_range(ctx, x)
-            wabs = np.abs(np.asarray(w.data, np.int64)).sum(axis=tuple(i for i in range(w.rank) if i != axis))
-            r32 = Requantizer32.build(rq, bconst, wabs * max(qhi - zp_in, zp_in - qlo), nchan)
+        if not PLAIN and acc_bound is not None and (b is None or bconst is not None):
+            r32 = Requantizer32.build(rq, bconst, acc_bound, nchan)
         requant = _requant(ctx, rq, out_shape, r32)
     return _Setup(zp_in, acc_dtype, None if b is None else b_i, bconst, requant)
 
