@@ -23,7 +23,11 @@ from keras2edge.runtime import Interpreter
 from keras2edge.runtime import fixed_point as fp
 from keras2edge.runtime.errors import RuntimeModelError
 from keras2edge.runtime.kernels.quantized import conv as qconv
-from keras2edge.runtime.kernels.quantized.common import Requantizer, Requantizer32, requantize
+from keras2edge.runtime.kernels.quantized.common import (
+    Requantizer,
+    Requantizer32,
+    requantize,
+)
 
 from ...int8_bench import T, one_op_model, run_litert_ref, run_tflm
 
