@@ -190,10 +190,11 @@ def _requant(ctx: OpContext, rq: Requantizer, out_shape: Sequence[int], r32: Req
     if ctx.op != "TRANSPOSE_CONV":
         size = min(size, max(Requantizer.BLOCK, Requantizer32.BLOCK) + int(out_shape[-1]))
     if r32 is not None:
-        jz, jw = ctx.scratch((size,), np.float32), ctx.scratch((size,), np.float32)
+        blocked = ctx.op != "TRANSPOSE_CONV" and size > Requantizer32.BLOCK  # 2 more: the constants laid out
+        js = [ctx.scratch((size,), np.float32) for _ in range(4 if blocked else 2)]
 
         def fast32(acc, out, bias, tmp):
-            r32(acc, out, (tmp[jz], tmp[jw]))  # the bias is r32's constant
+            r32(acc, out, [tmp[j] for j in js])  # the bias is r32's constant
         return fast32
     iz, iw = ctx.scratch((size,), np.float64), ctx.scratch((size,), np.float64)
 
