@@ -357,14 +357,23 @@ class _TapLoop:
         kh, kw, c = wt.shape
         return np.ascontiguousarray(np.broadcast_to(wt[:, :, None, :], (kh, kw, self.ow, c))).reshape(kh, kw, -1)
 
-    def run(self, xv: np.ndarray, out: np.ndarray, tmp, tiles: np.ndarray) -> None:
+    def phase_views(self, tmp) -> list[tuple[int, np.ndarray]]:
+        """With a horizontal stride S > 1: ``(p, view)`` per phase plane, ``view`` the [N, H, cols, C]
+        part of plane p to fill with input columns p, p + S, ... (``run(..., phases_filled=True)``
+        then skips its own copy: a caller that transforms the input anyway writes it there directly)."""
+        n, h, c, sw, ph = self.n, self.h, self.c, self.sw, tmp[self.iphase]
+        return [(p, ph[p, :, :, :len(range(p, self.wd, sw)) * c].reshape(n, h, -1, c))
+                for p in range(min(sw, self.wd))]
+
+    def run(self, xv: np.ndarray | None, out: np.ndarray, tmp, tiles: np.ndarray,
+            phases_filled: bool = False) -> None:
+        """Accumulate the taps of ``xv`` [N, H, W, C] (None when ``phases_filled``) into ``out``."""
         n, h, c, sw = self.n, self.h, self.c, self.sw
         if sw > 1:
-            ph = tmp[self.iphase]
-            for p in range(min(sw, self.wd)):
-                cnt = len(range(p, self.wd, sw))
-                np.copyto(ph[p, :, :, :cnt * c].reshape(n, h, cnt, c), xv[:, :, p::sw])
-            planes = ph
+            if not phases_filled:
+                for p, view in self.phase_views(tmp):
+                    np.copyto(view, xv[:, :, p::sw])
+            planes = tmp[self.iphase]
         else:
             planes = xv.reshape(1, n, h, self.wd * c)
         o2 = out.reshape(n, self.oh, self.ow * c)

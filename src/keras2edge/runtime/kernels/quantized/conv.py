@@ -354,7 +354,9 @@ class _DepthwiseTaps:
     def prepare(self, ft: np.dtype) -> None:
         n, h, wd, _ = self.x_shape
         self.ft = ft
-        self.ixf = self.ctx.scratch((n, h, wd, self.cout), ft)
+        # with a horizontal stride the tap loop reads phase planes: x − z_in is written there directly
+        self.strided = self.geometry[5] > 1
+        self.ixf = None if self.strided else self.ctx.scratch((n, h, wd, self.cout), ft)
         self.iacc = self.ctx.scratch(self.out_shape, ft)
         self.loop = _TapLoop(self.ctx, (n, h, wd, self.cout), *self.geometry, dtype=np.dtype(ft))
         self.itiles = self.ctx.scratch((self.kh, self.kw, self.out_shape[2] * self.cout), ft)
@@ -367,14 +369,24 @@ class _DepthwiseTaps:
         np.copyto(tiles.reshape(kh, kw, -1, c), np.asarray(wt).reshape(kh, kw, 1, c), casting="unsafe")
         return tiles
 
-    def xf(self, tmp: Sequence[np.ndarray]) -> np.ndarray:
-        """The [N, H, W, Cin, M] view of the ``xf`` buffer, to fill by broadcasting ``x[..., None]``."""
+    def fill(self, x: np.ndarray, zp: int, tmp: Sequence[np.ndarray]) -> None:
+        """``xf = x − z_in`` with each input channel repeated M times: into the ``xf`` buffer, or with a
+        horizontal stride straight into the tap loop's phase planes (one pass, no full-size copy)."""
         n, h, wd, cin = self.x_shape
-        return tmp[self.ixf].reshape(n, h, wd, cin, self.mult)
+        m, ft = self.mult, self.ft
+        if not self.strided:
+            np.subtract(x[..., None], zp, out=tmp[self.ixf].reshape(n, h, wd, cin, m), dtype=ft)
+            return
+        sw = self.geometry[5]
+        for p, view in self.loop.phase_views(tmp):
+            np.subtract(x[:, :, p::sw, :, None], zp, out=view.reshape(n, h, -1, cin, m), dtype=ft)
 
     def run(self, tiles: np.ndarray, tmp: Sequence[np.ndarray]) -> np.ndarray:
         acc = tmp[self.iacc]
-        self.loop.run(tmp[self.ixf], acc, tmp, tiles)
+        if self.strided:
+            self.loop.run(None, acc, tmp, tiles, phases_filled=True)
+        else:
+            self.loop.run(tmp[self.ixf], acc, tmp, tiles)
         return acc
 
 
@@ -389,7 +401,7 @@ def depthwise_conv_2d_quantized(ctx: OpContext) -> EvalFn:
 
     def eval_(ins, outs, tmp):
         wt = taps.wmat(ins[1], tmp)
-        np.subtract(ins[0][..., None], st.zp_in, out=taps.xf(tmp), dtype=st.acc_dtype)
+        taps.fill(ins[0], st.zp_in, tmp)
         st.requant(taps.run(wt, tmp), outs[0], st.bias(ins), tmp)
 
     return eval_
