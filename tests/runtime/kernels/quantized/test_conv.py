@@ -272,10 +272,30 @@ def test_accumulator_dtype_from_the_filter_bound(wmax: int, ft: str, monkeypatch
     model = one_op_model("CONV_2D", [x, w, b], [out], {"padding": 0, "stride_h": 1, "stride_w": 1})
     seen: list[str] = []
     prepare = qconv._ConvGemm.prepare
-    monkeypatch.setattr(qconv._ConvGemm, "prepare", lambda self, dt: (seen.append(np.dtype(dt).name), prepare(self, dt)))
+    monkeypatch.setattr(qconv._ConvGemm, "prepare", lambda self, dt, *a: (seen.append(np.dtype(dt).name), prepare(self, dt, *a)))
     for feed in (np.full(x.shape, 127 if x.zero_point < 0 else -128, np.int8), _feed(rng, x.shape, np.int8)):
         _assert_tflm((model, [feed]), {"wmax": wmax}, litert=False)
     assert set(seen) == {ft}
+
+
+@pytest.mark.parametrize("block", [64, 1000, None])
+def test_pointwise_conv_streams_gemm_and_requantization(block: int | None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 1x1 CONV_2D runs one GEMM per block of output pixels, each requantized at once (Requantizer32.
+    stream; near-ties of every block fixed at the end): equal to TFLite Micro with blocks of a few
+    rows (the last one partial), of many rows, and the default, with and without an activation."""
+    if block is not None:
+        monkeypatch.setattr(Requantizer32, "BLOCK", block)
+    seen: list[int] = []
+    prepare = qconv._ConvGemm.prepare
+    monkeypatch.setattr(qconv._ConvGemm, "prepare",
+                        lambda self, dt, rows=0: (seen.append(rows), prepare(self, dt, rows)))
+    rng = np.random.default_rng(21 + (block or 0))
+    for act, (h, w, cin, cout) in zip((0, 3, 1), ((9, 7, 16, 24), (13, 11, 8, 40), (5, 5, 33, 7))):
+        x, wt, b, out = _qtensors(rng, (1, h, w, cin), (cout, 1, 1, cin), 0, (1, h, w, cout), cin, False, "int32")
+        model = one_op_model("CONV_2D", [x, wt, b], [out], {"padding": 1, "stride_h": 1, "stride_w": 1,
+                                                            "fused_activation_function": act})
+        _assert_tflm((model, [_feed(rng, x.shape, np.int8)]), {"act": act, "shape": (h, w, cin, cout)})
+    assert seen and all(r > 0 for r in seen), "every case should take the streamed path"
 
 
 def _near_tie_accumulators(rng: np.random.Generator, real: np.ndarray, n: int) -> np.ndarray:

@@ -17,7 +17,7 @@ range of a dtype, a fused activation's integer clamp, and the requantization ste
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -322,24 +322,41 @@ class Requantizer32:
             if flat is not None:
                 self._fix(acc, out, flat)
             return
-        a2, o2 = acc.reshape(-1, c), out.reshape(-1, c)
-        rows = max(1, self.BLOCK // c)
-        if len(work) >= 4 and a2.shape[0] >= 2 * rows:
+        a2 = acc.reshape(-1, c)
+        self.stream(lambda r0, r1: a2[r0:r1], a2.shape[0], out.reshape(-1, c), work)
+
+    def rows_per_block(self, channels: int) -> int:
+        """Rows of ``channels`` elements that :meth:`stream` hands to its producer at a time."""
+        return max(1, self.BLOCK // channels)
+
+    def stream(self, produce: Callable[[int, int], np.ndarray], nrows: int, out: np.ndarray,
+               work: Sequence[np.ndarray]) -> None:
+        """``out[r0:r1] = requantized produce(r0, r1)`` for consecutive blocks of
+        :meth:`rows_per_block` rows: ``produce`` returns the [r1 − r0, C] accumulators of those rows (it
+        may compute them into the same buffer each time, e.g. one GEMM per block, so they are still in
+        cache here). ``out``: [nrows, C], C-contiguous; ``work`` as for ``__call__``. The near-ties'
+        accumulators are kept as they are found and recomputed exactly at the end."""
+        c = out.shape[1]
+        rows = self.rows_per_block(c)
+        consts = (self.scale32, self.const32)
+        if len(work) >= 4 and nrows >= 2 * rows:
             full = [w[:rows * c].reshape(rows, c) for w in work[2:4]]
             for f, v in zip(full, consts):
                 np.copyto(f, v)
             consts = (full[0], full[1])
-        found = []
-        for r0 in range(0, a2.shape[0], rows):
-            ab = a2[r0:r0 + rows]
-            k, r = ab.size, ab.shape[0]
-            flat = self._block(ab, o2[r0:r0 + rows], work[0][:k].reshape(ab.shape), work[1][:k].reshape(ab.shape),
+        found, vals = [], []
+        for r0 in range(0, nrows, rows):
+            r1 = min(nrows, r0 + rows)
+            ab = produce(r0, r1)
+            k, r = ab.size, r1 - r0
+            flat = self._block(ab, out[r0:r1], work[0][:k].reshape(ab.shape), work[1][:k].reshape(ab.shape),
                                consts[0][:r] if consts[0].ndim == 2 else consts[0],
                                consts[1][:r] if consts[1].ndim == 2 else consts[1])
             if flat is not None:
                 found.append(flat + r0 * c)
+                vals.append(np.ravel(ab)[flat])
         if found:  # the few near-ties of all blocks on the integer path at once
-            self._fix(a2, o2, np.concatenate(found))
+            self._fix_values(np.concatenate(found), np.concatenate(vals), out)
 
     def _block(self, acc: np.ndarray, out: np.ndarray, z: np.ndarray, t: np.ndarray, scale: np.ndarray,
                const: np.ndarray) -> np.ndarray | None:
@@ -366,9 +383,14 @@ class Requantizer32:
     def _fix(self, acc: np.ndarray, out: np.ndarray, flat: np.ndarray) -> None:
         """Recompute the elements at flat indices ``flat`` with the integer path (flat indices: NumPy's
         nonzero of a 2-D mask is an order of magnitude slower than of a 1-D one)."""
+        self._fix_values(flat, np.ravel(acc)[flat], out)
+
+    def _fix_values(self, flat: np.ndarray, acc: np.ndarray, out: np.ndarray) -> None:
+        """``out.flat[flat] = clamp(zp + MBQM(acc + bias))`` on the integer path (``fixed_point.mbqm``);
+        ``acc``: the accumulators of those elements."""
         ex = self.exact
-        ch = flat % acc.shape[-1]
-        a = np.ravel(acc)[flat].astype(np.int64)
+        ch = flat % out.shape[-1]
+        a = acc.astype(np.int64)
         multi = ex.multiplier.size > 1
         if self.bias is not None:
             a += self.bias[ch] if self.bias.size > 1 else self.bias[0]

@@ -100,6 +100,11 @@ class _Setup:
     bias_index: int | None  # op input holding the bias (None: no bias)
     bias_const: np.ndarray | None  # int64 bias when constant
     requant: Requant
+    r32: Requantizer32 | None = None  # the float32 requantizer, when prepare proved it exact
+    r32_work: tuple[int, ...] = ()  # its work buffers (scratch indices)
+
+    def work(self, tmp: Sequence[np.ndarray]) -> list[np.ndarray]:
+        return [tmp[j] for j in self.r32_work]
 
     def bias(self, ins: Sequence[np.ndarray | None]) -> np.ndarray | None:
         if self.bias_index is None:
@@ -173,30 +178,38 @@ def _setup(ctx: OpContext, x_i: int, w_i: int, b_i: int, axis: int, terms: int, 
         r32 = None
         if not PLAIN and acc_bound is not None and (b is None or bconst is not None):
             r32 = Requantizer32.build(rq, bconst, acc_bound, nchan)
-        requant = _requant(ctx, rq, out_shape, r32)
+        if r32 is not None:
+            work = _r32_work(ctx, out_shape)
+
+            def requant(acc, out, bias, tmp):
+                r32(acc, out, [tmp[j] for j in work])  # the bias is r32's constant
+            return _Setup(zp_in, acc_dtype, None if b is None else b_i, bconst, requant, r32, work)
+        requant = _requant(ctx, rq, out_shape)
     return _Setup(zp_in, acc_dtype, None if b is None else b_i, bconst, requant)
 
 
-def _requant(ctx: OpContext, rq: Requantizer, out_shape: Sequence[int], r32: Requantizer32 | None = None
-             ) -> Requant:
-    """The int32-MBQM requantization: ``r32`` (float32, constant bias folded) when prepare could prove
-    it exact, else the float64 fast path, each with two work buffers (one block of rows each, or the
-    whole output for TRANSPOSE_CONV, whose accumulator is a cropped, non-contiguous view), or the plain
-    integer path under PLAIN."""
+def _r32_work(ctx: OpContext, out_shape: Sequence[int]) -> tuple[int, ...]:
+    """Requantizer32's work buffers: two of one block (the whole output for TRANSPOSE_CONV, whose
+    accumulator is a cropped, non-contiguous view), and two more for the laid-out constants when the
+    output spans several blocks."""
+    size = int(np.prod(out_shape))
+    if ctx.op == "TRANSPOSE_CONV":
+        return ctx.scratch((size,), np.float32), ctx.scratch((size,), np.float32)
+    size = min(size, Requantizer32.BLOCK + int(out_shape[-1]))
+    return tuple(ctx.scratch((size,), np.float32) for _ in range(4 if size > Requantizer32.BLOCK else 2))
+
+
+def _requant(ctx: OpContext, rq: Requantizer, out_shape: Sequence[int]) -> Requant:
+    """The int32-MBQM requantization when Requantizer32 does not apply: the float64 fast path with two
+    work buffers (one block of rows each, or the whole output for TRANSPOSE_CONV, whose accumulator
+    is a cropped, non-contiguous view), or the plain integer path under PLAIN."""
     if PLAIN:
         def plain(acc, out, bias, tmp):
             rq.plain(acc, out, bias)
         return plain
     size = int(np.prod(out_shape))
     if ctx.op != "TRANSPOSE_CONV":
-        size = min(size, max(Requantizer.BLOCK, Requantizer32.BLOCK) + int(out_shape[-1]))
-    if r32 is not None:
-        blocked = ctx.op != "TRANSPOSE_CONV" and size > Requantizer32.BLOCK  # 2 more: the constants laid out
-        js = [ctx.scratch((size,), np.float32) for _ in range(4 if blocked else 2)]
-
-        def fast32(acc, out, bias, tmp):
-            r32(acc, out, [tmp[j] for j in js])  # the bias is r32's constant
-        return fast32
+        size = min(size, Requantizer.BLOCK + int(out_shape[-1]))
     iz, iw = ctx.scratch((size,), np.float64), ctx.scratch((size,), np.float64)
 
     def fast(acc, out, bias, tmp):
@@ -250,12 +263,16 @@ class _ConvGemm:
         self.pointwise = kh == kw == 1 and rows == [(0, 0, oh, 0)] and cols == [(0, 0, ow, 0)] and sh == sw == 1 \
             and groups == 1
 
-    def prepare(self, ft: np.dtype) -> None:
-        """Ask for the buffers of accumulator dtype ``ft``: x − z_in, the accumulator, the column matrix."""
+    def prepare(self, ft: np.dtype, stream_rows: int = 0) -> None:
+        """Ask for the buffers of accumulator dtype ``ft``: x − z_in, the accumulator, the column matrix.
+        ``stream_rows`` > 0 (pointwise only): the accumulator holds that many output pixels, for
+        :meth:`stream` (one GEMM per block of pixels, requantized while it is in cache)."""
         ctx, (n, oh, ow, _) = self.ctx, self.out_shape
         self.ft = ft
         self.ixf = ctx.scratch(self.x_shape, ft)
-        self.iacc = ctx.scratch(self.out_shape, ft)
+        self.stream_rows = stream_rows if self.pointwise else 0
+        m = n * oh * ow
+        self.iacc = ctx.scratch((min(m, self.stream_rows), self.cout) if self.stream_rows else self.out_shape, ft)
         self.iw = ctx.scratch((self.cout, self.k), ft)
         if not self.pointwise:
             sh, sw, dh, dw = self.strides
@@ -280,6 +297,23 @@ class _ConvGemm:
 
     def xf(self, tmp: Sequence[np.ndarray]) -> np.ndarray:
         return tmp[self.ixf]
+
+    def stream(self, wm: np.ndarray, tmp: Sequence[np.ndarray], r32: Requantizer32, out: np.ndarray,
+               work: list[np.ndarray]) -> None:
+        """Pointwise CONV_2D, GEMM and requantization per block of output pixels (``stream_rows`` each):
+        the block's accumulators go from the GEMM to Requantizer32 through the cache, and the arena
+        holds one block of them instead of the whole output."""
+        xf, acc = tmp[self.ixf], tmp[self.iacc]
+        n, oh, ow, cout = self.out_shape
+        m = n * oh * ow
+        x2 = xf.reshape(m, xf.shape[3])
+
+        def produce(r0: int, r1: int) -> np.ndarray:
+            a = acc[:r1 - r0]
+            np.matmul(x2[r0:r1], wm, out=a)
+            return a
+
+        r32.stream(produce, m, out.reshape(m, cout), work)
 
     def run(self, wm: np.ndarray, tmp: Sequence[np.ndarray]) -> np.ndarray:
         """The accumulator [N, OH, OW, Cout] from the filled ``xf`` buffer."""
@@ -312,13 +346,17 @@ def conv_2d_quantized(ctx: OpContext) -> EvalFn:
     ctx.check_arity(2, 3)
     gemm = _ConvGemm(ctx)
     st = _setup(ctx, 0, 1, 2, 0, gemm.k, gemm.out_shape)
-    gemm.prepare(st.acc_dtype)
+    streamed = gemm.pointwise and st.r32 is not None
+    gemm.prepare(st.acc_dtype, st.r32.rows_per_block(gemm.cout) if streamed else 0)
 
     def eval_(ins, outs, tmp):
         wm = gemm.wmat(ins[1], tmp)
         # x − z_in: padding taps then read 0, which is TFLM's skipped tap
         np.subtract(ins[0], st.zp_in, out=gemm.xf(tmp), dtype=st.acc_dtype)
-        st.requant(gemm.run(wm, tmp), outs[0], st.bias(ins), tmp)
+        if streamed:
+            gemm.stream(wm, tmp, st.r32, outs[0], st.work(tmp))
+        else:
+            st.requant(gemm.run(wm, tmp), outs[0], st.bias(ins), tmp)
 
     return eval_
 
