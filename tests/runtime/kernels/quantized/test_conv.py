@@ -298,6 +298,31 @@ def test_pointwise_conv_streams_gemm_and_requantization(block: int | None, monke
     assert seen and all(r > 0 for r in seen), "every case should take the streamed path"
 
 
+@pytest.mark.parametrize("block", [40, 200, 1000])
+def test_depthwise_conv_streams_bands_of_rows(block: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One image: DEPTHWISE_CONV_2D runs its taps and Requantizer32 band by band of output rows (each tap
+    cut to the band; padding rows at the top and bottom bands): equal to TFLite Micro for bands of one
+    to several rows, strides 1 to 3, dilation, SAME and VALID, depth multipliers 1 and 2."""
+    monkeypatch.setattr(Requantizer32, "BLOCK", block)
+    bands: list[int] = []
+    prepare = qconv._DepthwiseTaps.prepare
+    monkeypatch.setattr(qconv._DepthwiseTaps, "prepare",
+                        lambda self, dt, rows=0: (prepare(self, dt, rows), bands.append(self.band_rows)))
+    rng = np.random.default_rng(31 + block)
+    cases = [((11, 9, 4), (3, 3), (1, 1), (1, 1), 0, 1), ((12, 10, 3), (3, 3), (2, 2), (1, 1), 0, 2),
+             ((13, 7, 5), (5, 3), (3, 1), (1, 2), 1, 1), ((9, 9, 4), (3, 3), (1, 2), (2, 1), 0, 1)]
+    for (h, w, cin), (kh, kw), (sh, sw), (dh, dw), pad, mult in cases:
+        oh, ow = _out_size(pad, h, kh, sh, dh), _out_size(pad, w, kw, sw, dw)
+        cout = cin * mult
+        x, wt, b, out = _qtensors(rng, (1, h, w, cin), (1, kh, kw, cout), 3, (1, oh, ow, cout), kh * kw, False,
+                                  "int32")
+        opts = {"padding": pad, "stride_h": sh, "stride_w": sw, "dilation_h_factor": dh, "dilation_w_factor": dw,
+                "depth_multiplier": mult, "fused_activation_function": int(rng.choice(ACTS))}
+        model = one_op_model("DEPTHWISE_CONV_2D", [x, wt, b], [out], opts)
+        _assert_tflm((model, [_feed(rng, x.shape, np.int8)]), {"case": (h, w, cin, sh, sw, pad, mult)}, litert=False)
+    assert any(0 < r < 4 for r in bands), bands
+
+
 def _near_tie_accumulators(rng: np.random.Generator, real: np.ndarray, n: int) -> np.ndarray:
     """Accumulators whose exact requantized value is within a few units of k + 1/2 (double-rounding
     and tie territory), and some exactly at the ties of power-of-two multipliers."""

@@ -330,14 +330,15 @@ class Requantizer32:
         return max(1, self.BLOCK // channels)
 
     def stream(self, produce: Callable[[int, int], np.ndarray], nrows: int, out: np.ndarray,
-               work: Sequence[np.ndarray]) -> None:
+               work: Sequence[np.ndarray], rows: int = 0) -> None:
         """``out[r0:r1] = requantized produce(r0, r1)`` for consecutive blocks of
         :meth:`rows_per_block` rows: ``produce`` returns the [r1 − r0, C] accumulators of those rows (it
         may compute them into the same buffer each time, e.g. one GEMM per block, so they are still in
-        cache here). ``out``: [nrows, C], C-contiguous; ``work`` as for ``__call__``. The near-ties'
+        cache here). ``out``: [nrows, C], C-contiguous; ``work`` as for ``__call__``; ``rows``: the
+        rows per block when not :meth:`rows_per_block` (at most that many). The near-ties'
         accumulators are kept as they are found and recomputed exactly at the end."""
         c = out.shape[1]
-        rows = self.rows_per_block(c)
+        rows = rows or self.rows_per_block(c)
         consts = (self.scale32, self.const32)
         if len(work) >= 4 and nrows >= 2 * rows:
             full = [w[:rows * c].reshape(rows, c) for w in work[2:4]]

@@ -389,14 +389,19 @@ class _DepthwiseTaps:
         self.x_shape, self.out_shape = x.shape, (n, oh, ow, cout)
         self.geometry = (oh, ow, rows, cols, sh, sw)
 
-    def prepare(self, ft: np.dtype) -> None:
+    def prepare(self, ft: np.dtype, band_rows: int = 0) -> None:
+        """Ask for the buffers of accumulator dtype ``ft``. ``band_rows`` > 0 (one image): the taps and
+        the accumulator run per band of that many output rows (:meth:`stream`)."""
         n, h, wd, _ = self.x_shape
         self.ft = ft
         # with a horizontal stride the tap loop reads phase planes: x − z_in is written there directly
         self.strided = self.geometry[5] > 1
         self.ixf = None if self.strided else self.ctx.scratch((n, h, wd, self.cout), ft)
-        self.iacc = self.ctx.scratch(self.out_shape, ft)
-        self.loop = _TapLoop(self.ctx, (n, h, wd, self.cout), *self.geometry, dtype=np.dtype(ft))
+        self.band_rows = min(band_rows, self.out_shape[1]) if n == 1 else 0
+        ow, c = self.out_shape[2:]
+        self.iacc = self.ctx.scratch((1, self.band_rows, ow * c) if self.band_rows else self.out_shape, ft)
+        self.loop = _TapLoop(self.ctx, (n, h, wd, self.cout), *self.geometry, dtype=np.dtype(ft),
+                             band_rows=self.band_rows)
         self.itiles = self.ctx.scratch((self.kh, self.kw, self.out_shape[2] * self.cout), ft)
 
     def wmat(self, wt: np.ndarray, tmp: Sequence[np.ndarray]) -> np.ndarray:
@@ -427,6 +432,23 @@ class _DepthwiseTaps:
             self.loop.run(tmp[self.ixf], acc, tmp, tiles)
         return acc
 
+    def stream(self, tiles: np.ndarray, tmp: Sequence[np.ndarray], r32: Requantizer32, out: np.ndarray,
+               work: list[np.ndarray]) -> None:
+        """One image, band by band of output rows: the band's taps, then its requantization while its
+        accumulators are in cache (the arena holds one band of them and of the tap products)."""
+        planes = self.loop.planes_of(None if self.strided else tmp[self.ixf], tmp, self.strided)
+        acc = tmp[self.iacc]
+        _, oh, ow, c = self.out_shape
+        rows = self.band_rows
+
+        def produce(r0: int, r1: int) -> np.ndarray:
+            band = r0 // (rows * ow)
+            a = acc[:, :(r1 - r0) // ow]
+            self.loop.run_band(planes, a, tmp, tiles, band)
+            return a.reshape(r1 - r0, c)
+
+        r32.stream(produce, oh * ow, out.reshape(oh * ow, c), work, rows=rows * ow)
+
 
 @register("DEPTHWISE_CONV_2D", "int8", "int16")
 def depthwise_conv_2d_quantized(ctx: OpContext) -> EvalFn:
@@ -435,12 +457,19 @@ def depthwise_conv_2d_quantized(ctx: OpContext) -> EvalFn:
     ctx.check_arity(2, 3)
     taps = _DepthwiseTaps(ctx)
     st = _setup(ctx, 0, 1, 2, 3, taps.kh * taps.kw, taps.out_shape)
-    taps.prepare(st.acc_dtype)
+    _, _, ow, cout = taps.out_shape
+    # bands of whole output rows that fit one Requantizer32 block (none when one row is already larger)
+    band = st.r32.rows_per_block(cout) // ow if st.r32 is not None else 0
+    taps.prepare(st.acc_dtype, band)
+    streamed = taps.band_rows > 0
 
     def eval_(ins, outs, tmp):
         wt = taps.wmat(ins[1], tmp)
         taps.fill(ins[0], st.zp_in, tmp)
-        st.requant(taps.run(wt, tmp), outs[0], st.bias(ins), tmp)
+        if streamed:
+            taps.stream(wt, tmp, st.r32, outs[0], st.work(tmp))
+        else:
+            st.requant(taps.run(wt, tmp), outs[0], st.bias(ins), tmp)
 
     return eval_
 
