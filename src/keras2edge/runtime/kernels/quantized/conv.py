@@ -34,7 +34,12 @@ How it is computed (exact, not approximated):
   order: exact integer sums do not depend on it.
 * Requantization: ``common.Requantizer32`` (float32, the constant bias folded in) when prepare proves
   it exact from the constant filter (|acc_c| ≤ Σ|w_c|·max|x − z_in|), else ``common.Requantizer``
-  (float64); both proven equal to ``fixed_point.mbqm`` and tested against it.
+  (float64); both proven equal to ``fixed_point.mbqm`` and tested against it. With Requantizer32, a
+  1x1 CONV_2D runs GEMM + requantization per block of output pixels and a one-image DEPTHWISE_CONV_2D
+  taps + requantization per band of output rows (``Requantizer32.stream``): the accumulators are
+  requantized while in cache and the arena holds one block of them.
+* Filters are converted to the accumulator dtype into scratch at every call (one pass over int8
+  weights) instead of held as float copies: memory, not time, is what that saves.
 * ``PLAIN = True`` (read at prepare) switches every kernel to int64 accumulation and the integer
   requantization: the reference the fast path is tested and timed against.
 
