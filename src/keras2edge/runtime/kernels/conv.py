@@ -333,14 +333,17 @@ class _TapLoop:
     """
 
     def __init__(self, ctx: OpContext, x_shape, oh: int, ow: int, rows, cols, sh: int, sw: int,
-                 dtype: np.dtype | None = None) -> None:
+                 dtype: np.dtype | None = None, band_rows: int = 0) -> None:
         """``dtype``: of the values and the accumulator (default: the op's input and output dtypes; the
-        quantized kernels accumulate exact integers in float32 or float64)."""
+        quantized kernels accumulate exact integers in float32 or float64). ``band_rows`` > 0: the
+        caller runs bands of that many output rows (:meth:`run_band`), and the products' scratch
+        holds one band."""
         n, h, wd, c = x_shape
         self.n, self.h, self.wd, self.c, self.oh, self.ow, self.sw = n, h, wd, c, oh, ow, sw
         self.planes = -(-wd // sw)  # columns per phase plane
         self.iphase = ctx.scratch((sw, n, h, self.planes * c), dtype or ctx.input(0).dtype) if sw > 1 else None
-        self.itmp = ctx.scratch((n, oh, ow * c), dtype or ctx.outputs[0].dtype)
+        self.band_rows = min(band_rows, oh) if band_rows > 0 else 0
+        self.itmp = ctx.scratch((n, self.band_rows or oh, ow * c), dtype or ctx.outputs[0].dtype)
         taps = []
         for i, rlo, rhi, rin in rows:
             oy, iy = _sl(rlo, rhi, rin, sh)
@@ -351,32 +354,71 @@ class _TapLoop:
         taps.sort(key=lambda t: not (t[2] == slice(0, oh) and t[4] == slice(0, ow * c)))
         self.full_first = bool(taps) and taps[0][2] == slice(0, oh) and taps[0][4] == slice(0, ow * c)
         self.taps = taps
+        self.bands = [self._band(a, min(oh, a + self.band_rows)) for a in range(0, oh, self.band_rows)] \
+            if self.band_rows else []
+
+    def _band(self, a: int, b: int) -> tuple[int, int, bool, list]:
+        """Output rows [a, b): ``(a, b, full_first, taps)``, each tap cut to those rows (its output rows
+        counted from a, its input rows moved by the rows it skips times the vertical stride)."""
+        taps = []
+        for i, j, oy, iy, ox, p, q, k in self.taps:
+            lo, hi = max(oy.start, a), min(oy.stop, b)
+            if lo >= hi:
+                continue
+            step = iy.step
+            start = iy.start + (lo - oy.start) * step
+            taps.append((i, j, slice(lo - a, hi - a), slice(start, start + (hi - lo - 1) * step + 1, step), ox, p, q, k))
+        whole = (slice(0, b - a), slice(0, self.ow * self.c))
+        taps.sort(key=lambda t: (t[2], t[4]) != whole)
+        return a, b, bool(taps) and (taps[0][2], taps[0][4]) == whole, taps
 
     def tiles(self, wt: np.ndarray) -> np.ndarray:
         """[KH, KW, C] weights -> [KH, KW, OW*C], each tap's weights repeated along the output row."""
         kh, kw, c = wt.shape
         return np.ascontiguousarray(np.broadcast_to(wt[:, :, None, :], (kh, kw, self.ow, c))).reshape(kh, kw, -1)
 
-    def run(self, xv: np.ndarray, out: np.ndarray, tmp, tiles: np.ndarray) -> None:
+    def phase_views(self, tmp) -> list[tuple[int, np.ndarray]]:
+        """With a horizontal stride S > 1: ``(p, view)`` per phase plane, ``view`` the [N, H, cols, C]
+        part of plane p to fill with input columns p, p + S, ... (``run(..., phases_filled=True)``
+        then skips its own copy: a caller that transforms the input anyway writes it there directly)."""
+        n, h, c, sw, ph = self.n, self.h, self.c, self.sw, tmp[self.iphase]
+        return [(p, ph[p, :, :, :len(range(p, self.wd, sw)) * c].reshape(n, h, -1, c))
+                for p in range(min(sw, self.wd))]
+
+    def planes_of(self, xv: np.ndarray | None, tmp, phases_filled: bool = False) -> np.ndarray:
+        """The [S, N, H, cols·C] planes the taps read: ``xv`` [N, H, W, C] itself (S = 1) or its phase
+        planes (copied here unless the caller ``phases_filled`` them; ``xv`` may then be None)."""
         n, h, c, sw = self.n, self.h, self.c, self.sw
         if sw > 1:
-            ph = tmp[self.iphase]
-            for p in range(min(sw, self.wd)):
-                cnt = len(range(p, self.wd, sw))
-                np.copyto(ph[p, :, :, :cnt * c].reshape(n, h, cnt, c), xv[:, :, p::sw])
-            planes = ph
-        else:
-            planes = xv.reshape(1, n, h, self.wd * c)
-        o2 = out.reshape(n, self.oh, self.ow * c)
-        t2 = tmp[self.itmp]
+            if not phases_filled:
+                for p, view in self.phase_views(tmp):
+                    np.copyto(view, xv[:, :, p::sw])
+            return tmp[self.iphase]
+        return xv.reshape(1, n, h, self.wd * c)
+
+    def run(self, xv: np.ndarray | None, out: np.ndarray, tmp, tiles: np.ndarray,
+            phases_filled: bool = False) -> None:
+        """Accumulate the taps of ``xv`` [N, H, W, C] (None when ``phases_filled``) into ``out``."""
+        planes = self.planes_of(xv, tmp, phases_filled)
+        self._taps(planes, out.reshape(self.n, self.oh, self.ow * self.c), tmp[self.itmp], tiles,
+                   self.full_first, self.taps)
+
+    def run_band(self, planes: np.ndarray, out: np.ndarray, tmp, tiles: np.ndarray, band: int) -> None:
+        """Output rows ``bands[band]`` of every image into ``out`` [N, rows of the band, OW·C]."""
+        _, _, full_first, taps = self.bands[band]
+        self._taps(planes, out, tmp[self.itmp], tiles, full_first, taps)
+
+    @staticmethod
+    def _taps(planes: np.ndarray, o2: np.ndarray, t2: np.ndarray, tiles: np.ndarray, full_first: bool,
+              taps: list) -> None:
         start = 0
-        if self.full_first:
-            i, j, oy, iy, ox, p, q, k = self.taps[0]
+        if full_first:
+            i, j, oy, iy, ox, p, q, k = taps[0]
             np.multiply(planes[p, :, iy, q:q + k], tiles[i, j, :k], out=o2)
             start = 1
         else:
             o2.fill(0)
-        for i, j, oy, iy, ox, p, q, k in self.taps[start:]:
+        for i, j, oy, iy, ox, p, q, k in taps[start:]:
             o = o2[:, oy, ox]
             tv = t2[:, oy, ox]
             np.multiply(planes[p, :, iy, q:q + k], tiles[i, j, :k], out=tv)

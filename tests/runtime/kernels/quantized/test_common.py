@@ -9,7 +9,14 @@ import pytest
 from keras2edge.runtime import fixed_point as fp
 from keras2edge.runtime.errors import RuntimeModelError
 from keras2edge.runtime.kernels.base import OpContext, TensorSpec
-from keras2edge.runtime.kernels.quantized.common import activation_clamp, per_tensor, qparams, requantize
+from keras2edge.runtime.kernels.quantized.common import (
+    Requantizer,
+    Requantizer32,
+    activation_clamp,
+    per_tensor,
+    qparams,
+    requantize,
+)
 from keras2edge.runtime.model import Quantization
 
 
@@ -63,3 +70,58 @@ def test_requantize_is_mbqm_plus_zero_point_clamped() -> None:
     requantize(acc, m, s, -5, -100, 127, out)
     ref = np.clip(fp.mbqm(acc, m, s) - 5, -100, 127)
     assert np.array_equal(out, ref)
+
+
+def _near_ties(rng, m, s, bias, rows: int) -> np.ndarray:
+    """Accumulators whose real value (acc + bias)·M·2^(s − 31) lies on or next to a half-integer (the
+    inputs where a float path must hand over to the integer one), for every channel."""
+    real = np.ldexp(m.astype(np.float64), (s - 31).astype(np.int32))
+    half = rng.integers(-140, 140, size=(rows, m.size)) + 0.5
+    acc = np.rint(half / real - bias) + rng.integers(-2, 3, size=(rows, m.size))
+    return acc
+
+
+@pytest.mark.parametrize("relu", [True, False])
+@pytest.mark.parametrize("per_channel", [True, False])
+def test_requantizer32_equals_the_integer_path(relu: bool, per_channel: bool) -> None:
+    """Requantizer32 (float32, bias folded, near-ties recomputed) == Requantizer.plain (fixed_point.mbqm),
+    blocked and unblocked, on random accumulators within the declared bound and on near-ties."""
+    rng = np.random.default_rng(11 + 2 * relu + per_channel)
+    built = 0
+    for trial in range(40):
+        c = int(rng.integers(1, 300))
+        rows = int(rng.integers(1, 1500)) if trial % 4 else 700  # some calls span several blocks
+        real = rng.uniform(2e-4, 3e-2, size=c if per_channel else 1)
+        m, s = fp.quantize_multiplier(np.broadcast_to(real, (c,)) if per_channel else real)
+        zp = int(rng.integers(-128, 128))
+        lo, hi = (zp, min(127, zp + int(rng.integers(1, 255)))) if relu else (-128, 127)
+        bound = float(rng.choice([300.0, 3e4, 3e5]))
+        bias = rng.integers(-30000, 30000, size=c)
+        exact = Requantizer(m, s, zp, lo, hi)
+        r32 = Requantizer32.build(exact, bias, bound, c)
+        if r32 is None:
+            continue
+        built += 1
+        acc = rng.integers(-bound, bound, size=(rows, c), endpoint=True).astype(np.float64)
+        ties = np.clip(_near_ties(rng, m, s, bias, rows), -bound, bound)
+        for a in (acc, ties):
+            for dt in (np.float32, np.float64):
+                if dt == np.float32 and bound >= 1 << 24:
+                    continue
+                got, ref = np.empty(a.shape, np.int8), np.empty(a.shape, np.int8)
+                exact.plain(a, ref, bias)
+                work = [np.empty(min(a.size, Requantizer32.BLOCK) + c, np.float32) for _ in range(2 + 2 * (trial % 2))]
+                r32(a.astype(dt), got, work)
+                assert np.array_equal(got, ref), (trial, c, rows, zp, lo, hi)
+    assert built >= 20
+
+
+def test_requantizer32_declines_what_it_cannot_prove() -> None:
+    m, s = fp.quantize_multiplier(np.array([0.01, 0.02]))
+    assert Requantizer32.build(Requantizer(m, s, 0, -128, 127), None, 1e3, 2) is not None
+    # an accumulator bound whose float32 error band would be too wide
+    assert Requantizer32.build(Requantizer(m, s, 0, -128, 127), None, 1e9, 2) is None
+    # int16 outputs, and a multiplier above one (left shift, TFLM's int32 wrap)
+    assert Requantizer32.build(Requantizer(m, s, 0, -32768, 32767), None, 1e3, 2) is None
+    m2, s2 = fp.quantize_multiplier(np.array([3.0, 0.5]))
+    assert Requantizer32.build(Requantizer(m2, s2, 0, -128, 127), None, 1e3, 2) is None

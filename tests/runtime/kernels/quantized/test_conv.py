@@ -23,7 +23,11 @@ from keras2edge.runtime import Interpreter
 from keras2edge.runtime import fixed_point as fp
 from keras2edge.runtime.errors import RuntimeModelError
 from keras2edge.runtime.kernels.quantized import conv as qconv
-from keras2edge.runtime.kernels.quantized.common import Requantizer, requantize
+from keras2edge.runtime.kernels.quantized.common import (
+    Requantizer,
+    Requantizer32,
+    requantize,
+)
 
 from ...int8_bench import T, one_op_model, run_litert_ref, run_tflm
 
@@ -241,6 +245,7 @@ def test_requantization_in_row_blocks(block: int, monkeypatch: pytest.MonkeyPatc
     """The fast path runs in blocks of whole rows (BLOCK elements; one row when a row is longer):
     small blocks on cases of every op, still equal to TFLite Micro."""
     monkeypatch.setattr(Requantizer, "BLOCK", block)
+    monkeypatch.setattr(Requantizer32, "BLOCK", block)
     for op, seed in [("CONV_2D", 0), ("CONV_2D", 3), ("DEPTHWISE_CONV_2D", 1001), ("TRANSPOSE_CONV", 2002)]:
         _assert_tflm(*MAKERS[op](seed), litert=False)
 
@@ -252,6 +257,70 @@ def test_float64_accumulation_for_long_dot_products() -> None:
     model = one_op_model("CONV_2D", [x, w, b], [out], {"padding": 0, "stride_h": 1, "stride_w": 1})
     feed = np.full(x.shape, 127 if x.zero_point < 0 else -128, np.int8)  # |x − z_in| as large as it gets
     _assert_tflm((model, [feed]), {"K": 576}, litert=False)
+
+
+@pytest.mark.parametrize("wmax, ft", [(20, "float32"), (127, "float64")])
+def test_accumulator_dtype_from_the_filter_bound(wmax: int, ft: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """K = 3·3·128 = 1152: float32 is still exact when Σ|w_c|·max|x − z_in| ≤ 2^24 (small weights),
+    float64 otherwise; both equal TFLite Micro at the largest |x − z_in| and on random inputs."""
+    rng = np.random.default_rng(9)
+    x, w, b, out = _qtensors(rng, (1, 6, 6, 128), (5, 3, 3, 128), 0, (1, 6, 6, 5), 1152, False, "int32")
+    wdata = rng.integers(-wmax, wmax + 1, w.shape).astype(np.int8)
+    wdata[:, 0, 0, 0] = wmax  # the bound is reached
+    w = T(w.shape, np.int8, w.scale, 0, 0, wdata)
+    out = T(out.shape, np.int8, float(np.float32(out.scale * wmax / 64)), out.zero_point)
+    model = one_op_model("CONV_2D", [x, w, b], [out], {"padding": 0, "stride_h": 1, "stride_w": 1})
+    seen: list[str] = []
+    prepare = qconv._ConvGemm.prepare
+    monkeypatch.setattr(qconv._ConvGemm, "prepare", lambda self, dt, *a: (seen.append(np.dtype(dt).name), prepare(self, dt, *a)))
+    for feed in (np.full(x.shape, 127 if x.zero_point < 0 else -128, np.int8), _feed(rng, x.shape, np.int8)):
+        _assert_tflm((model, [feed]), {"wmax": wmax}, litert=False)
+    assert set(seen) == {ft}
+
+
+@pytest.mark.parametrize("block", [64, 1000, None])
+def test_pointwise_conv_streams_gemm_and_requantization(block: int | None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 1x1 CONV_2D runs one GEMM per block of output pixels, each requantized at once (Requantizer32.
+    stream; near-ties of every block fixed at the end): equal to TFLite Micro with blocks of a few
+    rows (the last one partial), of many rows, and the default, with and without an activation."""
+    if block is not None:
+        monkeypatch.setattr(Requantizer32, "BLOCK", block)
+    seen: list[int] = []
+    prepare = qconv._ConvGemm.prepare
+    monkeypatch.setattr(qconv._ConvGemm, "prepare",
+                        lambda self, dt, rows=0: (seen.append(rows), prepare(self, dt, rows)))
+    rng = np.random.default_rng(21 + (block or 0))
+    for act, (h, w, cin, cout) in zip((0, 3, 1), ((9, 7, 16, 24), (13, 11, 8, 40), (5, 5, 33, 7))):
+        x, wt, b, out = _qtensors(rng, (1, h, w, cin), (cout, 1, 1, cin), 0, (1, h, w, cout), cin, False, "int32")
+        model = one_op_model("CONV_2D", [x, wt, b], [out], {"padding": 1, "stride_h": 1, "stride_w": 1,
+                                                            "fused_activation_function": act})
+        _assert_tflm((model, [_feed(rng, x.shape, np.int8)]), {"act": act, "shape": (h, w, cin, cout)})
+    assert seen and all(r > 0 for r in seen), "every case should take the streamed path"
+
+
+@pytest.mark.parametrize("block", [40, 200, 1000])
+def test_depthwise_conv_streams_bands_of_rows(block: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One image: DEPTHWISE_CONV_2D runs its taps and Requantizer32 band by band of output rows (each tap
+    cut to the band; padding rows at the top and bottom bands): equal to TFLite Micro for bands of one
+    to several rows, strides 1 to 3, dilation, SAME and VALID, depth multipliers 1 and 2."""
+    monkeypatch.setattr(Requantizer32, "BLOCK", block)
+    bands: list[int] = []
+    prepare = qconv._DepthwiseTaps.prepare
+    monkeypatch.setattr(qconv._DepthwiseTaps, "prepare",
+                        lambda self, dt, rows=0: (prepare(self, dt, rows), bands.append(self.band_rows)))
+    rng = np.random.default_rng(31 + block)
+    cases = [((11, 9, 4), (3, 3), (1, 1), (1, 1), 0, 1), ((12, 10, 3), (3, 3), (2, 2), (1, 1), 0, 2),
+             ((13, 7, 5), (5, 3), (3, 1), (1, 2), 1, 1), ((9, 9, 4), (3, 3), (1, 2), (2, 1), 0, 1)]
+    for (h, w, cin), (kh, kw), (sh, sw), (dh, dw), pad, mult in cases:
+        oh, ow = _out_size(pad, h, kh, sh, dh), _out_size(pad, w, kw, sw, dw)
+        cout = cin * mult
+        x, wt, b, out = _qtensors(rng, (1, h, w, cin), (1, kh, kw, cout), 3, (1, oh, ow, cout), kh * kw, False,
+                                  "int32")
+        opts = {"padding": pad, "stride_h": sh, "stride_w": sw, "dilation_h_factor": dh, "dilation_w_factor": dw,
+                "depth_multiplier": mult, "fused_activation_function": int(rng.choice(ACTS))}
+        model = one_op_model("DEPTHWISE_CONV_2D", [x, wt, b], [out], opts)
+        _assert_tflm((model, [_feed(rng, x.shape, np.int8)]), {"case": (h, w, cin, sh, sw, pad, mult)}, litert=False)
+    assert any(0 < r < 4 for r in bands), bands
 
 
 def _near_tie_accumulators(rng: np.random.Generator, real: np.ndarray, n: int) -> np.ndarray:

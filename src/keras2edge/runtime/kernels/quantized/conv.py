@@ -28,10 +28,18 @@ How it is computed (exact, not approximated):
   TFLM's skip. CONV_2D is im2col (``kernels/conv.py``'s window view) + one BLAS GEMM per chunk,
   DEPTHWISE_CONV_2D a loop over the KH·KW taps on whole strided slices, TRANSPOSE_CONV one GEMM and a
   scatter-add per tap. Every partial sum is an integer; float32 holds them exactly while
-  ``K·255·128 ≤ 2^24`` (K = products per output: KH·KW·Cin/groups, KH·KW, KH·KW·Cin), float64 beyond
+  ``K·255·128 ≤ 2^24`` (K = products per output: KH·KW·Cin/groups, KH·KW, KH·KW·Cin), or, for a
+  constant filter, while ``max_c Σ|w_c|·max|x − z_in| ≤ 2^24`` (a bound on every partial sum), float64 beyond
   (exact below 2^53, i.e. K < 2^38 for int8, K < 2^31 for 16x8 where |x·w| ≤ 2^22). BLAS may sum in any
   order: exact integer sums do not depend on it.
-* Requantization: ``common.Requantizer`` (float64 fast path, proven equal to ``fixed_point.mbqm``).
+* Requantization: ``common.Requantizer32`` (float32, the constant bias folded in) when prepare proves
+  it exact from the constant filter (|acc_c| ≤ Σ|w_c|·max|x − z_in|), else ``common.Requantizer``
+  (float64); both proven equal to ``fixed_point.mbqm`` and tested against it. With Requantizer32, a
+  1x1 CONV_2D runs GEMM + requantization per block of output pixels and a one-image DEPTHWISE_CONV_2D
+  taps + requantization per band of output rows (``Requantizer32.stream``): the accumulators are
+  requantized while in cache and the arena holds one block of them.
+* Filters are converted to the accumulator dtype into scratch at every call (one pass over int8
+  weights) instead of held as float copies: memory, not time, is what that saves.
 * ``PLAIN = True`` (read at prepare) switches every kernel to int64 accumulation and the integer
   requantization: the reference the fast path is tested and timed against.
 
@@ -65,7 +73,14 @@ from ..base import (
     register,
 )
 from ..conv import _ColChunks, _strides, _TapLoop, _window, _Windows
-from .common import Requantizer, activation_clamp, per_tensor, qparams
+from .common import (
+    Requantizer,
+    Requantizer32,
+    activation_clamp,
+    int_range,
+    per_tensor,
+    qparams,
+)
 
 #: Read at prepare time: True makes every quantized conv accumulate in int64 and requantize with the
 #: integer ``fixed_point.mbqm`` (the plain path the fast one is checked and timed against).
@@ -90,6 +105,11 @@ class _Setup:
     bias_index: int | None  # op input holding the bias (None: no bias)
     bias_const: np.ndarray | None  # int64 bias when constant
     requant: Requant
+    r32: Requantizer32 | None = None  # the float32 requantizer, when prepare proved it exact
+    r32_work: tuple[int, ...] = ()  # its work buffers (scratch indices)
+
+    def work(self, tmp: Sequence[np.ndarray]) -> list[np.ndarray]:
+        return [tmp[j] for j in self.r32_work]
 
     def bias(self, ins: Sequence[np.ndarray | None]) -> np.ndarray | None:
         if self.bias_index is None:
@@ -144,19 +164,50 @@ def _setup(ctx: OpContext, x_i: int, w_i: int, b_i: int, axis: int, terms: int, 
         (b is not None and b.dtype == np.int32)
         or (b is None and int(ctx.opt("quantized_bias_type", 0)) == TENSOR_INT32)))
     bound = terms * (32768 * 128 if int16 else INT8_PRODUCT)
+    acc_bound = None
+    if w.is_const:
+        # |every partial sum of channel c| ≤ Σ|w_c|·max|x − z_in| whatever the input (each product of
+        # the filter enters an output at most once): float32 is exact for most real layers whose K·255·128
+        # is above 2^24, and Requantizer32's error bound needs it
+        qlo, qhi = int_range(ctx, x)
+        wabs = np.abs(np.asarray(w.data, np.int16)).sum(axis=tuple(i for i in range(w.rank) if i != axis),
+                                                        dtype=np.int64)  # int16: no 8-byte copy of the filter
+        acc_bound = wabs * max(qhi - zp_in, zp_in - qlo)
+        bound = min(bound, int(acc_bound.max(initial=0)))
     acc_dtype = np.dtype(np.int64 if PLAIN else np.float32 if bound <= FLOAT32_EXACT else np.float64)
     bconst = None if b is None or b.data is None else np.asarray(b.data).reshape(-1).astype(np.int64)
     if wide:
         requant = _wide_requant(mult, shift, lo, hi)
     else:
-        requant = _requant(ctx, Requantizer(mult, shift, zp_out, lo, hi), out_shape)
+        rq = Requantizer(mult, shift, zp_out, lo, hi)
+        r32 = None
+        if not PLAIN and acc_bound is not None and (b is None or bconst is not None):
+            r32 = Requantizer32.build(rq, bconst, acc_bound, nchan)
+        if r32 is not None:
+            work = _r32_work(ctx, out_shape)
+
+            def requant(acc, out, bias, tmp):
+                r32(acc, out, [tmp[j] for j in work])  # the bias is r32's constant
+            return _Setup(zp_in, acc_dtype, None if b is None else b_i, bconst, requant, r32, work)
+        requant = _requant(ctx, rq, out_shape)
     return _Setup(zp_in, acc_dtype, None if b is None else b_i, bconst, requant)
 
 
+def _r32_work(ctx: OpContext, out_shape: Sequence[int]) -> tuple[int, ...]:
+    """Requantizer32's work buffers: two of one block (the whole output for TRANSPOSE_CONV, whose
+    accumulator is a cropped, non-contiguous view), and two more for the laid-out constants when the
+    output spans several blocks."""
+    size = int(np.prod(out_shape))
+    if ctx.op == "TRANSPOSE_CONV":
+        return ctx.scratch((size,), np.float32), ctx.scratch((size,), np.float32)
+    size = min(size, Requantizer32.BLOCK + int(out_shape[-1]))
+    return tuple(ctx.scratch((size,), np.float32) for _ in range(4 if size > Requantizer32.BLOCK else 2))
+
+
 def _requant(ctx: OpContext, rq: Requantizer, out_shape: Sequence[int]) -> Requant:
-    """The int32-MBQM requantization: the fast path with two float64 work buffers (one block of rows
-    each, or the whole output for TRANSPOSE_CONV, whose accumulator is a cropped, non-contiguous view),
-    or the plain integer path under PLAIN."""
+    """The int32-MBQM requantization when Requantizer32 does not apply: the float64 fast path with two
+    work buffers (one block of rows each, or the whole output for TRANSPOSE_CONV, whose accumulator
+    is a cropped, non-contiguous view), or the plain integer path under PLAIN."""
     if PLAIN:
         def plain(acc, out, bias, tmp):
             rq.plain(acc, out, bias)
@@ -217,12 +268,17 @@ class _ConvGemm:
         self.pointwise = kh == kw == 1 and rows == [(0, 0, oh, 0)] and cols == [(0, 0, ow, 0)] and sh == sw == 1 \
             and groups == 1
 
-    def prepare(self, ft: np.dtype) -> None:
-        """Ask for the buffers of accumulator dtype ``ft``: x − z_in, the accumulator, the column matrix."""
+    def prepare(self, ft: np.dtype, stream_rows: int = 0) -> None:
+        """Ask for the buffers of accumulator dtype ``ft``: x − z_in, the accumulator, the column matrix.
+        ``stream_rows`` > 0 (pointwise only): the accumulator holds that many output pixels, for
+        :meth:`stream` (one GEMM per block of pixels, requantized while it is in cache)."""
         ctx, (n, oh, ow, _) = self.ctx, self.out_shape
         self.ft = ft
         self.ixf = ctx.scratch(self.x_shape, ft)
-        self.iacc = ctx.scratch(self.out_shape, ft)
+        self.stream_rows = stream_rows if self.pointwise else 0
+        m = n * oh * ow
+        self.iacc = ctx.scratch((min(m, self.stream_rows), self.cout) if self.stream_rows else self.out_shape, ft)
+        self.iw = ctx.scratch((self.cout, self.k), ft)
         if not self.pointwise:
             sh, sw, dh, dw = self.strides
             self.win = _Windows(ctx, self.x_shape, self.kh, self.kw, sh, sw, dh, dw, oh, ow, dtype=ft)
@@ -232,17 +288,37 @@ class _ConvGemm:
             if self.groups > 1:
                 self.iout = ctx.scratch((self.groups * cn * cr * ow * self.cout_g,), ft)
 
-    def wmat(self, wt: np.ndarray) -> np.ndarray:
+    def wmat(self, wt: np.ndarray, tmp: Sequence[np.ndarray]) -> np.ndarray:
         """OHWI filter -> per group [K, Cout_g] in the accumulator dtype, K ordered (kh, kw, ci) like the
-        column matrix."""
-        wt = np.asarray(wt).astype(self.ft)
+        column matrix: converted into a scratch buffer at every call (one pass over the int8 filter,
+        about 1 ms per MobileNetV2 inference in all, instead of a float copy of every filter held for
+        the interpreter's life) and used transposed (BLAS reads it in place)."""
         cout, k, g = self.cout, self.k, self.groups
+        wf = tmp[self.iw]
+        np.copyto(wf, np.asarray(wt).reshape(cout, k), casting="unsafe")
         if g == 1:
-            return np.ascontiguousarray(wt.reshape(cout, k).T)
-        return np.ascontiguousarray(wt.reshape(g, self.cout_g, k).transpose(0, 2, 1))
+            return wf.T
+        return wf.reshape(g, self.cout_g, k).transpose(0, 2, 1)
 
     def xf(self, tmp: Sequence[np.ndarray]) -> np.ndarray:
         return tmp[self.ixf]
+
+    def stream(self, wm: np.ndarray, tmp: Sequence[np.ndarray], r32: Requantizer32, out: np.ndarray,
+               work: list[np.ndarray]) -> None:
+        """Pointwise CONV_2D, GEMM and requantization per block of output pixels (``stream_rows`` each):
+        the block's accumulators go from the GEMM to Requantizer32 through the cache, and the arena
+        holds one block of them instead of the whole output."""
+        xf, acc = tmp[self.ixf], tmp[self.iacc]
+        n, oh, ow, cout = self.out_shape
+        m = n * oh * ow
+        x2 = xf.reshape(m, xf.shape[3])
+
+        def produce(r0: int, r1: int) -> np.ndarray:
+            a = acc[:r1 - r0]
+            np.matmul(x2[r0:r1], wm, out=a)
+            return a
+
+        r32.stream(produce, m, out.reshape(m, cout), work)
 
     def run(self, wm: np.ndarray, tmp: Sequence[np.ndarray]) -> np.ndarray:
         """The accumulator [N, OH, OW, Cout] from the filled ``xf`` buffer."""
@@ -275,15 +351,17 @@ def conv_2d_quantized(ctx: OpContext) -> EvalFn:
     ctx.check_arity(2, 3)
     gemm = _ConvGemm(ctx)
     st = _setup(ctx, 0, 1, 2, 0, gemm.k, gemm.out_shape)
-    gemm.prepare(st.acc_dtype)
-    w = ctx.input(1)
-    wconst = _weights(ctx, w, f"wmat-{st.acc_dtype}", gemm.wmat)
+    streamed = gemm.pointwise and st.r32 is not None
+    gemm.prepare(st.acc_dtype, st.r32.rows_per_block(gemm.cout) if streamed else 0)
 
     def eval_(ins, outs, tmp):
-        wm = wconst if wconst is not None else gemm.wmat(ins[1])
+        wm = gemm.wmat(ins[1], tmp)
         # x − z_in: padding taps then read 0, which is TFLM's skipped tap
         np.subtract(ins[0], st.zp_in, out=gemm.xf(tmp), dtype=st.acc_dtype)
-        st.requant(gemm.run(wm, tmp), outs[0], st.bias(ins), tmp)
+        if streamed:
+            gemm.stream(wm, tmp, st.r32, outs[0], st.work(tmp))
+        else:
+            st.requant(gemm.run(wm, tmp), outs[0], st.bias(ins), tmp)
 
     return eval_
 
@@ -316,26 +394,65 @@ class _DepthwiseTaps:
         self.x_shape, self.out_shape = x.shape, (n, oh, ow, cout)
         self.geometry = (oh, ow, rows, cols, sh, sw)
 
-    def prepare(self, ft: np.dtype) -> None:
+    def prepare(self, ft: np.dtype, band_rows: int = 0) -> None:
+        """Ask for the buffers of accumulator dtype ``ft``. ``band_rows`` > 0 (one image): the taps and
+        the accumulator run per band of that many output rows (:meth:`stream`)."""
         n, h, wd, _ = self.x_shape
         self.ft = ft
-        self.ixf = self.ctx.scratch((n, h, wd, self.cout), ft)
-        self.iacc = self.ctx.scratch(self.out_shape, ft)
-        self.loop = _TapLoop(self.ctx, (n, h, wd, self.cout), *self.geometry, dtype=np.dtype(ft))
+        # with a horizontal stride the tap loop reads phase planes: x − z_in is written there directly
+        self.strided = self.geometry[5] > 1
+        self.ixf = None if self.strided else self.ctx.scratch((n, h, wd, self.cout), ft)
+        self.band_rows = min(band_rows, self.out_shape[1]) if n == 1 else 0
+        ow, c = self.out_shape[2:]
+        self.iacc = self.ctx.scratch((1, self.band_rows, ow * c) if self.band_rows else self.out_shape, ft)
+        self.loop = _TapLoop(self.ctx, (n, h, wd, self.cout), *self.geometry, dtype=np.dtype(ft),
+                             band_rows=self.band_rows)
+        self.itiles = self.ctx.scratch((self.kh, self.kw, self.out_shape[2] * self.cout), ft)
 
-    def wmat(self, wt: np.ndarray) -> np.ndarray:
-        """[1, KH, KW, C] weights -> the tap loop's [KH, KW, OW·C] row tiles, in the accumulator's dtype."""
-        return self.loop.tiles(np.asarray(wt).reshape(self.kh, self.kw, self.cout).astype(self.ft))
+    def wmat(self, wt: np.ndarray, tmp: Sequence[np.ndarray]) -> np.ndarray:
+        """[1, KH, KW, C] weights -> the tap loop's [KH, KW, OW·C] row tiles, in the accumulator's dtype,
+        laid out in a scratch buffer at every call (one small pass) rather than held per op."""
+        tiles = tmp[self.itiles]
+        kh, kw, c = self.kh, self.kw, self.cout
+        np.copyto(tiles.reshape(kh, kw, -1, c), np.asarray(wt).reshape(kh, kw, 1, c), casting="unsafe")
+        return tiles
 
-    def xf(self, tmp: Sequence[np.ndarray]) -> np.ndarray:
-        """The [N, H, W, Cin, M] view of the ``xf`` buffer, to fill by broadcasting ``x[..., None]``."""
+    def fill(self, x: np.ndarray, zp: int, tmp: Sequence[np.ndarray]) -> None:
+        """``xf = x − z_in`` with each input channel repeated M times: into the ``xf`` buffer, or with a
+        horizontal stride straight into the tap loop's phase planes (one pass, no full-size copy)."""
         n, h, wd, cin = self.x_shape
-        return tmp[self.ixf].reshape(n, h, wd, cin, self.mult)
+        m, ft = self.mult, self.ft
+        if not self.strided:
+            np.subtract(x[..., None], zp, out=tmp[self.ixf].reshape(n, h, wd, cin, m), dtype=ft)
+            return
+        sw = self.geometry[5]
+        for p, view in self.loop.phase_views(tmp):
+            np.subtract(x[:, :, p::sw, :, None], zp, out=view.reshape(n, h, -1, cin, m), dtype=ft)
 
     def run(self, tiles: np.ndarray, tmp: Sequence[np.ndarray]) -> np.ndarray:
         acc = tmp[self.iacc]
-        self.loop.run(tmp[self.ixf], acc, tmp, tiles)
+        if self.strided:
+            self.loop.run(None, acc, tmp, tiles, phases_filled=True)
+        else:
+            self.loop.run(tmp[self.ixf], acc, tmp, tiles)
         return acc
+
+    def stream(self, tiles: np.ndarray, tmp: Sequence[np.ndarray], r32: Requantizer32, out: np.ndarray,
+               work: list[np.ndarray]) -> None:
+        """One image, band by band of output rows: the band's taps, then its requantization while its
+        accumulators are in cache (the arena holds one band of them and of the tap products)."""
+        planes = self.loop.planes_of(None if self.strided else tmp[self.ixf], tmp, self.strided)
+        acc = tmp[self.iacc]
+        _, oh, ow, c = self.out_shape
+        rows = self.band_rows
+
+        def produce(r0: int, r1: int) -> np.ndarray:
+            band = r0 // (rows * ow)
+            a = acc[:, :(r1 - r0) // ow]
+            self.loop.run_band(planes, a, tmp, tiles, band)
+            return a.reshape(r1 - r0, c)
+
+        r32.stream(produce, oh * ow, out.reshape(oh * ow, c), work, rows=rows * ow)
 
 
 @register("DEPTHWISE_CONV_2D", "int8", "int16")
@@ -345,14 +462,19 @@ def depthwise_conv_2d_quantized(ctx: OpContext) -> EvalFn:
     ctx.check_arity(2, 3)
     taps = _DepthwiseTaps(ctx)
     st = _setup(ctx, 0, 1, 2, 3, taps.kh * taps.kw, taps.out_shape)
-    taps.prepare(st.acc_dtype)
-    # the row tiles depend on the output width: one cache entry per width (a re-plan may change it)
-    wconst = _weights(ctx, ctx.input(1), f"dw-{st.acc_dtype}-{taps.out_shape[2]}", taps.wmat)
+    _, _, ow, cout = taps.out_shape
+    # bands of whole output rows that fit one Requantizer32 block (none when one row is already larger)
+    band = st.r32.rows_per_block(cout) // ow if st.r32 is not None else 0
+    taps.prepare(st.acc_dtype, band)
+    streamed = taps.band_rows > 0
 
     def eval_(ins, outs, tmp):
-        wt = wconst if wconst is not None else taps.wmat(ins[1])
-        np.subtract(ins[0][..., None], st.zp_in, out=taps.xf(tmp), dtype=st.acc_dtype)
-        st.requant(taps.run(wt, tmp), outs[0], st.bias(ins), tmp)
+        wt = taps.wmat(ins[1], tmp)
+        taps.fill(ins[0], st.zp_in, tmp)
+        if streamed:
+            taps.stream(wt, tmp, st.r32, outs[0], st.work(tmp))
+        else:
+            st.requant(taps.run(wt, tmp), outs[0], st.bias(ins), tmp)
 
     return eval_
 

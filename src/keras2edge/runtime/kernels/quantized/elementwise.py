@@ -166,24 +166,27 @@ def squared_difference_int(q1: np.ndarray, q2: np.ndarray, p: AddParams) -> np.n
 # ---------------------------------------------------------------------------------------------
 # int8: one table over every input pair
 
-_PAIR = np.arange(1 << 16, dtype=np.int64)
-#: For table index k = byte(q1)·256 + byte(q2): the int8 values q1 and q2 (raw byte order).
-PAIR_Q1 = ((_PAIR >> 8).astype(np.uint8).view(np.int8)).astype(np.int64)
-PAIR_Q2 = ((_PAIR & 0xFF).astype(np.uint8).view(np.int8)).astype(np.int64)
+def pair_operands() -> tuple[np.ndarray, np.ndarray]:
+    """For table index k = byte(q1)·256 + byte(q2): the int8 values q1 and q2 (raw byte order), as
+    int64. Made when a table is built, not kept (1.5 MB a process would otherwise hold from import)."""
+    k = np.arange(1 << 16, dtype=np.int64)
+    return ((k >> 8).astype(np.uint8).view(np.int8)).astype(np.int64), \
+        ((k & 0xFF).astype(np.uint8).view(np.int8)).astype(np.int64)
 
 
 @lru_cache(maxsize=64)
 def pair_table(op: str, key: tuple) -> np.ndarray:
     """The read-only int8 table ``T[byte(q1)·256 + byte(q2)]`` of ADD/SUB/SQUARED_DIFFERENCE (key:
     AddParams) or MUL and DIV (key: (z1, z2, M, s, zo, lo, hi)), from the plain integer pipeline."""
+    q1, q2 = pair_operands()
     if op == "MUL":
-        v = mul_int(PAIR_Q1, PAIR_Q2, *key)
+        v = mul_int(q1, q2, *key)
     elif op == "DIV":
-        v = div_int(PAIR_Q1, PAIR_Q2, *key)
+        v = div_int(q1, q2, *key)
     elif op == "SQUARED_DIFFERENCE":
-        v = squared_difference_int(PAIR_Q1, PAIR_Q2, AddParams(*key))
+        v = squared_difference_int(q1, q2, AddParams(*key))
     else:
-        v = add_sub_int(PAIR_Q1, PAIR_Q2, AddParams(*key), 1 if op == "ADD" else -1)
+        v = add_sub_int(q1, q2, AddParams(*key), 1 if op == "ADD" else -1)
     table = v.astype(np.int8)
     table.flags.writeable = False
     return table
@@ -432,8 +435,9 @@ _COMPARE: dict[str, Callable[..., np.ndarray]] = {
 def comparison_table(op: str, z1: int, m1: int, e1: int, z2: int, m2: int, e2: int) -> np.ndarray:
     """Read-only bool table ``T[byte(q1)·256 + byte(q2)]`` of an int8 comparison: both sides rescaled
     to ``MBQM<1((q − z)·2^8, M(s), e(s))`` (the scale itself is the multiplier) and compared."""
-    a = scaled_input(PAIR_Q1, z1, COMPARISON_LEFT_SHIFT, m1, e1)
-    b = scaled_input(PAIR_Q2, z2, COMPARISON_LEFT_SHIFT, m2, e2)
+    q1, q2 = pair_operands()
+    a = scaled_input(q1, z1, COMPARISON_LEFT_SHIFT, m1, e1)
+    b = scaled_input(q2, z2, COMPARISON_LEFT_SHIFT, m2, e2)
     table = _COMPARE[op](a, b)
     table.flags.writeable = False
     return table
