@@ -46,7 +46,7 @@ from keras2edge.runtime.model import Model
 from keras2edge.runtime.reader import load_model
 from keras2edge.runtime.schema import BUILTIN_OPERATOR_NAMES
 
-from ..corpus import CORPUS, FIXTURES, REPO
+from ..corpus import CORPUS, FIXTURES
 from ..runtime.schema.helpers import buffer_data_offsets, conv_mean_model, fc_relu_model
 from ..runtime.schema.test_reader_errors import _mutate
 

@@ -1,8 +1,8 @@
-"""int8 ``.tflite`` end to end (needs slice QB's TFLite integer lowering of the QDQ form): the file
+"""int8 ``.tflite`` end to end (the int8 scheme, then the TFLite emitter's integer lowering): the file
 ``keras2edge.save`` writes runs in TFLite Micro, keras2edge's runtime gives bit-identical outputs,
 its weight ops run on int8, and the output stays as close to Keras's float output as the QDQ ONNX
-does (the bounds of test_int8_fixtures, with 1.5x room for TFLite's rounding). Checked with slice QB's
-branch merged (iQB c283c67): 46 of 46 cases pass; the runtime gaps below are the only exclusions."""
+does (the bounds of test_int8_fixtures, with 1.5x room for TFLite's rounding); the runtime gaps below
+are the only exclusions, and a test keeps them honest."""
 
 from __future__ import annotations
 
@@ -17,7 +17,6 @@ from ..tflm import tflm
 from .cases import load_case, rel_l2
 from .test_int8_fixtures import BOUNDS
 
-NEEDS_QB = pytest.mark.xfail(strict=False, reason="needs the TFLite integer lowering (slice QB)")
 #: Fixtures whose int8 file keras2edge's runtime cannot run yet: it has no int8 kernel for these
 #: builtins (their IR ops are OWN_SCALE / SAME_SCALE in ir/ops; found with slice QB's lowering merged).
 #: test_runtime_gaps_remain fails once a kernel lands: then move the model back into MODELS.
@@ -38,7 +37,6 @@ def _quantized_input(x: np.ndarray, detail: dict) -> np.ndarray:
     return np.clip(np.round(x / scale) + zp, info.min, info.max).astype(detail["dtype"])
 
 
-@NEEDS_QB
 @pytest.mark.parametrize("io", ["float", "int8"])
 @pytest.mark.parametrize("name", MODELS)
 def test_int8_tflite_runs_in_tflm_bit_exact(name: str, io: str, tmp_path) -> None:
@@ -71,7 +69,6 @@ def test_int8_tflite_runs_in_tflm_bit_exact(name: str, io: str, tmp_path) -> Non
         assert rel_l2(g, w) <= 1.5 * bound, oname
 
 
-@NEEDS_QB
 @pytest.mark.parametrize("name", sorted(RUNTIME_GAPS))
 def test_runtime_gaps_remain(name: str, tmp_path) -> None:
     """The int8 file is written; the runtime refuses it naming the builtin it lacks on int8."""
