@@ -136,7 +136,7 @@ def convert_model(model: str | os.PathLike[str], output: str | os.PathLike[str],
     return graph
 
 
-def quantize(model: Graph | str | os.PathLike[str], *, calibration: object, scheme: str = "int8",
+def quantize(model: Graph | str | os.PathLike[str], *, calibration: object = None, scheme: str = "int8",
              method: str = "minmax", per_tensor: bool = False, io: str = "float", batch_size: int = 32,
              input_shapes: InputShapes | None = None) -> Graph:
     """Post-training quantization without TensorFlow: a new graph in QDQ form (``model`` untouched)
@@ -145,8 +145,10 @@ def quantize(model: Graph | str | os.PathLike[str], *, calibration: object, sche
     Args:
         model: an IR graph (from :func:`load`) or a Keras model file (loaded with ``input_shapes``).
         calibration: representative inputs: an array (one input), a dict by input name, an iterable
-            of either (batches), or a ``.npy``/``.npz`` path (see ``keras2edge.quantize.data``).
-        scheme: ``"int8"`` (a key of ``keras2edge.quantize.schemes.SCHEMES``).
+            of either (batches), or a ``.npy``/``.npz`` path (see ``keras2edge.quantize.data``);
+            required by ``"int8"``, not used by the weight-only schemes.
+        scheme: ``"int8"``, ``"dynamic"`` (int8 weights, float activations) or ``"float16"`` (float16
+            weights): a key of ``keras2edge.quantize.schemes.SCHEMES``.
         method: range observer (a key of ``keras2edge.quantize.observers.OBSERVERS``; ``"minmax"``).
         per_tensor: one weight scale per tensor instead of per output channel.
         io: model inputs and outputs as ``"float"`` (Quantize/Dequantize inside), ``"int8"`` or ``"uint8"``.

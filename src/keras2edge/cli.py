@@ -168,9 +168,11 @@ def convert(models: tuple[str, ...], output: str, fmt: str | None, jobs: int, as
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
               help="Output file: .onnx (QDQ) or .tflite (int8).")
-@click.option("--calibration", required=True, type=click.Path(),
-              help="Representative inputs: .npy (one input, N samples) or .npz (keys = input names).")
-@click.option("--scheme", default="int8", show_default=True, help="Quantization scheme.")
+@click.option("--calibration", type=click.Path(),
+              help="Representative inputs: .npy (one input, N samples), .npz (keys = input names) or a folder "
+                   "of them; required by --scheme int8.")
+@click.option("--scheme", default="int8", show_default=True,
+              help="int8 (full integer), dynamic (int8 weights) or float16 (float16 weights).")
 @click.option("--calibration-method", "method", default="minmax", show_default=True,
               help="Range observer for activations.")
 @click.option("--per-tensor", is_flag=True, help="One weight scale per tensor (targets without per-channel kernels).")
@@ -182,7 +184,7 @@ def convert(models: tuple[str, ...], output: str, fmt: str | None, jobs: int, as
 @click.option("--input-shape", "input_shape", multiple=True, metavar="NAME:D0,D1,...", help="Pin an input's shape.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @handle_errors
-def quantize_command(model: str, output: str, calibration: str, scheme: str, method: str, per_tensor: bool, io: str,
+def quantize_command(model: str, output: str, calibration: str | None, scheme: str, method: str, per_tensor: bool, io: str,
                      batch_size: int, weights: str | None, input_shape: tuple[str, ...], as_json: bool) -> None:
     """Quantize a Keras model after training (no TensorFlow): calibrate on representative inputs,
     write QDQ ONNX or an int8 .tflite.
@@ -207,8 +209,9 @@ def quantize_command(model: str, output: str, calibration: str, scheme: str, met
         click.echo(json.dumps(info, indent=2))
         return
     kept = f", kept float: {', '.join(info['kept_float'])}" if info["kept_float"] else ""
+    f16 = f", {info['float16_weights']} float16 weight tensors" if info["float16_weights"] else ""
     click.echo(f"Wrote {output} ({scheme}, {info['quantized_values']} quantized values, {info['int8_weights']} int8 "
-               f"weight tensors{kept}) in {info['seconds']:.2f} s")
+               f"weight tensors{f16}{kept}) in {info['seconds']:.2f} s")
 
 
 def _convert_batch(models: tuple[str, ...], outdir: str, *, fmt: str, jobs: int, as_json: bool,

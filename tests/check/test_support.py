@@ -145,3 +145,13 @@ def test_refused_quantized_entries(op: str, dtype: str) -> None:
     data = _refusal_probe(op, dtype)
     feeds = [np.arange(32, dtype=dtype).reshape(1, 4, 4, 2)]  # valid values for every op of the table
     assert trial(data, 1 << 16, feeds) != OK and _status(data) == UNSUPPORTED
+
+
+def test_hybrid_fully_connected_is_refused() -> None:
+    """A dynamic-range FULLY_CONNECTED (float input, int8 weights): TFLite Micro refuses it, and so does
+    the table."""
+    w = T((3, 4), np.int8, [0.02, 0.03, 0.01], [0, 0, 0], axis=0, data=np.arange(12, dtype=np.int8).reshape(3, 4))
+    data = one_op_model("FULLY_CONNECTED", [T((2, 4), np.float32), w, None], [T((2, 3), np.float32)],
+                        {"asymmetric_quantize_inputs": True})
+    assert trial(data, 1 << 16, [np.ones((2, 4), np.float32)]) != OK
+    assert _status(data) == UNSUPPORTED

@@ -13,8 +13,8 @@ import json
 import os
 import sys
 
-from ..corpus import corpus_paths
-from .fuzz_tflite import CORPUS_SEEDS, REPO
+from ..corpus import REPO, corpus_paths
+from .fuzz_tflite import CORPUS_SEEDS
 from .harness import run_command
 
 ITERATIONS = int(os.environ.get("K2E_FUZZ_ITERATIONS", "2000"))

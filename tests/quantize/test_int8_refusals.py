@@ -136,3 +136,25 @@ def test_a_model_the_runtime_cannot_run_is_refused_clearly() -> None:
         keras2edge.quantize(g, calibration=cal)
     msg = str(ei.value)
     assert "calibration runs the float model as .tflite" in msg and "conv (Conv2D)" in msg
+
+
+@pytest.mark.parametrize("scheme,key", [("dynamic", "int8_weights"), ("float16", "float16_weights")])
+def test_cli_weight_only_schemes_need_no_calibration(tmp_path, scheme: str, key: str) -> None:
+    """dynamic / float16 store the weights only: no --calibration; the trained digits MLP (its 64×64
+    weights are above the 1,024-element threshold) runs in onnxruntime with Keras's test predictions;
+    int8 without --calibration is one clear line, exit 1, nothing written."""
+    trained = FIXTURES / "trained"
+    mlp = trained / "digits_mlp.keras"
+    out = tmp_path / f"q_{scheme}.onnx"
+    r = _run(["quantize", str(mlp), "-o", str(out), "--scheme", scheme, "--json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)[key] > 0
+    x = np.load(trained / "digits.npz")["x_test"].astype(np.float32)
+    want = np.load(trained / "keras_outputs.npz")["digits_mlp"]
+    sess = ort_session(str(out))
+    (got,) = sess.run(None, {sess.get_inputs()[0].name: x})
+    assert rel_l2(got, want) <= 0.02
+    assert np.mean(got.argmax(1) == want.argmax(1)) >= 0.99
+    r = CliRunner().invoke(main, ["quantize", str(mlp), "-o", str(tmp_path / "i8.onnx")])
+    assert r.exit_code == 1 and "needs calibration data" in r.output
+    assert not (tmp_path / "i8.onnx").exists()

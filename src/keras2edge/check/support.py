@@ -144,6 +144,8 @@ def check_op(name: str, model: Model, sg: SubGraph, op: Operator) -> tuple[str, 
     return SUPPORTED, ""
 
 
+#: Builtins LiteRT runs hybrid (float activations, int8 weights); TFLite Micro refuses them.
+_HYBRID = {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "BATCH_MATMUL"}
 _COMPARISONS = {"EQUAL", "NOT_EQUAL", "LESS", "LESS_EQUAL", "GREATER", "GREATER_EQUAL"}
 
 
@@ -166,6 +168,10 @@ def _documented(name: str, dtype: str, model: Model, sg: SubGraph, op: Operator)
     if name in _COMPARISONS and dtype == "int16":
         return ((WRONG, "int16 GREATER returns all false") if name == "GREATER"
                 else (UNSUPPORTED, "no int16 kernel"))
+    if (name in _HYBRID and dtype == F32 and len(op.inputs) > 1 and op.inputs[1] >= 0
+            and sg.tensors[op.inputs[1]].dtype in (np.int8, np.uint8)):
+        return UNSUPPORTED, ("float input with int8 weights (dynamic-range / hybrid): TFLite Micro has no hybrid "
+                             "kernels; quantize to full int8 for microcontrollers")
     if name == "GATHER" and len(op.inputs) > 1 and op.inputs[1] >= 0 and sg.tensors[op.inputs[1]].dtype == np.int64:
         return UNSUPPORTED, "int64 positions: TFLite Micro's GATHER takes int32 only"
     return None

@@ -158,8 +158,8 @@ register_scheme("int8")(quantize_int8)
 
 
 def summary(graph: Graph) -> dict[str, object]:
-    """What a quantized graph holds: quantized activation values (Quantize nodes), integer weight
-    tensors, and the Keras layers of the ops kept float (QuantRule.FLOAT)."""
+    """What a quantized graph holds: quantized activation values (Quantize nodes), int8 and float16
+    weight tensors, and the Keras layers of the ops kept float (QuantRule.FLOAT)."""
     kept: list[str] = []
     for n in graph.nodes:
         if op_spec(n.op).quant == QuantRule.FLOAT:
@@ -168,6 +168,7 @@ def summary(graph: Graph) -> dict[str, object]:
                 kept.append(name)
     return {"quantized_values": sum(1 for n in graph.nodes if n.op == "Quantize"),
             "int8_weights": sum(1 for v in graph.constants() if v.quant is not None and v.dtype == DType.INT8),
+            "float16_weights": sum(1 for v in graph.constants() if v.dtype == DType.FLOAT16),
             "kept_float": kept}
 
 
