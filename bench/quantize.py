@@ -132,20 +132,13 @@ def worker_float_tflite(model_path: str, out: str) -> None:
 def worker_make_zoo(name: str, work: str, samples: str, n_eval: str) -> None:
     """Build the zoo model as the other benchmarks do; save it, its calibration and eval inputs and
     Keras' float outputs on them."""
-    import keras
-
     sys.path.insert(0, str(REPO))  # a script run by path: tests/ is importable from the repository root
     from tests.runtime import make_converter_models as base
 
     if name not in base.ZOO:
         raise SystemExit(f"unknown model {name!r}: the digits models or one of {', '.join(base.ZOO)}")
-    kwargs, (lo, hi) = base.ZOO[name]
-    keras.utils.set_random_seed(base.SEED)
-    kw = {"weights": None, **kwargs}
-    if kw.get("include_top", True):
-        kw.setdefault("classifier_activation", None)
-    model = getattr(keras.applications, name)(**kw)
-    base._randomize_bn(model, np.random.default_rng(base.SEED))
+    _, (lo, hi) = base.ZOO[name]
+    model = base.zoo_model(name)
     w = Path(work)
     model.save(w / f"{name}.keras")
     shape = tuple(int(d) for d in model.inputs[0].shape[1:])

@@ -112,18 +112,28 @@ def _randomize_bn(model, rng: np.random.Generator) -> None:
                 w.assign(rng.uniform(0.1, 0.5, tuple(w.shape)).astype(np.float32))
 
 
+def zoo_model(name: str):
+    """The Keras application ``name`` of ZOO as every zoo benchmark and test builds it: no downloaded
+    weights (random, seed SEED), logits (no softmax), BatchNormalization statistics randomised."""
+    import keras
+
+    kwargs, _ = ZOO[name]
+    keras.utils.set_random_seed(SEED)
+    kw = {"weights": None, **kwargs}
+    if kw.get("include_top", True):
+        kw.setdefault("classifier_activation", None)
+    model = getattr(keras.applications, name)(**kw)
+    _randomize_bn(model, np.random.default_rng(SEED))
+    return model
+
+
 def make_zoo(names: list[str], out: Path) -> None:
     import keras
 
     out.mkdir(parents=True, exist_ok=True)
     for name in names:
-        kwargs, (lo, hi) = ZOO[name]
-        keras.utils.set_random_seed(SEED)
-        kw = {"weights": None, **kwargs}
-        if kw.get("include_top", True):
-            kw.setdefault("classifier_activation", None)
-        model = getattr(keras.applications, name)(**kw)
-        _randomize_bn(model, np.random.default_rng(SEED))
+        _, (lo, hi) = ZOO[name]
+        model = zoo_model(name)
         tfl = _convert(model)
         (out / f"{name}.tflite").write_bytes(tfl)
         model.save(str(out / f"{name}.h5"))

@@ -112,13 +112,8 @@ def make_zoo(names: list[str], modes: list[str], out: Path) -> None:
 
     out.mkdir(parents=True, exist_ok=True)
     for name in names:
-        kwargs, (lo, hi) = base.ZOO[name]
-        keras.utils.set_random_seed(base.SEED)
-        kw = {"weights": None, **kwargs}
-        if kw.get("include_top", True):
-            kw.setdefault("classifier_activation", None)
-        model = getattr(keras.applications, name)(**kw)
-        base._randomize_bn(model, np.random.default_rng(base.SEED))
+        _, (lo, hi) = base.ZOO[name]
+        model = base.zoo_model(name)
         for mode in modes:
             tfl = convert(model, mode, lo, hi)
             (out / f"{name}.{mode}.tflite").write_bytes(tfl)
