@@ -77,6 +77,19 @@ def _header(f: IO[bytes], what: str) -> tuple[np.dtype, tuple[int, ...], bool]:
     return dtype, shape, bool(meta["fortran_order"])
 
 
+def read_into(f: IO[bytes], arr: np.ndarray) -> int:
+    """Fill ``arr`` (contiguous, any dtype) with the bytes ``f`` yields; the byte count read, below
+    ``arr.nbytes`` when ``f`` ends early (the caller names the truncation)."""
+    view = memoryview(arr.view(np.uint8).reshape(-1)) if arr.nbytes else memoryview(b"")
+    got = 0
+    while got < arr.nbytes:
+        n = f.readinto(view[got:])  # type: ignore[attr-defined]
+        if not n:
+            break
+        got += n
+    return got
+
+
 def _read_array(f: IO[bytes], what: str, limits: Limits, available: int) -> np.ndarray:
     """The array that follows, allocated only once ``available`` (an upper bound on the bytes the
     file or member can still yield) and the limit allow the size its header declares."""
@@ -88,14 +101,10 @@ def _read_array(f: IO[bytes], what: str, limits: Limits, available: int) -> np.n
         raise ModelFormatError(f"{what}: truncated: the header declares {dtype} {list(shape)} ({nbytes} bytes) "
                                f"but the file holds at most {available} bytes")
     arr = np.empty(count, dtype)
-    view = memoryview(arr.view(np.uint8)) if arr.nbytes else memoryview(b"")  # bytes of any dtype
-    got = 0
-    while got < arr.nbytes:
-        n = f.readinto(view[got:])  # type: ignore[attr-defined]
-        if not n:
-            raise ModelFormatError(f"{what}: truncated: the header declares {dtype} {list(shape)} "
-                                   f"({arr.nbytes} bytes) but only {got} bytes follow")
-        got += n
+    got = read_into(f, arr)
+    if got < arr.nbytes:
+        raise ModelFormatError(f"{what}: truncated: the header declares {dtype} {list(shape)} "
+                               f"({arr.nbytes} bytes) but only {got} bytes follow")
     if f.read(1):
         raise ModelFormatError(f"{what}: more data follows the {dtype} {list(shape)} array its header declares")
     return arr.reshape(shape, order="F" if fortran else "C")

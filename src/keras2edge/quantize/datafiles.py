@@ -34,7 +34,7 @@ import numpy as np
 
 from ..errors import ModelFormatError, QuantizationError, UnsafeContentError
 from ..npyio import _header as read_npy_header  # the hardened .npy header parser (nothing allocated)
-from ..npyio import _most_bytes
+from ..npyio import _most_bytes, read_into
 from ..runtime.errors import LimitExceededError
 from ..runtime.limits import Limits
 from .datacheck import InputSpec, check_dtype, check_shape, match_names, same_count
@@ -217,14 +217,9 @@ class NpzPart:
 
     def _read(self, f: IO[bytes], h: ArrayHeader, rows: int, name: str) -> np.ndarray:
         arr = np.empty(rows * h.row_items, h.dtype)
-        view = memoryview(arr.view(np.uint8)) if arr.nbytes else memoryview(b"")
-        got = 0
-        while got < arr.nbytes:
-            n = f.readinto(view[got:])  # type: ignore[attr-defined]
-            if not n:
-                raise QuantizationError(f"calibration data '{self.path}': array '{name}' is truncated: its header "
-                                        f"declares {h.dtype} {list(h.shape)} but the data ends early")
-            got += n
+        if read_into(f, arr) < arr.nbytes:
+            raise QuantizationError(f"calibration data '{self.path}': array '{name}' is truncated: its header "
+                                    f"declares {h.dtype} {list(h.shape)} but the data ends early")
         return arr.reshape((rows, *h.shape[1:]))
 
     def _whole(self, name: str, f: IO[bytes]) -> np.ndarray:
