@@ -41,6 +41,7 @@ from .errors import (
     ModelFormatError,
     OptionError,
     OutputPathError,
+    PruneError,
     QuantizationError,
     RuntimeModelError,
     UnsafeContentError,
@@ -59,6 +60,6 @@ __all__ = [
     "run_tflite", "RunOutputs", "bench_tflite", "BenchResult",
     # errors
     "BatchInputError", "InvalidWeightsError", "Keras2EdgeError", "LimitExceededError", "ModelFormatError", "OptionError",
-    "OutputPathError", "QuantizationError", "RuntimeModelError", "UnsafeContentError", "UnsupportedLayerError", "UnsupportedOpError",
+    "OutputPathError", "PruneError", "QuantizationError", "RuntimeModelError", "UnsafeContentError", "UnsupportedLayerError", "UnsupportedOpError",
     "WeightsMismatchError",
 ]

@@ -116,6 +116,10 @@ class QuantizationError(Keras2EdgeError):
     """Quantization could not be carried out as asked."""
 
 
+class PruneError(Keras2EdgeError):
+    """Pruning could not be carried out as asked (bad sparsity, N:M, exclusions, calibration data)."""
+
+
 class PassError(Keras2EdgeError):
     """A graph pass failed or left the graph inconsistent."""
 

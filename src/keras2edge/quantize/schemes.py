@@ -30,6 +30,13 @@ class QuantizeOptions:
     io: str = "float"                 # model inputs/outputs: "float", "int8" or "uint8"
     batch_size: int = 32              # calibration batch size
     min_weight_elements: int = 1024   # dynamic: smaller weights stay float (the TFLite converter's threshold)
+    # Mixed precision (the accuracy budget sets these too): globs on Keras layer names (node.origin).
+    keep_float: tuple[str, ...] = ()  # these layers stay float, joined by QUANTIZE/DEQUANTIZE
+    int16: tuple[str, ...] = ()       # these layers run 16x8 (int16 activations, int8 weights)
+    # Accuracy-preserving algorithms: None = on where it helps (the scheme decides), True/False forces.
+    cle: bool | None = None              # cross-layer equalization (+ high-bias absorption)
+    bias_correction: bool | None = None  # empirical bias correction from calibration data
+    adaround: bool | None = None         # AdaRound-style weight rounding
 
 
 SchemeFn = Callable[["Graph", QuantizeOptions], "Graph"]

@@ -1,0 +1,53 @@
+"""The pruning methods, one registry: ``--method`` name -> the function that prunes an IR graph.
+
+A method takes a float IR graph (after :func:`keras2edge.prune.prune_passes`) and
+:class:`~keras2edge.prune.options.PruneOptions` and returns a :class:`PruneResult`: a new graph (the
+input is not modified; weights are swapped with ``Graph.replace_const``, never written in place) and
+its report. Method modules register with :func:`register_method`; ``prune/__init__`` imports them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ..errors import PruneError
+
+if TYPE_CHECKING:
+    from ..ir.graph import Graph
+    from .options import PruneOptions
+
+
+@dataclass
+class PruneResult:
+    """A pruned graph and what was done to it (``report``: per-Keras-layer rows and totals, as the
+    method builds them; JSON-ready)."""
+
+    graph: Graph
+    report: dict[str, Any] = field(default_factory=dict)
+
+
+MethodFn = Callable[["Graph", "PruneOptions"], PruneResult]
+
+#: method name -> implementation (filled by the method modules).
+METHODS: dict[str, MethodFn] = {}
+
+
+def register_method(name: str) -> Callable[[MethodFn], MethodFn]:
+    """Decorator: register ``fn`` as pruning method ``name`` (one implementation per name)."""
+    def deco(fn: MethodFn) -> MethodFn:
+        if name in METHODS:
+            raise ValueError(f"pruning method {name!r} registered twice")
+        METHODS[name] = fn
+        return fn
+    return deco
+
+
+def method(name: str) -> MethodFn:
+    """The implementation of method ``name``, or a PruneError listing the methods."""
+    try:
+        return METHODS[name]
+    except KeyError:
+        raise PruneError(f"unknown pruning method {name!r}; supported: "
+                         f"{', '.join(sorted(METHODS)) or '(none)'}") from None
