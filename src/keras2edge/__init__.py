@@ -13,26 +13,25 @@ Public API::
     keras2edge.run_tflite("m.tflite", x)      # outputs by name; int8 models take/return real values
     keras2edge.bench_tflite("m.tflite")       # BenchResult (a fresh process: cold start, latency, ...)
 
-Importing the package loads only NumPy; h5py and onnx are imported when a function needs them.
+Importing the package loads only the error classes and ``Limits``: each public name above is
+imported from its module (``_LAZY``) on first access (module ``__getattr__``), so
+``from keras2edge.runtime import Interpreter`` runs a ``.tflite`` with NumPy and the runtime alone
+(no IR, converters or quantizer in memory). h5py and onnx are imported when a function needs them.
 The Keras handler table (for custom layers) is ``keras2edge.convert.keras.KERAS_HANDLERS``.
+
+``keras2edge.quantize`` is the API function, although a subpackage has the same name: importing the
+subpackage (``import keras2edge.quantize.schemes``) would make the import system set the package's
+attribute ``quantize`` to the subpackage; ``_Package.__setattr__`` declines that for every name of
+``_LAZY``, so the attribute stays the function (the subpackage is in ``sys.modules`` as ever).
 """
 
 from __future__ import annotations
 
-from . import quantize as _quantize_package  # noqa: F401 - loaded before the function takes its name
-from .api import (
-    BenchResult,
-    RunOutputs,
-    bench_tflite,
-    check_tflm,
-    convert_model,
-    inspect,
-    load,
-    quantize,
-    run_tflite,
-    save,
-)
-from .batch import ConvertResult, convert_many
+import importlib
+import sys
+import types
+from typing import TYPE_CHECKING, Any
+
 from .errors import (
     BatchInputError,
     InvalidWeightsError,
@@ -49,9 +48,32 @@ from .errors import (
     UnsupportedOpError,
     WeightsMismatchError,
 )
-from .ir import Graph
-from .ir.passes import optimize
 from .runtime.limits import Limits
+
+if TYPE_CHECKING:  # the names _LAZY provides, for type checkers
+    from .api import (
+        BenchResult,
+        RunOutputs,
+        bench_tflite,
+        check_tflm,
+        convert_model,
+        inspect,
+        load,
+        quantize,
+        run_tflite,
+        save,
+    )
+    from .batch import ConvertResult, convert_many
+    from .ir import Graph
+    from .ir.passes import optimize
+
+#: public name -> the module (relative to this package) that defines it, imported on first access
+_LAZY: dict[str, str] = {
+    **dict.fromkeys(("BenchResult", "RunOutputs", "bench_tflite", "check_tflm", "convert_model", "inspect",
+                     "load", "quantize", "run_tflite", "save"), ".api"),
+    "ConvertResult": ".batch", "convert_many": ".batch",
+    "Graph": ".ir", "optimize": ".ir.passes",
+}
 
 __version__ = "0.1.0"
 __all__ = [
@@ -63,3 +85,29 @@ __all__ = [
     "OutputPathError", "PruneError", "QuantizationError", "RuntimeModelError", "UnsafeContentError", "UnsupportedLayerError", "UnsupportedOpError",
     "WeightsMismatchError",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """A public name of ``_LAZY``, imported from its module on first access and kept."""
+    where = _LAZY.get(name)
+    if where is None:
+        raise AttributeError(f"module 'keras2edge' has no attribute {name!r}")
+    value = getattr(importlib.import_module(where, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
+
+class _Package(types.ModuleType):
+    """This package's module type: a subpackage import never replaces a public name of ``_LAZY``."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _LAZY and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
