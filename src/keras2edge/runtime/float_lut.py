@@ -1,5 +1,7 @@
 """LiteRT's float-built lookup tables for int8 / int16 unary ops TFLite Micro lacks (EXP, LOG, GELU),
-reproduced in float32 exactly as LiteRT's reference kernels build them.
+reproduced in float32 exactly as LiteRT's reference kernels build them; and TFLite Micro's int8 ELU
+table (``micro/kernels/elu.cc`` PopulateLookupTable: the same float32 steps as LUTPopulateInt8, with
+``x < 0 ? expf(x) − 1 : x``).
 
 What maps to what (LiteRT = github google-ai-edge/LiteRT, ``tflite/kernels/internal/common.h``):
 
@@ -202,7 +204,15 @@ def gelu_approximate_f32(x: np.ndarray) -> np.ndarray:
 # The tables of each op, built once per distinct quantization
 
 
+def elu_f32(x: np.ndarray) -> np.ndarray:
+    """TFLM ``micro/kernels/elu.cc``: ``value < 0.0f ? std::exp(value) - 1.0f : value`` (float32)."""
+    x = np.asarray(x, F32)
+    return np.where(x < F32(0), exp_f32(np.minimum(x, F32(0))) - F32(1), x).astype(F32)
+
+
 def _transform(kind: str, dtype: str, output_scale: float, output_zero_point: int) -> Transform:
+    if kind == "ELU":
+        return elu_f32
     if kind == "EXP":
         return exp_f32
     if kind == "LOG":  # output_min = float((qmin − z_out)) · s_out
@@ -220,7 +230,7 @@ _CACHE: dict[tuple, np.ndarray] = {}
 
 def op_table(kind: str, dtype: str, input_scale: float, input_zero_point: int, output_scale: float,
              output_zero_point: int) -> np.ndarray:
-    """The read-only lookup table of op ``kind`` (EXP, LOG, GELU, GELU_APPROXIMATE) for an
+    """The read-only lookup table of op ``kind`` (EXP, LOG, GELU, GELU_APPROXIMATE; ELU int8 only) for an
     int8 (256 entries) or int16 (65,536 entries, from the 513-entry LUT) input, indexed by the raw
     unsigned bits of the input; memoized per (op, dtype, float32 scales, zero points)."""
     key = (kind, dtype, float(F32(input_scale)), int(input_zero_point), float(F32(output_scale)),

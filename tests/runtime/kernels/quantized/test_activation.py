@@ -578,3 +578,65 @@ def test_gelu_int16_needs_the_c_librarys_erfcf_and_tanhf(si: float, so: float, a
     fallback = fl._f32_of_f64(np.tanh if approximate else np.vectorize(math.erfc, otypes=[float]))
     monkeypatch.setattr(fl, "_tanh_f32" if approximate else "_erfc_f32", fallback)
     assert not np.array_equal(c_lut, fl.lut_int16_513(fn, si, 0, so, 0))
+
+
+# ------------------------------------------------------------------------------------------------
+# ELU (int8): TFLite Micro's float32 table; LiteRT 2.3 BUILTIN_REF has no ELU kernel
+
+
+def test_elu_int8_every_value_bit_exact_with_tflm() -> None:
+    """Every int8 input (in a random shape) at 40 random scale / zero-point pairs, coarse and fine
+    (expf(x) − 1 saturating at −1, identity above 0 clamped at 127), against TFLite Micro."""
+    rng = np.random.default_rng(11)
+    pairs = [(0.6, 127, 1e-3, 0), (0.01, -128, 0.5, 5), (0.05, 10, 0.02, -128)]
+    for _ in range(37):
+        si, so = (float(np.exp(rng.uniform(np.log(1e-3), np.log(2.0)))) for _ in range(2))
+        pairs.append((si, int(rng.integers(-128, 128)), so, int(rng.integers(-128, 128))))
+    for si, zi, so, zo in pairs:
+        shape = _shape(256)
+        x = _every_value(shape, ALL_INT8)
+        model = _unary("ELU", T(shape, scale=si, zero_point=zi), T(shape, scale=so, zero_point=zo))
+        _check(f"ELU {si},{zi}->{so},{zo}", model, [x], litert=False)
+
+
+def test_elu_int8_table_is_the_float32_rule() -> None:
+    """One table written out: s_in = 0.1, z_in = 0, s_out = 0.05, z_out = −64; q = −20 → x = −2.0f,
+    expf(−2) − 1 = −0.8646647f, ·(1/0.05f) = −17.293 → roundf −17, + (−64) = −81; q = 10 → x = 1.0f
+    → 20 − 64 = −44; q = 127 → 12.7f → 254 − 64 = 190 → 127 (clamped)."""
+    x = np.array([-20, 10, 127, 0], np.int8)
+    model = _unary("ELU", T(x.shape, scale=0.1, zero_point=0), T(x.shape, scale=0.05, zero_point=-64))
+    got = _check("ELU worked example", model, [x], litert=False)
+    assert got.tolist() == [-81, -44, 127, -64]
+
+
+def test_elu_litert_ref_has_no_kernel() -> None:
+    """Why TFLite Micro is ELU's only oracle: LiteRT 2.3 BUILTIN_REF refuses the int8 ELU model."""
+    model = _unary("ELU", T((4,), scale=0.1, zero_point=0), T((4,), scale=0.05, zero_point=0))
+    with pytest.raises(Exception, match="ELU"):
+        run_litert_ref(model, [np.zeros(4, np.int8)])
+
+
+def test_elu_refuses_int16_and_per_axis() -> None:
+    with pytest.raises(RuntimeModelError, match="ELU on int16"):
+        Interpreter(_unary("ELU", T((4,), np.int16, 0.1, 0), T((4,), np.int16, 0.05, 0)))
+    model = _unary("ELU", T((2, 2), scale=[0.1, 0.2], zero_point=[0, 0], axis=1), T((2, 2), scale=0.05))
+    with pytest.raises(RuntimeModelError, match="ELU.*per axis"):
+        Interpreter(model)
+
+
+def test_relu_0_to_1_follows_litert() -> None:
+    """TFLite Micro has no RELU_0_TO_1 kernel; LiteRT's reference kernel (QuantizedReluX(0, 1), float32
+    multiplier) is the oracle: every int8 value at 20 scale / zero-point pairs, own RNG (the module's
+    sequence stays as the earlier tests expect)."""
+    rng = np.random.default_rng(12)
+    cases = [(0.25, 0, 1 / 255, -128), (0.01, 3, 0.01, 3), (0.05, -128, 0.004, 127)]
+    for _ in range(17):
+        si, so = (float(np.float32(np.exp(rng.uniform(np.log(1e-3), np.log(0.1))))) for _ in range(2))
+        cases.append((si, int(rng.integers(-128, 128)), so, int(rng.integers(-128, 128))))
+    for si, zi, so, zo in cases:
+        x = np.resize(rng.permutation(ALL_INT8), (3, 100)).astype(np.int8)
+        model = _unary("RELU_0_TO_1", T(x.shape, scale=si, zero_point=zi), T(x.shape, scale=so, zero_point=zo))
+        got, ref = ours(model, [x]), run_litert_ref(model, [x])[0]
+        assert np.array_equal(got, ref), f"RELU_0_TO_1 {si},{zi}->{so},{zo}: LiteRT differs"
+    with pytest.raises(RuntimeError):
+        run_tflm(model, [x])

@@ -751,3 +751,52 @@ def test_litert_lut_ops_refusals(op: str) -> None:
     _refused(op, [T((2, 3), np.int16, 1e-3, 0)], T((2, 3), np.int8, 1e-3, 0), f"{op} keeps the dtype")
     if op != "RSQRT":
         _refused(op, [T((2, 3), np.int8, 1e-3, 0)], T((2, 3), np.int8, None), "has no quantization parameters")
+
+
+# ---------------------------------------------------------------------------------------------
+# NEG (int8 / int16): TFLite Micro has none; LiteRT BUILTIN_REF is the oracle (raw integer negation)
+
+
+@pytest.mark.parametrize("dtype", [np.int8, np.int16])
+def test_neg_is_bit_exact_with_litert_ref(dtype) -> None:
+    """Every value of the dtype (int16: all 65,536) in random shapes and quantizations, the minimum
+    included (it wraps to itself in LiteRT's C++ and here)."""
+    rng = np.random.default_rng(7 if dtype == np.int8 else 8)
+    info = np.iinfo(dtype)
+    values = np.arange(info.min, int(info.max) + 1).astype(dtype)
+    for k in range(6):
+        s = float(np.exp(rng.uniform(np.log(1e-3), np.log(1.0))))
+        zi = int(rng.integers(-128, 128)) if dtype == np.int8 else 0
+        shape = (int(rng.integers(1, 5)), -(-values.size // 4) + k)
+        x = np.resize(rng.permutation(values), shape).astype(dtype)
+        model = one_op_model("NEG", [T(shape, dtype, s, zi)], [T(shape, dtype, s, -zi if k % 2 else zi)])
+        got = Interpreter(model).run(x)
+        (want,) = run_litert_ref(model, [x])
+        assert got.dtype == want.dtype and np.array_equal(got, want), (np.dtype(dtype), k)
+        assert got[x == info.min].tolist() == [info.min] * int(np.sum(x == info.min))
+
+
+def test_neg_int8_worked_example_and_warning(caplog) -> None:
+    """s_in = s_out = 0.1, z_in = 3, z_out = −3: q = 13 (1.0) → −13 (real −1.0), q = −128 → −128 (C++'s
+    int8 wrap). With z_out = −1 instead of −3 the integers are the same but no longer the negated
+    value: prepare logs a warning naming the op and both tensors."""
+    x = np.array([13, -128, 3, 127], np.int8)
+    good = one_op_model("NEG", [T(x.shape, np.int8, 0.1, 3)], [T(x.shape, np.int8, 0.1, -3)])
+    with caplog.at_level("WARNING", logger="keras2edge.runtime"):
+        assert Interpreter(good).run(x).tolist() == [-13, -128, -3, -127]
+    assert not caplog.records
+    bad = one_op_model("NEG", [T(x.shape, np.int8, 0.1, 3)], [T(x.shape, np.int8, 0.1, -1)])
+    with caplog.at_level("WARNING", logger="keras2edge.runtime"):
+        assert Interpreter(bad).run(x).tolist() == [-13, -128, -3, -127]
+    assert any("op #0 NEG" in r.getMessage() and "opposite zero points" in r.getMessage() for r in caplog.records)
+    assert run_litert_ref(bad, [x])[0].tolist() == [-13, -128, -3, -127]
+
+
+def test_neg_int8_tflm_has_no_kernel_and_dtype_mismatch_is_refused() -> None:
+    x = np.zeros(4, np.int8)
+    model = one_op_model("NEG", [T((4,), np.int8, 0.1, 0)], [T((4,), np.int8, 0.1, 0)])
+    with pytest.raises(Exception):  # TFLM: "Type INT8 (9) not supported", invoke fails
+        run_tflm(model, [x])
+    mixed = one_op_model("NEG", [T((4,), np.int8, 0.1, 0)], [T((4,), np.int16, 0.1, 0)])
+    with pytest.raises(RuntimeModelError, match="NEG keeps the dtype"):
+        Interpreter(mixed)

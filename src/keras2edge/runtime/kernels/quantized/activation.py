@@ -16,6 +16,8 @@ PRELU          int8, int16  ``micro/prelu_common.cc``, ``reference/prelu.h`` (in
 SOFTMAX        int8→int8, int8→int16, int16→int16  ``micro/softmax_common.cc``, ``reference/softmax.h``
 LOG_SOFTMAX    int8         ``micro/log_softmax.cc``, ``reference/log_softmax.h`` (LogSoftmaxQuantized)
 RELU_N1_TO_1   int8         not in TFLM: LiteRT's reference kernel (``tflite/kernels/activations.cc``)
+RELU_0_TO_1    int8         not in TFLM: LiteRT's reference kernel (``tflite/kernels/activations.cc``)
+ELU            int8         ``micro/kernels/elu.cc`` (float32 LUT of ``expf(x) − 1``, ``float_lut``)
 GELU           int8, int16  not in TFLM: LiteRT's ``tflite/kernels/activations.cc`` (GeluPrepare), float LUT
                             of ``reference/gelu.h`` (``runtime/float_lut.py``)
 =============  ===========  =================================================================================
@@ -341,6 +343,18 @@ def relu_n1_to_1_int8(ctx: OpContext) -> EvalFn:
     from the **float32** quotient s_in / s_out (LiteRT's ReluPrepare), MBQM double rounding."""
     def build(x: TensorSpec, out: TensorSpec) -> np.ndarray:
         return table_of(relu_fn(*per_tensor(ctx, x), *per_tensor(ctx, out), -128, 127, -1.0, 1.0, float32=True),
+                        "int8")
+    return _lut_kernel(ctx, build)
+
+
+@register("RELU_0_TO_1", "int8")
+def relu_0_to_1_int8(ctx: OpContext) -> EvalFn:
+    """RELU_0_TO_1 int8. TFLite Micro has no such kernel (its interpreter refuses the model); this
+    follows LiteRT's reference kernel (Relu0to1Eval → QuantizedReluX(0, 1)), as RELU_N1_TO_1 does with
+    bounds 0 and 1: ``clamp(z_out + MBQM(q − z_in, M, s), max(−128, z_out), min(127, z_out + round(1/s_out)))``,
+    (M, s) from the float32 quotient s_in / s_out."""
+    def build(x: TensorSpec, out: TensorSpec) -> np.ndarray:
+        return table_of(relu_fn(*per_tensor(ctx, x), *per_tensor(ctx, out), -128, 127, 0.0, 1.0, float32=True),
                         "int8")
     return _lut_kernel(ctx, build)
 
@@ -751,3 +765,15 @@ def gelu_int8(ctx: OpContext) -> EvalFn:
     (si, zi), (so, zo) = per_tensor(ctx, x), per_tensor(ctx, out)
     kind = "GELU_APPROXIMATE" if bool(ctx.opt("approximate", False)) else "GELU"
     return _lut_eval(float_lut.op_table(kind, x.dtype.name, si, zi, so, zo))
+
+
+@register("ELU", "int8")
+def elu_int8(ctx: OpContext) -> EvalFn:
+    """ELU int8 (TFLM ``micro/kernels/elu.cc``: a 256-entry table built in float32 by PopulateLookupTable,
+    ``x < 0 ? expf(x) − 1 : x`` on ``s_in·(q − z_in)``, ``roundf(·(1/s_out)) + z_out`` clamped;
+    ``float_lut.op_table("ELU")``). TFLM has no int16 ELU; LiteRT 2.3's BUILTIN_REF has no ELU kernel
+    of version 1 at all (it refuses the model), so TFLM is the only oracle. Per-axis quantization is
+    refused (TFLM reads ``params.scale``, the first scale)."""
+    x, out = _unary_spec(ctx)
+    (si, zi), (so, zo) = per_tensor(ctx, x), per_tensor(ctx, out)
+    return _lut_eval(float_lut.op_table("ELU", "int8", si, zi, so, zo))

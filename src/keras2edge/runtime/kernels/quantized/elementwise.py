@@ -76,6 +76,7 @@ SELECT_V2 and CAST agree.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import astuple, dataclass
 from functools import lru_cache
@@ -87,6 +88,8 @@ from ... import float_lut, gemmlowp
 from ...errors import RuntimeModelError
 from ..base import EvalFn, OpContext, TensorSpec, broadcast, register
 from .common import INT_RANGES, activation_clamp, int_range, per_tensor
+
+log = logging.getLogger("keras2edge.runtime")
 
 # ---------------------------------------------------------------------------------------------
 # Parameters (prepare-time, from the tensors' float32 scales)
@@ -788,3 +791,36 @@ def log_int8(ctx: OpContext) -> EvalFn:
     (``tflite/kernels/elementwise.cc`` LogLUTPrepare: ``logf``, and x ≤ 0 maps to the real value of
     the output's lowest integer; int16 requires zero points 0)."""
     return _litert_lut(ctx, "LOG")
+
+
+# ---------------------------------------------------------------------------------------------
+# NEG (int8 / int16)
+
+
+@register("NEG", "int8", "int16")
+def neg_int(ctx: OpContext) -> EvalFn:
+    """NEG int8/int16. TFLite Micro has no int8 or int16 NEG kernel ("Type INT8 not supported" at
+    invoke): this follows LiteRT's reference kernel (``tflite/kernels/neg.cc``: ``reference_ops::Negate``
+    on the raw integers), ``out = −q`` wrapping in the dtype (−128 stays −128), the quantization
+    parameters ignored. That is the negated real value only when the output has the input's scale and
+    zero point ``−z_in`` (and no input is the dtype's minimum); otherwise LiteRT and this kernel return
+    the same other integers, and prepare logs a warning."""
+    ctx.check_arity(1)
+    x, out = ctx.input(0), ctx.outputs[0]
+    if out.dtype != x.dtype:
+        raise ctx.fail(f"input '{x.name}' is {x.dtype} but output '{out.name}' is {out.dtype}; NEG keeps the dtype")
+    ctx.set_output(0, x.shape)
+    if x.quantization is not None and out.quantization is not None and len(x.quantization.scale) \
+            and len(out.quantization.scale):
+        (si, zi), (so, zo) = per_tensor(ctx, x), per_tensor(ctx, out)
+        if np.float32(si) != np.float32(so) or zo != -zi:
+            log.warning("%s: NEG on %s negates the integers (LiteRT's kernel; TFLite Micro has none): input "
+                        "'%s' (scale %g, zero point %d) and output '%s' (scale %g, zero point %d) need equal "
+                        "scales and opposite zero points for the result to be the negated value",
+                        f"op #{ctx.index} NEG", x.dtype, x.name, si, zi, out.name,
+                        so, zo)
+
+    def eval_(ins, outs, tmp):
+        np.negative(ins[0], out=outs[0])
+
+    return eval_
