@@ -119,9 +119,41 @@ def test_requantizer32_equals_the_integer_path(relu: bool, per_channel: bool) ->
 def test_requantizer32_declines_what_it_cannot_prove() -> None:
     m, s = fp.quantize_multiplier(np.array([0.01, 0.02]))
     assert Requantizer32.build(Requantizer(m, s, 0, -128, 127), None, 1e3, 2) is not None
-    # an accumulator bound whose float32 error band would be too wide
-    assert Requantizer32.build(Requantizer(m, s, 0, -128, 127), None, 1e9, 2) is None
+    # the accumulator bound does not widen the error band (only elements near the clamp matter) ...
+    r = Requantizer32.build(Requantizer(m, s, 0, -128, 127), None, 1e9, 2)
+    assert r is not None and 0.5 - float(r.edge) < 2.0 ** -13
+    # ... a bias so large that the relative float32 error of a far-out element could reach a bound does
+    assert Requantizer32.build(Requantizer(m, s, 0, -128, 127), np.array([2.0 ** 29, 0]), 1e3, 2) is None
     # int16 outputs, and a multiplier above one (left shift, TFLM's int32 wrap)
     assert Requantizer32.build(Requantizer(m, s, 0, -32768, 32767), None, 1e3, 2) is None
     m2, s2 = fp.quantize_multiplier(np.array([3.0, 0.5]))
     assert Requantizer32.build(Requantizer(m2, s2, 0, -128, 127), None, 1e3, 2) is None
+
+
+@pytest.mark.parametrize("relu", [True, False])
+def test_requantizer32_far_out_and_boundary_accumulators(relu: bool) -> None:
+    """The error band depends on the clamp, not on the accumulator bound: float64 accumulators up to
+    2^31 (TFLM's int32 accumulator; far beyond the clamp), and accumulators whose real value sweeps the clamp bounds ± 2 in
+    steps of one accumulator unit, equal the integer path."""
+    rng = np.random.default_rng(5 + relu)
+    for trial in range(12):
+        c = int(rng.integers(1, 40))
+        real = rng.uniform(1e-4, 3e-2, size=c)
+        m, s = fp.quantize_multiplier(real)
+        zp = int(rng.integers(-128, 128))
+        lo, hi = (zp, min(127, zp + int(rng.integers(1, 255)))) if relu else (-128, 127)
+        bias = rng.integers(-3000, 3000, size=c)
+        exact = Requantizer(m, s, zp, lo, hi)
+        r32 = Requantizer32.build(exact, bias, 2.0 ** 31, c)
+        assert r32 is not None
+        mreal = np.ldexp(m.astype(np.float64), (s - 31).astype(np.int32))
+        far = rng.integers(-(1 << 31) + 4000, (1 << 31) - 4000, size=(300, c)).astype(np.float64)
+        edges = []
+        for b in (lo - zp, hi - zp):  # sweep y = (acc + bias)·m around each bound, one acc step at a time
+            start = np.floor((b - 2) / mreal - bias)
+            edges.append(start + np.arange(int(4 / mreal.min()) + 2)[:, None])
+        for a in (far, *edges):
+            got, ref = np.empty(a.shape, np.int8), np.empty(a.shape, np.int8)
+            exact.plain(a, ref, bias)
+            r32(a, got, [np.empty(min(a.size, Requantizer32.BLOCK) + c, np.float32) for _ in range(2)])
+            assert np.array_equal(got, ref), (trial, relu)

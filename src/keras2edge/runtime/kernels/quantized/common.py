@@ -25,6 +25,9 @@ import numpy as np
 from ... import fixed_point as fp
 from ..base import OpContext, TensorSpec
 
+#: np.clip's ufunc, called without np.clip's Python wrapper (about 10 us a call) in the hot loops.
+_clip = getattr(getattr(np, "_core", None), "umath", np).clip
+
 #: The integer dtypes a quantized tensor may have, and their ranges.
 INT_RANGES: dict[str, tuple[int, int]] = {
     "int8": (-128, 127), "uint8": (0, 255), "int16": (-32768, 32767), "int32": (fp.INT32_MIN, fp.INT32_MAX),
@@ -212,7 +215,7 @@ class Requantizer:
             wrap = np.abs(z) >= self.wrap_limit
         np.copysign(self.offset, z, out=t)
         np.add(z, t, out=z)  # w = y ± off: the result is floor(w + 1/2) + zp, i.e. rint(w) + zp off ties
-        np.clip(z, self.lo - self.zero_point, self.hi - self.zero_point, out=z)
+        _clip(z, self.lo - self.zero_point, self.hi - self.zero_point, out=z)
         np.rint(z, out=t)
         np.add(t, self.zero_point, out=out, casting="unsafe")
         np.subtract(z, t, out=t)  # w − rint(w), in [−1/2, 1/2]: near ±1/2 is near a tie of floor(w + 1/2)
@@ -258,15 +261,22 @@ class Requantizer32:
     * Otherwise ``z = fl32(acc·s_c) + fl32(bias·m_c)``, then z ± off_c with the sign bit of z copied onto
       off_c by integer ops (np.copysign is several times slower); a z whose sign differs from y's has
       |y| ≤ E < 1/4, where both w round to 0. Clamp to [lo − zp, hi − zp], rint, add zp.
-    * The error: |acc·s_c − acc·m_c| ≤ A_c·2^-24 and the product's rounding ≤ A_c·2^-24(1 + 2^-24)
-      (A_c = acc_bound[c]·m_c); c_c's rounding ≤ |c_c|·2^-24 (its float64 error is negligible); the
-      sums' roundings ≤ 2·|z|·2^-24 ≤ 2^-14 for the elements that are not clamped (|z| ≤ 512: int8 /
-      uint8 outputs). So |z − w| ≤ E = 2^-24·(2.001·A + |c| + 1024), and ``ETA = 2·E`` (a factor of two
-      for safety). Clamping commutes with the rounding (a clamped z is an integer, never flagged; one
-      within E < 1/2 of a bound rounds to that bound on both paths).
-    * ``d = z − rint(z)``; an element is recomputed with ``fixed_point.mbqm`` when |d| > 1/2 − ETA
-      (this takes in the exact ties too). :meth:`build` declines when ETA > 2^-8, so at most about 2·ETA of the
-      elements (a few per block) take the slow path.
+    * The error is relative to the size of the element: |acc·s_c − acc·m_c| ≤ |acc·m_c|·2^-24, the
+      product's rounding ≤ |acc·m_c|·2^-24(1 + 2^-24), c_c's rounding ≤ |c_c|·2^-24 (its float64 error
+      is negligible), the one or two sums' roundings ≤ |z|·2^-24 each. Let B = max(|lo'|, |hi'|) be the
+      largest clamp bound in z's units (lo', hi' = lo, hi in the ReLU form, lo − zp, hi − zp in the
+      signed one) and W = B + 1. Only elements with |w| ≤ W can end anywhere but at their clamp bound;
+      for them |acc·m_c| ≤ W + 1/4 + |c| =: A_c (A_c = acc_bound[c]·m_c when that is smaller) and |z| ≤
+      W + 1, so |z − w| ≤ E = 2^-24·(2.001·A + |c| + 2·(W + 1)), and ``ETA = 2·E`` (a factor of two
+      for safety). An element with |w| > W is at least 3/2 beyond a bound − 1/2 while its error is at
+      most 2^-22·(|w| + 2|c| + 2), which is smaller as long as |c| < 2^20 (:meth:`build` checks it):
+      z then clamps to the same bound (or lands within ETA of a tie and is recomputed). Clamping
+      commutes with the rounding (a clamped z is an integer, never flagged; one within E < 1/2 of a
+      bound rounds to that bound on both paths). The accumulator bound therefore matters only for
+      the accumulators' own exactness (float32 below 2^24, the caller's choice), not for ETA.
+    * ``d = |z − rint(z)|``; an element is recomputed with ``fixed_point.mbqm`` when d > 1/2 − ETA (this
+      takes in the exact ties too). For int8 outputs ETA is about 2^-13 (|c| ≤ 256), so about 2^-11
+      of the elements take the slow path. :meth:`build` declines when ETA > 2^-8.
     """
 
     #: Largest error band accepted (beyond it the float64 Requantizer is used).
@@ -298,7 +308,13 @@ class Requantizer32:
         bound = np.broadcast_to(np.asarray(acc_bound, np.float64), (channels,))
         relu = exact.lo - exact.zero_point >= 0
         const = b * mc + (exact.zero_point + off if relu else 0.0)
-        err = 2.0 ** -24 * (2.001 * bound * mc + np.abs(const) + 1024.0)
+        zp = 0 if relu else exact.zero_point
+        w = max(abs(exact.lo - zp), abs(exact.hi - zp)) + 1.0  # W: |w| beyond it ends at a clamp bound
+        cabs = np.abs(const)
+        if not np.all(cabs < 2.0 ** 20):
+            return None
+        a = np.minimum(bound * mc, w + 0.25 + cabs)  # |acc·m_c| of the elements that can be unclamped
+        err = 2.0 ** -24 * (2.001 * a + cabs + 2.0 * (w + 1.0))
         eta = 2.0 * float(err.max())
         if not np.isfinite(eta) or eta > cls.MAX_ETA:
             return None
@@ -369,16 +385,16 @@ class Requantizer32:
             np.bitwise_and(z.view(np.int32), np.int32(-1 << 31), out=ti)
             np.bitwise_or(ti, self.off_bits, out=ti)
             np.add(z, t, out=z)
-        np.clip(z, self.lo32, self.hi32, out=z)
+        _clip(z, self.lo32, self.hi32, out=z)
         np.rint(z, out=t)
         if self.off_bits is None:
             np.copyto(out, t, casting="unsafe")
         else:
             np.add(t, self.zp32, out=out, casting="unsafe")
-        np.subtract(z, t, out=t)  # d = z − rint(z): near ±1/2 → the exact path
-        if t.max() <= self.edge and t.min() >= -self.edge:
-            return None
+        np.subtract(z, t, out=t)  # z − rint(z): near ±1/2 → the exact path
         np.abs(t, out=t)
+        if t.max() <= self.edge:
+            return None
         return np.flatnonzero(t > self.edge)
 
     def _fix(self, acc: np.ndarray, out: np.ndarray, flat: np.ndarray) -> None:
