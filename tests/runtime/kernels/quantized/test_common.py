@@ -157,3 +157,25 @@ def test_requantizer32_far_out_and_boundary_accumulators(relu: bool) -> None:
             exact.plain(a, ref, bias)
             r32(a, got, [np.empty(min(a.size, Requantizer32.BLOCK) + c, np.float32) for _ in range(2)])
             assert np.array_equal(got, ref), (trial, relu)
+
+
+def test_requantizer32_fix_path_equals_fixed_point_mbqm() -> None:
+    """The near-tie recompute (MBQM written out on per-channel constants) == fixed_point.mbqm, per
+    channel and per tensor, accumulators over the whole int32 range (wrapping) and beyond."""
+    rng = np.random.default_rng(3)
+    for per_channel in (True, False):
+        c = 37
+        m, s = fp.quantize_multiplier(rng.uniform(1e-6, 0.05, size=c if per_channel else 1))
+        bias = rng.integers(-(1 << 16), 1 << 16, size=c)
+        exact = Requantizer(m, s, -7, -128, 127)
+        r32 = Requantizer32.build(exact, bias, 1e4, c)
+        assert r32 is not None
+        out = np.zeros((400, c), np.int8)
+        flat = np.arange(out.size)
+        acc = rng.integers(-(1 << 32), 1 << 32, size=out.size).astype(np.float64)
+        acc[:200] = rng.integers(-3000, 3000, size=200)
+        r32._fix_values(flat, acc, out)
+        ch = flat % c
+        want = np.clip(fp.mbqm(acc.astype(np.int64) + bias[ch], m[ch] if per_channel else m[0],
+                               s[ch] if per_channel else s[0]) - 7, -128, 127)
+        assert np.array_equal(out.reshape(-1), want)
