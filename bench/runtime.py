@@ -55,11 +55,12 @@ ALL_MODELS = ["MobileNet", "MobileNetV2", "MobileNetV3Small", "MobileNetV3Large"
               "NASNetMobile", "ConvNeXtTiny"]
 ENGINES = ["k2e", "litert", "litert-ref", "ort"]
 SECTION = "## Runtime (float)"
-# --int8: the TFLite converter's full-integer files (tests/runtime/make_quantized_models.py --zoo); the
-# oracle is TFLite Micro, bit for bit. No ONNX engine: keras2edge emits no int8 ONNX yet (issue 11).
+# bench/runtime_int8.py: the TFLite converter's full-integer files (tests/runtime/make_quantized_models.py
+# --zoo); the oracle is TFLite Micro, bit for bit. onnxruntime runs keras2edge's own QDQ ONNX of the float
+# model (the converter's int8 .tflite has no ONNX form), calibrated on the same samples.
 INT8_MAKER = "tests.runtime.make_quantized_models"
 INT8_MODELS = ["MobileNetV2", "MobileNetV3Small", "MobileNetV3Large", "EfficientNetB0", "ResNet50"]
-INT8_ENGINES = ["k2e", "litert", "litert-ref", "tflm"]
+INT8_ENGINES = ["k2e", "litert", "litert-ref", "tflm", "ort"]
 INT8_SECTION = "## Runtime (int8)"
 TFLM_ARENA = 64 << 20  # bytes; more than any zoo model's activations need
 ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
