@@ -640,3 +640,25 @@ def test_relu_0_to_1_follows_litert() -> None:
         assert np.array_equal(got, ref), f"RELU_0_TO_1 {si},{zi}->{so},{zo}: LiteRT differs"
     with pytest.raises(RuntimeError):
         run_tflm(model, [x])
+
+
+@pytest.mark.parametrize("op", ["LOGISTIC", "HARD_SWISH", "ELU"])
+def test_large_int8_lut_ops_read_two_bytes_at_a_time_bit_exact(op: str) -> None:
+    """Tensors of at least PAIR_LUT_MIN elements take the two-byte table (act.pair_table): every int8
+    value at every byte position, against TFLite Micro; an odd element count keeps the one-byte path."""
+    rng = np.random.default_rng(13)
+    so = {"LOGISTIC": 1 / 256, "HARD_SWISH": 0.02, "ELU": 0.03}[op]
+    zo = -128 if op == "LOGISTIC" else 5
+    for shape in [(1, 64, 64, 32), (1, 65, 63, 33)]:
+        n = int(np.prod(shape))
+        assert n >= act.PAIR_LUT_MIN
+        x = np.resize(rng.permutation(np.repeat(ALL_INT8, 2)), shape).astype(np.int8)
+        model = _unary(op, T(shape, scale=0.05, zero_point=-3), T(shape, scale=so, zero_point=zo))
+        _check(f"{op} {shape}", model, [x], litert=False)
+
+
+def test_pair_table_maps_both_bytes() -> None:
+    table = np.arange(256, dtype=np.int64).astype(np.uint8).view(np.int8)[::-1].copy()  # entry b -> 255 − b
+    x = np.arange(-128, 128, dtype=np.int8).repeat(3)[: 766]
+    got = np.take(act.pair_table(table), x.view(np.uint16)).view(np.int8)
+    assert np.array_equal(got, np.take(table, x.view(np.uint8)))
