@@ -40,7 +40,7 @@ import numpy as np
 
 from ... import fixed_point as fp
 from ..base import EvalFn, OpContext, norm_axis, register
-from .common import int_range, per_tensor, requantize
+from .common import Requantizer, int_range, per_tensor
 
 
 def _axes_and_shape(ctx: OpContext) -> tuple[tuple[int, ...], tuple[int, ...], int]:
@@ -83,6 +83,7 @@ def _mean_or_sum(ctx: OpContext, mean: bool) -> EvalFn:
     offset = z_in * n  # |z_in * N| fits the accumulator: int32 unless wrap (then int64)
     empty = x.size == 0
     keep = len(shape) == x.rank
+    rq = Requantizer(np.int64(m), np.int64(s), z_out, lo, hi)  # common.requantize's step, set up once
 
     def eval_(ins: Sequence[np.ndarray | None], outs: Sequence[np.ndarray], tmp: Sequence[np.ndarray]) -> None:
         if empty:
@@ -91,8 +92,8 @@ def _mean_or_sum(ctx: OpContext, mean: bool) -> EvalFn:
         a = tmp[acc].reshape(shape)
         np.sum(ins[0], axis=axes, dtype=adt, keepdims=keep, out=a)
         a -= offset
-        flat = tmp[acc]  # 1-D views: common.requantize needs arrays, and a rank-0 one turns into a scalar
-        requantize(fp.wrap_int32(flat) if wrap else flat, m, s, z_out, lo, hi, outs[0].reshape(-1))
+        flat = tmp[acc]  # 1-D views: the Requantizer needs arrays, and a rank-0 one turns into a scalar
+        rq(fp.wrap_int32(flat) if wrap else flat, outs[0].reshape(-1))
 
     return eval_
 
