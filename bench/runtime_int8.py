@@ -106,6 +106,21 @@ def _input(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return x, (np.float32(scale) * (x.astype(np.float32) - np.float32(zp))).astype(np.float32)
 
 
+def gemm_floor(model: Path, repeat: int) -> float | None:
+    """The model's CONV_2D / FULLY_CONNECTED float32 GEMMs alone (``bench/profile_runtime.py
+    --gemm-floor`` in a fresh one-thread process; best of ``repeat``), in seconds."""
+    env = {**os.environ, **base.ONE_THREAD, "PYTHONPATH": str(REPO / "src")}
+    best = None
+    for _ in range(max(1, repeat)):
+        p = subprocess.run([sys.executable, str(Path(__file__).with_name("profile_runtime.py")), str(model),
+                            "--runs", "10", "--top", "0", "--gemm-floor"], env=env, capture_output=True, text=True)
+        for line in p.stdout.splitlines():
+            if "GEMM floor" in line:
+                v = float(line.rsplit(":", 1)[1].split()[0]) / 1e3
+                best = v if best is None else min(best, v)
+    return best
+
+
 def _best(results_: list[dict]) -> dict:
     """The best of repeated runs of one engine: each figure's minimum, and every median kept."""
     ok = [r for r in results_ if "error" not in r]
@@ -174,6 +189,26 @@ def section(rows: list[dict], args, started: str, elapsed: float, machine: list[
         L += [f"- {r['model']}: " + "; ".join(
             f"{e} {', '.join(f'{v * 1e3:.1f}' for v in r['engines'][e].get('all_median_s', []))}"
             for e in r["engines"] if r["engines"][e].get("all_median_s")) for r in rows]
+    mb = next((r for r in rows if r["model"] == "MobileNetV2"), None)
+    if mb is not None:
+        k, lt, tm = (get(mb, e, "median_s") for e in ("k2e", "litert", "tflm"))
+        km, lm = get(mb, "k2e", "peak_rss"), get(mb, "litert", "peak_rss")
+        floor = mb.get("gemm_floor_s")
+
+        def met(ok):
+            return "-" if ok is None else ("met" if ok else "not met")
+        L += ["", "### Targets (issue 10, MobileNetV2 int8)", "",
+              "| target | measured | |", "|---|---:|---|",
+              f"| k2e ≤ 3x LiteRT's latency | {ratio(k, lt)}x | {met(None if not (k and lt) else k <= 3 * lt)} |",
+              f"| k2e ≥ 10x faster than TFLite Micro | {ratio(tm, k)}x | {met(None if not (k and tm) else tm >= 10 * k)} |",
+              f"| k2e peak RSS ≤ LiteRT's | {fmt(km, '.0f', 2**-20)} vs {fmt(lm, '.0f', 2**-20)} MB | "
+              f"{met(None if not (km and lm) else km <= lm)} |"]
+        if floor:
+            L += ["", f"The float32 BLAS GEMMs of MobileNetV2's CONV_2D and FULLY_CONNECTED layers alone, timed in one "
+                  f"process of their own (`bench/profile_runtime.py --gemm-floor`, one thread), take "
+                  f"{floor * 1e3:.1f} ms = {ratio(floor, lt)}x LiteRT's whole inference: the floor of a NumPy runtime "
+                  "that computes int8 convolutions exactly through float BLAS, before depthwise convolutions, "
+                  "requantization and the other ops."]
     errs = [f"- {r['model']}, {e}: {v['error']}" for r in rows for e, v in r["engines"].items() if "error" in v]
     if errs:
         L += ["", "Failures:", "", *errs]
@@ -238,6 +273,8 @@ def main() -> int:
     rows = []
     for n in names:
         row = {"model": n, "engines": {e: _best(runs_of[(n, e)]) for e in engines}}
+        if n == "MobileNetV2":
+            row["gemm_floor_s"] = gemm_floor(work / f"{n}.int8.tflite", args.repeat)
         ref = work / f"{n}.int8.tflm.out.npy"
         if ref.exists() and "error" not in row["engines"].get("tflm", {"error": 1}):
             want = np.load(ref)
