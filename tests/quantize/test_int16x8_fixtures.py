@@ -13,6 +13,8 @@ measured on one sample of k3-attention; those models are held to one output step
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pytest
 
@@ -83,3 +85,13 @@ def test_int16x8_fixture(name: str, tmp_path) -> None:
         assert rel_l2(g, w) <= 1.5 * int8_bound, oname
     for g, w in zip(run_graph_onnx(q, case.feeds), case.want):
         assert rel_l2(g, w) <= 1.5 * int8_bound
+
+
+def test_ops_without_a_16x8_kernel_warn_naming_the_keras_layer(caplog: pytest.LogCaptureFixture) -> None:
+    """k3-mbv3_block's hard-swish has no int16 HARD_SWISH in TFLite Micro or LiteRT (probed: both refuse
+    it): kept float, and the warning names the Keras layer and the builtin."""
+    case = load_case("k3-mbv3_block")
+    with caplog.at_level(logging.WARNING, logger="keras2edge.quantize.precision"):
+        keras2edge.quantize(case.graph, calibration=case.calibration, scheme="int16x8")
+    text = "\n".join(r.getMessage() for r in caplog.records if r.name == "keras2edge.quantize.precision")
+    assert "from Keras layer act_hswish (Activation) has no 16x8 kernel in TFLite Micro and LiteRT (HARD_SWISH)" in text
