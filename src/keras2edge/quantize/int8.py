@@ -17,6 +17,14 @@ Constants: a PER_CHANNEL_WEIGHTS op's weight (``spec.weights``) -> int8 symmetri
 by an int8 op (an Add or Mul operand, a PReLU alpha, a BatchMatMul operand) -> int8 per tensor from
 its own min/max (SAME_SCALE ops: the output's parameters). Normalization ops keep their float
 statistics (their lowering folds them into a scale and an offset).
+
+Precision per node (``quantize_full``, shared with the "int16x8" scheme): with ``keep_float`` /
+``int16`` globs or 16x8 activations, ``precision.plan_precision`` gives each node int8, int16 or float.
+An int16 node's parameters are the 16x8 ones (symmetric int16 activations, ``fixed_output16``, int64
+bias, int16 constant operands); an activation input of the other integer type is requantized to its own
+range in the node's type; a float node's output is quantized only for its integer readers (in the first
+one's type) or an integer model output; the float nodes of integer rules are listed under
+``integer.FLOAT_NODES`` so the TFLite lowering leaves them float.
 """
 
 from __future__ import annotations
