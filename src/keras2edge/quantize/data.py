@@ -130,6 +130,7 @@ class CalibrationData:
         batch_size: samples per batch (the last batch may be smaller).
         min_samples: fewer samples are refused.
         limits: memory limit for one batch (default: ``Limits.default()``).
+        ignore: ``.npz`` members that are not inputs (an eval file's labels), skipped.
 
     Raises:
         QuantizationError: the data does not fit the model's inputs (names, shapes, dtypes), is empty,
@@ -137,7 +138,7 @@ class CalibrationData:
     """
 
     def __init__(self, source: Source, inputs: Sequence[InputSpec], batch_size: int = 32, *,
-                 min_samples: int = 1, limits: Limits | None = None) -> None:
+                 min_samples: int = 1, limits: Limits | None = None, ignore: Sequence[str] = ()) -> None:
         if batch_size < 1:
             raise QuantizationError(f"calibration batch size must be at least 1, not {batch_size}")
         if not inputs:
@@ -150,7 +151,7 @@ class CalibrationData:
         if isinstance(source, CalibrationData):
             self.parts = list(source.parts)
         elif isinstance(source, (str, os.PathLike)):
-            self.parts = list(open_path(source, self.inputs, resolve(limits), batch_size))
+            self.parts = list(open_path(source, self.inputs, resolve(limits), batch_size, ignore))
         elif isinstance(source, (np.ndarray, Mapping)):
             kind = "dict" if isinstance(source, Mapping) else "array"
             self.parts = [_ArrayPart(_arrays(source, self.inputs, f"calibration data ({kind})"),
