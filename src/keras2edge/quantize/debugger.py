@@ -136,6 +136,18 @@ def _const_bytes(g: Graph) -> dict[str, int]:
     return out
 
 
+def _weight_types(g: Graph) -> dict[str, str]:
+    """Keras layer -> "int8 weights" / "float16 weights" when its nodes read such constants (the
+    precision of a layer whose activations stay float: the weight-only schemes)."""
+    names = {DType.INT8: "int8 weights", DType.FLOAT16: "float16 weights"}
+    out: dict[str, str] = {}
+    for n in g.nodes:
+        for v in n.inputs:
+            if n.origin is not None and v is not None and v.is_const and v.dtype in names:
+                out.setdefault(n.origin.layer, names[v.dtype])
+    return out
+
+
 def _weights(g: Graph) -> dict[str, bool]:
     """Keras layer -> whether its weights are quantized per tensor (present for layers with weights)."""
     out: dict[str, bool] = {}
@@ -273,6 +285,7 @@ def _report(float_graph: Graph, quant_graph: Graph, ef: TFLiteEmission, eq: TFLi
             agree: int) -> QuantReport:
     fbytes, qbytes = _const_bytes(ef.graph), _const_bytes(eq.graph)
     weights = _weights(eq.graph)
+    wtypes = _weight_types(eq.graph)
     rows: list[LayerReport] = []
     for lay in layers:
         ps = pairs.get(lay.name)
@@ -281,7 +294,8 @@ def _report(float_graph: Graph, quant_graph: Graph, ef: TFLiteEmission, eq: TFLi
         a = _merge([acc[(lay.name, n)] for n, _, _ in ps]).result()
         ls = [loc_stats[(lay.name, n)] for n, _, _ in ps if (lay.name, n) in loc_stats and loc_stats[(lay.name, n)].n]
         lm = _merge(ls).result() if ls else a
-        row = LayerReport(lay.name, lay.cls, _PRECISION.get(ps[0][2].dtype, "float"), [n for n, _, _ in ps], a, lm,
+        precision = _PRECISION.get(ps[0][2].dtype) or wtypes.get(lay.name, "float")
+        row = LayerReport(lay.name, lay.cls, precision, [n for n, _, _ in ps], a, lm,
                           fbytes.get(lay.name, 0), qbytes.get(lay.name, 0), has_weights=lay.name in weights,
                           per_tensor=weights.get(lay.name, False))
         row.bad, row.suggestion = suggest(row)
@@ -294,12 +308,13 @@ def _report(float_graph: Graph, quant_graph: Graph, ef: TFLiteEmission, eq: TFLi
         for k in ("cle", "bias_correction", "adaround"):
             algos[k] = "auto" if getattr(options, k, None) is None else getattr(options, k)
     for k, v in quant_graph.metadata.items():
-        if k.startswith(("quantization", "cle", "bias_correction", "adaround")):
+        if k.startswith(("quantization.", "cle", "bias_correction", "adaround")):
             algos[k] = v
     labelled = evald.labelled
     out_name = ef.graph.outputs[0].name
     out_sqnr = next((r.accumulated.sqnr_db for r in rows if out_name in r.outputs), float("nan"))
-    return QuantReport(model=float_graph.name, scheme=str(quant_graph.metadata.get("quantization", "?")),
+    return QuantReport(model=float_graph.name, scheme=str(quant_graph.metadata.get("quantization")
+                                                                  or (options.scheme if options else "?")),
                        options=opts, algorithms=algos, samples=samples, labelled=labelled,
                        float_top1=correct_f / samples if labelled else None,
                        quant_top1=correct_q / samples if labelled else None, agreement=agree / samples,

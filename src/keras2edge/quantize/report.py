@@ -41,7 +41,8 @@ class LayerReport:
 
     name: str
     cls: str
-    precision: str                 # "int8", "int16" or "float" (its outputs in the quantized file)
+    precision: str                 # "int8", "int16" or "float" (its outputs in the quantized file);
+                                   # "int8 weights" / "float16 weights": float activations, weights stored so
     outputs: list[str]             # the float value names compared
     accumulated: ErrorMetrics
     local: ErrorMetrics            # a graph input's local error is its accumulated one
@@ -67,7 +68,7 @@ class LayerReport:
 def suggest(layer: LayerReport) -> tuple[bool, str | None]:
     """(bad, suggestion) for one layer by the module's rule."""
     sqnr = layer.local.sqnr_db
-    if layer.precision == "float" or not sqnr < BAD_SQNR_DB:
+    if layer.precision not in ("int8", "int16") or not sqnr < BAD_SQNR_DB:
         return False, None
     if layer.has_weights and layer.per_tensor:
         return True, "per-channel"
@@ -146,8 +147,8 @@ class QuantReport:
         return 100.0 * (1.0 - self.agreement)
 
     def ranked(self) -> list[LayerReport]:
-        """Layers by damage (layer-local SQNR, lowest first); float layers last."""
-        return sorted(self.layers, key=lambda r: (r.precision == "float", r.damage()))
+        """Layers by damage (layer-local SQNR, lowest first); layers with float activations last."""
+        return sorted(self.layers, key=lambda r: (r.precision not in ("int8", "int16"), r.damage()))
 
     def layer(self, name: str) -> LayerReport:
         """The report of Keras layer ``name`` (KeyError if absent)."""
