@@ -139,7 +139,8 @@ def convert_model(model: str | os.PathLike[str], output: str | os.PathLike[str],
 
 def quantize(model: Graph | str | os.PathLike[str], *, calibration: object = None, scheme: str = "int8",
              method: str = "minmax", per_tensor: bool = False, io: str = "float", batch_size: int = 32,
-             input_shapes: InputShapes | None = None, eval_data: object = None, report: bool = False,
+             input_shapes: InputShapes | None = None, keep_float: Sequence[str] = (),
+             int16: Sequence[str] = (), eval_data: object = None, report: bool = False,
              max_drop: float | None = None) -> Graph | tuple[Graph, QuantReport]:
     """Post-training quantization without TensorFlow: a new graph in QDQ form (``model`` untouched)
     that :func:`save` writes as QDQ ONNX (and, with the TFLite integer lowering, as int8 ``.tflite``).
@@ -149,12 +150,18 @@ def quantize(model: Graph | str | os.PathLike[str], *, calibration: object = Non
         calibration: representative inputs: an array (one input), a dict by input name, an iterable
             of either (batches), or a ``.npy``/``.npz`` path (see ``keras2edge.quantize.data``);
             required by ``"int8"``, not used by the weight-only schemes.
-        scheme: ``"int8"``, ``"dynamic"`` (int8 weights, float activations) or ``"float16"`` (float16
-            weights): a key of ``keras2edge.quantize.schemes.SCHEMES``.
+        scheme: ``"int8"``, ``"int16x8"`` (int16 activations, int8 weights), ``"dynamic"`` (int8
+            weights, float activations) or ``"float16"`` (float16 weights): a key of
+            ``keras2edge.quantize.schemes.SCHEMES``.
         method: range observer (a key of ``keras2edge.quantize.observers.OBSERVERS``; ``"minmax"``).
         per_tensor: one weight scale per tensor instead of per output channel.
-        io: model inputs and outputs as ``"float"`` (Quantize/Dequantize inside), ``"int8"`` or ``"uint8"``.
+        io: model inputs and outputs as ``"float"`` (Quantize/Dequantize inside), ``"int8"``, ``"uint8"``
+            or ``"int16"``.
         batch_size: calibration samples run at once.
+        keep_float: globs on Keras layer names whose layers stay float (``"int8"``, ``"int16x8"``),
+            joined to their quantized neighbours by QUANTIZE/DEQUANTIZE.
+        int16: globs on Keras layer names whose layers run 16x8 in an ``"int8"`` model (int16
+            activations, requantized to and from their int8 neighbours).
         eval_data: inputs to measure the quantized model on (as ``calibration``; an ``.npz`` or dict may
             add labels under ``labels``/``y``): the per-layer report and the accuracy budget use it
             (``keras2edge.quantize.evaldata``). Without it the report uses the calibration data.
@@ -166,13 +173,15 @@ def quantize(model: Graph | str | os.PathLike[str], *, calibration: object = Non
             report's ``budget`` says which layers moved and what each cost). Needs ``eval_data``.
 
     Raises:
-        QuantizationError: unknown scheme/method/io, or calibration data that does not fit the model
-            (naming the input and both shapes); bad eval data; ``max_drop`` without ``eval_data``.
+        QuantizationError: unknown scheme/method/io, calibration data that does not fit the model
+            (naming the input and both shapes), a ``keep_float``/``int16`` glob matching no layer; bad
+            eval data; ``max_drop`` without ``eval_data``.
     """
     from .quantize import QuantizeOptions, check_options, quantize_graph
 
     options = QuantizeOptions(scheme=scheme, calibration=calibration, method=method, per_tensor=per_tensor, io=io,
-                              batch_size=batch_size)
+                              batch_size=batch_size, keep_float=_globs(keep_float, "keep_float"),
+                              int16=_globs(int16, "int16"))
     check_options(options)
     graph = model if isinstance(model, Graph) else load(model, input_shapes=input_shapes)
     if max_drop is None and not report:
@@ -261,3 +270,14 @@ def _naming_the_file(path: str | os.PathLike[str]) -> Iterator[None]:
         if p in str(e):
             raise
         raise type(e)(f"{p!r}: {e}") from e
+
+
+def _globs(value: Sequence[str] | str, what: str) -> tuple[str, ...]:
+    """A ``keep_float``/``int16`` argument as a tuple of globs (one string is one glob)."""
+    from .errors import QuantizationError
+
+    items = (value,) if isinstance(value, str) else tuple(value)
+    bad = [g for g in items if not isinstance(g, str) or not g]
+    if bad:
+        raise QuantizationError(f"{what}= takes Keras layer name globs (non-empty strings), got {bad[:3]!r}")
+    return items

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from keras2edge.check.support import (
+    LITERT_REFUSED,
     SUPPORTED,
     TFLM_KERNELS,
     TFLM_MISSING,
@@ -15,6 +16,7 @@ from keras2edge.check.support import (
     UNSUPPORTED,
     WRONG,
     check_op,
+    int16_kernel,
 )
 from keras2edge.runtime import schema
 from keras2edge.runtime.reader import load_model
@@ -155,3 +157,60 @@ def test_hybrid_fully_connected_is_refused() -> None:
                         {"asymmetric_quantize_inputs": True})
     assert trial(data, 1 << 16, [np.ones((2, 4), np.float32)]) != OK
     assert _status(data) == UNSUPPORTED
+
+
+def _litert_child(data: bytes, feeds: list[np.ndarray]) -> int:
+    from ai_edge_litert.interpreter import Interpreter as LiteRT
+    from ai_edge_litert.interpreter import OpResolverType
+
+    try:
+        it = LiteRT(model_content=data, num_threads=1, experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
+        it.allocate_tensors()
+        for d, x in zip(it.get_input_details(), feeds):
+            it.set_tensor(d["index"], np.ascontiguousarray(x, d["dtype"]))
+        it.invoke()
+    except Exception:  # noqa: BLE001 - any refusal is the answer
+        return 3
+    return 0
+
+
+def _litert_runs(data: bytes, feeds: list[np.ndarray]) -> bool:
+    """True when LiteRT's reference kernels allocate and invoke ``data`` (in a forked child: LiteRT
+    aborts the process on some int16 models, e.g. a broadcasting ADD with ``pot_scale_int16``)."""
+    import os
+
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        code = 5
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, 1)
+            os.dup2(devnull, 2)
+            code = _litert_child(data, feeds)
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    return os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+
+
+def test_int16_kernels_run_in_litert(probed) -> None:
+    """16x8 facts: every int16 probe TFLite Micro runs also runs in LiteRT's reference kernels unless
+    LITERT_REFUSED lists its builtin; every probe of a LITERT_REFUSED builtin fails in LiteRT; and
+    ``int16_kernel`` is true exactly for the builtins with an int16 probe that runs in both."""
+    from keras2edge.convert.tflite import tflite_bytes
+
+    outcomes = {name: outcome for _op, _dt, name, _data, outcome in probed}
+    cases = [(op, name, data, feeds, outcomes[name]) for op, dt, name, data, feeds in probe_cases() if dt == "int16"]
+    cases += [(op, name, tflite_bytes(g), [feeds[v.name] for v in g.inputs], OK)
+              for op, dt, name, g, feeds in integer_probes() if dt == "int16"]
+    wrong = []
+    both: dict[str, bool] = {}
+    for op, name, data, feeds, tflm_outcome in cases:
+        runs = _litert_runs(data, feeds)
+        refused = "int16" in LITERT_REFUSED.get(op, frozenset())
+        if (refused and runs) or (not refused and not runs and tflm_outcome == OK):
+            wrong.append(f"{name} ({op} int16): LiteRT {'runs' if runs else 'refuses'}, table {refused=}")
+        both[op] = both.get(op, False) or (runs and tflm_outcome == OK)
+    assert not wrong, "\n".join(wrong)
+    assert {op for op, refused in LITERT_REFUSED.items() if "int16" in refused} <= set(both)
+    assert sorted(op for op in both if int16_kernel(op)) == sorted(op for op, ok in both.items() if ok)

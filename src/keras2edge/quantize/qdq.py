@@ -10,10 +10,10 @@ op's integer kernel; ONNX writes QuantizeLinear/DequantizeLinear):
   another quantized constant operand: int8 constant (per tensor) -> Dequantize -> the op;
 * requantize (an equal-scale op's input of other parameters): Dequantize's output -> Quantize(p') ->
   Dequantize(p') -> the op;
-* graph inputs, ``io`` None (float): input -> Quantize -> Dequantize -> consumers; ``io`` int8/uint8:
+* graph inputs, ``io`` None (float): input -> Quantize -> Dequantize -> consumers; ``io`` int8/uint8/int16:
   the input becomes the integer value (its ``quant`` set; uint8: zero point + 128, same scale) ->
   Dequantize -> consumers;
-* graph outputs, ``io`` None: the Dequantize's float output; int8: the Quantize's int8 value;
+* graph outputs, ``io`` None: the Dequantize's float output; int8/int16: the Quantize's integer value;
   uint8: Dequantize -> Quantize(uint8, zero point + 128) -> output.
 
 Graph inputs and outputs keep their names (the float values they replace are renamed ``<name>/float``);
@@ -69,7 +69,7 @@ def _const_dq(g: Graph, node: Node, idx: int, data: object, p: QuantParams, what
     old = node.inputs[idx]
     if old is None:
         raise GraphError(f"{node.where()}: input {idx} was planned for quantization but is absent")
-    c = g.add_const(f"{old.name}/{what}", data)  # type: ignore[arg-type]
+    c = g.add_const(f"{old.name}/{what}", data, p.qtype)  # type: ignore[arg-type]
     c.quant = p
     d = g.add_node("Dequantize", [c], {"quant": p}, node.origin, name=f"{old.name}/Dequantize", before=node)
     g.set_input(node, idx, d.output)
@@ -106,7 +106,7 @@ def rewrite(g: Graph, plan: QdqPlan, io: DType | None) -> None:
             g.replace_all_uses(v, d.output, except_node=q)
             quantized_of[id(v)] = (q, d)
             continue
-        pi = p if io == DType.INT8 else _uint8(p)
+        pi = _uint8(p) if io == DType.UINT8 else p
         name = v.name
         g.rename_value(v, f"{name}/float")
         new = Value(g.unique_name(name), io, v.shape, quant=pi)
@@ -117,12 +117,12 @@ def rewrite(g: Graph, plan: QdqPlan, io: DType | None) -> None:
         quantized_of[id(v)] = (None, d)
 
     # 2. Constants: weights, biases and other operands, each use its own integer constant.
-    for table, what, fn in ((plan.weights, "int8", P.quantize_weight), (plan.biases, "int32", P.quantize_bias),
-                            (plan.consts, "int8", P.quantize_constant)):
+    for table, fn in ((plan.weights, P.quantize_weight), (plan.biases, P.quantize_bias),
+                      (plan.consts, P.quantize_constant)):
         for (nid, idx), p in table.items():
             node = nodes[nid]
             data = node.inputs[idx].const  # type: ignore[union-attr]
-            _const_dq(g, node, idx, fn(data, p), p, what)  # type: ignore[arg-type]
+            _const_dq(g, node, idx, fn(data, p), p, (p.qtype or DType.INT8).value)  # type: ignore[arg-type]
 
     # 3. Requantize equal-scale inputs to the op's parameters.
     for (nid, idx), p in plan.requant.items():
@@ -141,7 +141,7 @@ def rewrite(g: Graph, plan: QdqPlan, io: DType | None) -> None:
         q, d = pair
         if io is None or q is None:
             new = d.output
-        elif io == DType.INT8:
+        elif io != DType.UINT8:  # int8, int16: the Quantize's integer value
             new = q.output
         else:
             p = q.attrs["quant"]
