@@ -11,7 +11,9 @@ labels, of top-1 agreement with the float model without) it then raises precisio
 3. a move is kept when it lowers the drop, or leaves it equal and raises the SQNR at the model's
    output (top-1 on a small eval set moves in whole samples; the output SQNR shows progress between);
    otherwise it is undone (its size cost is not paid);
-4. stop as soon as the drop is within the budget.
+4. stop as soon as the drop is within the budget;
+5. pass 3: each earlier move that the budget no longer needs (latest first) goes back to int8, so the
+   result pays no size for a move that only helped along the way.
 
 Every move tried is a :class:`~keras2edge.quantize.report.BudgetStep` (layer, precision, drop after,
 file size, size cost, kept) in the final report's ``budget``; the final report is measured afresh on
@@ -55,6 +57,32 @@ def _better(new: QuantReport, old: QuantReport) -> bool:
     if new.drop_pt < old.drop_pt - _EPS:
         return True
     return abs(new.drop_pt - old.drop_pt) <= _EPS and new.output_sqnr_db > old.output_sqnr_db
+
+
+def _undo_unneeded(graph: Graph, evald: EvalData, options: QuantizeOptions, budget: BudgetResult, max_drop: float,
+                   state: tuple[QuantizeOptions, Graph, QuantReport]) -> tuple[QuantizeOptions, Graph, QuantReport]:
+    """Pass 3: the budget holds; each layer moved (latest first, the one that got there excepted) goes
+    back to int8 if the budget still holds without it (a step to ``int8``), so no size is paid for a
+    move that only helped on the way."""
+    from . import quantize_graph
+
+    cur_opts, cur_q, cur = state
+    moved = [s.layer for s in budget.steps if s.kept]
+    for name in list(dict.fromkeys(reversed(moved[:-1]))):
+        pat = glob.escape(name)
+        trial = dataclasses.replace(cur_opts, int16=tuple(p for p in cur_opts.int16 if p != pat or p in options.int16),
+                                    keep_float=tuple(p for p in cur_opts.keep_float
+                                                     if p != pat or p in options.keep_float))
+        if trial == cur_opts:
+            continue
+        tq = quantize_graph(graph, trial)
+        trep = debug_quantization(graph, tq, evald, options=trial, batch_size=options.batch_size, local=False)
+        kept = trep.drop_pt <= max_drop + _EPS
+        budget.steps.append(BudgetStep(name, "int8", trep.quant_top1 if trep.labelled else trep.agreement,
+                                       trep.drop_pt, trep.quant_size, trep.quant_size - cur.quant_size, kept))
+        if kept:
+            cur_opts, cur_q, cur = trial, tq, trep
+    return cur_opts, cur_q, cur
 
 
 def check_max_drop(max_drop: object) -> float:
@@ -119,6 +147,8 @@ def quantize_reported(graph: Graph, options: QuantizeOptions, eval_data: object 
                                            trep.drop_pt, trep.quant_size, trep.quant_size - cur.quant_size, kept))
             if kept:
                 cur_opts, cur_q, cur = trial, tq, trep
+    if cur.drop_pt <= max_drop + _EPS:
+        cur_opts, cur_q, cur = _undo_unneeded(graph, evald, options, budget, max_drop, (cur_opts, cur_q, cur))
     final = debug_quantization(graph, cur_q, evald, options=cur_opts, batch_size=options.batch_size) \
         if cur is not report else report
     budget.final_drop_pt = final.drop_pt

@@ -109,7 +109,7 @@ class _Local:
     tensors: list[Tensor]  # the sub-model's outputs, in cut.compares order
 
 
-def _local(q: TFLiteEmission, layer: str, outputs: list[str]) -> _Local | None:
+def _local(q: TFLiteEmission, layer: str, outputs: list[tuple[str, str]]) -> _Local | None:
     cut = layer_graph(q.graph, layer, outputs)
     if cut is None:
         return None
@@ -200,7 +200,7 @@ def debug_quantization(float_graph: Graph, quant_graph: Graph, data: Source | Ev
     pairs: dict[str, list[tuple[str, int, Tensor]]] = {}
     for lay in layers:
         for name in lay.outputs:
-            qt = quantized_tensor(eq, name, qnames)
+            qt = quantized_tensor(eq, name, qnames, computed=lay.cls != "InputLayer")
             if qt is not None:
                 pairs.setdefault(lay.name, []).append((name, ef.values[name].index, qt))
     out_name = ef.graph.outputs[0].name
@@ -208,7 +208,7 @@ def debug_quantization(float_graph: Graph, quant_graph: Graph, data: Source | Ev
     if local:
         for lay in layers:
             if lay.cls != "InputLayer" and lay.name in pairs:
-                loc = _local(eq, lay.name, [n for n, _, _ in pairs[lay.name]])
+                loc = _local(eq, lay.name, [(n, qt.name) for n, _, qt in pairs[lay.name]])
                 if loc is not None:
                     locals_.append(loc)
     f_index = {name: t for ps in pairs.values() for name, t, _ in ps}

@@ -99,9 +99,18 @@ def quantized_value(g: Graph, names: dict[str, Value], name: str) -> Value | Non
     return None
 
 
-def quantized_tensor(emission: TFLiteEmission, name: str, names: dict[str, Value] | None = None) -> Tensor | None:
-    """The tensor of the quantized ``emission`` holding float value ``name`` (see :func:`quantized_value`)."""
+def quantized_tensor(emission: TFLiteEmission, name: str, names: dict[str, Value] | None = None, *,
+                     computed: bool = True) -> Tensor | None:
+    """The tensor of the quantized ``emission`` holding float value ``name`` (see :func:`quantized_value`).
+
+    With ``computed`` (layer outputs), a float value the file materializes is taken as it is: its
+    layer runs in float (kept float), and the QUANTIZE after it belongs to the next layer's input.
+    Graph inputs pass ``computed=False``: the input's quantization is what is measured."""
     names = names if names is not None else _by_name(emission.graph)
+    own = names.get(name + FLOAT_SUFFIX) or names.get(name)
+    if computed and own is not None and own.dtype == DType.FLOAT32 and own.producer is not None \
+            and own.producer.op != "Dequantize" and own.name in emission.values:
+        return Tensor(emission.values[own.name].index, own.name, None, own.dtype)
     v = quantized_value(emission.graph, names, name)
     if v is None or v.name not in emission.values:
         if name in emission.values:  # a value forwarded unchanged (kept float)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from ..ir.graph import Graph
 from ..ir.node import Node
 from ..ir.value import Value
-from .layermap import FLOAT_SUFFIX, quantized_value, value_names
+from .layermap import FLOAT_SUFFIX, value_names
 
 _QDQ = ("Quantize", "Dequantize")
 
@@ -44,10 +44,10 @@ def _entry(v: Value, chain: list[Node]) -> Value:
     return v
 
 
-def layer_graph(q: Graph, layer: str, outputs: list[str]) -> LayerGraph | None:
+def layer_graph(q: Graph, layer: str, outputs: list[tuple[str, str]]) -> LayerGraph | None:
     """The sub-graph of quantized graph ``q`` that runs Keras layer ``layer`` alone (see the module),
-    its outputs the quantized values of float values ``outputs``; None when the layer has no node in
-    ``q`` (a graph input: its local error is its accumulated one)."""
+    its outputs ``outputs`` = (float value name, name of the value of ``q`` compared with it); None
+    when the layer has no node in ``q`` (a graph input: its local error is its accumulated one)."""
     members = [n for n in q.nodes if n.origin is not None and n.origin.layer == layer and n.op not in _QDQ]
     if not members:
         return None
@@ -95,8 +95,8 @@ def layer_graph(q: Graph, layer: str, outputs: list[str]) -> LayerGraph | None:
             nv.quant = old.quant
             new[id(old)] = nv
     compares: list[str] = []
-    for name in outputs:
-        v = quantized_value(q, names, name)
+    for name, qname in outputs:
+        v = names.get(qname)
         if v is None or id(v) not in new:
             continue
         sub.outputs.append(new[id(v)])
