@@ -3,6 +3,8 @@ deliberately broken MLP, and an independent top-1 measurement of a ``.tflite`` i
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 from tflite_micro.python.tflite_micro import runtime as tflm_runtime
 
@@ -62,3 +64,30 @@ def tflm_outputs(blob: bytes, x: np.ndarray) -> np.ndarray:
         it.invoke()
         out.append(np.array(it.get_output(0), np.float64).reshape(-1))
     return np.stack(out)
+
+
+def loud_unit_mlp(bias: float = 3000.0) -> Graph:
+    """The digits MLP with dense_1's unit 0 made constant and loud (bias ``bias``) and ignored by
+    dense_2 (its row zeroed): the int8 range of dense_1's output is then ~``bias`` wide, every other
+    unit rounds to 0 in int8 (int16 keeps them). The float function differs from Keras' (unit 0 is
+    gone): measure its float accuracy with an oracle (:func:`ort_top1`)."""
+    g = load("digits_mlp")
+    consts = {v.name: v for v in g.constants()}
+    b = consts["dense_1/bias"].const.copy()
+    b[0] = bias
+    g.replace_const(consts["dense_1/bias"], b)
+    w = consts["dense_2/kernel"].const.copy()
+    w[0, :] = 0.0
+    g.replace_const(consts["dense_2/kernel"], w)
+    return g
+
+
+def ort_top1(g: Graph, x: np.ndarray, tmp: Path) -> np.ndarray:
+    """Top-1 class of every sample by onnxruntime running the float graph's ONNX file."""
+    from ..onnxrt import ort_session
+
+    path = tmp / f"{g.name}.float.onnx"
+    keras2edge.save(g, path)
+    sess = ort_session(str(path))
+    out = sess.run(None, {sess.get_inputs()[0].name: x.astype(np.float32)})[0]
+    return np.argmax(out.reshape(len(x), -1), axis=1)
