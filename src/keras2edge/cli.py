@@ -209,7 +209,7 @@ def quantize_command(model: str, output: str, calibration: str | None, scheme: s
     api.check_save_path(output, (model, weights, calibration))
     want_report = bool(report_path or eval_path or max_drop is not None)
     if want_report:
-        _check_report_args(output, report_path, max_drop, eval_path, (model, weights, calibration, eval_path))
+        _check_report_args(report_path, max_drop, eval_path, (model, weights, calibration, eval_path))
     t0 = time.perf_counter()
     graph = api.load(model, weights, input_shapes=shapes)
     rep = None
@@ -398,7 +398,7 @@ def bench(model: str, runs: int, warmup: int, threads: int | None, input_shape: 
 REPORT_FORMATS = (".json", ".md")
 
 
-def _check_report_args(output: str, report_path: str | None, max_drop: float | None, eval_path: str | None,
+def _check_report_args(report_path: str | None, max_drop: float | None, eval_path: str | None,
                        inputs: tuple[str | None, ...]) -> None:
     """Usage errors for --report/--max-drop/--eval before any work (the report file is checked too)."""
     from .fileio import check_output
@@ -408,8 +408,6 @@ def _check_report_args(output: str, report_path: str | None, max_drop: float | N
     if report_path:
         if os.path.splitext(report_path)[1].lower() not in REPORT_FORMATS:
             raise click.UsageError(f"--report {report_path!r}: write a .json or .md file")
-        if os.path.abspath(report_path) == os.path.abspath(output):
-            raise click.UsageError("--report must not be the model output file")
         check_output(report_path, inputs=inputs)
 
 
