@@ -95,7 +95,8 @@ class EvalData:
             if key is not None:
                 self.labels = _classes(np.asarray(source[key]), f"{self.where}: key {key!r}")
                 source = {k: v for k, v in source.items() if k != key}
-        self.data = self._wrap(lambda: CalibrationData(source, inputs, batch_size, limits=limits, ignore=ignore))
+        self.data = self._wrap(lambda: CalibrationData(source, inputs, batch_size, limits=limits, ignore=ignore,
+                                                           warn_below=0))
         if self.labels is not None and self.data.count is not None and len(self.labels) != self.data.count:
             raise QuantizationError(f"{self.where}: {len(self.labels)} labels for {self.data.count} samples")
 
