@@ -172,12 +172,17 @@ def convert(models: tuple[str, ...], output: str, fmt: str | None, jobs: int, as
               help="Representative inputs: .npy (one input, N samples), .npz (keys = input names) or a folder "
                    "of them; required by --scheme int8.")
 @click.option("--scheme", default="int8", show_default=True,
-              help="int8 (full integer), dynamic (int8 weights) or float16 (float16 weights).")
+              help="int8 (full integer), int16x8 (int16 activations, int8 weights), dynamic (int8 weights) or "
+                   "float16 (float16 weights).")
 @click.option("--calibration-method", "method", default="minmax", show_default=True,
               help="Range observer for activations.")
 @click.option("--per-tensor", is_flag=True, help="One weight scale per tensor (targets without per-channel kernels).")
-@click.option("--io", type=click.Choice(["float", "int8", "uint8"]), default="float", show_default=True,
+@click.option("--io", type=click.Choice(["float", "int8", "uint8", "int16"]), default="float", show_default=True,
               help="Type of the model's inputs and outputs.")
+@click.option("--keep-float", "keep_float", multiple=True, metavar="LAYER",
+              help="Keras layers (name or glob; repeatable) that stay float (int8, int16x8).")
+@click.option("--int16", "int16", multiple=True, metavar="LAYER",
+              help="Keras layers (name or glob; repeatable) that run 16x8 in an int8 model.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True,
               help="Calibration samples run at once.")
 @click.option("--weights", type=click.Path(dir_okay=False), help="Weights file for an architecture JSON.")
@@ -193,19 +198,22 @@ def convert(models: tuple[str, ...], output: str, fmt: str | None, jobs: int, as
                    "layers move to int16, then float, until it holds.")
 @handle_errors
 def quantize_command(model: str, output: str, calibration: str | None, scheme: str, method: str, per_tensor: bool, io: str,
-                     batch_size: int, weights: str | None, input_shape: tuple[str, ...], as_json: bool,
-                     eval_path: str | None, report_path: str | None, max_drop: float | None) -> None:
+                     keep_float: tuple[str, ...], int16: tuple[str, ...], batch_size: int, weights: str | None,
+                     input_shape: tuple[str, ...], as_json: bool, eval_path: str | None, report_path: str | None,
+                     max_drop: float | None) -> None:
     """Quantize a Keras model after training (no TensorFlow): calibrate on representative inputs,
     write QDQ ONNX or an int8 .tflite.
 
     \b
     keras2edge quantize model.h5 -o model_int8.onnx --calibration samples.npz [--io int8]
+    keras2edge quantize model.h5 -o model.tflite --calibration samples.npz --keep-float 'lstm*' --int16 dense_1
     """
     from .quantize import QuantizeOptions, check_options
     from .quantize.int8 import summary
 
     shapes = parse_input_shapes(input_shape)
-    check_options(QuantizeOptions(scheme=scheme, method=method, io=io, batch_size=batch_size))
+    check_options(QuantizeOptions(scheme=scheme, method=method, io=io, batch_size=batch_size, keep_float=keep_float,
+                                  int16=int16))
     api.check_save_path(output, (model, weights, calibration))
     want_report = bool(report_path or eval_path or max_drop is not None)
     if want_report:
@@ -215,10 +223,11 @@ def quantize_command(model: str, output: str, calibration: str | None, scheme: s
     rep = None
     if want_report:
         q, rep = api.quantize(graph, calibration=calibration, scheme=scheme, method=method, per_tensor=per_tensor,
-                              io=io, batch_size=batch_size, eval_data=eval_path, report=True, max_drop=max_drop)
+                              io=io, batch_size=batch_size, keep_float=keep_float, int16=int16, eval_data=eval_path,
+                              report=True, max_drop=max_drop)
     else:
         q = api.quantize(graph, calibration=calibration, scheme=scheme, method=method, per_tensor=per_tensor, io=io,
-                         batch_size=batch_size)
+                         batch_size=batch_size, keep_float=keep_float, int16=int16)
     api.save(q, output, sources=(model, weights, calibration))
     if rep is not None and report_path:
         _write_report(rep, report_path, (model, weights, calibration, eval_path, output))
@@ -232,6 +241,7 @@ def quantize_command(model: str, output: str, calibration: str | None, scheme: s
     if rep is not None:
         click.echo(rep.to_markdown())
     kept = f", kept float: {', '.join(info['kept_float'])}" if info["kept_float"] else ""
+    kept += f", int16: {', '.join(info['int16_layers'])}" if info.get("int16_layers") and scheme != "int16x8" else ""
     f16 = f", {info['float16_weights']} float16 weight tensors" if info["float16_weights"] else ""
     click.echo(f"Wrote {output} ({scheme}, {info['quantized_values']} quantized values, {info['int8_weights']} int8 "
                f"weight tensors{f16}{kept}) in {info['seconds']:.2f} s")

@@ -34,7 +34,7 @@ from ..ir.quant import QuantParams
 from ..ir.value import Value
 from . import params as P
 from .calibrate import calibrate
-from .precision import INTEGER_RULES, Precision, match_layers, plan_precision
+from .precision import INTEGER_RULES, Precision, layer_precisions, match_layers, plan_precision
 from .qdq import QdqPlan, rewrite
 from .schemes import QuantizeOptions, register_scheme
 
@@ -234,17 +234,23 @@ register_scheme("int8")(quantize_int8)
 
 def summary(graph: Graph) -> dict[str, object]:
     """What a quantized graph holds: quantized activation values (Quantize nodes), int8 and float16
-    weight tensors, and the Keras layers of the ops kept float (QuantRule.FLOAT)."""
+    weight tensors, the Keras layers of the ops kept float (QuantRule.FLOAT; in a full-integer graph
+    every op the TFLite emitter does not write as an integer kernel: ``keep_float`` layers, ops without
+    a 16x8 kernel) and, in a full-integer graph, the layers whose ops run 16x8 (``int16_layers``)."""
     kept: list[str] = []
-    for n in graph.nodes:
-        if op_spec(n.op).quant == QuantRule.FLOAT:
-            name = str(n.origin) if n.origin else n.name
-            if name not in kept:
-                kept.append(name)
+    wide: list[str] = []
+    if graph.metadata.get("quantization") in ("int8", "int16x8"):
+        kept, wide = layer_precisions(graph)
+    else:
+        for n in graph.nodes:
+            if op_spec(n.op).quant == QuantRule.FLOAT:
+                name = str(n.origin) if n.origin else n.name
+                if name not in kept:
+                    kept.append(name)
     return {"quantized_values": sum(1 for n in graph.nodes if n.op == "Quantize"),
             "int8_weights": sum(1 for v in graph.constants() if v.quant is not None and v.dtype == DType.INT8),
             "float16_weights": sum(1 for v in graph.constants() if v.dtype == DType.FLOAT16),
-            "kept_float": kept}
+            "kept_float": kept, "int16_layers": wide}
 
 
 __all__ = ["IO_TYPES", "quantize_int8", "summary"]

@@ -132,4 +132,26 @@ def plan_precision(graph: Graph, default: DType, keep_float: tuple[str, ...] = (
     return prec
 
 
-__all__ = ["INTEGER_RULES", "Precision", "match_layers", "node_builtins", "plan_precision"]
+def layer_precisions(graph: Graph) -> tuple[list[str], list[str]]:
+    """(float layers, int16 layers) of a full-integer QDQ graph, as the TFLite emitter writes it: a node
+    the integer lowering fuses into an int16 kernel is int16; an integer-rule or FLOAT-rule node it does
+    not fuse is float (Keras layers as ``name (Class)``, in graph order; a recurrent layer's unrolled
+    nodes may put it in both lists)."""
+    from ..convert.tflite.integer import IntegerLowering
+
+    lowering = IntegerLowering(graph)
+    floats: list[str] = []
+    wide: list[str] = []
+    for node in graph.nodes:
+        rule = op_spec(node.op).quant
+        if rule not in INTEGER_RULES and rule != QuantRule.FLOAT:
+            continue
+        quants = lowering.fused.get(id(node))
+        target = floats if quants is None else wide if any(q.output.dtype == DType.INT16 for q in quants) else None
+        name = str(node.origin) if node.origin is not None else node.name
+        if target is not None and name not in target:
+            target.append(name)
+    return floats, wide
+
+
+__all__ = ["INTEGER_RULES", "Precision", "layer_precisions", "match_layers", "node_builtins", "plan_precision"]
