@@ -167,3 +167,23 @@ def _row(precision: str, sqnr: float, *, weights: bool = False, per_tensor: bool
 def test_rule(precision, sqnr, weights, per_tensor, expected) -> None:
     """The written rule (report.RULE): bad below 20 dB local SQNR; per-channel, int16, keep float."""
     assert suggest(_row(precision, sqnr, weights=weights, per_tensor=per_tensor)) == expected
+
+
+def test_constants_rounded_or_changed(d) -> None:
+    """weightdiff: plain int8 weights and biases are within 0.5 LSB of the float ones ("rounded"); a bias
+    moved by 3 LSB after rounding (what bias correction does) is reported "changed", by 3 LSB."""
+    from keras2edge.quantize.weightdiff import constant_changes
+
+    g = load("digits_mlp")
+    lowered = emit_tflite(g).graph
+    q = keras2edge.quantize(g, calibration=d["x_calib"])
+    changes = constant_changes(lowered, q)
+    assert set(changes) == {"dense_1", "dense_2", "probs"}
+    for c in changes.values():
+        assert 0 < c.weights_lsb <= 0.5 + 1e-6 and 0 <= c.bias_lsb <= 0.5 + 1e-6
+        assert c.describe() == "weights rounded, bias rounded"
+    fc = next(n for n in q.nodes if n.op == "FullyConnected" and n.origin.layer == "dense_2")
+    bias = fc.inputs[2].producer.inputs[0]
+    q.replace_const(bias, bias.const + np.int32(3))
+    moved = constant_changes(lowered, q)["dense_2"]
+    assert 2.5 <= moved.bias_lsb <= 3.5 and moved.describe() == "weights rounded, bias changed"

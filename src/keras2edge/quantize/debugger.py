@@ -41,6 +41,7 @@ from .evaldata import EvalData
 from .layermap import Tensor, layer_outputs, quantized_tensor, value_names
 from .local import LayerGraph, layer_graph
 from .report import LayerReport, QuantReport, suggest
+from .weightdiff import constant_changes
 
 if TYPE_CHECKING:
     from .data import Source
@@ -285,6 +286,7 @@ def _report(float_graph: Graph, quant_graph: Graph, ef: TFLiteEmission, eq: TFLi
             agree: int) -> QuantReport:
     fbytes, qbytes = _const_bytes(ef.graph), _const_bytes(eq.graph)
     weights = _weights(eq.graph)
+    changes = constant_changes(ef.graph, eq.graph)
     wtypes = _weight_types(eq.graph)
     rows: list[LayerReport] = []
     for lay in layers:
@@ -298,6 +300,9 @@ def _report(float_graph: Graph, quant_graph: Graph, ef: TFLiteEmission, eq: TFLi
         row = LayerReport(lay.name, lay.cls, precision, [n for n, _, _ in ps], a, lm,
                           fbytes.get(lay.name, 0), qbytes.get(lay.name, 0), has_weights=lay.name in weights,
                           per_tensor=weights.get(lay.name, False))
+        ch = changes.get(lay.name)
+        if ch is not None:
+            row.weights_lsb, row.bias_lsb, row.changed = ch.weights_lsb, ch.bias_lsb, ch.describe()
         row.bad, row.suggestion = suggest(row)
         rows.append(row)
     opts: dict[str, Any] = {}

@@ -50,6 +50,9 @@ class LayerReport:
     quant_bytes: int               # ... in the quantized graph
     has_weights: bool = False
     per_tensor: bool = False       # its weights were quantized per tensor
+    weights_lsb: float | None = None  # max |dequantized - float weight| in LSB (weightdiff: 0.5 = rounding)
+    bias_lsb: float | None = None     # the same for its bias
+    changed: str = ""              # weightdiff's verdict: "weights rounded, bias changed", ...
     bad: bool = False
     suggestion: str | None = None
 
@@ -62,7 +65,8 @@ class LayerReport:
         return {"name": self.name, "class": self.cls, "precision": self.precision, "outputs": self.outputs,
                 "accumulated": self.accumulated.to_dict(), "local": self.local.to_dict(),
                 "float_bytes": self.float_bytes, "quant_bytes": self.quant_bytes, "has_weights": self.has_weights,
-                "per_tensor": self.per_tensor, "bad": self.bad, "suggestion": self.suggestion}
+                "per_tensor": self.per_tensor, "weights_lsb": self.weights_lsb, "bias_lsb": self.bias_lsb,
+                "changed": self.changed, "bad": self.bad, "suggestion": self.suggestion}
 
 
 def suggest(layer: LayerReport) -> tuple[bool, str | None]:
@@ -181,14 +185,17 @@ class QuantReport:
         algos = ", ".join(f"{k}: {v}" for k, v in self.algorithms.items()) or "none recorded"
         lines.append(f"- algorithms: {algos}")
         lines.append(f"- rule: {self.rule}")
+        lines.append("- constants: float vs dequantized weights/bias; rounded <= 0.5 LSB, rounding chosen <= 1 LSB "
+                     "(AdaRound), changed > 1 LSB (equalization, bias correction, clipping)")
         lines += ["", ("| layer | class | precision | SQNR dB (local) | SQNR dB (accum.) | cosine (accum.) | "
                   "max abs err (accum.) | RMSE/scale (local) | RMSE/scale (accum.) | bytes float -> quant | "
-                  "suggestion |"), "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+                  "constants | suggestion |"),
+                  "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |"]
         for r in self.layers:
             lines.append(f"| {r.name} | {r.cls} | {r.precision} | {_db(r.local.sqnr_db)} | "
                          f"{_db(r.accumulated.sqnr_db)} | {r.accumulated.cosine:.5f} | {r.accumulated.max_abs:.4g} | "
                          f"{_num(r.local.rmse_over_scale)} | {_num(r.accumulated.rmse_over_scale)} | "
-                         f"{r.float_bytes} -> {r.quant_bytes} | {r.suggestion or ''} |")
+                         f"{r.float_bytes} -> {r.quant_bytes} | {r.changed} | {r.suggestion or ''} |")
         if self.budget is not None:
             b = self.budget
             lines += ["", f"### Accuracy budget: max drop {b.max_drop_pt:g} pt of {b.metric}",
