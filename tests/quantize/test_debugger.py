@@ -187,3 +187,35 @@ def test_constants_rounded_or_changed(d) -> None:
     q.replace_const(bias, bias.const + np.int32(3))
     moved = constant_changes(lowered, q)["dense_2"]
     assert 2.5 <= moved.bias_lsb <= 3.5 and moved.describe() == "weights rounded, bias changed"
+
+
+def test_chunking_does_not_change_the_numbers(d, monkeypatch) -> None:
+    """Memory-bounded chunks (here one sample at a time) give the same report as whole batches (to
+    float rounding: the float model's GEMMs sum in another order for another batch size)."""
+    from keras2edge.quantize import debugger
+
+    g = load("digits_mlp")
+    q = keras2edge.quantize(g, calibration=d["x_calib"])
+    ev = {"image": d["x_test"][:40], "labels": d["y_test"][:40]}
+    whole = debugger.debug_quantization(g, q, ev)
+    monkeypatch.setattr(debugger, "COMPARE_BYTES", 1)
+    one = debugger.debug_quantization(g, q, ev)
+    assert (one.samples, one.quant_top1, one.agreement) == (whole.samples, whole.quant_top1, whole.agreement)
+    for a, b in zip(whole.layers, one.layers):
+        assert b.accumulated.sqnr_db == pytest.approx(a.accumulated.sqnr_db, abs=1e-3)
+        assert b.local.sqnr_db == pytest.approx(a.local.sqnr_db, abs=1e-3)
+        assert b.accumulated.elements == a.accumulated.elements
+
+
+def test_int8_io(d) -> None:
+    """A model with int8 inputs and outputs: its inputs are quantized as its QUANTIZE would, and the
+    report gives the same layer errors as the float-io model's."""
+    g = load("digits_mlp")
+    ev = {"image": d["x_test"], "labels": d["y_test"]}
+    _q, a = keras2edge.quantize(g, calibration=d["x_calib"], eval_data=ev, report=True)
+    _q, b = keras2edge.quantize(g, calibration=d["x_calib"], eval_data=ev, report=True, io="int8")
+    assert [r.name for r in a.layers] == [r.name for r in b.layers]
+    for ra, rb in zip(a.layers, b.layers):
+        assert rb.accumulated.sqnr_db == pytest.approx(ra.accumulated.sqnr_db, abs=1e-9), ra.name
+        assert rb.local.sqnr_db == pytest.approx(ra.local.sqnr_db, abs=1e-9), ra.name
+    assert b.quant_top1 == a.quant_top1

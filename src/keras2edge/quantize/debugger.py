@@ -15,8 +15,9 @@ emissions' value maps; each graph input counts as an ``InputLayer``. Per layer, 
 
 Plus top-1 of the model's first output: accuracy of both models with labels, agreement of the
 quantized with the float model always; the weight bytes of each layer in both graphs; and the rule of
-``report`` marks bad layers and suggests an action. Everything streams batch by batch: memory holds
-one batch of the compared tensors.
+``report`` marks bad layers and suggests an action. Everything streams batch by batch, and a batch
+runs in chunks of samples whose compared tensors fit :data:`COMPARE_BYTES`; the sums make the result
+independent of the chunking.
 """
 
 from __future__ import annotations
@@ -222,13 +223,15 @@ def debug_quantization(float_graph: Graph, quant_graph: Graph, data: Source | Ev
     loc_stats = {(loc.layer, name): ErrorStats(_scale(t)) for loc in locals_ for name, t in
                  zip(loc.cut.compares, loc.tensors)}
     q_capture = {qt.index for ps in pairs.values() for _, _, qt in ps}
-    samples = correct_f = correct_q = agree = 0
-    for batch, labels in evald:
-        xs = [batch[v.name] for v in ef.graph.inputs]
+    step = _chunk_samples(ef, f_index, batch_size)
+    tally = [0, 0, 0, 0]  # samples, float correct, quantized correct, agreeing
+
+    def measure(xs: list[np.ndarray], labels: np.ndarray | None) -> None:
+        """One chunk: the float run, the quantized run, each layer alone; the sums updated."""
         fcap = fr.run(xs, set(f_index.values()))
         fvals = {name: fcap[t] for name, t in f_index.items() if t in fcap}
         if out_name not in fvals:
-            continue
+            return  # no complete fixed-size batch in this chunk
         qcap = qr.run(xs, q_capture)
         qout = None
         for lay, ps in pairs.items():
@@ -238,6 +241,7 @@ def debug_quantization(float_graph: Graph, quant_graph: Graph, data: Source | Ev
                     acc[(lay, name)].update(fvals[name], got)
                     if name == out_name:
                         qout = got
+        del qcap
         for loc in locals_:
             if not all(n in fvals for n in loc.cut.feeds):
                 continue
@@ -248,16 +252,45 @@ def debug_quantization(float_graph: Graph, quant_graph: Graph, data: Source | Ev
         n = fvals[out_name].shape[0]
         fp = _top1(fvals[out_name])
         qp = _top1(qout) if qout is not None else fp
-        agree += int(np.sum(fp == qp))
+        tally[0] += n
+        tally[3] += int(np.sum(fp == qp))
         if labels is not None:
-            y = labels[:n]
-            correct_f += int(np.sum(fp == y))
-            correct_q += int(np.sum(qp == y))
-        samples += n
+            tally[1] += int(np.sum(fp == labels[:n]))
+            tally[2] += int(np.sum(qp == labels[:n]))
+
+    for batch, labels in evald:
+        count = next(iter(batch.values())).shape[0]
+        for s0 in range(0, count, step):
+            measure([batch[v.name][s0:s0 + step] for v in ef.graph.inputs],
+                    None if labels is None else labels[s0:s0 + step])
+    samples, correct_f, correct_q, agree = tally
     if not samples:
         raise QuantizationError(f"{evald.where}: no complete batch ran")
     return _report(float_graph, quant_graph, ef, eq, fr, qr, layers, pairs, acc, loc_stats, options, evald,
                    samples, correct_f, correct_q, agree)
+
+
+#: Memory for the tensors compared at once (float model's layer outputs, quantized ones): batches are
+#: run in chunks of samples that fit.
+COMPARE_BYTES = 256 << 20
+
+
+def _chunk_samples(ef: TFLiteEmission, f_index: dict[str, int], batch_size: int) -> int:
+    """Samples per chunk so that the captured float tensors (and their quantized twins, at most as
+    large) take at most :data:`COMPARE_BYTES`; a multiple of a fixed batch size when the file has one."""
+    shapes = {v.name: v.shape for v in ef.graph.inputs}
+    for n in ef.graph.nodes:
+        for v in n.outputs:
+            shapes[v.name] = v.shape
+    per_sample = 0
+    for name in f_index:
+        dims = shapes.get(name, ())
+        per_sample += 8 * int(np.prod([d or 1 for d in dims[1:]], dtype=np.int64))
+    fixed = ef.graph.inputs[0].shape[0] if ef.graph.inputs and ef.graph.inputs[0].shape else None
+    step = max(1, min(batch_size, COMPARE_BYTES // max(per_sample, 1)))
+    if fixed:
+        step = max(fixed, step // fixed * fixed)
+    return step
 
 
 def _scale(t: Tensor) -> float | None:
