@@ -309,6 +309,9 @@ def _merge(stats: list[ErrorStats]) -> ErrorStats:
         m.qq += s.qq
         m.max_abs = max(m.max_abs, s.max_abs)
         m.n += s.n
+        if s.ch_ff is not None and s.ch_ee is not None:  # the outputs' channels side by side
+            m.ch_ff = s.ch_ff if m.ch_ff is None else np.concatenate([m.ch_ff, s.ch_ff])
+            m.ch_ee = s.ch_ee if m.ch_ee is None else np.concatenate([m.ch_ee, s.ch_ee])
     return m
 
 

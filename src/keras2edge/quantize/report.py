@@ -9,13 +9,18 @@ bad and what to do about it.
 The rule (:func:`suggest`), on the layer-local error, since that is the error the layer itself adds:
 
 * **bad** when its SQNR is below :data:`BAD_SQNR_DB` (20 dB: the error's power is over 1% of the
-  signal's; int8 rounding alone gives about 40 dB on a well-ranged activation);
+  signal's; int8 rounding alone gives about 40 dB on a well-ranged activation), or when its worst
+  channel's SQNR is below :data:`BAD_CHANNEL_SQNR_DB` (10 dB: a channel drowned by a range that
+  another channel sets, which the tensor's SQNR hides; on the healthy digits models the worst channel
+  is at 18 dB or more);
 * suggestion for a bad layer: ``per-channel`` when its weights were quantized per tensor
-  (``--per-tensor``) — the cheapest fix; else ``int16`` (16x8: int16 activations, same int8 weights)
-  when the layer runs int8 and its SQNR is at least :data:`KEEP_FLOAT_BELOW_DB`; else ``keep float``
+  (``--per-tensor``) — the cheapest fix; else ``int16`` (16x8: int16 activations, same int8 weights,
+  256x finer steps over the same range) when the layer runs int8 and its SQNR is at least
+  :data:`KEEP_FLOAT_BELOW_DB` (a drowned channel in a good tensor included); else ``keep float``
   (an int8 layer below 10 dB, or an int16 layer that is still bad).
 
-Layers are ranked by damage: local SQNR, lowest first (the order the accuracy budget raises them in).
+Layers are ranked by damage: the lower of the layer-local SQNR and its worst channel's, lowest first,
+ties by the layer-local SQNR (the order the accuracy budget raises them in).
 """
 
 from __future__ import annotations
@@ -28,11 +33,14 @@ from .errorstats import ErrorMetrics
 
 #: A layer whose layer-local SQNR is below this (dB) is bad.
 BAD_SQNR_DB = 20.0
+#: A layer whose worst channel's layer-local SQNR is below this (dB) is bad.
+BAD_CHANNEL_SQNR_DB = 10.0
 #: A bad int8 layer below this (dB) is suggested to stay float rather than int16.
 KEEP_FLOAT_BELOW_DB = 10.0
 
-RULE = (f"bad = layer-local SQNR < {BAD_SQNR_DB:g} dB; suggestion: per-channel if its weights are per-tensor, "
-        f"else int16 if it runs int8 with SQNR >= {KEEP_FLOAT_BELOW_DB:g} dB, else keep float")
+RULE = (f"bad = layer-local SQNR < {BAD_SQNR_DB:g} dB or worst channel's < {BAD_CHANNEL_SQNR_DB:g} dB; "
+        f"suggestion: per-channel if its weights are per-tensor, else int16 if it runs int8 with SQNR >= "
+        f"{KEEP_FLOAT_BELOW_DB:g} dB, else keep float")
 
 
 @dataclass
@@ -56,9 +64,10 @@ class LayerReport:
     bad: bool = False
     suggestion: str | None = None
 
-    def damage(self) -> float:
-        """The ranking key: layer-local SQNR in dB (lower is worse)."""
-        return self.local.sqnr_db
+    def damage(self) -> tuple[float, float]:
+        """The ranking key (lower is worse): the lower of the layer-local SQNR and its worst channel's,
+        then the layer-local SQNR, in dB."""
+        return min(self.local.sqnr_db, self.local.worst_channel_sqnr_db), self.local.sqnr_db
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -72,9 +81,11 @@ class LayerReport:
 def suggest(layer: LayerReport) -> tuple[bool, str | None]:
     """(bad, suggestion) for one layer by the module's rule."""
     sqnr = layer.local.sqnr_db
-    if layer.precision not in ("int8", "int16") or not sqnr < BAD_SQNR_DB:
+    tensor_bad = sqnr < BAD_SQNR_DB
+    if layer.precision not in ("int8", "int16") or not (tensor_bad or layer.local.worst_channel_sqnr_db
+                                                         < BAD_CHANNEL_SQNR_DB):
         return False, None
-    if layer.has_weights and layer.per_tensor:
+    if tensor_bad and layer.has_weights and layer.per_tensor:
         return True, "per-channel"
     if layer.precision == "int8" and sqnr >= KEEP_FLOAT_BELOW_DB:
         return True, "int16"
@@ -187,12 +198,14 @@ class QuantReport:
         lines.append(f"- rule: {self.rule}")
         lines.append("- constants: float vs dequantized weights/bias; rounded <= 0.5 LSB, rounding chosen <= 1 LSB "
                      "(AdaRound), changed > 1 LSB (equalization, bias correction, clipping)")
-        lines += ["", ("| layer | class | precision | SQNR dB (local) | SQNR dB (accum.) | cosine (accum.) | "
+        lines += ["", ("| layer | class | precision | SQNR dB (local) | worst channel dB (local) | SQNR dB (accum.) | "
+                  "cosine (accum.) | "
                   "max abs err (accum.) | RMSE/scale (local) | RMSE/scale (accum.) | bytes float -> quant | "
                   "constants | suggestion |"),
-                  "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |"]
+                  "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |"]
         for r in self.layers:
             lines.append(f"| {r.name} | {r.cls} | {r.precision} | {_db(r.local.sqnr_db)} | "
+                         f"{_db(r.local.worst_channel_sqnr_db)} | "
                          f"{_db(r.accumulated.sqnr_db)} | {r.accumulated.cosine:.5f} | {r.accumulated.max_abs:.4g} | "
                          f"{_num(r.local.rmse_over_scale)} | {_num(r.accumulated.rmse_over_scale)} | "
                          f"{r.float_bytes} -> {r.quant_bytes} | {r.changed} | {r.suggestion or ''} |")
@@ -222,5 +235,5 @@ def _num(x: float | None) -> str:
     return "-" if x is None else f"{x:.3f}"
 
 
-__all__ = ["BAD_SQNR_DB", "KEEP_FLOAT_BELOW_DB", "RULE", "BudgetResult", "BudgetStep", "LayerReport",
+__all__ = ["BAD_CHANNEL_SQNR_DB", "BAD_SQNR_DB", "KEEP_FLOAT_BELOW_DB", "RULE", "BudgetResult", "BudgetStep", "LayerReport",
            "QuantReport", "suggest"]
