@@ -4,11 +4,11 @@ models where some layer must move, each result measured independently: the retur
 onnxruntime.
 
 Measured (360 labelled test samples, max drop 0.5 pt): the loud-unit MLP starts 86.39 pt below float;
-pass 1 (int16, by damage) keeps dense_2 (output SQNR up, drop unchanged) then dense_1 (drop 0.00 pt);
-pass 3 finds dense_2 still needed (back at int8: 86.39 pt): final int16 = dense_2, dense_1, 12768 B,
-+704 B over the all-int8 file (12064 B). The broken-weights MLP (int16 cannot repair int8 weights)
-starts at 86.67 pt; no int16 move lowers the drop (probs and dense_2 kept for output SQNR), dense_1 to
-float does (0.00 pt, +10768 B), pass 3 returns dense_2 and probs to int8: final keep_float = dense_1,
+pass 1 raises dense_1 to int16 (drop unchanged: dense_2 still reads it at int8), then dense_2 (drop
+0.00 pt); pass 3 finds dense_1 still needed (back at int8: 86.39 pt): final int16 = dense_1, dense_2,
+12768 B, +704 B over the all-int8 file (12064 B). The broken-weights MLP (int16 cannot repair int8
+weights) starts at 86.67 pt; all four layers at int16 leave it at 87.22 pt; dense_1 to float gives
+0.00 pt (+10672 B); pass 3 returns flatten, dense_2 and probs to int8: final keep_float = dense_1,
 22992 B (all-int8: 12064 B).
 """
 

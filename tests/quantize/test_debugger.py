@@ -59,7 +59,7 @@ def test_every_layer_reported(name: str, d) -> None:
         assert r.precision == "int8"
         assert r.accumulated.elements > 0 and r.local.elements > 0
         assert math.isfinite(r.local.sqnr_db) and r.local.sqnr_db > BAD_SQNR_DB, r
-        assert r.local.worst_channel_sqnr_db > BAD_CHANNEL_SQNR_DB, r
+        assert r.local.worst_channel_sqnr_db > BAD_CHANNEL_SQNR_DB, r  # every channel healthy here
         assert 0.99 < r.accumulated.cosine <= 1.0 + 1e-12
         assert not r.bad and r.suggestion is None
         if r.has_weights:
@@ -151,8 +151,8 @@ def test_weight_only_scheme(d) -> None:
 
 
 def _row(precision: str, sqnr: float, *, weights: bool = False, per_tensor: bool = False,
-         worst: float = math.inf) -> LayerReport:
-    m = ErrorMetrics(sqnr, 1.0, 0.0, 0.0, None, 1, worst)
+         median: float = math.inf) -> LayerReport:
+    m = ErrorMetrics(sqnr, 1.0, 0.0, 0.0, None, 1, min(median, sqnr), median)
     return LayerReport("l", "Dense", precision, ["l"], m, m, 0, 0, has_weights=weights, per_tensor=per_tensor)
 
 
@@ -171,25 +171,25 @@ def test_rule(precision, sqnr, weights, per_tensor, expected) -> None:
     assert suggest(_row(precision, sqnr, weights=weights, per_tensor=per_tensor)) == expected
 
 
-@pytest.mark.parametrize(("worst", "per_tensor", "expected"), [
+@pytest.mark.parametrize(("median", "per_tensor", "expected"), [
     (BAD_CHANNEL_SQNR_DB + 0.1, False, (False, None)),
     (BAD_CHANNEL_SQNR_DB - 0.1, False, (True, "int16")),
     (BAD_CHANNEL_SQNR_DB - 0.1, True, (True, "int16")),  # per-channel weights do not widen a shared range
 ])
-def test_rule_drowned_channel(worst, per_tensor, expected) -> None:
-    """A good tensor (40 dB) with a drowned channel is bad; int16 gives its range finer steps."""
-    assert suggest(_row("int8", 40.0, weights=True, per_tensor=per_tensor, worst=worst)) == expected
+def test_rule_drowned_channels(median, per_tensor, expected) -> None:
+    """A good tensor (40 dB) with half its channels drowned is bad; int16 gives its range finer steps."""
+    assert suggest(_row("int8", 40.0, weights=True, per_tensor=per_tensor, median=median)) == expected
 
 
 def test_drowned_channels_found(d) -> None:
     """The loud-unit MLP: dense_1's output range is set by one constant unit of 3000, the others round
-    to a few int8 levels. The tensor's SQNR stays high (the loud unit carries the power) but its worst
+    to a few int8 levels. The tensor's SQNR stays high (the loud unit carries the power) but its median
     channel is at 0 dB: dense_1 is bad with suggestion int16 (what the accuracy budget finds)."""
     from .report_cases import loud_unit_mlp
 
     _q, rep = _report(loud_unit_mlp(), d)
     row = rep.layer("dense_1")
-    assert row.local.sqnr_db > BAD_SQNR_DB and row.local.worst_channel_sqnr_db < 1.0
+    assert row.local.sqnr_db > BAD_SQNR_DB and row.local.median_channel_sqnr_db < 1.0
     assert row.bad and row.suggestion == "int16"
     assert {r.name for r in rep.ranked()[:2]} == {"dense_1", "dense_2"}
 

@@ -27,6 +27,7 @@ def test_metrics_by_definition() -> None:
     assert m.rmse_over_scale == pytest.approx(m.rmse / 0.05, rel=1e-12)
     per_channel = [10 * math.log10(np.sum(f[..., c] ** 2) / np.sum(e[..., c] ** 2)) for c in range(3)]
     assert m.worst_channel_sqnr_db == pytest.approx(min(per_channel), rel=1e-12) == pytest.approx(per_channel[2])
+    assert m.median_channel_sqnr_db == pytest.approx(float(np.median(per_channel)), rel=1e-12)
     assert m.elements == f.size
 
 
@@ -38,4 +39,5 @@ def test_degenerate() -> None:
     s.update(f, f.copy())
     m = s.result()
     assert m.sqnr_db == math.inf and m.cosine == 1.0 and m.worst_channel_sqnr_db == math.inf
+    assert m.channel_sqnr_db == (math.inf,)
     assert m.rmse_over_scale is None and m.to_dict()["sqnr_db"] is None

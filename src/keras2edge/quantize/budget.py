@@ -4,16 +4,16 @@
 eval data (or the calibration data). With ``max_drop`` (percentage points of top-1 accuracy with
 labels, of top-1 agreement with the float model without) it then raises precision greedily:
 
-1. rank the layers by damage (the report's layer-local SQNR, lowest first; graph inputs and layers
-   already float are not candidates);
-2. pass 1: move each ranked layer to int16 (``QuantizeOptions.int16``), one at a time, re-quantize and
-   re-measure; pass 2: likewise to float (``QuantizeOptions.keep_float``);
-3. a move is kept when it lowers the drop, or leaves it equal and raises the SQNR at the model's
-   output (top-1 on a small eval set moves in whole samples; the output SQNR shows progress between);
-   otherwise it is undone (its size cost is not paid);
-4. stop as soon as the drop is within the budget;
-5. pass 3: each earlier move that the budget no longer needs (latest first) goes back to int8, so the
-   result pays no size for a move that only helped along the way.
+1. rank the layers by damage (the report's: layer-local SQNR or its median channel's, lowest first;
+   graph inputs and layers already float are not candidates);
+2. pass 1: raise the ranked layers to int16 (``QuantizeOptions.int16``) one at a time, cumulatively,
+   re-quantizing and re-measuring after each, until the drop is within the budget; pass 2 (budget
+   still missed): likewise to float (``QuantizeOptions.keep_float``). Moves accumulate even when one
+   alone does not help: a drowned range is often repaired by two neighbours together (the producer
+   and the consumer of an activation both at int16);
+3. pass 3 (budget met): each move but the last, latest first, is undone when the budget still holds
+   without it (float -> its earlier int16, or int8; int16 -> int8), so the result pays no size for a
+   move it does not need.
 
 Every move tried is a :class:`~keras2edge.quantize.report.BudgetStep` (layer, precision, drop after,
 file size, size cost, kept) in the final report's ``budget``; the final report is measured afresh on
@@ -53,36 +53,45 @@ def _moved(options: QuantizeOptions, layer: str, precision: str) -> QuantizeOpti
     return dataclasses.replace(options, int16=int16, keep_float=(*options.keep_float, pat))
 
 
-def _better(new: QuantReport, old: QuantReport) -> bool:
-    if new.drop_pt < old.drop_pt - _EPS:
-        return True
-    return abs(new.drop_pt - old.drop_pt) <= _EPS and new.output_sqnr_db > old.output_sqnr_db
-
-
 def _undo_unneeded(graph: Graph, evald: EvalData, options: QuantizeOptions, budget: BudgetResult, max_drop: float,
                    state: tuple[QuantizeOptions, Graph, QuantReport]) -> tuple[QuantizeOptions, Graph, QuantReport]:
-    """Pass 3: the budget holds; each layer moved (latest first, the one that got there excepted) goes
-    back to int8 if the budget still holds without it (a step to ``int8``), so no size is paid for a
-    move that only helped on the way."""
+    """Pass 3: the budget holds; each move but the last, latest first, is undone (a float layer back to
+    int16 if it was raised to int16 before, else to int8; an int16 layer back to int8) when the
+    budget still holds without it, so no size is paid for a move that was not needed."""
     from . import quantize_graph
 
     cur_opts, cur_q, cur = state
-    moved = [s.layer for s in budget.steps if s.kept]
-    for name in list(dict.fromkeys(reversed(moved[:-1]))):
+    moves = [(s.layer, s.precision) for s in budget.steps if s.kept]
+    for k in range(len(moves) - 2, -1, -1):
+        name, precision = moves[k]
         pat = glob.escape(name)
-        trial = dataclasses.replace(cur_opts, int16=tuple(p for p in cur_opts.int16 if p != pat or p in options.int16),
-                                    keep_float=tuple(p for p in cur_opts.keep_float
-                                                     if p != pat or p in options.keep_float))
+        if precision == "float":
+            was_int16 = (name, "int16") in moves[:k]
+            trial = dataclasses.replace(
+                cur_opts, keep_float=tuple(p for p in cur_opts.keep_float if p != pat or p in options.keep_float),
+                int16=(*cur_opts.int16, pat) if was_int16 and pat not in cur_opts.int16 else cur_opts.int16)
+            back = "int16" if was_int16 else "int8"
+        else:
+            if pat in cur_opts.keep_float:
+                continue  # raised to float later: that move is tried on its own
+            trial = dataclasses.replace(cur_opts, int16=tuple(p for p in cur_opts.int16
+                                                              if p != pat or p in options.int16))
+            back = "int8"
         if trial == cur_opts:
             continue
         tq = quantize_graph(graph, trial)
         trep = debug_quantization(graph, tq, evald, options=trial, batch_size=options.batch_size, local=False)
         kept = trep.drop_pt <= max_drop + _EPS
-        budget.steps.append(BudgetStep(name, "int8", trep.quant_top1 if trep.labelled else trep.agreement,
-                                       trep.drop_pt, trep.quant_size, trep.quant_size - cur.quant_size, kept))
+        budget.steps.append(BudgetStep(name, back, _metric(trep), trep.drop_pt, trep.quant_size,
+                                       trep.quant_size - cur.quant_size, kept))
         if kept:
             cur_opts, cur_q, cur = trial, tq, trep
     return cur_opts, cur_q, cur
+
+
+def _metric(rep: QuantReport) -> float:
+    """Top-1 accuracy (labelled) or agreement with the float model."""
+    return rep.quant_top1 if rep.labelled and rep.quant_top1 is not None else rep.agreement
 
 
 def check_max_drop(max_drop: object) -> float:
@@ -142,11 +151,9 @@ def quantize_reported(graph: Graph, options: QuantizeOptions, eval_data: object 
             except QuantizationError as e:
                 log.warning("accuracy budget: layer %s cannot run %s (%s); skipped", name, precision, e)
                 continue
-            kept = _better(trep, cur)
-            budget.steps.append(BudgetStep(name, precision, trep.quant_top1 if trep.labelled else trep.agreement,
-                                           trep.drop_pt, trep.quant_size, trep.quant_size - cur.quant_size, kept))
-            if kept:
-                cur_opts, cur_q, cur = trial, tq, trep
+            budget.steps.append(BudgetStep(name, precision, _metric(trep), trep.drop_pt, trep.quant_size,
+                                           trep.quant_size - cur.quant_size, True))
+            cur_opts, cur_q, cur = trial, tq, trep
     if cur.drop_pt <= max_drop + _EPS:
         cur_opts, cur_q, cur = _undo_unneeded(graph, evald, options, budget, max_drop, (cur_opts, cur_q, cur))
     final = debug_quantization(graph, cur_q, evald, options=cur_opts, batch_size=options.batch_size) \

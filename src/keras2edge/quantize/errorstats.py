@@ -6,9 +6,11 @@ both float64 while summing); its :meth:`~ErrorStats.result` is an :class:`ErrorM
 * ``sqnr_db`` — 10·log10(Σf² / Σ(q−f)²) over every element of every sample (``inf``: no error);
 * ``cosine`` — Σf·q / √(Σf²·Σq²) over the same elements (1.0 when both are all zero);
 * ``max_abs`` — max |q−f|;
-* ``worst_channel_sqnr_db`` — the lowest SQNR of one channel (the last axis, NHWC) among channels with
-  any signal: a channel drowned by a wide shared range (one loud channel sets the scale, the others
-  round to a few levels) hides in the tensor's SQNR, not here;
+* ``worst_channel_sqnr_db``, ``median_channel_sqnr_db`` — the lowest and the median SQNR of one
+  channel (the last axis, NHWC) among channels with any signal: channels drowned by a wide shared range
+  (one loud channel sets the scale, the others round to a few levels) hide in the tensor's SQNR, not
+  here. A few near-silent channels at 0 dB are common and harmless (the worst); half of the channels
+  drowned is not (the median);
 * ``rmse`` — √(mean (q−f)²), and ``rmse_over_scale`` = rmse / the quantized tensor's scale, the number
   TFLite's QuantizationDebugger reports per layer (pure rounding error of a uniform quantizer gives
   1/√12 ≈ 0.289; clipping or error carried from earlier layers makes it larger). ``None`` for a tensor
@@ -37,13 +39,16 @@ class ErrorMetrics:
     rmse_over_scale: float | None
     elements: int
     worst_channel_sqnr_db: float = math.inf
+    median_channel_sqnr_db: float = math.inf
+    channel_sqnr_db: tuple[float, ...] = ()  # every channel with signal (not in to_dict: can be long)
 
     def to_dict(self) -> dict[str, float | int | None]:
         """JSON-ready numbers (a non-finite SQNR, i.e. no error at all, becomes ``None``)."""
         return {"sqnr_db": _finite(self.sqnr_db), "cosine": self.cosine,
                 "max_abs": self.max_abs, "rmse": self.rmse, "rmse_over_scale": self.rmse_over_scale,
                 "elements": self.elements,
-                "worst_channel_sqnr_db": _finite(self.worst_channel_sqnr_db)}
+                "worst_channel_sqnr_db": _finite(self.worst_channel_sqnr_db),
+                "median_channel_sqnr_db": _finite(self.median_channel_sqnr_db)}
 
 
 def _finite(x: float) -> float | None:
@@ -97,16 +102,16 @@ class ErrorStats:
     def result(self) -> ErrorMetrics:
         """The metrics of everything added so far."""
         sqnr = _sqnr(self.ff, self.ee)
-        worst = math.inf
+        channels: list[float] = []
         if self.ch_ff is not None and self.ch_ee is not None:
-            for sig, noise in zip(self.ch_ff.tolist(), self.ch_ee.tolist()):
-                if sig > 0.0:
-                    worst = min(worst, _sqnr(sig, noise))
+            channels = [_sqnr(sig, noise) for sig, noise in zip(self.ch_ff.tolist(), self.ch_ee.tolist()) if sig > 0.0]
+        worst = min(channels, default=math.inf)
+        median = float(np.median(channels)) if channels else math.inf
         denom = math.sqrt(self.ff * self.qq)
         cosine = self.fq / denom if denom > 0 else (1.0 if self.ff == self.qq == 0.0 else 0.0)
         rmse = math.sqrt(self.ee / self.n) if self.n else 0.0
         ros = None if self.scale is None else rmse / self.scale
-        return ErrorMetrics(sqnr, cosine, self.max_abs, rmse, ros, self.n, worst)
+        return ErrorMetrics(sqnr, cosine, self.max_abs, rmse, ros, self.n, worst, median, tuple(channels))
 
 
 __all__ = ["IDEAL_RMSE_OVER_SCALE", "ErrorMetrics", "ErrorStats"]
