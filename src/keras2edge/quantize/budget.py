@@ -30,7 +30,7 @@ import math
 from typing import TYPE_CHECKING
 
 from ..errors import QuantizationError
-from .debugger import debug_quantization
+from .debugger import debug_quantization, reference_graph
 from .evaldata import EvalData
 from .report import BudgetResult, BudgetStep, QuantReport
 
@@ -80,13 +80,19 @@ def _undo_unneeded(graph: Graph, evald: EvalData, options: QuantizeOptions, budg
         if trial == cur_opts:
             continue
         tq = quantize_graph(graph, trial)
-        trep = debug_quantization(graph, tq, evald, options=trial, batch_size=options.batch_size, local=False)
+        trep = _measure(graph, tq, evald, trial, local=False)
         kept = trep.drop_pt <= max_drop + _EPS
         budget.steps.append(BudgetStep(name, back, _metric(trep), trep.drop_pt, trep.quant_size,
                                        trep.quant_size - cur.quant_size, kept))
         if kept:
             cur_opts, cur_q, cur = trial, tq, trep
     return cur_opts, cur_q, cur
+
+
+def _measure(graph: Graph, q: Graph, evald: EvalData, options: QuantizeOptions, *, local: bool = True) -> QuantReport:
+    """The debugger on ``q`` against the float graph its values stand for (equalized when CLE ran)."""
+    return debug_quantization(reference_graph(graph, options), q, evald, options=options,
+                              batch_size=options.batch_size, local=local, original=graph)
 
 
 def _metric(rep: QuantReport) -> float:
@@ -128,7 +134,7 @@ def quantize_reported(graph: Graph, options: QuantizeOptions, eval_data: object 
                                 "calibration data")
     evald = EvalData(source, [(v.name, v.shape) for v in graph.inputs], options.batch_size)  # type: ignore[arg-type]
     q = quantize_graph(graph, options)
-    report = debug_quantization(graph, q, evald, options=options, batch_size=options.batch_size)
+    report = _measure(graph, q, evald, options)
     if max_drop is None:
         return q, report
     budget = BudgetResult(max_drop, report.metric, report.drop_pt, report.drop_pt, report.drop_pt <= max_drop + _EPS,
@@ -147,7 +153,7 @@ def quantize_reported(graph: Graph, options: QuantizeOptions, eval_data: object 
                 continue
             try:
                 tq = quantize_graph(graph, trial)
-                trep = debug_quantization(graph, tq, evald, options=trial, batch_size=options.batch_size, local=False)
+                trep = _measure(graph, tq, evald, trial, local=False)
             except QuantizationError as e:
                 log.warning("accuracy budget: layer %s cannot run %s (%s); skipped", name, precision, e)
                 continue
@@ -156,8 +162,7 @@ def quantize_reported(graph: Graph, options: QuantizeOptions, eval_data: object 
             cur_opts, cur_q, cur = trial, tq, trep
     if cur.drop_pt <= max_drop + _EPS:
         cur_opts, cur_q, cur = _undo_unneeded(graph, evald, options, budget, max_drop, (cur_opts, cur_q, cur))
-    final = debug_quantization(graph, cur_q, evald, options=cur_opts, batch_size=options.batch_size) \
-        if cur is not report else report
+    final = _measure(graph, cur_q, evald, cur_opts) if cur is not report else report
     budget.final_drop_pt = final.drop_pt
     budget.met = final.drop_pt <= max_drop + _EPS
     budget.keep_float = list(cur_opts.keep_float)

@@ -49,6 +49,8 @@ if TYPE_CHECKING:
     from .schemes import QuantizeOptions
 
 _PRECISION = {DType.INT8: "int8", DType.UINT8: "int8", DType.INT16: "int16"}
+#: The quantized graph's metadata line saying which algorithms ran ("cle: ...; bias_correction: ...").
+ALGORITHMS_KEY = "quantization_algorithms"
 
 
 class ModelRunner:
@@ -174,20 +176,37 @@ def _top1(x: np.ndarray) -> np.ndarray:
     return np.argmax(x.reshape(x.shape[0], -1), axis=1)
 
 
+def reference_graph(graph: Graph, options: QuantizeOptions | None) -> Graph:
+    """The float graph whose values the quantized graph's values stand for: ``graph`` itself, or —
+    when the int8 scheme equalizes it before calibrating (``options.cle``: cross-layer equalization
+    rescales the channels between two layers, the model's outputs unchanged) — its equalized copy, the
+    same one the scheme computes (``quantize/algorithms.py``, deterministic)."""
+    if options is None or not options.cle or options.scheme != "int8":
+        return graph
+    try:
+        from .algorithms import before_calibration  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:  # a build without the accuracy-preserving algorithms: nothing was equalized
+        return graph
+    return before_calibration(graph, options, {})
+
+
 def debug_quantization(float_graph: Graph, quant_graph: Graph, data: Source | EvalData, *,
                        options: QuantizeOptions | None = None, batch_size: int = 32, local: bool = True,
-                       limits: Limits | None = None) -> QuantReport:
+                       limits: Limits | None = None, original: Graph | None = None) -> QuantReport:
     """Compare ``quant_graph`` with the ``float_graph`` it was quantized from, layer by layer (see the
     module), on ``data`` (eval data: inputs, optionally labels; or calibration data).
 
     Args:
-        float_graph: the float IR graph (as given to ``keras2edge.quantize``).
+        float_graph: the float IR graph the quantized one stands for (:func:`reference_graph` of the
+            graph given to ``keras2edge.quantize``: itself unless equalized).
         quant_graph: its quantized graph (any scheme whose ``.tflite`` the runtime runs).
         data: an :class:`EvalData` or anything it takes (arrays, dict with ``labels``/``y``, ``.npz`` path...).
         options: the options it was quantized with (shown in the report; ``per_tensor`` etc.).
         batch_size: samples run at once.
         local: also measure the layer-local errors (one sub-model per layer).
         limits: memory limits for reading the data.
+        original: the graph before any rewrite of its weights (equalization), whose constants the
+            report's "constants" column compares with the quantized ones (default ``float_graph``).
 
     Raises:
         QuantizationError: data that does not fit the model, or a model the runtime cannot run.
@@ -266,8 +285,9 @@ def debug_quantization(float_graph: Graph, quant_graph: Graph, data: Source | Ev
     samples, correct_f, correct_q, agree = tally
     if not samples:
         raise QuantizationError(f"{evald.where}: no complete batch ran")
+    weights_of = ef.graph if original is None or original is float_graph else emit_tflite(original).graph
     return _report(float_graph, quant_graph, ef, eq, fr, qr, layers, pairs, acc, loc_stats, options, evald,
-                   samples, correct_f, correct_q, agree)
+                   samples, correct_f, correct_q, agree, weights_of)
 
 
 #: Memory for the tensors compared at once (float model's layer outputs, quantized ones): batches are
@@ -319,10 +339,10 @@ def _report(float_graph: Graph, quant_graph: Graph, ef: TFLiteEmission, eq: TFLi
             qr: ModelRunner, layers: list[Any], pairs: dict[str, list[tuple[str, int, Tensor]]],
             acc: dict[tuple[str, str], ErrorStats], loc_stats: dict[tuple[str, str], ErrorStats],
             options: QuantizeOptions | None, evald: EvalData, samples: int, correct_f: int, correct_q: int,
-            agree: int) -> QuantReport:
+            agree: int, weights_of: Graph) -> QuantReport:
     fbytes, qbytes = _const_bytes(ef.graph), _const_bytes(eq.graph)
     weights = _weights(eq.graph)
-    changes = constant_changes(ef.graph, eq.graph)
+    changes = constant_changes(weights_of, eq.graph)
     wtypes = _weight_types(eq.graph)
     rows: list[LayerReport] = []
     for lay in layers:
@@ -348,9 +368,10 @@ def _report(float_graph: Graph, quant_graph: Graph, ef: TFLiteEmission, eq: TFLi
                 if k != "calibration" and isinstance(v, (str, int, float, bool, tuple, type(None)))}
         for k in ("cle", "bias_correction", "adaround"):
             algos[k] = "auto" if getattr(options, k, None) is None else getattr(options, k)
-    for k, v in quant_graph.metadata.items():
-        if k.startswith(("quantization.", "cle", "bias_correction", "adaround")):
-            algos[k] = v
+    for part in str(quant_graph.metadata.get(ALGORITHMS_KEY, "")).split(";"):
+        name, sep, what = part.partition(":")
+        if sep and name.strip():
+            algos[name.strip()] = what.strip()
     labelled = evald.labelled
     out_name = ef.graph.outputs[0].name
     out_sqnr = next((r.accumulated.sqnr_db for r in rows if out_name in r.outputs), float("nan"))
@@ -362,4 +383,4 @@ def _report(float_graph: Graph, quant_graph: Graph, ef: TFLiteEmission, eq: TFLi
                        float_size=len(fr.blob), quant_size=len(qr.blob), layers=rows, output_sqnr_db=out_sqnr)
 
 
-__all__ = ["ModelRunner", "debug_quantization", "dequantized"]
+__all__ = ["ALGORITHMS_KEY", "ModelRunner", "debug_quantization", "dequantized", "reference_graph"]
