@@ -159,9 +159,14 @@ def test_hybrid_fully_connected_is_refused() -> None:
     assert _status(data) == UNSUPPORTED
 
 
-def _litert_child(data: bytes, feeds: list[np.ndarray]) -> int:
+def _litert_child(data: bytes, feeds: list[np.ndarray], tflm_runs: bool) -> int:
+    """3: LiteRT refuses the model; 6: it runs with outputs more than one LSB from TFLite Micro's; 0: it runs
+    (when ``tflm_runs``, with TFLite Micro's outputs or within one LSB: LiteRT's reference FULLY_CONNECTED
+    rounds otherwise, docs/int8-findings.md)."""
     from ai_edge_litert.interpreter import Interpreter as LiteRT
     from ai_edge_litert.interpreter import OpResolverType
+
+    from ..tflm import tflm
 
     try:
         it = LiteRT(model_content=data, num_threads=1, experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
@@ -169,14 +174,20 @@ def _litert_child(data: bytes, feeds: list[np.ndarray]) -> int:
         for d, x in zip(it.get_input_details(), feeds):
             it.set_tensor(d["index"], np.ascontiguousarray(x, d["dtype"]))
         it.invoke()
+        got = [np.array(it.get_tensor(d["index"])) for d in it.get_output_details()]
     except Exception:  # noqa: BLE001 - any refusal is the answer
         return 3
+    if tflm_runs:
+        want = tflm(data, feeds, n_outputs=len(got))
+        if any(np.abs(g.astype(np.int64) - w.reshape(g.shape).astype(np.int64)).max(initial=0) > 1
+               for g, w in zip(got, want)):
+            return 6
     return 0
 
 
-def _litert_runs(data: bytes, feeds: list[np.ndarray]) -> bool:
-    """True when LiteRT's reference kernels allocate and invoke ``data`` (in a forked child: LiteRT
-    aborts the process on some int16 models, e.g. a broadcasting ADD with ``pot_scale_int16``)."""
+def _litert_outcome(data: bytes, feeds: list[np.ndarray], tflm_runs: bool) -> str:
+    """"same" / "differs" (LiteRT's reference kernels against TFLite Micro) or "refused", run in a forked
+    child: LiteRT aborts the process on some int16 models (a broadcasting ADD with ``pot_scale_int16``)."""
     import os
 
     pid = os.fork()
@@ -186,17 +197,20 @@ def _litert_runs(data: bytes, feeds: list[np.ndarray]) -> bool:
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, 1)
             os.dup2(devnull, 2)
-            code = _litert_child(data, feeds)
+            code = _litert_child(data, feeds, tflm_runs)
         finally:
             os._exit(code)
     _, status = os.waitpid(pid, 0)
-    return os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+    code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else 5
+    return {0: "same", 6: "differs"}.get(code, "refused")
 
 
 def test_int16_kernels_run_in_litert(probed) -> None:
-    """16x8 facts: every int16 probe TFLite Micro runs also runs in LiteRT's reference kernels unless
-    LITERT_REFUSED lists its builtin; every probe of a LITERT_REFUSED builtin fails in LiteRT; and
-    ``int16_kernel`` is true exactly for the builtins with an int16 probe that runs in both."""
+    """16x8 facts: every int16 probe TFLite Micro runs also runs in LiteRT's reference kernels, with
+    TFLite Micro's outputs, unless LITERT_REFUSED (refused) or LITERT_WRONG (other outputs) lists its
+    builtin, and each probe of a listed builtin does what the table says; ``int16_kernel`` is true
+    exactly for the builtins with an int16 probe that runs in both with the same outputs."""
+    from keras2edge.check.support import LITERT_WRONG
     from keras2edge.convert.tflite import tflite_bytes
 
     outcomes = {name: outcome for _op, _dt, name, _data, outcome in probed}
@@ -206,11 +220,13 @@ def test_int16_kernels_run_in_litert(probed) -> None:
     wrong = []
     both: dict[str, bool] = {}
     for op, name, data, feeds, tflm_outcome in cases:
-        runs = _litert_runs(data, feeds)
-        refused = "int16" in LITERT_REFUSED.get(op, frozenset())
-        if (refused and runs) or (not refused and not runs and tflm_outcome == OK):
-            wrong.append(f"{name} ({op} int16): LiteRT {'runs' if runs else 'refuses'}, table {refused=}")
-        both[op] = both.get(op, False) or (runs and tflm_outcome == OK)
+        got = _litert_outcome(data, feeds, tflm_outcome == OK)
+        want = ("refused" if "int16" in LITERT_REFUSED.get(op, frozenset()) else
+                "differs" if "int16" in LITERT_WRONG.get(op, frozenset()) else "same")
+        if got != want and (tflm_outcome == OK or want == "refused"):
+            wrong.append(f"{name} ({op} int16): LiteRT {got}, table {want} (TFLite Micro {tflm_outcome})")
+        both[op] = both.get(op, False) or (got == "same" and tflm_outcome == OK)
     assert not wrong, "\n".join(wrong)
-    assert {op for op, refused in LITERT_REFUSED.items() if "int16" in refused} <= set(both)
+    listed = {op for table in (LITERT_REFUSED, LITERT_WRONG) for op, dts in table.items() if "int16" in dts}
+    assert listed <= set(both)
     assert sorted(op for op in both if int16_kernel(op)) == sorted(op for op, ok in both.items() if ok)

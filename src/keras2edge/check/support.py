@@ -8,7 +8,8 @@ TFLite emitter's integer lowering, ``tests/convert/tflite/qdq_models.integer_pro
 (``tests/check/test_support.py`` builds the probe models again, runs each in a forked TFLite Micro
 and fails when the package disagrees with this table). A builtin or dtype in neither place was
 never probed: :func:`op_findings` reports it as *unverified*, not as unsupported. :data:`LITERT_REFUSED`
-holds the int16 builtins LiteRT refuses (probed with the same models); :func:`int16_kernel` is the one
+holds the int16 builtins LiteRT refuses and :data:`LITERT_WRONG` those it computes otherwise (probed with
+the same models); :func:`int16_kernel` is the one
 answer to "does this builtin have a 16x8 kernel" (read by the 16x8 and mixed quantization schemes).
 
 Cases the table cannot express are rules of their own (:func:`op_findings`):
@@ -90,11 +91,17 @@ TFLM_MISSING = frozenset({"GELU", "POW", "REDUCE_ANY", "REDUCE_PROD", "RELU_0_TO
 
 
 
+#: builtin -> input dtypes LiteRT's reference kernels run with other results than TFLite Micro (whose
+#: integers keras2edge.runtime reproduces): int16 SUM differs by thousands of LSB on the probe model.
+LITERT_WRONG: dict[str, frozenset[str]] = {"SUM": frozenset({I16})}
+
+
 def int16_kernel(builtin: str) -> bool:
-    """Whether ``builtin`` runs on int16 activations (16x8) in both TFLite Micro and LiteRT, as probed:
-    in :data:`TFLM_KERNELS` with int16 and not in :data:`LITERT_REFUSED` for int16 (the 16x8 scheme keeps
-    the ops whose builtins fail this float)."""
-    return I16 in TFLM_KERNELS.get(builtin, frozenset()) and I16 not in LITERT_REFUSED.get(builtin, frozenset())
+    """Whether ``builtin`` runs on int16 activations (16x8) in both TFLite Micro and LiteRT with the same
+    results, as probed: in :data:`TFLM_KERNELS` with int16 and in neither :data:`LITERT_REFUSED` nor
+    :data:`LITERT_WRONG` for int16 (the 16x8 scheme keeps the ops whose builtins fail this float)."""
+    return (I16 in TFLM_KERNELS.get(builtin, frozenset()) and I16 not in LITERT_REFUSED.get(builtin, frozenset())
+            and I16 not in LITERT_WRONG.get(builtin, frozenset()))
 
 
 SUPPORTED, UNSUPPORTED, WRONG, UNVERIFIED = "supported", "unsupported", "wrong-results", "unverified"

@@ -21,9 +21,11 @@ statistics (their lowering folds them into a scale and an offset).
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, field
 
+from ..convert.tflite.integer import FLOAT_NODES
 from ..errors import QuantizationError
 from ..ir.dtypes import DType
 from ..ir.graph import Graph
@@ -206,6 +208,11 @@ def quantize_full(graph: Graph, options: QuantizeOptions, default: DType = DType
     plan = _Planner(g, cal.ranges, options.per_tensor, precision=precision, io=kernel_io).run()
     _check_io(g, plan, kernel_io, options.io)
     rewrite(g, plan, io)
+    if precision is not None:  # integer-rule nodes kept float: the TFLite lowering must not fuse them
+        floats = [n.name for n in g.nodes if id(n) in precision.types and precision.types[id(n)] is None
+                  and op_spec(n.op).quant in INTEGER_RULES]
+        if floats:
+            g.metadata[FLOAT_NODES] = json.dumps(floats)
     g.metadata["quantization"] = scheme_name
     g.verify()
     return g
