@@ -84,6 +84,8 @@ def _undo_unneeded(graph: Graph, evald: EvalData, options: QuantizeOptions, budg
         kept = trep.drop_pt <= max_drop + _EPS
         budget.steps.append(BudgetStep(name, back, _metric(trep), trep.drop_pt, trep.quant_size,
                                        trep.quant_size - cur.quant_size, kept))
+        log.info("accuracy budget: %s back to %s: drop %.2f pt, %s", name, back, trep.drop_pt,
+                 "kept" if kept else "undone")
         if kept:
             cur_opts, cur_q, cur = trial, tq, trep
     return cur_opts, cur_q, cur
@@ -159,6 +161,8 @@ def quantize_reported(graph: Graph, options: QuantizeOptions, eval_data: object 
                 continue
             budget.steps.append(BudgetStep(name, precision, _metric(trep), trep.drop_pt, trep.quant_size,
                                            trep.quant_size - cur.quant_size, True))
+            log.info("accuracy budget: %s -> %s: drop %.2f pt (budget %.2f), %d B", name, precision, trep.drop_pt,
+                     max_drop, trep.quant_size)
             cur_opts, cur_q, cur = trial, tq, trep
     if cur.drop_pt <= max_drop + _EPS:
         cur_opts, cur_q, cur = _undo_unneeded(graph, evald, options, budget, max_drop, (cur_opts, cur_q, cur))
