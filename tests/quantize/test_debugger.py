@@ -19,7 +19,13 @@ import pytest
 import keras2edge
 from keras2edge.convert.tflite import emit_tflite
 from keras2edge.quantize.errorstats import ErrorMetrics
-from keras2edge.quantize.report import BAD_CHANNEL_SQNR_DB, BAD_SQNR_DB, KEEP_FLOAT_BELOW_DB, LayerReport, suggest
+from keras2edge.quantize.report import (
+    BAD_CHANNEL_SQNR_DB,
+    BAD_SQNR_DB,
+    KEEP_FLOAT_BELOW_DB,
+    LayerReport,
+    suggest,
+)
 
 from .report_cases import broken_mlp, data, load, shape, tflm_outputs, tflm_top1
 from .test_trained_fixtures import MANIFEST, MODELS, TRAINED
@@ -46,7 +52,7 @@ def test_every_layer_reported(name: str, d) -> None:
     """Every Keras layer that has ops in the shipped model has a row (inputs included), in model
     order; the rest are the folded classes; accuracy of the float model is Keras'."""
     g = load(name)
-    q, rep = _report(g, d)
+    _q, rep = _report(g, d)
     lowered = emit_tflite(g).graph
     with_ops = [v.name for v in lowered.inputs] + list(dict.fromkeys(n.origin.layer for n in lowered.nodes))
     assert [r.name for r in rep.layers] == with_ops
