@@ -266,3 +266,11 @@ def test_equalized_model_is_measured_against_its_equalized_float(d) -> None:
         assert r.local.sqnr_db > 35 and r.accumulated.sqnr_db > 35, r
     if str(rep.algorithms["cle"]).startswith(tuple("123456789")):  # "2 pairs, ...": equalization ran
         assert "weights changed" in rep.layer("dense_1").changed
+
+
+def test_top1_of_a_sigmoid_unit() -> None:
+    """A one-unit output is a binary classifier: its class is unit > 0.5, not an argmax over one value."""
+    from keras2edge.quantize.debugger import _top1
+
+    np.testing.assert_array_equal(_top1(np.array([[0.2], [0.7], [0.5]])), [0, 1, 0])
+    np.testing.assert_array_equal(_top1(np.array([[0.1, 0.9], [0.8, 0.2]])), [1, 0])

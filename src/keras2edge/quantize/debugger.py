@@ -13,8 +13,8 @@ emissions' value maps; each graph input counts as an ``InputLayer``. Per layer, 
   quantized model gives them: the error the layer adds by itself. A graph input's local error is its
   accumulated one (its quantization is all there is).
 
-Plus top-1 of the model's first output: accuracy of both models with labels, agreement of the
-quantized with the float model always; the weight bytes of each layer in both graphs; and the rule of
+Plus top-1 of the model's first output (argmax; a single sigmoid unit: > 0.5): accuracy of both
+models with labels, agreement of the quantized with the float model always; the weight bytes of each layer in both graphs; and the rule of
 ``report`` marks bad layers and suggests an action. Everything streams batch by batch, and a batch
 runs in chunks of samples whose compared tensors fit :data:`COMPARE_BYTES`; the sums make the result
 independent of the chunking.
@@ -173,7 +173,11 @@ def _weights(g: Graph) -> dict[str, bool]:
 
 
 def _top1(x: np.ndarray) -> np.ndarray:
-    return np.argmax(x.reshape(x.shape[0], -1), axis=1)
+    """Each sample's class: the argmax of its output, or — one output unit (a sigmoid) — unit > 0.5."""
+    flat = x.reshape(x.shape[0], -1)
+    if flat.shape[1] == 1:
+        return (flat[:, 0] > 0.5).astype(np.int64)
+    return np.argmax(flat, axis=1)
 
 
 def reference_graph(graph: Graph, options: QuantizeOptions | None) -> Graph:
