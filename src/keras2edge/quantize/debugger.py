@@ -14,8 +14,8 @@ emissions' value maps; each graph input counts as an ``InputLayer``. Per layer, 
   accumulated one (its quantization is all there is).
 
 Plus top-1 of the model's first output (argmax; a single sigmoid unit: > 0.5): accuracy of both
-models with labels, agreement of the quantized with the float model always; the weight bytes of each layer in both graphs; and the rule of
-``report`` marks bad layers and suggests an action. Everything streams batch by batch, and a batch
+models with labels, agreement of the quantized with the float model always; the weight bytes of each
+layer in both graphs; and the rule of ``report`` marks bad layers and suggests an action. Everything streams batch by batch, and a batch
 runs in chunks of samples whose compared tensors fit :data:`COMPARE_BYTES`; the sums make the result
 independent of the chunking.
 """
