@@ -77,7 +77,8 @@ def test_every_layer_reported(name: str, d) -> None:
 def test_numbers_against_oracles(name: str, d, tmp_path) -> None:
     """The input layer's SQNR and max error equal a direct computation with the file's input
     parameters; the quantized accuracy equals TFLite Micro's on the saved file; the output SQNR
-    equals TFLite Micro's outputs against Keras' recorded outputs (within 0.01 dB)."""
+    equals TFLite Micro's outputs against Keras' recorded outputs (within 0.001 dB; measured: equal to 4
+    decimals, MLP 39.1551 dB, LSTM 33.8802 dB)."""
     g = load(name)
     q, rep = _report(g, d)
     x = d["x_test"].reshape((-1, *shape(name))).astype(np.float32)
@@ -105,7 +106,7 @@ def test_numbers_against_oracles(name: str, d, tmp_path) -> None:
         ref = z[name].astype(np.float64)
     got = tflm_outputs(blob, x)
     oracle = 10 * math.log10(float(np.sum(ref ** 2)) / float(np.sum((got - ref) ** 2)))
-    assert rep.output_sqnr_db == pytest.approx(oracle, abs=0.01)
+    assert rep.output_sqnr_db == pytest.approx(oracle, abs=1e-3)
     assert rep.layer("probs").accumulated.sqnr_db == rep.output_sqnr_db
 
 
