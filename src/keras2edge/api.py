@@ -29,6 +29,7 @@ from .runtime.limits import Limits
 
 if TYPE_CHECKING:
     from .check import TflmCheck
+    from .quantize.report import QuantReport
 
 __all__ = ["BenchResult", "RunOutputs", "bench_tflite", "check_save_path", "check_tflm", "convert_model", "inspect", "inspect_tflite", "load",
            "optimize", "quantize", "run_tflite", "save"]
@@ -139,7 +140,8 @@ def convert_model(model: str | os.PathLike[str], output: str | os.PathLike[str],
 def quantize(model: Graph | str | os.PathLike[str], *, calibration: object = None, scheme: str = "int8",
              method: str = "minmax", per_tensor: bool = False, io: str = "float", batch_size: int = 32,
              input_shapes: InputShapes | None = None, keep_float: Sequence[str] = (),
-             int16: Sequence[str] = ()) -> Graph:
+             int16: Sequence[str] = (), eval_data: object = None, report: bool = False,
+             max_drop: float | None = None) -> Graph | tuple[Graph, QuantReport]:
     """Post-training quantization without TensorFlow: a new graph in QDQ form (``model`` untouched)
     that :func:`save` writes as QDQ ONNX (and, with the TFLite integer lowering, as int8 ``.tflite``).
 
@@ -160,10 +162,20 @@ def quantize(model: Graph | str | os.PathLike[str], *, calibration: object = Non
             joined to their quantized neighbours by QUANTIZE/DEQUANTIZE.
         int16: globs on Keras layer names whose layers run 16x8 in an ``"int8"`` model (int16
             activations, requantized to and from their int8 neighbours).
+        eval_data: inputs to measure the quantized model on (as ``calibration``; an ``.npz`` or dict may
+            add labels under ``labels``/``y``): the per-layer report and the accuracy budget use it
+            (``keras2edge.quantize.evaldata``). Without it the report uses the calibration data.
+        report: also return the per-layer :class:`~keras2edge.quantize.report.QuantReport`
+            (``keras2edge.quantize.debugger``): the result is then ``(graph, report)``.
+        max_drop: accuracy budget, in percentage points of top-1 accuracy (labelled ``eval_data``) or of
+            top-1 agreement with the float model (unlabelled): layers are raised to int16, then float,
+            most damaging first, until the drop is within it (``keras2edge.quantize.budget``; the
+            report's ``budget`` says which layers moved and what each cost). Needs ``eval_data``.
 
     Raises:
         QuantizationError: unknown scheme/method/io, calibration data that does not fit the model
-            (naming the input and both shapes), or a ``keep_float``/``int16`` glob matching no layer.
+            (naming the input and both shapes), a ``keep_float``/``int16`` glob matching no layer; bad
+            eval data; ``max_drop`` without ``eval_data``.
     """
     from .quantize import QuantizeOptions, check_options, quantize_graph
 
@@ -172,7 +184,12 @@ def quantize(model: Graph | str | os.PathLike[str], *, calibration: object = Non
                               int16=_globs(int16, "int16"))
     check_options(options)
     graph = model if isinstance(model, Graph) else load(model, input_shapes=input_shapes)
-    return quantize_graph(graph, options)
+    if max_drop is None and not report:
+        return quantize_graph(graph, options)
+    from .quantize.budget import quantize_reported
+
+    q, rep = quantize_reported(graph, options, eval_data, max_drop)
+    return (q, rep) if report else q
 
 
 def inspect(model: str | os.PathLike[str], weights: str | os.PathLike[str] | None = None, *,

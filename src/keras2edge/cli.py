@@ -188,10 +188,19 @@ def convert(models: tuple[str, ...], output: str, fmt: str | None, jobs: int, as
 @click.option("--weights", type=click.Path(dir_okay=False), help="Weights file for an architecture JSON.")
 @click.option("--input-shape", "input_shape", multiple=True, metavar="NAME:D0,D1,...", help="Pin an input's shape.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.option("--eval", "eval_path", type=click.Path(),
+              help="Eval data for the report and --max-drop: .npz of inputs (keys = input names, or one key) with "
+                   "optional labels under 'labels' or 'y' (else top-1 agreement with the float model), or .npy.")
+@click.option("--report", "report_path", type=click.Path(dir_okay=False),
+              help="Write the per-layer quantization report to this .json or .md file (and print its table).")
+@click.option("--max-drop", type=float, default=None, metavar="PT",
+              help="Accuracy budget with --eval: at most PT percentage points of top-1 lost; the most damaging "
+                   "layers move to int16, then float, until it holds.")
 @handle_errors
 def quantize_command(model: str, output: str, calibration: str | None, scheme: str, method: str, per_tensor: bool, io: str,
                      keep_float: tuple[str, ...], int16: tuple[str, ...], batch_size: int, weights: str | None,
-                     input_shape: tuple[str, ...], as_json: bool) -> None:
+                     input_shape: tuple[str, ...], as_json: bool, eval_path: str | None, report_path: str | None,
+                     max_drop: float | None) -> None:
     """Quantize a Keras model after training (no TensorFlow): calibrate on representative inputs,
     write QDQ ONNX or an int8 .tflite.
 
@@ -206,16 +215,31 @@ def quantize_command(model: str, output: str, calibration: str | None, scheme: s
     check_options(QuantizeOptions(scheme=scheme, method=method, io=io, batch_size=batch_size, keep_float=keep_float,
                                   int16=int16))
     api.check_save_path(output, (model, weights, calibration))
+    want_report = bool(report_path or eval_path or max_drop is not None)
+    if want_report:
+        _check_report_args(report_path, max_drop, eval_path, (model, weights, calibration, eval_path))
     t0 = time.perf_counter()
     graph = api.load(model, weights, input_shapes=shapes)
-    q = api.quantize(graph, calibration=calibration, scheme=scheme, method=method, per_tensor=per_tensor, io=io,
-                     batch_size=batch_size, keep_float=keep_float, int16=int16)
+    rep = None
+    if want_report:
+        q, rep = api.quantize(graph, calibration=calibration, scheme=scheme, method=method, per_tensor=per_tensor,
+                              io=io, batch_size=batch_size, keep_float=keep_float, int16=int16, eval_data=eval_path,
+                              report=True, max_drop=max_drop)
+    else:
+        q = api.quantize(graph, calibration=calibration, scheme=scheme, method=method, per_tensor=per_tensor, io=io,
+                         batch_size=batch_size, keep_float=keep_float, int16=int16)
     api.save(q, output, sources=(model, weights, calibration))
+    if rep is not None and report_path:
+        _write_report(rep, report_path, (model, weights, calibration, eval_path, output))
     info = {"output": output, "scheme": scheme, "method": method, "per_tensor": per_tensor, "io": io,
             **summary(q), "seconds": round(time.perf_counter() - t0, 3)}
     if as_json:
+        if rep is not None:
+            info["report"] = rep.to_dict()
         click.echo(json.dumps(info, indent=2))
         return
+    if rep is not None:
+        click.echo(rep.to_markdown())
     kept = f", kept float: {', '.join(info['kept_float'])}" if info["kept_float"] else ""
     kept += f", int16: {', '.join(info['int16_layers'])}" if info.get("int16_layers") and scheme != "int16x8" else ""
     f16 = f", {info['float16_weights']} float16 weight tensors" if info["float16_weights"] else ""
@@ -378,6 +402,31 @@ def bench(model: str, runs: int, warmup: int, threads: int | None, input_shape: 
     result = api.bench_tflite(model, runs=runs, warmup=warmup, threads=threads,
                               input_shapes=parse_input_shapes(input_shape), seed=seed, limits=limits)
     click.echo(result.to_json() if as_json else result.to_text())
+
+
+#: --report file suffix -> QuantReport rendering.
+REPORT_FORMATS = (".json", ".md")
+
+
+def _check_report_args(report_path: str | None, max_drop: float | None, eval_path: str | None,
+                       inputs: tuple[str | None, ...]) -> None:
+    """Usage errors for --report/--max-drop/--eval before any work (the report file is checked too)."""
+    from .fileio import check_output
+
+    if max_drop is not None and not eval_path:
+        raise click.UsageError("--max-drop is measured on eval data: add --eval PATH")
+    if report_path:
+        if os.path.splitext(report_path)[1].lower() not in REPORT_FORMATS:
+            raise click.UsageError(f"--report {report_path!r}: write a .json or .md file")
+        check_output(report_path, inputs=inputs)
+
+
+def _write_report(rep: Any, path: str, inputs: tuple[str | None, ...]) -> None:
+    """The report as JSON or markdown (by suffix), written atomically."""
+    from .fileio import write_atomic
+
+    text = json.dumps(rep.to_dict(), indent=2) + "\n" if path.lower().endswith(".json") else rep.to_markdown()
+    write_atomic(path, text.encode(), inputs=inputs)
 
 
 if __name__ == "__main__":  # pragma: no cover
