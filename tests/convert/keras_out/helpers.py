@@ -42,19 +42,87 @@ def zero_smallest(graph: Graph, names: Sequence[str], sparsity: float = 0.5) -> 
 def remove_channels(graph: Graph, keep: Sequence[int], edits: Sequence[tuple[str, int]]) -> None:
     """Keep channels ``keep`` along ``axis`` of every named constant (a producer's output channels
     and every consumer's input channels), then re-infer shapes once."""
-    values = {v.name: v for v in graph.constants()}
-    idx = np.asarray(keep)
-    for name, axis in edits:
+    take(graph, [(name, axis, keep) for name, axis in edits])
+
+
+def run_runtime(graph: Graph, x: object) -> list[np.ndarray]:
+    """``graph`` after the common cleanup, emitted as .tflite bytes and run in keras2edge.runtime;
+    the outputs in order (``x``: an array or a dict by input name)."""
+    g = graph.copy()
+    optimize(g)
+    out = Interpreter(tflite_bytes(g)).run(x)
+    return [np.array(o) for o in out.values()] if isinstance(out, dict) else [np.array(out)]
+
+
+def gate_columns(keep: Sequence[int], units: int, gates: int) -> np.ndarray:
+    """Column indices of units ``keep`` in a recurrent weight whose columns are ``gates`` blocks of
+    ``units`` (LSTM i, f, c, o; GRU z, r, h)."""
+    return np.concatenate([g * units + np.asarray(keep) for g in range(gates)])
+
+
+def take(graph: Graph, edits: Sequence[tuple[str, int, Sequence[int]]],
+         gate_split: tuple[str, int] | None = None) -> None:
+    """Several ``np.take(const, idx, axis)`` edits, then one shape refresh. ``gate_split`` = (layer,
+    units): the recurrent layer's gate Splits (last axis) get ``units`` per gate (hand surgery: an
+    unrolled cell splits its gates with sizes fixed at import)."""
+    if gate_split is not None:
+        layer, units = gate_split
+        for node in graph.nodes:
+            if node.op == "Split" and node.origin is not None and node.origin.layer == layer \
+                    and node.attrs["axis"] == -1:
+                node.attrs["sizes"] = (units,) * len(node.attrs["sizes"])
+    for name, axis, idx in edits:
+        values = {v.name: v for v in graph.constants()}
         w = values[name].const
         assert w is not None
-        graph.replace_const(values[name], np.take(w, idx, axis=axis), refresh=False)
+        graph.replace_const(values[name], np.take(w, np.asarray(idx), axis=axis), refresh=False)
     graph.refresh_shapes()
     graph.verify()
 
 
-def run_runtime(graph: Graph, x: np.ndarray) -> np.ndarray:
-    """``graph`` after the common cleanup, emitted as .tflite bytes and run in keras2edge.runtime."""
-    g = graph.copy()
-    optimize(g)
-    out = Interpreter(tflite_bytes(g)).run(x)
-    return next(iter(out.values())) if isinstance(out, dict) else out
+BN = ("gamma", "beta", "moving_mean", "moving_variance")
+
+
+def _bn(layer: str) -> list[tuple[str, int]]:
+    return [(f"{layer}/{p}", 0) for p in BN]
+
+
+def _every_other(n: int, step: int) -> list[int]:
+    """Channels kept: all but every ``step``-th."""
+    return [i for i in range(n) if i % step]
+
+
+def channel_pruned(name: str, path: str) -> Graph:
+    """A hand-made channel/unit removal on a trained digits fixture (``name``: digits_cnn, digits_mlp,
+    digits_lstm, digits_gru) or on the k2/k3 ``mlp`` and ``cnn2d`` fixtures: producers lose output
+    channels, every consumer (BatchNormalization, depthwise, the next conv or Dense) the same inputs."""
+    g = load_for_pruning(path)
+    if name == "digits_cnn":
+        remove_channels(g, _every_other(16, 4), [("stem_conv/kernel", 3), *_bn("stem_bn"),
+                                                 ("dw1/depthwise_kernel", 3), *_bn("dw1_bn"), ("pw1/kernel", 2)])
+        remove_channels(g, _every_other(48, 4), [("ir_expand/kernel", 3), *_bn("ir_expand_bn"),
+                                                 ("ir_dw/depthwise_kernel", 3), *_bn("ir_dw_bn"),
+                                                 ("ir_project/kernel", 2)])
+        remove_channels(g, _every_other(32, 2), [("pw2/kernel", 3), *_bn("pw2_bn"), ("probs/kernel", 0)])
+    elif name == "digits_mlp":
+        remove_channels(g, _every_other(64, 4), [("dense_1/kernel", 1), ("dense_1/bias", 0), ("dense_2/kernel", 0)])
+        remove_channels(g, _every_other(32, 4), [("dense_2/kernel", 1), ("dense_2/bias", 0), ("probs/kernel", 0)])
+    elif name in ("digits_lstm", "digits_gru"):
+        layer, gates = ("lstm", 4) if name == "digits_lstm" else ("gru", 3)
+        keep = _every_other(32, 4)
+        cols = gate_columns(keep, 32, gates)
+        edits: list[tuple[str, int, Sequence[int]]] = [
+            (f"{layer}/kernel", 1, cols), (f"{layer}/recurrent_kernel", 0, keep), (f"{layer}/recurrent_kernel", 1, cols),
+            (f"{layer}/bias", 0, cols), ("probs/kernel", 0, keep)]
+        if layer == "gru":
+            edits += [("gru/recurrent_bias", 0, cols)] + [(f"gru/recurrent_bias_{z}", 0, keep) for z in "zrh"]
+        take(g, edits, (layer, len(keep)))
+    elif name == "mlp":
+        remove_channels(g, _every_other(32, 4), [("dense/kernel", 1), ("dense/bias", 0), *_bn("batch_normalization"),
+                                                 ("dense_1/kernel", 0)])
+    elif name == "cnn2d":
+        remove_channels(g, _every_other(8, 4), [("conv2d/kernel", 3), ("conv2d/bias", 0),
+                                                *_bn("batch_normalization"), ("conv2d_1/kernel", 2)])
+    else:
+        raise ValueError(name)
+    return g

@@ -49,11 +49,17 @@ def layer_entries(top: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def set_fields(entry: dict[str, Any], updates: Mapping[str, Any], where: str) -> None:
-    """Write ``updates`` into the entry's config where they change a value (see module docstring)."""
-    cfg = entry.get("config")
-    name = (cfg or {}).get("name") if isinstance(cfg, dict) else None
-    for key, value in updates.items():
+def set_fields(entry: dict[str, Any], updates: Mapping[str | tuple[str, ...], Any], where: str) -> None:
+    """Write ``updates`` into the entry's config where they change a value (see module docstring);
+    a key may be a path into nested configs (a wrapped layer's ``("layer", "config", "units")``)."""
+    top = entry.get("config")
+    name = (top or {}).get("name") if isinstance(top, dict) else None
+    for path, value in updates.items():
+        keys = (path,) if isinstance(path, str) else tuple(path)
+        cfg: Any = top
+        for k in keys[:-1]:
+            cfg = cfg.get(k) if isinstance(cfg, dict) else None
+        key = keys[-1]
         if isinstance(cfg, dict) and key in cfg:
             if cfg[key] != value:
                 cfg[key] = value

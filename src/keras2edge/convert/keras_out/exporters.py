@@ -13,7 +13,11 @@ One exporter per layer family, registered in :data:`KERAS_EXPORTERS` (keyed like
 - BatchNormalization (one axis): gamma, beta (when scale/center), moving_mean, moving_variance;
 - SimpleRNN/LSTM/GRU: kernel, recurrent kernel, bias; GRU ``reset_after`` stacks the input and
   recurrent biases into (2, 3u), GRU without it joins the recurrent kernel's z·r and h parts; ``units``;
-- Embedding: embeddings (input_dim, output_dim), both config fields; PReLU: alpha.
+- Embedding: embeddings (input_dim, output_dim), both config fields; PReLU: alpha;
+- Bidirectional: the wrapped layer's exporter on the forward constants, then on the backward ones
+  (the importer ran the wrapped handler twice: the backward names carry the ``_1`` suffix);
+  TimeDistributed: the wrapped layer's exporter. Their config fields go into the wrapped layer's
+  config (a field given as a path, ``("layer", "config", "units")``).
 
 The writer checks every exporter on the unpruned graph first (it must give back the file's own
 arrays exactly), so a layout the exporter does not undo (a Keras 1 ``th`` kernel, a Theano flip)
@@ -29,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from ...ir.registry import OpTable
+from ..keras.legacy import translate_layer
 
 
 class ExportRefusal(Exception):
@@ -45,8 +50,8 @@ class LayerExport:
     config: dict[str, Any]
     consts: dict[str, np.ndarray]
     read: set[str] = field(default_factory=set)          # constants the exporter used
-    updates: dict[str, Any] = field(default_factory=dict)  # config field -> new value
-    arrays: list[tuple[str, np.ndarray]] = field(default_factory=list)  # the exporter's result
+    updates: dict[str | tuple[str, ...], Any] = field(default_factory=dict)  # config field (or path) -> value
+    arrays: list[tuple[str, np.ndarray | None]] = field(default_factory=list)  # the exporter's result
 
     def const(self, suffix: str) -> np.ndarray:
         """The constant ``<layer>/<suffix>`` (ExportRefusal when the import made no such constant)."""
@@ -55,19 +60,24 @@ class LayerExport:
         self.read.add(suffix)
         return self.consts[suffix]
 
+    def optional(self, suffix: str) -> np.ndarray | None:
+        """The constant, or None when the graph has none (a weight no op reads, e.g. the recurrent
+        kernel of a one-step sequence: the writer keeps the file's array)."""
+        return self.const(suffix) if suffix in self.consts else None
+
     def has(self, suffix: str) -> bool:
         return suffix in self.consts
 
     def get(self, key: str, default: Any = None) -> Any:
         return self.config.get(key, default)
 
-    def set(self, key: str, value: Any) -> None:
+    def set(self, key: str | tuple[str, ...], value: Any) -> None:
         """Record a config field that follows from the new shapes (written only if it changed)."""
         self.updates[key] = value
 
 
-#: A named weight array, in the layer's Keras order.
-Named = list[tuple[str, np.ndarray]]
+#: A named weight array, in the layer's Keras order (None: the file's own array is kept).
+Named = list[tuple[str, "np.ndarray | None"]]
 Exporter = Callable[[LayerExport], Named]
 KERAS_EXPORTERS: OpTable[Exporter] = OpTable("Keras writer")
 
@@ -148,13 +158,16 @@ def export_batch_normalization(x: LayerExport) -> Named:
     return out + [("moving_mean", x.const("moving_mean")), ("moving_variance", x.const("moving_variance"))]
 
 
-def _recurrent_kernel(x: LayerExport) -> np.ndarray:
+def _recurrent_kernel(x: LayerExport) -> np.ndarray | None:
     if x.has("recurrent_kernel_zr") or x.has("recurrent_kernel_h"):
         zr, h = x.const("recurrent_kernel_zr"), x.const("recurrent_kernel_h")
         if zr.shape[0] != h.shape[0]:
             raise ExportRefusal(f"recurrent kernel parts of shapes {zr.shape} and {h.shape}")
         return np.concatenate([zr, h], axis=1)
-    return x.const("recurrent_kernel")
+    return x.optional("recurrent_kernel")  # None for a one-step sequence (the first step skips it)
+
+
+_GATES = {"SimpleRNN": 1, "LSTM": 4, "GRU": 3}
 
 
 def _recurrent_bias(x: LayerExport, units: int) -> np.ndarray:
@@ -171,7 +184,7 @@ def _recurrent_bias(x: LayerExport, units: int) -> np.ndarray:
 def export_recurrent(x: LayerExport) -> Named:
     """SimpleRNN/LSTM/GRU: kernel (F, g·u), recurrent kernel (u, g·u), bias; units = u."""
     kernel, rec = x.const("kernel"), _recurrent_kernel(x)
-    units = int(rec.shape[0])
+    units = int(rec.shape[0]) if rec is not None else int(kernel.shape[1]) // _GATES[x.cls]
     x.set("units", units)
     out: Named = [("kernel", kernel), ("recurrent_kernel", rec)]
     if bool(x.get("use_bias", True)):
@@ -197,7 +210,43 @@ def export_prelu(x: LayerExport) -> Named:
     return [("alpha", x.const("alpha"))]
 
 
-def export_layer(x: LayerExport) -> Named | None:
-    """The layer's Keras arrays from its constants, or None when no exporter covers its class."""
-    fn = KERAS_EXPORTERS.get(x.cls)
-    return None if fn is None else fn(x)
+def _wrapped(x: LayerExport, consts: dict[str, np.ndarray]) -> tuple[LayerExport, Exporter]:
+    """The layer inside a wrapper, as its own export (Keras 1 names translated as the importer does)."""
+    inner = x.get("layer")
+    if not isinstance(inner, dict) or not isinstance(inner.get("config"), dict):
+        raise ExportRefusal("the wrapper's config has no layer")
+    cls, cfg = translate_layer(str(inner.get("class_name")), dict(inner["config"]))
+    fn = KERAS_EXPORTERS.get(cls)
+    if fn is None or cls in ("Bidirectional", "TimeDistributed"):
+        raise ExportRefusal(f"the wrapped {cls} layer cannot be written back")
+    return LayerExport(x.name, cls, cfg, consts), fn
+
+
+def _run_wrapped(x: LayerExport, consts: dict[str, np.ndarray], names: dict[str, str],
+                 paths: tuple[tuple[str, ...], ...]) -> Named:
+    """Export the wrapped layer on ``consts`` (its names -> ours in ``names``); its config fields go
+    to each of ``paths`` inside the wrapper's config."""
+    inner, fn = _wrapped(x, consts)
+    out = fn(inner)
+    x.read |= {names[n] for n in inner.read}
+    for key, value in inner.updates.items():
+        for path in paths:
+            if isinstance(x.get(path[0]), dict):
+                x.set(path + ((key,) if isinstance(key, str) else key), value)
+    return out
+
+
+@KERAS_EXPORTERS.register("Bidirectional")
+def export_bidirectional(x: LayerExport) -> Named:
+    """Bidirectional: forward weights, then backward weights (the ``_1`` constants)."""
+    fwd = {n: a for n, a in x.consts.items() if not n.endswith("_1")}
+    bwd = {n[:-2]: a for n, a in x.consts.items() if n.endswith("_1")}
+    paths = (("layer", "config"), ("backward_layer", "config"))
+    out = _run_wrapped(x, fwd, {n: n for n in fwd}, paths)
+    return out + _run_wrapped(x, bwd, {n: n + "_1" for n in bwd}, paths)
+
+
+@KERAS_EXPORTERS.register("TimeDistributed")
+def export_time_distributed(x: LayerExport) -> Named:
+    """TimeDistributed: the wrapped layer's weights."""
+    return _run_wrapped(x, dict(x.consts), {n: n for n in x.consts}, (("layer", "config"),))

@@ -9,6 +9,11 @@ The rule, per Keras layer with weights in the source:
   from the reference's constants (else the layout is one it does not undo: refused), then gives the
   new arrays from the graph's constants; a changed constant the exporter does not read, or a class
   without an exporter, is refused. Every refusal names the Keras layer and its class.
+
+Two file-level facts are undone here, as the importer applies them (``legacy.fix_weights``): a
+Theano-backend file's conv kernels are flipped back (the flip is its own inverse; Keras 2+ configs
+only), and a shared layer (called several times, so imported once per call: ``kernel``,
+``kernel_1``...) must hold the same weights in every call.
 """
 
 from __future__ import annotations
@@ -17,12 +22,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import re
+
 import numpy as np
 
 from ...errors import ModelFormatError
 from ..keras.config import ModelSpec
 from ..keras.layers.keras_ops import ops_key
-from ..keras.legacy import translate_layer
+from ..keras.legacy import fix_weights, translate_layer
 from ..keras.weights import LayerWeights, WeightStore, keras3_keys
 from .exporters import KERAS_EXPORTERS, ExportRefusal, LayerExport
 
@@ -73,7 +80,8 @@ def _refuse(where: str, name: str, cls: str, why: str) -> ModelFormatError:
     return ModelFormatError(f"cannot write the graph back into {where}: Keras layer {name!r} ({cls}): {why}")
 
 
-def _export(name: str, cls: str, cfg: dict[str, Any], consts: dict[str, np.ndarray], where: str) -> LayerExport:
+def _export(name: str, cls: str, cfg: dict[str, Any], consts: dict[str, np.ndarray], theano: bool,
+            where: str) -> LayerExport:
     x = LayerExport(name, cls, cfg, dict(consts))
     fn = KERAS_EXPORTERS.get(cls)
     if fn is None:
@@ -83,18 +91,46 @@ def _export(name: str, cls: str, cfg: dict[str, Any], consts: dict[str, np.ndarr
         x.arrays = fn(x)
     except ExportRefusal as e:
         raise _refuse(where, name, cls, f"its weights cannot be written back ({e})") from None
+    if theano and not cfg.get("_keras1"):
+        flipped = fix_weights(cls, cfg, LayerWeights([((n,), a) for n, a in x.arrays]), True)  # type: ignore[misc]
+        x.arrays = [(n, a) for (n,), a in flipped.entries]
     return x
 
 
-def _matches(arrays: Sequence[tuple[str, np.ndarray]], weights: LayerWeights) -> bool:
+_COPY = re.compile(r"^(.+)_\d+$")
+
+
+def _unwritten(x: LayerExport, changed: set[str]) -> list[str]:
+    """Changed constants the export did not read, except further calls' copies of read ones."""
+    out = []
+    for n in sorted(set(x.consts) - x.read):
+        m = _COPY.match(n)
+        if m and m.group(1) in x.read:
+            if not np.array_equal(x.consts[n], x.consts[m.group(1)]):
+                out.append(n)  # another call of a shared layer holds other weights
+        elif n in changed:
+            out.append(n)
+    return out
+
+
+def _filled(x: LayerExport, weights: LayerWeights, where: str) -> list[tuple[str, np.ndarray]]:
+    """The export's arrays, the file's own where the export gave None (a weight no op reads)."""
     raw = weights.arrays
-    return len(arrays) == len(raw) and all(
-        a.shape == r.shape and np.array_equal(a, np.asarray(r, dtype=np.float32)) for (_, a), r in zip(arrays, raw))
+    if len(x.arrays) != len(raw):
+        raise _refuse(where, x.name, x.cls, f"the file holds {len(raw)} weight arrays for it, keras2edge would write "
+                                            f"{len(x.arrays)} ({', '.join(n for n, _ in x.arrays)})")
+    return [(n, np.asarray(r, dtype=np.float32) if a is None else a) for (n, a), r in zip(x.arrays, raw)]
+
+
+def _matches(arrays: Sequence[tuple[str, np.ndarray]], weights: LayerWeights) -> bool:
+    return all(a.shape == r.shape and np.array_equal(a, np.asarray(r, dtype=np.float32))
+               for (_, a), r in zip(arrays, weights.arrays))
 
 
 def plan_changes(model: ModelSpec, store: WeightStore, graph_consts: Consts, ref_consts: Consts,
-                 where: str) -> Plan:
-    """The new arrays and config fields (see the module docstring)."""
+                 where: str, theano: bool = False) -> Plan:
+    """The new arrays and config fields (see the module docstring); ``theano``: the importer read
+    the file's conv kernels as Theano's (flipped)."""
     plan = Plan()
     for names, keys, ly in walk_layers(model):
         new, old = graph_consts.get(ly.name, {}), ref_consts.get(ly.name, {})
@@ -111,17 +147,21 @@ def plan_changes(model: ModelSpec, store: WeightStore, graph_consts: Consts, ref
         if set(new) != set(old):
             raise _refuse(where, ly.name, cls, f"its constants are not those its import made (now {sorted(new)}, "
                                                f"the source gives {sorted(old)})")
-        check = _export(ly.name, cls, cfg, old, where)
-        if not _matches(check.arrays, weights):
+        check = _filled(_export(ly.name, cls, cfg, old, theano, where), weights, where)
+        if not _matches(check, weights):
             raise _refuse(where, ly.name, cls, "the file stores its weights in a layout keras2edge does not write "
                                                "back (e.g. Keras 1 'th' kernels, Theano-flipped or split gates)")
-        got = _export(ly.name, cls, cfg, new, where)
-        unread = changed - got.read
+        got = _export(ly.name, cls, cfg, new, theano, where)
+        unread = _unwritten(got, changed)
         if unread:
-            raise _refuse(where, ly.name, cls, f"constants {sorted(ly.name + '/' + n for n in unread)} changed but "
-                                               "are not part of the layer's Keras weights")
-        arrays = got.arrays
+            raise _refuse(where, ly.name, cls, f"constants {[ly.name + '/' + n for n in unread]} changed but are "
+                                               "not part of the layer's Keras weights (or differ between the calls "
+                                               "of a shared layer)")
+        arrays = _filled(got, weights, where)
         reshaped = any(a.shape != np.shape(r) for (_, a), r in zip(arrays, weights.arrays))
+        if reshaped and any(a is None for _, a in got.arrays):
+            raise _refuse(where, ly.name, cls, "its shapes changed, but some of its Keras weights are not in the graph "
+                                               "(no op reads them) and cannot be reshaped to match")
         pairs = [(p, a) for p, (_, a) in zip(weights.paths, arrays)]
         plan.changes.append(LayerChange(ly.name, cls, pairs, dict(got.updates), reshaped))
         plan.replace.update(pairs)

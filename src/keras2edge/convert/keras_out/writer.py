@@ -106,7 +106,7 @@ def write_keras(graph: Graph, out: str | os.PathLike[str], source: str | os.Path
         model = parse_model(src.config, where)
         layers = {ly.name for _, _, ly in walk_layers(model)}
         plan = plan_changes(model, src.weights, layer_constants(graph, layers), layer_constants(reference, layers),
-                            where)
+                            where, reference.metadata.get("keras_backend") == "theano")
         config: dict[str, Any] = src.config
         entries = layer_entries(config)
         for change in plan.changes:
