@@ -1,6 +1,8 @@
 """Zoo: pruned models written back by keras2edge (``write_keras``: ``.keras`` and ``.h5``) load in Keras
 itself, and Keras' predict() equals keras2edge.runtime on the pruned graph.
 
+Both containers from a Keras 3 source (``.keras`` -> ``.h5`` and back); a Keras 2 source in its own.
+
 Oracles: Keras 3 (``keras.models.load_model``) and tf_keras (Keras 2: ``tf_keras.models.load_model``)
 on the written files. Pruning is made by hand (``tests/convert/keras_out/helpers.py``): channel
 (unit) removal on the trained digits fixtures, on the k2 (tf_keras) / k3 (Keras 3) fixtures, and on a
@@ -77,25 +79,28 @@ def _fixture_x(path: Path) -> dict[str, np.ndarray]:
         return {k[3:]: z[k] for k in z.files if k.startswith("in:")}
 
 
+@pytest.mark.parametrize("fmt", ["keras", "h5"])
 @pytest.mark.parametrize("name", ["digits_mlp", "digits_cnn", "digits_lstm", "digits_gru"])
-def test_channel_pruned_digits_keras3(name: str, tmp_path: Path) -> None:
+def test_channel_pruned_digits_keras3(name: str, fmt: str, tmp_path: Path) -> None:
+    """The trained .keras fixtures, written back as .keras and (the other container) as Keras 3 .h5."""
     from keras2edge.convert.keras_out import write_keras
 
     g = channel_pruned(name, str(TRAINED / f"{name}.keras"))
-    out = tmp_path / f"{name}_pruned.keras"
+    out = tmp_path / f"{name}_pruned.{fmt}"
     write_keras(g, out)
     _check("keras3", g, out, _digits_x(name), KERAS_FIXTURES)
 
 
-@pytest.mark.parametrize("era,which", [("k3", "keras3"), ("k2", "tf_keras")])
+@pytest.mark.parametrize("era,which,fmt", [("k3", "keras3", "h5"), ("k3", "keras3", "keras"), ("k2", "tf_keras", "h5")])
 @pytest.mark.parametrize("name", ["mlp", "cnn2d"])
-def test_channel_pruned_h5(era: str, which: str, name: str, tmp_path: Path) -> None:
-    """Keras 3 legacy .h5 read by Keras 3; tf_keras (Keras 2) .h5 read by tf_keras."""
+def test_channel_pruned_h5(era: str, which: str, fmt: str, name: str, tmp_path: Path) -> None:
+    """Keras 3 legacy .h5 (written as .h5 and as .keras) read by Keras 3; tf_keras (Keras 2) .h5 read by
+    tf_keras."""
     from keras2edge.convert.keras_out import write_keras
 
     src = FIXTURES / era / f"{name}.h5"
     g = channel_pruned(name, str(src))
-    out = tmp_path / f"{name}_pruned.h5"
+    out = tmp_path / f"{name}_pruned.{fmt}"
     write_keras(g, out)
     x = _fixture_x(src)
     _check(which, g, out, x if len(x) > 1 else next(iter(x.values())), KERAS_FIXTURES)

@@ -93,6 +93,27 @@ def test_channel_removal_round_trip(name: str, tmp_path: Path) -> None:
     assert params < sum(c.size for c in _consts(load_for_pruning(src)).values())
 
 
+@pytest.mark.parametrize("name", DIGITS)
+def test_keras_source_written_as_h5(name: str, tmp_path: Path) -> None:
+    """The other container: a Keras 3 .keras source written as a Keras 3 HDF5 full model."""
+    g = channel_pruned(name, str(TRAINED / f"{name}.keras"))
+    _round_trip(g, tmp_path / "pruned.h5", _digits_x(name))
+    with h5py.File(tmp_path / "pruned.h5") as f:
+        assert f.attrs["keras_version"] == "3.15.1" and "model_weights" in f
+        config = json.loads(f.attrs["model_config"])
+    assert config["class_name"] == "Functional" and "compile_config" not in config
+
+
+@pytest.mark.parametrize("name", ["mlp", "cnn2d"])
+def test_keras3_h5_source_written_as_keras(name: str, tmp_path: Path) -> None:
+    src = FIXTURES / "k3" / f"{name}.h5"
+    _round_trip(channel_pruned(name, str(src)), tmp_path / "pruned.keras", _fixture_x(src))
+    with zipfile.ZipFile(tmp_path / "pruned.keras") as z:
+        config = json.loads(z.read("config.json"))
+    assert config["module"] in ("keras", "keras.src.models.functional")
+    assert all(e["module"] == "keras.layers" for e in config["config"]["layers"])
+
+
 def test_channel_removal_edits_the_config(tmp_path: Path) -> None:
     """filters / units follow the kept channels; Keras 3's build_config and tensor shapes too."""
     out = tmp_path / "cnn.keras"
@@ -236,7 +257,6 @@ def test_keras1_layout_is_refused(tmp_path: Path) -> None:
 def test_other_container_no_source_and_source_as_output_are_refused(tmp_path: Path) -> None:
     src = str(TRAINED / "digits_mlp.keras")
     g = load_for_pruning(src)
-    _refused(tmp_path, g, r"the source is a \.keras Keras file .* use \.keras for this source", "out.h5")
     _refused(tmp_path, g, r"unknown extension '\.onnx'; supported: \.h5, \.hdf5, \.keras", "out.onnx")
     g.metadata.pop("source")
     _refused(tmp_path, g, "pass source='model.h5'")
@@ -245,6 +265,17 @@ def test_other_container_no_source_and_source_as_output_are_refused(tmp_path: Pa
     with pytest.raises(OutputPathError):
         write_keras(g, copy, copy)
     assert copy.read_bytes() == Path(src).read_bytes()
+
+
+def test_keras2_source_in_the_other_container_is_refused(tmp_path: Path) -> None:
+    g = load_for_pruning(str(FIXTURES / "k2" / "mlp.h5"))
+    _refused(tmp_path, g, r"the source is a HDF5 Keras 2\.\S+ file; keras2edge writes a pruned model back in the "
+                          r"source's own container \(\.h5\), or in the other one for a Keras 3", "out.keras")
+
+
+def test_wrapper_in_the_other_container_is_refused(tmp_path: Path) -> None:
+    g = load_for_pruning(str(FIXTURES / "k3" / "rnn.keras"))
+    _refused(tmp_path, g, r"in the other Keras container: Keras layer 'bidirectional' \(Bidirectional\)", "out.h5")
 
 
 def test_shared_layer_pruned_differently_per_call_is_refused(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ One exporter per layer family, registered in :data:`KERAS_EXPORTERS` (keyed like
 - SimpleRNN/LSTM/GRU: kernel, recurrent kernel, bias; GRU ``reset_after`` stacks the input and
   recurrent biases into (2, 3u), GRU without it joins the recurrent kernel's z·r and h parts; ``units``;
 - Embedding: embeddings (input_dim, output_dim), both config fields; PReLU: alpha;
+  LayerNormalization: gamma, beta without the broadcast axes the importer gave them;
 - Bidirectional: the wrapped layer's exporter on the forward constants, then on the backward ones
   (the importer ran the wrapped handler twice: the backward names carry the ``_1`` suffix);
   TimeDistributed: the wrapped layer's exporter. Their config fields go into the wrapped layer's
@@ -202,6 +203,17 @@ def export_embedding(x: LayerExport) -> Named:
     x.set("input_dim", int(table.shape[0]))
     x.set("output_dim", int(table.shape[1]))
     return [("embeddings", table)]
+
+
+@KERAS_EXPORTERS.register("LayerNormalization")
+def export_layer_normalization(x: LayerExport) -> Named:
+    """LayerNormalization: gamma, beta (when scale/center), back to the normalized axes' shape."""
+    out: Named = []
+    for flag, name in (("scale", "gamma"), ("center", "beta")):
+        if bool(x.get(flag, True)):
+            w = x.const(name)
+            out.append((name, w.reshape(tuple(d for d in w.shape if d != 1)) if w.ndim > 1 else w))
+    return out
 
 
 @KERAS_EXPORTERS.register("PReLU")

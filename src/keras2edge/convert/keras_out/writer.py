@@ -12,9 +12,10 @@ Keras layer as its import made them). Then:
    (``filters``, ``units``...) and, for Keras 3, each layer's ``build_config`` input shape and
    ``__keras_tensor__`` shapes (``configedit``); compile settings and optimizer state are dropped
    (the optimizer's slots have the unpruned shapes): compile the loaded model again to fine-tune;
-4. file, in the source's container (``formats.py``): an HDF5 full model (Keras 1/2/3 ``.h5``:
-   ``model_config`` + ``model_weights``) or a Keras 3 ``.keras`` zip (``metadata.json``,
-   ``config.json``, ``model.weights.h5``), written atomically (``fileio.open_atomic``).
+4. file (``formats.py``): an HDF5 full model (Keras 1/2/3 ``.h5``: ``model_config`` +
+   ``model_weights``) or a Keras 3 ``.keras`` zip (``metadata.json``, ``config.json``,
+   ``model.weights.h5``), written atomically (``fileio.open_atomic``); in the source's container
+   (its weights file copied), or, for a Keras 3 source, in the other one (``crossformat.py``).
 """
 
 from __future__ import annotations
@@ -30,9 +31,12 @@ from ...runtime.limits import Limits, resolve
 from ..keras.config import parse_model
 from ..keras.h5guard import WeightReader
 from ..keras.sources import open_source
+from ..keras.weights import keras3_keys
 from .compare import check_structure, layer_constants, layer_output_shapes, structure_difference
 from .configedit import ShapeMap, layer_entries, set_fields, update_shapes
-from .formats import KERAS_OUTPUTS, output_kind, write_h5_model, write_keras_zip
+from .crossformat import h5_model_config, keras3_config, layer_arrays
+from .formats import (KERAS_OUTPUTS, output_kind, write_h5_layers, write_h5_model, write_keras_zip,
+                      write_keras_zip_layers)
 from .plan import plan_changes, walk_layers
 
 
@@ -69,12 +73,13 @@ def write_keras(graph: Graph, out: str | os.PathLike[str], source: str | os.Path
                 limits: Limits | None = None, inputs: Sequence[str | os.PathLike[str] | None] = ()) -> str:
     """Write ``graph`` (imported from the Keras file ``source``, then pruned) as a Keras model file
     that Keras itself loads: ``.keras`` (Keras 3 zip) or ``.h5``/``.hdf5`` (an HDF5 full model in the
-    source's own era: Keras 1/2 legacy or Keras 3), in the source's container.
+    source's own era: Keras 1/2 legacy or Keras 3). A Keras 1/2 source is written in its own
+    container; a Keras 3 one in either.
 
     Args:
         graph: the graph ``keras2edge.load(source, cleanup=False)`` gave, after ``prune.prune_passes``
             and weight changes (``Graph.replace_const``: zeros, removed channels).
-        out: the output path; its extension picks the format (it must be the source's container).
+        out: the output path; its extension picks the container.
         source: the Keras file the graph came from (default: ``graph.metadata["source"]``).
         limits: memory limits for reading the source again (default ``Limits.default()``).
         inputs: other files of the same run the output may not overwrite.
@@ -97,15 +102,18 @@ def write_keras(graph: Graph, out: str | os.PathLike[str], source: str | os.Path
     reference = reference_graph(graph, path, limits)
     check_structure(graph, reference, where)
     with open_source(path, None, limits) as src:
-        if src.container != KERAS_OUTPUTS[kind]:
+        same = src.container == KERAS_OUTPUTS[kind]
+        if not same and not (src.container in KERAS_OUTPUTS.values() and src.keras_version.startswith("3.")):
             raise ModelFormatError(
-                f"cannot write {dest!r} from {where}: the source is a {src.container or 'JSON'} Keras file and "
-                f"keras2edge writes a pruned model back in the source's own container only; use "
-                f"{'.keras' if src.container == '.keras' else '.h5'} for this source")
+                f"cannot write {dest!r} from {where}: the source is a {src.container or 'JSON'} Keras "
+                f"{src.keras_version or '(unknown version)'} file; keras2edge writes a pruned model back in the "
+                f"source's own container ({'.keras' if src.container == '.keras' else '.h5'}), or in the other one "
+                "for a Keras 3 .keras / .h5 source")
         assert src.weights is not None  # open_source refuses a model without weights
         model = parse_model(src.config, where)
         layers = {ly.name for _, _, ly in walk_layers(model)}
-        plan = plan_changes(model, src.weights, layer_constants(graph, layers), layer_constants(reference, layers),
+        graph_consts = layer_constants(graph, layers)
+        plan = plan_changes(model, src.weights, graph_consts, layer_constants(reference, layers),
                             where, reference.metadata.get("keras_backend") == "theano")
         config: dict[str, Any] = src.config
         entries = layer_entries(config)
@@ -117,8 +125,18 @@ def write_keras(graph: Graph, out: str | os.PathLike[str], source: str | os.Path
                           {v.name: tuple(v.shape) for v in graph.inputs})
         update_shapes(entries, shapes)
         reader = WeightReader(limits)
-        if kind == ".keras":
-            write_keras_zip(dest, config, src.weights, plan.replace, src.keras_version, reader, where, (path, *inputs))
+        outputs_to = (path, *inputs)
+        if same and kind == ".keras":
+            write_keras_zip(dest, config, src.weights, plan.replace, src.keras_version, reader, where, outputs_to)
+        elif same:
+            write_h5_model(dest, config, src.weights, plan.replace, reader, where, outputs_to)
         else:
-            write_h5_model(dest, config, src.weights, plan.replace, reader, where, (path, *inputs))
+            arrays = layer_arrays(model, src.weights, plan.replace, graph_consts, where)
+            if kind == ".keras":
+                inputs_keys = [(k, ly.name) for ly, k in zip(model.layers, keras3_keys([ly.cls for ly in model.layers]))
+                               if ly.cls == "InputLayer" and model.cls != "Sequential"]
+                write_keras_zip_layers(dest, keras3_config(config, where), arrays, inputs_keys, src.keras_version,
+                                       outputs_to)
+            else:
+                write_h5_layers(dest, h5_model_config(config), arrays, src.keras_version, "tensorflow", outputs_to)
     return dest
