@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import os
+import sys
+import tempfile
 import zipfile
 from pathlib import Path
 
@@ -320,3 +322,37 @@ def test_hostile_archive_member_is_refused(tmp_path: Path) -> None:
     with pytest.raises(UnsafeContentError, match="escapes the archive"):
         write_keras(g, out, str(src))
     assert not out.exists()
+
+
+_OPENED: list[tuple[str, object, object]] = []
+_RECORDING = [False]
+
+
+def _audit(event: str, args: tuple) -> None:
+    if _RECORDING[0] and event in ("open", "os.rename", "os.replace", "os.listdir", "os.scandir", "shutil.copyfile"):
+        _OPENED.append((event, args[0] if args else None, args[1] if len(args) > 1 else None))
+
+
+def test_the_writer_opens_only_the_source_and_its_output(tmp_path: Path) -> None:
+    """Every file the writer opens from Python (audit hook: open/rename/listdir events; libhdf5 opens
+    only what h5py is given) is the source, an anonymous temporary file, or the output's temporary
+    name renamed to the output: nothing outside the source is read."""
+    src = tmp_path / "model.keras"
+    src.write_bytes((TRAINED / "digits_cnn.keras").read_bytes())
+    g = channel_pruned("digits_cnn", str(src))
+    write_keras(g, tmp_path / "warm.keras")  # lazy imports happen here, not in the recorded write
+    sys.addaudithook(_audit)
+    out = tmp_path / "out.keras"
+    _OPENED.clear()
+    _RECORDING[0] = True
+    try:
+        write_keras(g, out)
+    finally:
+        _RECORDING[0] = False
+    paths = {str(a) for _, a, _ in _OPENED if isinstance(a, (str, os.PathLike))}
+    temps = {p for p in paths if Path(p).parent == tmp_path and Path(p).name.startswith(".out.keras.")}
+    assert paths - temps <= {str(src), tempfile.gettempdir(), str(out)}, sorted(paths)
+    reads = {str(a) for e, a, mode in _OPENED if e == "open" and isinstance(a, str) and mode in ("r", "rb", None)
+             and a not in temps and a != tempfile.gettempdir()}
+    assert reads == {str(src)}
+    assert ("os.rename", next(iter(temps)), str(out)) in _OPENED
