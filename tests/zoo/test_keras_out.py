@@ -25,6 +25,7 @@ from ..convert.keras_out.helpers import _bn, channel_pruned, load_for_pruning, r
     zero_smallest
 from ..corpus import FIXTURES
 from ..tolerances import KERAS_FIXTURES, ZOO, scaled_error
+from .conftest import ZOO_RESULTS
 
 pytestmark = [pytest.mark.zoo, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
@@ -64,6 +65,8 @@ def _check(which: str, graph, out: Path, x: object, tol: float) -> float:
     got = _predict(which, out, x)
     assert len(got) == len(want)
     errs = [scaled_error(g, w) for g, w in zip(got, want)]
+    ZOO_RESULTS.append({"model": f"{out.stem[:13]}>{'k3' if which == 'keras3' else 'tfk'}", "format": out.suffix[1:],
+                        "status": "ok" if max(errs) <= tol else "FAIL", "rel_err": max(errs)})
     assert max(errs) <= tol, f"{out.name}: Keras vs keras2edge.runtime scaled errors {errs} > {tol}"
     return max(errs)
 
@@ -116,7 +119,7 @@ def test_zeroed_fixtures(rel: str, which: str, tmp_path: Path) -> None:
     g = load_for_pruning(str(src))
     zero_smallest(g, [v.name for v in g.constants() if v.const is not None and v.const.ndim >= 2
                       and v.const.dtype.kind == "f" and v.const.size >= 4])
-    out = tmp_path / f"pruned{src.suffix}"
+    out = tmp_path / f"{rel.replace('/', '_').split('.')[0]}_0{src.suffix}"
     write_keras(g, out)
     x = _fixture_x(src)
     _check(which, g, out, x if len(x) > 1 else next(iter(x.values())), KERAS_FIXTURES)
@@ -147,10 +150,12 @@ def test_channel_pruned_mobilenet_v2(fmt: str, tmp_path: Path) -> None:
     model.save(str(src))
     params = model.count_params()
     g = _mobilenet_v2_pruned(src)
-    out = tmp_path / f"mobilenet_v2_pruned.{fmt}"
+    out = tmp_path / f"mbv2_pruned.{fmt}"
     write_keras(g, out)
     x = np.random.default_rng(0).uniform(-1, 1, (2, 224, 224, 3)).astype(np.float32)
     _check("keras3", g, out, x, ZOO)
     pruned = _loader("keras3")(str(out), compile=False)
+    ZOO_RESULTS[-1].update({"params": [params, pruned.count_params()], "bytes": [src.stat().st_size,
+                                                                                out.stat().st_size]})
     assert pruned.count_params() < 0.9 * params
     assert out.stat().st_size < 0.9 * src.stat().st_size

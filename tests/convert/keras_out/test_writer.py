@@ -269,6 +269,11 @@ def test_other_container_no_source_and_source_as_output_are_refused(tmp_path: Pa
     assert copy.read_bytes() == Path(src).read_bytes()
 
 
+def test_json_source_is_refused(tmp_path: Path) -> None:
+    g = keras2edge.load(FIXTURES / "k2" / "mlp.json", FIXTURES / "k2" / "mlp_weights.h5", cleanup=False)
+    _refused(tmp_path, g, r"an architecture JSON with a separate weights file cannot be written back", "out.h5")
+
+
 def test_keras2_source_in_the_other_container_is_refused(tmp_path: Path) -> None:
     g = load_for_pruning(str(FIXTURES / "k2" / "mlp.h5"))
     _refused(tmp_path, g, r"the source is a HDF5 Keras 2\.\S+ file; keras2edge writes a pruned model back in the "

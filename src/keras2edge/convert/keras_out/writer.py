@@ -30,6 +30,7 @@ from ...ir import Graph
 from ...runtime.limits import Limits, resolve
 from ..keras.config import parse_model
 from ..keras.h5guard import WeightReader
+from ..keras.sniff import FileKind, sniff
 from ..keras.sources import open_source
 from ..keras.weights import keras3_keys
 from .compare import check_structure, layer_constants, layer_output_shapes, structure_difference
@@ -99,6 +100,11 @@ def write_keras(graph: Graph, out: str | os.PathLike[str], source: str | os.Path
     check_output(dest, inputs=(path, *inputs))
     limits = resolve(limits)
     where = repr(path)
+    if sniff(path) not in (FileKind.HDF5, FileKind.ZIP):
+        raise ModelFormatError(
+            f"cannot write {dest!r}: the source {where} is not a Keras model file holding its weights (an "
+            "HDF5 .h5 or a .keras archive; an architecture JSON with a separate weights file cannot be written "
+            "back); convert the model to .keras or .h5 first")
     reference = reference_graph(graph, path, limits)
     check_structure(graph, reference, where)
     with open_source(path, None, limits) as src:
