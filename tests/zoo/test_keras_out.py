@@ -109,6 +109,22 @@ def test_channel_pruned_h5(era: str, which: str, fmt: str, name: str, tmp_path: 
     _check(which, g, out, x if len(x) > 1 else next(iter(x.values())), KERAS_FIXTURES)
 
 
+@pytest.mark.parametrize("rel,which", [("k3/merge.keras", "keras3"), ("k3/merge.h5", "keras3"),
+                                       ("k2/merge.h5", "tf_keras"), ("keras_out/nested.keras", "keras3"),
+                                       ("keras_out/nested.h5", "keras3")])
+def test_channel_pruned_nested_models(rel: str, which: str, tmp_path: Path) -> None:
+    """Nested models: channels removed inside one (merge) and across a nested model's input (nested)."""
+    from keras2edge.convert.keras_out import write_keras
+
+    src = FIXTURES / rel
+    name = Path(rel).stem
+    g = channel_pruned(name, str(src))
+    out = tmp_path / f"{name}_{src.suffix[1:]}_pruned{src.suffix}"
+    write_keras(g, out)
+    x = _fixture_x(src) if name == "merge" else {"x": np.random.default_rng(0).normal(size=(4, 10)).astype(np.float32)}
+    _check(which, g, out, x if len(x) > 1 else next(iter(x.values())), KERAS_FIXTURES)
+
+
 @pytest.mark.parametrize("rel,which", [("k3/rnn.keras", "keras3"), ("k2/cnn2d.keras", "tf_keras"),
                                        ("k2/rnn.h5", "tf_keras"), ("k3/merge.h5", "keras3")])
 def test_zeroed_fixtures(rel: str, which: str, tmp_path: Path) -> None:

@@ -94,7 +94,8 @@ def _every_other(n: int, step: int) -> list[int]:
 
 def channel_pruned(name: str, path: str) -> Graph:
     """A hand-made channel/unit removal on a trained digits fixture (``name``: digits_cnn, digits_mlp,
-    digits_lstm, digits_gru) or on the k2/k3 ``mlp`` and ``cnn2d`` fixtures: producers lose output
+    digits_lstm, digits_gru), on the k2/k3 ``mlp``, ``cnn2d`` and ``merge`` (nested models) fixtures or
+    on ``keras_out/nested`` (a nested model's input loses channels): producers lose output
     channels, every consumer (BatchNormalization, depthwise, the next conv or Dense) the same inputs."""
     g = load_for_pruning(path)
     if name == "digits_cnn":
@@ -123,6 +124,11 @@ def channel_pruned(name: str, path: str) -> Graph:
     elif name == "cnn2d":
         remove_channels(g, _every_other(8, 4), [("conv2d/kernel", 3), ("conv2d/bias", 0),
                                                 *_bn("batch_normalization"), ("conv2d_1/kernel", 2)])
+    elif name == "merge":  # inside the nested Sequential 'inner_seq'
+        remove_channels(g, _every_other(12, 4), [("dense/kernel", 1), ("dense/bias", 0), ("dense_1/kernel", 0)])
+    elif name == "nested":  # across the nested Sequential's input, and inside it
+        remove_channels(g, _every_other(16, 4), [("d1/kernel", 1), ("d1/bias", 0), ("inner_a/kernel", 0)])
+        remove_channels(g, _every_other(12, 4), [("inner_a/kernel", 1), ("inner_a/bias", 0), ("inner_b/kernel", 0)])
     else:
         raise ValueError(name)
     return g

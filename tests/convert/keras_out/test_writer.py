@@ -179,6 +179,25 @@ def test_h5_channel_removal_round_trip(era: str, name: str, tmp_path: Path) -> N
     assert first["units" if name == "mlp" else "filters"] == (24 if name == "mlp" else 6)
 
 
+@pytest.mark.parametrize("fmt", ["keras", "h5"])
+@pytest.mark.parametrize("rel", ["k2/merge", "k3/merge", "keras_out/nested"])
+def test_nested_model_channel_removal(rel: str, fmt: str, tmp_path: Path) -> None:
+    """Nested models: their weights found and rewritten in place; channels removed inside one, and
+    across a nested model's input (its InputLayer's batch_shape follows)."""
+    src = FIXTURES / f"{rel}.{fmt}"
+    name = rel.split("/")[1]
+    g = channel_pruned(name, str(src))
+    x = _fixture_x(src) if name == "merge" else np.random.default_rng(0).normal(size=(4, 10)).astype(np.float32)
+    _differs(g, load_for_pruning(str(src)), x)
+    _round_trip(g, tmp_path / f"pruned.{fmt}", x)
+    if name == "nested" and fmt == "keras":
+        with zipfile.ZipFile(tmp_path / "pruned.keras") as z:
+            config = json.loads(z.read("config.json"))
+        (inner,) = [e for e in config["config"]["layers"] if e["name"] == "inner"]
+        assert inner["config"]["layers"][0]["config"]["batch_shape"] == [None, 12]
+        assert inner["config"]["layers"][1]["config"]["units"] == 9
+
+
 FIXTURE_FILES = sorted(str(p.relative_to(FIXTURES)) for era in ("k2", "k3") for p in (FIXTURES / era).iterdir()
                        if p.suffix in (".h5", ".keras") and not p.name.endswith(("weights.h5",))
                        and not p.stem.startswith(("attention", "custom_layer", "lambda_model")))

@@ -6,9 +6,10 @@ Maps:
 - ``set_fields(entry, updates, where)``: the fields an exporter derived from the new shapes
   (``units``, ``filters``...), written only where the value changes; a field the config does not
   have under that name (a Keras 1 config's ``output_dim``) is refused with a clear error;
-- ``update_shapes(entries, spec_layers, old, new)``: the shapes Keras 3 records and checks when it
-  builds a layer: each layer's ``build_config.input_shape`` and the ``shape`` of every
-  ``__keras_tensor__`` in ``inbound_nodes``. A dimension changes where the layer that made the
+- ``update_shapes(entries, shapes)``: the shapes Keras records and checks when it builds a layer:
+  each layer's ``build_config.input_shape``, the ``shape`` of every ``__keras_tensor__`` in
+  ``inbound_nodes``, and a nested model's input shapes (its InputLayers' ``batch_shape``, a
+  Sequential's ``build_input_shape``). A dimension changes where the layer that made the
   tensor changed it in the graph (old vs new IR output shapes), the rest (None batch) is kept.
 """
 
@@ -84,6 +85,12 @@ class ShapeMap:
     def __init__(self, specs: Mapping[str, LayerSpec], old: Shapes, new: Shapes,
                  inputs: Mapping[str, Shape]) -> None:
         self.specs, self.old, self.new, self.inputs = specs, old, new, inputs
+        # A nested model's InputLayer holds what the outer call passes in.
+        self.alias: dict[str, TensorRef] = {}
+        for spec in specs.values():
+            if spec.model is not None and spec.calls:
+                for outer, inner in zip(spec.calls[0].inputs, spec.model.inputs):
+                    self.alias[inner.layer] = outer
 
     def pair(self, ref: TensorRef, depth: int = 0) -> tuple[Shape, Shape] | None:
         """(old, new) shapes of tensor ``ref``, or None when unknown."""
@@ -93,6 +100,8 @@ class ShapeMap:
         if name in self.old and name in self.new and len(self.old[name]) == len(self.new[name]):
             t = ref.tensor if ref.tensor < len(self.old[name]) else 0
             return self.old[name][t], self.new[name][t]
+        if name in self.alias:
+            return self.pair(self.alias[name], depth + 1)
         if name in self.inputs:
             return self.inputs[name], self.inputs[name]
         spec = self.specs.get(name)
@@ -122,10 +131,40 @@ def _fix_tensors(obj: Any, shapes: ShapeMap) -> None:
             _fix_tensors(v, shapes)
 
 
+_INPUT_SHAPE_KEYS = ("batch_shape", "batch_input_shape")
+
+
+def _fix_model_inputs(name: str, entry: dict[str, Any], shapes: ShapeMap) -> None:
+    """A nested model's input shapes follow what its caller now passes: its InputLayers'
+    ``batch_shape``, a Sequential's ``build_input_shape`` (or its first layer's input shape)."""
+    cfg = entry.get("config")
+    if not isinstance(cfg, dict):
+        return
+    if name in shapes.alias:
+        pair = shapes.pair(shapes.alias[name])
+        for key in _INPUT_SHAPE_KEYS:
+            if pair is not None and key in cfg:
+                cfg[key] = _changed(cfg[key], *pair)
+    spec = shapes.specs.get(name)
+    if spec is None or spec.model is None or not spec.calls or not spec.calls[0].inputs:
+        return
+    pair = shapes.pair(spec.calls[0].inputs[0])
+    if pair is None:
+        return
+    if "build_input_shape" in cfg:
+        cfg["build_input_shape"] = _changed(cfg["build_input_shape"], *pair)
+    first = _entries_of(cfg)[:1]
+    if first and first[0].get("class_name") != "InputLayer" and isinstance(first[0].get("config"), dict):
+        for key in _INPUT_SHAPE_KEYS:
+            if key in first[0]["config"]:
+                first[0]["config"][key] = _changed(first[0]["config"][key], *pair)
+
+
 def update_shapes(entries: Mapping[str, dict[str, Any]], shapes: ShapeMap) -> None:
     """Rewrite ``build_config.input_shape`` and ``__keras_tensor__`` shapes (see module docstring)."""
     for name, entry in entries.items():
         _fix_tensors(entry.get("inbound_nodes"), shapes)
+        _fix_model_inputs(name, entry, shapes)
         build = entry.get("build_config")
         spec = shapes.specs.get(name)
         if not isinstance(build, dict) or "input_shape" not in build or spec is None or not spec.calls:
