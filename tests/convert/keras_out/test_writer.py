@@ -26,7 +26,7 @@ from keras2edge.errors import ModelFormatError, OutputPathError, UnsafeContentEr
 from keras2edge.ir import Graph
 
 from ...corpus import FIXTURES, corpus
-from .helpers import channel_pruned, load_for_pruning, run_runtime, zero_smallest
+from .helpers import channel_pruned, load_for_pruning, remove_channels, run_runtime, zero_smallest
 
 TRAINED = FIXTURES / "trained"
 DIGITS = ("digits_mlp", "digits_cnn", "digits_lstm", "digits_gru")
@@ -235,6 +235,17 @@ def test_corpus_zeros_round_trip(rel: str, tmp_path: Path) -> None:
     else:
         x = (x * 10).astype(g.inputs[0].dtype.np)
     _round_trip(g, tmp_path / f"pruned{os.path.splitext(src)[1]}", x)
+
+
+def test_keras1_filters_follow_in_the_keras1_field(tmp_path: Path) -> None:
+    """A Keras 1 Convolution2D losing filters: ``nb_filter`` (what the importer reads as ``filters``)."""
+    g = load_for_pruning(corpus("dl4j-test-resources/keras1/conv2d_tensorflow_1.h5"))
+    remove_channels(g, [0, 2, 3, 5], [("convolution2d_1/kernel", 3), ("convolution2d_1/bias", 0)])
+    x = np.random.default_rng(0).uniform(0, 1, (2, *g.inputs[0].shape[1:])).astype(np.float32)
+    _round_trip(g, tmp_path / "pruned.h5", x)
+    with h5py.File(tmp_path / "pruned.h5") as f:
+        (layer,) = json.loads(f.attrs["model_config"])["config"]
+    assert layer["config"]["nb_filter"] == 4 and "filters" not in layer["config"]
 
 
 # ---------------------------------------------------------------------------- what is refused

@@ -4,8 +4,9 @@ Maps:
 - ``layer_entries(config)``: layer name -> its ``{"class_name", "config", ...}`` entry, nested
   models included (Sequential as a bare list or a dict, Functional/Model);
 - ``set_fields(entry, updates, where)``: the fields an exporter derived from the new shapes
-  (``units``, ``filters``...), written only where the value changes; a field the config does not
-  have under that name (a Keras 1 config's ``output_dim``) is refused with a clear error;
+  (``units``, ``filters``...), written only where the value changes; a Keras 1 config's field of
+  the same meaning (``output_dim``, ``nb_filter``) is found through the importer's translation; a
+  field the config lacks altogether is refused with a clear error;
 - ``update_shapes(entries, shapes)``: the shapes Keras records and checks when it builds a layer:
   each layer's ``build_config.input_shape``, the ``shape`` of every ``__keras_tensor__`` in
   ``inbound_nodes``, and a nested model's input shapes (its InputLayers' ``batch_shape``, a
@@ -20,6 +21,7 @@ from typing import Any
 
 from ...errors import ModelFormatError
 from ..keras.config import MODEL_CLASSES, LayerSpec, TensorRef
+from ..keras.legacy import translate_layer
 
 Shape = tuple[int | None, ...]
 Shapes = Mapping[str, list[Shape]]
@@ -61,14 +63,26 @@ def set_fields(entry: dict[str, Any], updates: Mapping[str | tuple[str, ...], An
         for k in keys[:-1]:
             cfg = cfg.get(k) if isinstance(cfg, dict) else None
         key = keys[-1]
+        if isinstance(cfg, dict) and key not in cfg:
+            key = _keras1_name(str(entry.get("class_name")), cfg, key) if len(keys) == 1 else key
         if isinstance(cfg, dict) and key in cfg:
             if cfg[key] != value:
                 cfg[key] = value
         else:
             raise ModelFormatError(
                 f"{where}: Keras layer {name!r} ({entry.get('class_name')}) now needs {key}={value}, but its "
-                f"config has no {key!r} field (a Keras 1 config); keras2edge writes such a layer back only with "
+                f"config has no {key!r} field to hold it; keras2edge writes such a layer back only with "
                 "its original shapes")
+
+
+def _keras1_name(cls: str, cfg: dict[str, Any], key: str) -> str:
+    """The Keras 1 field the importer reads as Keras 2's ``key`` (``nb_filter`` for ``filters``,
+    ``output_dim`` for ``units``), found through the importer's own translation; ``key`` if none."""
+    marker = object()
+    for raw in cfg:
+        if translate_layer(cls, {**cfg, raw: marker})[1].get(key) is marker:
+            return raw
+    return key
 
 
 def _changed(keras_shape: Any, old: Shape, new: Shape) -> Any:
