@@ -75,8 +75,10 @@ def load(model: str | os.PathLike[str], weights: str | os.PathLike[str] | None =
 
 
 def save(graph: Graph, path: str | os.PathLike[str], *, opset: int | None = None,
-         nchw_inputs: bool = False, sources: Sequence[str | os.PathLike[str] | None] = ()) -> str:
-    """Write ``graph`` to ``path``; the format follows the extension (``.onnx`` or ``.tflite``).
+         nchw_inputs: bool = False, sources: Sequence[str | os.PathLike[str] | None] = (),
+         source: str | os.PathLike[str] | None = None) -> str:
+    """Write ``graph`` to ``path``; the format follows the extension (``.onnx`` or ``.tflite``; or
+    ``.keras``/``.h5`` for a pruned graph, see below).
 
     ``opset`` and ``nchw_inputs`` apply to ONNX only; a ``.tflite`` file is float32 with builtin
     operators only, written at batch 1 with the dynamic batch kept in ``shape_signature``.
@@ -86,7 +88,17 @@ def save(graph: Graph, path: str | os.PathLike[str], *, opset: int | None = None
     ``path`` is checked before the graph is emitted and again when it is written (see
     ``keras2edge.fileio``): never one of ``sources`` (the files the graph was read from), a FIFO,
     a device, a folder or a read-only file. Returns the path written.
+
+    ``.keras`` / ``.h5`` / ``.hdf5``: a graph loaded with ``cleanup=False``, given
+    ``keras2edge.prune.prune_passes()`` and pruned (weights changed, channels removed) is written
+    back into its source Keras file's config and weights, in that file's container, for Keras to load
+    (``keras2edge.convert.keras_out.write_keras``); ``source`` is that file (default: the path
+    ``load`` recorded in ``graph.metadata["source"]``).
     """
+    if _is_keras_output(path):
+        from .convert.keras_out import write_keras
+
+        return write_keras(graph, path, source, inputs=sources)
     p, ext = _check_save_args(path, opset, sources)
     if ext == ".onnx":
         from .convert.onnx import save_onnx
@@ -99,10 +111,25 @@ def save(graph: Graph, path: str | os.PathLike[str], *, opset: int | None = None
     return p
 
 
-def check_save_path(path: str | os.PathLike[str], sources: Sequence[str | os.PathLike[str] | None] = ()) -> str:
+def check_save_path(path: str | os.PathLike[str], sources: Sequence[str | os.PathLike[str] | None] = (), *,
+                    keras: bool = False) -> str:
     """Check that ``path`` can be written by :func:`save` (format, not one of ``sources``, ...) before
-    any work; returns it."""
+    any work; returns it. ``keras=True`` also accepts the Keras outputs of a pruned graph
+    (``.keras``, ``.h5``, ``.hdf5``)."""
+    if keras and _is_keras_output(path):
+        return check_output(os.fspath(path), inputs=sources)
     return _check_save_args(path, None, sources)[0]
+
+
+def _is_keras_output(path: str | os.PathLike[str]) -> bool:
+    """Whether :func:`save` writes ``path`` as a Keras model (the writer, which brings h5py, is
+    imported only for an extension that is not ONNX or TFLite)."""
+    ext = os.path.splitext(os.fspath(path))[1].lower()
+    if ext in (".onnx", ".tflite"):
+        return False
+    from .convert.keras_out import KERAS_OUTPUTS
+
+    return ext in KERAS_OUTPUTS
 
 
 def _check_save_args(path: str | os.PathLike[str], opset: int | None,
