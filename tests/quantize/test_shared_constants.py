@@ -2,7 +2,8 @@
 once: one integer (or float16) constant and one Dequantize in the QDQ graph (quantize/qdq.py; the
 weight-only schemes in quantize/weights_only.py), hence one buffer in the ``.tflite`` and one
 initializer in the ONNX file. The int8 file's integers are TFLite Micro's (keras2edge.runtime run
-against it).
+against it). The TFLite writer writes one QuantizationParameters table per parameter set (the
+STEPS Tanh outputs' fixed 1/128 share one), read alike by the ``tflite`` package and LiteRT.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from keras2edge.runtime import Interpreter
 from keras2edge.runtime.model import Model
 from keras2edge.runtime.schema import ENUMS
 
+from ..litert import litert
 from ..tflm import tflm
 
 STEPS = 4
@@ -92,3 +94,27 @@ def test_shared_int8_constant_runs_as_tflm() -> None:
         ours = np.asarray(it.run(xq[k:k + 1]))
         np.testing.assert_array_equal(ours, tflm(model_bytes, [xq[k:k + 1]])[0].reshape(ours.shape))
     assert d_out["dtype"] == np.int8
+
+
+def test_equal_quantization_parameters_share_one_table() -> None:
+    """Tensors with equal quantization point at one QuantizationParameters table (the PyPI ``tflite``
+    parser's view), and LiteRT's reference kernels give keras2edge.runtime's integers on that file."""
+    import tflite
+
+    data = tflite_bytes(keras2edge.quantize(_chain(), calibration=_calibration(), io="int8"))
+    sg = tflite.Model.GetRootAsModel(data, 0).Subgraphs(0)
+    tables: dict[tuple[object, ...], set[int]] = {}
+    users: dict[tuple[object, ...], int] = {}
+    for i in range(sg.TensorsLength()):
+        qt = sg.Tensors(i).Quantization()
+        if qt is None or qt.ScaleLength() == 0:
+            continue
+        key = (qt.ScaleAsNumpy().tobytes(), qt.ZeroPointAsNumpy().tobytes(), qt.QuantizedDimension())
+        tables.setdefault(key, set()).add(qt._tab.Pos)
+        users[key] = users.get(key, 0) + 1
+    assert all(len(pos) == 1 for pos in tables.values()), tables
+    tanh = (np.float32([1 / 128]).tobytes(), np.int64([0]).tobytes(), 0)
+    assert users[tanh] == STEPS, users  # every Tanh output (the last one is the model's int8 output)
+    it = Interpreter(data)
+    x = np.random.default_rng(3).integers(-128, 128, (1, 8)).astype(np.int8)
+    np.testing.assert_array_equal(np.asarray(it.run(x)), litert(data, [x])[0])
