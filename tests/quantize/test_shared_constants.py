@@ -3,13 +3,15 @@ once: one integer (or float16) constant and one Dequantize in the QDQ graph (qua
 weight-only schemes in quantize/weights_only.py), hence one buffer in the ``.tflite`` and one
 initializer in the ONNX file. The int8 file's integers are TFLite Micro's (keras2edge.runtime run
 against it). The TFLite writer writes one QuantizationParameters table per parameter set (the
-STEPS Tanh outputs' fixed 1/128 share one), read alike by the ``tflite`` package and LiteRT.
+STEPS Tanh outputs' fixed 1/128 share one), read alike by the ``tflite`` package and LiteRT; the ONNX
+writer one initializer per scale and zero point content.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from onnx.numpy_helper import to_array as onnx_array
 
 import keras2edge
 from keras2edge.convert.onnx import to_onnx
@@ -79,6 +81,9 @@ def test_constant_used_by_n_nodes_is_stored_once(scheme: str) -> None:
     np_type = {DType.INT8: 3, DType.FLOAT16: 10}[stored]  # onnx.TensorProto INT8, FLOAT16
     inits = [i.name for i in proto.graph.initializer if i.data_type == np_type and tuple(i.dims) in ((8, 8),)]
     assert len(inits) == 1, inits
+    # Scales and zero points too: an activation's QuantizeLinear and DequantizeLinear share one pair.
+    contents = [(i.data_type, tuple(i.dims), onnx_array(i).tobytes()) for i in proto.graph.initializer]
+    assert len(contents) == len(set(contents)), [i.name for i in proto.graph.initializer]
 
 
 def test_shared_int8_constant_runs_as_tflm() -> None:
