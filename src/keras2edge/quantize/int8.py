@@ -12,6 +12,12 @@ Producer's rule -> parameters of its float output (shared/docs/int8-arithmetic.m
   float output and every graph input, is quantized from its range for the int8 ops that read it;
 * INDEX, BOUNDARY -> untouched.
 
+Shared weights: PER_CHANNEL_WEIGHTS nodes reading the same float weight and the same float bias (the
+steps of an unrolled LSTM/GRU reading its recurrent kernel and bias) have their data inputs quantized
+from the union of their ranges (where each input's parameters are its own range's), so s_in, and
+with it the bias's int32 scale s_in * s_w[c], is one: the QDQ rewrite then stores one integer weight
+and one integer bias for all of them (as TFLite's fused sequence kernels keep one state scale).
+
 Constants: a PER_CHANNEL_WEIGHTS op's weight (``spec.weights``) -> int8 symmetric per output channel
 (``per_tensor``: one scale); its bias -> int32 with scale s_in * s_w[c]; another float constant read
 by an int8 op (an Add or Mul operand, a PReLU alpha, a BatchMatMul operand) -> int8 per tensor from
@@ -73,6 +79,7 @@ class _Planner:
     kept_float: list[str] = field(default_factory=list)
     precision: Precision | None = None  # each node's type (None: every integer-rule op int8)
     io: DType | None = None             # integer model inputs/outputs: their type (uint8 as int8)
+    merged: dict[str, tuple[float, float]] = field(default_factory=dict)  # value name -> shared range
 
     def type_of(self, node: Node) -> DType | None:
         """The type ``node`` computes in (None: float)."""
@@ -91,12 +98,36 @@ class _Planner:
         return DType.INT8 if self.precision is None else None
 
     def own(self, v: Value, qtype: DType = DType.INT8) -> QuantParams | None:
-        r = self.ranges.get(v.name)
+        r = self.merged.get(v.name) or self.ranges.get(v.name)
         if r is None:
             return None
         return P.activation_params16(*r) if qtype == DType.INT16 else P.activation_params(*r)
 
+    def merge_shared_inputs(self) -> dict[str, tuple[float, float]]:
+        """The union range of the data inputs of PER_CHANNEL_WEIGHTS nodes sharing one float weight and one
+        float bias, for each of those inputs (module docstring: one bias scale for all of them)."""
+        groups: dict[tuple[int, int], list[Value]] = {}
+        for node in self.graph.nodes:
+            spec = op_spec(node.op)
+            if spec.quant != QuantRule.PER_CHANNEL_WEIGHTS or spec.weights is None:
+                continue
+            x, w = node.inputs[0], node.inputs[spec.weights.input]
+            b = node.inputs[2] if len(node.inputs) > 2 else None
+            if _is_act(x) and _is_float_const(w) and _is_float_const(b):
+                groups.setdefault((id(w), id(b)), []).append(x)  # type: ignore[arg-type]
+        merged: dict[str, tuple[float, float]] = {}
+        for xs in groups.values():
+            rs = [self.ranges[x.name] for x in xs if x.name in self.ranges]
+            if len({id(x) for x in xs}) < 2 or len(rs) != len(xs):
+                continue
+            lo, hi = min(r[0] for r in rs), max(r[1] for r in rs)
+            for x in xs:
+                old = merged.get(x.name, (lo, hi))
+                merged[x.name] = (min(lo, old[0]), max(hi, old[1]))
+        return merged
+
     def run(self) -> QdqPlan:
+        self.merged = self.merge_shared_inputs()
         for v in self.graph.inputs:
             if _is_act(v) and (t := self.reader_type(v)) is not None and (p := self.own(v, t)) is not None:
                 self.plan.acts[id(v)] = p

@@ -1,9 +1,11 @@
 """ONNX emitters for the quantization ops: Quantize -> QuantizeLinear, Dequantize -> DequantizeLinear
 (of float16: Cast to float32).
 
-Scale and zero point become initializers (a scalar per tensor; 1-D with ``axis`` per channel). The
-op works on NHWC values, so the IR axis is the ONNX axis, and for per-tensor parameters too: with a
-channels-first value, onnxruntime 1.32's layout optimizer (ORT_ENABLE_ALL, its default) rewrites
+Scale and zero point become initializers (a scalar per tensor; 1-D with ``axis`` per channel), shared
+by content (an activation's QuantizeLinear and DequantizeLinear read one pair; named after the first
+node that needs it). The op works on NHWC values, so the IR axis is the ONNX axis, and for
+per-tensor parameters too: with a channels-first value, onnxruntime 1.32's layout optimizer
+(ORT_ENABLE_ALL, its default) rewrites
 DequantizeLinear + Transpose into a QuantizeLinear whose zero point type it gets wrong, and the model
 fails to load. int16 needs opset 21. DequantizeLinear takes no int64: a Dequantize of an int64 constant
 (a 16x8 op's bias) is written as the float32 values it computes (:func:`dequantized`).
@@ -86,8 +88,8 @@ def _linear(ctx: OnnxContext, op: str, x: str, q: QuantParams, qtype: DType, nam
             out: str | None = None) -> str:
     """QuantizeLinear/DequantizeLinear of ONNX tensor ``x`` with ``q`` (per channel on ``axis``)."""
     shape = (q.channels,) if q.axis is not None else ()
-    scale = ctx.initializer(q.scale.reshape(shape), f"{name}/scale")
-    zero_point = ctx.initializer(q.zero_point.astype(qtype.np).reshape(shape), f"{name}/zero_point")
+    scale = ctx.const(q.scale.reshape(shape), name=f"{name}/scale")
+    zero_point = ctx.const(q.zero_point.astype(qtype.np).reshape(shape), name=f"{name}/zero_point")
     attrs = {"axis": axis} if q.axis is not None else {}
     return ctx.add1(OPS[op], [x, scale, zero_point], out, **attrs)
 

@@ -17,7 +17,11 @@ What the bytes look like:
   (schema.fbs declares ``force_align: 16``; the Python Builder ignores it, so the vector is
   prepared with 16-byte alignment here);
 * options tables from the ``Operator.options`` dict (missing fields take the schema default);
-  metadata, signature defs and description as given.
+  metadata, signature defs and description as given;
+* tensors whose quantization holds the same numbers share one QuantizationParameters table (a
+  flatbuffer table may have several referrers; readers never write through it): a quantized
+  model's activations mostly repeat a few parameter sets (fixed Logistic/Tanh outputs, equal-scale
+  ops), which would otherwise cost a table each.
 
 Streaming (``write_model_to``): the buffers' data are the tail of the file. The Builder never
 holds them: each data vector's bytes are left out of its byte array (which counts them, so every
@@ -415,6 +419,14 @@ class _StreamBuilder(flatbuffers.Builder):
                 yield p
 
 
+def _quant_key(q: Quantization) -> tuple[bytes, ...]:
+    """What a QuantizationParameters table holds, as bytes: tensors with equal keys share one table."""
+    def vec(a: Any, dtype: str) -> bytes:
+        return b"-" if a is None else np.asarray(a, dtype).ravel().tobytes()
+    return (vec(q.scale, "<f4"), vec(q.zero_point, "<i8"), int(q.quantized_dimension).to_bytes(8, "little", signed=True),
+            vec(q.min, "<f4"), vec(q.max, "<f4"))
+
+
 class _Writer:
     """Builds the file with the plain Builder (every byte in memory) or, with ``stream``, with the
     :class:`_StreamBuilder` (buffers' data left out and handed out as pieces)."""
@@ -426,6 +438,7 @@ class _Writer:
             200 * len(sg.tensors) + 100 * len(sg.operators) for sg in model.subgraphs)
         self.stream = _StreamBuilder(est) if stream else None
         self.b = self.stream or flatbuffers.Builder(est + sum(int(b.size) for b in model.buffers))
+        self._quant_offsets: dict[tuple[bytes, ...], int] = {}  # QuantizationParameters written, by content
 
     # -- primitives -------------------------------------------------------------------------
     def table(self, tdef: schema.Table, values: dict[str, Any]) -> int:
@@ -530,10 +543,10 @@ class _Writer:
 
     def tensor(self, t: Tensor) -> int:
         T = schema.TABLES
-        q = None
-        if t.quantization is not None:
+        q = None if t.quantization is None else self._quant_offsets.get(_quant_key(t.quantization))
+        if t.quantization is not None and q is None:
             qp = t.quantization
-            q = self.table(T["QuantizationParameters"], {
+            q = self._quant_offsets[_quant_key(qp)] = self.table(T["QuantizationParameters"], {
                 "min": None if qp.min is None else self.numbers(np.asarray(qp.min, "<f4").ravel()),
                 "max": None if qp.max is None else self.numbers(np.asarray(qp.max, "<f4").ravel()),
                 "scale": self.numbers(np.asarray(qp.scale, "<f4").ravel()),
