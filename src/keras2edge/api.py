@@ -29,9 +29,10 @@ from .runtime.limits import Limits
 
 if TYPE_CHECKING:
     from .check import TflmCheck
+    from .prune import PruneResult
 
 __all__ = ["BenchResult", "RunOutputs", "bench_tflite", "check_save_path", "check_tflm", "convert_model", "inspect", "inspect_tflite", "load",
-           "optimize", "quantize", "run_tflite", "save"]
+           "optimize", "prune", "quantize", "run_tflite", "save", "save_pruned"]
 
 # Heavy dependencies (h5py, onnx) are imported inside the functions that need them, so that
 # `import keras2edge.runtime` (which imports this package first) stays numpy-only.
@@ -245,3 +246,63 @@ def _naming_the_file(path: str | os.PathLike[str]) -> Iterator[None]:
         if p in str(e):
             raise
         raise type(e)(f"{p!r}: {e}") from e
+
+
+def prune(model: Graph | str | os.PathLike[str], *, method: str = "magnitude", sparsity: float = 0.5, n: int = 2,
+          m: int = 4, schedule: str = "global", exclude: Sequence[str] = (), calibration: object = None,
+          eval: object = None, recover: bool | None = None, batch_size: int = 32,
+          input_shapes: InputShapes | None = None) -> PruneResult:
+    """Post-training pruning without TensorFlow: a new pruned float graph (``model`` untouched) and
+    its report. Save it with :func:`save_pruned` (``.tflite``/``.onnx``: BatchNormalization folded
+    after pruning).
+
+    Args:
+        model: an IR graph or a Keras model file (loaded with the pruning cleanup, BatchNorm not
+            folded, so every weight is still its Keras layer's own).
+        method: a key of ``keras2edge.prune.METHODS``: ``"magnitude"`` (unstructured), ``"nm"``
+            (N:M along the input dimension), ``"channel"`` when registered.
+        sparsity: fraction of weights removed, in [0, 1) (not used by ``"nm"``: 1 - n/m).
+        n, m: keep ``n`` of every ``m`` consecutive input-channel weights (``"nm"``; 1 <= n < m).
+        schedule: magnitude: ``"layer"`` (same fraction per layer), ``"global"`` (one threshold on
+            RMS-normalized magnitudes, at most 95% of a layer), ``"auto"`` (sensitivity scan on
+            ``calibration``).
+        exclude: globs on Keras layer names left dense.
+        calibration: representative inputs (as for :func:`quantize`): recovery and ``"auto"`` use them.
+        eval: data for the report's accuracy (labels: a ``.npz`` with ``labels`` or ``y``, or
+            ``(inputs, labels)``) or top-1 agreement with the unpruned model (no labels).
+        recover: OBS reconstruction and bias correction; None = on when ``calibration`` is given.
+        batch_size: samples run at once.
+        input_shapes: pin input shapes when ``model`` is a file.
+
+    Raises:
+        PruneError: bad options (sparsity outside [0, 1), N >= M, M not dividing a layer's input
+            dimension, an exclude glob matching nothing or everything, ...) or data that does not fit.
+    """
+    from .ir.passes import PassManager
+    from .prune import PruneOptions, prune_graph, prune_passes
+
+    options = PruneOptions(method=method, sparsity=sparsity, n=n, m=m, schedule=schedule,
+                           exclude=tuple(exclude), calibration=calibration, eval=eval, recover=recover,
+                           batch_size=batch_size)
+    options.check()
+    from .prune.methods import method as _method
+
+    _method(method)
+    if isinstance(model, Graph):
+        graph = model
+    else:
+        graph = load(model, input_shapes=input_shapes, cleanup=False)
+        PassManager(prune_passes()).run(graph)
+    return prune_graph(graph, options)
+
+
+def save_pruned(graph: Graph, path: str | os.PathLike[str], *,
+                sources: Sequence[str | os.PathLike[str] | None] = ()) -> str:
+    """Write a pruned graph: ``.tflite``/``.onnx`` get BatchNormalization folded first (on a copy,
+    with :func:`optimize`); other formats are handed to :func:`save` as they are. Returns the path."""
+    ext = os.path.splitext(os.fspath(path))[1].lower()
+    out = graph
+    if ext in (".tflite", ".onnx"):
+        out = graph.copy()
+        optimize(out)
+    return save(out, path, sources=sources)

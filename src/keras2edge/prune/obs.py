@@ -21,6 +21,9 @@ from ..errors import PruneError
 BLOCK = 128
 #: dampening λ, relative to the mean of diag(H)
 DAMP = 0.01
+#: layers with at most this many reduction rows also get the exact least-squares update per column
+#: (one F×F solve per output channel); larger ones keep OBS's own sequential updates
+LS_MAX_ROWS = 2048
 
 
 def _inverse_cholesky(h: np.ndarray, damp: float) -> np.ndarray:
@@ -86,23 +89,53 @@ def obs_prune(w: np.ndarray, h: np.ndarray, *, count: int | None = None, nm: tup
 
 
 def masked_reconstruct(w: np.ndarray, pruned: np.ndarray, h: np.ndarray, damp: float = DAMP) -> np.ndarray:
-    """One output column per channel with its own H (depthwise kernels: W (T, C·M), H (C, T, T),
-    column k reads channel k // M): the mask ``pruned`` is given (magnitude), and the kept weights
-    of each column take the least-squares optimum w_K = w_K + H_KK⁻¹·H_KP·w_P, so the column's output
-    on the calibration inputs changes least."""
+    """The least-squares optimum for a given mask: each output column keeps its unpruned weights K
+    and sets them to w_K + H_KK⁻¹·H_KP·w_P (P: its pruned rows), the column's output on the
+    calibration inputs then changes least. ``h`` is one (F, F) matrix for every column, or (C, F, F)
+    with column k reading ``h[k // M]`` (depthwise kernels, M = columns / C). Dampened as OBS."""
     out = np.array(w, np.float64)
-    mult = out.shape[1] // h.shape[0]
+    per_channel = h.ndim == 3
+    mult = out.shape[1] // h.shape[0] if per_channel else 1
+    shared = None if per_channel else _dampened(h, damp)
     for k in range(out.shape[1]):
         p = pruned[:, k]
-        if not p.any() or p.all():
-            out[p, k] = 0.0
-            continue
-        hc = np.array(h[k // mult], np.float64)
-        hc = hc + damp * float(np.mean(np.diag(hc)) or 1.0) * np.eye(hc.shape[0])
-        keep = ~p
-        out[keep, k] += np.linalg.solve(hc[np.ix_(keep, keep)], hc[np.ix_(keep, p)] @ out[p, k])
+        if p.any() and not p.all():
+            hc = _dampened(h[k // mult], damp) if per_channel else shared
+            keep = ~p
+            out[keep, k] += np.linalg.solve(hc[np.ix_(keep, keep)], hc[np.ix_(keep, p)] @ out[p, k])
         out[p, k] = 0.0
     return out
 
 
-__all__ = ["BLOCK", "DAMP", "masked_reconstruct", "obs_prune"]
+def _dampened(h: np.ndarray, damp: float) -> np.ndarray:
+    h = np.array(h, np.float64)
+    return h + damp * float(np.mean(np.diag(h)) or 1.0) * np.eye(h.shape[0])
+
+
+def output_error(dw: np.ndarray, h: np.ndarray) -> float:
+    """tr(ΔWᵀ·H·ΔW) (per-channel H: Σ_k Δw_kᵀ·H[k // M]·Δw_k): the summed squared output change."""
+    if h.ndim == 3:
+        hk = np.repeat(h, dw.shape[1] // h.shape[0], axis=0)
+        return float(np.einsum("tk,kts,sk->", dw, hk, dw))
+    return float(np.sum((h @ dw) * dw))
+
+
+def reconstruct(w: np.ndarray, h: np.ndarray, magnitude_mask: np.ndarray, *, count: int | None = None,
+                nm: tuple[int, int] | None = None) -> tuple[np.ndarray, str]:
+    """The best of the candidates on the calibration statistics (least :func:`output_error`):
+    the magnitude mask with the least-squares update, and (shared H) the OBS mask with its own
+    updates and, when the layer has at most :data:`LS_MAX_ROWS` rows, the least-squares update on
+    the OBS mask. Returns the weights and which candidate won ("magnitude mask + least squares",
+    "obs", "obs mask + least squares")."""
+    cands = [(masked_reconstruct(w, magnitude_mask, h), "magnitude mask + least squares")] \
+        if h.ndim == 3 or w.shape[0] <= LS_MAX_ROWS else []
+    if h.ndim == 2:
+        q = obs_prune(w, h, count=count, nm=nm)
+        cands.append((q, "obs"))
+        if w.shape[0] <= LS_MAX_ROWS:
+            cands.append((masked_reconstruct(w, q == 0, h), "obs mask + least squares"))
+    w64 = np.asarray(w, np.float64)
+    return min(cands, key=lambda c: output_error(w64 - c[0], h))
+
+
+__all__ = ["BLOCK", "DAMP", "LS_MAX_ROWS", "masked_reconstruct", "obs_prune", "output_error", "reconstruct"]

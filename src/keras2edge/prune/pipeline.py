@@ -30,7 +30,7 @@ from ..ir.graph import Graph
 from ..ir.ops import op_spec
 from .allocate import magnitude_zero
 from .methods import PruneResult
-from .obs import masked_reconstruct, obs_prune
+from .obs import reconstruct
 from .options import PruneOptions
 from .report import build_report
 from .stats import LayerStats, collect, matrix
@@ -142,14 +142,11 @@ def prune_weights(graph: Graph, options: PruneOptions, plan_fn: PlanFn) -> Prune
         w0, we = orig[t.name], eff[t.name]
         sc = None if scales[t.name] is None else _along(t, w0, scales[t.name])
         st = collect(g, [t], options.calibration, options.batch_size).get(t.name) if recover else None
-        if st is not None and st.h.ndim == 3:
-            wm = masked_reconstruct(matrix(t, we), matrix(t, _magnitude(t, we, p)) == 0, st.h)
+        if st is not None:
+            mask = matrix(t, _magnitude(t, we, p)) == 0
+            wm, how = reconstruct(matrix(t, we), st.h, mask, count=None if p.nm else p.count, nm=p.nm)
             new = wm.reshape(w0.shape)
-            steps[t.name].append("obs")
-        elif st is not None:
-            wm = obs_prune(matrix(t, we), st.h, count=None if p.nm else p.count, nm=p.nm)
-            new = wm.reshape(w0.shape)
-            steps[t.name].append("obs")
+            steps[t.name].append(f"reconstruct: {how}")
         else:
             new = _magnitude(t, we, p)
             steps[t.name].append("magnitude")

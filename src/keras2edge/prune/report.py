@@ -114,7 +114,7 @@ def to_markdown(report: dict[str, Any]) -> str:
         lines.append("")
         if "accuracy_before_pct" in ev:
             lines.append(f"Accuracy on {ev['samples']} eval samples: {ev['accuracy_before_pct']:.2f}% -> "
-                         f"{ev['accuracy_after_pct']:.2f}% ({-ev['accuracy_drop_pts']:+.2f} pts); top-1 "
+                         f"{ev['accuracy_after_pct']:.2f}% ({0.0 - ev['accuracy_drop_pts'] + 0.0:+.2f} pts); top-1 "
                          f"agreement with the unpruned model {ev['agreement_pct']:.2f}%")
         else:
             lines.append(f"Top-1 agreement with the unpruned model on {ev['samples']} eval samples: "
