@@ -8,7 +8,8 @@ pruning. Target sparsity s, prunable weights P -> K = round(s·P) weights remove
   are, is not wiped out by a threshold set by the large ones), and no layer pruned beyond
   :data:`GLOBAL_CAP` of its weights (further weights come from the next-smallest in other layers);
 * ``auto`` — a sensitivity scan: each layer's output error (:meth:`~.stats.LayerStats.output_error`:
-  ‖X·ΔW‖² on calibration data, relative to ‖X·W‖²) at sparsities 0, 5%, ..., 95% (magnitude pruned),
+  ‖X·ΔW‖² on calibration data, relative to ‖X·W‖²) at sparsities 0, 5%, ..., 95% (magnitude pruned;
+  with recovery on, after the least-squares update of the weights left, as recovery will leave them),
   then a greedy allocation: repeatedly take the step (one layer one grid point further) with the
   least added error per removed weight until K weights are removed; the last step is cut to hit K
   exactly. Layers without statistics (no :class:`~.stats.Reduction`) keep the target fraction.
@@ -41,7 +42,7 @@ def magnitude_zero(w: np.ndarray, count: int) -> np.ndarray:
 
 
 def allocate(schedule: str, targets: list[Target], weights: dict[str, np.ndarray], sparsity: float,
-             stats: dict[str, LayerStats] | None = None) -> dict[str, int]:
+             stats: dict[str, LayerStats] | None = None, *, recover: bool = False) -> dict[str, int]:
     """Weights to remove per target (see the module docstring)."""
     sizes = {t.name: int(weights[t.name].size) for t in targets}
     total = int(round(sparsity * sum(sizes.values())))
@@ -53,7 +54,7 @@ def allocate(schedule: str, targets: list[Target], weights: dict[str, np.ndarray
         if not stats:
             raise PruneError("--schedule auto needs calibration data (the sensitivity scan measures each "
                              "layer's output error on it)")
-        return _auto(targets, weights, sparsity, total, stats)
+        return _auto(targets, weights, sparsity, total, stats, recover)
     raise PruneError(f"unknown schedule {schedule!r}; supported: {', '.join(SCHEDULES)}")
 
 
@@ -79,8 +80,12 @@ def _global(targets: list[Target], weights: dict[str, np.ndarray], total: int) -
 
 
 def sensitivity(targets: list[Target], weights: dict[str, np.ndarray], stats: dict[str, LayerStats],
-                grid: tuple[float, ...] = AUTO_GRID) -> dict[str, list[tuple[int, float]]]:
-    """Per target with statistics: [(weights removed, relative output error)] along ``grid``."""
+                grid: tuple[float, ...] = AUTO_GRID, recover: bool = False) -> dict[str, list[tuple[int, float]]]:
+    """Per target with statistics: [(weights removed, relative output error)] along ``grid``, the
+    weights removed by magnitude (``recover``: and the rest updated by least squares,
+    :func:`~.obs.masked_reconstruct`)."""
+    from .obs import masked_reconstruct
+
     curves: dict[str, list[tuple[int, float]]] = {}
     for t in targets:
         st = stats.get(t.name)
@@ -91,15 +96,18 @@ def sensitivity(targets: list[Target], weights: dict[str, np.ndarray], stats: di
         pts = []
         for s in grid:
             c = int(round(s * w.size))
-            dw = matrix(t, w - magnitude_zero(w, c))
+            wz = magnitude_zero(w, c)
+            if recover and 0 < c < w.size:
+                wz = masked_reconstruct(matrix(t, w), matrix(t, wz) == 0, st.h).reshape(w.shape)
+            dw = matrix(t, w - wz)
             pts.append((c, st.output_error(dw) / base))
         curves[t.name] = pts
     return curves
 
 
 def _auto(targets: list[Target], weights: dict[str, np.ndarray], sparsity: float, total: int,
-          stats: dict[str, LayerStats]) -> dict[str, int]:
-    curves = sensitivity(targets, weights, stats)
+          stats: dict[str, LayerStats], recover: bool) -> dict[str, int]:
+    curves = sensitivity(targets, weights, stats, recover=recover)
     counts = {t.name: 0 for t in targets}
     fixed = [t for t in targets if t.name not in curves]
     for t in fixed:

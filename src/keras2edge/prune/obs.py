@@ -88,22 +88,40 @@ def obs_prune(w: np.ndarray, h: np.ndarray, *, count: int | None = None, nm: tup
     return wt.T
 
 
-def masked_reconstruct(w: np.ndarray, pruned: np.ndarray, h: np.ndarray, damp: float = DAMP) -> np.ndarray:
+def _per_column(h: np.ndarray, k: int, mult: int) -> np.ndarray:
+    return h[k // mult] if h.ndim == 3 else h
+
+
+def _rhs(w0: np.ndarray, h: np.ndarray, g: np.ndarray | None, damp: float) -> np.ndarray:
+    """b = (G + λI)·w₀ per column (G = H when there is no reference run): the right-hand side of
+    the normal equations of min ‖X₀w₀ − Xw‖² + λ‖w − w₀‖² (λ as in :func:`_dampened`)."""
+    gg = h if g is None else g
+    mult = w0.shape[1] // h.shape[0] if h.ndim == 3 else 1
+    out = np.empty_like(w0, dtype=np.float64)
+    for k in range(w0.shape[1]):
+        hk = _per_column(h, k, mult)
+        lam = damp * float(np.mean(np.diag(hk)) or 1.0)
+        out[:, k] = _per_column(gg, k, mult) @ w0[:, k] + lam * w0[:, k]
+    return out
+
+
+def masked_reconstruct(w: np.ndarray, pruned: np.ndarray, h: np.ndarray, damp: float = DAMP,
+                       g: np.ndarray | None = None) -> np.ndarray:
     """The least-squares optimum for a given mask: each output column keeps its unpruned weights K
-    and sets them to w_K + H_KK⁻¹·H_KP·w_P (P: its pruned rows), the column's output on the
-    calibration inputs then changes least. ``h`` is one (F, F) matrix for every column, or (C, F, F)
-    with column k reading ``h[k // M]`` (depthwise kernels, M = columns / C). Dampened as OBS."""
-    out = np.array(w, np.float64)
-    per_channel = h.ndim == 3
-    mult = out.shape[1] // h.shape[0] if per_channel else 1
-    shared = None if per_channel else _dampened(h, damp)
-    for k in range(out.shape[1]):
-        p = pruned[:, k]
-        if p.any() and not p.all():
-            hc = _dampened(h[k // mult], damp) if per_channel else shared
-            keep = ~p
-            out[keep, k] += np.linalg.solve(hc[np.ix_(keep, keep)], hc[np.ix_(keep, p)] @ out[p, k])
-        out[p, k] = 0.0
+    and solves (H + λI)_KK·w_K = b_K with b = (G + λI)·w (:func:`_rhs`), so its output on the
+    calibration inputs moves least from the unpruned model's (with G = H: from this layer's own
+    unpruned output, w_K + H_KK⁻¹·H_KP·w_P). ``h`` (and ``g``) is one (F, F) matrix for every
+    column, or (C, F, F) with column k reading ``h[k // M]`` (depthwise kernels, M = columns / C)."""
+    w0 = np.array(w, np.float64)
+    b = _rhs(w0, h, g, damp)
+    out = np.zeros_like(w0)
+    mult = w0.shape[1] // h.shape[0] if h.ndim == 3 else 1
+    shared = None if h.ndim == 3 else _dampened(h, damp)
+    for k in range(w0.shape[1]):
+        keep = ~pruned[:, k]
+        if keep.any():
+            hc = _dampened(h[k // mult], damp) if shared is None else shared
+            out[keep, k] = np.linalg.solve(hc[np.ix_(keep, keep)], b[keep, k])
     return out
 
 
@@ -120,22 +138,34 @@ def output_error(dw: np.ndarray, h: np.ndarray) -> float:
     return float(np.sum((h @ dw) * dw))
 
 
+def paired_error(w: np.ndarray, w0: np.ndarray, h: np.ndarray, g: np.ndarray | None) -> float:
+    """‖X₀w₀ − Xw‖² up to a constant: tr(WᵀHW) − 2·tr(WᵀGW₀) (G = H without a reference)."""
+    if g is None:
+        return output_error(w0 - w, h)
+    if h.ndim == 3:
+        mult = w.shape[1] // h.shape[0]
+        hk, gk = np.repeat(h, mult, axis=0), np.repeat(g, mult, axis=0)
+        return float(np.einsum("tk,kts,sk->", w, hk, w) - 2 * np.einsum("tk,kts,sk->", w, gk, w0))
+    return float(np.sum((h @ w) * w) - 2 * np.sum((g @ w0) * w))
+
+
 def reconstruct(w: np.ndarray, h: np.ndarray, magnitude_mask: np.ndarray, *, count: int | None = None,
-                nm: tuple[int, int] | None = None) -> tuple[np.ndarray, str]:
-    """The best of the candidates on the calibration statistics (least :func:`output_error`):
-    the magnitude mask with the least-squares update, and (shared H) the OBS mask with its own
-    updates and, when the layer has at most :data:`LS_MAX_ROWS` rows, the least-squares update on
-    the OBS mask. Returns the weights and which candidate won ("magnitude mask + least squares",
-    "obs", "obs mask + least squares")."""
-    cands = [(masked_reconstruct(w, magnitude_mask, h), "magnitude mask + least squares")] \
-        if h.ndim == 3 or w.shape[0] <= LS_MAX_ROWS else []
+                nm: tuple[int, int] | None = None, g: np.ndarray | None = None) -> tuple[np.ndarray, str]:
+    """The best of the candidates on the calibration statistics (least :func:`paired_error`):
+    the magnitude mask with the least-squares update, and (shared H) OBS on the dense optimum
+    (H⁻¹G·W₀; W₀ itself without ``g``) with its own updates and, when the layer has at most
+    :data:`LS_MAX_ROWS` rows, the least-squares update on the OBS mask. Returns the weights and
+    which candidate won ("magnitude mask + least squares", "obs", "obs mask + least squares")."""
+    w0 = np.asarray(w, np.float64)
+    small = h.ndim == 3 or w.shape[0] <= LS_MAX_ROWS
+    cands = [(masked_reconstruct(w0, magnitude_mask, h, g=g), "magnitude mask + least squares")] if small else []
     if h.ndim == 2:
-        q = obs_prune(w, h, count=count, nm=nm)
+        dense = w0 if g is None else np.linalg.solve(_dampened(h, DAMP), _rhs(w0, h, g, DAMP))
+        q = obs_prune(dense, h, count=count, nm=nm)
         cands.append((q, "obs"))
-        if w.shape[0] <= LS_MAX_ROWS:
-            cands.append((masked_reconstruct(w, q == 0, h), "obs mask + least squares"))
-    w64 = np.asarray(w, np.float64)
-    return min(cands, key=lambda c: output_error(w64 - c[0], h))
+        if small:
+            cands.append((masked_reconstruct(w0, q == 0, h, g=g), "obs mask + least squares"))
+    return min(cands, key=lambda c: paired_error(c[0], w0, h, g))
 
 
-__all__ = ["BLOCK", "DAMP", "LS_MAX_ROWS", "masked_reconstruct", "obs_prune", "output_error", "reconstruct"]
+__all__ = ["BLOCK", "DAMP", "LS_MAX_ROWS", "masked_reconstruct", "obs_prune", "output_error", "paired_error", "reconstruct"]

@@ -92,11 +92,20 @@ def matrix(target: Target, w: np.ndarray) -> np.ndarray:
 
 @dataclass
 class LayerStats:
-    """H = Σ xxᵀ over reduction rows (depthwise: one per channel, (C, T, T)), their sum and count."""
+    """H = Σ xxᵀ over reduction rows (depthwise: one per channel, (C, T, T)), their sum and count;
+    from a paired run (:func:`collect_paired`) also G = Σ x·x₀ᵀ with x₀ the unpruned model's rows
+    for the same samples, and the sum of x₀."""
 
     h: np.ndarray
     total: np.ndarray
     count: int = 0
+    g: np.ndarray | None = None
+    total_ref: np.ndarray | None = None
+
+    @property
+    def mean_ref(self) -> np.ndarray:
+        """Mean reduction row of the unpruned model (the current one's without a paired run)."""
+        return (self.total if self.total_ref is None else self.total_ref) / max(self.count, 1)
 
     @property
     def mean(self) -> np.ndarray:
@@ -148,4 +157,40 @@ def collect(graph: Graph, targets: list[Target], source: object, batch_size: int
     return stats
 
 
-__all__ = ["REDUCTIONS", "LayerStats", "Reduction", "collect", "matrix", "reduction"]
+def collect_paired(graph: Graph, reference: Graph, target: Target, source: object,
+                   batch_size: int = 32) -> LayerStats | None:
+    """:class:`LayerStats` of ``target``'s inputs in ``graph`` (being pruned) with the cross moment
+    G against the same inputs in ``reference`` (the unpruned graph, same value names), from both run
+    in lockstep on ``source``; None when the target has no :class:`Reduction`."""
+    from .runner import run_paired
+
+    r = reduction(target)
+    if r is None:
+        return None
+    names = sorted({n.inputs[0].name for n in target.nodes})
+    acc: list[LayerStats] = []
+
+    def take(got: list[dict[str, np.ndarray]]) -> None:
+        for node in target.nodes:
+            name = node.inputs[0].name
+            xp = r.rows(got[0][name].astype(np.float64), node)
+            xo = r.rows(got[1][name].astype(np.float64), node)
+            if r.depthwise:
+                h, g = np.einsum("rtc,rsc->cts", xp, xp), np.einsum("rtc,rsc->cts", xp, xo)
+            else:
+                h, g = xp.T @ xp, xp.T @ xo
+            if not acc:
+                acc.append(LayerStats(h, xp.sum(axis=0), xp.shape[0], g, xo.sum(axis=0)))
+            else:
+                st = acc[0]
+                st.h += h
+                st.g += g  # type: ignore[operator]
+                st.total += xp.sum(axis=0)
+                st.total_ref += xo.sum(axis=0)  # type: ignore[operator]
+                st.count += xp.shape[0]
+
+    run_paired([graph, reference], source, names, take, batch_size=batch_size)
+    return acc[0] if acc else None
+
+
+__all__ = ["REDUCTIONS", "LayerStats", "Reduction", "collect", "collect_paired", "matrix", "reduction"]
