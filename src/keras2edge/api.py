@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from .prune import PruneResult
 
 __all__ = ["BenchResult", "RunOutputs", "bench_tflite", "check_save_path", "check_tflm", "convert_model", "inspect", "inspect_tflite", "load",
-           "optimize", "prune", "quantize", "run_tflite", "save", "save_pruned"]
+           "optimize", "prune", "quantize", "quantize_pruned", "run_tflite", "save", "save_pruned"]
 
 # Heavy dependencies (h5py, onnx) are imported inside the functions that need them, so that
 # `import keras2edge.runtime` (which imports this package first) stays numpy-only.
@@ -306,3 +306,12 @@ def save_pruned(graph: Graph, path: str | os.PathLike[str], *,
         out = graph.copy()
         optimize(out)
     return save(out, path, sources=sources)
+
+
+def quantize_pruned(graph: Graph, *, scheme: str = "int8", calibration: object = None, io: str = "float",
+                    batch_size: int = 32) -> Graph:
+    """A pruned graph (from :func:`prune`) quantized: BatchNormalization folded (on a copy), then
+    :func:`quantize`. The zeros stay zeros: a zero weight quantizes to 0 with any scale."""
+    folded = graph.copy()
+    optimize(folded)
+    return quantize(folded, calibration=calibration, scheme=scheme, io=io, batch_size=batch_size)

@@ -399,19 +399,24 @@ REPORT_FORMATS = (".json", ".md")
               help="OBS reconstruction and bias correction (default: on when --calibration is given).")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False), help="Write the report (.json or .md).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--quantize", "scheme", default=None,
+              help="Then quantize the pruned model (int8 needs --calibration; dynamic, float16) before writing it.")
+@click.option("--io", type=click.Choice(["float", "int8", "uint8"]), default="float", show_default=True,
+              help="With --quantize int8: type of the model's inputs and outputs.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True, help="Samples run at once.")
 @click.option("--weights", type=click.Path(dir_okay=False), help="Weights file for an architecture JSON.")
 @click.option("--input-shape", "input_shape", multiple=True, metavar="NAME:D0,D1,...", help="Pin an input's shape.")
 @handle_errors
 def prune_command(model: str, output: str, method: str, sparsity: float, n: int, m: int, schedule: str,
                   exclude: tuple[str, ...], calibration: str | None, eval_data: str | None, recover: bool | None,
-                  report_path: str | None, as_json: bool, batch_size: int, weights: str | None,
-                  input_shape: tuple[str, ...]) -> None:
+                  report_path: str | None, as_json: bool, scheme: str | None, io: str, batch_size: int,
+                  weights: str | None, input_shape: tuple[str, ...]) -> None:
     """Prune a trained Keras model without TensorFlow and write it with a per-layer report.
 
     \b
     keras2edge prune model.keras --sparsity 0.5 -o pruned.tflite --calibration calib.npz --eval test.npz
     keras2edge prune model.keras --method nm --n 2 --m 4 -o pruned.onnx --exclude 'stem*'
+    keras2edge prune model.keras --sparsity 0.5 --calibration calib.npy --quantize int8 -o pruned_int8.tflite
     """
     from .errors import PruneError
     from .fileio import check_output, write_atomic
@@ -425,6 +430,12 @@ def prune_command(model: str, output: str, method: str, sparsity: float, n: int,
                            calibration=calibration, eval=eval_data, recover=recover, batch_size=batch_size)
     options.check()
     lookup_method(method)
+    if scheme is not None:
+        from .quantize import QuantizeOptions, check_options
+
+        check_options(QuantizeOptions(scheme=scheme, io=io, batch_size=batch_size))
+        if scheme == "int8" and calibration is None:
+            raise PruneError("--quantize int8 needs --calibration data")
     sources = (model, weights, calibration, eval_data)
     api.check_save_path(output, sources)
     if report_path is not None:
@@ -440,8 +451,12 @@ def prune_command(model: str, output: str, method: str, sparsity: float, n: int,
     graph = api.load(model, weights, input_shapes=shapes, cleanup=False)
     PassManager(prune_passes()).run(graph)
     result = prune_graph(graph, options)
-    api.save_pruned(result.graph, output, sources=sources)
-    report = dict(result.report, output=output, seconds=round(time.perf_counter() - t0, 3))
+    if scheme is None:
+        api.save_pruned(result.graph, output, sources=sources)
+    else:
+        api.save(api.quantize_pruned(result.graph, scheme=scheme, calibration=calibration, io=io,
+                                     batch_size=batch_size), output, sources=sources)
+    report = dict(result.report, output=output, quantize=scheme, seconds=round(time.perf_counter() - t0, 3))
     if report_path is not None:
         text = json.dumps(report, indent=2) if report_path.lower().endswith(".json") else to_markdown(report)
         write_atomic(report_path, text.encode(), inputs=sources)

@@ -83,3 +83,23 @@ def test_bad_input_exits_1_and_writes_nothing(tmp_path: Path) -> None:
     np.savez(tmp_path / "badlab.npz", image=split("digits_mlp", "test")[0], labels=np.zeros(5, np.int64))
     _refused(tmp_path, ["--eval", str(tmp_path / "badlab.npz")], "5 labels for 360 samples")
     _refused(tmp_path, ["--report", str(tmp_path / "r.txt")], "the report is written as .json or .md")
+
+
+def test_prune_then_quantize_int8(tmp_path: Path) -> None:
+    calib, test = _data(tmp_path)
+    out = tmp_path / "pq.tflite"
+    res = CliRunner().invoke(main, ["prune", MLP, "-o", str(out), "--calibration", calib, "--eval", test,
+                                    "--quantize", "int8", "--io", "int8", "--json"])
+    assert res.exit_code == 0, res.output
+    rep = json.loads(res.output)
+    assert rep["quantize"] == "int8"
+    it = Interpreter(out.read_bytes())
+    d = it.get_input_details()[0]
+    assert np.dtype(d["dtype"]) == np.int8
+    x, y = split("digits_mlp", "test")
+    scale, zero = d["quantization"]
+    xq = np.clip(np.round(x / scale) + zero, -128, 127).astype(np.int8)
+    acc = 100 * np.mean(np.asarray(it.run(xq)).argmax(-1) == y)
+    assert acc >= rep["eval"]["accuracy_after_pct"] - 1.5      # int8 of the pruned model keeps its accuracy
+    _refused(tmp_path, ["--quantize", "int8"], "--quantize int8 needs --calibration data")
+    _refused(tmp_path, ["--quantize", "int4", "--calibration", calib], "int4")
