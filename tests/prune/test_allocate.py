@@ -71,3 +71,21 @@ def test_auto_without_statistics_and_unknown_schedule() -> None:
         allocate("auto", ts, ws, 0.5, {})
     with pytest.raises(PruneError, match="unknown schedule 'best'; supported: layer, global, auto"):
         allocate("best", ts, ws, 0.5)
+
+
+def test_statistics_do_not_depend_on_the_row_slicing() -> None:
+    from keras2edge.prune import stats as stats_module
+
+    g = graph("digits_cnn")
+    ts, _ = _weights(g)
+    x = split("digits_cnn", "calib")[0][:40]
+    whole = collect(g, ts, x)
+    old = stats_module.ROWS_AT_ONCE
+    stats_module.ROWS_AT_ONCE = 1000           # a few samples at a time
+    try:
+        sliced = collect(g, ts, x)
+    finally:
+        stats_module.ROWS_AT_ONCE = old
+    for name, st in whole.items():
+        assert sliced[name].count == st.count
+        np.testing.assert_allclose(sliced[name].h, st.h, rtol=1e-10, atol=1e-9)

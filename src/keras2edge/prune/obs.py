@@ -150,21 +150,23 @@ def paired_error(w: np.ndarray, w0: np.ndarray, h: np.ndarray, g: np.ndarray | N
 
 
 def reconstruct(w: np.ndarray, h: np.ndarray, magnitude_mask: np.ndarray, *, count: int | None = None,
-                nm: tuple[int, int] | None = None, g: np.ndarray | None = None) -> tuple[np.ndarray, str]:
+                nm: tuple[int, int] | None = None, g: np.ndarray | None = None,
+                damp: float | None = None) -> tuple[np.ndarray, str]:
     """The best of the candidates on the calibration statistics (least :func:`paired_error`):
     the magnitude mask with the least-squares update, and (shared H) OBS on the dense optimum
     (H⁻¹G·W₀; W₀ itself without ``g``) with its own updates and, when the layer has at most
     :data:`LS_MAX_ROWS` rows, the least-squares update on the OBS mask. Returns the weights and
     which candidate won ("magnitude mask + least squares", "obs", "obs mask + least squares")."""
+    lam = DAMP if damp is None else damp
     w0 = np.asarray(w, np.float64)
     small = h.ndim == 3 or w.shape[0] <= LS_MAX_ROWS
-    cands = [(masked_reconstruct(w0, magnitude_mask, h, g=g), "magnitude mask + least squares")] if small else []
+    cands = [(masked_reconstruct(w0, magnitude_mask, h, lam, g=g), "magnitude mask + least squares")] if small else []
     if h.ndim == 2:
-        dense = w0 if g is None else np.linalg.solve(_dampened(h, DAMP), _rhs(w0, h, g, DAMP))
-        q = obs_prune(dense, h, count=count, nm=nm)
+        dense = w0 if g is None else np.linalg.solve(_dampened(h, lam), _rhs(w0, h, g, lam))
+        q = obs_prune(dense, h, count=count, nm=nm, damp=lam)
         cands.append((q, "obs"))
         if small:
-            cands.append((masked_reconstruct(w0, q == 0, h, g=g), "obs mask + least squares"))
+            cands.append((masked_reconstruct(w0, q == 0, h, lam, g=g), "obs mask + least squares"))
     return min(cands, key=lambda c: paired_error(c[0], w0, h, g))
 
 

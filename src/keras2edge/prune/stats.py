@@ -79,6 +79,21 @@ REDUCTIONS: dict[str, Reduction] = {
 }
 
 
+#: reduction rows built at once (elements): bounds the im2col memory of large convs (a batch's rows are
+#: taken in slices of samples)
+ROWS_AT_ONCE = 1 << 23
+
+
+def sample_slices(x: np.ndarray, node: Node) -> list[slice]:
+    """Slices of ``x``'s samples whose reduction rows stay within :data:`ROWS_AT_ONCE` elements."""
+    w = node.inputs[1]
+    per_row = int(np.prod([int(d or 1) for d in w.shape[:-1]])) if w is not None else x.shape[-1]
+    out = node.outputs[0].shape
+    rows_per_sample = int(np.prod([int(d or 1) for d in out[1:-1]])) if len(out) > 2 else 1
+    step = max(1, ROWS_AT_ONCE // max(1, per_row * rows_per_sample))
+    return [slice(i, i + step) for i in range(0, x.shape[0], step)]
+
+
 def reduction(target: Target) -> Reduction | None:
     """The target's reduction, or None when its op (or attributes) has none."""
     r = REDUCTIONS.get(target.op)
@@ -137,20 +152,17 @@ def collect(graph: Graph, targets: list[Target], source: object, batch_size: int
 
     def take(name: str, x: np.ndarray) -> None:
         for t, node, r in wanted[name]:
-            rows = r.rows(np.asarray(x, np.float64), node)
-            if r.depthwise:
-                h = np.einsum("rtc,rsc->cts", rows, rows)
+            for sl in sample_slices(x, node):
+                rows = r.rows(np.asarray(x[sl], np.float64), node)
+                h = np.einsum("rtc,rsc->cts", rows, rows) if r.depthwise else rows.T @ rows
                 tot = rows.sum(axis=0)
-            else:
-                h = rows.T @ rows
-                tot = rows.sum(axis=0)
-            st = stats.get(t.name)
-            if st is None:
-                stats[t.name] = LayerStats(h, tot, rows.shape[0])
-            else:
-                st.h += h
-                st.total += tot
-                st.count += rows.shape[0]
+                st = stats.get(t.name)
+                if st is None:
+                    stats[t.name] = LayerStats(h, tot, rows.shape[0])
+                else:
+                    st.h += h
+                    st.total += tot
+                    st.count += rows.shape[0]
 
     if wanted:
         run_graph(graph, source, list(wanted), take, batch_size=batch_size)
@@ -173,24 +185,30 @@ def collect_paired(graph: Graph, reference: Graph, target: Target, source: objec
     def take(got: list[dict[str, np.ndarray]]) -> None:
         for node in target.nodes:
             name = node.inputs[0].name
-            xp = r.rows(got[0][name].astype(np.float64), node)
-            xo = r.rows(got[1][name].astype(np.float64), node)
-            if r.depthwise:
-                h, g = np.einsum("rtc,rsc->cts", xp, xp), np.einsum("rtc,rsc->cts", xp, xo)
-            else:
-                h, g = xp.T @ xp, xp.T @ xo
-            if not acc:
-                acc.append(LayerStats(h, xp.sum(axis=0), xp.shape[0], g, xo.sum(axis=0)))
-            else:
-                st = acc[0]
-                st.h += h
-                st.g += g  # type: ignore[operator]
-                st.total += xp.sum(axis=0)
-                st.total_ref += xo.sum(axis=0)  # type: ignore[operator]
-                st.count += xp.shape[0]
+            for sl in sample_slices(got[0][name], node):
+                _accumulate(acc, r, r.rows(got[0][name][sl].astype(np.float64), node),
+                            r.rows(got[1][name][sl].astype(np.float64), node))
 
     run_paired([graph, reference], source, names, take, batch_size=batch_size)
     return acc[0] if acc else None
 
 
-__all__ = ["REDUCTIONS", "LayerStats", "Reduction", "collect", "collect_paired", "matrix", "reduction"]
+def _accumulate(acc: list[LayerStats], r: Reduction, xp: np.ndarray, xo: np.ndarray) -> None:
+    """Add one slice of rows (pruned model ``xp``, unpruned ``xo``) to ``acc[0]`` (made if empty)."""
+    if r.depthwise:
+        h, g = np.einsum("rtc,rsc->cts", xp, xp), np.einsum("rtc,rsc->cts", xp, xo)
+    else:
+        h, g = xp.T @ xp, xp.T @ xo
+    if not acc:
+        acc.append(LayerStats(h, xp.sum(axis=0), xp.shape[0], g, xo.sum(axis=0)))
+        return
+    st = acc[0]
+    st.h += h
+    st.g += g  # type: ignore[operator]
+    st.total += xp.sum(axis=0)
+    st.total_ref += xo.sum(axis=0)  # type: ignore[operator]
+    st.count += xp.shape[0]
+
+
+__all__ = ["REDUCTIONS", "ROWS_AT_ONCE", "LayerStats", "Reduction", "collect", "collect_paired", "matrix", "reduction",
+           "sample_slices"]
