@@ -124,10 +124,19 @@ def plot(rows: list[dict], path: Path) -> bool:
         sel = [r for r in rows if r["model"] == model and "error" not in r]
         for curve in sorted({r["curve"] for r in sel}):
             for recover, style in ((False, "--"), (True, "-")):
-                pts = sorted((r["sparsity"], r["accuracy"]) for r in sel if r["curve"] == curve and r["recover"] == recover)
-                if pts:
-                    ax.plot(*zip(*pts), style, marker="o", ms=3,
-                            label=f"{curve}{' + recovery' if recover else ''}")
+                pts = sorted((r["sparsity"], r["accuracy"], r["nm"]) for r in sel
+                             if r["curve"] == curve and r["recover"] == recover)
+                if not pts:
+                    continue
+                label = f"{curve}{' + recovery' if recover else ''}"
+                if curve == "nm":      # patterns, not a curve: one marker each, named
+                    color = "tab:brown" if recover else "tab:purple"
+                    ax.scatter([p[0] for p in pts], [p[1] for p in pts], marker="s" if recover else "x",
+                               s=22, color=color, label=label)
+                    for x, y, pat in pts:
+                        ax.annotate(pat, (x, y), fontsize=6, xytext=(3, 3), textcoords="offset points", color=color)
+                else:
+                    ax.plot([p[0] for p in pts], [p[1] for p in pts], style, marker="o", ms=3, label=label)
         if sel:
             ax.axhline(sel[0]["base"], color="gray", lw=0.8)
         ax.set_title(model)
@@ -148,7 +157,13 @@ def main() -> None:
     ap.add_argument("--sparsities", nargs="+", type=float, default=[0.3, 0.5, 0.7, 0.8, 0.9])
     ap.add_argument("--results", type=Path, default=REPO / "bench" / "RESULTS.md")
     ap.add_argument("--png", type=Path, default=REPO / "bench" / "prune.png")
+    ap.add_argument("--replot", type=Path, metavar="LOG",
+                    help="Only redraw the PNG from the JSON rows a previous run printed (its stdout).")
     args = ap.parse_args()
+    if args.replot:
+        rows = [json.loads(ln) for ln in args.replot.read_text().splitlines() if ln.startswith("{")]
+        plot(rows, args.png)
+        return
     t0 = time.perf_counter()
     rows = run(args.models, args.methods, args.sparsities)
     plotted = plot(rows, args.png)
