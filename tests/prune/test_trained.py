@@ -13,7 +13,8 @@ Issue 12's bar: 50% magnitude sparsity costs <= 1 point of top-1 accuracy, 2:4 <
 So the bar holds for the MLP and GRU; the CNN (8x8 inputs, 4.7k weights, depthwise layers) and the
 LSTM (32 units) miss it. ``BARS`` asserts what holds and guards the rest at their measured level
 (one test sample = 0.28 points of slack) so a regression shows; bench/prune.py gives the curves.
-The pruned .tflite runs in LiteRT as in our runtime; pruned-then-int8 runs bit-exactly in TFLite Micro.
+The pruned .tflite runs in LiteRT and the pruned .onnx in onnxruntime as the .tflite in our runtime;
+pruned-then-int8 runs bit-exactly in our runtime against TFLite Micro (every third test sample).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from keras2edge.prune.targets import find_targets
 from keras2edge.runtime import Interpreter
 
 from ..litert import litert
+from ..onnxrt import ort_session
 from ..tolerances import rel_err
 from .helpers import MODELS, accuracy, graph, split
 
@@ -100,11 +102,27 @@ def test_pruned_tflite_runs_in_litert_as_in_our_runtime(name: str, tmp_path) -> 
     assert rel_err(ours, theirs) < 1e-5
 
 
+@pytest.mark.parametrize("name", MODELS)
+def test_pruned_onnx_runs_in_onnxruntime_as_in_our_runtime(name: str, tmp_path) -> None:
+    out = tmp_path / "p.onnx"
+    keras2edge.save_pruned(_pruned(name, "nm").graph, out)
+    x = split(name, "test")[0][:64]
+    sess = ort_session(str(out))
+    theirs = sess.run(None, {sess.get_inputs()[0].name: x})[0]
+    ours = np.asarray(Interpreter(tflite_bytes(_folded(name, "nm"))).run(x))
+    assert rel_err(ours, theirs) < 1e-5
+
+
+def _folded(name: str, config: str):
+    g = _pruned(name, config).graph.copy()
+    keras2edge.optimize(g)
+    return g
+
+
 @pytest.mark.parametrize("config", ["global", "nm"])
 @pytest.mark.parametrize("name", MODELS)
 def test_pruned_then_int8_is_bit_exact_with_tflm(name: str, config: str, tmp_path) -> None:
-    pruned = _pruned(name, config).graph.copy()
-    keras2edge.optimize(pruned)
+    pruned = _folded(name, config)
     q = keras2edge.quantize(pruned, calibration=split(name, "calib")[0], io="int8")
     out = tmp_path / "q.tflite"
     keras2edge.save(q, out)
