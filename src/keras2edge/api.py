@@ -251,7 +251,7 @@ def _naming_the_file(path: str | os.PathLike[str]) -> Iterator[None]:
 def prune(model: Graph | str | os.PathLike[str], *, method: str = "magnitude", sparsity: float = 0.5, n: int = 2,
           m: int = 4, schedule: str = "global", exclude: Sequence[str] = (), calibration: object = None,
           eval: object = None, recover: bool | None = None, batch_size: int = 32,
-          input_shapes: InputShapes | None = None) -> PruneResult:
+          input_shapes: InputShapes | None = None, bias_correction: bool = True) -> PruneResult:
     """Post-training pruning without TensorFlow: a new pruned float graph (``model`` untouched) and
     its report. Save it with :func:`save_pruned` (``.tflite``/``.onnx``: BatchNormalization folded
     after pruning).
@@ -273,6 +273,7 @@ def prune(model: Graph | str | os.PathLike[str], *, method: str = "magnitude", s
         recover: OBS reconstruction and bias correction; None = on when ``calibration`` is given.
         batch_size: samples run at once.
         input_shapes: pin input shapes when ``model`` is a file.
+        bias_correction: with recovery, restore each output channel's mean (False: reconstruction only).
 
     Raises:
         PruneError: bad options (sparsity outside [0, 1), N >= M, M not dividing a layer's input
@@ -283,7 +284,7 @@ def prune(model: Graph | str | os.PathLike[str], *, method: str = "magnitude", s
 
     options = PruneOptions(method=method, sparsity=sparsity, n=n, m=m, schedule=schedule,
                            exclude=tuple(exclude), calibration=calibration, eval=eval, recover=recover,
-                           batch_size=batch_size)
+                           batch_size=batch_size, bias_correction=bias_correction)
     options.check()
     from .prune.methods import method as _method
 

@@ -397,6 +397,8 @@ REPORT_FORMATS = (".json", ".md")
                    "without labels the report gives top-1 agreement with the unpruned model.")
 @click.option("--recover/--no-recover", default=None,
               help="OBS reconstruction and bias correction (default: on when --calibration is given).")
+@click.option("--bias-correction/--no-bias-correction", default=True, show_default=True,
+              help="With recovery: restore each output channel's mean on the calibration data.")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False), help="Write the report (.json or .md).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--quantize", "scheme", default=None,
@@ -409,7 +411,7 @@ REPORT_FORMATS = (".json", ".md")
 @handle_errors
 def prune_command(model: str, output: str, method: str, sparsity: float, n: int, m: int, schedule: str,
                   exclude: tuple[str, ...], calibration: str | None, eval_data: str | None, recover: bool | None,
-                  report_path: str | None, as_json: bool, scheme: str | None, io: str, batch_size: int,
+                  bias_correction: bool, report_path: str | None, as_json: bool, scheme: str | None, io: str, batch_size: int,
                   weights: str | None, input_shape: tuple[str, ...]) -> None:
     """Prune a trained Keras model without TensorFlow and write it with a per-layer report.
 
@@ -427,7 +429,8 @@ def prune_command(model: str, output: str, method: str, sparsity: float, n: int,
 
     shapes = parse_input_shapes(input_shape)
     options = PruneOptions(method=method, sparsity=sparsity, n=n, m=m, schedule=schedule, exclude=exclude,
-                           calibration=calibration, eval=eval_data, recover=recover, batch_size=batch_size)
+                           calibration=calibration, eval=eval_data, recover=recover, batch_size=batch_size,
+                           bias_correction=bias_correction)
     options.check()
     lookup_method(method)
     if scheme is not None:

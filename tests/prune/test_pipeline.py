@@ -61,6 +61,13 @@ def test_bias_correction_restores_the_mean_output() -> None:
     assert not np.array_equal(_consts(r.graph)["probs/bias"], _consts(g)["probs/bias"])
 
 
+def test_bias_correction_can_be_switched_off() -> None:
+    g = graph("digits_mlp")
+    r = prune_graph(g, PruneOptions(sparsity=0.5, calibration=split("digits_mlp", "calib")[0], bias_correction=False))
+    assert not any(s.startswith("bias_correction") for s in r.report["ran"])
+    np.testing.assert_array_equal(_consts(r.graph)["probs/bias"], _consts(g)["probs/bias"])
+
+
 def test_bias_less_conv_corrects_the_batchnorm_mean() -> None:
     g = graph("digits_cnn")
     x = split("digits_cnn", "calib")[0]
