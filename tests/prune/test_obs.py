@@ -80,3 +80,14 @@ def test_reconstruct_keeps_the_best_candidate() -> None:
     cands.append(masked_reconstruct(w, cands[1] == 0, h))
     assert output_error(w - q, h) == min(output_error(w - c, h) for c in cands)
     assert how in ("magnitude mask + least squares", "obs", "obs mask + least squares")
+
+
+def test_large_layers_keep_obs_only(monkeypatch) -> None:
+    from keras2edge.prune import obs
+
+    x, w = _layer(5)
+    h = x.T @ x
+    monkeypatch.setattr(obs, "LS_MAX_FLOPS", 10.0)          # as if the layer were huge
+    assert not obs.ls_affordable(w, h)
+    q, how = reconstruct(w, h, magnitude_zero(w, w.size // 2) == 0, count=w.size // 2)
+    assert how == "obs" and q.size - np.count_nonzero(q) == w.size // 2

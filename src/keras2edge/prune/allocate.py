@@ -9,7 +9,8 @@ pruning. Target sparsity s, prunable weights P -> K = round(s·P) weights remove
   :data:`GLOBAL_CAP` of its weights (further weights come from the next-smallest in other layers);
 * ``auto`` — a sensitivity scan: each layer's output error (:meth:`~.stats.LayerStats.output_error`:
   ‖X·ΔW‖² on calibration data, relative to ‖X·W‖²) at sparsities 0, 5%, ..., 95% (magnitude pruned;
-  with recovery on, after the least-squares update of the weights left, as recovery will leave them),
+  with recovery on, after the least-squares update of the weights left, as recovery will leave them,
+  where that update fits ``obs.LS_MAX_FLOPS``),
   then a greedy allocation: repeatedly take the step (one layer one grid point further) with the
   least added error per removed weight until K weights are removed; the last step is cut to hit K
   exactly. Layers without statistics (no :class:`~.stats.Reduction`) keep the target fraction.
@@ -84,7 +85,7 @@ def sensitivity(targets: list[Target], weights: dict[str, np.ndarray], stats: di
     """Per target with statistics: [(weights removed, relative output error)] along ``grid``, the
     weights removed by magnitude (``recover``: and the rest updated by least squares,
     :func:`~.obs.masked_reconstruct`)."""
-    from .obs import masked_reconstruct
+    from .obs import ls_affordable, masked_reconstruct
 
     curves: dict[str, list[tuple[int, float]]] = {}
     for t in targets:
@@ -97,7 +98,7 @@ def sensitivity(targets: list[Target], weights: dict[str, np.ndarray], stats: di
         for s in grid:
             c = int(round(s * w.size))
             wz = magnitude_zero(w, c)
-            if recover and 0 < c < w.size:
+            if recover and 0 < c < w.size and ls_affordable(matrix(t, w), st.h):
                 wz = masked_reconstruct(matrix(t, w), matrix(t, wz) == 0, st.h).reshape(w.shape)
             dw = matrix(t, w - wz)
             pts.append((c, st.output_error(dw) / base))

@@ -21,9 +21,9 @@ from ..errors import PruneError
 BLOCK = 128
 #: dampening λ, relative to the mean of diag(H)
 DAMP = 0.01
-#: layers with at most this many reduction rows also get the exact least-squares update per column
-#: (one F×F solve per output channel); larger ones keep OBS's own sequential updates
-LS_MAX_ROWS = 2048
+#: the exact least-squares update solves one system of up to F rows per output channel (about F³·N/3
+#: flops for F rows, N outputs); layers above this budget keep OBS's own sequential updates
+LS_MAX_FLOPS = 3e9
 
 
 def _inverse_cholesky(h: np.ndarray, damp: float) -> np.ndarray:
@@ -149,17 +149,23 @@ def paired_error(w: np.ndarray, w0: np.ndarray, h: np.ndarray, g: np.ndarray | N
     return float(np.sum((h @ w) * w) - 2 * np.sum((g @ w0) * w))
 
 
+def ls_affordable(w: np.ndarray, h: np.ndarray) -> bool:
+    """Whether the per-column least-squares update of the (F, N) matrix ``w`` fits :data:`LS_MAX_FLOPS`
+    (always for per-channel H: depthwise columns have KH·KW rows)."""
+    return h.ndim == 3 or w.shape[0] ** 3 * w.shape[1] / 3 <= LS_MAX_FLOPS
+
+
 def reconstruct(w: np.ndarray, h: np.ndarray, magnitude_mask: np.ndarray, *, count: int | None = None,
                 nm: tuple[int, int] | None = None, g: np.ndarray | None = None,
                 damp: float | None = None) -> tuple[np.ndarray, str]:
     """The best of the candidates on the calibration statistics (least :func:`paired_error`):
     the magnitude mask with the least-squares update, and (shared H) OBS on the dense optimum
-    (H⁻¹G·W₀; W₀ itself without ``g``) with its own updates and, when the layer has at most
-    :data:`LS_MAX_ROWS` rows, the least-squares update on the OBS mask. Returns the weights and
+    (H⁻¹G·W₀; W₀ itself without ``g``) with its own updates and, when the layer is within
+    :data:`LS_MAX_FLOPS`, the least-squares update on the OBS mask. Returns the weights and
     which candidate won ("magnitude mask + least squares", "obs", "obs mask + least squares")."""
     lam = DAMP if damp is None else damp
     w0 = np.asarray(w, np.float64)
-    small = h.ndim == 3 or w.shape[0] <= LS_MAX_ROWS
+    small = ls_affordable(w, h)
     cands = [(masked_reconstruct(w0, magnitude_mask, h, lam, g=g), "magnitude mask + least squares")] if small else []
     if h.ndim == 2:
         dense = w0 if g is None else np.linalg.solve(_dampened(h, lam), _rhs(w0, h, g, lam))
@@ -170,4 +176,4 @@ def reconstruct(w: np.ndarray, h: np.ndarray, magnitude_mask: np.ndarray, *, cou
     return min(cands, key=lambda c: paired_error(c[0], w0, h, g))
 
 
-__all__ = ["BLOCK", "DAMP", "LS_MAX_ROWS", "masked_reconstruct", "obs_prune", "output_error", "paired_error", "reconstruct"]
+__all__ = ["BLOCK", "DAMP", "LS_MAX_FLOPS", "ls_affordable", "masked_reconstruct", "obs_prune", "output_error", "paired_error", "reconstruct"]
