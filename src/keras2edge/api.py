@@ -31,8 +31,10 @@ if TYPE_CHECKING:
     from .check import TflmCheck
     from .quantize.report import QuantReport
 
+    from .prune import PruneResult
+
 __all__ = ["BenchResult", "RunOutputs", "bench_tflite", "check_save_path", "check_tflm", "convert_model", "inspect", "inspect_tflite", "load",
-           "optimize", "quantize", "run_tflite", "save"]
+           "optimize", "prune", "quantize", "quantize_pruned", "run_tflite", "save", "save_pruned"]
 
 # Heavy dependencies (h5py, onnx) are imported inside the functions that need them, so that
 # `import keras2edge.runtime` (which imports this package first) stays numpy-only.
@@ -308,3 +310,75 @@ def _globs(value: Sequence[str] | str, what: str) -> tuple[str, ...]:
     if bad:
         raise QuantizationError(f"{what}= takes Keras layer name globs (non-empty strings), got {bad[:3]!r}")
     return items
+
+def prune(model: Graph | str | os.PathLike[str], *, method: str = "magnitude", sparsity: float = 0.5, n: int = 2,
+          m: int = 4, schedule: str = "global", exclude: Sequence[str] = (), calibration: object = None,
+          eval: object = None, recover: bool | None = None, batch_size: int = 32,
+          input_shapes: InputShapes | None = None, bias_correction: bool = True) -> PruneResult:
+    """Post-training pruning without TensorFlow: a new pruned float graph (``model`` untouched) and
+    its report. Save it with :func:`save_pruned` (``.tflite``/``.onnx``: BatchNormalization folded
+    after pruning).
+
+    Args:
+        model: an IR graph or a Keras model file (loaded with the pruning cleanup, BatchNorm not
+            folded, so every weight is still its Keras layer's own).
+        method: a key of ``keras2edge.prune.METHODS``: ``"magnitude"`` (unstructured), ``"nm"``
+            (N:M along the input dimension), ``"channel"`` when registered.
+        sparsity: fraction of weights removed, in [0, 1) (not used by ``"nm"``: 1 - n/m).
+        n, m: keep ``n`` of every ``m`` consecutive input-channel weights (``"nm"``; 1 <= n < m).
+        schedule: magnitude: ``"layer"`` (same fraction per layer), ``"global"`` (one threshold on
+            RMS-normalized magnitudes, at most 95% of a layer), ``"auto"`` (sensitivity scan on
+            ``calibration``).
+        exclude: globs on Keras layer names left dense.
+        calibration: representative inputs (as for :func:`quantize`): recovery and ``"auto"`` use them.
+        eval: data for the report's accuracy (labels: a ``.npz`` with ``labels`` or ``y``, or
+            ``(inputs, labels)``) or top-1 agreement with the unpruned model (no labels).
+        recover: OBS reconstruction and bias correction; None = on when ``calibration`` is given.
+        batch_size: samples run at once.
+        input_shapes: pin input shapes when ``model`` is a file.
+        bias_correction: with recovery, restore each output channel's mean (False: reconstruction only).
+
+    Raises:
+        PruneError: bad options (sparsity outside [0, 1), N >= M, M not dividing a layer's input
+            dimension, an exclude glob matching nothing or everything, ...) or data that does not fit.
+    """
+    from .ir.passes import PassManager
+    from .prune import PruneOptions, prune_graph, prune_passes
+
+    options = PruneOptions(method=method, sparsity=sparsity, n=n, m=m, schedule=schedule,
+                           exclude=tuple(exclude), calibration=calibration, eval=eval, recover=recover,
+                           batch_size=batch_size, bias_correction=bias_correction)
+    options.check()
+    from .prune.methods import method as _method
+
+    _method(method)
+    if isinstance(model, Graph):
+        graph = model
+    else:
+        graph = load(model, input_shapes=input_shapes, cleanup=False)
+        PassManager(prune_passes()).run(graph)
+    return prune_graph(graph, options)
+
+
+def save_pruned(graph: Graph, path: str | os.PathLike[str], *,
+                sources: Sequence[str | os.PathLike[str] | None] = (),
+                source: str | os.PathLike[str] | None = None) -> str:
+    """Write a pruned graph: ``.tflite``/``.onnx`` get BatchNormalization folded first (on a copy,
+    with :func:`optimize`); ``.keras``/``.h5`` are written back into the source Keras file's model
+    (``source``, default the path the importer recorded) by :func:`save`. Returns the path."""
+    ext = os.path.splitext(os.fspath(path))[1].lower()
+    out = graph
+    if ext in (".tflite", ".onnx"):
+        out = graph.copy()
+        optimize(out)
+        return save(out, path, sources=sources)
+    return save(out, path, sources=sources, source=source)
+
+
+def quantize_pruned(graph: Graph, *, scheme: str = "int8", calibration: object = None, io: str = "float",
+                    batch_size: int = 32) -> Graph:
+    """A pruned graph (from :func:`prune`) quantized: BatchNormalization folded (on a copy), then
+    :func:`quantize`. The zeros stay zeros: a zero weight quantizes to 0 with any scale."""
+    folded = graph.copy()
+    optimize(folded)
+    return quantize(folded, calibration=calibration, scheme=scheme, io=io, batch_size=batch_size)

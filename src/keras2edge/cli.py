@@ -429,5 +429,103 @@ def _write_report(rep: Any, path: str, inputs: tuple[str | None, ...]) -> None:
     write_atomic(path, text.encode(), inputs=inputs)
 
 
+REPORT_FORMATS = (".json", ".md")
+
+
+@main.command("prune")
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="Output file: .tflite or .onnx (BatchNormalization folded after pruning); .h5/.keras when "
+                   "keras2edge.save writes them.")
+@click.option("--method", default="magnitude", show_default=True,
+              help="A registered pruning method: magnitude (unstructured), nm (N:M), channel (structured).")
+@click.option("--sparsity", type=float, default=0.5, show_default=True,
+              help="Fraction of weights removed, in [0, 1) (magnitude; channel: of output channels).")
+@click.option("--n", "n", type=int, default=2, show_default=True, help="N:M: weights kept per group.")
+@click.option("--m", "m", type=int, default=4, show_default=True, help="N:M: group size along the input dimension.")
+@click.option("--schedule", default="global", show_default=True,
+              help="Magnitude: layer (same fraction per layer), global (one threshold), auto (sensitivity scan; "
+                   "needs --calibration).")
+@click.option("--exclude", multiple=True, metavar="GLOB", help="Keras layer names (globs) left dense (repeatable).")
+@click.option("--calibration", type=click.Path(),
+              help="Representative inputs (.npy, .npz keyed by input name, or a folder): recovery and --schedule auto.")
+@click.option("--eval", "eval_data", type=click.Path(dir_okay=False),
+              help="Eval inputs as .npz (keys = input names) with labels under 'labels' or 'y' for accuracy; "
+                   "without labels the report gives top-1 agreement with the unpruned model.")
+@click.option("--recover/--no-recover", default=None,
+              help="OBS reconstruction and bias correction (default: on when --calibration is given).")
+@click.option("--bias-correction/--no-bias-correction", default=True, show_default=True,
+              help="With recovery: restore each output channel's mean on the calibration data.")
+@click.option("--report", "report_path", type=click.Path(dir_okay=False), help="Write the report (.json or .md).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--quantize", "scheme", default=None,
+              help="Then quantize the pruned model (int8 needs --calibration; dynamic, float16) before writing it.")
+@click.option("--io", type=click.Choice(["float", "int8", "uint8"]), default="float", show_default=True,
+              help="With --quantize int8: type of the model's inputs and outputs.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True, help="Samples run at once.")
+@click.option("--weights", type=click.Path(dir_okay=False), help="Weights file for an architecture JSON.")
+@click.option("--input-shape", "input_shape", multiple=True, metavar="NAME:D0,D1,...", help="Pin an input's shape.")
+@handle_errors
+def prune_command(model: str, output: str, method: str, sparsity: float, n: int, m: int, schedule: str,
+                  exclude: tuple[str, ...], calibration: str | None, eval_data: str | None, recover: bool | None,
+                  bias_correction: bool, report_path: str | None, as_json: bool, scheme: str | None, io: str, batch_size: int,
+                  weights: str | None, input_shape: tuple[str, ...]) -> None:
+    """Prune a trained Keras model without TensorFlow and write it with a per-layer report.
+
+    \b
+    keras2edge prune model.keras --sparsity 0.5 -o pruned.tflite --calibration calib.npz --eval test.npz
+    keras2edge prune model.keras --method nm --n 2 --m 4 -o pruned.onnx --exclude 'stem*'
+    keras2edge prune model.keras --sparsity 0.5 --calibration calib.npy --quantize int8 -o pruned_int8.tflite
+    """
+    from .errors import PruneError
+    from .fileio import check_output, write_atomic
+    from .ir.passes import PassManager
+    from .prune import PruneOptions, prune_graph, prune_passes
+    from .prune.methods import method as lookup_method
+    from .prune.report import to_markdown
+
+    shapes = parse_input_shapes(input_shape)
+    options = PruneOptions(method=method, sparsity=sparsity, n=n, m=m, schedule=schedule, exclude=exclude,
+                           calibration=calibration, eval=eval_data, recover=recover, batch_size=batch_size,
+                           bias_correction=bias_correction)
+    options.check()
+    lookup_method(method)
+    if scheme is not None:
+        from .quantize import QuantizeOptions, check_options
+
+        check_options(QuantizeOptions(scheme=scheme, io=io, batch_size=batch_size))
+        if scheme == "int8" and calibration is None:
+            raise PruneError("--quantize int8 needs --calibration data")
+    sources = (model, weights, calibration, eval_data)
+    api.check_save_path(output, sources, keras=scheme is None)  # a quantized model is not a Keras file
+    if report_path is not None:
+        if os.path.splitext(report_path)[1].lower() not in REPORT_FORMATS:
+            raise PruneError(f"--report {report_path!r}: the report is written as .json or .md")
+        if os.path.abspath(report_path) == os.path.abspath(output):
+            raise PruneError(f"--report {report_path!r} is the output model file")
+        check_output(report_path, inputs=sources)
+    for what, path in (("--calibration", calibration), ("--eval", eval_data)):
+        if path is not None and not os.path.exists(path):
+            raise PruneError(f"{what} {path!r}: no such file or folder")
+    t0 = time.perf_counter()
+    graph = api.load(model, weights, input_shapes=shapes, cleanup=False)
+    PassManager(prune_passes()).run(graph)
+    result = prune_graph(graph, options)
+    if scheme is None:
+        api.save_pruned(result.graph, output, sources=sources, source=model)
+    else:
+        api.save(api.quantize_pruned(result.graph, scheme=scheme, calibration=calibration, io=io,
+                                     batch_size=batch_size), output, sources=sources)
+    report = dict(result.report, output=output, quantize=scheme, seconds=round(time.perf_counter() - t0, 3))
+    if report_path is not None:
+        text = json.dumps(report, indent=2) if report_path.lower().endswith(".json") else to_markdown(report)
+        write_atomic(report_path, text.encode(), inputs=sources)
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+        return
+    click.echo(to_markdown(report), nl=False)
+    click.echo(f"Wrote {output} in {report['seconds']:.2f} s")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
