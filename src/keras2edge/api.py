@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from .arguments import check_input_shapes
 from .bench import BenchResult, bench_tflite
-from .errors import ModelFormatError, RuntimeModelError
+from .errors import ModelFormatError, OptionError, RuntimeModelError
 from .fileio import check_output
 from .ir import Graph
 from .ir.passes import optimize
@@ -74,7 +74,8 @@ def load(model: str | os.PathLike[str], weights: str | os.PathLike[str] | None =
 
 
 def save(graph: Graph, path: str | os.PathLike[str], *, opset: int | None = None,
-         nchw_inputs: bool = False, sources: Sequence[str | os.PathLike[str] | None] = ()) -> str:
+         nchw_inputs: bool = False, sources: Sequence[str | os.PathLike[str] | None] = (),
+         sparse: bool = False) -> str:
     """Write ``graph`` to ``path``; the format follows the extension (``.onnx`` or ``.tflite``).
 
     ``opset`` and ``nchw_inputs`` apply to ONNX only; a ``.tflite`` file is float32 with builtin
@@ -85,8 +86,13 @@ def save(graph: Graph, path: str | os.PathLike[str], *, opset: int | None = None
     ``path`` is checked before the graph is emitted and again when it is written (see
     ``keras2edge.fileio``): never one of ``sources`` (the files the graph was read from), a FIFO,
     a device, a folder or a read-only file. Returns the path written.
+
+    ``sparse`` (``.tflite`` only): float32 weights with exact zeros (pruned) are stored sparse, read
+    through DENSIFY, where that makes the file smaller (LiteRT runs it; TFLite Micro does not:
+    ``keras2edge check --target tflm`` says so). See ``docs/sparsity.md``.
     """
     p, ext = _check_save_args(path, opset, sources)
+    _check_sparse(p, ext, sparse)
     if ext == ".onnx":
         from .convert.onnx import save_onnx
 
@@ -94,7 +100,7 @@ def save(graph: Graph, path: str | os.PathLike[str], *, opset: int | None = None
     else:
         from .convert.tflite import save_tflite
 
-        save_tflite(graph, p, inputs=sources)
+        save_tflite(graph, p, inputs=sources, sparse=sparse)
     return p
 
 
@@ -123,16 +129,17 @@ def _check_save_args(path: str | os.PathLike[str], opset: int | None,
 def convert_model(model: str | os.PathLike[str], output: str | os.PathLike[str], *,
             weights: str | os.PathLike[str] | None = None, input_shapes: InputShapes | None = None,
             opset: int | None = None, nchw_inputs: bool = False, backend: str | None = None,
-            limits: Limits | None = None, allow_nonfinite: bool = False) -> Graph:
-    """Load ``model`` and save it to ``output`` in one step; returns the converted graph.
+            limits: Limits | None = None, allow_nonfinite: bool = False, sparse: bool = False) -> Graph:
+    """Load ``model`` and save it to ``output`` in one step; returns the converted graph
+    (``sparse``: see :func:`save`).
 
     The arguments and the output path are checked before the model is read: the output may not be
     the model or the weights file (see :func:`save`).
     """
-    _check_save_args(output, opset, (model, weights))
+    _check_sparse(os.fspath(output), _check_save_args(output, opset, (model, weights))[1], sparse)
     graph = load(model, weights, input_shapes=input_shapes, backend=backend, limits=limits,
                  allow_nonfinite=allow_nonfinite)
-    save(graph, output, opset=opset, nchw_inputs=nchw_inputs, sources=(model, weights))
+    save(graph, output, opset=opset, nchw_inputs=nchw_inputs, sources=(model, weights), sparse=sparse)
     return graph
 
 
@@ -245,3 +252,10 @@ def _naming_the_file(path: str | os.PathLike[str]) -> Iterator[None]:
         if p in str(e):
             raise
         raise type(e)(f"{p!r}: {e}") from e
+
+
+def _check_sparse(path: str, ext: str, sparse: bool) -> None:
+    """``sparse`` is for ``.tflite`` outputs only (checked before any work)."""
+    if sparse and ext != ".tflite":
+        raise OptionError(f"cannot write {path!r} with sparse weights: they are written to .tflite only (onnx's "
+                          "full checker rejects a sparse_initializer read by Conv/Gemm/MatMul; docs/sparsity.md)")
