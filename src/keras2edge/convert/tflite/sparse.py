@@ -161,6 +161,10 @@ def sparsify_model(model: Model) -> SparseReport:
             report.weights.append(SparseWeight(t.name, tuple(t.shape), zeros, dense, dense, False, None,
                                                "not a weight that can be stored sparse"))
             continue
+        if not np.any(w):
+            why = "kept dense: all zeros (a sparse constant needs a stored value: an empty buffer reads as no data)"
+            report.weights.append(SparseWeight(t.name, tuple(t.shape), zeros, dense, dense, False, None, why))
+            continue
         costs = [_level_cost(w, k)[0] for k in range(w.ndim)]
         k = int(np.argmin(costs))
         sparse_bytes = costs[k] + SPARSE_OVERHEAD
