@@ -116,7 +116,8 @@ def zero_weights(graph, how: str):  # noqa: ANN001, ANN201 - an IR Graph in, the
     ``Graph.replace_const``), the way pruning leaves them: ``"magnitude:0.75"`` zeroes the 75 % smallest
     magnitudes of each weight; ``"nm:2:4"`` keeps the N largest of every M consecutive weights along the
     input-channel axis (the op spec's ``WeightAxes.in_axis``; per output channel for depthwise);
-    ``"rows:0.5"`` zeroes half the input channels entirely. Returns ``graph``."""
+    ``"rows:0.5"`` zeroes half the input channels entirely, ``"outputs:0.5"`` half the output channels
+    (``WeightAxes.out_axis``; one is always kept). Returns ``graph``."""
     import numpy as np
 
     from keras2edge.ir.ops.core import op_spec
@@ -142,13 +143,16 @@ def zero_weights(graph, how: str):  # noqa: ANN001, ANN201 - an IR Graph in, the
             order = np.argsort(np.abs(groups), axis=-1)
             np.put_along_axis(groups, order[..., :m - n], 0.0, axis=-1)
             a = np.ascontiguousarray(np.moveaxis(groups.reshape(moved.shape), -1, axis))
-        elif kind == "rows":
-            if axes.in_axis is None:
+        elif kind in ("rows", "outputs"):
+            axis = axes.in_axis if kind == "rows" else axes.out_axis
+            if axis is None:
                 continue
-            c = a.shape[axes.in_axis]
-            drop = np.arange(c)[: int(c * float(args[0]))] * 2 % c
+            c = a.shape[axis]
+            drop = np.unique(np.arange(c)[: int(c * float(args[0]))] * 2 % c)
+            if kind == "outputs" and drop.size == c:
+                drop = drop[1:]
             idx = [slice(None)] * a.ndim
-            idx[axes.in_axis] = np.unique(drop)
+            idx[axis] = drop
             a[tuple(idx)] = 0
         else:
             raise ValueError(how)
