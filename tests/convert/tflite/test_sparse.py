@@ -19,7 +19,7 @@ import pytest
 import keras2edge
 from keras2edge.check.support import UNSUPPORTED, WRONG, check_op
 from keras2edge.convert.tflite import tflite_bytes, to_tflite, write_model
-from keras2edge.convert.tflite.sparse import SPARSE_OVERHEAD, encode, sparsify_model
+from keras2edge.convert.tflite.sparse import SPARSE_OVERHEAD, candidates, encode, sparsify_model
 from keras2edge.errors import OptionError, UnsupportedOpError
 from keras2edge.runtime import Interpreter
 from keras2edge.runtime.model import Operator, OperatorCode, Tensor
@@ -92,21 +92,24 @@ def test_reader_keeps_the_sparsity_and_densifies_exactly() -> None:
     assert checked == op_names(m).count("DENSIFY") > 0
 
 
-@pytest.mark.parametrize("k", [0, 1, 2, 3])
-def test_every_sparse_level_runs_in_litert(k: int) -> None:
-    """Each choice of the SPARSE_CSR level (dims before it dense, dims after it dense inside each kept
-    slice) as LiteRT's DENSIFY reads it, on a conv weight (OHWI)."""
+@pytest.mark.parametrize("order,k", candidates(4), ids=str)
+def test_every_encoding_runs_in_litert(order: tuple[int, ...], k: int) -> None:
+    """Each encoding the writer chooses from (traversal order, SPARSE_CSR level; levels before it dense,
+    levels after it dense inside each kept slice) as LiteRT's DENSIFY reads it, on a conv weight (OHWI)."""
     rng = np.random.default_rng(k)
     g = _model("digits_cnn", None)
     model = to_tflite(g)
     sg = model.subgraphs[0]
-    conv = next(op for op, n in zip(sg.operators, op_names(model)) if n == "CONV_2D")
+    conv = next(op for op, n in zip(sg.operators, op_names(model))
+                if n == "CONV_2D" and sg.tensors[op.inputs[1]].shape[3] >= 3)
     wi = conv.inputs[1]
     t = sg.tensors[wi]
     w = np.array(model.tensor_data(0, conv.inputs[1]))
     w[rng.random(w.shape) < 0.6] = 0
-    values, sparsity = encode(w, k)
+    w[..., 2] = 0
+    values, sparsity = encode(w, k, order)
     assert [d.format for d in sparsity.dim_metadata] == [int(j == k) for j in range(4)]
+    assert sparsity.traversal_order == order
     model.buffers[t.buffer] = w.view(np.uint8).ravel()
     dense = write_model(model)
     model.buffers[t.buffer] = values.view(np.uint8).ravel()

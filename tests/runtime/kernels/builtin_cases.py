@@ -247,11 +247,12 @@ case("dw_einsum_dilated", "DEPTHWISE_CONV_2D", [X((1, 10, 10, 48)), w(1, 3, 3, 4
 
 
 # ------------------------------------------------------------------------------------------ DENSIFY
-def sparse_csr(a: np.ndarray, k: int) -> Sparse:
-    """``a`` stored with dim ``k`` SPARSE_CSR (the TFLite emitter's encoding, convert/tflite/sparse.py)."""
+def sparse_csr(a: np.ndarray, k: int, order: tuple[int, ...] | None = None) -> Sparse:
+    """``a`` traversed in ``order`` with level ``k`` SPARSE_CSR (the TFLite emitter's encoding,
+    convert/tflite/sparse.py)."""
     from keras2edge.convert.tflite.sparse import encode
 
-    return Sparse(a, *encode(a, k))
+    return Sparse(a, *encode(a, k, order))
 
 
 def sparse_blocks(a: np.ndarray, block: int) -> Sparse:
@@ -273,8 +274,11 @@ _sp = w(6, 3, 3, 5)
 _sp[R.random(_sp.shape) < 0.7] = 0
 case("densify_conv_csr_last", "DENSIFY", [sparse_csr(_sp, 3)])
 case("densify_conv_csr_first", "DENSIFY", [sparse_csr(_sp, 0)])
+case("densify_conv_input_channels_first", "DENSIFY", [sparse_csr(_sp, 0, (3, 0, 1, 2))])
+case("densify_conv_order_2013", "DENSIFY", [sparse_csr(_sp, 1, (2, 0, 1, 3))])
 _fc = w(8, 16)
 _fc[:, 4:12] = 0
 _fc[3] = 0
 case("densify_fc_csr", "DENSIFY", [sparse_csr(_fc, 1)])
+case("densify_fc_columns_first", "DENSIFY", [sparse_csr(_fc, 0, (1, 0))])
 case("densify_fc_blocks_1x4", "DENSIFY", [sparse_blocks(_fc, 4)])

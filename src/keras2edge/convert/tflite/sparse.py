@@ -12,10 +12,12 @@ Micro has no DENSIFY kernel (``keras2edge check --target tflm`` says so).
 
 Candidates: the float32 weight (input 1) of CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED — the ops
 whose sparse weights were run in LiteRT (tests/convert/tflite/test_sparse.py). Encoding (one sparse
-level, all others DENSE, natural traversal order, no blocks): the level ``k`` that gives the fewest
-bytes, i.e. dims ``< k`` dense, dim ``k`` SPARSE_CSR over the slices ``w[..., j, ...]`` holding a
-non-zero, dims ``> k`` dense inside each kept slice. ``k = rank - 1`` is plain CSR (unstructured and
-N:M sparsity), ``k = 0`` keeps whole non-zero output channels (channel-pruned weights). Indices and
+level, all others DENSE, no blocks), the one of :func:`candidates` that gives the fewest bytes: in
+the natural traversal order, level ``k`` SPARSE_CSR over the slices ``w[..., j, ...]`` holding a
+non-zero, levels before it dense, levels after it dense inside each kept slice (``k = rank - 1`` is
+plain CSR: unstructured and N:M sparsity; ``k = 0`` keeps whole non-zero output channels); or one
+dim traversed first and sparse (whole zero input channels: dim 1 of FULLY_CONNECTED, 3 of CONV_2D,
+``traversal_order`` (3, 0, 1, 2)). Indices and
 segments take the narrowest SparseIndexVector type (uint8, uint16, int32). A weight stays dense
 when its sparse form (values + indices + segments + :data:`SPARSE_OVERHEAD` for the tables, the
 DENSIFY operator and the dense tensor) is not smaller, and the report says so.
@@ -59,7 +61,7 @@ class SparseWeight:
     dense_bytes: int
     stored_bytes: int  # bytes in the file: the dense data, or the sparse data plus SPARSE_OVERHEAD
     sparse: bool
-    sparse_dim: int | None  # the SPARSE_CSR level, when stored sparse
+    sparse_dim: int | None  # the tensor dim stored SPARSE_CSR, when stored sparse
     reason: str
 
 
@@ -91,30 +93,40 @@ def index_dtype(max_value: int) -> np.dtype:
     raise ValueError(f"index {max_value} does not fit a SparseIndexVector (int32)")
 
 
-def _level_cost(w: np.ndarray, k: int) -> tuple[int, np.ndarray]:
-    """(bytes of the encoding with dim ``k`` sparse, mask of kept slices shaped ``w.shape[:k + 1]``)."""
-    keep = (w != 0).reshape(*w.shape[:k + 1], -1).any(axis=-1)
+def candidates(ndim: int) -> list[tuple[tuple[int, ...], int]]:
+    """The encodings considered, as (traversal order, sparse level): the natural order with any level
+    sparse, and each other dim moved first and sparse (whole input channels of a FULLY_CONNECTED or
+    CONV_2D weight: its dim 1 or 3)."""
+    natural = tuple(range(ndim))
+    return [(natural, k) for k in range(ndim)] + \
+        [((d, *(a for a in natural if a != d)), 0) for d in range(1, ndim)]
+
+
+def _cost(w: np.ndarray, order: tuple[int, ...], k: int) -> int:
+    """Bytes of values, indices and segments of ``encode(w, k, order)``."""
+    wt = w.transpose(order)
+    keep = (wt != 0).reshape(*wt.shape[:k + 1], -1).any(axis=-1)
     kept = int(keep.sum())
-    inner = math.prod(w.shape[k + 1:])
-    parents = math.prod(w.shape[:k])
-    cost = kept * inner * w.dtype.itemsize + kept * index_dtype(max(w.shape[k] - 1, 0)).itemsize \
-        + (parents + 1) * index_dtype(kept).itemsize
-    return cost, keep
+    return kept * math.prod(wt.shape[k + 1:]) * w.dtype.itemsize \
+        + kept * index_dtype(max(wt.shape[k] - 1, 0)).itemsize + (math.prod(wt.shape[:k]) + 1) * index_dtype(kept).itemsize
 
 
-def encode(w: np.ndarray, k: int) -> tuple[np.ndarray, Sparsity]:
-    """``w`` with dims ``< k`` dense, dim ``k`` SPARSE_CSR, dims ``> k`` dense: (stored values, sparsity)."""
-    keep = (w != 0).reshape(*w.shape[:k + 1], -1).any(axis=-1)
-    rows = keep.reshape(-1, w.shape[k])  # one row per parent position (dims < k)
+def encode(w: np.ndarray, k: int, order: tuple[int, ...] | None = None) -> tuple[np.ndarray, Sparsity]:
+    """``w`` traversed in ``order`` (default: natural), levels ``< k`` dense, level ``k`` SPARSE_CSR over
+    the slices holding a non-zero, levels ``> k`` dense inside them: (stored values, sparsity)."""
+    order = tuple(range(w.ndim)) if order is None else tuple(order)
+    wt = w.transpose(order)
+    keep = (wt != 0).reshape(*wt.shape[:k + 1], -1).any(axis=-1)
+    rows = keep.reshape(-1, wt.shape[k])  # one row per parent position (levels < k)
     counts = rows.sum(axis=1)
     segments = np.concatenate([[0], np.cumsum(counts)])
     indices = np.nonzero(rows)[1]
-    values = w.reshape(rows.shape[0], w.shape[k], -1)[rows].ravel()
-    dims = [DimensionMetadata(DENSE, int(d)) for d in w.shape[:k]]
+    values = np.ascontiguousarray(wt).reshape(rows.shape[0], wt.shape[k], -1)[rows].ravel()
+    dims = [DimensionMetadata(DENSE, int(d)) for d in wt.shape[:k]]
     dims.append(DimensionMetadata(SPARSE_CSR, 0, segments.astype(index_dtype(int(segments[-1]))),
-                                  indices.astype(index_dtype(max(w.shape[k] - 1, 0)))))
-    dims += [DimensionMetadata(DENSE, int(d)) for d in w.shape[k + 1:]]
-    return np.ascontiguousarray(values), Sparsity(traversal_order=tuple(range(w.ndim)), dim_metadata=dims)
+                                  indices.astype(index_dtype(max(wt.shape[k] - 1, 0)))))
+    dims += [DimensionMetadata(DENSE, int(d)) for d in wt.shape[k + 1:]]
+    return np.ascontiguousarray(values), Sparsity(traversal_order=order, dim_metadata=dims)
 
 
 def _weight_array(model: Model, t: Tensor) -> np.ndarray:
@@ -133,7 +145,7 @@ def sparsify_model(model: Model) -> SparseReport:
     """
     sg = model.subgraphs[0]
     names = [schema.op_name(c.builtin_code) for c in model.operator_codes]
-    candidates: dict[int, str] = {}
+    weights: dict[int, str] = {}  # weight tensor -> the op reading it
     for op in sg.operators:
         name = names[op.opcode_index]
         k = SPARSE_WEIGHT_INPUTS.get(name)
@@ -148,11 +160,11 @@ def sparsify_model(model: Model) -> SparseReport:
                 "sparse weights are written for float32 weights only (LiteRT's default XNNPACK kernels fail to "
                 "prepare an integer op fed by DENSIFY, TFLite Micro has no DENSIFY); save the quantized model "
                 "without sparse=True / --sparse", op="DENSIFY")
-        candidates.setdefault(op.inputs[k], name)
+        weights.setdefault(op.inputs[k], name)
     outputs = set(sg.outputs)
     report = SparseReport()
     densify_ops: list[Operator] = []
-    for ti, opname in candidates.items():
+    for ti, opname in weights.items():
         t = sg.tensors[ti]
         w = _weight_array(model, t)
         dense = int(w.nbytes)
@@ -165,16 +177,18 @@ def sparsify_model(model: Model) -> SparseReport:
             why = "kept dense: all zeros (a sparse constant needs a stored value: an empty buffer reads as no data)"
             report.weights.append(SparseWeight(t.name, tuple(t.shape), zeros, dense, dense, False, None, why))
             continue
-        costs = [_level_cost(w, k)[0] for k in range(w.ndim)]
-        k = int(np.argmin(costs))
-        sparse_bytes = costs[k] + SPARSE_OVERHEAD
+        options = candidates(w.ndim)
+        costs = [_cost(w, order, k) for order, k in options]
+        best = int(np.argmin(costs))
+        order, k = options[best]
+        sparse_bytes = costs[best] + SPARSE_OVERHEAD
         if sparse_bytes >= dense:
             why = (f"kept dense: {zeros:.0%} zeros, the sparse form would take {sparse_bytes} bytes "
                    f"(>= {dense} dense)")
             log.info("%s: %s", t.name, why)
             report.weights.append(SparseWeight(t.name, tuple(t.shape), zeros, dense, dense, False, None, why))
             continue
-        values, sparsity = encode(w, k)
+        values, sparsity = encode(w, k, order)
         raw = values.view(np.uint8).ravel()
         shared = any(j != ti and u.buffer == t.buffer for j, u in enumerate(sg.tensors))
         if shared:
@@ -191,8 +205,9 @@ def sparsify_model(model: Model) -> SparseReport:
         for op in sg.operators:
             op.inputs = tuple(dense_ti if i == ti else i for i in op.inputs)
         densify_ops.append(Operator(opcode_index=-1, inputs=(ti,), outputs=(dense_ti,)))
-        report.weights.append(SparseWeight(t.name, tuple(t.shape), zeros, dense, sparse_bytes, True, k,
-                                           f"sparse along dim {k} of {opname} weight {list(t.shape)}"))
+        report.weights.append(SparseWeight(t.name, tuple(t.shape), zeros, dense, sparse_bytes, True, order[k],
+                                           f"sparse along dim {order[k]} of {opname} weight {list(t.shape)}"
+                                           + ("" if order == tuple(range(w.ndim)) else f", traversal {list(order)}")))
     if densify_ops:
         code = schema.op_code("DENSIFY")
         found = [i for i, c in enumerate(model.operator_codes) if c.builtin_code == code]
