@@ -10,10 +10,11 @@ big enough to time (32x32x64 input, 3x3 conv 64->128, two 1x1 convs 128->256->25
 256->1024->1000). Patterns (``tests/convert/tflite/helpers.zero_weights``): magnitude 50/75/90 %, 2:4
 along the input channels, half the input channels zero (``rows``), half the output channels zero
 (``outputs``). Sizes: the float32 file dense and with ``sparse=True`` (int8 files are never written
-sparse). Times: median of ``--runs`` single-sample runs, one thread, zero skipping on and off
+sparse). Times: median of ``--runs`` single-sample runs, one thread, this thread's CPU time, zero skipping on and off
 (``runtime.kernels.zeroskip.ENABLED``), float32 and int8 (keras2edge's quantizer, calibrated on random
 inputs for ``wide``). A last table times a 2:4 FULLY_CONNECTED done as a gather in NumPy against the
-dense BLAS GEMM: why scattered zeros are not skipped.
+dense BLAS GEMM: why scattered zeros are not skipped; another times one FULLY_CONNECTED / CONV_2D with
+1/16 .. 1/2 of its input channels zero, skipping forced on and off (where ``MIN_SKIPPED`` comes from).
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
+#: This thread's CPU time: steadier than wall time on a shared machine (BLAS runs in this thread with
+#: OMP_NUM_THREADS=1 / OPENBLAS_NUM_THREADS=1).
+CLOCK = time.thread_time
 sys.path.insert(0, str(REPO))
 
 PATTERNS = {"dense": (), "magnitude 50%": ("magnitude:0.5",), "magnitude 75%": ("magnitude:0.75",),
@@ -84,13 +88,13 @@ def timed(data: bytes, x: np.ndarray, runs: int, skip: bool) -> float:
     zeroskip.ENABLED = skip
     try:
         it = Interpreter(data, num_threads=1)
-        sample = x[:1]
+        sample = x
         it.run(sample)
         times = []
         for _ in range(runs):
-            t0 = time.perf_counter()
+            t0 = CLOCK()
             it.run(sample)
-            times.append(time.perf_counter() - t0)
+            times.append(CLOCK() - t0)
     finally:
         zeroskip.ENABLED = True
     return statistics.median(times) * 1e3
@@ -117,11 +121,42 @@ def measure(runs: int, only: tuple[str, ...] = ()) -> dict[str, list[dict[str, o
             row = {"model": name, "pattern": label, "dense_bytes": len(dense), "sparse_bytes": len(sparse),
                    "saved": 1 - len(sparse) / len(dense),
                    "sparse_weights": f"{sum(w.sparse for w in report.weights)}/{len(report.weights)}",
-                   "float_ms": timed(dense, calib, runs, False), "float_skip_ms": timed(dense, calib, runs, True),
-                   "int8_ms": timed(q, calib, runs, False), "int8_skip_ms": timed(q, calib, runs, True)}
+                   "float_ms": timed(dense, calib[:1], runs, False), "float_skip_ms": timed(dense, calib[:1], runs, True),
+                   "int8_ms": timed(q, calib[:1], runs, False), "int8_skip_ms": timed(q, calib[:1], runs, True)}
             rows.append(row)
             print(json.dumps(row), flush=True)
-    return {"models": rows, "nm_gather": nm_gather(runs)}
+    return {"models": rows, "threshold": threshold(runs), "nm_gather": nm_gather(runs)}
+
+
+def threshold(runs: int) -> list[dict[str, object]]:
+    """One float32 FULLY_CONNECTED / CONV_2D with a fraction of its input channels zero, skipping forced
+    on (``MIN_SKIPPED`` 0) and off: where skipping starts to pay."""
+    from keras2edge.runtime.kernels import zeroskip
+    from tests.runtime.helpers import Out, X, op_model, to_bytes
+
+    rng = np.random.default_rng(0)
+    conv = {"padding": 0, "stride_h": 1, "stride_w": 1, "dilation_h_factor": 1, "dilation_w_factor": 1}
+    cases = [("FULLY_CONNECTED", (1, 1024), (1024, 1024), 1, {}), ("FULLY_CONNECTED", (32, 1024), (1024, 1024), 1, {}),
+             ("CONV_2D", (1, 16, 16, 128), (128, 3, 3, 128), 3, conv)]
+    out = []
+    saved = zeroskip.MIN_SKIPPED
+    zeroskip.MIN_SKIPPED = 0.0
+    try:
+        for op, shape, wshape, axis, opts in cases:
+            for frac in (1 / 16, 1 / 8, 1 / 4, 1 / 2):
+                w = rng.standard_normal(wshape).astype(np.float32)
+                idx: list[object] = [slice(None)] * len(wshape)
+                idx[axis] = np.arange(int(wshape[axis] * frac))
+                w[tuple(idx)] = 0
+                data = to_bytes(op_model(op, [X(shape), w, np.zeros(wshape[0], np.float32)], [Out()], opts))
+                x = rng.standard_normal(shape).astype(np.float32)
+                row = {"op": op, "input": list(shape), "zero_input_channels": frac,
+                       "plain_ms": timed(data, x, runs, False), "skip_ms": timed(data, x, runs, True)}
+                out.append(row)
+                print(json.dumps(row), flush=True)
+    finally:
+        zeroskip.MIN_SKIPPED = saved
+    return out
 
 
 def nm_gather(runs: int) -> list[dict[str, object]]:
@@ -150,9 +185,9 @@ def nm_gather(runs: int) -> list[dict[str, object]]:
         for fn in (dense, gather):
             ts = []
             for _ in range(runs):
-                t0 = time.perf_counter()
+                t0 = CLOCK()
                 fn()
-                ts.append(time.perf_counter() - t0)
+                ts.append(CLOCK() - t0)
             t[fn.__name__] = statistics.median(ts) * 1e3
         out.append({"batch": batch, "dense_blas_ms": t["dense"], "nm_gather_ms": t["gather"]})
         print(json.dumps(out[-1]), flush=True)

@@ -11,7 +11,7 @@ Everything a hostile file can declare is checked before anything is allocated (:
 the traversal order is a permutation, block dims divide their tensor dims, each level's size agrees
 with the shape, segments start at 0, never decrease and end at the number of indices, indices are
 in range and strictly increasing within a segment (no duplicate positions), the buffer holds every
-stored value, and the dense size is held to :class:`~.limits.Limits`. Densifying is vectorized: one
+stored value, and the dense size and the walk's index arrays are held to :class:`~.limits.Limits`. Densifying is vectorized: one
 position array and one flat-index array per level, never more elements than the dense tensor.
 """
 
@@ -86,11 +86,17 @@ def level_sizes(sp: Sparsity, shape: tuple[int, ...], where: str) -> list[int]:
 
 def check_sparsity(sp: Sparsity, shape: tuple[int, ...], where: str) -> int:
     """Validate ``sp`` against a tensor of ``shape``; returns how many values the buffer must store."""
+    return _walk(sp, shape, where)[0]
+
+
+def _walk(sp: Sparsity, shape: tuple[int, ...], where: str) -> tuple[int, int]:
+    """(stored values, the most nodes any level has): the checks of :func:`check_sparsity`."""
     sizes = level_sizes(sp, shape, where)
-    parents = 1
+    parents = widest = 1
     for i, (md, size) in enumerate(zip(sp.dim_metadata, sizes)):
         if md.format == DENSE:
             parents *= size
+            widest = max(widest, parents)
             continue
         seg, idx = md.array_segments, md.array_indices
         if seg is None or idx is None:
@@ -114,7 +120,8 @@ def check_sparsity(sp: Sparsity, shape: tuple[int, ...], where: str) -> int:
                 raise RuntimeModelError(f"{where}: dim_metadata[{i}].array_indices must increase strictly "
                                         "within a segment (duplicate or unsorted positions)")
         parents = int(idx.size)
-    return parents
+        widest = max(widest, parents)
+    return parents, widest
 
 
 def densify(raw: np.ndarray, tensor: Tensor, where: str, limits: Limits | None = None) -> np.ndarray:
@@ -131,9 +138,12 @@ def densify(raw: np.ndarray, tensor: Tensor, where: str, limits: Limits | None =
         raise RuntimeModelError(f"{where}: sparse {tensor_type_name(tensor.type)} tensors are not supported")
     dtype = NUMPY_DTYPES[tensor.type]
     shape = tuple(int(d) for d in tensor.shape)
-    nvals = check_sparsity(sp, shape, where)
+    nvals, widest = _walk(sp, shape, where)
     total = math.prod(shape)
-    resolve(limits).check(total * dtype.itemsize, f"{where}: the dense form of sparse tensor {list(shape)} {dtype}")
+    limit = resolve(limits)
+    limit.check(total * dtype.itemsize, f"{where}: the dense form of sparse tensor {list(shape)} {dtype}")
+    # the walk holds a position and a flat index (int64) per node of a level, and temporaries as large
+    limit.check(32 * widest, f"{where}: densifying sparse tensor {list(shape)} ({widest} nodes at its widest level)")
     if raw.size < nvals * dtype.itemsize:
         raise RuntimeModelError(f"{where}: buffer holds {raw.size} bytes, the {nvals} stored "
                                 f"{tensor_type_name(tensor.type)} values need {nvals * dtype.itemsize}")

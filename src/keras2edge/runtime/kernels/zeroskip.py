@@ -38,7 +38,7 @@ from .base import EvalFn, OpContext, PrepareFn, TensorSpec
 #: Switch for measurements and tests (``bench/sparsity.py`` times both paths); on by default.
 ENABLED = True
 #: Skip only when at least this fraction of the GEMM's multiply-adds goes (measured: docs/sparsity.md).
-MIN_SKIPPED = 0.125
+MIN_SKIPPED = 0.25
 
 
 @dataclass(frozen=True)
