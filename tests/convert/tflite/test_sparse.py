@@ -150,6 +150,12 @@ def test_save_and_cli(tmp_path: Path) -> None:
     keras2edge.save(g, sparse, sparse=True)
     assert sparse.stat().st_size < 0.6 * dense.stat().st_size
     assert sparse.read_bytes() == tflite_bytes(g, sparse=True)
+    # inspect counts the bytes a sparse weight stores, not its dense size
+    from keras2edge.api import inspect_tflite
+
+    dense_report, sparse_report = inspect_tflite(dense), inspect_tflite(sparse)
+    assert sparse_report["weight_bytes"] < 0.35 * dense_report["weight_bytes"]
+    assert sparse_report["total_macs"] == dense_report["total_macs"]
     with pytest.raises(OptionError, match=r"'.*m.onnx' with sparse weights: they are written to .tflite only"):
         keras2edge.save(g, tmp_path / "m.onnx", sparse=True)
     assert not (tmp_path / "m.onnx").exists()
