@@ -2,7 +2,8 @@
 declare refused with an error naming the tensor (never an IndexError, never a huge allocation).
 
 The exact densification is checked against LiteRT's DENSIFY in tests/runtime/kernels/builtin_cases.py
-(CSR at every level, 1x4 blocks) and on whole models in tests/convert/tflite/test_sparse.py.
+(CSR at every level, 1x4 blocks), on whole models in tests/convert/tflite/test_sparse.py, and on files
+the official TFLite converter wrote with sparse weights (tests/fixtures/tflite_sparse) here.
 """
 
 from __future__ import annotations
@@ -16,10 +17,14 @@ from keras2edge.runtime import Interpreter
 from keras2edge.runtime.errors import LimitExceededError, RuntimeModelError
 from keras2edge.runtime.limits import Limits
 from keras2edge.runtime.model import DimensionMetadata, Sparsity
-from keras2edge.runtime.reader import load_model
 from keras2edge.convert.tflite.sparse import candidates
+from keras2edge.runtime.reader import load_model
 from keras2edge.runtime.sparse import densify
 
+from ..corpus import FIXTURES
+from ..litert import litert
+from ..tflm import op_names
+from ..tolerances import rel_err
 from .helpers import Out, Sparse, op_model, to_bytes
 from .kernels.builtin_cases import sparse_blocks, sparse_csr
 
@@ -135,3 +140,23 @@ def test_dense_size_is_held_to_the_limits() -> None:
         densify(m.buffers[1], m.subgraphs[0].tensors[0], "tensor 0", Limits(max_memory=1 << 20))
     with pytest.raises(LimitExceededError):
         Interpreter(m, limits=Limits(max_memory=1 << 20))
+
+
+@pytest.mark.parametrize("name", ["mlp", "cnn"])
+def test_the_converters_sparse_files_run_as_in_litert(name: str) -> None:
+    """Files the official TFLite converter wrote with EXPERIMENTAL_SPARSITY (make_sparse_converter_models.py):
+    sparse constants read through DENSIFY, run by keras2edge.runtime as by LiteRT."""
+    data = (FIXTURES / "tflite_sparse" / f"{name}.tflite").read_bytes()
+    m = load_model(data)
+    sg = m.subgraphs[0]
+    sparse = [t for t in sg.tensors if t.sparsity is not None]
+    assert len(sparse) == 2 and op_names(m).count("DENSIFY") == 2
+    for t in sparse:  # the converter's form is the one the TFLite emitter writes for unstructured zeros
+        assert t.sparsity.traversal_order == tuple(range(len(t.shape))) and not t.sparsity.block_map
+        assert [d.format for d in t.sparsity.dim_metadata] == [0] * (len(t.shape) - 1) + [1]
+        assert np.mean(m.tensor_data(0, sg.tensors.index(t)) == 0) >= 0.79
+    shape = (3, *sg.tensors[sg.inputs[0]].shape[1:])
+    x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+    got = Interpreter(data).run(x)
+    for reference in (True, False):
+        assert rel_err(got, litert(data, [x], reference=reference)[0], same_dtype=True) <= 2e-6
