@@ -119,7 +119,8 @@ def main(debug: bool, verbose: bool) -> None:
 @click.option("--opset", type=int, default=None, help="ONNX opset (default: keras2edge's DEFAULT_OPSET).")
 @click.option("--nchw-inputs", is_flag=True, help="Expose rank-4 ONNX inputs channels-first (NCHW).")
 @click.option("--sparse", is_flag=True, help="TFLite, one model: store float32 weights with zeros (pruned) sparse "
-              "where the file gets smaller (LiteRT runs it, TFLite Micro does not; docs/sparsity.md).")
+              "where the file gets smaller (LiteRT runs it, TFLite Micro does not; -v lists each weight's choice; "
+              "docs/sparsity.md).")
 @backend_option
 @max_memory_option
 @allow_nonfinite_option

@@ -205,6 +205,8 @@ def sparsify_model(model: Model) -> SparseReport:
         for op in sg.operators:
             op.inputs = tuple(dense_ti if i == ti else i for i in op.inputs)
         densify_ops.append(Operator(opcode_index=-1, inputs=(ti,), outputs=(dense_ti,)))
+        log.info("%s: stored sparse along dim %d, %d -> %d bytes (%.0f%% zeros)", t.name, order[k], dense,
+                 sparse_bytes, 100 * zeros)
         report.weights.append(SparseWeight(t.name, tuple(t.shape), zeros, dense, sparse_bytes, True, order[k],
                                            f"sparse along dim {order[k]} of {opname} weight {list(t.shape)}"
                                            + ("" if order == tuple(range(w.ndim)) else f", traversal {list(order)}")))
