@@ -86,7 +86,7 @@ def _plan(ctx: OpContext) -> tuple[np.ndarray, np.ndarray] | None:
         return None
     if bias is not None and bias.size != w.shape[layout.out_axis]:
         return None
-    nz = ctx.cached("zeroskip_nonzero", w.data, lambda a: np.asarray(a != 0))
+    nz = w.data != 0  # per plan, not cached: a mask of every weight held for the interpreter's life costs more
     other_in = tuple(a for a in range(w.rank) if a != layout.in_axis)
     other_out = tuple(a for a in range(w.rank) if a != layout.out_axis)
     keep_in = np.flatnonzero(nz.any(axis=other_in))
@@ -118,7 +118,8 @@ def _prepare_skipping(ctx: OpContext, fn: PrepareFn, keep_in: np.ndarray, keep_o
 
     # 1. The plain kernel, prepared as usual: it validates the op, shapes the output, and (once, when
     # output channels are dropped) gives the dead channels' input-independent values.
-    plain_ctx = replace(ctx, scratch_specs=[], outputs=[replace(o) for o in ctx.outputs])
+    # (its own memo: the full weights' prepared forms are not kept next to the reduced ones)
+    plain_ctx = replace(ctx, scratch_specs=[], outputs=[replace(o) for o in ctx.outputs], memo={})
     plain = fn(plain_ctx)
     out_shape = plain_ctx.outputs[0].shape
     ctx.set_output(0, out_shape)
