@@ -136,3 +136,51 @@ def test_below_the_threshold_nothing_is_skipped(monkeypatch: pytest.MonkeyPatch)
     data = to_bytes(op_model("FULLY_CONNECTED", [X((4, 16)), w, np.zeros(8, np.float32)], [Out()], {}))
     _, taken = _run(data, rng.standard_normal((4, 16)).astype(np.float32), True, monkeypatch)
     assert not taken and zeroskip.MIN_SKIPPED > 1 / 16
+
+
+def _zero_channels(model: bytes, seed: int) -> bytes | None:
+    """``model`` (one FULLY_CONNECTED / CONV_2D) with about half its input channels and a third of its
+    output channels zeroed in the weight; None if it has too few channels to skip anything."""
+    from keras2edge.convert.tflite import write_model
+    from keras2edge.runtime.reader import load_model
+
+    m = load_model(model)
+    sg = m.subgraphs[0]
+    wi = sg.operators[0].inputs[1]
+    w = np.array(m.tensor_data(0, wi))
+    cin = w.shape[-1]
+    if cin < 2 or w.shape[0] < 2:
+        return None
+    rng = np.random.default_rng(seed)
+    w[..., rng.permutation(cin)[: cin // 2]] = 0
+    w[rng.permutation(w.shape[0])[: w.shape[0] // 3]] = 0
+    m.buffers[sg.tensors[wi].buffer] = w.view(np.uint8).ravel()
+    return write_model(m)
+
+
+@pytest.mark.parametrize("int16", [False, True], ids=["int8", "16x8"])
+@pytest.mark.parametrize("op", ["FULLY_CONNECTED", "CONV_2D"])
+def test_integer_one_op_cases_match_tflite_micro(op: str, int16: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The quantized kernels' random cases (shapes, strides, paddings, per-tensor / per-channel weights,
+    biases or none, fused activations) with zero channels: skipping == plain == TFLite Micro."""
+    from ..int8_bench import run_tflm
+    from .quantized.test_conv import conv_case
+    from .quantized.test_dense import _fc_case, _fc_model
+
+    skipped = 0
+    for seed in range(24):
+        if op == "FULLY_CONNECTED":
+            c = _fc_case(4000 + seed, np.int16 if int16 else np.int8)
+            model, x = _fc_model(c), c["x"]
+        else:
+            (model, feeds), _ = conv_case(4000 + seed, int16=int16)
+            x = feeds[0]
+        data = _zero_channels(model, seed)
+        if data is None:
+            continue
+        got, taken = _run(data, x, True, monkeypatch)
+        plain, _ = _run(data, x, False, monkeypatch)
+        np.testing.assert_array_equal(got, plain)
+        np.testing.assert_array_equal(got, run_tflm(data, [x])[0])
+        skipped += bool(taken)
+    assert skipped >= 8

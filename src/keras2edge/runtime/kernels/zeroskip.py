@@ -1,4 +1,4 @@
-"""Zero skipping for FULLY_CONNECTED and CONV_2D (float32 and int8): work on weights proven zero at
+"""Zero skipping for FULLY_CONNECTED and CONV_2D (float32, int8, 16x8): work on weights proven zero at
 prepare time is not done.
 
 A constant weight (FULLY_CONNECTED ``[units, K]``, CONV_2D ``[Cout, KH, KW, Cin]``) whose pruning left
@@ -10,16 +10,15 @@ A constant weight (FULLY_CONNECTED ``[units, K]``, CONV_2D ``[Cout, KH, KW, Cin]
   time, from the op's own kernel run on the full weights, and written as a constant.
 
 The op then runs its *own* kernel (the function this decorator wraps) on the reduced weights, bias
-and per-channel quantization, so nothing of its arithmetic is repeated here. Exactness: for int8 the
-dropped terms are exact integer zeros and the folded zero-point term ``z_in * sum_k w[c, k]``
-is unchanged, so the outputs are bit-identical to the plain kernel's (tests: against the plain path
-and TFLite Micro). For float32 the GEMM adds the same non-zero products in another blocking order
+and per-channel quantization, so nothing of its arithmetic is repeated here. Exactness: for int8 and
+16x8 the dropped terms are exact integer zeros and the folded zero-point term ``z_in * sum_k w[c, k]``
+is unchanged, so the outputs are bit-identical to the plain kernel's (tests: the trained fixtures and
+the quantized kernels' random one-op cases, against the plain path and TFLite Micro). For float32 the GEMM adds the same non-zero products in another blocking order
 (within float rounding of the plain path; LiteRT's own kernels differ from both by as much); and an
 infinite or NaN input in a skipped column no longer turns ``x * 0`` into NaN.
 
 Not applied (the plain kernel runs): weights not constant, a bias not constant, hybrid kernels (float
-input, int8 weights: the input's per-row quantization scale depends on every column), 16x8 kernels
-(int16 activations: exact by the same argument, but not yet tested against TFLite Micro), grouped
+input, int8 weights: the input's per-row quantization scale depends on every column), grouped
 convolutions, or when fewer than :data:`MIN_SKIPPED` of the GEMM's multiply-adds would be skipped
 (the gather costs a pass over the input). Unstructured and N:M sparsity almost never zero a whole
 input column or output channel, so they gain nothing here: NumPy's dense BLAS cannot skip scattered
@@ -73,8 +72,8 @@ def _plan(ctx: OpContext) -> tuple[np.ndarray, np.ndarray] | None:
     bias = ctx.inputs[2] if len(ctx.inputs) > 2 else None
     if not w.is_const or x.is_const or (bias is not None and not bias.is_const) or len(ctx.outputs) != 1:
         return None
-    if w.dtype not in (np.float32, np.int8) or (w.dtype == np.int8) != (x.dtype == np.int8):
-        return None  # hybrid and 16x8 kernels (not covered by the tests), or dtypes the kernel refuses itself
+    if w.dtype not in (np.float32, np.int8) or (w.dtype == np.int8) != (x.dtype in (np.int8, np.int16)):
+        return None  # hybrid kernels, or dtypes the kernel will refuse itself
     if x.dtype == np.float32 and w.dtype != np.float32:
         return None
     expected_rank = 2 if ctx.op == "FULLY_CONNECTED" else 4
