@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from .arguments import check_input_shapes
 from .bench import BenchResult, bench_tflite
-from .errors import ModelFormatError, RuntimeModelError
+from .errors import ModelFormatError, OptionError, RuntimeModelError
 from .fileio import check_output
 from .ir import Graph
 from .ir.passes import optimize
@@ -78,7 +78,7 @@ def load(model: str | os.PathLike[str], weights: str | os.PathLike[str] | None =
 
 def save(graph: Graph, path: str | os.PathLike[str], *, opset: int | None = None,
          nchw_inputs: bool = False, sources: Sequence[str | os.PathLike[str] | None] = (),
-         source: str | os.PathLike[str] | None = None) -> str:
+         source: str | os.PathLike[str] | None = None, sparse: bool = False) -> str:
     """Write ``graph`` to ``path``; the format follows the extension (``.onnx`` or ``.tflite``; or
     ``.keras``/``.h5`` for a pruned graph, see below).
 
@@ -96,12 +96,18 @@ def save(graph: Graph, path: str | os.PathLike[str], *, opset: int | None = None
     back into its source Keras file's config and weights, in that file's container, for Keras to load
     (``keras2edge.convert.keras_out.write_keras``); ``source`` is that file (default: the path
     ``load`` recorded in ``graph.metadata["source"]``).
+
+    ``sparse`` (``.tflite`` only): float32 weights with exact zeros (pruned) are stored sparse, read
+    through DENSIFY, where that makes the file smaller (LiteRT runs it; TFLite Micro does not:
+    ``keras2edge check --target tflm`` says so). See ``docs/sparsity.md``.
     """
     if _is_keras_output(path):
         from .convert.keras_out import write_keras
 
+        _check_sparse(os.fspath(path), os.path.splitext(os.fspath(path))[1].lower(), sparse)
         return write_keras(graph, path, source, inputs=sources)
     p, ext = _check_save_args(path, opset, sources)
+    _check_sparse(p, ext, sparse)
     if ext == ".onnx":
         from .convert.onnx import save_onnx
 
@@ -109,7 +115,7 @@ def save(graph: Graph, path: str | os.PathLike[str], *, opset: int | None = None
     else:
         from .convert.tflite import save_tflite
 
-        save_tflite(graph, p, inputs=sources)
+        save_tflite(graph, p, inputs=sources, sparse=sparse)
     return p
 
 
@@ -153,16 +159,17 @@ def _check_save_args(path: str | os.PathLike[str], opset: int | None,
 def convert_model(model: str | os.PathLike[str], output: str | os.PathLike[str], *,
             weights: str | os.PathLike[str] | None = None, input_shapes: InputShapes | None = None,
             opset: int | None = None, nchw_inputs: bool = False, backend: str | None = None,
-            limits: Limits | None = None, allow_nonfinite: bool = False) -> Graph:
-    """Load ``model`` and save it to ``output`` in one step; returns the converted graph.
+            limits: Limits | None = None, allow_nonfinite: bool = False, sparse: bool = False) -> Graph:
+    """Load ``model`` and save it to ``output`` in one step; returns the converted graph
+    (``sparse``: see :func:`save`).
 
     The arguments and the output path are checked before the model is read: the output may not be
     the model or the weights file (see :func:`save`).
     """
-    _check_save_args(output, opset, (model, weights))
+    _check_sparse(os.fspath(output), _check_save_args(output, opset, (model, weights))[1], sparse)
     graph = load(model, weights, input_shapes=input_shapes, backend=backend, limits=limits,
                  allow_nonfinite=allow_nonfinite)
-    save(graph, output, opset=opset, nchw_inputs=nchw_inputs, sources=(model, weights))
+    save(graph, output, opset=opset, nchw_inputs=nchw_inputs, sources=(model, weights), sparse=sparse)
     return graph
 
 
@@ -382,3 +389,9 @@ def quantize_pruned(graph: Graph, *, scheme: str = "int8", calibration: object =
     folded = graph.copy()
     optimize(folded)
     return quantize(folded, calibration=calibration, scheme=scheme, io=io, batch_size=batch_size)
+
+def _check_sparse(path: str, ext: str, sparse: bool) -> None:
+    """``sparse`` is for ``.tflite`` outputs only (checked before any work)."""
+    if sparse and ext != ".tflite":
+        raise OptionError(f"cannot write {path!r} with sparse weights: they are written to .tflite only (onnx's "
+                          "full checker rejects a sparse_initializer read by Conv/Gemm/MatMul; docs/sparsity.md)")

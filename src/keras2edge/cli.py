@@ -118,12 +118,15 @@ def main(debug: bool, verbose: bool) -> None:
               help="Pin an input's shape, e.g. input_1:1,224,224,3 (repeatable).")
 @click.option("--opset", type=int, default=None, help="ONNX opset (default: keras2edge's DEFAULT_OPSET).")
 @click.option("--nchw-inputs", is_flag=True, help="Expose rank-4 ONNX inputs channels-first (NCHW).")
+@click.option("--sparse", is_flag=True, help="TFLite, one model: store float32 weights with zeros (pruned) sparse "
+              "where the file gets smaller (LiteRT runs it, TFLite Micro does not; -v lists each weight's choice; "
+              "docs/sparsity.md).")
 @backend_option
 @max_memory_option
 @allow_nonfinite_option
 @handle_errors
 def convert(models: tuple[str, ...], output: str, fmt: str | None, jobs: int, as_json: bool, weights: str | None,
-            input_shape: tuple[str, ...], opset: int | None, nchw_inputs: bool, backend: str | None,
+            input_shape: tuple[str, ...], opset: int | None, nchw_inputs: bool, sparse: bool, backend: str | None,
             limits: Limits | None, allow_nonfinite: bool) -> None:
     """Convert Keras models (.h5, .keras, or .json with weights) to ONNX or TFLite.
 
@@ -152,12 +155,14 @@ def convert(models: tuple[str, ...], output: str, fmt: str | None, jobs: int, as
         t0 = time.perf_counter()
         graph = api.convert_model(models[0], output, weights=weights, input_shapes=shapes, opset=opset,
                                   nchw_inputs=nchw_inputs, backend=backend, limits=limits,
-                                  allow_nonfinite=allow_nonfinite)
+                                  allow_nonfinite=allow_nonfinite, sparse=sparse)
         click.echo(f"Wrote {output} ({len(graph.nodes)} ops, {len(graph.inputs)} input(s), "
                    f"{len(graph.outputs)} output(s)) in {time.perf_counter() - t0:.2f} s")
         return
     if weights is not None:
         raise click.UsageError("--weights names the weights of one model; in a batch write ARCH.json:WEIGHTS.h5")
+    if sparse:
+        raise click.UsageError("--sparse applies to one model written to .tflite")
     if fmt is None:
         raise click.UsageError("a batch (several models, or -o OUTDIR/) needs --format onnx or --format tflite")
     _convert_batch(models, output, fmt=fmt, jobs=jobs, as_json=as_json, input_shapes=shapes, opset=opset,

@@ -18,6 +18,8 @@ Cases the table cannot express are rules of their own (:func:`op_findings`):
 * QUANTIZE / DEQUANTIZE with per-channel parameters: TFLite Micro uses the first scale and zero point
   for every channel (wrong results, no error; docs/int8-findings.md);
 * DEQUANTIZE of float16: refused;
+* DENSIFY (sparse weights): no kernel; any other op reading a sparse constant: TFLite Micro ignores
+  ``Tensor.sparsity`` and reads the stored values as dense (wrong results; docs/sparsity.md);
 * DEPTHWISE_CONV_2D without a bias input: TFLite Micro crashes (a segmentation fault in Prepare);
 * int64 data anywhere but where a kernel is known to take it; GATHER with int64 positions;
 * and, from docs/int8-findings.md (found while the int8 kernels were built): STRIDED_SLICE with
@@ -153,6 +155,13 @@ def check_op(name: str, model: Model, sg: SubGraph, op: Operator) -> tuple[str, 
         return UNSUPPORTED, "custom operator (TFLite Micro needs it registered by the firmware)"
     if name in TFLM_MISSING:
         return UNSUPPORTED, "TFLite Micro has no kernel for this builtin"
+    sparse = _sparse_input(sg, op)
+    if name == "DENSIFY":
+        return UNSUPPORTED, ("TFLite Micro has no DENSIFY kernel (sparse weights, written by --sparse): save the "
+                             "model without --sparse for microcontrollers")
+    if sparse is not None:
+        return WRONG, (f"input {sparse!r} is stored sparse (Tensor.sparsity): TFLite Micro reads the stored values "
+                       "as if dense (wrong results, no error)")
     dtype = data_dtype(model, sg, op)
     out = sg.tensors[op.outputs[0]] if op.outputs else None
     if name == "QUANTIZE" and dtype == F32 and out is not None and out.dtype == np.uint8:
@@ -173,6 +182,14 @@ def check_op(name: str, model: Model, sg: SubGraph, op: Operator) -> tuple[str, 
     if dtype not in TFLM_KERNELS[name]:
         return UNVERIFIED, f"{dtype} input never probed against TFLite Micro (probed: {', '.join(sorted(TFLM_KERNELS[name]))})"
     return SUPPORTED, ""
+
+
+def _sparse_input(sg: SubGraph, op: Operator) -> str | None:
+    """The name of a sparse input of ``op`` (docs/sparsity.md: measured with TFLite Micro), or None."""
+    for i in op.inputs:
+        if i >= 0 and sg.tensors[i].sparsity is not None:
+            return sg.tensors[i].name
+    return None
 
 
 #: Builtins LiteRT runs hybrid (float activations, int8 weights); TFLite Micro refuses them.
