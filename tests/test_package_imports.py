@@ -1,5 +1,6 @@
 """The package's public names are imported lazily (``keras2edge.__getattr__``) and stay what they are:
-``keras2edge.quantize`` is the API function even after the subpackage of that name is imported."""
+``keras2edge.quantize`` and ``keras2edge.prune`` are the API functions even after the subpackages of
+those names are imported."""
 
 from __future__ import annotations
 
@@ -25,7 +26,9 @@ def test_public_names_resolve_and_quantize_stays_the_function() -> None:
             "from keras2edge import load, quantize, save, Graph, optimize, convert_many, Limits\n"
             "from keras2edge.quantize import QuantizeOptions\n"
             "import keras2edge.api as api, keras2edge.ir as ir\n"
+            "import keras2edge.prune\n"
             "assert keras2edge.quantize is quantize is api.quantize, keras2edge.quantize\n"
+            "assert keras2edge.prune is api.prune, keras2edge.prune\n"
             "assert isinstance(quantize, types.FunctionType) and load is api.load and Graph is ir.Graph\n"
             "assert sorted(keras2edge.__all__) == sorted(n for n in keras2edge.__all__ if hasattr(keras2edge, n))\n"
             "print('ok')")

@@ -19,9 +19,9 @@ imported from its module (``_LAZY``) on first access (module ``__getattr__``), s
 (no IR, converters or quantizer in memory). h5py and onnx are imported when a function needs them.
 The Keras handler table (for custom layers) is ``keras2edge.convert.keras.KERAS_HANDLERS``.
 
-``keras2edge.quantize`` is the API function, although a subpackage has the same name: importing the
-subpackage (``import keras2edge.quantize.schemes``) would make the import system set the package's
-attribute ``quantize`` to the subpackage; ``_Package.__setattr__`` declines that for every name of
+``keras2edge.quantize`` and ``keras2edge.prune`` are the API functions, although subpackages have the
+same names: importing a subpackage (``import keras2edge.quantize.schemes``) would make the import system
+set the package's attribute to the subpackage; ``_Package.__setattr__`` declines that for every name of
 ``_LAZY``, so the attribute stays the function (the subpackage is in ``sys.modules`` as ever).
 """
 
@@ -59,9 +59,11 @@ if TYPE_CHECKING:  # the names _LAZY provides, for type checkers
         convert_model,
         inspect,
         load,
+        prune,
         quantize,
         run_tflite,
         save,
+        save_pruned,
     )
     from .batch import ConvertResult, convert_many
     from .ir import Graph
@@ -70,7 +72,7 @@ if TYPE_CHECKING:  # the names _LAZY provides, for type checkers
 #: public name -> the module (relative to this package) that defines it, imported on first access
 _LAZY: dict[str, str] = {
     **dict.fromkeys(("BenchResult", "RunOutputs", "bench_tflite", "check_tflm", "convert_model", "inspect",
-                     "load", "quantize", "run_tflite", "save"), ".api"),
+                     "load", "prune", "quantize", "run_tflite", "save", "save_pruned"), ".api"),
     "ConvertResult": ".batch", "convert_many": ".batch",
     "Graph": ".ir", "optimize": ".ir.passes",
 }
@@ -79,7 +81,7 @@ __version__ = "0.1.0"
 __all__ = [
     # functions and types
     "check_tflm", "convert_model", "convert_many", "ConvertResult", "inspect", "load", "quantize", "save", "optimize", "Graph", "Limits",
-    "run_tflite", "RunOutputs", "bench_tflite", "BenchResult",
+    "run_tflite", "RunOutputs", "bench_tflite", "BenchResult", "prune", "save_pruned",
     # errors
     "BatchInputError", "InvalidWeightsError", "Keras2EdgeError", "LimitExceededError", "ModelFormatError", "OptionError",
     "OutputPathError", "PruneError", "QuantizationError", "RuntimeModelError", "UnsafeContentError", "UnsupportedLayerError", "UnsupportedOpError",
