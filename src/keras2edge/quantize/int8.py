@@ -46,7 +46,7 @@ from ..ir.graph import Graph
 from ..ir.node import Node
 from ..ir.ops import op_spec
 from ..ir.ops.core import Family, QuantRule
-from ..ir.quant import QuantParams
+from ..ir.quant import QUANT_RANGES, QuantParams
 from ..ir.value import Value
 from . import params as P
 from .calibrate import calibrate
@@ -175,6 +175,8 @@ class _Planner:
                 self.plan.acts[id(v)] = P.fixed_params(fixed, t)
         elif rule == QuantRule.SAME_SCALE:
             self.same_scale(node, outs, t)
+        elif rule == QuantRule.NEGATED:
+            self.negated(node, outs, t)
         else:
             for v in outs:
                 if (p := self.own(v, t)) is not None:
@@ -187,6 +189,21 @@ class _Planner:
                     data = c.const  # type: ignore[union-attr]
                     self.plan.consts[(id(node), idx)] = (P.constant_params16(data) if t == DType.INT16  # type: ignore[arg-type]
                                                          else P.constant_params(data))  # type: ignore[arg-type]
+
+    def negated(self, node: Node, outs: list[Value], t: DType) -> None:
+        """NEG on the raw integers (LiteRT's kernel: q_out = -q_in): the output takes the input's scale
+        and zero point -z. An input at zero point -128 (no representable -z) is first requantized to
+        zero point -127 at the same scale (its top value saturates one step lower)."""
+        x = node.inputs[0]
+        p = self.input_params(node, 0) if _is_act(x) else None
+        if p is None or p.axis is not None:
+            return
+        scale, zp = float(p.scale[0]), int(p.zero_point[0])
+        if -zp > QUANT_RANGES[p.qtype or t][1]:
+            zp += 1
+            self.plan.requant[(id(node), 0)] = QuantParams.per_tensor(scale, zp, p.qtype)
+        for v in outs:
+            self.plan.acts[id(v)] = QuantParams.per_tensor(scale, -zp, p.qtype)
 
     def same_scale(self, node: Node, outs: list[Value], t: DType = DType.INT8) -> None:
         acts = [(i, v) for i, v in enumerate(node.inputs) if _is_act(v)]

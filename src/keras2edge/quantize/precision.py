@@ -30,13 +30,10 @@ from ..ir.dtypes import DType
 from ..ir.graph import Graph
 from ..ir.node import Node
 from ..ir.ops import op_spec
-from ..ir.ops.core import QuantRule
+from ..ir.ops.core import INTEGER_RULES, QuantRule
 
 log = logging.getLogger(__name__)
 
-#: Rules whose ops run as integer kernels (the others stay float or carry indices).
-INTEGER_RULES = frozenset({QuantRule.PER_CHANNEL_WEIGHTS, QuantRule.OWN_SCALE, QuantRule.SAME_SCALE,
-                           QuantRule.FIXED_OUTPUT})
 
 
 @dataclass

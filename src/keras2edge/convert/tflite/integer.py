@@ -48,6 +48,7 @@ from ...ir.dtypes import DType
 from ...ir.graph import Graph
 from ...ir.node import Node
 from ...ir.ops import QuantRule, op_spec
+from ...ir.ops.core import INTEGER_RULES
 from ...ir.ops.quant import round_half_away
 from ...ir.quant import QUANT_RANGES, QuantParams
 from ...ir.value import Value
@@ -55,9 +56,6 @@ from ...ir.value import Value
 if TYPE_CHECKING:
     from .emitter import EmitFn, TFLiteContext
 
-#: Quantization rules whose ops run as integer kernels (the others stay float or are index ops).
-INTEGER_RULES = frozenset({QuantRule.PER_CHANNEL_WEIGHTS, QuantRule.OWN_SCALE, QuantRule.SAME_SCALE,
-                           QuantRule.FIXED_OUTPUT})
 #: Ops whose emitter writes a zero bias when there is none (the converter does: ops_conv._bias_or_zeros).
 ZERO_BIAS_OPS = frozenset({"Conv2D", "DepthwiseConv2D"})
 #: Ops whose TFLite emitter composes float arithmetic (ops_normalization: BatchNorm as MUL and ADD of

@@ -84,10 +84,17 @@ class QuantRule(str, enum.Enum):
     PER_CHANNEL_WEIGHTS = "per_channel_weights"  # int8 weights per output channel (zp 0), int32 bias
     OWN_SCALE = "own_scale"                      # output scale/zero point from its calibrated range
     SAME_SCALE = "same_scale"                    # output scale/zero point equal the input's
+    NEGATED = "negated"                          # output = -input on the raw integers (LiteRT's NEG):
+                                                 # the input's scale, zero point -z
     FIXED_OUTPUT = "fixed_output"                # output scale/zero point fixed by the kernels
     INDEX = "index"                              # integer/bool data: not quantized
     FLOAT = "float"                              # must stay float (no int8 kernel with TFLite's semantics)
     BOUNDARY = "boundary"                        # Quantize/Dequantize: float <-> integer by its quant attribute
+
+
+#: Rules whose ops run as integer kernels (the others stay float, carry indices or are boundaries).
+INTEGER_RULES = frozenset({QuantRule.PER_CHANNEL_WEIGHTS, QuantRule.OWN_SCALE, QuantRule.SAME_SCALE,
+                           QuantRule.NEGATED, QuantRule.FIXED_OUTPUT})
 
 
 class DTypes:

@@ -25,7 +25,7 @@ UNARY: dict[str, UnaryDef] = {
     "Exp": (lambda x: np.exp(x), (), "exp(x)", DTypes.FLOAT, QuantRule.OWN_SCALE),
     "Log": (lambda x: np.log(x), (), "log(x)", DTypes.FLOAT, QuantRule.OWN_SCALE),
     "Abs": (lambda x: np.abs(x), (), "|x|", DTypes.NUMERIC, QuantRule.OWN_SCALE),
-    "Neg": (lambda x: -x, (), "-x", DTypes.NUMERIC, QuantRule.OWN_SCALE),
+    "Neg": (lambda x: -x, (), "-x", DTypes.NUMERIC, QuantRule.NEGATED),
     "Sqrt": (lambda x: np.sqrt(x), (), "sqrt(x)", DTypes.FLOAT, QuantRule.FLOAT),
     "Rsqrt": (lambda x: (1.0 / np.sqrt(x)).astype(x.dtype), (), "1 / sqrt(x)", DTypes.FLOAT, QuantRule.OWN_SCALE),
     "Square": (lambda x: x * x, (), "x * x", DTypes.NUMERIC, QuantRule.FLOAT),
