@@ -10,7 +10,11 @@ Layout (one role per module; each method module registers itself in :data:`METHO
 
 * ``options`` — :class:`PruneOptions` (CLI flags and ``keras2edge.prune`` keywords map one to one)
   and their checks (:class:`~keras2edge.errors.PruneError` before any work);
-* ``methods`` — the ``--method`` registry :data:`METHODS` (name -> ``fn(graph, options) -> PruneResult``).
+* ``methods`` — the ``--method`` registry :data:`METHODS` (name -> ``fn(graph, options) -> PruneResult``);
+* ``channels`` — the ``channel`` method (structured channel removal): ``groups`` (channel groups from
+  the op specs), ``importance`` + ``selection`` (which channels go), ``surgery`` (the sliced copy),
+  ``activations`` + ``recovery`` (reconstruction, bias correction, BatchNorm re-estimation on
+  calibration data run through the runtime), ``channel_report``.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from ..ir.passes.fold_identity import FoldIdentityPass
 from ..ir.passes.recover_hard_swish import RecoverHardSwishPass
 from .methods import METHODS, PruneResult, method, register_method
 from .options import PruneOptions
+from . import channels  # noqa: E402,F401 - registers the "channel" method
 
 
 def prune_passes() -> tuple[Pass, ...]:

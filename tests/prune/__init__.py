@@ -1,0 +1,1 @@
+"""Tests of keras2edge.prune."""
