@@ -27,7 +27,7 @@ from .importance import greedy_removal, unit_channels, unit_params
 CRITERIA = ("l1", "l2")
 SCHEDULES = ("layer", "global")
 #: The most one group loses under the global schedule.
-MAX_GROUP_SPARSITY = 0.5
+MAX_GROUP_SPARSITY = 0.75
 
 
 @dataclass
