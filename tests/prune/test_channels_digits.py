@@ -10,11 +10,14 @@ test sample; the pruned float graph emitted as ``.tflite`` (LiteRT reference ker
 (onnxruntime) computes what the pruned IR computes. The figures without reconstruction are pinned
 too (same channels removed; the recovery switched off).
 
-Measured (this file's settings: global schedule, greedy reconstruction-cost selection): 30% of the
-layer channels removed (stem kept whole; pw1/ir_project residual group 24 -> 20, ir_expand 48 -> 30,
-pw2 32 -> 9), parameters 5650 -> 3282, MACs 234176 -> 127760; int8 file 17040 -> 12896 bytes
-(24.3% smaller); int8 test accuracy 97.50% (float 97.78%) with reconstruction, 9.44% float without
-any recovery and 55.28% with bias correction only; Keras float 98.33%, unpruned int8 98.06%.
+"30%" is the global schedule's count: 30% of the output channels of every layer with weights
+(242: Conv2D, DepthwiseConv2D and Dense, the softmax layer's 10 included though they cannot go),
+taken where the greedy reconstruction cost per weight is lowest.
+
+Measured: 73 of 242 channels removed (stem kept whole; pw1/ir_project/dw2 residual group 24 -> 20,
+ir_expand/ir_dw 48 -> 29, pw2 32 -> 9); int8 file 17040 -> 12768 bytes (25.1% smaller); int8 test
+accuracy 96.67% with reconstruction (Keras float 98.33%: 1.67 points; unpruned int8 98.06%); float
+accuracy 97.22% with reconstruction, 16.94% with the same channels removed and no recovery.
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ TRAINED = Path(__file__).resolve().parents[1] / "fixtures" / "trained"
 MANIFEST = json.loads((TRAINED / "manifest.json").read_text())
 SPARSITY = 0.3
 MAX_DROP = 0.02
-MIN_SMALLER = 0.24
+MIN_SMALLER = 0.25
 
 
 def _data() -> dict[str, np.ndarray]:
@@ -84,9 +87,9 @@ def test_report_and_channels(original, pruned) -> None:
     assert report["recovery"]["reconstruction"] and report["recovery"]["criterion"] == "activation"
     assert report["recovery"]["calibration_samples"] == 200
     rows = {r["layer"]: r for r in report["layers"]}
-    before = sum(r["channels_before"] for r in rows.values() if r["channels_before"] and r["layer"] != "probs")
-    after = sum(r["channels_after"] for r in rows.values() if r["channels_before"] and r["layer"] != "probs")
-    assert abs(1 - after / before - SPARSITY) < 0.02, (before, after)
+    before = sum(r["channels_before"] for r in rows.values() if r["channels_before"])
+    after = sum(r["channels_after"] for r in rows.values() if r["channels_before"])
+    assert before == 242 and before - after == round(SPARSITY * before), (before, after)
     assert rows["probs"]["channels_after"] == 10          # the graph output keeps its channels
     assert rows["pw1"]["channels_after"] == rows["ir_project"]["channels_after"] == rows["dw2"]["channels_after"]
     assert rows["ir_expand"]["channels_after"] == rows["ir_dw"]["channels_after"]

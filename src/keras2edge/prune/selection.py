@@ -3,10 +3,13 @@
 Importance of a unit (a set of tied channels, :mod:`.groups`) = the sum over the group's producers of
 the norm of its filter (``criterion`` ``"l1"`` or ``"l2"``, along the kernel's output axis from the
 op spec's ``WeightAxes``), each filter scaled by the BatchNormalization right after the producer (the
-filter's effective size once BatchNorm is folded). ``sparsity`` is the fraction of units removed in
-every prunable group (rounded to the nearest unit); a request that would remove every unit of a
-group is a PruneError naming its layers. Groups with a producer matching an ``exclude`` glob, and
-groups :mod:`.groups` locked, are left whole.
+filter's effective size once BatchNorm is folded), or, with calibration data, the greedy
+reconstruction cost of :mod:`.importance`. Schedule ``"layer"``: ``sparsity`` is the fraction of
+units removed in every prunable group (rounded to the nearest unit); a request that would remove
+every unit of a group is a PruneError naming its layers. Schedule ``"global"``: ``sparsity`` is the
+fraction of the model's layer channels removed, where they cost least, no group losing more than
+``MAX_GROUP_SPARSITY``. Groups with a producer matching an ``exclude`` glob, and groups
+:mod:`.groups` locked, are left whole.
 """
 
 from __future__ import annotations
@@ -78,6 +81,13 @@ def unit_importance(graph: Graph, analysis: ChannelAnalysis, group: ChannelGroup
     return score
 
 
+def layer_channels(graph: Graph) -> int:
+    """Output channels of every node with weights (Conv2D, DepthwiseConv2D, Dense, ...): the count
+    the global schedule's sparsity is a fraction of."""
+    return sum(int(n.outputs[0].shape[-1] or 0) for n in graph.nodes
+               if op_spec(n.op).weights is not None and n.outputs and n.outputs[0].rank)
+
+
 def _names(group: ChannelGroup) -> str:
     return ", ".join(f"{p.origin.layer} ({p.origin.cls})" if p.origin else p.name for p in group.producers)
 
@@ -89,9 +99,10 @@ def select_units(graph: Graph, analysis: ChannelAnalysis, sparsity: float, crite
     data-driven reconstruction cost (greedy, :func:`.importance.greedy_removal`) instead of the
     weight-norm ``criterion``. ``schedule`` ``"layer"``: the same fraction of every prunable group;
     ``"global"``: the least important units (compared across groups, by cost per weight removed)
-    until ``sparsity`` of the prunable layers' output channels are gone (a unit spans one channel
-    of each producer and depthwise layer of its group), never more than ``MAX_GROUP_SPARSITY`` of
-    one group."""
+    until ``sparsity`` of the model's layer channels are gone (:func:`layer_channels`: the output
+    channels of every layer with weights, depthwise ones included, those of layers that cannot be
+    pruned too; a unit spans one channel of each producer and depthwise layer of its group), never
+    more than ``MAX_GROUP_SPARSITY`` of one group."""
     if criterion not in CRITERIA:
         raise PruneError(f"unknown channel criterion {criterion!r}; supported: {', '.join(CRITERIA)}, activation")
     if schedule not in SCHEDULES:
@@ -131,7 +142,7 @@ def select_units(graph: Graph, analysis: ChannelAnalysis, sparsity: float, crite
             choices[ci].removed = choices[ci].group.units[np.argsort(score, kind="stable")[:budgets[ci]]]
         return choices
     chans = unit_channels(graph, analysis)
-    total = sum(chans.get(int(r), 1) for ci, _ in live for r in choices[ci].group.units)
+    total = layer_channels(graph)
     k = int(np.floor(sparsity * total + 0.5))
     caps = {ci: min(len(choices[ci].group.units) - 1,
                     int(np.floor(MAX_GROUP_SPARSITY * len(choices[ci].group.units)))) for ci, _ in live}
