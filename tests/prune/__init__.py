@@ -1,1 +1,0 @@
-"""Tests of keras2edge.prune."""

@@ -26,12 +26,13 @@ from .surgery import remove_units
 
 
 def _steps(options: PruneOptions) -> dict[str, bool]:
-    """Which recovery steps run: each explicit flag wins; None follows ``recover`` (None: on when
-    calibration data is given), except BatchNorm re-estimation (only when asked). Bias correction
-    is subsumed by reconstruction (its intercept)."""
+    """Which recovery steps run: ``reconstruct`` None follows ``recover`` (None: on when calibration
+    data is given); bias correction runs with recovery when reconstruction does not (the
+    reconstruction's intercept subsumes it) unless ``bias_correction`` is False; BatchNorm
+    re-estimation only when asked."""
     default = options.recover if options.recover is not None else options.calibration is not None
     recon = options.reconstruct if options.reconstruct is not None else default
-    bias = options.bias_correction if options.bias_correction is not None else (default and not recon)
+    bias = bool(options.bias_correction) and default and not recon
     # BatchNorm re-estimation is opt-in: after reconstruction it undoes the least-squares fit's
     # shrinkage and costs accuracy (digits CNN at 30%: 94.7% -> 59.7%); see recovery.py.
     bn = bool(options.bn_reestimate)
@@ -77,7 +78,7 @@ def prune_channels(graph: Graph, options: PruneOptions) -> PruneResult:
         if steps["batchnorm_reestimation"]:
             recovery["batchnorm_reestimation"] = reestimate_batchnorm(pruned, changed, batches)
         recovery["calibration_samples"] = sum(next(iter(b.values())).shape[0] for b in batches)
-    return PruneResult(pruned, channel_report(graph, pruned, choices, recovery))
+    return PruneResult(pruned, channel_report(graph, pruned, choices, recovery, options))
 
 
 __all__ = ["prune_channels"]

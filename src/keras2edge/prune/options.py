@@ -24,14 +24,13 @@ class PruneOptions:
     recover: bool | None = None        # accuracy recovery (reconstruction, OBS, BN re-estimation, bias
                                        # correction); None = on when calibration data is given
     batch_size: int = 32
-    # channel pruning (prune/channels.py): filter importance, and each recovery step (None = on when
-    # calibration data is given and ``recover`` is not False)
+    bias_correction: bool = True       # with recovery: restore each output channel's mean (magnitude, nm)
+    # channel pruning (prune/channels.py; bias_correction above applies when reconstruct is off):
     criterion: str | None = None       # "l1"/"l2" filter norm (scaled by the BatchNorm after it) or "activation"
-                                       # (share of the consumers' output variance); None: "activation" with
-                                       # calibration data, else "l1"
-    reconstruct: bool | None = None    # least-squares reconstruction of the consumers' weights
-    bias_correction: bool | None = None  # consumers' output means restored (when not reconstructed)
-    bn_reestimate: bool | None = None  # BatchNorm moving statistics recomputed after pruning
+                                       # (greedy reconstruction cost on calibration data); None: "activation"
+                                       # with calibration data, else "l1"
+    reconstruct: bool | None = None    # least-squares reconstruction of the consumers (None: follows recover)
+    bn_reestimate: bool = False        # BatchNorm moving statistics recomputed after pruning
 
     def check(self) -> None:
         """PruneError for a value no method accepts (each method checks its own further)."""
