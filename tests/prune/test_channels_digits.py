@@ -148,3 +148,26 @@ def test_emitted_files_match_pruned_ir(pruned, data) -> None:
     assert scaled_error(got_litert, want) <= KERAS_FIXTURES
     got_ort = run_graph_onnx(g, {g.inputs[0].name: x})[0]
     assert scaled_error(got_ort, want) <= KERAS_FIXTURES
+
+
+def test_batchnorm_reestimation(original, data) -> None:
+    """Asked for, every BatchNorm downstream of a change gets the mean and variance of its input on
+    the calibration data in the pruned graph (checked with the IR evaluator, in float64)."""
+    r = prune_graph(original, PruneOptions(method="channel", sparsity=SPARSITY, calibration=data["x_calib"],
+                                           reconstruct=False, bias_correction=False, bn_reestimate=True))
+    layers = r.report["recovery"]["batchnorm_reestimation"]
+    assert "pw1_bn (BatchNormalization)" in layers and "stem_bn (BatchNormalization)" not in layers
+    g = r.graph
+    bns = [n for n in g.nodes if n.op == "BatchNorm" and f"{n.origin.layer} ({n.origin.cls})" in layers]
+    want = evaluate(_with_outputs(g, [n.inputs[0] for n in bns]), {g.inputs[0].name: data["x_calib"]})
+    for n in bns:
+        x = want[n.inputs[0].name].astype(np.float64).reshape(-1, n.inputs[0].shape[-1])
+        np.testing.assert_allclose(n.inputs[1].const, x.mean(axis=0), rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(n.inputs[2].const, x.var(axis=0), rtol=1e-3, atol=1e-5)
+
+
+def _with_outputs(graph, values):
+    g = graph.copy()
+    names = {v.name for v in values}
+    g.outputs = [v for n in g.nodes for v in n.outputs if v.name in names]
+    return g
