@@ -73,8 +73,11 @@ def prune_channels(graph: Graph, options: PruneOptions) -> PruneResult:
         if steps["reconstruction"] or steps["bias_correction"]:
             key = "reconstruction" if steps["reconstruction"] else "bias_correction"
             done = reconstruct(graph, pruned, sinks, batches, solve=steps["reconstruction"])
-            recovery[key] = sorted(done)
-            recovery["offsets"] = done
+            recovery[key] = sorted(k for k, v in done.items() if v.startswith("solved")) if key == "reconstruction" \
+                else sorted(done)
+            if key == "reconstruction" and len(recovery[key]) < len(done):
+                recovery["bias_correction"] = sorted(k for k, v in done.items() if not v.startswith("solved"))
+            recovery["consumers"] = done
         if steps["batchnorm_reestimation"]:
             recovery["batchnorm_reestimation"] = reestimate_batchnorm(pruned, changed, batches)
         recovery["calibration_samples"] = sum(next(iter(b.values())).shape[0] for b in batches)

@@ -124,7 +124,8 @@ def _bias(node: Node) -> np.ndarray | None:
 
 def set_bias(graph: Graph, node: Node, bias: np.ndarray) -> str:
     """Make ``bias`` the output offset of ``node`` (in ``graph``): its bias constant, else the moving
-    mean of its only reader when that is a BatchNorm, else a new bias input. Says which."""
+    mean of its only reader when that is a BatchNorm, else a new bias input. Says which ("bias",
+    "batchnorm mean", "new bias")."""
     spec = op_spec(node.op)
     slot = next(i for i, name in enumerate(spec.inputs) if name.rstrip("?") == "b")
     b = node.inputs[slot] if slot < len(node.inputs) else None
@@ -226,7 +227,8 @@ def _waves(sinks: list[Sink], w_shapes: dict[str, tuple[int, ...]]) -> list[list
 def reconstruct(original: Graph, pruned: Graph, sinks: list[Sink], batches: list[dict[str, np.ndarray]],
                 *, solve: bool = True) -> dict[str, str]:
     """Least-squares reconstruction (``solve``) or bias correction (not ``solve``) of every sink, in
-    ``pruned`` (modified through graph methods). Returns consumer layer -> where its offset went."""
+    ``pruned`` (modified through graph methods). Returns consumer layer -> what was done (solved, or
+    bias only when the calibration rows are too few) and where its offset went."""
     full_nodes = {n.name: n for n in original.nodes}
     shapes = {s.node: tuple(int(d) for d in full_nodes[s.node].inputs[s.w_index].shape) for s in sinks}  # type: ignore[union-attr]
     full_run = ActivationRunner(original)
@@ -254,9 +256,11 @@ def reconstruct(original: Graph, pruned: Graph, sinks: list[Sink], batches: list
             if solve and acc.rows >= MIN_ROWS_PER_WEIGHT * acc.gram.shape[0]:
                 rows, offset = acc.solve()
                 pruned.replace_const(wv, _new_kernel(acc.sink, np.asarray(wv.const), rows), refresh=False)
+                how = "solved"
             else:
                 offset = _bias_shift(acc, np.asarray(wv.const))
-            done[_where(node)] = set_bias(pruned, node, offset)
+                how = "bias only" + (f" ({acc.rows} rows < {MIN_ROWS_PER_WEIGHT} x {acc.gram.shape[0]})" if solve else "")
+            done[_where(node)] = f"{how}; offset into the {set_bias(pruned, node, offset)}"
         pruned.refresh_shapes()
         pruned.verify()
     return done
