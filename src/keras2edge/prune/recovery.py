@@ -14,8 +14,8 @@
 * **BatchNorm re-estimation** (opt-in): every BatchNorm downstream of a change gets its moving mean
   and variance recomputed from its input on the calibration data in the pruned graph, upstream
   ones first. After reconstruction it undoes the least-squares fit's shrinkage (the fitted
-  outputs have less variance than the targets) and costs accuracy (digits CNN at 30%: 94.7% ->
-  59.7% in an early measurement), so it is off unless asked.
+  outputs have less variance than the targets) and costs accuracy (digits CNN at 30%: 97.22% ->
+  95.83% float; alone, without reconstruction, 56.94%), so it is off unless asked.
 
 Every activation comes from the emitted ``.tflite`` run in keras2edge's runtime (:mod:`.activations`).
 """
