@@ -18,7 +18,11 @@ Layout (one role per module; each method module registers itself in :data:`METHO
 * ``obs`` — OBS layer-wise reconstruction (unstructured and N:M);
 * ``pipeline`` — plan -> prune -> recover (OBS, bias correction) -> report, shared by:
 * ``magnitude`` (method "magnitude") and ``nm`` (method "nm");
-* ``evaluation`` — eval data (labels) and accuracy / agreement; ``report`` — the report, Markdown.
+* ``evaluation`` — eval data (labels) and accuracy / agreement; ``report`` — the report, Markdown;
+* ``channels`` — the ``channel`` method (structured channel removal): ``groups`` (channel groups from
+  the op specs), ``importance`` + ``selection`` (which channels go), ``surgery`` (the sliced copy),
+  ``activations`` + ``recovery`` (reconstruction, bias correction, BatchNorm re-estimation on
+  calibration data run through the runtime), ``channel_report``.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from ..ir.passes.constant_fold import ConstantFoldPass
 from ..ir.passes.dead_code import DeadCodePass
 from ..ir.passes.fold_identity import FoldIdentityPass
 from ..ir.passes.recover_hard_swish import RecoverHardSwishPass
+from . import channels as _channels  # noqa: F401 - registers "channel"
 from . import magnitude as _magnitude  # noqa: F401 - registers "magnitude"
 from . import nm as _nm  # noqa: F401 - registers "nm"
 from .methods import METHODS, PruneResult, method, register_method

@@ -25,6 +25,12 @@ class PruneOptions:
                                        # correction); None = on when calibration data is given
     batch_size: int = 32
     bias_correction: bool = True       # with recovery: restore each output channel's mean (magnitude, nm)
+    # channel pruning (prune/channels.py; bias_correction above applies when reconstruct is off):
+    criterion: str | None = None       # "l1"/"l2" filter norm (scaled by the BatchNorm after it) or "activation"
+                                       # (greedy reconstruction cost on calibration data); None: "activation"
+                                       # with calibration data, else "l1"
+    reconstruct: bool | None = None    # least-squares reconstruction of the consumers (None: follows recover)
+    bn_reestimate: bool = False        # BatchNorm moving statistics recomputed after pruning
 
     def check(self) -> None:
         """PruneError for a value no method accepts (each method checks its own further)."""
