@@ -321,7 +321,9 @@ def _globs(value: Sequence[str] | str, what: str) -> tuple[str, ...]:
 def prune(model: Graph | str | os.PathLike[str], *, method: str = "magnitude", sparsity: float = 0.5, n: int = 2,
           m: int = 4, schedule: str = "global", exclude: Sequence[str] = (), calibration: object = None,
           eval: object = None, recover: bool | None = None, batch_size: int = 32,
-          input_shapes: InputShapes | None = None, bias_correction: bool = True) -> PruneResult:
+          input_shapes: InputShapes | None = None, bias_correction: bool = True, criterion: str | None = None,
+          reconstruct: bool | None = None, bn_reestimate: bool = False,
+          weights: str | os.PathLike[str] | None = None) -> PruneResult:
     """Post-training pruning without TensorFlow: a new pruned float graph (``model`` untouched) and
     its report. Save it with :func:`save_pruned` (``.tflite``/``.onnx``: BatchNormalization folded
     after pruning).
@@ -344,6 +346,12 @@ def prune(model: Graph | str | os.PathLike[str], *, method: str = "magnitude", s
         batch_size: samples run at once.
         input_shapes: pin input shapes when ``model`` is a file.
         bias_correction: with recovery, restore each output channel's mean (False: reconstruction only).
+        criterion: ``"channel"``: which channels go: ``"l1"``/``"l2"`` filter norms (scaled by the
+            BatchNormalization after them) or ``"activation"`` (greedy least-squares reconstruction
+            cost on ``calibration``); None: ``"activation"`` with calibration data, else ``"l1"``.
+        reconstruct: ``"channel"``: least-squares reconstruction of the consumers (None: follows ``recover``).
+        bn_reestimate: ``"channel"``: recompute BatchNormalization moving statistics after pruning.
+        weights: the weights file, when ``model`` is an architecture JSON.
 
     Raises:
         PruneError: bad options (sparsity outside [0, 1), N >= M, M not dividing a layer's input
@@ -354,7 +362,8 @@ def prune(model: Graph | str | os.PathLike[str], *, method: str = "magnitude", s
 
     options = PruneOptions(method=method, sparsity=sparsity, n=n, m=m, schedule=schedule,
                            exclude=tuple(exclude), calibration=calibration, eval=eval, recover=recover,
-                           batch_size=batch_size, bias_correction=bias_correction)
+                           batch_size=batch_size, bias_correction=bias_correction, criterion=criterion,
+                           reconstruct=reconstruct, bn_reestimate=bn_reestimate)
     options.check()
     from .prune.methods import method as _method
 
@@ -362,7 +371,7 @@ def prune(model: Graph | str | os.PathLike[str], *, method: str = "magnitude", s
     if isinstance(model, Graph):
         graph = model
     else:
-        graph = load(model, input_shapes=input_shapes, cleanup=False)
+        graph = load(model, weights, input_shapes=input_shapes, cleanup=False)
         PassManager(prune_passes()).run(graph)
     return prune_graph(graph, options)
 

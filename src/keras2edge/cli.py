@@ -461,6 +461,11 @@ REPORT_FORMATS = (".json", ".md")
               help="OBS reconstruction and bias correction (default: on when --calibration is given).")
 @click.option("--bias-correction/--no-bias-correction", default=True, show_default=True,
               help="With recovery: restore each output channel's mean on the calibration data.")
+@click.option("--criterion", type=click.Choice(["l1", "l2", "activation"]), default=None,
+              help="Channel: which channels go (default: activation with --calibration, else l1).")
+@click.option("--reconstruct/--no-reconstruct", default=None,
+              help="Channel: least-squares reconstruction of the consumers (default: follows --recover).")
+@click.option("--bn-reestimate", is_flag=True, help="Channel: recompute BatchNormalization statistics after pruning.")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False), help="Write the report (.json or .md).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--quantize", "scheme", default=None,
@@ -473,7 +478,8 @@ REPORT_FORMATS = (".json", ".md")
 @handle_errors
 def prune_command(model: str, output: str, method: str, sparsity: float, n: int, m: int, schedule: str,
                   exclude: tuple[str, ...], calibration: str | None, eval_data: str | None, recover: bool | None,
-                  bias_correction: bool, report_path: str | None, as_json: bool, scheme: str | None, io: str, batch_size: int,
+                  bias_correction: bool, criterion: str | None, reconstruct: bool | None, bn_reestimate: bool,
+                  report_path: str | None, as_json: bool, scheme: str | None, io: str, batch_size: int,
                   weights: str | None, input_shape: tuple[str, ...]) -> None:
     """Prune a trained Keras model without TensorFlow and write it with a per-layer report.
 
@@ -484,15 +490,15 @@ def prune_command(model: str, output: str, method: str, sparsity: float, n: int,
     """
     from .errors import PruneError
     from .fileio import check_output, write_atomic
-    from .ir.passes import PassManager
-    from .prune import PruneOptions, prune_graph, prune_passes
+    from .prune import PruneOptions
     from .prune.methods import method as lookup_method
     from .prune.report import to_markdown
 
     shapes = parse_input_shapes(input_shape)
     options = PruneOptions(method=method, sparsity=sparsity, n=n, m=m, schedule=schedule, exclude=exclude,
                            calibration=calibration, eval=eval_data, recover=recover, batch_size=batch_size,
-                           bias_correction=bias_correction)
+                           bias_correction=bias_correction, criterion=criterion, reconstruct=reconstruct,
+                           bn_reestimate=bn_reestimate)
     options.check()
     lookup_method(method)
     if scheme is not None:
@@ -513,9 +519,10 @@ def prune_command(model: str, output: str, method: str, sparsity: float, n: int,
         if path is not None and not os.path.exists(path):
             raise PruneError(f"{what} {path!r}: no such file or folder")
     t0 = time.perf_counter()
-    graph = api.load(model, weights, input_shapes=shapes, cleanup=False)
-    PassManager(prune_passes()).run(graph)
-    result = prune_graph(graph, options)
+    result = api.prune(model, weights=weights, input_shapes=shapes, method=method, sparsity=sparsity, n=n, m=m,
+                       schedule=schedule, exclude=exclude, calibration=calibration, eval=eval_data, recover=recover,
+                       batch_size=batch_size, bias_correction=bias_correction, criterion=criterion,
+                       reconstruct=reconstruct, bn_reestimate=bn_reestimate)
     if scheme is None:
         api.save_pruned(result.graph, output, sources=sources, source=model)
     else:

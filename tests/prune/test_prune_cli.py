@@ -103,3 +103,29 @@ def test_prune_then_quantize_int8(tmp_path: Path) -> None:
     assert acc >= rep["eval"]["accuracy_after_pct"] - 1.5      # int8 of the pruned model keeps its accuracy
     _refused(tmp_path, ["--quantize", "int8"], "--quantize int8 needs --calibration data")
     _refused(tmp_path, ["--quantize", "int4", "--calibration", calib], "int4")
+
+
+def test_channel_pruning_to_keras_and_back(tmp_path: Path) -> None:
+    """``--method channel -o .keras``: the pruned model is written into the source's Keras file, the
+    report carries the channel figures and the eval accuracy, and the written file, converted again by
+    keras2edge, has that accuracy; ``--quantize`` refuses a Keras output before any work."""
+    cnn = str(model_path("digits_cnn"))
+    xc = split("digits_cnn", "calib")[0]
+    xt, yt = split("digits_cnn", "test")
+    np.save(tmp_path / "calib.npy", xc)
+    np.savez(tmp_path / "test.npz", image=xt, labels=yt)
+    out = tmp_path / "p.keras"
+    res = CliRunner().invoke(main, ["prune", cnn, "--method", "channel", "--sparsity", "0.3", "-o", str(out),
+                                    "--calibration", str(tmp_path / "calib.npy"), "--eval", str(tmp_path / "test.npz"),
+                                    "--json"])
+    assert res.exit_code == 0, res.output
+    rep = json.loads(res.output)
+    assert rep["method"] == "channel" and "reconstruction" in rep["ran"]
+    assert rep["totals"]["params_after"] < 0.8 * rep["totals"]["params_before"]
+    res = CliRunner().invoke(main, ["convert", str(out), "-o", str(tmp_path / "p.tflite")])
+    assert res.exit_code == 0, res.output
+    y = np.asarray(Interpreter((tmp_path / "p.tflite").read_bytes()).run(xt))
+    assert abs(100 * np.mean(y.argmax(-1) == yt) - rep["eval"]["accuracy_after_pct"]) < 1e-3
+    bad = tmp_path / "q.keras"
+    res = CliRunner().invoke(main, ["prune", cnn, "--method", "channel", "-o", str(bad), "--quantize", "float16"])
+    assert res.exit_code == 1 and "unknown output format '.keras'" in res.output and not bad.exists()

@@ -26,7 +26,7 @@ from ..litert import litert
 from ..onnxrt import run_graph_onnx
 from ..tflm import tflm
 from .cases import load_case, rel_l2
-from .test_end_to_end_tflite import MODELS, WEIGHT_OPS
+from .test_end_to_end_tflite import MODELS, NO_ORACLE, TFLM_GAPS, WEIGHT_OPS
 from .test_int8_fixtures import BOUNDS
 
 #: Fixtures whose 16x8 file keeps ops float, and the Keras layers (measured; the probed facts decide).
@@ -52,7 +52,13 @@ def _one_step(got: np.ndarray, want: np.ndarray) -> bool:
     return float(np.abs(got.astype(np.float64) - want.astype(np.float64)).max()) <= step * 1.0001
 
 
-@pytest.mark.parametrize("name", MODELS)
+#: The int8 models TFLite Micro runs whole, but for the cnn2d pair: their ELU, PReLU, ReLU with
+#: threshold, transposed convs, up-sampling and global max pool have no probed 16x8 kernel, so half the
+#: model stays float in 16x8 (quantized, it runs; the other models cover each 16x8 kernel).
+MODELS16 = sorted(set(MODELS) - set(TFLM_GAPS) - set(NO_ORACLE) - {"k2-cnn2d", "k3-cnn2d"})
+
+
+@pytest.mark.parametrize("name", MODELS16)
 def test_int16x8_fixture(name: str, tmp_path) -> None:
     case = load_case(name)
     q = keras2edge.quantize(case.graph, calibration=case.calibration, scheme="int16x8")

@@ -50,7 +50,12 @@ def prune_graph(graph: object, options: PruneOptions) -> PruneResult:
     """``graph`` pruned as ``options`` asks (a new graph; ``graph`` is not modified) and the report.
     Bad options are refused before any work (``PruneOptions.check``)."""
     options.check()
-    return method(options.method)(graph, options)  # type: ignore[arg-type]
+    result = method(options.method)(graph, options)  # type: ignore[arg-type]
+    if options.eval is not None:  # every method's report: accuracy / agreement before and after
+        from .evaluation import evaluate
+
+        result.report["eval"] = evaluate(graph, result.graph, options.eval, options.batch_size)  # type: ignore[arg-type]
+    return result
 
 
 __all__ = ["METHODS", "PruneError", "PruneOptions", "PruneResult", "prune_graph", "prune_passes", "register_method"]

@@ -53,9 +53,7 @@ def _macs(graph: Graph, layer: str) -> tuple[int, int]:
 def build_report(before: Graph, after: Graph, targets: list[Target], orig: dict[str, np.ndarray],
                  plans: dict[str, Plan], steps: dict[str, list[str]], options: PruneOptions,
                  recover: bool) -> dict[str, Any]:
-    """The report of one pruning run (see the module docstring)."""
-    from .evaluation import evaluate
-
+    """The report of one pruning run (see the module docstring; ``prune_graph`` adds ``eval``)."""
     layers: dict[str, dict[str, Any]] = {}
     for t in targets:
         row = layers.setdefault(t.layer, {"layer": t.layer, "class": t.cls, "weights": [], "pruned": 0,
@@ -87,8 +85,6 @@ def build_report(before: Graph, after: Graph, targets: list[Target], orig: dict[
         "exclude": list(options.exclude), "recover": recover, "ran": ran,
         "layers": list(layers.values()), "totals": totals,
     }
-    if options.eval is not None:
-        report["eval"] = evaluate(before, after, options.eval, options.batch_size)
     return report
 
 
