@@ -43,8 +43,11 @@ def magnitude_zero(w: np.ndarray, count: int) -> np.ndarray:
 
 
 def allocate(schedule: str, targets: list[Target], weights: dict[str, np.ndarray], sparsity: float,
-             stats: dict[str, LayerStats] | None = None, *, recover: bool = False) -> dict[str, int]:
-    """Weights to remove per target (see the module docstring)."""
+             stats: dict[str, LayerStats] | None = None, *, recover: bool = False,
+             curves: dict[str, list[tuple[int, float]]] | None = None) -> dict[str, int]:
+    """Weights to remove per target (see the module docstring); ``auto`` spends ``curves``
+    ([(weights removed, error)] per target, e.g. :func:`~.scan.end_to_end_curves`) when given,
+    else the per-layer :func:`sensitivity` curves."""
     sizes = {t.name: int(weights[t.name].size) for t in targets}
     total = int(round(sparsity * sum(sizes.values())))
     if schedule == "layer":
@@ -55,7 +58,8 @@ def allocate(schedule: str, targets: list[Target], weights: dict[str, np.ndarray
         if not stats:
             raise PruneError("--schedule auto needs calibration data (the sensitivity scan measures each "
                              "layer's output error on it)")
-        return _auto(targets, weights, sparsity, total, stats, recover)
+        return _auto(targets, weights, sparsity, total,
+                     curves if curves is not None else sensitivity(targets, weights, stats, recover=recover))
     raise PruneError(f"unknown schedule {schedule!r}; supported: {', '.join(SCHEDULES)}")
 
 
@@ -107,8 +111,7 @@ def sensitivity(targets: list[Target], weights: dict[str, np.ndarray], stats: di
 
 
 def _auto(targets: list[Target], weights: dict[str, np.ndarray], sparsity: float, total: int,
-          stats: dict[str, LayerStats], recover: bool) -> dict[str, int]:
-    curves = sensitivity(targets, weights, stats, recover=recover)
+          curves: dict[str, list[tuple[int, float]]]) -> dict[str, int]:
     counts = {t.name: 0 for t in targets}
     fixed = [t for t in targets if t.name not in curves]
     for t in fixed:
