@@ -11,6 +11,9 @@ pruning. Target sparsity s, prunable weights P -> K = round(s·P) weights remove
   ‖X·ΔW‖² on calibration data, relative to ‖X·W‖²) at sparsities 0, 5%, ..., 95% (magnitude pruned;
   with recovery on, after the least-squares update of the weights left, as recovery will leave them,
   where that update fits ``obs.LS_MAX_FLOPS``),
+  or, as the pipeline runs it, the end-to-end curves of :mod:`.scan` (each layer pruned alone, the
+  whole model's output change on calibration data; on the digits CNN per-layer errors rank the
+  stem and depthwise layers as cheap while they cost the most end to end),
   then a greedy allocation: repeatedly take the step (one layer one grid point further) with the
   least added error per removed weight until K weights are removed; the last step is cut to hit K
   exactly. Layers without statistics (no :class:`~.stats.Reduction`) keep the target fraction.
