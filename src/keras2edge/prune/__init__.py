@@ -15,6 +15,7 @@ Layout (one role per module; each method module registers itself in :data:`METHO
 * ``runner`` — a graph run as ``.tflite`` in the runtime over data, chosen values to a callback;
 * ``stats`` — per-layer input statistics (H = XᵀX, mean) on calibration data;
 * ``allocate`` — the magnitude schedules (layer, global, auto sensitivity scan);
+* ``scan`` — the auto schedule's end-to-end sensitivity curves and :class:`~.scan.EndToEnd` error;
 * ``obs`` — OBS layer-wise reconstruction (unstructured and N:M);
 * ``pipeline`` — plan -> prune -> recover (OBS, bias correction) -> report, shared by:
 * ``magnitude`` (method "magnitude") and ``nm`` (method "nm");

@@ -11,6 +11,9 @@ pruning. Target sparsity s, prunable weights P -> K = round(s·P) weights remove
   ‖X·ΔW‖² on calibration data, relative to ‖X·W‖²) at sparsities 0, 5%, ..., 95% (magnitude pruned;
   with recovery on, after the least-squares update of the weights left, as recovery will leave them,
   where that update fits ``obs.LS_MAX_FLOPS``),
+  or, as the pipeline runs it, the end-to-end curves of :mod:`.scan` (each layer pruned alone, the
+  whole model's output change on calibration data; on the digits CNN per-layer errors rank the
+  stem and depthwise layers as cheap while they cost the most end to end),
   then a greedy allocation: repeatedly take the step (one layer one grid point further) with the
   least added error per removed weight until K weights are removed; the last step is cut to hit K
   exactly. Layers without statistics (no :class:`~.stats.Reduction`) keep the target fraction.
@@ -43,8 +46,11 @@ def magnitude_zero(w: np.ndarray, count: int) -> np.ndarray:
 
 
 def allocate(schedule: str, targets: list[Target], weights: dict[str, np.ndarray], sparsity: float,
-             stats: dict[str, LayerStats] | None = None, *, recover: bool = False) -> dict[str, int]:
-    """Weights to remove per target (see the module docstring)."""
+             stats: dict[str, LayerStats] | None = None, *, recover: bool = False,
+             curves: dict[str, list[tuple[int, float]]] | None = None) -> dict[str, int]:
+    """Weights to remove per target (see the module docstring); ``auto`` spends ``curves``
+    ([(weights removed, error)] per target, e.g. :func:`~.scan.end_to_end_curves`) when given,
+    else the per-layer :func:`sensitivity` curves."""
     sizes = {t.name: int(weights[t.name].size) for t in targets}
     total = int(round(sparsity * sum(sizes.values())))
     if schedule == "layer":
@@ -55,7 +61,8 @@ def allocate(schedule: str, targets: list[Target], weights: dict[str, np.ndarray
         if not stats:
             raise PruneError("--schedule auto needs calibration data (the sensitivity scan measures each "
                              "layer's output error on it)")
-        return _auto(targets, weights, sparsity, total, stats, recover)
+        return _auto(targets, weights, sparsity, total,
+                     curves if curves is not None else sensitivity(targets, weights, stats, recover=recover))
     raise PruneError(f"unknown schedule {schedule!r}; supported: {', '.join(SCHEDULES)}")
 
 
@@ -107,8 +114,7 @@ def sensitivity(targets: list[Target], weights: dict[str, np.ndarray], stats: di
 
 
 def _auto(targets: list[Target], weights: dict[str, np.ndarray], sparsity: float, total: int,
-          stats: dict[str, LayerStats], recover: bool) -> dict[str, int]:
-    curves = sensitivity(targets, weights, stats, recover=recover)
+          curves: dict[str, list[tuple[int, float]]]) -> dict[str, int]:
     counts = {t.name: 0 for t in targets}
     fixed = [t for t in targets if t.name not in curves]
     for t in fixed:

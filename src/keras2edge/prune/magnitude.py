@@ -17,10 +17,12 @@ from .targets import Target
 
 
 def plan_magnitude(targets: list[Target], weights: dict[str, np.ndarray], options: PruneOptions,
-                   stats: dict[str, LayerStats], recover: bool = False) -> dict[str, Plan]:
+                   stats: dict[str, LayerStats], recover: bool = False,
+                   curves: dict[str, list[tuple[int, float]]] | None = None) -> dict[str, Plan]:
     """Weights to remove per target, as the schedule allocates them (``recover``: the auto scan
     measures each layer's error after the least-squares update, what recovery will do)."""
-    counts = allocate(options.schedule, targets, weights, float(options.sparsity), stats, recover=recover)
+    counts = allocate(options.schedule, targets, weights, float(options.sparsity), stats, recover=recover,
+                      curves=curves)
     return {t.name: Plan(count=counts[t.name]) for t in targets}
 
 

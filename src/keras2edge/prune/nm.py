@@ -44,7 +44,8 @@ def nm_holds(w: np.ndarray, n: int, m: int, in_axis: int) -> bool:
 
 
 def plan_nm(targets: list[Target], weights: dict[str, np.ndarray], options: PruneOptions,
-            stats: dict[str, LayerStats], recover: bool = False) -> dict[str, Plan]:
+            stats: dict[str, LayerStats], recover: bool = False,
+            curves: dict[str, list[tuple[int, float]]] | None = None) -> dict[str, Plan]:
     """N:M for every target with an input axis that M divides; PruneError naming the others."""
     plans: dict[str, Plan] = {}
     bad = []
