@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ..choices import Choices
 from ..errors import PruneError
 
 if TYPE_CHECKING:
@@ -31,23 +32,8 @@ class PruneResult:
 MethodFn = Callable[["Graph", "PruneOptions"], PruneResult]
 
 #: method name -> implementation (filled by the method modules).
-METHODS: dict[str, MethodFn] = {}
-
-
-def register_method(name: str) -> Callable[[MethodFn], MethodFn]:
-    """Decorator: register ``fn`` as pruning method ``name`` (one implementation per name)."""
-    def deco(fn: MethodFn) -> MethodFn:
-        if name in METHODS:
-            raise ValueError(f"pruning method {name!r} registered twice")
-        METHODS[name] = fn
-        return fn
-    return deco
-
-
-def method(name: str) -> MethodFn:
-    """The implementation of method ``name``, or a PruneError listing the methods."""
-    try:
-        return METHODS[name]
-    except KeyError:
-        raise PruneError(f"unknown pruning method {name!r}; supported: "
-                         f"{', '.join(sorted(METHODS)) or '(none)'}") from None
+METHODS: Choices[MethodFn] = Choices("pruning method", PruneError)
+#: Decorator: register ``fn`` as pruning method ``name`` (one implementation per name).
+register_method = METHODS.register
+#: The implementation of method ``name``, or a PruneError listing the methods.
+method = METHODS.get

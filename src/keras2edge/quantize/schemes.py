@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ..choices import Choices
 from ..errors import QuantizationError
 
 if TYPE_CHECKING:
@@ -42,23 +43,8 @@ class QuantizeOptions:
 SchemeFn = Callable[["Graph", QuantizeOptions], "Graph"]
 
 #: scheme name -> implementation (filled by the scheme modules).
-SCHEMES: dict[str, SchemeFn] = {}
-
-
-def register_scheme(name: str) -> Callable[[SchemeFn], SchemeFn]:
-    """Decorator: register ``fn`` as scheme ``name`` (one implementation per name)."""
-    def deco(fn: SchemeFn) -> SchemeFn:
-        if name in SCHEMES:
-            raise ValueError(f"quantization scheme {name!r} registered twice")
-        SCHEMES[name] = fn
-        return fn
-    return deco
-
-
-def scheme(name: str) -> SchemeFn:
-    """The implementation of scheme ``name``, or a QuantizationError listing the schemes."""
-    try:
-        return SCHEMES[name]
-    except KeyError:
-        raise QuantizationError(f"unknown quantization scheme {name!r}; supported: "
-                                f"{', '.join(sorted(SCHEMES)) or '(none)'}") from None
+SCHEMES: Choices[SchemeFn] = Choices("quantization scheme", QuantizationError)
+#: Decorator: register ``fn`` as scheme ``name`` (one implementation per name).
+register_scheme = SCHEMES.register
+#: The implementation of scheme ``name``, or a QuantizationError listing the schemes.
+scheme = SCHEMES.get
