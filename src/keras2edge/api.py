@@ -138,7 +138,8 @@ def convert_model(model: str | os.PathLike[str], output: str | os.PathLike[str],
 
 def quantize(model: Graph | str | os.PathLike[str], *, calibration: object = None, scheme: str = "int8",
              method: str = "minmax", per_tensor: bool = False, io: str = "float", batch_size: int = 32,
-             input_shapes: InputShapes | None = None) -> Graph:
+             input_shapes: InputShapes | None = None, cle: bool | None = None, bias_correction: bool | None = None,
+             adaround: bool | None = None) -> Graph:
     """Post-training quantization without TensorFlow: a new graph in QDQ form (``model`` untouched)
     that :func:`save` writes as QDQ ONNX (and, with the TFLite integer lowering, as int8 ``.tflite``).
 
@@ -153,6 +154,10 @@ def quantize(model: Graph | str | os.PathLike[str], *, calibration: object = Non
         per_tensor: one weight scale per tensor instead of per output channel.
         io: model inputs and outputs as ``"float"`` (Quantize/Dequantize inside), ``"int8"`` or ``"uint8"``.
         batch_size: calibration samples run at once.
+        cle, bias_correction, adaround: the int8 scheme's accuracy-preserving algorithms (cross-layer
+            equalization, empirical bias correction, AdaRound-style rounding); None = the scheme's
+            default (``keras2edge.quantize.algorithms``), True/False forces. What ran is in the
+            graph's ``metadata["quantization_algorithms"]``.
 
     Raises:
         QuantizationError: unknown scheme/method/io, or calibration data that does not fit the model
@@ -161,7 +166,7 @@ def quantize(model: Graph | str | os.PathLike[str], *, calibration: object = Non
     from .quantize import QuantizeOptions, check_options, quantize_graph
 
     options = QuantizeOptions(scheme=scheme, calibration=calibration, method=method, per_tensor=per_tensor, io=io,
-                              batch_size=batch_size)
+                              batch_size=batch_size, cle=cle, bias_correction=bias_correction, adaround=adaround)
     check_options(options)
     graph = model if isinstance(model, Graph) else load(model, input_shapes=input_shapes)
     return quantize_graph(graph, options)

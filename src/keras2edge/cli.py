@@ -183,9 +183,14 @@ def convert(models: tuple[str, ...], output: str, fmt: str | None, jobs: int, as
 @click.option("--weights", type=click.Path(dir_okay=False), help="Weights file for an architecture JSON.")
 @click.option("--input-shape", "input_shape", multiple=True, metavar="NAME:D0,D1,...", help="Pin an input's shape.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.option("--cle/--no-cle", default=None, help="Cross-layer equalization (default: on with --per-tensor).")
+@click.option("--bias-correction/--no-bias-correction", "bias_correction", default=None,
+              help="Empirical bias correction from the calibration data (default: on for int8).")
+@click.option("--adaround/--no-adaround", default=None, help="AdaRound-style weight rounding (default: off).")
 @handle_errors
 def quantize_command(model: str, output: str, calibration: str | None, scheme: str, method: str, per_tensor: bool, io: str,
-                     batch_size: int, weights: str | None, input_shape: tuple[str, ...], as_json: bool) -> None:
+                     batch_size: int, weights: str | None, input_shape: tuple[str, ...], as_json: bool,
+                     cle: bool | None = None, bias_correction: bool | None = None, adaround: bool | None = None) -> None:
     """Quantize a Keras model after training (no TensorFlow): calibrate on representative inputs,
     write QDQ ONNX or an int8 .tflite.
 
@@ -201,7 +206,7 @@ def quantize_command(model: str, output: str, calibration: str | None, scheme: s
     t0 = time.perf_counter()
     graph = api.load(model, weights, input_shapes=shapes)
     q = api.quantize(graph, calibration=calibration, scheme=scheme, method=method, per_tensor=per_tensor, io=io,
-                     batch_size=batch_size)
+                     batch_size=batch_size, cle=cle, bias_correction=bias_correction, adaround=adaround)
     api.save(q, output, sources=(model, weights, calibration))
     info = {"output": output, "scheme": scheme, "method": method, "per_tensor": per_tensor, "io": io,
             **summary(q), "seconds": round(time.perf_counter() - t0, 3)}
@@ -212,6 +217,8 @@ def quantize_command(model: str, output: str, calibration: str | None, scheme: s
     f16 = f", {info['float16_weights']} float16 weight tensors" if info["float16_weights"] else ""
     click.echo(f"Wrote {output} ({scheme}, {info['quantized_values']} quantized values, {info['int8_weights']} int8 "
                f"weight tensors{f16}{kept}) in {info['seconds']:.2f} s")
+    if info.get("algorithms"):
+        click.echo(f"Algorithms: {info['algorithms']}")
 
 
 def _convert_batch(models: tuple[str, ...], outdir: str, *, fmt: str, jobs: int, as_json: bool,

@@ -145,13 +145,25 @@ def quantize_int8(graph: Graph, options: QuantizeOptions) -> Graph:
         raise QuantizationError(f"unknown --io {options.io!r}; supported: {', '.join(IO_TYPES)}")
     if options.calibration is None:
         raise QuantizationError("int8 quantization needs calibration data (--calibration / calibration=...)")
+    from .algorithms import after_calibration, before_calibration, report_line
+
+    ran: dict[str, str] = {}
+    graph = before_calibration(graph, options, ran)
     cal = calibrate(graph, options.calibration, options.method, options.batch_size)
     g = cal.graph  # the lowered copy: what ships, with the caller's value names
-    plan = _Planner(g, cal.ranges, options.per_tensor).run()
-    rewrite(g, plan, IO_TYPES[options.io])
-    g.metadata["quantization"] = "int8"
-    g.verify()
-    return g
+
+    def build(io: DType | None = None) -> Graph:
+        """``g`` as it is now, in QDQ form (a copy: ``g`` stays float)."""
+        q = g.copy()
+        rewrite(q, _Planner(q, cal.ranges, options.per_tensor).run(), io)
+        return q
+
+    after_calibration(g, build, options, ran)
+    q = build(IO_TYPES[options.io])
+    q.metadata["quantization"] = "int8"
+    q.metadata["quantization_algorithms"] = report_line(ran)
+    q.verify()
+    return q
 
 
 register_scheme("int8")(quantize_int8)
@@ -159,7 +171,8 @@ register_scheme("int8")(quantize_int8)
 
 def summary(graph: Graph) -> dict[str, object]:
     """What a quantized graph holds: quantized activation values (Quantize nodes), int8 and float16
-    weight tensors, and the Keras layers of the ops kept float (QuantRule.FLOAT)."""
+    weight tensors, the Keras layers of the ops kept float (QuantRule.FLOAT), and which
+    accuracy-preserving algorithms ran (``algorithms``: one line, empty for other schemes)."""
     kept: list[str] = []
     for n in graph.nodes:
         if op_spec(n.op).quant == QuantRule.FLOAT:
@@ -169,7 +182,8 @@ def summary(graph: Graph) -> dict[str, object]:
     return {"quantized_values": sum(1 for n in graph.nodes if n.op == "Quantize"),
             "int8_weights": sum(1 for v in graph.constants() if v.quant is not None and v.dtype == DType.INT8),
             "float16_weights": sum(1 for v in graph.constants() if v.dtype == DType.FLOAT16),
-            "kept_float": kept}
+            "kept_float": kept,
+            "algorithms": str(graph.metadata.get("quantization_algorithms", ""))}
 
 
 __all__ = ["IO_TYPES", "quantize_int8", "summary"]

@@ -1,0 +1,213 @@
+"""Empirical bias correction (Nagel et al. 2019, "Data-Free Quantization", §4.2, empirical form): the
+expected error a quantized weight layer adds to each output channel, measured on calibration data by
+running the float and the quantized graphs in keras2edge's runtime, is subtracted from its bias.
+
+Per weight op L (``OpSpec.weights``; output channels on the weight's last axis: Conv2D, DepthwiseConv2D,
+FullyConnected — TransposeConv2D, whose output channels are not last, is left alone):
+
+    e_L[c] = E[W_q x_q + b_q][c] - E[W x_f + b][c]        (pre-activation, over samples and positions)
+
+x_f is L's input in the float graph, x_q in the quantized one (dequantized int8), W_q/b_q the int8
+weights/int32 bias as real values. The expectations are exact without evaluating the op: a linear op's
+output mean over positions is the weights contracted with the *mean patch* of its input — for each
+kernel tap, the mean of the input slice that tap multiplies (zero padding included) — so a fused
+activation, which hides the pre-activation output from the runtime's observer, does not matter.
+
+The corrected float bias is b_q - e_L (b_q the int32 bias's real value, so that quantizing it again
+rounds once). Layers without a bias of their own are left alone: no bias, or
+one shared with other ops (an unrolled LSTM/GRU reads one bias at every time step). Modes (``MODES``):
+
+* ``sequential`` — layers in dependency levels (a level's layers do not feed each other): measure,
+  correct one level, rebuild and re-run the quantized graph, next level. Each layer then corrects the
+  error that remains after every layer before it was corrected (the paper's procedure).
+* ``one_pass`` — two quantized runs: the first corrects every layer but the last level by its *local*
+  error, what its own int8 weights and bias add to the input it sees, (W_q - W) x_q + b_q - b; the
+  second corrects the last level (the layers nearest the outputs) by its total error as above.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..ir.graph import Graph
+from ..ir.node import Node
+from ..ir.ops import op_spec
+from ..ir.ops.core import pad_same_nhwc, pair, windows
+from .probe import Feeds, bias_const, observe_inputs, weight_const, weight_nodes
+
+log = logging.getLogger(__name__)
+
+MODES = ("sequential", "one_pass")
+#: Samples used at most (means converge fast; each sequential level re-runs the quantized graph on them).
+MAX_SAMPLES = 16
+
+
+@dataclass
+class BiasCorrection:
+    """What bias correction did: per Keras layer, the largest |e_L[c]| removed; the runs it took."""
+
+    mode: str
+    corrected: dict[str, float] = field(default_factory=dict)
+    runs: int = 0
+
+
+def supported(node: Node) -> bool:
+    """Whether bias correction handles ``node``: a weight op whose output channels are the weight's last axis."""
+    axes = op_spec(node.op).weights
+    w = weight_const(node)
+    return axes is not None and w is not None and axes.out_axis == len(w.shape) - 1
+
+
+def kernel_size(node: Node) -> tuple[int, int]:
+    """(KH, KW) of a window op's weight: its last two axes that are neither channel axis (``WeightAxes``)."""
+    axes = op_spec(node.op).weights
+    w = weight_const(node)
+    dims = [int(w.shape[a]) for a in range(len(w.shape)) if a not in (axes.out_axis, axes.in_axis)]  # type: ignore[union-attr]
+    return dims[-2], dims[-1]
+
+
+def mean_patch(node: Node, x: np.ndarray) -> np.ndarray:
+    """Sum over samples of the mean input patch of ``node``: (KH, KW, Cin) for a window op (``spatial``),
+    (K,) for FullyConnected (the mean over every axis but the last), weighted by the batch size."""
+    n = x.shape[0]
+    if not op_spec(node.op).spatial:
+        return x.reshape(-1, x.shape[-1]).astype(np.float64).mean(axis=0) * n
+    kh, kw = kernel_size(node)
+    s, d = pair(node.attrs["strides"]), pair(node.attrs["dilations"])
+    oh, ow = node.outputs[0].shape[1], node.outputs[0].shape[2]
+    xp = pad_same_nhwc(np.asarray(x, np.float64), kh, kw, s, d, node.attrs["padding"])
+    out = np.zeros((kh, kw, x.shape[-1]))
+    for i, j, sl in windows(xp, kh, kw, s, d, int(oh), int(ow)):  # type: ignore[arg-type]
+        out[i, j] = sl.mean(axis=(1, 2)).sum(axis=0)
+    return out
+
+
+def expected_output(node: Node, w: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """E[op(x; w)] per output channel (no bias) from the mean patch ``m`` (:func:`mean_patch` / samples).
+
+    The weight's input-channel axis (``WeightAxes.in_axis``) is contracted with the patch's channels;
+    with none (depthwise), output channel k reads input channel k // M."""
+    axes = op_spec(node.op).weights
+    w = np.asarray(w, np.float64)
+    if not op_spec(node.op).spatial:
+        return m @ w.reshape(w.shape[0], -1)
+    kh, kw = m.shape[0], m.shape[1]
+    if axes.in_axis is None:  # type: ignore[union-attr]  # one input channel per output channel: k // M
+        mult = w.shape[-1] // m.shape[-1]
+        return np.einsum("ijk,ijk->k", w.reshape(kh, kw, -1), np.repeat(m, mult, axis=-1))
+    _, _, cin_g, cout = w.shape  # HWIO, groups = Cin / cin_g
+    groups = m.shape[-1] // cin_g
+    mg = m.reshape(kh, kw, groups, cin_g)
+    wg = w.reshape(kh, kw, cin_g, groups, cout // groups)
+    return np.einsum("ijgc,ijcgo->go", mg, wg).reshape(cout)
+
+
+def _real_weight(v_int: object, node: Node) -> np.ndarray:
+    """A quantized constant as real values (per-channel scales on its axis)."""
+    c = v_int.const.astype(np.float64)  # type: ignore[attr-defined]
+    q = v_int.quant  # type: ignore[attr-defined]
+    if q is None:
+        return c
+    shape = [1] * c.ndim
+    if q.axis is not None:
+        shape[q.axis] = -1
+    return (c - q.zero_point.reshape(shape)) * q.scale.astype(np.float64).reshape(shape)
+
+
+def _means(graph: Graph, feeds: Feeds, names: set[str]) -> dict[str, np.ndarray]:
+    nodes = [n for n in weight_nodes(graph) if n.name in names]
+    sums: dict[str, np.ndarray] = {}
+
+    def add(node: Node, x: np.ndarray) -> None:
+        m = mean_patch(node, x)
+        sums[node.name] = sums[node.name] + m if node.name in sums else m
+
+    observe_inputs(graph, feeds, nodes, add)
+    return {k: v / feeds.samples for k, v in sums.items()}
+
+
+def _expected(node: Node, m: np.ndarray) -> np.ndarray:
+    w = weight_const(node)
+    b = bias_const(node)
+    y = expected_output(node, _real_weight(w, node), m)
+    return y + (_real_weight(b, node).reshape(-1) if b is not None else 0.0)
+
+
+def _levels(graph: Graph, names: set[str]) -> list[list[str]]:
+    """Weight layers grouped so that no layer of a level depends on another of the same level."""
+    depth: dict[int, int] = {}
+    level: dict[str, int] = {}
+    for node in graph.nodes:
+        d = max((depth.get(id(v), 0) for v in node.inputs if v is not None), default=0)
+        if node.name in names:
+            level[node.name] = d
+            d += 1
+        for v in node.outputs:
+            depth[id(v)] = d
+    out: dict[int, list[str]] = {}
+    for name, lv in level.items():
+        out.setdefault(lv, []).append(name)
+    return [out[k] for k in sorted(out)]
+
+
+def _own_bias(node: Node) -> bool:
+    """A bias constant read by this op alone (an unrolled recurrent layer shares one across time steps:
+    a per-step correction cannot be written into it)."""
+    b = bias_const(node)
+    return b is not None and b.is_const and len(b.uses) == 1 and b.dtype.np == np.float32
+
+
+def correct_biases(float_graph: Graph, build: Callable[[], Graph], feeds: Feeds,
+                   mode: str = "one_pass") -> BiasCorrection:
+    """Correct ``float_graph``'s biases in place (constants replaced, never mutated) so that the
+    quantized graph ``build()`` makes from it has the float graph's per-channel output means.
+
+    ``build`` quantizes the current ``float_graph`` into QDQ form (float inputs and outputs; node
+    names kept). Returns what was corrected."""
+    if mode not in MODES:
+        raise ValueError(f"bias correction mode {mode!r}; one of {MODES}")
+    report = BiasCorrection(mode)
+    fnodes = {n.name: n for n in weight_nodes(float_graph) if supported(n) and _own_bias(n)}
+    names = set(fnodes)
+    levels = _levels(float_graph, names)
+    if not levels:
+        return report
+    mf = _means(float_graph, feeds, names)
+    report.runs += 1
+
+    def correct(group: list[str], local: bool) -> None:
+        """Measure ``group`` in a fresh quantized graph and correct each layer: the total error, or
+        (``local``) only the error its own weights and bias add to its quantized input."""
+        qgraph = build()
+        qnodes = {n.name: n for n in weight_nodes(qgraph) if n.name in group}
+        mq = _means(qgraph, feeds, set(group))
+        report.runs += 1
+        for name in group:
+            fn, qn = fnodes[name], qnodes[name]
+            if local:
+                e = _expected(qn, mq[name]) - _expected(fn, mq[name])
+            else:
+                e = _expected(qn, mq[name]) - _expected(fn, mf[name])
+            b = bias_const(fn)
+            # From the int32 bias's real value, so the new bias is rounded once (error <= half a step).
+            bq = _real_weight(bias_const(qn), qn).reshape(-1)
+            float_graph.replace_const(b, (bq - e).astype(np.float32), refresh=False)  # type: ignore[arg-type]
+            key = fn.origin.layer if fn.origin else name
+            report.corrected[key] = report.corrected.get(key, 0.0) + (float(np.abs(e).max()) if e.size else 0.0)
+
+    if mode == "sequential":
+        for group in levels:
+            correct(group, local=False)
+    else:
+        inner = [n for group in levels[:-1] for n in group]
+        if inner:
+            correct(inner, local=True)
+        correct(levels[-1], local=False)
+    return report
+
+
+__all__ = ["MODES", "BiasCorrection", "correct_biases", "expected_output", "mean_patch", "supported"]

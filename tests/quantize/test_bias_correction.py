@@ -1,0 +1,125 @@
+"""Empirical bias correction (quantize/bias_correction.py): the mean-patch expectation against each op's
+own evaluate (the IR's reference semantics), the correction leaving the output layer's per-channel
+means at the float model's (to the int32 bias rounding), shared recurrent biases left alone, and the
+int8 error against float dropping on a model with spread channel ranges."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import keras2edge
+from keras2edge.convert.tflite import tflite_bytes
+from keras2edge.convert.tflite.lowering import lower
+from keras2edge.ir.dtypes import DType
+from keras2edge.ir.graph import Graph
+from keras2edge.ir.ops import op_spec
+from keras2edge.quantize import QuantizeOptions, quantize_graph
+from keras2edge.quantize import bias_correction as bc
+from keras2edge.quantize.probe import Feeds, bias_const, observe_inputs, weight_nodes
+from keras2edge.runtime import Interpreter
+
+from .algorithm_graphs import inputs, mobilenet_like
+from .cases import rel_l2
+from .test_trained_fixtures import TRAINED
+
+# (op, input shape, weight shape, attrs)
+CASES = [
+    ("Conv2D", (3, 9, 9, 4), (3, 3, 4, 5), {"padding": "same", "strides": (2, 2)}),
+    ("Conv2D", (2, 10, 8, 3), (3, 2, 3, 4), {"padding": "valid", "dilations": (2, 1)}),
+    ("Conv2D", (2, 7, 7, 6), (3, 3, 3, 4), {"padding": "same"}),  # 2 groups
+    ("DepthwiseConv2D", (3, 9, 9, 4), (1, 3, 3, 8), {"padding": "same", "strides": (2, 2)}),  # multiplier 2
+    ("DepthwiseConv2D", (2, 6, 7, 3), (1, 5, 3, 3), {"padding": "valid"}),
+    ("FullyConnected", (5, 7), (7, 3), {}),
+    ("FullyConnected", (2, 4, 7), (7, 3), {}),
+]
+
+
+@pytest.mark.parametrize("op, xs, ws, attrs", CASES, ids=[f"{c[0]}-{k}" for k, c in enumerate(CASES)])
+def test_expected_output_is_the_ops_mean(op: str, xs: tuple, ws: tuple, attrs: dict) -> None:
+    rng = np.random.default_rng(3)
+    x = rng.normal(0.5, 1.0, xs).astype(np.float32)
+    w = rng.normal(0.0, 1.0, ws).astype(np.float32)
+    g = Graph("one")
+    xv = g.add_input("x", DType.FLOAT32, (None, *xs[1:]))
+    g.outputs = [g.op(op, [xv, g.add_const("w", w)], ("layer", op), **attrs)]
+    node = g.nodes[0]
+    y = op_spec(op).evaluate([x.astype(np.float64), w.astype(np.float64)], node.attrs)[0]
+    want = y.reshape(-1, y.shape[-1]).mean(axis=0)
+    got = bc.expected_output(node, w, bc.mean_patch(node, x) / x.shape[0])
+    np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-9)
+
+
+def _mean_errors(float_graph: Graph, qgraph: Graph, feeds: Feeds) -> dict[str, np.ndarray]:
+    """Per weight layer: E[quantized pre-activation] - E[float pre-activation], per output channel."""
+    names = {n.name for n in weight_nodes(float_graph)}
+    mf, mq = bc._means(float_graph, feeds, names), bc._means(qgraph, feeds, names)
+    fn = {n.name: n for n in weight_nodes(float_graph)}
+    return {n.name: bc._expected(n, mq[n.name]) - bc._expected(fn[n.name], mf[n.name])
+            for n in weight_nodes(qgraph) if n.name in mf}
+
+
+def test_output_layer_means_corrected() -> None:
+    """After one_pass correction, the layer nearest the output has the float means on the calibration
+    data up to the int32 bias rounding (half a bias step), where before it was off by many steps."""
+    g = lower(mobilenet_like("Relu"))
+    cal = inputs(g, 16, seed=1)
+    feeds = Feeds([{"x": cal}])
+    q_before = quantize_graph(g, QuantizeOptions(calibration=cal, bias_correction=False))
+    q_after = quantize_graph(g, QuantizeOptions(calibration=cal, bias_correction=True))
+    assert "bias_correction: one_pass, 6 layers, 16 samples" in q_after.metadata["quantization_algorithms"]
+    last = [n for n in weight_nodes(q_after)][-1].name
+    before = _mean_errors(g, q_before, feeds)[last]
+    after = _mean_errors(g, q_after, feeds)[last]
+    step = float(bias_const([n for n in weight_nodes(q_after) if n.name == last][0]).quant.scale.max())
+    assert np.abs(after).max() <= 0.5 * step * 1.001, (np.abs(after).max(), step)
+    assert np.abs(before).max() > 4 * step
+
+
+def test_error_against_float_drops() -> None:
+    """Measured: relative L2 against float 0.050 -> 0.039 per channel, 0.071 -> 0.042 per tensor."""
+    g = mobilenet_like("Relu")
+    cal, x = inputs(g, 64, seed=1), inputs(g, 64, seed=2)
+    want = np.asarray(Interpreter(tflite_bytes(g)).run(x))
+    for per_tensor in (False, True):
+        err = {}
+        for on in (False, True):
+            q = quantize_graph(g, QuantizeOptions(calibration=cal, per_tensor=per_tensor, cle=False, bias_correction=on))
+            err[on] = rel_l2(np.asarray(Interpreter(tflite_bytes(q)).run(x)), want)
+        assert err[True] < 0.85 * err[False], (per_tensor, err)
+
+
+def test_shared_recurrent_biases_left_alone() -> None:
+    """The unrolled GRU reads one bias at every step: only the Dense head's bias is corrected."""
+    g = keras2edge.load(TRAINED / "digits_gru.keras")
+    with np.load(TRAINED / "digits.npz") as z:
+        cal = z["x_calib"][:32].reshape((-1, *g.inputs[0].shape[1:]))
+    q = quantize_graph(g, QuantizeOptions(calibration=cal, bias_correction=True))
+    line = q.metadata["quantization_algorithms"]
+    heads = [n for n in weight_nodes(lower(g)) if len(bias_const(n).uses) == 1]
+    assert f"bias_correction: one_pass, {len(heads)} layers" in line, line
+    assert 0 < len(heads) < len(weight_nodes(lower(g)))
+
+
+def test_one_shot_iterator() -> None:
+    """Bias correction reads the calibration data twice: a generator is refused when it is forced and
+    skipped (and said so) by default."""
+    g = mobilenet_like("Relu")
+    cal = inputs(g, 16)
+    q = quantize_graph(g, QuantizeOptions(calibration=(b for b in [cal]), bias_correction=None))
+    assert "bias_correction: skipped (one-shot calibration iterator)" in q.metadata["quantization_algorithms"]
+    with pytest.raises(keras2edge.errors.QuantizationError, match="one-shot iterator"):
+        quantize_graph(g, QuantizeOptions(calibration=(b for b in [cal]), bias_correction=True))
+
+
+def test_observed_inputs_are_the_runtime_tensors() -> None:
+    """The probe's float inputs of the first layer are the feed itself; the quantized graph's are the
+    QUANTIZE op's int8 output dequantized: within half an input step of the feed."""
+    g = lower(mobilenet_like("Relu"))
+    cal = inputs(g, 8)
+    q = quantize_graph(g, QuantizeOptions(calibration=cal, bias_correction=False))
+    seen: dict[str, np.ndarray] = {}
+    first = weight_nodes(q)[:1]
+    observe_inputs(q, Feeds([{"x": cal}]), first, lambda n, a: seen.__setitem__(n.name, np.array(a)))
+    step = float(first[0].inputs[0].producer.attrs["quant"].scale[0])
+    assert np.abs(seen[first[0].name] - cal).max() <= 0.5 * step * 1.001
