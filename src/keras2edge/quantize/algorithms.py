@@ -12,6 +12,7 @@ What ran is recorded as one line in the quantized graph's ``metadata["quantizati
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -54,16 +55,39 @@ def after_calibration(graph: Graph, build: Callable[[], Graph], options: Quantiz
     ran["bias_correction"] = "off"
     ran["adaround"] = "off"
     want_bc = options.bias_correction is not False
-    if not want_bc:
+    want_ar = bool(options.adaround)
+    if not (want_bc or want_ar):
         return
     if not _reusable(options.calibration):
-        if options.bias_correction:
-            raise QuantizationError("bias correction reads the calibration data again: pass an array, a file or a "
-                                    "list of batches, not a one-shot iterator")
+        if options.bias_correction or options.adaround:
+            raise QuantizationError("bias correction and AdaRound read the calibration data again: pass an array, "
+                                    "a file or a list of batches, not a one-shot iterator")
         ran["bias_correction"] = "skipped (one-shot calibration iterator)"
         return
     feeds = read_feeds(graph, options.calibration, options.batch_size, MAX_SAMPLES)
-    result = correct_biases(graph, build, feeds)
+    reference = None
+    if want_ar:
+        from .adaround import round_weights
+
+        reference = graph.copy()  # the float weights, which bias correction must match
+        t = time.perf_counter()
+        rounded = round_weights(graph, feeds, options.per_tensor)
+        ran["adaround"] = f"{len(rounded.layers)} layers, {time.perf_counter() - t:.1f} s"
+    if not want_bc:
+        return
+    saved = [(n, list(n.inputs)) for n in graph.nodes]
+    try:
+        result = correct_biases(graph, build, feeds, reference=reference)
+    except QuantizationError as e:
+        if options.bias_correction:
+            raise
+        for node, inputs in saved:  # undo: the biases the graph had
+            for k, v in enumerate(inputs):
+                if node.inputs[k] is not v:
+                    graph.set_input(node, k, v)
+        log.warning("bias correction skipped: %s", e)
+        ran["bias_correction"] = "skipped (the quantized model does not run in keras2edge's runtime)"
+        return
     ran["bias_correction"] = f"{result.mode}, {len(result.corrected)} layers, {feeds.samples} samples"
 
 

@@ -8,7 +8,9 @@ FullyConnected — TransposeConv2D, whose output channels are not last, is left 
     e_L[c] = E[W_q x_q + b_q][c] - E[W x_f + b][c]        (pre-activation, over samples and positions)
 
 x_f is L's input in the float graph, x_q in the quantized one (dequantized int8), W_q/b_q the int8
-weights/int32 bias as real values. The expectations are exact without evaluating the op: a linear op's
+weights/int32 bias as real values. The error is measured per sample (the same input through both
+graphs) and a channel is corrected only where its mean stands out of the samples' noise (more than
+:data:`SIGNIFICANCE` standard errors): with few calibration samples a noisy estimate would add error. The expectations are exact without evaluating the op: a linear op's
 output mean over positions is the weights contracted with the *mean patch* of its input — for each
 kernel tap, the mean of the input slice that tap multiplies (zero padding included) — so a fused
 activation, which hides the pre-activation output from the runtime's observer, does not matter.
@@ -44,6 +46,8 @@ log = logging.getLogger(__name__)
 MODES = ("sequential", "one_pass")
 #: Samples used at most (means converge fast; each sequential level re-runs the quantized graph on them).
 MAX_SAMPLES = 16
+#: A channel's correction is applied when its mean error exceeds this many standard errors.
+SIGNIFICANCE = 2.0
 
 
 @dataclass
@@ -71,23 +75,24 @@ def kernel_size(node: Node) -> tuple[int, int]:
 
 
 def mean_patch(node: Node, x: np.ndarray) -> np.ndarray:
-    """Sum over samples of the mean input patch of ``node``: (KH, KW, Cin) for a window op (``spatial``),
-    (K,) for FullyConnected (the mean over every axis but the last), weighted by the batch size."""
+    """Each sample's mean input patch of ``node``: (N, KH, KW, Cin) for a window op (``spatial``),
+    (N, K) for FullyConnected (the mean over every axis but the first and the last)."""
     n = x.shape[0]
     if not op_spec(node.op).spatial:
-        return x.reshape(-1, x.shape[-1]).astype(np.float64).mean(axis=0) * n
+        return x.reshape(n, -1, x.shape[-1]).astype(np.float64).mean(axis=1)
     kh, kw = kernel_size(node)
     s, d = pair(node.attrs["strides"]), pair(node.attrs["dilations"])
     oh, ow = node.outputs[0].shape[1], node.outputs[0].shape[2]
     xp = pad_same_nhwc(np.asarray(x, np.float64), kh, kw, s, d, node.attrs["padding"])
-    out = np.zeros((kh, kw, x.shape[-1]))
+    out = np.zeros((n, kh, kw, x.shape[-1]))
     for i, j, sl in windows(xp, kh, kw, s, d, int(oh), int(ow)):  # type: ignore[arg-type]
-        out[i, j] = sl.mean(axis=(1, 2)).sum(axis=0)
+        out[:, i, j] = sl.mean(axis=(1, 2))
     return out
 
 
 def expected_output(node: Node, w: np.ndarray, m: np.ndarray) -> np.ndarray:
-    """E[op(x; w)] per output channel (no bias) from the mean patch ``m`` (:func:`mean_patch` / samples).
+    """E[op(x; w)] per output channel (no bias) from mean patches ``m`` (:func:`mean_patch`; leading
+    axes, such as the sample axis, are kept).
 
     The weight's input-channel axis (``WeightAxes.in_axis``) is contracted with the patch's channels;
     with none (depthwise), output channel k reads input channel k // M."""
@@ -95,15 +100,15 @@ def expected_output(node: Node, w: np.ndarray, m: np.ndarray) -> np.ndarray:
     w = np.asarray(w, np.float64)
     if not op_spec(node.op).spatial:
         return m @ w.reshape(w.shape[0], -1)
-    kh, kw = m.shape[0], m.shape[1]
+    kh, kw = m.shape[-3], m.shape[-2]
     if axes.in_axis is None:  # type: ignore[union-attr]  # one input channel per output channel: k // M
         mult = w.shape[-1] // m.shape[-1]
-        return np.einsum("ijk,ijk->k", w.reshape(kh, kw, -1), np.repeat(m, mult, axis=-1))
+        return np.einsum("...ijk,ijk->...k", np.repeat(m, mult, axis=-1), w.reshape(kh, kw, -1))
     _, _, cin_g, cout = w.shape  # HWIO, groups = Cin / cin_g
     groups = m.shape[-1] // cin_g
-    mg = m.reshape(kh, kw, groups, cin_g)
+    mg = m.reshape(*m.shape[:-3], kh, kw, groups, cin_g)
     wg = w.reshape(kh, kw, cin_g, groups, cout // groups)
-    return np.einsum("ijgc,ijcgo->go", mg, wg).reshape(cout)
+    return np.einsum("...ijgc,ijcgo->...go", mg, wg).reshape(*m.shape[:-3], cout)
 
 
 def _real_weight(v_int: object, node: Node) -> np.ndarray:
@@ -119,15 +124,22 @@ def _real_weight(v_int: object, node: Node) -> np.ndarray:
 
 
 def _means(graph: Graph, feeds: Feeds, names: set[str]) -> dict[str, np.ndarray]:
+    """Per weight layer of ``names``: every calibration sample's mean input patch, in sample order."""
     nodes = [n for n in weight_nodes(graph) if n.name in names]
-    sums: dict[str, np.ndarray] = {}
+    parts: dict[str, list[np.ndarray]] = {}
+    observe_inputs(graph, feeds, nodes, lambda node, x: parts.setdefault(node.name, []).append(mean_patch(node, x)))
+    return {k: np.concatenate(v) for k, v in parts.items()}
 
-    def add(node: Node, x: np.ndarray) -> None:
-        m = mean_patch(node, x)
-        sums[node.name] = sums[node.name] + m if node.name in sums else m
 
-    observe_inputs(graph, feeds, nodes, add)
-    return {k: v / feeds.samples for k, v in sums.items()}
+def _significant(e: np.ndarray) -> np.ndarray:
+    """Per channel, the mean of the per-sample errors ``e`` (N, C) where it stands out of their noise
+    (|mean| > :data:`SIGNIFICANCE` standard errors), else 0: a correction estimated from a few samples
+    must not add more noise than it removes."""
+    mean = e.mean(axis=0)
+    if e.shape[0] < 2:
+        return mean
+    se = e.std(axis=0, ddof=1) / np.sqrt(e.shape[0])
+    return np.where(np.abs(mean) > SIGNIFICANCE * se, mean, 0.0)
 
 
 def _expected(node: Node, m: np.ndarray) -> np.ndarray:
@@ -162,12 +174,14 @@ def _own_bias(node: Node) -> bool:
 
 
 def correct_biases(float_graph: Graph, build: Callable[[], Graph], feeds: Feeds,
-                   mode: str = "one_pass") -> BiasCorrection:
+                   mode: str = "one_pass", reference: Graph | None = None) -> BiasCorrection:
     """Correct ``float_graph``'s biases in place (constants replaced, never mutated) so that the
     quantized graph ``build()`` makes from it has the float graph's per-channel output means.
 
     ``build`` quantizes the current ``float_graph`` into QDQ form (float inputs and outputs; node
-    names kept). Returns what was corrected."""
+    names kept). ``reference``: the float graph whose means to match, when ``float_graph``'s weights
+    were already changed (AdaRound's snapped weights); default ``float_graph`` itself. Returns what
+    was corrected."""
     if mode not in MODES:
         raise ValueError(f"bias correction mode {mode!r}; one of {MODES}")
     report = BiasCorrection(mode)
@@ -176,7 +190,9 @@ def correct_biases(float_graph: Graph, build: Callable[[], Graph], feeds: Feeds,
     levels = _levels(float_graph, names)
     if not levels:
         return report
-    mf = _means(float_graph, feeds, names)
+    ref = reference if reference is not None else float_graph
+    mf = _means(ref, feeds, names)
+    rnodes = {n.name: n for n in weight_nodes(ref) if n.name in names}
     report.runs += 1
 
     def correct(group: list[str], local: bool) -> None:
@@ -189,9 +205,9 @@ def correct_biases(float_graph: Graph, build: Callable[[], Graph], feeds: Feeds,
         for name in group:
             fn, qn = fnodes[name], qnodes[name]
             if local:
-                e = _expected(qn, mq[name]) - _expected(fn, mq[name])
+                e = _significant(_expected(qn, mq[name]) - _expected(fn, mq[name]))
             else:
-                e = _expected(qn, mq[name]) - _expected(fn, mf[name])
+                e = _significant(_expected(qn, mq[name]) - _expected(rnodes[name], mf[name]))
             b = bias_const(fn)
             # From the int32 bias's real value, so the new bias is rounded once (error <= half a step).
             bq = _real_weight(bias_const(qn), qn).reshape(-1)
