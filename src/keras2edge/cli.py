@@ -183,9 +183,9 @@ def convert(models: tuple[str, ...], output: str, fmt: str | None, jobs: int, as
 @click.option("--weights", type=click.Path(dir_okay=False), help="Weights file for an architecture JSON.")
 @click.option("--input-shape", "input_shape", multiple=True, metavar="NAME:D0,D1,...", help="Pin an input's shape.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-@click.option("--cle/--no-cle", default=None, help="Cross-layer equalization (default: on with --per-tensor).")
+@click.option("--cle/--no-cle", default=None, help="Cross-layer equalization (default: on).")
 @click.option("--bias-correction/--no-bias-correction", "bias_correction", default=None,
-              help="Empirical bias correction from the calibration data (default: on for int8).")
+              help="Empirical bias correction from the calibration data (default: on for models with convolutions).")
 @click.option("--adaround/--no-adaround", default=None, help="AdaRound-style weight rounding (default: off).")
 @handle_errors
 def quantize_command(model: str, output: str, calibration: str | None, scheme: str, method: str, per_tensor: bool, io: str,

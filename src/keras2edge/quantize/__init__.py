@@ -13,7 +13,11 @@ Layout (one role per module):
 * ``calibrate`` — the float graph's ``.tflite`` run in the runtime, one observer per value;
 * ``params`` — int8 parameters from ranges and weights (TFLite converter rules);
 * ``qdq`` — the QDQ rewrite (the contract with the emitters);
-* ``int8`` — the full-int8 scheme (parameters by each op's ``QuantRule``).
+* ``int8`` — the full-int8 scheme (parameters by each op's ``QuantRule``);
+* ``algorithms`` — the accuracy-preserving algorithms in the int8 scheme and the rule for their
+  defaults: ``cle`` (cross-layer equalization), ``bias_correction`` (empirical, from calibration
+  data), ``adaround`` (AdaRound-style rounding); ``probe`` runs a graph's ``.tflite`` in the
+  runtime and hands each weight layer's input to them.
 
 ``quantize_graph(graph, options)`` runs the scheme ``options.scheme``; ``keras2edge.quantize`` (api.py)
 is the public entry point over it.
