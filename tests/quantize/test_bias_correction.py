@@ -16,7 +16,7 @@ from keras2edge.ir.graph import Graph
 from keras2edge.ir.ops import op_spec
 from keras2edge.quantize import QuantizeOptions, quantize_graph
 from keras2edge.quantize import bias_correction as bc
-from keras2edge.quantize.probe import Feeds, bias_const, observe_inputs, weight_nodes
+from keras2edge.quantize.probe import Feeds, bias_const, observe_inputs, real, weight_nodes
 from keras2edge.runtime import Interpreter
 
 from .algorithm_graphs import inputs, mobilenet_like
@@ -48,11 +48,19 @@ def test_expected_output_is_the_ops_mean(op: str, xs: tuple, ws: tuple, attrs: d
     want = y.reshape(y.shape[0], -1, y.shape[-1]).mean(axis=1)  # per sample
     got = bc.expected_output(node, w, bc.mean_patch(node, x))
     np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-9)
+    # The same from int8 values and their (scale, zero point): padding is real 0, not the zero point.
+    q = rng.integers(-128, 128, xs).astype(np.int8)
+    affine = (0.05, -7.0)
+    np.testing.assert_allclose(bc.mean_patch(node, q, affine), bc.mean_patch(node, real(q, affine)), rtol=1e-12,
+                               atol=1e-12)
+    yq = op_spec(op).evaluate([real(q, affine), w.astype(np.float64)], node.attrs)[0]
+    np.testing.assert_allclose(bc.expected_output(node, w, bc.mean_patch(node, q, affine)),
+                               yq.reshape(yq.shape[0], -1, yq.shape[-1]).mean(axis=1), rtol=1e-9, atol=1e-9)
 
 
 def _mean_errors(float_graph: Graph, qgraph: Graph, feeds: Feeds) -> dict[str, np.ndarray]:
     """Per weight layer: E[quantized pre-activation] - E[float pre-activation], per output channel."""
-    names = {n.name for n in weight_nodes(float_graph)}
+    names = {n.name for n in weight_nodes(float_graph) if bc.supported(n)}
     mf, mq = bc._means(float_graph, feeds, names), bc._means(qgraph, feeds, names)
     fn = {n.name: n for n in weight_nodes(float_graph)}
     return {n.name: (bc._expected(n, mq[n.name]) - bc._expected(fn[n.name], mf[n.name])).mean(axis=0)
@@ -139,6 +147,6 @@ def test_observed_inputs_are_the_runtime_tensors() -> None:
     q = quantize_graph(g, QuantizeOptions(calibration=cal, bias_correction=False))
     seen: dict[str, np.ndarray] = {}
     first = weight_nodes(q)[:1]
-    observe_inputs(q, Feeds([{"x": cal}]), first, lambda n, a: seen.__setitem__(n.name, np.array(a)))
+    observe_inputs(q, Feeds([{"x": cal}]), first, lambda n, a, affine: seen.__setitem__(n.name, real(a, affine)))
     step = float(first[0].inputs[0].producer.attrs["quant"].scale[0])
     assert np.abs(seen[first[0].name] - cal).max() <= 0.5 * step * 1.001

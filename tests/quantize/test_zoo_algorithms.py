@@ -14,9 +14,9 @@ inputs (uniform, seed 2). Error = relative L2 of the int8 output against Keras' 
 * keras2edge: ``keras2edge.quantize(model.keras, calibration=...)`` with the default algorithms
   (bias correction on), run in keras2edge.runtime.
 
-Measured here (see the report of the slice that added this file): every model's error at or below
-both anchors', MobileNetV3Small's top-1 agreement with float >= 90% where both anchors reach 0%,
-and per-tensor MobileNetV2 with CLE and bias correction within 2x the per-channel error.
+Held here: every model's error at or below both anchors'; MobileNetV3Small's top-1 agreement with
+float >= 90% over 64 inputs (both anchors: 0% on the 16); per-tensor MobileNetV2 with CLE and bias
+correction within 2x the per-channel error.
 """
 
 from __future__ import annotations
@@ -127,8 +127,27 @@ def test_no_worse_than_the_anchors(name: str, int8_zoo_dir: Path, models: dict[s
     print(name, ROWS[name])
     assert row["keras2edge"] <= row["tflite_converter"], row
     assert row["keras2edge"] <= row["litert_quantizer"], row
-    if name == "MobileNetV3Small":
-        assert top1["keras2edge"] >= 0.9, top1
+
+
+def test_mobilenet_v3_small_top1(models: dict[str, _Model], tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Top-1 agreement with Keras over 64 inputs (uniform, seed 2; the first 16 are the inputs above):
+    the logits barely depend on the input (||f - mean f|| / ||f|| ~ 2e-7) and the top two are one int8
+    output step apart, so agreement measures the quantized network's output noise; 64 inputs keep the
+    estimate's own noise down (16 inputs: one flip is 6 points)."""
+    import keras
+
+    from ..runtime import make_converter_models as base
+
+    m = _model(models, "MobileNetV3Small", tmp_path_factory)
+    _, (lo, hi) = base.ZOO["MobileNetV3Small"]
+    x = np.random.default_rng(2).uniform(lo, hi, (64, *m.x.shape[1:])).astype(np.float32)
+    want = np.asarray(keras.models.load_model(m.path)(x, training=False))
+    q = keras2edge.quantize(m.path, calibration=m.calibration)
+    it = Interpreter(tflite_bytes(q))
+    got = np.concatenate([np.asarray(it.run(x[k:k + 1])) for k in range(len(x))])
+    agreement = float(np.mean(got.argmax(-1) == want.argmax(-1)))
+    print("MobileNetV3Small top-1 agreement", agreement, q.metadata["quantization_algorithms"])
+    assert agreement >= 0.9, agreement
 
 
 def test_per_tensor_mobilenet_v2(models: dict[str, _Model], tmp_path_factory: pytest.TempPathFactory) -> None:

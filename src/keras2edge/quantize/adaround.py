@@ -29,7 +29,7 @@ from ..ir.ops import op_spec
 from ..ir.ops.core import pad_same_nhwc, pair, windows
 from . import params as P
 from .bias_correction import kernel_size
-from .probe import Feeds, observe_inputs, weight_const, weight_nodes
+from .probe import Feeds, observe_inputs, real, weight_const, weight_nodes
 
 SWEEPS = 3
 MAX_PATCHES = 4096
@@ -135,8 +135,8 @@ def round_weights(graph: Graph, feeds: Feeds, per_tensor: bool = False) -> AdaRo
     grams: dict[str, np.ndarray] = {}
     rng = np.random.default_rng(0)
 
-    def add(node: Node, x: np.ndarray) -> None:
-        g = _gram(node, _patches(node, x, rng))
+    def add(node: Node, x: np.ndarray, affine: tuple[float, float] | None) -> None:
+        g = _gram(node, _patches(node, real(x, affine), rng))
         grams[node.name] = grams[node.name] + g if node.name in grams else g
 
     observe_inputs(graph, feeds, nodes, add)

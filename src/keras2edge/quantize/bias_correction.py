@@ -38,7 +38,7 @@ import numpy as np
 from ..ir.graph import Graph
 from ..ir.node import Node
 from ..ir.ops import op_spec
-from ..ir.ops.core import pad_same_nhwc, pair, windows
+from ..ir.ops.core import pair, same_pads
 from .probe import Feeds, bias_const, observe_inputs, weight_const, weight_nodes
 
 log = logging.getLogger(__name__)
@@ -74,20 +74,42 @@ def kernel_size(node: Node) -> tuple[int, int]:
     return dims[-2], dims[-1]
 
 
-def mean_patch(node: Node, x: np.ndarray) -> np.ndarray:
+def _taps(n: int, k: int, stride: int, dilation: int, out: int, pad: int) -> list[slice]:
+    """For each kernel tap along one axis, the slice of the unpadded input it reads at some output
+    position (zero padding reads nothing: it adds 0 to the sum)."""
+    found = []
+    for t in range(k):
+        first = t * dilation - pad  # input index read at output position 0
+        lo = (-first + stride - 1) // stride if first < 0 else 0  # first output position inside the input
+        hi = min(out - 1, (n - 1 - first) // stride)
+        found.append(slice(first + lo * stride, first + hi * stride + 1, stride) if hi >= lo else slice(0, 0))
+    return found
+
+
+def mean_patch(node: Node, x: np.ndarray, affine: tuple[float, float] | None = None) -> np.ndarray:
     """Each sample's mean input patch of ``node``: (N, KH, KW, Cin) for a window op (``spatial``),
-    (N, K) for FullyConnected (the mean over every axis but the first and the last)."""
+    (N, K) for FullyConnected (the mean over every axis but the first and the last).
+
+    ``affine`` (scale, zero point): ``x`` holds integers whose real value is scale * (x - zero point);
+    padding is real 0. Sums run on ``x`` as it is (no padded or dequantized copy)."""
     n = x.shape[0]
+    scale, zero = affine if affine is not None else (1.0, 0.0)
     if not op_spec(node.op).spatial:
-        return x.reshape(n, -1, x.shape[-1]).astype(np.float64).mean(axis=1)
+        m = x.reshape(n, -1, x.shape[-1]).mean(axis=1, dtype=np.float64)
+        return scale * (m - zero)
     kh, kw = kernel_size(node)
-    s, d = pair(node.attrs["strides"]), pair(node.attrs["dilations"])
-    oh, ow = node.outputs[0].shape[1], node.outputs[0].shape[2]
-    xp = pad_same_nhwc(np.asarray(x, np.float64), kh, kw, s, d, node.attrs["padding"])
+    (sh, sw), (dh, dw) = pair(node.attrs["strides"]), pair(node.attrs["dilations"])
+    oh, ow = int(node.outputs[0].shape[1]), int(node.outputs[0].shape[2])  # type: ignore[index,arg-type]
+    same = node.attrs["padding"] == "same"
+    ph = same_pads(x.shape[1], kh, sh, dh)[0] if same else 0
+    pw = same_pads(x.shape[2], kw, sw, dw)[0] if same else 0
+    rows, cols = _taps(x.shape[1], kh, sh, dh, oh, ph), _taps(x.shape[2], kw, sw, dw, ow, pw)
     out = np.zeros((n, kh, kw, x.shape[-1]))
-    for i, j, sl in windows(xp, kh, kw, s, d, int(oh), int(ow)):  # type: ignore[arg-type]
-        out[:, i, j] = sl.mean(axis=(1, 2))
-    return out
+    for i, r in enumerate(rows):
+        for j, c in enumerate(cols):
+            sl = x[:, r, c, :]
+            out[:, i, j] = scale * (sl.sum(axis=(1, 2), dtype=np.float64) - zero * sl.shape[1] * sl.shape[2])
+    return out / (oh * ow)
 
 
 def expected_output(node: Node, w: np.ndarray, m: np.ndarray) -> np.ndarray:
@@ -127,7 +149,8 @@ def _means(graph: Graph, feeds: Feeds, names: set[str]) -> dict[str, np.ndarray]
     """Per weight layer of ``names``: every calibration sample's mean input patch, in sample order."""
     nodes = [n for n in weight_nodes(graph) if n.name in names]
     parts: dict[str, list[np.ndarray]] = {}
-    observe_inputs(graph, feeds, nodes, lambda node, x: parts.setdefault(node.name, []).append(mean_patch(node, x)))
+    observe_inputs(graph, feeds, nodes,
+                   lambda node, x, affine: parts.setdefault(node.name, []).append(mean_patch(node, x, affine)))
     return {k: np.concatenate(v) for k, v in parts.items()}
 
 

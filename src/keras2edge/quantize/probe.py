@@ -5,8 +5,8 @@ op's input array handed to a callback as real values — what bias correction an
 IR weight op (``OpSpec.weights`` set, a constant weight) -> the tensor holding its input activation:
 
 * float graph: the input value's tensor (a graph input is taken from the feed itself);
-* QDQ graph: the input is ``Dequantize(v_int)``; ``v_int``'s tensor is observed and dequantized with
-  its parameters, ``scale * (q - zero_point)`` (the values the int8 kernel multiplies).
+* QDQ graph: the input is ``Dequantize(v_int)``; ``v_int``'s tensor is observed, with its parameters
+  (real value ``scale * (q - zero_point)``: the values the int8 kernel multiplies).
 
 Calibration batches are read once (:func:`read_feeds`, bounded by ``limit`` samples) and reused by
 every run, so sequential algorithms see the same data each time.
@@ -26,13 +26,16 @@ from ..ir.ops import op_spec
 from ..ir.value import Value
 from .data import Source, calibration_batches
 
-#: A callback per weight op: (node, its input as real float values, batch-first).
-InputFn = Callable[[Node, np.ndarray], None]
+#: A callback per weight op: (node, its input batch-first, affine). ``affine`` is None for a float
+#: tensor, else (scale, zero point): the array holds integers of real value scale * (q - zero point)
+#: (a view of the runtime's arena: valid only during the call). :func:`real` dequantizes.
+InputFn = Callable[[Node, np.ndarray, "tuple[float, float] | None"], None]
 
 
 @dataclass
 class Feeds:
-    """Calibration batches as ``{input name: float32 array}`` at a batch size the model takes."""
+    """Calibration batches as ``{input name: array}`` (each input's own dtype: float32, or integer token
+    ids) at a batch size the model takes."""
 
     batches: list[dict[str, np.ndarray]]
 
@@ -44,6 +47,7 @@ class Feeds:
 def read_feeds(graph: Graph, source: Source, batch_size: int, limit: int) -> Feeds:
     """At most ``limit`` calibration samples of ``source``, split to the graph's fixed batch if it has one."""
     specs = [(v.name, v.shape) for v in graph.inputs]
+    dtypes = {v.name: v.dtype.np for v in graph.inputs}
     fixed = next((v.shape[0] for v in graph.inputs if v.shape and v.shape[0] is not None), None)
     step = fixed or batch_size
     out: list[dict[str, np.ndarray]] = []
@@ -54,7 +58,7 @@ def read_feeds(graph: Graph, source: Source, batch_size: int, limit: int) -> Fee
             if taken >= limit or (fixed and i + step > n):
                 break
             k = min(step, limit - taken)
-            out.append({name: np.ascontiguousarray(a[i:i + k], np.float32) for name, a in batch.items()})
+            out.append({name: np.ascontiguousarray(a[i:i + k], dtypes[name]) for name, a in batch.items()})
             taken += k
         if taken >= limit:
             break
@@ -107,11 +111,16 @@ def _source_value(x: Value) -> Value:
     return x
 
 
-def _real(v: Value, arr: np.ndarray) -> np.ndarray:
-    if v.quant is None:
-        return np.asarray(arr, np.float32)
+def _affine(v: Value) -> tuple[float, float] | None:
     q = v.quant
-    return (np.asarray(arr, np.float64) - float(q.zero_point[0])) * float(q.scale[0])
+    return None if q is None else (float(q.scale[0]), float(q.zero_point[0]))
+
+
+def real(x: np.ndarray, affine: tuple[float, float] | None) -> np.ndarray:
+    """An observed input as real values (float64 for integers, the float array itself otherwise)."""
+    if affine is None:
+        return x
+    return (np.asarray(x, np.float64) - affine[1]) * affine[0]
 
 
 def observe_inputs(graph: Graph, feeds: Feeds, nodes: Sequence[Node], fn: InputFn) -> None:
@@ -146,7 +155,7 @@ def observe_inputs(graph: Graph, feeds: Feeds, nodes: Sequence[Node], fn: InputF
     def observe(_index: int, op: object, outputs: Sequence[np.ndarray]) -> None:
         for t, arr in zip(op.output_indices, outputs):  # type: ignore[attr-defined]
             for node, src in by_tensor.get(t, ()):
-                fn(node, _real(src, arr))
+                fn(node, arr, _affine(src))
             left.discard(t)
         if not left:
             raise _Done  # every wanted tensor seen: the rest of the model is not needed
@@ -155,7 +164,7 @@ def observe_inputs(graph: Graph, feeds: Feeds, nodes: Sequence[Node], fn: InputF
     for batch in feeds.batches:
         for name, pairs in from_feed.items():
             for node, src in pairs:
-                fn(node, batch[name])
+                fn(node, batch[name], None)
         if not by_tensor:
             continue
         left.update(by_tensor)
@@ -170,4 +179,4 @@ class _Done(Exception):
     """Raised by the observer to stop a run once every wanted tensor was seen."""
 
 
-__all__ = ["Feeds", "InputFn", "bias_const", "observe_inputs", "read_feeds", "weight_const", "weight_nodes"]
+__all__ = ["Feeds", "InputFn", "bias_const", "observe_inputs", "read_feeds", "real", "weight_const", "weight_nodes"]
