@@ -10,7 +10,8 @@ inputs (uniform, seed 2). Error = relative L2 of the int8 output against Keras' 
 * TFLite converter: the zoo's full-int8 files (``tests/runtime/zoo_int8.py``; int8 input/output),
   run in keras2edge.runtime (bit-identical to TFLite Micro on them: tests/runtime);
 * LiteRT Quantizer: recipe ``static_wi8_ai8`` on the converter's float file of the batch-1 model,
-  run in LiteRT's reference kernels;
+  run in LiteRT's reference kernels (its files of the MobileNetV3 models have int8 input and output:
+  real values are quantized and dequantized with their parameters);
 * keras2edge: ``keras2edge.quantize(model.keras, calibration=...)`` with the default algorithms
   (bias correction on), run in keras2edge.runtime.
 
@@ -91,6 +92,24 @@ def _run_int8_io(data: bytes, x: np.ndarray) -> np.ndarray:
     return np.concatenate(outs)
 
 
+def _litert_real(data: bytes, x: np.ndarray) -> np.ndarray:
+    """Run in LiteRT's reference kernels with real values: an integer input quantized, an integer
+    output dequantized, each with its tensor's own parameters."""
+    from ai_edge_litert.interpreter import Interpreter as LInterpreter
+
+    it = LInterpreter(model_content=data)  # LiteRT Quantizer keeps buffers outside the flatbuffer
+    d_in, d_out = it.get_input_details()[0], it.get_output_details()[0]
+    dt = np.dtype(d_in["dtype"])
+    if dt.kind != "f":
+        s, z = d_in["quantization"]
+        x = np.clip(np.round(x / s) + z, np.iinfo(dt).min, np.iinfo(dt).max).astype(dt)
+    y = litert(data, [x])[0]
+    if y.dtype.kind == "f":
+        return y
+    s, z = d_out["quantization"]
+    return (y.astype(np.float64) - z) * s
+
+
 def _litert_quantizer(float_tflite: bytes, calibration: np.ndarray, folder: Path) -> bytes:
     from ai_edge_litert.interpreter import Interpreter as LInterpreter
     from litert_quantizer import quantizer, recipe
@@ -117,7 +136,7 @@ def test_no_worse_than_the_anchors(name: str, int8_zoo_dir: Path, models: dict[s
     m = _model(models, name, tmp_path_factory)
     conv = _run_int8_io(zoo_int8_file(name, int8_zoo_dir).read_bytes(), m.x)
     lq_bytes = _litert_quantizer(m.float_tflite, m.calibration, tmp_path_factory.mktemp(f"{name}-lq"))
-    lq = np.concatenate([litert(lq_bytes, [m.x[k:k + 1]])[0] for k in range(len(m.x))])
+    lq = np.concatenate([_litert_real(lq_bytes, m.x[k:k + 1]) for k in range(len(m.x))])
     ours = _ours(m)
     row = {tool: _rel(y, m.want) for tool, y in (("tflite_converter", conv), ("litert_quantizer", lq),
                                                   ("keras2edge", ours))}
