@@ -60,6 +60,7 @@ class _Planner:
     per_tensor: bool
     plan: QdqPlan = field(default_factory=QdqPlan)
     kept_float: list[str] = field(default_factory=list)
+    quiet: bool = False  # no warnings (the algorithms' measuring builds; the final build warns)
 
     def own(self, v: Value) -> QuantParams | None:
         r = self.ranges.get(v.name)
@@ -80,8 +81,9 @@ class _Planner:
             raise QuantizationError(f"{node.where()}: the graph is already quantized; quantize a float model")
         if rule == QuantRule.FLOAT:
             self.kept_float.append(node.where())
-            log.warning("%s has no int8 kernel with TFLite's semantics: kept float between DEQUANTIZE and "
-                        "QUANTIZE", node.where())
+            if not self.quiet:
+                    log.warning("%s has no int8 kernel with TFLite's semantics: kept float between DEQUANTIZE and "
+                            "QUANTIZE", node.where())
         outs = [v for v in node.outputs if _is_act(v)]
         if rule == QuantRule.FIXED_OUTPUT:
             fixed = spec.fixed_output
@@ -152,14 +154,14 @@ def quantize_int8(graph: Graph, options: QuantizeOptions) -> Graph:
     cal = calibrate(graph, options.calibration, options.method, options.batch_size)
     g = cal.graph  # the lowered copy: what ships, with the caller's value names
 
-    def build(io: DType | None = None) -> Graph:
+    def build(io: DType | None = None, quiet: bool = True) -> Graph:
         """``g`` as it is now, in QDQ form (a copy: ``g`` stays float)."""
         q = g.copy()
-        rewrite(q, _Planner(q, cal.ranges, options.per_tensor).run(), io)
+        rewrite(q, _Planner(q, cal.ranges, options.per_tensor, quiet=quiet).run(), io)
         return q
 
     after_calibration(g, build, options, ran)
-    q = build(IO_TYPES[options.io])
+    q = build(IO_TYPES[options.io], quiet=False)
     q.metadata["quantization"] = "int8"
     q.metadata["quantization_algorithms"] = report_line(ran)
     q.verify()
