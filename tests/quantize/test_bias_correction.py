@@ -85,11 +85,11 @@ def test_output_layer_means_corrected() -> None:
     bias. Inputs in [0, 1] (a non-zero mean, as after a ReLU) make the per-tensor weight error systematic."""
     g = lower(_one_conv())
     cal = (inputs(g, 16, seed=1) + 1) / 2
-    feeds = Feeds([{"x": cal}])
+    feeds = Feeds([{"x": cal[:bc.MAX_SAMPLES]}])  # the samples bias correction reads
     opts = {"calibration": cal, "per_tensor": True}
     q_before = quantize_graph(g, QuantizeOptions(**opts, bias_correction=False))
     q_after = quantize_graph(g, QuantizeOptions(**opts, bias_correction=True))
-    assert "bias_correction: one_pass, 1 layers, 16 samples" in q_after.metadata["quantization_algorithms"]
+    assert f"bias_correction: one_pass, 1 layers, {bc.MAX_SAMPLES} samples" in q_after.metadata["quantization_algorithms"]
     name = weight_nodes(q_after)[0].name
     fn = weight_nodes(g)[0]
     per_sample = (bc._expected(weight_nodes(q_before)[0], bc._means(q_before, feeds, {name})[name])

@@ -24,7 +24,7 @@ the 360 test samples; the slice's report and the tests hold the numbers):
 
 What ran is recorded as one line in the quantized graph's ``metadata["quantization_algorithms"]``
 (``int8.summary`` reports it), e.g. ``cle: 14 pairs, 40 declined; bias_correction: one_pass, 54
-layers, 16 samples; adaround: off``.
+layers, 8 samples; adaround: off``.
 """
 
 from __future__ import annotations
