@@ -53,11 +53,18 @@ SIGNIFICANCE = 2.0
 
 @dataclass
 class BiasCorrection:
-    """What bias correction did: per Keras layer, the largest |e_L[c]| removed; the runs it took."""
+    """What bias correction did: per Keras layer, the largest |e_L[c]| removed (in the layer's units and
+    in its int8 output steps); the runs it took."""
 
     mode: str
     corrected: dict[str, float] = field(default_factory=dict)
     runs: int = 0
+    #: Per Keras layer, the largest correction in steps of the layer's int8 output (comparable across layers).
+    steps: dict[str, float] = field(default_factory=dict)
+
+    def largest(self, n: int = 3) -> list[tuple[str, float]]:
+        """The ``n`` layers with the largest corrections, in output steps: the layers that needed help."""
+        return sorted(self.steps.items(), key=lambda kv: -kv[1])[:n]
 
 
 def supported(node: Node) -> bool:
@@ -190,6 +197,14 @@ def _levels(graph: Graph, names: set[str]) -> list[list[str]]:
     return [out[k] for k in sorted(out)]
 
 
+def _output_step(node: Node) -> float | None:
+    """The int8 scale of a QDQ graph node's output (its Quantize's), or None."""
+    for user, _ in node.outputs[0].uses:
+        if user.op == "Quantize":
+            return float(user.attrs["quant"].scale[0])
+    return None
+
+
 def _own_bias(node: Node) -> bool:
     """A bias constant read by this op alone (an unrolled recurrent layer shares one across time steps:
     a per-step correction cannot be written into it)."""
@@ -238,6 +253,9 @@ def correct_biases(float_graph: Graph, build: Callable[[], Graph], feeds: Feeds,
             float_graph.replace_const(b, (bq - e).astype(np.float32), refresh=False)  # type: ignore[arg-type]
             key = fn.origin.layer if fn.origin else name
             report.corrected[key] = report.corrected.get(key, 0.0) + (float(np.abs(e).max()) if e.size else 0.0)
+            step = _output_step(qn)
+            if step and e.size:
+                report.steps[key] = report.steps.get(key, 0.0) + float(np.abs(e).max()) / step
 
     if mode == "sequential":
         for group in levels:
