@@ -20,6 +20,7 @@ The Keras handler table (for custom layers) is ``keras2edge.convert.keras.KERAS_
 from __future__ import annotations
 
 from . import quantize as _quantize_package  # noqa: F401 - loaded before the function takes its name
+from . import prune as _prune_package  # noqa: F401 - likewise for keras2edge.prune (the function)
 from .api import (
     BenchResult,
     RunOutputs,
@@ -28,9 +29,11 @@ from .api import (
     convert_model,
     inspect,
     load,
+    prune,
     quantize,
     run_tflite,
     save,
+    save_pruned,
 )
 from .batch import ConvertResult, convert_many
 from .errors import (
@@ -57,7 +60,7 @@ __version__ = "0.1.0"
 __all__ = [
     # functions and types
     "check_tflm", "convert_model", "convert_many", "ConvertResult", "inspect", "load", "quantize", "save", "optimize", "Graph", "Limits",
-    "run_tflite", "RunOutputs", "bench_tflite", "BenchResult",
+    "run_tflite", "RunOutputs", "bench_tflite", "BenchResult", "prune", "save_pruned",
     # errors
     "BatchInputError", "InvalidWeightsError", "Keras2EdgeError", "LimitExceededError", "ModelFormatError", "OptionError",
     "OutputPathError", "PruneError", "QuantizationError", "RuntimeModelError", "UnsafeContentError", "UnsupportedLayerError", "UnsupportedOpError",

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from .arguments import check_input_shapes
 from .bench import BenchResult, bench_tflite
-from .errors import ModelFormatError, RuntimeModelError
+from .errors import ModelFormatError, OptionError, RuntimeModelError
 from .fileio import check_output
 from .ir import Graph
 from .ir.passes import optimize
@@ -29,9 +29,12 @@ from .runtime.limits import Limits
 
 if TYPE_CHECKING:
     from .check import TflmCheck
+    from .quantize.report import QuantReport
+
+    from .prune import PruneResult
 
 __all__ = ["BenchResult", "RunOutputs", "bench_tflite", "check_save_path", "check_tflm", "convert_model", "inspect", "inspect_tflite", "load",
-           "optimize", "quantize", "run_tflite", "save"]
+           "optimize", "prune", "quantize", "quantize_pruned", "run_tflite", "save", "save_pruned"]
 
 # Heavy dependencies (h5py, onnx) are imported inside the functions that need them, so that
 # `import keras2edge.runtime` (which imports this package first) stays numpy-only.
@@ -74,8 +77,10 @@ def load(model: str | os.PathLike[str], weights: str | os.PathLike[str] | None =
 
 
 def save(graph: Graph, path: str | os.PathLike[str], *, opset: int | None = None,
-         nchw_inputs: bool = False, sources: Sequence[str | os.PathLike[str] | None] = ()) -> str:
-    """Write ``graph`` to ``path``; the format follows the extension (``.onnx`` or ``.tflite``).
+         nchw_inputs: bool = False, sources: Sequence[str | os.PathLike[str] | None] = (),
+         source: str | os.PathLike[str] | None = None, sparse: bool = False) -> str:
+    """Write ``graph`` to ``path``; the format follows the extension (``.onnx`` or ``.tflite``; or
+    ``.keras``/``.h5`` for a pruned graph, see below).
 
     ``opset`` and ``nchw_inputs`` apply to ONNX only; a ``.tflite`` file is float32 with builtin
     operators only, written at batch 1 with the dynamic batch kept in ``shape_signature``.
@@ -85,8 +90,24 @@ def save(graph: Graph, path: str | os.PathLike[str], *, opset: int | None = None
     ``path`` is checked before the graph is emitted and again when it is written (see
     ``keras2edge.fileio``): never one of ``sources`` (the files the graph was read from), a FIFO,
     a device, a folder or a read-only file. Returns the path written.
+
+    ``.keras`` / ``.h5`` / ``.hdf5``: a graph loaded with ``cleanup=False``, given
+    ``keras2edge.prune.prune_passes()`` and pruned (weights changed, channels removed) is written
+    back into its source Keras file's config and weights, in that file's container, for Keras to load
+    (``keras2edge.convert.keras_out.write_keras``); ``source`` is that file (default: the path
+    ``load`` recorded in ``graph.metadata["source"]``).
+
+    ``sparse`` (``.tflite`` only): float32 weights with exact zeros (pruned) are stored sparse, read
+    through DENSIFY, where that makes the file smaller (LiteRT runs it; TFLite Micro does not:
+    ``keras2edge check --target tflm`` says so). See ``docs/sparsity.md``.
     """
+    if _is_keras_output(path):
+        from .convert.keras_out import write_keras
+
+        _check_sparse(os.fspath(path), os.path.splitext(os.fspath(path))[1].lower(), sparse)
+        return write_keras(graph, path, source, inputs=sources)
     p, ext = _check_save_args(path, opset, sources)
+    _check_sparse(p, ext, sparse)
     if ext == ".onnx":
         from .convert.onnx import save_onnx
 
@@ -94,14 +115,29 @@ def save(graph: Graph, path: str | os.PathLike[str], *, opset: int | None = None
     else:
         from .convert.tflite import save_tflite
 
-        save_tflite(graph, p, inputs=sources)
+        save_tflite(graph, p, inputs=sources, sparse=sparse)
     return p
 
 
-def check_save_path(path: str | os.PathLike[str], sources: Sequence[str | os.PathLike[str] | None] = ()) -> str:
+def check_save_path(path: str | os.PathLike[str], sources: Sequence[str | os.PathLike[str] | None] = (), *,
+                    keras: bool = False) -> str:
     """Check that ``path`` can be written by :func:`save` (format, not one of ``sources``, ...) before
-    any work; returns it."""
+    any work; returns it. ``keras=True`` also accepts the Keras outputs of a pruned graph
+    (``.keras``, ``.h5``, ``.hdf5``)."""
+    if keras and _is_keras_output(path):
+        return check_output(os.fspath(path), inputs=sources)
     return _check_save_args(path, None, sources)[0]
+
+
+def _is_keras_output(path: str | os.PathLike[str]) -> bool:
+    """Whether :func:`save` writes ``path`` as a Keras model (the writer, which brings h5py, is
+    imported only for an extension that is not ONNX or TFLite)."""
+    ext = os.path.splitext(os.fspath(path))[1].lower()
+    if ext in (".onnx", ".tflite"):
+        return False
+    from .convert.keras_out import KERAS_OUTPUTS
+
+    return ext in KERAS_OUTPUTS
 
 
 def _check_save_args(path: str | os.PathLike[str], opset: int | None,
@@ -123,23 +159,26 @@ def _check_save_args(path: str | os.PathLike[str], opset: int | None,
 def convert_model(model: str | os.PathLike[str], output: str | os.PathLike[str], *,
             weights: str | os.PathLike[str] | None = None, input_shapes: InputShapes | None = None,
             opset: int | None = None, nchw_inputs: bool = False, backend: str | None = None,
-            limits: Limits | None = None, allow_nonfinite: bool = False) -> Graph:
-    """Load ``model`` and save it to ``output`` in one step; returns the converted graph.
+            limits: Limits | None = None, allow_nonfinite: bool = False, sparse: bool = False) -> Graph:
+    """Load ``model`` and save it to ``output`` in one step; returns the converted graph
+    (``sparse``: see :func:`save`).
 
     The arguments and the output path are checked before the model is read: the output may not be
     the model or the weights file (see :func:`save`).
     """
-    _check_save_args(output, opset, (model, weights))
+    _check_sparse(os.fspath(output), _check_save_args(output, opset, (model, weights))[1], sparse)
     graph = load(model, weights, input_shapes=input_shapes, backend=backend, limits=limits,
                  allow_nonfinite=allow_nonfinite)
-    save(graph, output, opset=opset, nchw_inputs=nchw_inputs, sources=(model, weights))
+    save(graph, output, opset=opset, nchw_inputs=nchw_inputs, sources=(model, weights), sparse=sparse)
     return graph
 
 
 def quantize(model: Graph | str | os.PathLike[str], *, calibration: object = None, scheme: str = "int8",
              method: str = "minmax", per_tensor: bool = False, io: str = "float", batch_size: int = 32,
-             input_shapes: InputShapes | None = None, cle: bool | None = None, bias_correction: bool | None = None,
-             adaround: bool | None = None) -> Graph:
+             input_shapes: InputShapes | None = None, keep_float: Sequence[str] = (),
+             int16: Sequence[str] = (), eval_data: object = None, report: bool = False,
+             max_drop: float | None = None, cle: bool | None = None, bias_correction: bool | None = None,
+             adaround: bool | None = None) -> Graph | tuple[Graph, QuantReport]:
     """Post-training quantization without TensorFlow: a new graph in QDQ form (``model`` untouched)
     that :func:`save` writes as QDQ ONNX (and, with the TFLite integer lowering, as int8 ``.tflite``).
 
@@ -148,28 +187,50 @@ def quantize(model: Graph | str | os.PathLike[str], *, calibration: object = Non
         calibration: representative inputs: an array (one input), a dict by input name, an iterable
             of either (batches), or a ``.npy``/``.npz`` path (see ``keras2edge.quantize.data``);
             required by ``"int8"``, not used by the weight-only schemes.
-        scheme: ``"int8"``, ``"dynamic"`` (int8 weights, float activations) or ``"float16"`` (float16
-            weights): a key of ``keras2edge.quantize.schemes.SCHEMES``.
+        scheme: ``"int8"``, ``"int16x8"`` (int16 activations, int8 weights), ``"dynamic"`` (int8
+            weights, float activations) or ``"float16"`` (float16 weights): a key of
+            ``keras2edge.quantize.schemes.SCHEMES``.
         method: range observer (a key of ``keras2edge.quantize.observers.OBSERVERS``; ``"minmax"``).
         per_tensor: one weight scale per tensor instead of per output channel.
-        io: model inputs and outputs as ``"float"`` (Quantize/Dequantize inside), ``"int8"`` or ``"uint8"``.
+        io: model inputs and outputs as ``"float"`` (Quantize/Dequantize inside), ``"int8"``, ``"uint8"``
+            or ``"int16"``.
         batch_size: calibration samples run at once.
+        keep_float: globs on Keras layer names whose layers stay float (``"int8"``, ``"int16x8"``),
+            joined to their quantized neighbours by QUANTIZE/DEQUANTIZE.
+        int16: globs on Keras layer names whose layers run 16x8 in an ``"int8"`` model (int16
+            activations, requantized to and from their int8 neighbours).
+        eval_data: inputs to measure the quantized model on (as ``calibration``; an ``.npz`` or dict may
+            add labels under ``labels``/``y``): the per-layer report and the accuracy budget use it
+            (``keras2edge.quantize.evaldata``). Without it the report uses the calibration data.
+        report: also return the per-layer :class:`~keras2edge.quantize.report.QuantReport`
+            (``keras2edge.quantize.debugger``): the result is then ``(graph, report)``.
+        max_drop: accuracy budget, in percentage points of top-1 accuracy (labelled ``eval_data``) or of
+            top-1 agreement with the float model (unlabelled): layers are raised to int16, then float,
+            most damaging first, until the drop is within it (``keras2edge.quantize.budget``; the
+            report's ``budget`` says which layers moved and what each cost). Needs ``eval_data``.
         cle, bias_correction, adaround: the int8 scheme's accuracy-preserving algorithms (cross-layer
             equalization, empirical bias correction, AdaRound-style rounding); None = the scheme's
             default (``keras2edge.quantize.algorithms``), True/False forces. What ran is in the
             graph's ``metadata["quantization_algorithms"]``.
 
     Raises:
-        QuantizationError: unknown scheme/method/io, or calibration data that does not fit the model
-            (naming the input and both shapes).
+        QuantizationError: unknown scheme/method/io, calibration data that does not fit the model
+            (naming the input and both shapes), a ``keep_float``/``int16`` glob matching no layer; bad
+            eval data; ``max_drop`` without ``eval_data``.
     """
     from .quantize import QuantizeOptions, check_options, quantize_graph
 
     options = QuantizeOptions(scheme=scheme, calibration=calibration, method=method, per_tensor=per_tensor, io=io,
-                              batch_size=batch_size, cle=cle, bias_correction=bias_correction, adaround=adaround)
+                              batch_size=batch_size, keep_float=_globs(keep_float, "keep_float"),
+                              int16=_globs(int16, "int16"), cle=cle, bias_correction=bias_correction, adaround=adaround)
     check_options(options)
     graph = model if isinstance(model, Graph) else load(model, input_shapes=input_shapes)
-    return quantize_graph(graph, options)
+    if max_drop is None and not report:
+        return quantize_graph(graph, options)
+    from .quantize.budget import quantize_reported
+
+    q, rep = quantize_reported(graph, options, eval_data, max_drop)
+    return (q, rep) if report else q
 
 
 def inspect(model: str | os.PathLike[str], weights: str | os.PathLike[str] | None = None, *,
@@ -250,3 +311,92 @@ def _naming_the_file(path: str | os.PathLike[str]) -> Iterator[None]:
         if p in str(e):
             raise
         raise type(e)(f"{p!r}: {e}") from e
+
+
+def _globs(value: Sequence[str] | str, what: str) -> tuple[str, ...]:
+    """A ``keep_float``/``int16`` argument as a tuple of globs (one string is one glob)."""
+    from .errors import QuantizationError
+
+    items = (value,) if isinstance(value, str) else tuple(value)
+    bad = [g for g in items if not isinstance(g, str) or not g]
+    if bad:
+        raise QuantizationError(f"{what}= takes Keras layer name globs (non-empty strings), got {bad[:3]!r}")
+    return items
+
+def prune(model: Graph | str | os.PathLike[str], *, method: str = "magnitude", sparsity: float = 0.5, n: int = 2,
+          m: int = 4, schedule: str = "global", exclude: Sequence[str] = (), calibration: object = None,
+          eval: object = None, recover: bool | None = None, batch_size: int = 32,
+          input_shapes: InputShapes | None = None, bias_correction: bool = True) -> PruneResult:
+    """Post-training pruning without TensorFlow: a new pruned float graph (``model`` untouched) and
+    its report. Save it with :func:`save_pruned` (``.tflite``/``.onnx``: BatchNormalization folded
+    after pruning).
+
+    Args:
+        model: an IR graph or a Keras model file (loaded with the pruning cleanup, BatchNorm not
+            folded, so every weight is still its Keras layer's own).
+        method: a key of ``keras2edge.prune.METHODS``: ``"magnitude"`` (unstructured), ``"nm"``
+            (N:M along the input dimension), ``"channel"`` when registered.
+        sparsity: fraction of weights removed, in [0, 1) (not used by ``"nm"``: 1 - n/m).
+        n, m: keep ``n`` of every ``m`` consecutive input-channel weights (``"nm"``; 1 <= n < m).
+        schedule: magnitude: ``"layer"`` (same fraction per layer), ``"global"`` (one threshold on
+            RMS-normalized magnitudes, at most 95% of a layer), ``"auto"`` (sensitivity scan on
+            ``calibration``).
+        exclude: globs on Keras layer names left dense.
+        calibration: representative inputs (as for :func:`quantize`): recovery and ``"auto"`` use them.
+        eval: data for the report's accuracy (labels: a ``.npz`` with ``labels`` or ``y``, or
+            ``(inputs, labels)``) or top-1 agreement with the unpruned model (no labels).
+        recover: OBS reconstruction and bias correction; None = on when ``calibration`` is given.
+        batch_size: samples run at once.
+        input_shapes: pin input shapes when ``model`` is a file.
+        bias_correction: with recovery, restore each output channel's mean (False: reconstruction only).
+
+    Raises:
+        PruneError: bad options (sparsity outside [0, 1), N >= M, M not dividing a layer's input
+            dimension, an exclude glob matching nothing or everything, ...) or data that does not fit.
+    """
+    from .ir.passes import PassManager
+    from .prune import PruneOptions, prune_graph, prune_passes
+
+    options = PruneOptions(method=method, sparsity=sparsity, n=n, m=m, schedule=schedule,
+                           exclude=tuple(exclude), calibration=calibration, eval=eval, recover=recover,
+                           batch_size=batch_size, bias_correction=bias_correction)
+    options.check()
+    from .prune.methods import method as _method
+
+    _method(method)
+    if isinstance(model, Graph):
+        graph = model
+    else:
+        graph = load(model, input_shapes=input_shapes, cleanup=False)
+        PassManager(prune_passes()).run(graph)
+    return prune_graph(graph, options)
+
+
+def save_pruned(graph: Graph, path: str | os.PathLike[str], *,
+                sources: Sequence[str | os.PathLike[str] | None] = (),
+                source: str | os.PathLike[str] | None = None) -> str:
+    """Write a pruned graph: ``.tflite``/``.onnx`` get BatchNormalization folded first (on a copy,
+    with :func:`optimize`); ``.keras``/``.h5`` are written back into the source Keras file's model
+    (``source``, default the path the importer recorded) by :func:`save`. Returns the path."""
+    ext = os.path.splitext(os.fspath(path))[1].lower()
+    out = graph
+    if ext in (".tflite", ".onnx"):
+        out = graph.copy()
+        optimize(out)
+        return save(out, path, sources=sources)
+    return save(out, path, sources=sources, source=source)
+
+
+def quantize_pruned(graph: Graph, *, scheme: str = "int8", calibration: object = None, io: str = "float",
+                    batch_size: int = 32) -> Graph:
+    """A pruned graph (from :func:`prune`) quantized: BatchNormalization folded (on a copy), then
+    :func:`quantize`. The zeros stay zeros: a zero weight quantizes to 0 with any scale."""
+    folded = graph.copy()
+    optimize(folded)
+    return quantize(folded, calibration=calibration, scheme=scheme, io=io, batch_size=batch_size)
+
+def _check_sparse(path: str, ext: str, sparse: bool) -> None:
+    """``sparse`` is for ``.tflite`` outputs only (checked before any work)."""
+    if sparse and ext != ".tflite":
+        raise OptionError(f"cannot write {path!r} with sparse weights: they are written to .tflite only (onnx's "
+                          "full checker rejects a sparse_initializer read by Conv/Gemm/MatMul; docs/sparsity.md)")

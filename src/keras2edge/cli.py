@@ -118,12 +118,15 @@ def main(debug: bool, verbose: bool) -> None:
               help="Pin an input's shape, e.g. input_1:1,224,224,3 (repeatable).")
 @click.option("--opset", type=int, default=None, help="ONNX opset (default: keras2edge's DEFAULT_OPSET).")
 @click.option("--nchw-inputs", is_flag=True, help="Expose rank-4 ONNX inputs channels-first (NCHW).")
+@click.option("--sparse", is_flag=True, help="TFLite, one model: store float32 weights with zeros (pruned) sparse "
+              "where the file gets smaller (LiteRT runs it, TFLite Micro does not; -v lists each weight's choice; "
+              "docs/sparsity.md).")
 @backend_option
 @max_memory_option
 @allow_nonfinite_option
 @handle_errors
 def convert(models: tuple[str, ...], output: str, fmt: str | None, jobs: int, as_json: bool, weights: str | None,
-            input_shape: tuple[str, ...], opset: int | None, nchw_inputs: bool, backend: str | None,
+            input_shape: tuple[str, ...], opset: int | None, nchw_inputs: bool, sparse: bool, backend: str | None,
             limits: Limits | None, allow_nonfinite: bool) -> None:
     """Convert Keras models (.h5, .keras, or .json with weights) to ONNX or TFLite.
 
@@ -152,12 +155,14 @@ def convert(models: tuple[str, ...], output: str, fmt: str | None, jobs: int, as
         t0 = time.perf_counter()
         graph = api.convert_model(models[0], output, weights=weights, input_shapes=shapes, opset=opset,
                                   nchw_inputs=nchw_inputs, backend=backend, limits=limits,
-                                  allow_nonfinite=allow_nonfinite)
+                                  allow_nonfinite=allow_nonfinite, sparse=sparse)
         click.echo(f"Wrote {output} ({len(graph.nodes)} ops, {len(graph.inputs)} input(s), "
                    f"{len(graph.outputs)} output(s)) in {time.perf_counter() - t0:.2f} s")
         return
     if weights is not None:
         raise click.UsageError("--weights names the weights of one model; in a batch write ARCH.json:WEIGHTS.h5")
+    if sparse:
+        raise click.UsageError("--sparse applies to one model written to .tflite")
     if fmt is None:
         raise click.UsageError("a batch (several models, or -o OUTDIR/) needs --format onnx or --format tflite")
     _convert_batch(models, output, fmt=fmt, jobs=jobs, as_json=as_json, input_shapes=shapes, opset=opset,
@@ -172,48 +177,83 @@ def convert(models: tuple[str, ...], output: str, fmt: str | None, jobs: int, as
               help="Representative inputs: .npy (one input, N samples), .npz (keys = input names) or a folder "
                    "of them; required by --scheme int8.")
 @click.option("--scheme", default="int8", show_default=True,
-              help="int8 (full integer), dynamic (int8 weights) or float16 (float16 weights).")
+              help="int8 (full integer), int16x8 (int16 activations, int8 weights), dynamic (int8 weights) or "
+                   "float16 (float16 weights).")
 @click.option("--calibration-method", "method", default="minmax", show_default=True,
               help="Range observer for activations.")
 @click.option("--per-tensor", is_flag=True, help="One weight scale per tensor (targets without per-channel kernels).")
-@click.option("--io", type=click.Choice(["float", "int8", "uint8"]), default="float", show_default=True,
+@click.option("--io", type=click.Choice(["float", "int8", "uint8", "int16"]), default="float", show_default=True,
               help="Type of the model's inputs and outputs.")
+@click.option("--keep-float", "keep_float", multiple=True, metavar="LAYER",
+              help="Keras layers (name or glob; repeatable) that stay float (int8, int16x8).")
+@click.option("--int16", "int16", multiple=True, metavar="LAYER",
+              help="Keras layers (name or glob; repeatable) that run 16x8 in an int8 model.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True,
               help="Calibration samples run at once.")
 @click.option("--weights", type=click.Path(dir_okay=False), help="Weights file for an architecture JSON.")
 @click.option("--input-shape", "input_shape", multiple=True, metavar="NAME:D0,D1,...", help="Pin an input's shape.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-@click.option("--cle/--no-cle", default=None, help="Cross-layer equalization (default: on).")
+@click.option("--eval", "eval_path", type=click.Path(),
+              help="Eval data for the report and --max-drop: .npz of inputs (keys = input names, or one key) with "
+                   "optional labels under 'labels' or 'y' (else top-1 agreement with the float model), or .npy.")
+@click.option("--report", "report_path", type=click.Path(dir_okay=False),
+              help="Write the per-layer quantization report to this .json or .md file (and print its table).")
+@click.option("--max-drop", type=float, default=None, metavar="PT",
+              help="Accuracy budget with --eval: at most PT percentage points of top-1 lost; the most damaging "
+                   "layers move to int16, then float, until it holds.")
+@click.option("--cle/--no-cle", default=None, help="Cross-layer equalization (default: on with --per-tensor).")
 @click.option("--bias-correction/--no-bias-correction", "bias_correction", default=None,
               help="Empirical bias correction from the calibration data (default: on for models with convolutions).")
 @click.option("--adaround/--no-adaround", default=None, help="AdaRound-style weight rounding (default: off).")
 @handle_errors
 def quantize_command(model: str, output: str, calibration: str | None, scheme: str, method: str, per_tensor: bool, io: str,
-                     batch_size: int, weights: str | None, input_shape: tuple[str, ...], as_json: bool,
-                     cle: bool | None = None, bias_correction: bool | None = None, adaround: bool | None = None) -> None:
+                     keep_float: tuple[str, ...], int16: tuple[str, ...], batch_size: int, weights: str | None,
+                     input_shape: tuple[str, ...], as_json: bool, eval_path: str | None, report_path: str | None,
+                     max_drop: float | None, cle: bool | None = None, bias_correction: bool | None = None,
+                     adaround: bool | None = None) -> None:
     """Quantize a Keras model after training (no TensorFlow): calibrate on representative inputs,
     write QDQ ONNX or an int8 .tflite.
 
     \b
     keras2edge quantize model.h5 -o model_int8.onnx --calibration samples.npz [--io int8]
+    keras2edge quantize model.h5 -o model.tflite --calibration samples.npz --keep-float 'lstm*' --int16 dense_1
     """
     from .quantize import QuantizeOptions, check_options
     from .quantize.int8 import summary
 
     shapes = parse_input_shapes(input_shape)
-    check_options(QuantizeOptions(scheme=scheme, method=method, io=io, batch_size=batch_size))
+    check_options(QuantizeOptions(scheme=scheme, method=method, io=io, batch_size=batch_size, keep_float=keep_float,
+                                  int16=int16))
     api.check_save_path(output, (model, weights, calibration))
+    want_report = bool(report_path or eval_path or max_drop is not None)
+    if want_report:
+        _check_report_args(report_path, max_drop, eval_path, (model, weights, calibration, eval_path))
     t0 = time.perf_counter()
     graph = api.load(model, weights, input_shapes=shapes)
-    q = api.quantize(graph, calibration=calibration, scheme=scheme, method=method, per_tensor=per_tensor, io=io,
-                     batch_size=batch_size, cle=cle, bias_correction=bias_correction, adaround=adaround)
+    rep = None
+    if want_report:
+        q, rep = api.quantize(graph, calibration=calibration, scheme=scheme, method=method, per_tensor=per_tensor,
+                              io=io, batch_size=batch_size, keep_float=keep_float, int16=int16, eval_data=eval_path,
+                              report=True, max_drop=max_drop, cle=cle, bias_correction=bias_correction,
+                              adaround=adaround)
+    else:
+        q = api.quantize(graph, calibration=calibration, scheme=scheme, method=method, per_tensor=per_tensor, io=io,
+                         batch_size=batch_size, keep_float=keep_float, int16=int16, cle=cle,
+                         bias_correction=bias_correction, adaround=adaround)
     api.save(q, output, sources=(model, weights, calibration))
+    if rep is not None and report_path:
+        _write_report(rep, report_path, (model, weights, calibration, eval_path, output))
     info = {"output": output, "scheme": scheme, "method": method, "per_tensor": per_tensor, "io": io,
             **summary(q), "seconds": round(time.perf_counter() - t0, 3)}
     if as_json:
+        if rep is not None:
+            info["report"] = rep.to_dict()
         click.echo(json.dumps(info, indent=2))
         return
+    if rep is not None:
+        click.echo(rep.to_markdown())
     kept = f", kept float: {', '.join(info['kept_float'])}" if info["kept_float"] else ""
+    kept += f", int16: {', '.join(info['int16_layers'])}" if info.get("int16_layers") and scheme != "int16x8" else ""
     f16 = f", {info['float16_weights']} float16 weight tensors" if info["float16_weights"] else ""
     click.echo(f"Wrote {output} ({scheme}, {info['quantized_values']} quantized values, {info['int8_weights']} int8 "
                f"weight tensors{f16}{kept}) in {info['seconds']:.2f} s")
@@ -376,6 +416,129 @@ def bench(model: str, runs: int, warmup: int, threads: int | None, input_shape: 
     result = api.bench_tflite(model, runs=runs, warmup=warmup, threads=threads,
                               input_shapes=parse_input_shapes(input_shape), seed=seed, limits=limits)
     click.echo(result.to_json() if as_json else result.to_text())
+
+
+#: --report file suffix -> QuantReport rendering.
+REPORT_FORMATS = (".json", ".md")
+
+
+def _check_report_args(report_path: str | None, max_drop: float | None, eval_path: str | None,
+                       inputs: tuple[str | None, ...]) -> None:
+    """Usage errors for --report/--max-drop/--eval before any work (the report file is checked too)."""
+    from .fileio import check_output
+
+    if max_drop is not None and not eval_path:
+        raise click.UsageError("--max-drop is measured on eval data: add --eval PATH")
+    if report_path:
+        if os.path.splitext(report_path)[1].lower() not in REPORT_FORMATS:
+            raise click.UsageError(f"--report {report_path!r}: write a .json or .md file")
+        check_output(report_path, inputs=inputs)
+
+
+def _write_report(rep: Any, path: str, inputs: tuple[str | None, ...]) -> None:
+    """The report as JSON or markdown (by suffix), written atomically."""
+    from .fileio import write_atomic
+
+    text = json.dumps(rep.to_dict(), indent=2) + "\n" if path.lower().endswith(".json") else rep.to_markdown()
+    write_atomic(path, text.encode(), inputs=inputs)
+
+
+REPORT_FORMATS = (".json", ".md")
+
+
+@main.command("prune")
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="Output file: .tflite or .onnx (BatchNormalization folded after pruning); .h5/.keras when "
+                   "keras2edge.save writes them.")
+@click.option("--method", default="magnitude", show_default=True,
+              help="A registered pruning method: magnitude (unstructured), nm (N:M), channel (structured).")
+@click.option("--sparsity", type=float, default=0.5, show_default=True,
+              help="Fraction of weights removed, in [0, 1) (magnitude; channel: of output channels).")
+@click.option("--n", "n", type=int, default=2, show_default=True, help="N:M: weights kept per group.")
+@click.option("--m", "m", type=int, default=4, show_default=True, help="N:M: group size along the input dimension.")
+@click.option("--schedule", default="global", show_default=True,
+              help="Magnitude: layer (same fraction per layer), global (one threshold), auto (sensitivity scan; "
+                   "needs --calibration).")
+@click.option("--exclude", multiple=True, metavar="GLOB", help="Keras layer names (globs) left dense (repeatable).")
+@click.option("--calibration", type=click.Path(),
+              help="Representative inputs (.npy, .npz keyed by input name, or a folder): recovery and --schedule auto.")
+@click.option("--eval", "eval_data", type=click.Path(dir_okay=False),
+              help="Eval inputs as .npz (keys = input names) with labels under 'labels' or 'y' for accuracy; "
+                   "without labels the report gives top-1 agreement with the unpruned model.")
+@click.option("--recover/--no-recover", default=None,
+              help="OBS reconstruction and bias correction (default: on when --calibration is given).")
+@click.option("--bias-correction/--no-bias-correction", default=True, show_default=True,
+              help="With recovery: restore each output channel's mean on the calibration data.")
+@click.option("--report", "report_path", type=click.Path(dir_okay=False), help="Write the report (.json or .md).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--quantize", "scheme", default=None,
+              help="Then quantize the pruned model (int8 needs --calibration; dynamic, float16) before writing it.")
+@click.option("--io", type=click.Choice(["float", "int8", "uint8"]), default="float", show_default=True,
+              help="With --quantize int8: type of the model's inputs and outputs.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True, help="Samples run at once.")
+@click.option("--weights", type=click.Path(dir_okay=False), help="Weights file for an architecture JSON.")
+@click.option("--input-shape", "input_shape", multiple=True, metavar="NAME:D0,D1,...", help="Pin an input's shape.")
+@handle_errors
+def prune_command(model: str, output: str, method: str, sparsity: float, n: int, m: int, schedule: str,
+                  exclude: tuple[str, ...], calibration: str | None, eval_data: str | None, recover: bool | None,
+                  bias_correction: bool, report_path: str | None, as_json: bool, scheme: str | None, io: str, batch_size: int,
+                  weights: str | None, input_shape: tuple[str, ...]) -> None:
+    """Prune a trained Keras model without TensorFlow and write it with a per-layer report.
+
+    \b
+    keras2edge prune model.keras --sparsity 0.5 -o pruned.tflite --calibration calib.npz --eval test.npz
+    keras2edge prune model.keras --method nm --n 2 --m 4 -o pruned.onnx --exclude 'stem*'
+    keras2edge prune model.keras --sparsity 0.5 --calibration calib.npy --quantize int8 -o pruned_int8.tflite
+    """
+    from .errors import PruneError
+    from .fileio import check_output, write_atomic
+    from .ir.passes import PassManager
+    from .prune import PruneOptions, prune_graph, prune_passes
+    from .prune.methods import method as lookup_method
+    from .prune.report import to_markdown
+
+    shapes = parse_input_shapes(input_shape)
+    options = PruneOptions(method=method, sparsity=sparsity, n=n, m=m, schedule=schedule, exclude=exclude,
+                           calibration=calibration, eval=eval_data, recover=recover, batch_size=batch_size,
+                           bias_correction=bias_correction)
+    options.check()
+    lookup_method(method)
+    if scheme is not None:
+        from .quantize import QuantizeOptions, check_options
+
+        check_options(QuantizeOptions(scheme=scheme, io=io, batch_size=batch_size))
+        if scheme == "int8" and calibration is None:
+            raise PruneError("--quantize int8 needs --calibration data")
+    sources = (model, weights, calibration, eval_data)
+    api.check_save_path(output, sources, keras=scheme is None)  # a quantized model is not a Keras file
+    if report_path is not None:
+        if os.path.splitext(report_path)[1].lower() not in REPORT_FORMATS:
+            raise PruneError(f"--report {report_path!r}: the report is written as .json or .md")
+        if os.path.abspath(report_path) == os.path.abspath(output):
+            raise PruneError(f"--report {report_path!r} is the output model file")
+        check_output(report_path, inputs=sources)
+    for what, path in (("--calibration", calibration), ("--eval", eval_data)):
+        if path is not None and not os.path.exists(path):
+            raise PruneError(f"{what} {path!r}: no such file or folder")
+    t0 = time.perf_counter()
+    graph = api.load(model, weights, input_shapes=shapes, cleanup=False)
+    PassManager(prune_passes()).run(graph)
+    result = prune_graph(graph, options)
+    if scheme is None:
+        api.save_pruned(result.graph, output, sources=sources, source=model)
+    else:
+        api.save(api.quantize_pruned(result.graph, scheme=scheme, calibration=calibration, io=io,
+                                     batch_size=batch_size), output, sources=sources)
+    report = dict(result.report, output=output, quantize=scheme, seconds=round(time.perf_counter() - t0, 3))
+    if report_path is not None:
+        text = json.dumps(report, indent=2) if report_path.lower().endswith(".json") else to_markdown(report)
+        write_atomic(report_path, text.encode(), inputs=sources)
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+        return
+    click.echo(to_markdown(report), nl=False)
+    click.echo(f"Wrote {output} in {report['seconds']:.2f} s")
 
 
 if __name__ == "__main__":  # pragma: no cover

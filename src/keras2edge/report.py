@@ -155,7 +155,9 @@ def tflite_report(path: str, limits: Limits | None = None) -> dict[str, Any]:
         "metadata": [m.name for m in model.metadata],
         "signatures": [s.signature_key for s in model.signature_defs],
         "arena_bytes": interp.arena_bytes,
-        "weight_bytes": int(sum(sg.tensors[i].dtype.itemsize * math.prod(sg.tensors[i].shape) for i in consts)),
+        # a sparse constant (Tensor.sparsity) counts the bytes it stores, not its dense size
+        "weight_bytes": int(sum(int(model.buffers[sg.tensors[i].buffer].size) if sg.tensors[i].sparsity is not None
+                                else sg.tensors[i].dtype.itemsize * math.prod(sg.tensors[i].shape) for i in consts)),
         "total_macs": sum(o["macs"] for o in ops),
     }
 

@@ -1,7 +1,7 @@
 """One-op models that decide which builtins and dtypes TFLite Micro runs: the float / int32 / bool
 cases of ``tests/runtime/kernels/builtin_cases.py`` (output shapes filled in by keras2edge's runtime,
 since TFLite Micro never infers them) and an int8 twin of each float case (inputs, outputs and float
-constants quantized per tensor, a bias input as int32). :func:`probe_cases` yields
+constants quantized per tensor, a bias input as int32) and an int16 twin (16x8 activations, symmetric). :func:`probe_cases` yields
 ``(builtin, input dtype, case name, bytes, feeds)``.
 """
 
@@ -30,7 +30,7 @@ Q = (0.05, 0)
 def _model(c: OpCase, outputs: list[Out]) -> bytes:
     """The case's bytes; in an int8 twin, int8 constants get the int8 scale and the bias the product scale."""
     m = op_model(c.op, c.inputs, outputs, c.options, c.version)
-    if c.name.endswith("_int8"):
+    if c.name.endswith(("_int8", "_int16")):
         sg = m.subgraphs[0]
         for k, i in enumerate(sg.operators[0].inputs):
             t = sg.tensors[i] if i >= 0 else None
@@ -38,6 +38,8 @@ def _model(c: OpCase, outputs: list[Out]) -> bytes:
                 continue
             if t.dtype == np.int8:
                 t.quantization = Quantization(np.array([Q[0]], np.float32), np.array([0], np.int64))
+            elif t.dtype == np.int16 and c.name.endswith("_int16"):
+                t.quantization = Quantization(np.array([Q16[0]], np.float32), np.array([0], np.int64))
             elif t.dtype == np.int32 and k == 2 and c.op in _BIAS_AT_2:
                 t.quantization = Quantization(np.array([Q[0] * Q[0]], np.float32), np.array([0], np.int64))
     return to_bytes(m)
@@ -73,6 +75,33 @@ def _int8_twin(c: OpCase) -> OpCase | None:
                                outputs=[Out(np.int8, o.shape, Q) for o in c.outputs])
 
 
+# The 16x8 twins: int16 activations (symmetric, zero point 0); the weight ops (int8 weights, int64 bias) are
+# probed as one-op files of the integer lowering instead (tests/convert/tflite/qdq_models.integer_probes).
+Q16 = (1 / 1024, 0)
+_SKIP_INT16 = _SKIP_INT8 | _BIAS_AT_2 | {"BATCH_MATMUL", "RSQRT"}  # RSQRT: the random feeds go negative
+# The 16x8 kernels' fixed output parameters (Q0.15), as ir/ops declares them (fixed_output16).
+_FIXED16 = {"LOGISTIC": (1 / 32768, 0), "TANH": (1 / 32768, 0), "SOFTMAX": (1 / 32768, 0)}
+
+
+def _int16_twin(c: OpCase) -> OpCase | None:
+    """The case with int16 activations and int16 float constants (16x8), or None where it has no sense."""
+    if c.op in _SKIP_INT16 or not any(isinstance(s, X) and np.dtype(s.dtype) == np.float32 for s in c.inputs):
+        return None
+    if any(np.dtype(o.dtype) != np.float32 for o in c.outputs):
+        return None
+    inputs: list = []
+    for s in c.inputs:
+        if isinstance(s, X) and np.dtype(s.dtype) == np.float32:
+            inputs.append(X(s.shape, np.int16, -4096, 4096, quant=Q16))
+        elif isinstance(s, np.ndarray) and s.dtype == np.float32:
+            inputs.append(np.clip(np.round(s / Q16[0]), -32767, 32767).astype(np.int16))
+        else:
+            inputs.append(s)
+    options = {**(c.options or {}), "pot_scale_int16": False} if c.op in ("ADD", "SUB") else c.options
+    return dataclasses.replace(c, name=c.name + "_int16", inputs=inputs, options=options,
+                               outputs=[Out(np.int16, o.shape, _FIXED16.get(c.op, Q16)) for o in c.outputs])
+
+
 def input_dtype(c: OpCase) -> str:
     """The dtype of the case's first graph input (its data; a constant such as an axis may come
     first), else of its first constant."""
@@ -96,7 +125,7 @@ def probe_cases() -> Iterator[tuple[str, str, str, bytes, list[np.ndarray]]]:
         shapes = _output_shapes(c, rng)
         if shapes is None:
             continue
-        for variant in (c, _int8_twin(c)):  # the int8 twin has the float case's output shapes
+        for variant in (c, _int8_twin(c), _int16_twin(c)):  # the twins have the float case's output shapes
             if variant is not None:
                 outputs = [dataclasses.replace(o, shape=s) for o, s in zip(variant.outputs, shapes)]
                 yield (variant.op, input_dtype(variant), variant.name, _model(variant, outputs),

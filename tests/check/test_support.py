@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from keras2edge.check.support import (
+    LITERT_REFUSED,
     SUPPORTED,
     TFLM_KERNELS,
     TFLM_MISSING,
@@ -15,6 +16,7 @@ from keras2edge.check.support import (
     UNSUPPORTED,
     WRONG,
     check_op,
+    int16_kernel,
 )
 from keras2edge.runtime import schema
 from keras2edge.runtime.reader import load_model
@@ -155,3 +157,76 @@ def test_hybrid_fully_connected_is_refused() -> None:
                         {"asymmetric_quantize_inputs": True})
     assert trial(data, 1 << 16, [np.ones((2, 4), np.float32)]) != OK
     assert _status(data) == UNSUPPORTED
+
+
+def _litert_child(data: bytes, feeds: list[np.ndarray], tflm_runs: bool) -> int:
+    """3: LiteRT refuses the model; 6: it runs with outputs more than one LSB from TFLite Micro's; 0: it runs
+    (when ``tflm_runs``, with TFLite Micro's outputs or within one LSB: LiteRT's reference FULLY_CONNECTED
+    rounds otherwise, docs/int8-findings.md)."""
+    from ai_edge_litert.interpreter import Interpreter as LiteRT
+    from ai_edge_litert.interpreter import OpResolverType
+
+    from ..tflm import tflm
+
+    try:
+        it = LiteRT(model_content=data, num_threads=1, experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
+        it.allocate_tensors()
+        for d, x in zip(it.get_input_details(), feeds):
+            it.set_tensor(d["index"], np.ascontiguousarray(x, d["dtype"]))
+        it.invoke()
+        got = [np.array(it.get_tensor(d["index"])) for d in it.get_output_details()]
+    except Exception:  # noqa: BLE001 - any refusal is the answer
+        return 3
+    if tflm_runs:
+        want = tflm(data, feeds, n_outputs=len(got))
+        if any(np.abs(g.astype(np.int64) - w.reshape(g.shape).astype(np.int64)).max(initial=0) > 1
+               for g, w in zip(got, want)):
+            return 6
+    return 0
+
+
+def _litert_outcome(data: bytes, feeds: list[np.ndarray], tflm_runs: bool) -> str:
+    """"same" / "differs" (LiteRT's reference kernels against TFLite Micro) or "refused", run in a forked
+    child: LiteRT aborts the process on some int16 models (a broadcasting ADD with ``pot_scale_int16``)."""
+    import os
+
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        code = 5
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, 1)
+            os.dup2(devnull, 2)
+            code = _litert_child(data, feeds, tflm_runs)
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else 5
+    return {0: "same", 6: "differs"}.get(code, "refused")
+
+
+def test_int16_kernels_run_in_litert(probed) -> None:
+    """16x8 facts: every int16 probe TFLite Micro runs also runs in LiteRT's reference kernels, with
+    TFLite Micro's outputs, unless LITERT_REFUSED (refused) or LITERT_WRONG (other outputs) lists its
+    builtin, and each probe of a listed builtin does what the table says; ``int16_kernel`` is true
+    exactly for the builtins with an int16 probe that runs in both with the same outputs."""
+    from keras2edge.check.support import LITERT_WRONG
+    from keras2edge.convert.tflite import tflite_bytes
+
+    outcomes = {name: outcome for _op, _dt, name, _data, outcome in probed}
+    cases = [(op, name, data, feeds, outcomes[name]) for op, dt, name, data, feeds in probe_cases() if dt == "int16"]
+    cases += [(op, name, tflite_bytes(g), [feeds[v.name] for v in g.inputs], OK)
+              for op, dt, name, g, feeds in integer_probes() if dt == "int16"]
+    wrong = []
+    both: dict[str, bool] = {}
+    for op, name, data, feeds, tflm_outcome in cases:
+        got = _litert_outcome(data, feeds, tflm_outcome == OK)
+        want = ("refused" if "int16" in LITERT_REFUSED.get(op, frozenset()) else
+                "differs" if "int16" in LITERT_WRONG.get(op, frozenset()) else "same")
+        if got != want and (tflm_outcome == OK or want == "refused"):
+            wrong.append(f"{name} ({op} int16): LiteRT {got}, table {want} (TFLite Micro {tflm_outcome})")
+        both[op] = both.get(op, False) or (got == "same" and tflm_outcome == OK)
+    assert not wrong, "\n".join(wrong)
+    listed = {op for table in (LITERT_REFUSED, LITERT_WRONG) for op, dts in table.items() if "int16" in dts}
+    assert listed <= set(both)
+    assert sorted(op for op in both if int16_kernel(op)) == sorted(op for op, ok in both.items() if ok)

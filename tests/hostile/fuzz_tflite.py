@@ -5,7 +5,7 @@ Run it in a child process with an address-space limit (``test_fuzz_tflite.py`` d
     python -m tests.hostile.fuzz_tflite --iterations 100000 --seed 1
 
 Seeds are real files: the emitted fixtures (``tests/fixtures/tflite*``), the corpus' tflite-micro
-``hello_world_float`` / ``hello_world_int8`` and two writer-made models. Each mutant is either a byte
+``hello_world_float`` / ``hello_world_int8`` and two writer-made models, dense and with sparse weights. Each mutant is either a byte
 mutation (bit flips, overwrites, offset words, truncation, copies, deletions: the reader fuzzer's
 ``_mutate``) or a semantic one made on the parsed Model and written back with the project's writer
 (dims, ranks, dtypes, buffer / tensor / opcode indices, op codes, options, op order, quantization,
@@ -69,7 +69,31 @@ def seed_files() -> list[tuple[str, bytes]]:
         files += [CORPUS / "tflite-micro" / n for n in CORPUS_SEEDS]
     seeds = [(p.name, p.read_bytes()) for p in files]
     seeds += [("fc_relu", write_model(fc_relu_model()[0])), ("conv_mean", write_model(conv_mean_model()[0]))]
+    seeds += [("sparse_" + name, sparse_seed(model)) for name, model in (("fc_relu", fc_relu_model()[0]),
+                                                                          ("conv_mean", conv_mean_model()[0]))]
     return seeds
+
+
+def sparse_seed(m: Model) -> bytes:
+    """``m`` with 75 % of each FULLY_CONNECTED / CONV_2D weight zeroed and written sparse (DENSIFY), even
+    where the tables cost more than they save (these weights are tiny)."""
+    from keras2edge.convert.tflite import sparse
+    from keras2edge.convert.tflite.sparse import SPARSE_WEIGHT_INPUTS, sparsify_model
+
+    sg = m.subgraphs[0]
+    for op in sg.operators:
+        name = BUILTIN_OPERATOR_NAMES[m.operator_codes[op.opcode_index].builtin_code]
+        if name in SPARSE_WEIGHT_INPUTS:
+            t = sg.tensors[op.inputs[SPARSE_WEIGHT_INPUTS[name]]]
+            w = np.array(m.tensor_data(0, op.inputs[SPARSE_WEIGHT_INPUTS[name]]))
+            w[np.abs(w) < np.quantile(np.abs(w), 0.75)] = 0
+            m.buffers[t.buffer] = w.view(np.uint8).ravel()
+    saved, sparse.SPARSE_OVERHEAD = sparse.SPARSE_OVERHEAD, -(1 << 30)
+    try:
+        sparsify_model(m)
+    finally:
+        sparse.SPARSE_OVERHEAD = saved
+    return write_model(m)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -28,7 +28,7 @@ def test_defaults_and_flags(tmp_path) -> None:
     res = CliRunner().invoke(main, ["quantize", str(MODEL), "-o", str(out), "--calibration", cal, "--json"])
     assert res.exit_code == 0, res.output
     info = json.loads(res.output)
-    assert info["algorithms"].startswith("cle: 0 pairs, 9 declined; bias_correction: one_pass, "), info
+    assert info["algorithms"].startswith("cle: off; bias_correction: one_pass, "), info
     assert info["algorithms"].endswith("adaround: off")
     res = CliRunner().invoke(main, ["quantize", str(MODEL), "-o", str(out), "--calibration", cal, "--no-cle",
                                     "--no-bias-correction", "--adaround"])
@@ -38,8 +38,13 @@ def test_defaults_and_flags(tmp_path) -> None:
 
 
 def test_dense_model_default_has_no_bias_correction(tmp_path) -> None:
-    """The rule: bias correction is on by default only for graphs with a convolution."""
+    """The rules: bias correction is on by default only for graphs with a convolution, CLE only with
+    per-tensor weights."""
     res = CliRunner().invoke(main, ["quantize", str(TRAINED / "digits_mlp.keras"), "-o", str(tmp_path / "m.tflite"),
                                     "--calibration", _calibration(tmp_path, "digits_mlp")])
     assert res.exit_code == 0, res.output
-    assert "bias_correction: off" in res.output and "cle: 2 pairs" in res.output, res.output
+    assert "cle: off; bias_correction: off" in res.output, res.output
+    res = CliRunner().invoke(main, ["quantize", str(TRAINED / "digits_mlp.keras"), "-o", str(tmp_path / "m.tflite"),
+                                    "--calibration", _calibration(tmp_path, "digits_mlp"), "--per-tensor"])
+    assert res.exit_code == 0, res.output
+    assert "cle: 2 pairs, 1 declined; bias_correction: off" in res.output, res.output

@@ -30,7 +30,7 @@ def case():
 @pytest.mark.parametrize("kwargs, words", [
     ({"scheme": "int4"}, ["unknown quantization scheme 'int4'", "int8"]),
     ({"method": "median"}, ["unknown calibration method 'median'", "minmax"]),
-    ({"io": "int16"}, ["unknown io type 'int16'", "float", "uint8"]),
+    ({"io": "int32"}, ["unknown io type 'int32'", "float", "uint8", "int16"]),
     ({"batch_size": 0}, ["batch size"]),
 ])
 def test_bad_options(case, kwargs: dict, words: list[str]) -> None:

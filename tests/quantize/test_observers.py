@@ -294,3 +294,30 @@ def test_weight_clip_mse_per_tensor_and_int4_closed_form() -> None:
     assert c == pytest.approx(9.89, rel=0.05) and c < np.abs(w).max()
     c4 = weight_clip_mse(w, 1, bits=4)
     assert c4.shape == (8,) and np.all(np.abs(c4 / 5.03 - 1) < 0.08)
+
+
+def test_kl_divergences_with_the_unclipped_candidate() -> None:
+    """``last=True`` adds ``i = len(h)`` (no clip: P = Q merged from all bins) to the transcription's."""
+    h = np.round(np.abs(RNG.standard_normal(600)) * 1000)
+    got = kl_divergences(h, 128, last=True)
+    np.testing.assert_allclose(got[:-1], _kl_reference(h, 128, 1e-4), rtol=1e-9, atol=1e-12)
+    ref_last = _kl_reference(np.concatenate([h, [0.0]]), 128, 1e-4)[-1]  # i = 600 of a 601-bin histogram
+    assert got[-1] == pytest.approx(ref_last, rel=1e-9, abs=1e-12)
+
+
+def test_entropy_ignores_the_spike_of_zeros_of_a_relu_output() -> None:
+    """A ReLU output, 70% exact zeros: the clip keeps beyond the 99th percentile of the positive values
+    (before the zero bin was replaced by its neighbour and one-sided tensors got 256 levels, it fell to
+    0.48, below their median)."""
+    x = np.maximum(np.random.default_rng(3).standard_normal(N).astype(np.float32) - 0.5, 0)
+    lo, hi = _observe("entropy", x)
+    assert lo == 0.0 and float(np.percentile(x[x > 0], 99)) < hi <= float(x.max())
+
+
+def test_entropy_keeps_the_max_of_a_discrete_input() -> None:
+    """An 8x8-digits-like input (values k/16, half of them 0): every level is a spike; the unclipped
+    range is the one whose Q equals P (before: 0.94, clipping the brightest pixels)."""
+    rng = np.random.default_rng(4)
+    d = (rng.integers(0, 17, N) / 16).astype(np.float32)
+    d[rng.random(N) < 0.5] = 0
+    assert _observe("entropy", d) == (0.0, 1.0)

@@ -41,6 +41,15 @@ class X:
 
 
 @dataclass
+class Sparse:
+    """A sparse constant: ``dense`` stored as ``values`` with ``sparsity`` (runtime.model.Sparsity)."""
+
+    dense: np.ndarray
+    values: np.ndarray
+    sparsity: Any
+
+
+@dataclass
 class Out:
     dtype: Any = np.float32
     shape: tuple[int, ...] | None = None  # None: unknown rank in the file (inferred by the runtimes)
@@ -51,7 +60,7 @@ class Out:
 class OpCase:
     name: str
     op: str
-    inputs: list[Any]  # X, np.ndarray (constant) or None (omitted optional input)
+    inputs: list[Any]  # X, np.ndarray (constant), Sparse (sparse constant) or None (omitted optional input)
     options: dict[str, Any] = field(default_factory=dict)
     outputs: list[Out] = field(default_factory=lambda: [Out()])
     version: int = 1
@@ -84,6 +93,10 @@ def op_model(op: str, inputs: Sequence[Any], outputs: Sequence[Out], options: di
             tensors.append(Tensor(f"in{k}", tuple(spec.shape), TENSOR_TYPE_CODES[dt],
                                   shape_signature=spec.signature, quantization=_quant(spec.quant)))
             graph_inputs.append(len(tensors) - 1)
+        elif isinstance(spec, Sparse):
+            buffers.append(np.frombuffer(np.ascontiguousarray(spec.values).tobytes(), np.uint8))
+            tensors.append(Tensor(f"const{k}", tuple(spec.dense.shape), TENSOR_TYPE_CODES[spec.dense.dtype],
+                                  buffer=len(buffers) - 1, sparsity=spec.sparsity))
         else:
             a = np.asarray(spec)
             buffers.append(np.frombuffer(np.ascontiguousarray(a).tobytes(), np.uint8))

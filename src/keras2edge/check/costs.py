@@ -22,6 +22,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 if TYPE_CHECKING:
     from ..runtime.model import Model, Operator, SubGraph
 
@@ -102,6 +104,16 @@ def _mirror_pad(model: Model, sg: SubGraph, op: Operator) -> Variable:
 
 
 Variable = tuple[tuple[int, ...], tuple[int, ...]]
+
+
+#: int16 SOFTMAX's two lookup tables (exp and 1 / (1 + x)), kInt16LUTArraySize = 513 int16 entries each,
+#: allocated persistent in Prepare (TFLite Micro softmax_common.cc).
+INT16_SOFTMAX_LUTS = (513 * 2, 513 * 2)
+
+
+def _softmax(model: Model, sg: SubGraph, op: Operator) -> Variable:
+    """int16 SOFTMAX keeps its two lookup tables in the tail; the other types nothing."""
+    return (INT16_SOFTMAX_LUTS if sg.tensors[op.inputs[0]].dtype == np.int16 else ()), ()
 
 
 def _conv_fetches(op: Operator) -> list[int]:
@@ -214,7 +226,7 @@ KERNELS: dict[str, Kernel] = {
     "SHAPE": Kernel(init=16),
     "SIN": Kernel(),
     "SLICE": Kernel(),
-    "SOFTMAX": Kernel(init=96),
+    "SOFTMAX": Kernel(init=96, variable=_softmax),
     "SPACE_TO_BATCH_ND": Kernel(init=16, fetches=_first_in_out),
     "SPACE_TO_DEPTH": Kernel(init=32),
     "SPLIT": Kernel(),

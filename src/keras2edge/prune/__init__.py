@@ -10,7 +10,15 @@ Layout (one role per module; each method module registers itself in :data:`METHO
 
 * ``options`` — :class:`PruneOptions` (CLI flags and ``keras2edge.prune`` keywords map one to one)
   and their checks (:class:`~keras2edge.errors.PruneError` before any work);
-* ``methods`` — the ``--method`` registry :data:`METHODS` (name -> ``fn(graph, options) -> PruneResult``).
+* ``methods`` — the ``--method`` registry :data:`METHODS` (name -> ``fn(graph, options) -> PruneResult``);
+* ``targets`` — the prunable weights (found from the op specs' ``WeightAxes``) and ``exclude``;
+* ``runner`` — a graph run as ``.tflite`` in the runtime over data, chosen values to a callback;
+* ``stats`` — per-layer input statistics (H = XᵀX, mean) on calibration data;
+* ``allocate`` — the magnitude schedules (layer, global, auto sensitivity scan);
+* ``obs`` — OBS layer-wise reconstruction (unstructured and N:M);
+* ``pipeline`` — plan -> prune -> recover (OBS, bias correction) -> report, shared by:
+* ``magnitude`` (method "magnitude") and ``nm`` (method "nm");
+* ``evaluation`` — eval data (labels) and accuracy / agreement; ``report`` — the report, Markdown.
 """
 
 from __future__ import annotations
@@ -21,6 +29,8 @@ from ..ir.passes.constant_fold import ConstantFoldPass
 from ..ir.passes.dead_code import DeadCodePass
 from ..ir.passes.fold_identity import FoldIdentityPass
 from ..ir.passes.recover_hard_swish import RecoverHardSwishPass
+from . import magnitude as _magnitude  # noqa: F401 - registers "magnitude"
+from . import nm as _nm  # noqa: F401 - registers "nm"
 from .methods import METHODS, PruneResult, method, register_method
 from .options import PruneOptions
 

@@ -24,6 +24,7 @@ class PruneOptions:
     recover: bool | None = None        # accuracy recovery (reconstruction, OBS, BN re-estimation, bias
                                        # correction); None = on when calibration data is given
     batch_size: int = 32
+    bias_correction: bool = True       # with recovery: restore each output channel's mean (magnitude, nm)
 
     def check(self) -> None:
         """PruneError for a value no method accepts (each method checks its own further)."""

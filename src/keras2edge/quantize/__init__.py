@@ -14,6 +14,9 @@ Layout (one role per module):
 * ``params`` — int8 parameters from ranges and weights (TFLite converter rules);
 * ``qdq`` — the QDQ rewrite (the contract with the emitters);
 * ``int8`` — the full-int8 scheme (parameters by each op's ``QuantRule``);
+* ``int16x8`` — the 16x8 scheme (int16 activations, int8 weights), the same planner;
+* ``precision`` — mixed precision: each node's type from ``keep_float`` / ``int16`` globs and the
+  probed 16x8 kernels.
 * ``algorithms`` — the accuracy-preserving algorithms in the int8 scheme and the rule for their
   defaults: ``cle`` (cross-layer equalization), ``bias_correction`` (empirical, from calibration
   data), ``adaround`` (AdaRound-style rounding); ``probe`` runs a graph's ``.tflite`` in the
@@ -29,6 +32,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import QuantizationError
 from . import int8 as _int8  # noqa: F401 - registers the "int8" scheme
+from . import int16x8 as _int16x8  # noqa: F401 - registers the "int16x8" scheme
 from . import weights_only  # noqa: F401 - registers "dynamic" and "float16"
 from .int8 import IO_TYPES
 from .observers import make_observer
@@ -37,6 +41,9 @@ from .schemes import QuantizeOptions, scheme
 if TYPE_CHECKING:
     from ..ir.graph import Graph
 
+#: Schemes that honour per-layer precision (``keep_float``, ``int16``).
+MIXED_SCHEMES = ("int8", "int16x8")
+
 
 def check_options(options: QuantizeOptions) -> None:
     """QuantizationError for an unknown scheme, calibration method or io type, or a bad batch size."""
@@ -44,6 +51,9 @@ def check_options(options: QuantizeOptions) -> None:
     make_observer(options.method)
     if options.io not in IO_TYPES:
         raise QuantizationError(f"unknown io type {options.io!r}; supported: {', '.join(IO_TYPES)}")
+    if (options.keep_float or options.int16) and options.scheme not in MIXED_SCHEMES:
+        raise QuantizationError(f"--keep-float / --int16 apply to the full-integer schemes ({', '.join(MIXED_SCHEMES)}), "
+                                f"not to {options.scheme!r}")
     if isinstance(options.batch_size, bool) or not isinstance(options.batch_size, int) or options.batch_size < 1:
         raise QuantizationError(f"calibration batch size must be a positive int, got {options.batch_size!r}")
 

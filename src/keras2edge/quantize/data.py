@@ -130,6 +130,8 @@ class CalibrationData:
         batch_size: samples per batch (the last batch may be smaller).
         min_samples: fewer samples are refused.
         limits: memory limit for one batch (default: ``Limits.default()``).
+        ignore: ``.npz`` members that are not inputs (an eval file's labels), skipped.
+        warn_below: fewer samples are logged as unreliable for calibration (0: never; eval data).
 
     Raises:
         QuantizationError: the data does not fit the model's inputs (names, shapes, dtypes), is empty,
@@ -137,7 +139,8 @@ class CalibrationData:
     """
 
     def __init__(self, source: Source, inputs: Sequence[InputSpec], batch_size: int = 32, *,
-                 min_samples: int = 1, limits: Limits | None = None) -> None:
+                 min_samples: int = 1, limits: Limits | None = None, ignore: Sequence[str] = (),
+                 warn_below: int = WARN_BELOW) -> None:
         if batch_size < 1:
             raise QuantizationError(f"calibration batch size must be at least 1, not {batch_size}")
         if not inputs:
@@ -145,12 +148,13 @@ class CalibrationData:
         self.inputs = [(n, tuple(s)) for n, s in inputs]
         self.batch_size = batch_size
         self.min_samples = max(1, min_samples)
+        self.warn_below = warn_below
         self.where = f"calibration data '{source}'" if isinstance(source, (str, os.PathLike)) else "calibration data"
         self.parts: list[_Part]
         if isinstance(source, CalibrationData):
             self.parts = list(source.parts)
         elif isinstance(source, (str, os.PathLike)):
-            self.parts = list(open_path(source, self.inputs, resolve(limits), batch_size))
+            self.parts = list(open_path(source, self.inputs, resolve(limits), batch_size, ignore))
         elif isinstance(source, (np.ndarray, Mapping)):
             kind = "dict" if isinstance(source, Mapping) else "array"
             self.parts = [_ArrayPart(_arrays(source, self.inputs, f"calibration data ({kind})"),
@@ -176,7 +180,7 @@ class CalibrationData:
         if n < self.min_samples:
             raise QuantizationError(f"{self.where}: holds {n} samples; at least {self.min_samples} are needed "
                                     "(min_samples)")
-        if n < WARN_BELOW:
+        if n < self.warn_below:
             log.warning("%s: only %d calibration sample%s; ranges from fewer than %d samples are unreliable",
                         self.where, n, "" if n == 1 else "s", WARN_BELOW)
 

@@ -92,7 +92,8 @@ def _spans(n: int, size: int) -> Iterator[tuple[int, int]]:
 class NpyPart:
     """One ``.npy`` file: the samples of the single model input, memory-mapped."""
 
-    def __init__(self, path: Path, inputs: Sequence[InputSpec], limits: Limits, batch_size: int) -> None:
+    def __init__(self, path: Path, inputs: Sequence[InputSpec], limits: Limits, batch_size: int,
+                 ignore: Sequence[str] = ()) -> None:
         self.path = path
         where = f"calibration data '{path}'"
         if len(inputs) != 1:
@@ -155,7 +156,8 @@ def _release(mm: mmap.mmap, start: int, length: int) -> None:
 class NpzPart:
     """One ``.npz`` archive: a member per model input, each read sequentially from the zip stream."""
 
-    def __init__(self, path: Path, inputs: Sequence[InputSpec], limits: Limits, batch_size: int) -> None:
+    def __init__(self, path: Path, inputs: Sequence[InputSpec], limits: Limits, batch_size: int,
+                 ignore: Sequence[str] = ()) -> None:
         self.path = path
         where = f"calibration data '{path}'"
         names = [n for n, _ in inputs]
@@ -167,7 +169,8 @@ class NpzPart:
                     if info.is_dir() or not info.filename.endswith(".npy"):
                         raise QuantizationError(f"{where}: member {info.filename!r} is not an array NAME.npy "
                                                 "(an .npz holds one NAME.npy per input, as np.savez writes)")
-                    members[info.filename[:-4]] = info
+                    if info.filename[:-4] not in ignore:
+                        members[info.filename[:-4]] = info
                 self.members = match_names(members, names, where)
                 self.headers: dict[str, ArrayHeader] = {}
                 for name, info in self.members.items():
@@ -229,8 +232,9 @@ class NpzPart:
 
 
 def open_path(path: str | os.PathLike[str], inputs: Sequence[InputSpec], limits: Limits,
-              batch_size: int) -> list[NpyPart | NpzPart]:
-    """The parts of a ``.npy``/``.npz`` file or a folder of them, every header checked."""
+              batch_size: int, ignore: Sequence[str] = ()) -> list[NpyPart | NpzPart]:
+    """The parts of a ``.npy``/``.npz`` file or a folder of them, every header checked; ``.npz``
+    members named in ``ignore`` (an eval file's labels) are skipped."""
     p = Path(path)
     if p.is_dir():
         parts: list[NpyPart | NpzPart] = []
@@ -241,21 +245,23 @@ def open_path(path: str | os.PathLike[str], inputs: Sequence[InputSpec], limits:
                 raise QuantizationError(f"calibration folder '{p}': '{entry.name}' is not a .npy or .npz file "
                                         "(a calibration folder holds only those; convert images with np.save "
                                         "after your preprocessing)")
-            parts.append(_open_file(entry, inputs, limits, batch_size))
+            parts.append(_open_file(entry, inputs, limits, batch_size, ignore))
         if not parts:
             raise QuantizationError(f"calibration folder '{p}' holds no .npy or .npz files")
         return parts
     if not p.exists():
         raise QuantizationError(f"calibration data '{p}' does not exist")
-    return [_open_file(p, inputs, limits, batch_size)]
+    return [_open_file(p, inputs, limits, batch_size, ignore)]
 
 
-def _open_file(p: Path, inputs: Sequence[InputSpec], limits: Limits, batch_size: int) -> NpyPart | NpzPart:
+def _open_file(p: Path, inputs: Sequence[InputSpec], limits: Limits, batch_size: int,
+               ignore: Sequence[str] = ()) -> NpyPart | NpzPart:
     suffix = p.suffix.lower()
     if suffix not in SUFFIXES:
         raise QuantizationError(f"calibration data '{p}': expected a .npy or .npz file, or a folder of them "
                                 "(convert images with np.save after your preprocessing)")
     try:
-        return NpyPart(p, inputs, limits, batch_size) if suffix == ".npy" else NpzPart(p, inputs, limits, batch_size)
+        return (NpyPart(p, inputs, limits, batch_size) if suffix == ".npy"
+                else NpzPart(p, inputs, limits, batch_size, ignore))
     except OSError as e:
         raise QuantizationError(f"calibration data '{p}': cannot read it ({e.strerror or e})") from None

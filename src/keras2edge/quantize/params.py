@@ -7,6 +7,10 @@
   scale[c] = max|w[c]| / 127, values round(w / scale) in [-127, 127], zero point 0;
 * bias -> int32, scale = s_in * s_w[c] (float32 product), zero point 0.
 
+16x8 (int16 activations, int8 weights; the TFLite 16x8 spec): activation -> symmetric int16,
+scale = max(|lo|, |hi|) / 32767, zero point 0; bias -> int64 with the same scale rule; a constant
+operand of an int16 op -> symmetric int16 from its own max |c|.
+
 Degenerate ranges (an all-zero tensor, a constant-zero weight channel) get scale 1: any scale
 represents 0 exactly, and 1 never divides by zero nor overflows a requantization multiplier.
 """
@@ -20,6 +24,8 @@ from ..ir.ops.quant import round_half_away
 from ..ir.quant import QUANT_RANGES, QuantParams
 
 QMIN, QMAX = QUANT_RANGES[DType.INT8]
+#: int16 activations are symmetric in [-32767, 32767] (zero point 0).
+Q16MAX = QUANT_RANGES[DType.INT16][1]
 #: int8 weights avoid -128 (symmetric range, TFLite quantization spec).
 WMAX = 127
 #: The scale of a range or channel that holds only zeros.
@@ -35,6 +41,15 @@ def activation_params(lo: float, hi: float, qtype: DType = DType.INT8) -> QuantP
     zp_real = QMIN - lo / scale
     zp = int(np.clip(round_half_away(np.float64(zp_real)), QMIN, QMAX))
     return QuantParams.per_tensor(scale, zp, qtype)
+
+
+def activation_params16(lo: float, hi: float) -> QuantParams:
+    """Symmetric int16 parameters for the real range [lo, hi]: scale max(|lo|, |hi|) / 32767, zero point 0."""
+    m = max(abs(float(lo)), abs(float(hi)))
+    scale = m / Q16MAX
+    if not np.isfinite(scale) or np.float32(scale) <= 0:
+        return QuantParams.per_tensor(DEGENERATE_SCALE, 0, DType.INT16)
+    return QuantParams.per_tensor(scale, 0, DType.INT16)
 
 
 def fixed_params(fixed: tuple[float, int], qtype: DType = DType.INT8) -> QuantParams:
@@ -70,28 +85,35 @@ def quantize_weight(w: np.ndarray, q: QuantParams) -> np.ndarray:
     return np.clip(v, -WMAX, WMAX).astype(np.int8)
 
 
-def bias_params(s_in: float, w: QuantParams) -> QuantParams:
+def bias_params(s_in: float, w: QuantParams, qtype: DType = DType.INT32) -> QuantParams:
     """int32 bias parameters: scale s_in * s_w[c] in float32, zero point 0 (per channel on axis 0
-    when the weights are per channel, else one scale)."""
+    when the weights are per channel, else one scale); ``qtype`` INT64 for 16x8 ops."""
     scales = (np.float32(s_in) * w.scale.astype(np.float32)).astype(np.float32)
     scales[~(scales > 0)] = np.float32(np.finfo(np.float32).tiny)
     if w.axis is None:
-        return QuantParams.per_tensor(float(scales[0]), 0, DType.INT32)
-    return QuantParams.per_channel(scales, 0, DType.INT32)
+        return QuantParams.per_tensor(float(scales[0]), 0, qtype)
+    return QuantParams.per_channel(scales, 0, qtype)
 
 
 def quantize_bias(b: np.ndarray, q: QuantParams) -> np.ndarray:
-    """int32 bias: round(b / scale) saturated to int32."""
-    lo, hi = QUANT_RANGES[DType.INT32]
+    """int32 bias (int64 for 16x8: ``q.qtype``): round(b / scale) saturated to the type."""
+    btype = q.qtype or DType.INT32
+    lo, hi = QUANT_RANGES[btype]
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         v = round_half_away(np.asarray(b, np.float64) / q.scale.astype(np.float64).reshape(-1))
-    return np.clip(v, lo, hi).astype(np.int32)
+    return np.clip(v, lo, hi).astype(btype.np)
 
 
 def constant_params(c: np.ndarray) -> QuantParams:
     """Asymmetric per-tensor int8 parameters for a float constant operand (its own min/max)."""
     a = np.asarray(c, np.float64)
     return activation_params(float(a.min()) if a.size else 0.0, float(a.max()) if a.size else 0.0)
+
+
+def constant_params16(c: np.ndarray) -> QuantParams:
+    """Symmetric int16 parameters for a float constant operand of an int16 op (its own max |c|)."""
+    a = np.asarray(c, np.float64)
+    return activation_params16(float(a.min()) if a.size else 0.0, float(a.max()) if a.size else 0.0)
 
 
 def quantize_constant(c: np.ndarray, q: QuantParams) -> np.ndarray:
@@ -102,5 +124,6 @@ def quantize_constant(c: np.ndarray, q: QuantParams) -> np.ndarray:
     return np.clip(v, lo, hi).astype((q.qtype or DType.INT8).np)
 
 
-__all__ = ["activation_params", "bias_params", "constant_params", "fixed_params", "quantize_bias",
+__all__ = ["activation_params", "activation_params16", "bias_params", "constant_params", "constant_params16",
+           "fixed_params", "quantize_bias",
            "quantize_constant", "quantize_weight", "weight_params"]

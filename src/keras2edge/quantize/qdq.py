@@ -8,12 +8,16 @@ op's integer kernel; ONNX writes QuantizeLinear/DequantizeLinear):
 * weight of an int8 op: int8 constant (``quant`` per channel on the weight's output axis, zp 0) ->
   Dequantize -> the op; bias: int32 constant (scale s_in * s_w[c], zp 0) -> Dequantize -> the op;
   another quantized constant operand: int8 constant (per tensor) -> Dequantize -> the op;
+* one integer constant and one Dequantize per (float constant, parameters), shared by every use
+  planned with those parameters (an unrolled LSTM/GRU step reads the same recurrent kernel: one
+  int8 copy, as the float file holds one float32 copy); uses with other parameters (a bias whose
+  s_in differs by time step) get their own;
 * requantize (an equal-scale op's input of other parameters): Dequantize's output -> Quantize(p') ->
   Dequantize(p') -> the op;
-* graph inputs, ``io`` None (float): input -> Quantize -> Dequantize -> consumers; ``io`` int8/uint8:
+* graph inputs, ``io`` None (float): input -> Quantize -> Dequantize -> consumers; ``io`` int8/uint8/int16:
   the input becomes the integer value (its ``quant`` set; uint8: zero point + 128, same scale) ->
   Dequantize -> consumers;
-* graph outputs, ``io`` None: the Dequantize's float output; int8: the Quantize's int8 value;
+* graph outputs, ``io`` None: the Dequantize's float output; int8/int16: the Quantize's integer value;
   uint8: Dequantize -> Quantize(uint8, zero point + 128) -> output.
 
 Graph inputs and outputs keep their names (the float values they replace are renamed ``<name>/float``);
@@ -64,15 +68,30 @@ def _qdq(g: Graph, v: Value, p: QuantParams, origin: Origin | None, *, after: No
     return q, d
 
 
-def _const_dq(g: Graph, node: Node, idx: int, data: object, p: QuantParams, what: str) -> None:
-    """Replace input ``idx`` of ``node`` by integer constant ``data`` (carrying ``p``) -> Dequantize."""
-    old = node.inputs[idx]
-    if old is None:
-        raise GraphError(f"{node.where()}: input {idx} was planned for quantization but is absent")
-    c = g.add_const(f"{old.name}/{what}", data)  # type: ignore[arg-type]
+def _const_dq(g: Graph, old: Value, uses: list[Use], nodes: dict[int, Node], data: object, p: QuantParams,
+              what: str) -> None:
+    """Replace the ``uses`` of float constant ``old`` by one integer constant ``data`` (carrying ``p``)
+    -> one Dequantize, placed before the first reader."""
+    readers = [nodes[nid] for nid, _ in uses]
+    first = min(readers, key=g.nodes.index)
+    c = g.add_const(f"{old.name}/{what}", data, p.qtype)  # type: ignore[arg-type]
     c.quant = p
-    d = g.add_node("Dequantize", [c], {"quant": p}, node.origin, name=f"{old.name}/Dequantize", before=node)
-    g.set_input(node, idx, d.output)
+    d = g.add_node("Dequantize", [c], {"quant": p}, first.origin, name=f"{old.name}/Dequantize", before=first)
+    for (_nid, idx), node in zip(uses, readers):
+        g.set_input(node, idx, d.output)
+
+
+def _const_groups(table: dict[Use, QuantParams], nodes: dict[int, Node]) -> dict[tuple[int, QuantParams],
+                                                                                    tuple[Value, list[Use]]]:
+    """The planned uses of ``table`` grouped by (float constant, parameters), in plan order."""
+    groups: dict[tuple[int, QuantParams], tuple[Value, list[Use]]] = {}
+    for (nid, idx), p in table.items():
+        node = nodes[nid]
+        v = node.inputs[idx]
+        if v is None or v.const is None:
+            raise GraphError(f"{node.where()}: input {idx} was planned for quantization but is not a constant")
+        groups.setdefault((id(v), p), (v, []))[1].append((nid, idx))
+    return groups
 
 
 def _keep_name(g: Graph, old: Value, new: Value) -> None:
@@ -106,7 +125,7 @@ def rewrite(g: Graph, plan: QdqPlan, io: DType | None) -> None:
             g.replace_all_uses(v, d.output, except_node=q)
             quantized_of[id(v)] = (q, d)
             continue
-        pi = p if io == DType.INT8 else _uint8(p)
+        pi = _uint8(p) if io == DType.UINT8 else p
         name = v.name
         g.rename_value(v, f"{name}/float")
         new = Value(g.unique_name(name), io, v.shape, quant=pi)
@@ -116,13 +135,11 @@ def rewrite(g: Graph, plan: QdqPlan, io: DType | None) -> None:
         g.inputs[k] = new
         quantized_of[id(v)] = (None, d)
 
-    # 2. Constants: weights, biases and other operands, each use its own integer constant.
-    for table, what, fn in ((plan.weights, "int8", P.quantize_weight), (plan.biases, "int32", P.quantize_bias),
-                            (plan.consts, "int8", P.quantize_constant)):
-        for (nid, idx), p in table.items():
-            node = nodes[nid]
-            data = node.inputs[idx].const  # type: ignore[union-attr]
-            _const_dq(g, node, idx, fn(data, p), p, what)  # type: ignore[arg-type]
+    # 2. Constants: weights, biases and other operands, one integer constant per (constant, parameters).
+    for table, fn in ((plan.weights, P.quantize_weight), (plan.biases, P.quantize_bias),
+                      (plan.consts, P.quantize_constant)):
+        for (_vid, p), (old, uses) in _const_groups(table, nodes).items():
+            _const_dq(g, old, uses, nodes, fn(old.const, p), p, (p.qtype or DType.INT8).value)  # type: ignore[arg-type]
 
     # 3. Requantize equal-scale inputs to the op's parameters.
     for (nid, idx), p in plan.requant.items():
@@ -141,7 +158,7 @@ def rewrite(g: Graph, plan: QdqPlan, io: DType | None) -> None:
         q, d = pair
         if io is None or q is None:
             new = d.output
-        elif io == DType.INT8:
+        elif io != DType.UINT8:  # int8, int16: the Quantize's integer value
             new = q.output
         else:
             p = q.attrs["quant"]

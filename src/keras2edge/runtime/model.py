@@ -32,6 +32,36 @@ class Quantization:
 
 
 @dataclass
+class DimensionMetadata:
+    """One dimension of a sparse tensor, in traversal order (schema ``DimensionMetadata``).
+
+    DENSE (``format`` 0): every index ``0 .. dense_size - 1`` is stored. SPARSE_CSR (1): the indices
+    stored under parent position ``p`` are ``array_indices[array_segments[p]:array_segments[p + 1]]``.
+    The index vectors are integer arrays; their NumPy dtype is the ``SparseIndexVector`` member they are
+    stored as (int32 -> Int32Vector, uint16 -> Uint16Vector, uint8 -> Uint8Vector).
+    """
+
+    format: int  # DimensionType: DENSE 0, SPARSE_CSR 1
+    dense_size: int = 0
+    array_segments: np.ndarray | None = None
+    array_indices: np.ndarray | None = None
+
+
+@dataclass
+class Sparsity:
+    """SparsityParameters: how a constant tensor's buffer stores only its non-zero values.
+
+    ``traversal_order`` lists the dimensions (the tensor's, then the block dimensions) in storage order;
+    ``block_map[j]`` is the tensor dimension block dimension ``rank + j`` subdivides; ``dim_metadata``
+    holds one entry per traversal dimension. The buffer holds the stored values in traversal order.
+    """
+
+    traversal_order: tuple[int, ...]
+    block_map: tuple[int, ...] = ()
+    dim_metadata: list[DimensionMetadata] = field(default_factory=list)
+
+
+@dataclass
 class Tensor:
     name: str
     shape: tuple[int, ...]
@@ -41,6 +71,7 @@ class Tensor:
     quantization: Quantization | None = None
     is_variable: bool = False
     has_rank: bool = True
+    sparsity: Sparsity | None = None  # a sparse constant: the buffer holds the stored values only
 
     @property
     def dtype(self) -> np.dtype:
@@ -102,9 +133,14 @@ class Model:
     signature_defs: list[SignatureDef] = field(default_factory=list)
 
     def tensor_data(self, subgraph: int, index: int) -> np.ndarray | None:
-        """The constant data of a tensor as a typed, shaped (read-only) array, or None for activations."""
+        """The constant data of a tensor as a typed, shaped (read-only) array, or None for activations.
+        A sparse tensor is densified (a new array; bounds checked by :func:`.sparse.densify`)."""
         t = self.subgraphs[subgraph].tensors[index]
         if t.buffer == 0 or t.buffer >= len(self.buffers) or self.buffers[t.buffer].size == 0:
             return None
         raw = self.buffers[t.buffer]
+        if t.sparsity is not None:
+            from .sparse import densify
+
+            return densify(raw, t, f"tensor {index} ({t.name!r})")
         return np.frombuffer(raw, dtype=t.dtype, count=int(np.prod(t.shape, dtype=np.int64))).reshape(t.shape)

@@ -20,11 +20,13 @@ What the Model holds, compared to the file:
   unknown: the interpreter decides what it runs;
 * a QuantizationParameters table without any scale, zero point, min or max reads as None;
   empty min/max vectors read as None;
+* sparse constants (``Tensor.sparsity``) keep their SparsityParameters as a :class:`~.model.Sparsity`
+  (index vectors as views), validated by :func:`.sparse.check_sparsity`; their buffer must hold the
+  stored values (the loader densifies them);
 * absent strings read as ``""`` (``OperatorCode.custom_code``: None);
 * fields the Model has no place for and that runtimes ignore are dropped (``metadata_buffer``,
   ``mutating_variable_inputs``, ``custom_options_format``, debug metadata indices). Fields that
-  would change the meaning if dropped are refused as unsupported: sparse tensors, external or
-  > 2 GB buffers, quantization ``details``, ``builtin_options_2`` (StableHLO), variant subtypes.
+  would change the meaning if dropped are refused as unsupported: external or > 2 GB buffers, quantization ``details``, ``builtin_options_2`` (StableHLO), variant subtypes.
 """
 
 from __future__ import annotations
@@ -32,11 +34,13 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import RuntimeModelError
-from .codes import TENSOR_TYPES, tensor_type_name
+from .codes import NUMPY_DTYPES, TENSOR_TYPES, tensor_type_name
 from .flatbuf import FlatBuffer, TableView
-from .model import Metadata, Model, Operator, OperatorCode, Quantization, SignatureDef, SubGraph, Tensor
-from .schema import BUILTIN_OPTIONS, PLACEHOLDER_FOR_GREATER_OP_CODES, TABLES, default_options, op_name, \
+from .model import DimensionMetadata, Metadata, Model, Operator, OperatorCode, Quantization, SignatureDef, \
+    Sparsity, SubGraph, Tensor
+from .schema import BUILTIN_OPTIONS, PLACEHOLDER_FOR_GREATER_OP_CODES, TABLES, UNIONS, default_options, op_name, \
     tensor_nbytes
+from .sparse import check_sparsity
 
 FILE_IDENTIFIER = b"TFL3"
 SCHEMA_VERSION = 3
@@ -145,7 +149,8 @@ def _read_tensor(t: TableView, where: str, buffers: list[np.ndarray]) -> Tensor:
         q = None if quant is None else _read_quantization(quant)
         is_variable = t.scalar("is_variable")
         has_rank = t.scalar("has_rank")
-        sparse = t.has("sparsity")
+        sparse_table = t.table("sparsity")
+        sparsity = None if sparse_table is None else _read_sparsity(sparse_table)
         external = t.scalar("external_buffer")
         variants = t.tables("variant_tensors")
     except RuntimeModelError as e:
@@ -155,8 +160,6 @@ def _read_tensor(t: TableView, where: str, buffers: list[np.ndarray]) -> Tensor:
     for dims, field in ((shape, "shape"), (signature or (), "shape_signature")):
         if any(d < -1 for d in dims):
             raise RuntimeModelError(f"{where}: {field} {list(dims)} has a dimension below -1")
-    if sparse:
-        raise RuntimeModelError(f"{where}: sparse tensors (Tensor.sparsity) are not supported")
     if external:
         raise RuntimeModelError(f"{where}: external buffer {external} (Tensor.external_buffer) is not supported")
     if variants:
@@ -169,14 +172,34 @@ def _read_tensor(t: TableView, where: str, buffers: list[np.ndarray]) -> Tensor:
             raise RuntimeModelError(f"{where}: a variable tensor must not have buffer data (buffer {b}, "
                                     f"{size} bytes)")
         need = tensor_nbytes(shape, ttype)
-        if need is None and any(d < 0 for d in shape):
+        if sparsity is not None:
+            if ttype not in NUMPY_DTYPES:
+                raise RuntimeModelError(f"{where}: sparse {tensor_type_name(ttype)} tensors are not supported")
+            need = check_sparsity(sparsity, tuple(shape), where) * NUMPY_DTYPES[ttype].itemsize
+        elif need is None and any(d < 0 for d in shape):
             raise RuntimeModelError(f"{where}: constant tensor (buffer {b}) has an unknown dimension in "
                                     f"shape {list(shape)}")
         if need is not None and size < need:
             raise RuntimeModelError(f"{where}: buffer {b} holds {size} bytes, the tensor "
                                     f"(shape {list(shape)}, {tensor_type_name(ttype)}) needs {need}")
     return Tensor(name=name, shape=shape, type=ttype, buffer=b, shape_signature=signature, quantization=q,
-                  is_variable=is_variable, has_rank=has_rank)
+                  is_variable=is_variable, has_rank=has_rank, sparsity=sparsity)
+
+
+def _read_sparsity(t: TableView) -> Sparsity:
+    """SparsityParameters as read (index vectors as views); validated against the shape by the caller."""
+    dims = []
+    for dt in t.tables("dim_metadata") or []:
+        arrays = []
+        for name in ("array_segments", "array_indices"):
+            tag, vec = dt.union(name, UNIONS["SparseIndexVector"])
+            arrays.append(None if vec is None else vec.array("values"))
+            if tag and arrays[-1] is None:
+                arrays[-1] = np.zeros(0, np.int32)
+        dims.append(DimensionMetadata(format=dt.scalar("format"), dense_size=dt.scalar("dense_size"),
+                                      array_segments=arrays[0], array_indices=arrays[1]))
+    return Sparsity(traversal_order=t.ints("traversal_order") or (), block_map=t.ints("block_map") or (),
+                    dim_metadata=dims)
 
 
 def _read_quantization(t: TableView) -> Quantization | None:

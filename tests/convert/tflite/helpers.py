@@ -14,6 +14,31 @@ def _s(b: bytes | None) -> str:
     return b.decode() if b else ""
 
 
+def _check_sparsity(r, want) -> None:  # noqa: ANN001 - tflite.SparsityParameters or None, ours
+    """The PyPI ``tflite`` reading of a tensor's SparsityParameters equals the Model's."""
+    assert (r is None) == (want is None)
+    if r is None:
+        return
+    assert r.TraversalOrderAsNumpy().tolist() == list(want.traversal_order)
+    assert (r.BlockMapAsNumpy().tolist() if r.BlockMapLength() else []) == list(want.block_map)
+    assert r.DimMetadataLength() == len(want.dim_metadata)
+    vectors = {tflite.SparseIndexVector.Int32Vector: tflite.Int32Vector,
+               tflite.SparseIndexVector.Uint16Vector: tflite.Uint16Vector,
+               tflite.SparseIndexVector.Uint8Vector: tflite.Uint8Vector}
+    for k, md in enumerate(want.dim_metadata):
+        d = r.DimMetadata(k)
+        assert d.Format() == md.format and d.DenseSize() == md.dense_size
+        for kind, table, a in ((d.ArraySegmentsType(), d.ArraySegments(), md.array_segments),
+                               (d.ArrayIndicesType(), d.ArrayIndices(), md.array_indices)):
+            if a is None:
+                assert kind == 0
+                continue
+            vec = vectors[kind]()
+            vec.Init(table.Bytes, table.Pos)
+            got = vec.ValuesAsNumpy()
+            assert got.dtype == np.asarray(a).dtype and got.tolist() == np.asarray(a).tolist()
+
+
 def check_with_tflite_package(data: bytes, model: Model) -> None:
     """Parse ``data`` with PyPI ``tflite`` and check it says what ``model`` says."""
     assert tflite.Model.ModelBufferHasIdentifier(data, 0), "no TFL3 identifier"
@@ -48,6 +73,7 @@ def check_with_tflite_package(data: bytes, model: Model) -> None:
         sig = tuple(r.ShapeSignatureAsNumpy().tolist()) if r.ShapeSignatureLength() else None
         assert sig == (None if t.shape_signature is None else tuple(t.shape_signature))
         assert r.Type() == t.type and r.Buffer() == t.buffer and r.HasRank()
+        _check_sparsity(r.Sparsity(), t.sparsity)
     # Each constant has its own (non-empty) buffer; every other buffer is metadata.
     const_buffers = [t.buffer for t in want.tensors if t.buffer != 0]
     assert len(const_buffers) == len(set(const_buffers)), "a buffer is shared by two tensors"
@@ -83,3 +109,52 @@ def check_with_tflite_package(data: bytes, model: Model) -> None:
         assert [(_s(r.Outputs(i).Name()), r.Outputs(i).TensorIndex()) for i in range(r.OutputsLength())] == sd.outputs
     assert [(_s(m.Metadata(i).Name()), m.Metadata(i).Buffer()) for i in range(m.MetadataLength())] == \
         [(md.name, md.buffer) for md in model.metadata]
+
+
+def zero_weights(graph, how: str):  # noqa: ANN001, ANN201 - an IR Graph in, the same graph out
+    """Exact zeros in every Conv2D / DepthwiseConv2D / FullyConnected weight of ``graph`` (swapped with
+    ``Graph.replace_const``), the way pruning leaves them: ``"magnitude:0.75"`` zeroes the 75 % smallest
+    magnitudes of each weight; ``"nm:2:4"`` keeps the N largest of every M consecutive weights along the
+    input-channel axis (the op spec's ``WeightAxes.in_axis``; per output channel for depthwise);
+    ``"rows:0.5"`` zeroes half the input channels entirely, ``"outputs:0.5"`` half the output channels
+    (``WeightAxes.out_axis``; one is always kept). Returns ``graph``."""
+    import numpy as np
+
+    from keras2edge.ir.ops.core import op_spec
+
+    kind, *args = how.split(":")
+    for node in list(graph.nodes):
+        axes = op_spec(node.op).weights
+        if axes is None or node.op not in ("Conv2D", "DepthwiseConv2D", "FullyConnected"):
+            continue
+        w = node.inputs[axes.input]
+        if not w.is_const:
+            continue
+        a = np.array(w.const, np.float32)
+        if kind == "magnitude":
+            a[np.abs(a) < np.quantile(np.abs(a), float(args[0]))] = 0
+        elif kind == "nm":
+            n, m = int(args[0]), int(args[1])
+            axis = axes.in_axis if axes.in_axis is not None else axes.out_axis
+            moved = np.moveaxis(a, axis, -1)
+            if moved.shape[-1] % m:
+                continue
+            groups = moved.reshape(*moved.shape[:-1], -1, m)
+            order = np.argsort(np.abs(groups), axis=-1)
+            np.put_along_axis(groups, order[..., :m - n], 0.0, axis=-1)
+            a = np.ascontiguousarray(np.moveaxis(groups.reshape(moved.shape), -1, axis))
+        elif kind in ("rows", "outputs"):
+            axis = axes.in_axis if kind == "rows" else axes.out_axis
+            if axis is None:
+                continue
+            c = a.shape[axis]
+            drop = np.unique(np.arange(c)[: int(c * float(args[0]))] * 2 % c)
+            if kind == "outputs" and drop.size == c:
+                drop = drop[1:]
+            idx = [slice(None)] * a.ndim
+            idx[axis] = drop
+            a[tuple(idx)] = 0
+        else:
+            raise ValueError(how)
+        graph.replace_const(w, a)
+    return graph

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..helpers import OpCase, Out, X
+from ..helpers import OpCase, Out, Sparse, X
 
 R = np.random.default_rng(7)
 F = np.float32
@@ -243,3 +243,42 @@ case("dw_einsum_same_5x5", "DEPTHWISE_CONV_2D", [X((1, 9, 8, 64)), w(1, 5, 5, 64
 case("dw_einsum_valid_s2_m2", "DEPTHWISE_CONV_2D", [X((2, 9, 9, 32)), w(1, 3, 3, 64), w(64)], dw_opts(1, (2, 2), m=2))
 case("dw_einsum_dilated", "DEPTHWISE_CONV_2D", [X((1, 10, 10, 48)), w(1, 3, 3, 48), w(48)], dw_opts(0, d=(2, 2)),
      version=2, oracle_inputs=None)
+
+
+
+# ------------------------------------------------------------------------------------------ DENSIFY
+def sparse_csr(a: np.ndarray, k: int, order: tuple[int, ...] | None = None) -> Sparse:
+    """``a`` traversed in ``order`` with level ``k`` SPARSE_CSR (the TFLite emitter's encoding,
+    convert/tflite/sparse.py)."""
+    from keras2edge.convert.tflite.sparse import encode
+
+    return Sparse(a, *encode(a, k, order))
+
+
+def sparse_blocks(a: np.ndarray, block: int) -> Sparse:
+    """A rank-2 ``a`` stored in 1 x ``block`` blocks, as the TFLite converter stores pruned FULLY_CONNECTED
+    weights: traversal (row, block column, in-block column), ``block_map`` [1], the block columns
+    SPARSE_CSR (written here independently of the emitter's encoder)."""
+    from keras2edge.runtime.model import DimensionMetadata, Sparsity
+
+    rows, cols = a.shape
+    blocks = a.reshape(rows, cols // block, block)
+    keep = (blocks != 0).any(axis=-1)
+    segments = np.concatenate([[0], np.cumsum(keep.sum(axis=1))]).astype(np.int32)
+    indices = np.nonzero(keep)[1].astype(np.uint16)
+    dims = [DimensionMetadata(0, rows), DimensionMetadata(1, 0, segments, indices), DimensionMetadata(0, block)]
+    return Sparse(a, np.ascontiguousarray(blocks[keep]).ravel(), Sparsity((0, 1, 2), (1,), dims))
+
+
+_sp = w(6, 3, 3, 5)
+_sp[R.random(_sp.shape) < 0.7] = 0
+case("densify_conv_csr_last", "DENSIFY", [sparse_csr(_sp, 3)])
+case("densify_conv_csr_first", "DENSIFY", [sparse_csr(_sp, 0)])
+case("densify_conv_input_channels_first", "DENSIFY", [sparse_csr(_sp, 0, (3, 0, 1, 2))])
+case("densify_conv_order_2013", "DENSIFY", [sparse_csr(_sp, 1, (2, 0, 1, 3))])
+_fc = w(8, 16)
+_fc[:, 4:12] = 0
+_fc[3] = 0
+case("densify_fc_csr", "DENSIFY", [sparse_csr(_fc, 1)])
+case("densify_fc_columns_first", "DENSIFY", [sparse_csr(_fc, 0, (1, 0))])
+case("densify_fc_blocks_1x4", "DENSIFY", [sparse_blocks(_fc, 4)])

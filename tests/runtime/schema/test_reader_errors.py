@@ -148,7 +148,8 @@ def _details(m, s) -> None:  # noqa: ANN001
     m.subgraphs[0].tensors[0].quantization = q
 
 
-UNSUPPORTED = [(_sparse, r"tensors\[1\] \('w'\): sparse tensors"),
+# A sparse tensor is read (runtime/sparse.py); one without dim_metadata is malformed.
+UNSUPPORTED = [(_sparse, r"tensors\[1\] \('w'\): sparsity has 0 dim_metadata entries for 2 traversal dims"),
                (_hlo, r"operators\[1\] \(RELU\): builtin_options_2"),
                (_external, r"buffers\[1\] keeps its 48 bytes outside"), (_details, r"details \(type 1")]
 

@@ -63,6 +63,9 @@ class LayerWeights:
 
     entries: list[tuple[Parts, np.ndarray]] = field(default_factory=list)
     source: str = ""
+    #: The HDF5 dataset path of each entry, when read straight from a store (empty otherwise; the
+    #: Keras writer, ``convert/keras_out``, writes each new array where the old one was).
+    paths: list[str] = field(default_factory=list)
 
     @property
     def arrays(self) -> list[np.ndarray]:
@@ -139,6 +142,7 @@ class LegacyH5Weights:
                 if not rel:
                     rel = parts[-1:]
             res.entries.append((rel, self.reader.read(ds, f"{self.description}: weight {ds.name!r}")))
+            res.paths.append(ds.name)
         if len(names) > 1 and not res.entries:
             return None
         return res
@@ -154,15 +158,17 @@ def _vars_sorted(group: Any) -> list[tuple[str, Any]]:
 
 
 def _collect_keras3(group: Any, prefix: Parts, out: list[tuple[Parts, np.ndarray]], reader: WeightReader,
-                    where: str) -> None:
+                    where: str, paths: list[str] | None = None) -> None:
     if "vars" in group:
         for k, ds in _vars_sorted(as_group(group["vars"], f"{where}: {group.name}/vars")):
             out.append((prefix + ("vars", k), reader.read(ds, f"{where}: weight {ds.name!r}")))
+            if paths is not None:
+                paths.append(ds.name)
     children = [k for k in group.keys() if k != "vars"]
     children.sort(key=lambda k: (_SUB_ORDER.index(k) if k in _SUB_ORDER else len(_SUB_ORDER), k))
     for k in children:
         if hasattr(group[k], "keys"):
-            _collect_keras3(group[k], prefix + (k,), out, reader, where)
+            _collect_keras3(group[k], prefix + (k,), out, reader, where, paths)
 
 
 class Keras3Weights:
@@ -205,9 +211,10 @@ class Keras3Weights:
             if g is None:
                 return None
         out: list[tuple[Parts, np.ndarray]] = []
+        paths: list[str] = []
         _collect_keras3(as_group(g, f"{self.description}: layer {names[-1]!r}"), (), out, self.reader,
-                        self.description)
-        return LayerWeights(out, f"{self.description}, group {g.name!r}")
+                        self.description, paths)
+        return LayerWeights(out, f"{self.description}, group {g.name!r}", paths)
 
 
 def snake_case(name: str) -> str:

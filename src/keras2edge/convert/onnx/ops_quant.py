@@ -1,11 +1,14 @@
 """ONNX emitters for the quantization ops: Quantize -> QuantizeLinear, Dequantize -> DequantizeLinear
 (of float16: Cast to float32).
 
-Scale and zero point become initializers (a scalar per tensor; 1-D with ``axis`` per channel). The
-op works on NHWC values, so the IR axis is the ONNX axis, and for per-tensor parameters too: with a
-channels-first value, onnxruntime 1.32's layout optimizer (ORT_ENABLE_ALL, its default) rewrites
+Scale and zero point become initializers (a scalar per tensor; 1-D with ``axis`` per channel), shared
+by content (an activation's QuantizeLinear and DequantizeLinear read one pair; named after the first
+node that needs it). The op works on NHWC values, so the IR axis is the ONNX axis, and for
+per-tensor parameters too: with a channels-first value, onnxruntime 1.32's layout optimizer
+(ORT_ENABLE_ALL, its default) rewrites
 DequantizeLinear + Transpose into a QuantizeLinear whose zero point type it gets wrong, and the model
-fails to load. int16 needs opset 21.
+fails to load. int16 needs opset 21. DequantizeLinear takes no int64: a Dequantize of an int64 constant
+(a 16x8 op's bias) is written as the float32 values it computes (:func:`dequantized`).
 
 A Dequantize of a constant (quantized weights, biases) is written where it is read: a convolution
 or dense emitter asks :func:`weight` for its kernel in its own layout (OIHW, ...), which writes
@@ -48,6 +51,11 @@ def emit_quant(ctx: OnnxContext, node: Node) -> None:
             _cast(ctx, ctx.get(x, NHWC), ctx.set_output(out, NHWC))
         return
     qtype = q.qtype if node.op == "Quantize" else x.dtype
+    if node.op == "Dequantize" and x.is_const and x.dtype == DType.INT64:
+        out = node.output
+        ctx.defer(out, NHWC, lambda: ctx.add1("Identity", [ctx.initializer(dequantized(x.const, q), x.name)],
+                                              ctx.claim(out)))
+        return
     if node.op == "Quantize" and qtype == DType.INT32:
         raise ctx.unsupported(node, "QuantizeLinear does not produce int32")
     if ctx.opset < MIN_OPSET[qtype]:
@@ -80,8 +88,8 @@ def _linear(ctx: OnnxContext, op: str, x: str, q: QuantParams, qtype: DType, nam
             out: str | None = None) -> str:
     """QuantizeLinear/DequantizeLinear of ONNX tensor ``x`` with ``q`` (per channel on ``axis``)."""
     shape = (q.channels,) if q.axis is not None else ()
-    scale = ctx.initializer(q.scale.reshape(shape), f"{name}/scale")
-    zero_point = ctx.initializer(q.zero_point.astype(qtype.np).reshape(shape), f"{name}/zero_point")
+    scale = ctx.const(q.scale.reshape(shape), name=f"{name}/scale")
+    zero_point = ctx.const(q.zero_point.astype(qtype.np).reshape(shape), name=f"{name}/zero_point")
     attrs = {"axis": axis} if q.axis is not None else {}
     return ctx.add1(OPS[op], [x, scale, zero_point], out, **attrs)
 
@@ -101,5 +109,19 @@ def weight(ctx: OnnxContext, w: Value, key: str, fn: Callable[[np.ndarray], np.n
     q: QuantParams | None = dq.attrs["quant"]
     if q is None:  # float16 weights: stored in the op's layout, widened by a Cast
         return _cast(ctx, ctx.const_value(c, key, fn))
+    if c.dtype == DType.INT64:
+        real = dequantized(c.const, q)  # type: ignore[arg-type]
+        return ctx.initializer(real if fn is None else np.ascontiguousarray(fn(real)), f"{c.name}_{key or 'const'}")
     axis = q.axis if q.axis is None or perm is None else list(perm).index(q.axis)
     return _linear(ctx, "Dequantize", ctx.const_value(c, key, fn), q, c.dtype, dq.name, axis)
+
+
+def dequantized(data: np.ndarray, q: QuantParams) -> np.ndarray:
+    """The float32 values a Dequantize of constant ``data`` computes: float32(float64(s) * (q - z)),
+    per channel on ``q.axis`` (how int64 constants, which DequantizeLinear does not take, are written)."""
+    shape = [1] * data.ndim
+    if q.axis is not None:
+        shape[q.axis] = -1
+    s = q.scale.astype(np.float64).reshape(shape) if data.ndim else q.scale.astype(np.float64)[0]
+    z = q.zero_point.reshape(shape) if data.ndim else q.zero_point[0]
+    return (s * (data.astype(np.float64) - z)).astype(np.float32)

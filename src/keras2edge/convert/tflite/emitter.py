@@ -40,6 +40,7 @@ What the file looks like, and why:
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -70,6 +71,7 @@ from .writer import ArrayBuffer, write_model, write_model_to
 
 EmitFn = Callable[["TFLiteContext", Node], None]
 
+log = logging.getLogger("keras2edge.convert.tflite")
 TFLITE_OWNER = "TFLite emitter"  # who fails, in every error the TFLite emitter raises
 TFLITE_EMITTERS: OpTable[EmitFn] = OpTable(TFLITE_OWNER)
 
@@ -555,13 +557,25 @@ def _emit(graph: Graph, batch: int | None) -> TFLiteContext:
     return ctx
 
 
-def tflite_bytes(graph: Graph, *, batch: int | None = None) -> bytes:
-    """The ``.tflite`` flatbuffer bytes of :func:`to_tflite` (``graph``, ``batch``)."""
-    return write_model(to_tflite(graph, batch=batch))
+def tflite_bytes(graph: Graph, *, batch: int | None = None, sparse: bool = False) -> bytes:
+    """The ``.tflite`` flatbuffer bytes of :func:`to_tflite` (``graph``, ``batch``); with ``sparse``,
+    float32 weights with zeros stored sparse where it makes the file smaller (``sparse.py``)."""
+    model = to_tflite(graph, batch=batch)
+    if sparse:
+        _sparsify(model)
+    return write_model(model)
+
+
+def _sparsify(model: Model) -> None:
+    from .sparse import sparsify_model
+
+    report = sparsify_model(model)
+    log.info("sparse weights: %d of %d stored sparse, %d -> %d bytes", sum(w.sparse for w in report.weights),
+             len(report.weights), report.dense_bytes, report.stored_bytes)
 
 
 def save_tflite(graph: Graph, path: PathLike, *, batch: int | None = None,
-                inputs: Sequence[PathLike | None] = ()) -> int:
+                inputs: Sequence[PathLike | None] = (), sparse: bool = False) -> int:
     """Emit ``graph`` and write the ``.tflite`` file to ``path`` atomically; returns its size.
 
     The file holds the bytes of :func:`tflite_bytes`, but the weights go from the graph's arrays
@@ -574,8 +588,11 @@ def save_tflite(graph: Graph, path: PathLike, *, batch: int | None = None,
     Raises:
         LimitExceededError: the model would reach 2 GiB, more than a flatbuffer can address.
         OutputPathError: ``path`` may not be written, or the write failed.
+        UnsupportedOpError: ``sparse`` with integer weights (stored dense only).
     """
     model = _emit(graph, batch).finish(_description(), deferred=True)
+    if sparse:
+        _sparsify(model)
     try:
         with open_atomic(path, inputs=inputs) as f:
             return write_model_to(f, model)

@@ -27,12 +27,17 @@ kernels, and so does this lowering, applied by the emitter node by node (:meth:`
 * CONV_2D and DEPTHWISE_CONV_2D without a bias get a zero bias (int32, int64 for 16x8) with scale
   s_in·s_w[c], as the converter writes.
 
+* Nodes a mixed-precision scheme keeps float (listed by name in the graph's metadata under
+  :data:`FLOAT_NODES`, a JSON list: a ``keep_float`` layer, an op without a 16x8 kernel) are never
+  fused, even between Dequantize and Quantize: they run float between DEQUANTIZE and QUANTIZE.
+
 A per-channel Quantize of an activation, or a per-channel Dequantize feeding an activation input, has no
 TFLite form: UnsupportedOpError naming the node and its Keras layer.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -58,6 +63,8 @@ ZERO_BIAS_OPS = frozenset({"Conv2D", "DepthwiseConv2D"})
 #: Ops whose TFLite emitter composes float arithmetic (ops_normalization: BatchNorm as MUL and ADD of
 #: computed scales): never an integer kernel, even between Dequantize and Quantize.
 FLOAT_COMPOSED = frozenset({"BatchNorm"})
+#: Graph metadata key: a JSON list of the names of nodes that stay float (never fused; see the module).
+FLOAT_NODES = "quantization.float_nodes"
 #: Bias type of a PER_CHANNEL_WEIGHTS op by activation type (int8: int32; 16x8: int64).
 BIAS_TYPES = {DType.INT8: DType.INT32, DType.INT16: DType.INT64}
 
@@ -122,6 +129,7 @@ class IntegerLowering:
         self.fused: dict[int, list[Node]] = {}      # fused op -> the Quantize of each output
         self.absorbed: set[int] = set()             # Quantize nodes written by their fused producer
         self._twins: dict[tuple[int, QuantParams, DType], Value] = {}  # requantized values and constants
+        self.float_nodes = frozenset(json.loads(graph.metadata.get(FLOAT_NODES, "[]")))
         for node in graph.nodes:
             quants = self._fusable(node)
             if quants is not None:
@@ -139,7 +147,7 @@ class IntegerLowering:
     def _fusable(self, node: Node) -> list[Node] | None:
         """The Quantize nodes of ``node``'s outputs when it is emitted as an integer kernel, else None."""
         spec = op_spec(node.op)
-        if spec.quant not in INTEGER_RULES or node.op in FLOAT_COMPOSED:
+        if spec.quant not in INTEGER_RULES or node.op in FLOAT_COMPOSED or node.name in self.float_nodes:
             return None
         float_ins = [v for v in node.inputs if v is not None and v.dtype.is_float]
         if not float_ins or not all(_dq(v) is not None for v in float_ins):

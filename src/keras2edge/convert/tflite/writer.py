@@ -12,12 +12,18 @@ What the bytes look like:
   and the 127 rule applied: ``deprecated_builtin_code = min(code, 127)``, ``builtin_code = code``;
 * operators in the Model's order; ``shape_signature`` only when the tensor has one; ``has_rank``
   as the Tensor says (True by default); quantization as ``scale`` float32 / ``zero_point`` int64
-  / ``quantized_dimension`` (+ ``min``/``max`` when given), omitted when None;
+  / ``quantized_dimension`` (+ ``min``/``max`` when given), omitted when None; a sparse constant's
+  ``sparsity`` as SparsityParameters, each index vector as the SparseIndexVector member of its dtype
+  (validated like the reader does: the buffer must hold every stored value);
 * every non-empty buffer's data starts at a multiple of 16 bytes from the start of the file
   (schema.fbs declares ``force_align: 16``; the Python Builder ignores it, so the vector is
   prepared with 16-byte alignment here);
 * options tables from the ``Operator.options`` dict (missing fields take the schema default);
-  metadata, signature defs and description as given.
+  metadata, signature defs and description as given;
+* tensors whose quantization holds the same numbers share one QuantizationParameters table (a
+  flatbuffer table may have several referrers; readers never write through it): a quantized
+  model's activations mostly repeat a few parameter sets (fixed Logistic/Tanh outputs, equal-scale
+  ops), which would otherwise cost a table each.
 
 Streaming (``write_model_to``): the buffers' data are the tail of the file. The Builder never
 holds them: each data vector's bytes are left out of its byte array (which counts them, so every
@@ -41,9 +47,10 @@ import flatbuffers
 import numpy as np
 
 from ...runtime import schema
-from ...runtime.codes import TENSOR_TYPES, tensor_type_name
-from ...runtime.errors import LimitExceededError
-from ...runtime.model import Model, Operator, OperatorCode, Quantization, SignatureDef, SubGraph, Tensor
+from ...runtime.codes import NUMPY_DTYPES, TENSOR_TYPES, tensor_type_name
+from ...runtime.errors import LimitExceededError, RuntimeModelError
+from ...runtime.model import Model, Operator, OperatorCode, Quantization, SignatureDef, Sparsity, SubGraph, Tensor
+from ...runtime.sparse import INDEX_DTYPES, check_sparsity, index_tag
 from ..rawbytes import raw_bytes, raw_chunks
 
 FILE_IDENTIFIER = b"TFL3"
@@ -326,11 +333,15 @@ def _check_tensor(t: Tensor, where: str, model: Model, nbuf: int) -> None:
     if b >= nbuf:
         _fail(f"{where}: buffer {b} out of range ({nbuf} buffers)")
     size = model.buffers[b].size if b else 0
+    if t.sparsity is not None and not size:
+        _fail(f"{where}: a sparse tensor must be a constant with buffer data")
     if size:
         if t.is_variable:
             _fail(f"{where}: a variable tensor must not have buffer data (buffer {b}, {size} bytes)")
         need = schema.tensor_nbytes(shape.tolist(), ttype)
-        if need is None and (shape < 0).any():
+        if t.sparsity is not None:
+            need = _sparse_nbytes(t, where)
+        elif need is None and (shape < 0).any():
             _fail(f"{where}: constant tensor (buffer {b}) has an unknown dimension in shape {shape.tolist()}")
         if need is not None and size < need:
             _fail(f"{where}: buffer {b} holds {size} bytes, the tensor (shape {shape.tolist()}, "
@@ -345,6 +356,25 @@ def _check_tensor(t: Tensor, where: str, model: Model, nbuf: int) -> None:
         for name in ("min", "max"):
             if getattr(q, name) is not None:
                 _float_vector(getattr(q, name), "float", f"{where}.quantization.{name}")
+
+
+def _sparse_nbytes(t: Tensor, where: str) -> int:
+    """Bytes the buffer of sparse tensor ``t`` must hold (its sparsity checked as the reader does)."""
+    if t.type not in NUMPY_DTYPES:
+        _fail(f"{where}: sparse {tensor_type_name(t.type)} tensors are not supported")
+    for i, md in enumerate(t.sparsity.dim_metadata):  # type: ignore[union-attr]
+        for name in ("array_segments", "array_indices"):
+            a = getattr(md, name)
+            if a is not None:
+                try:
+                    index_tag(np.asarray(a).dtype)
+                except ValueError as e:
+                    _fail(f"{where}.sparsity.dim_metadata[{i}].{name}: {e}")
+    try:
+        n = check_sparsity(t.sparsity, tuple(int(d) for d in t.shape), where)  # type: ignore[arg-type]
+    except RuntimeModelError as e:
+        _fail(str(e))
+    return n * NUMPY_DTYPES[t.type].itemsize
 
 
 # ---------------------------------------------------------------------------------------------
@@ -415,6 +445,14 @@ class _StreamBuilder(flatbuffers.Builder):
                 yield p
 
 
+def _quant_key(q: Quantization) -> tuple[bytes, ...]:
+    """What a QuantizationParameters table holds, as bytes: tensors with equal keys share one table."""
+    def vec(a: Any, dtype: str) -> bytes:
+        return b"-" if a is None else np.asarray(a, dtype).ravel().tobytes()
+    return (vec(q.scale, "<f4"), vec(q.zero_point, "<i8"), int(q.quantized_dimension).to_bytes(8, "little", signed=True),
+            vec(q.min, "<f4"), vec(q.max, "<f4"))
+
+
 class _Writer:
     """Builds the file with the plain Builder (every byte in memory) or, with ``stream``, with the
     :class:`_StreamBuilder` (buffers' data left out and handed out as pieces)."""
@@ -426,6 +464,7 @@ class _Writer:
             200 * len(sg.tensors) + 100 * len(sg.operators) for sg in model.subgraphs)
         self.stream = _StreamBuilder(est) if stream else None
         self.b = self.stream or flatbuffers.Builder(est + sum(int(b.size) for b in model.buffers))
+        self._quant_offsets: dict[tuple[bytes, ...], int] = {}  # QuantizationParameters written, by content
 
     # -- primitives -------------------------------------------------------------------------
     def table(self, tdef: schema.Table, values: dict[str, Any]) -> int:
@@ -530,22 +569,45 @@ class _Writer:
 
     def tensor(self, t: Tensor) -> int:
         T = schema.TABLES
-        q = None
-        if t.quantization is not None:
+        q = None if t.quantization is None else self._quant_offsets.get(_quant_key(t.quantization))
+        if t.quantization is not None and q is None:
             qp = t.quantization
-            q = self.table(T["QuantizationParameters"], {
+            q = self._quant_offsets[_quant_key(qp)] = self.table(T["QuantizationParameters"], {
                 "min": None if qp.min is None else self.numbers(np.asarray(qp.min, "<f4").ravel()),
                 "max": None if qp.max is None else self.numbers(np.asarray(qp.max, "<f4").ravel()),
                 "scale": self.numbers(np.asarray(qp.scale, "<f4").ravel()),
                 "zero_point": self.numbers(np.asarray(qp.zero_point, "<i8").ravel()),
                 "quantized_dimension": int(qp.quantized_dimension)})
+        sparsity = None if t.sparsity is None else self.sparsity(t.sparsity)
         return self.table(T["Tensor"], {
             "shape": self.numbers(np.asarray(t.shape, "<i4").reshape(-1)),
             "type": int(t.type), "buffer": int(t.buffer), "name": self.string(t.name), "quantization": q,
+            "sparsity": sparsity,
             "is_variable": bool(t.is_variable),
             "shape_signature": None if t.shape_signature is None
             else self.numbers(np.asarray(t.shape_signature, "<i4").reshape(-1)),
             "has_rank": bool(t.has_rank)})
+
+    def sparsity(self, sp: Sparsity) -> int:
+        T = schema.TABLES
+        members = schema.UNIONS["SparseIndexVector"]
+        dims = []
+        for md in sp.dim_metadata:
+            values: dict[str, Any] = {"format": int(md.format), "dense_size": int(md.dense_size)}
+            for name in ("array_segments", "array_indices"):
+                a = getattr(md, name)
+                if a is None:
+                    continue
+                a = np.asarray(a)
+                tag = index_tag(a.dtype)
+                vec = self.numbers(a.astype(INDEX_DTYPES[tag], copy=False).ravel())
+                values[name] = self.table(T[members[tag - 1]], {"values": vec})
+                values[f"{name}_type"] = tag
+            dims.append(self.table(T["DimensionMetadata"], values))
+        return self.table(T["SparsityParameters"], {
+            "traversal_order": self.numbers(np.asarray(sp.traversal_order, "<i4").reshape(-1)),
+            "block_map": self.numbers(np.asarray(sp.block_map, "<i4").reshape(-1)) if len(sp.block_map) else None,
+            "dim_metadata": self.offsets(dims)})
 
     def operator(self, op: Operator, si: int, oi: int) -> int:
         T = schema.TABLES

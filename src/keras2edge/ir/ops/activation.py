@@ -41,6 +41,9 @@ def _leaky_relu(x: np.ndarray, alpha: float) -> np.ndarray:
 # (scale, zero point) of the int8 outputs TFLite's kernels assume (docs/int8-arithmetic.md §1).
 FIXED_OUTPUTS: dict[str, tuple[float, int]] = {
     "Logistic": (1 / 256, -128), "Softmax": (1 / 256, -128), "Tanh": (1 / 128, 0), "LogSoftmax": (16 / 256, 127)}
+# (scale, zero point) of the int16 outputs of TFLite's 16x8 kernels (Q0.15: 1/32768, zero point 0).
+FIXED_OUTPUTS16: dict[str, tuple[float, int]] = {
+    "Logistic": (1 / 32768, 0), "Softmax": (1 / 32768, 0), "Tanh": (1 / 32768, 0)}
 
 # (low, high) of the clamping activations: their semantics here, ONNX's Clip bounds.
 CLAMPS: dict[str, tuple[float, float]] = {"Relu6": (0.0, 6.0), "ReluN1To1": (-1.0, 1.0), "Relu0To1": (0.0, 1.0)}
@@ -68,7 +71,8 @@ UNARY: dict[str, UnaryDef] = {
              OWN),
     "Softsign": (lambda x: (x / (1 + np.abs(x))).astype(x.dtype), (), "x / (1 + |x|)", F, QuantRule.FLOAT),
 }
-define_unary(Family.ACTIVATION, UNARY, {**{n: {"fixed_output": v} for n, v in FIXED_OUTPUTS.items() if n in UNARY},
+define_unary(Family.ACTIVATION, UNARY, {**{n: {"fixed_output": v, "fixed_output16": FIXED_OUTPUTS16.get(n)}
+                                           for n, v in FIXED_OUTPUTS.items() if n in UNARY},
                                         **{n: {"clamp": v} for n, v in CLAMPS.items()}})
 
 
@@ -96,7 +100,8 @@ def _log_softmax(x: np.ndarray) -> np.ndarray:
 
 define("Softmax", Family.ACTIVATION, ["x"], (Attr("beta", T_FLOAT, 1.0),), same_infer("Softmax"),
        lambda ins, a: [_softmax(need_arrays("Softmax", ins, 0)[0], a["beta"])], "softmax over the last axis",
-       dtypes=[F], channels=ChannelFlow.AXIS, quant=QuantRule.FIXED_OUTPUT, fixed_output=FIXED_OUTPUTS["Softmax"])
+       dtypes=[F], channels=ChannelFlow.AXIS, quant=QuantRule.FIXED_OUTPUT, fixed_output=FIXED_OUTPUTS["Softmax"],
+       fixed_output16=FIXED_OUTPUTS16["Softmax"])
 define("LogSoftmax", Family.ACTIVATION, ["x"], (), same_infer("LogSoftmax"),
        lambda ins, a: [_log_softmax(need_arrays("LogSoftmax", ins, 0)[0])], "log-softmax over the last axis",
        dtypes=[F], channels=ChannelFlow.AXIS, quant=QuantRule.FIXED_OUTPUT, fixed_output=FIXED_OUTPUTS["LogSoftmax"])

@@ -12,7 +12,8 @@ consumers would otherwise re-derive in lists of their own:
 * ``channels`` — how channels flow through the op (:class:`ChannelFlow`), and ``spatial``: a
   window op over H and W of an NHWC tensor (layout-sensitive in channels-first formats);
 * ``quant`` — how the op quantizes to int8 (:class:`QuantRule`; ``fixed_output`` holds the
-  (scale, zero point) the TFLite kernels require, docs/int8-arithmetic.md §1);
+  (scale, zero point) the TFLite kernels require, docs/int8-arithmetic.md §1; ``fixed_output16``
+  the same for the 16x8 kernels, where they fix the int16 output's parameters);
 * ``clamp`` — (low, high) of a clamping activation (Relu6, ReluN1To1, Relu0To1);
 * ``macs`` — multiply-accumulates per sample of one node (``None``: none worth counting);
 * ``fused_activation`` — the op can clamp its own output (the ``activation`` attribute,
@@ -158,6 +159,7 @@ class OpSpec:
     spatial: bool = False
     quant: QuantRule = QuantRule.OWN_SCALE
     fixed_output: tuple[float, int] | None = None
+    fixed_output16: tuple[float, int] | None = None
     clamp: tuple[float, float] | None = None
     macs: MacsFn | None = None
     output_quant: QuantFn | None = None

@@ -22,6 +22,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from .base import FLOAT, EvalFn, OpContext, conv_out_size, conv_pad_before, fused_activation, register
+from .zeroskip import skip_zero_weights
 
 
 def _tap_ranges(n_in: int, n_out: int, k: int, stride: int, dilation: int, pad: int):
@@ -168,6 +169,7 @@ def _bias(ctx: OpContext, i: int, n: int):
 
 
 @register("CONV_2D", *FLOAT)
+@skip_zero_weights
 def conv_2d_float32(ctx: OpContext) -> EvalFn:
     ctx.check_arity(2, 3)
     ctx.check_rank(0, 4)

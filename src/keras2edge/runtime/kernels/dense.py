@@ -14,9 +14,11 @@ import numpy as np
 
 from . import hybrid
 from .base import FLOAT, EvalFn, OpContext, broadcast, fused_activation, register
+from .zeroskip import skip_zero_weights
 
 
 @register("FULLY_CONNECTED", *FLOAT)
+@skip_zero_weights
 def fully_connected_float32(ctx: OpContext) -> EvalFn:
     ctx.check_arity(2, 3, n_out=None)
     if len(ctx.outputs) != 1:

@@ -29,7 +29,7 @@ FAMILIES: dict[str, tuple[str, ...]] = {
         "DEPTH_TO_SPACE", "SPACE_TO_DEPTH", "BATCH_TO_SPACE_ND", "SPACE_TO_BATCH_ND",
     ),
     "resize": ("RESIZE_BILINEAR", "RESIZE_NEAREST_NEIGHBOR"),
-    "quant": ("QUANTIZE", "DEQUANTIZE"),
+    "quant": ("QUANTIZE", "DEQUANTIZE", "DENSIFY"),
 }
 
 #: Builtin name -> family (derived from :data:`FAMILIES`).

@@ -1,4 +1,5 @@
-"""QUANTIZE (float32 -> int8/uint8/int16) and DEQUANTIZE (int8/uint8/int16/float16 -> float32).
+"""QUANTIZE (float32 -> int8/uint8/int16) and DEQUANTIZE (int8/uint8/int16/float16 -> float32); DENSIFY
+(a sparse constant weight -> dense, the weight-storage sibling of DEQUANTIZE).
 
 As TFLite's reference kernels: QUANTIZE computes ``round_half_away(x / scale)`` in float32, adds the
 zero point and clamps to the output type (AffineQuantize); DEQUANTIZE computes
@@ -129,3 +130,20 @@ def dequantize_float16(ctx: OpContext) -> EvalFn:
         np.copyto(outs[0], ins[0], casting="unsafe")
 
     return eval_
+
+
+@register("DENSIFY", "float32", "float16", "int8")
+def densify(ctx: OpContext) -> EvalFn:
+    """DENSIFY: a sparse constant (``Tensor.sparsity``) as a dense tensor. The loader has densified the
+    constant already (``runtime.sparse.densify``, bounds checked), so the output is that array, bound
+    at prepare time (no copy, nothing to run)."""
+    ctx.check_arity(1)
+    x = ctx.input(0)
+    data = ctx.const(0, "sparse weight")
+    ctx.set_output(0, x.shape, x.dtype)
+    ctx.outputs[0].data = data
+    return _nothing
+
+
+def _nothing(ins, outs, tmp) -> None:  # type: ignore[no-untyped-def]
+    """Eval of an op whose output was bound at prepare time."""

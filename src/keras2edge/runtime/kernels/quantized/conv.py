@@ -73,6 +73,7 @@ from ..base import (
     register,
 )
 from ..conv import _ColChunks, _strides, _TapLoop, _window, _Windows
+from ..zeroskip import skip_zero_weights
 from .common import (
     Requantizer,
     Requantizer32,
@@ -346,6 +347,7 @@ class _ConvGemm:
 
 
 @register("CONV_2D", "int8", "int16")
+@skip_zero_weights
 def conv_2d_quantized(ctx: OpContext) -> EvalFn:
     """CONV_2D int8 / 16x8 (TFLM ``reference/integer_ops/conv.h`` ConvPerChannel), groups included."""
     ctx.check_arity(2, 3)

@@ -51,6 +51,7 @@ import numpy as np
 
 from ... import fixed_point as fp
 from ..base import EvalFn, OpContext, TensorSpec, broadcast, register
+from ..zeroskip import skip_zero_weights
 from .common import activation_clamp, int_range, per_tensor, qparams, requantize
 
 #: Largest |partial sum| for which a float32 / float64 GEMM of integers is exact: every partial sum is
@@ -159,6 +160,7 @@ def _fc_quant(ctx: OpContext, x: TensorSpec, w: TensorSpec, bias: TensorSpec | N
 
 
 @register("FULLY_CONNECTED", "int8", "int16")
+@skip_zero_weights
 def fully_connected_int8(ctx: OpContext) -> EvalFn:
     """int8 and 16x8 FULLY_CONNECTED (module docstring)."""
     ctx.check_arity(2, 3, n_out=None)

@@ -1,0 +1,139 @@
+"""How many weights each layer loses for a global target sparsity: the ``schedule`` of magnitude
+pruning. Target sparsity s, prunable weights P -> K = round(s·P) weights removed in all, as
+``{target name: count}``:
+
+* ``layer`` — every layer loses round(s·size) (the same fraction everywhere);
+* ``global`` — one threshold over all prunable weights, each layer's magnitudes divided by the
+  layer's RMS first (so a layer with small weights, as conv kernels next to Dense kernels usually
+  are, is not wiped out by a threshold set by the large ones), and no layer pruned beyond
+  :data:`GLOBAL_CAP` of its weights (further weights come from the next-smallest in other layers);
+* ``auto`` — a sensitivity scan: each layer's output error (:meth:`~.stats.LayerStats.output_error`:
+  ‖X·ΔW‖² on calibration data, relative to ‖X·W‖²) at sparsities 0, 5%, ..., 95% (magnitude pruned;
+  with recovery on, after the least-squares update of the weights left, as recovery will leave them,
+  where that update fits ``obs.LS_MAX_FLOPS``),
+  then a greedy allocation: repeatedly take the step (one layer one grid point further) with the
+  least added error per removed weight until K weights are removed; the last step is cut to hit K
+  exactly. Layers without statistics (no :class:`~.stats.Reduction`) keep the target fraction.
+"""
+
+from __future__ import annotations
+
+import heapq
+
+import numpy as np
+
+from ..errors import PruneError
+from .stats import LayerStats, matrix
+from .targets import Target
+
+SCHEDULES = ("layer", "global", "auto")
+#: a layer keeps at least 1 - GLOBAL_CAP of its weights under the global schedule
+GLOBAL_CAP = 0.95
+#: sparsity grid of the sensitivity scan
+AUTO_GRID = tuple(np.round(np.arange(0.0, 0.951, 0.05), 2))
+
+
+def magnitude_zero(w: np.ndarray, count: int) -> np.ndarray:
+    """``w`` with its ``count`` smallest-magnitude weights set to 0 (ties: the first in C order)."""
+    out = np.array(w, copy=True)
+    if count > 0:
+        idx = np.argsort(np.abs(w), axis=None, kind="stable")[:count]
+        out.reshape(-1)[idx] = 0
+    return out
+
+
+def allocate(schedule: str, targets: list[Target], weights: dict[str, np.ndarray], sparsity: float,
+             stats: dict[str, LayerStats] | None = None, *, recover: bool = False) -> dict[str, int]:
+    """Weights to remove per target (see the module docstring)."""
+    sizes = {t.name: int(weights[t.name].size) for t in targets}
+    total = int(round(sparsity * sum(sizes.values())))
+    if schedule == "layer":
+        return {n: int(round(sparsity * s)) for n, s in sizes.items()}
+    if schedule == "global":
+        return _global(targets, weights, total)
+    if schedule == "auto":
+        if not stats:
+            raise PruneError("--schedule auto needs calibration data (the sensitivity scan measures each "
+                             "layer's output error on it)")
+        return _auto(targets, weights, sparsity, total, stats, recover)
+    raise PruneError(f"unknown schedule {schedule!r}; supported: {', '.join(SCHEDULES)}")
+
+
+def _global(targets: list[Target], weights: dict[str, np.ndarray], total: int) -> dict[str, int]:
+    scores, owner, caps = [], [], []
+    for k, t in enumerate(targets):
+        a = np.abs(weights[t.name]).ravel().astype(np.float64)
+        rms = float(np.sqrt(np.mean(a * a))) or 1.0
+        scores.append(a / rms)
+        owner.append(np.full(a.size, k))
+        caps.append(int(np.floor(GLOBAL_CAP * a.size)))
+    s, o = np.concatenate(scores), np.concatenate(owner)
+    order = np.argsort(s, kind="stable")
+    o = o[order]
+    rank = np.empty(o.size, np.int64)                     # rank of each weight inside its layer
+    for k in range(len(targets)):
+        pos = np.flatnonzero(o == k)
+        rank[pos] = np.arange(pos.size)
+    ok = rank < np.asarray(caps)[o]
+    chosen = o[ok][:total]
+    counts = np.bincount(chosen, minlength=len(targets))
+    return {t.name: int(counts[k]) for k, t in enumerate(targets)}
+
+
+def sensitivity(targets: list[Target], weights: dict[str, np.ndarray], stats: dict[str, LayerStats],
+                grid: tuple[float, ...] = AUTO_GRID, recover: bool = False) -> dict[str, list[tuple[int, float]]]:
+    """Per target with statistics: [(weights removed, relative output error)] along ``grid``, the
+    weights removed by magnitude (``recover``: and the rest updated by least squares,
+    :func:`~.obs.masked_reconstruct`)."""
+    from .obs import ls_affordable, masked_reconstruct
+
+    curves: dict[str, list[tuple[int, float]]] = {}
+    for t in targets:
+        st = stats.get(t.name)
+        if st is None:
+            continue
+        w = weights[t.name]
+        base = st.output_error(matrix(t, w)) or 1.0
+        pts = []
+        for s in grid:
+            c = int(round(s * w.size))
+            wz = magnitude_zero(w, c)
+            if recover and 0 < c < w.size and ls_affordable(matrix(t, w), st.h):
+                wz = masked_reconstruct(matrix(t, w), matrix(t, wz) == 0, st.h).reshape(w.shape)
+            dw = matrix(t, w - wz)
+            pts.append((c, st.output_error(dw) / base))
+        curves[t.name] = pts
+    return curves
+
+
+def _auto(targets: list[Target], weights: dict[str, np.ndarray], sparsity: float, total: int,
+          stats: dict[str, LayerStats], recover: bool) -> dict[str, int]:
+    curves = sensitivity(targets, weights, stats, recover=recover)
+    counts = {t.name: 0 for t in targets}
+    fixed = [t for t in targets if t.name not in curves]
+    for t in fixed:
+        counts[t.name] = int(round(sparsity * weights[t.name].size))
+    remaining = total - sum(counts.values())
+    step = {n: 0 for n in curves}
+    heap: list[tuple[float, str]] = []
+
+    def push(name: str) -> None:
+        pts, i = curves[name], step[name]
+        if i + 1 < len(pts):
+            dc = pts[i + 1][0] - pts[i][0]
+            heapq.heappush(heap, ((pts[i + 1][1] - pts[i][1]) / max(dc, 1), name))
+
+    for n in curves:
+        push(n)
+    while remaining > 0 and heap:
+        _, name = heapq.heappop(heap)
+        pts, i = curves[name], step[name]
+        add = min(pts[i + 1][0] - pts[i][0], remaining)
+        counts[name] += add
+        remaining -= add
+        step[name] = i + 1
+        push(name)
+    return counts
+
+
+__all__ = ["AUTO_GRID", "GLOBAL_CAP", "SCHEDULES", "allocate", "magnitude_zero", "sensitivity"]
