@@ -177,7 +177,8 @@ def quantize(model: Graph | str | os.PathLike[str], *, calibration: object = Non
              method: str = "minmax", per_tensor: bool = False, io: str = "float", batch_size: int = 32,
              input_shapes: InputShapes | None = None, keep_float: Sequence[str] = (),
              int16: Sequence[str] = (), eval_data: object = None, report: bool = False,
-             max_drop: float | None = None) -> Graph | tuple[Graph, QuantReport]:
+             max_drop: float | None = None, cle: bool | None = None, bias_correction: bool | None = None,
+             adaround: bool | None = None) -> Graph | tuple[Graph, QuantReport]:
     """Post-training quantization without TensorFlow: a new graph in QDQ form (``model`` untouched)
     that :func:`save` writes as QDQ ONNX (and, with the TFLite integer lowering, as int8 ``.tflite``).
 
@@ -207,6 +208,10 @@ def quantize(model: Graph | str | os.PathLike[str], *, calibration: object = Non
             top-1 agreement with the float model (unlabelled): layers are raised to int16, then float,
             most damaging first, until the drop is within it (``keras2edge.quantize.budget``; the
             report's ``budget`` says which layers moved and what each cost). Needs ``eval_data``.
+        cle, bias_correction, adaround: the int8 scheme's accuracy-preserving algorithms (cross-layer
+            equalization, empirical bias correction, AdaRound-style rounding); None = the scheme's
+            default (``keras2edge.quantize.algorithms``), True/False forces. What ran is in the
+            graph's ``metadata["quantization_algorithms"]``.
 
     Raises:
         QuantizationError: unknown scheme/method/io, calibration data that does not fit the model
@@ -217,7 +222,7 @@ def quantize(model: Graph | str | os.PathLike[str], *, calibration: object = Non
 
     options = QuantizeOptions(scheme=scheme, calibration=calibration, method=method, per_tensor=per_tensor, io=io,
                               batch_size=batch_size, keep_float=_globs(keep_float, "keep_float"),
-                              int16=_globs(int16, "int16"))
+                              int16=_globs(int16, "int16"), cle=cle, bias_correction=bias_correction, adaround=adaround)
     check_options(options)
     graph = model if isinstance(model, Graph) else load(model, input_shapes=input_shapes)
     if max_drop is None and not report:

@@ -201,11 +201,16 @@ def convert(models: tuple[str, ...], output: str, fmt: str | None, jobs: int, as
 @click.option("--max-drop", type=float, default=None, metavar="PT",
               help="Accuracy budget with --eval: at most PT percentage points of top-1 lost; the most damaging "
                    "layers move to int16, then float, until it holds.")
+@click.option("--cle/--no-cle", default=None, help="Cross-layer equalization (default: on with --per-tensor).")
+@click.option("--bias-correction/--no-bias-correction", "bias_correction", default=None,
+              help="Empirical bias correction from the calibration data (default: on for models with convolutions).")
+@click.option("--adaround/--no-adaround", default=None, help="AdaRound-style weight rounding (default: off).")
 @handle_errors
 def quantize_command(model: str, output: str, calibration: str | None, scheme: str, method: str, per_tensor: bool, io: str,
                      keep_float: tuple[str, ...], int16: tuple[str, ...], batch_size: int, weights: str | None,
                      input_shape: tuple[str, ...], as_json: bool, eval_path: str | None, report_path: str | None,
-                     max_drop: float | None) -> None:
+                     max_drop: float | None, cle: bool | None = None, bias_correction: bool | None = None,
+                     adaround: bool | None = None) -> None:
     """Quantize a Keras model after training (no TensorFlow): calibrate on representative inputs,
     write QDQ ONNX or an int8 .tflite.
 
@@ -229,10 +234,12 @@ def quantize_command(model: str, output: str, calibration: str | None, scheme: s
     if want_report:
         q, rep = api.quantize(graph, calibration=calibration, scheme=scheme, method=method, per_tensor=per_tensor,
                               io=io, batch_size=batch_size, keep_float=keep_float, int16=int16, eval_data=eval_path,
-                              report=True, max_drop=max_drop)
+                              report=True, max_drop=max_drop, cle=cle, bias_correction=bias_correction,
+                              adaround=adaround)
     else:
         q = api.quantize(graph, calibration=calibration, scheme=scheme, method=method, per_tensor=per_tensor, io=io,
-                         batch_size=batch_size, keep_float=keep_float, int16=int16)
+                         batch_size=batch_size, keep_float=keep_float, int16=int16, cle=cle,
+                         bias_correction=bias_correction, adaround=adaround)
     api.save(q, output, sources=(model, weights, calibration))
     if rep is not None and report_path:
         _write_report(rep, report_path, (model, weights, calibration, eval_path, output))
@@ -250,6 +257,8 @@ def quantize_command(model: str, output: str, calibration: str | None, scheme: s
     f16 = f", {info['float16_weights']} float16 weight tensors" if info["float16_weights"] else ""
     click.echo(f"Wrote {output} ({scheme}, {info['quantized_values']} quantized values, {info['int8_weights']} int8 "
                f"weight tensors{f16}{kept}) in {info['seconds']:.2f} s")
+    if info.get("algorithms"):
+        click.echo(f"Algorithms: {info['algorithms']}")
 
 
 def _convert_batch(models: tuple[str, ...], outdir: str, *, fmt: str, jobs: int, as_json: bool,

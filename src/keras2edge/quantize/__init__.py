@@ -17,6 +17,10 @@ Layout (one role per module):
 * ``int16x8`` — the 16x8 scheme (int16 activations, int8 weights), the same planner;
 * ``precision`` — mixed precision: each node's type from ``keep_float`` / ``int16`` globs and the
   probed 16x8 kernels.
+* ``algorithms`` — the accuracy-preserving algorithms in the int8 scheme and the rule for their
+  defaults: ``cle`` (cross-layer equalization), ``bias_correction`` (empirical, from calibration
+  data), ``adaround`` (AdaRound-style rounding); ``probe`` runs a graph's ``.tflite`` in the
+  runtime and hands each weight layer's input to them.
 
 ``quantize_graph(graph, options)`` runs the scheme ``options.scheme``; ``keras2edge.quantize`` (api.py)
 is the public entry point over it.

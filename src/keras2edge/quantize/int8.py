@@ -80,6 +80,7 @@ class _Planner:
     precision: Precision | None = None  # each node's type (None: every integer-rule op int8)
     io: DType | None = None             # integer model inputs/outputs: their type (uint8 as int8)
     merged: dict[str, tuple[float, float]] = field(default_factory=dict)  # value name -> shared range
+    quiet: bool = False  # no warnings (the algorithms' measuring builds; the final build warns)
 
     def type_of(self, node: Node) -> DType | None:
         """The type ``node`` computes in (None: float)."""
@@ -157,8 +158,9 @@ class _Planner:
         outs = [v for v in node.outputs if _is_act(v)]
         if rule == QuantRule.FLOAT:
             self.kept_float.append(node.where())
-            log.warning("%s has no int8 kernel with TFLite's semantics: kept float between DEQUANTIZE and "
-                        "QUANTIZE", node.where())
+            if not self.quiet:
+                log.warning("%s has no int8 kernel with TFLite's semantics: kept float between DEQUANTIZE and "
+                            "QUANTIZE", node.where())
         if t is None or rule not in INTEGER_RULES:
             for v in outs:
                 if (rt := self.reader_type(v)) is not None and (p := self.own(v, rt)) is not None:
@@ -257,19 +259,36 @@ def quantize_full(graph: Graph, options: QuantizeOptions, default: DType = DType
     mixed = bool(options.keep_float or options.int16) or default != DType.INT8
     match_layers(graph, tuple(options.keep_float), "--keep-float")  # a glob matching no layer fails first
     match_layers(graph, tuple(options.int16), "--int16")
+    from .algorithms import after_calibration, before_calibration, report_line
+
+    algorithms = default == DType.INT8  # the int8 scheme's accuracy-preserving algorithms
+    ran: dict[str, str] = {}
+    if algorithms:
+        graph = before_calibration(graph, options, ran)
     cal = calibrate(graph, options.calibration, options.method, options.batch_size)
-    g = cal.graph  # the lowered copy: what ships, with the caller's value names
-    precision = plan_precision(g, default, tuple(options.keep_float), tuple(options.int16)) if mixed else None
-    kernel_io = DType.INT8 if io == DType.UINT8 else io
-    plan = _Planner(g, cal.ranges, options.per_tensor, precision=precision, io=kernel_io).run()
-    _check_io(g, plan, kernel_io, options.io)
-    rewrite(g, plan, io)
-    if precision is not None:  # integer-rule nodes kept float: the TFLite lowering must not fuse them
-        floats = [n.name for n in g.nodes if id(n) in precision.types and precision.types[id(n)] is None
-                  and op_spec(n.op).quant in INTEGER_RULES]
-        if floats:
-            g.metadata[FLOAT_NODES] = json.dumps(floats)
+    f = cal.graph  # the lowered copy, float: what the algorithms change and every build quantizes
+
+    def build(io: DType | None = None, quiet: bool = True) -> Graph:
+        """``f`` as it is now, in QDQ form (a copy: ``f`` stays float)."""
+        q = f.copy()
+        precision = plan_precision(q, default, tuple(options.keep_float), tuple(options.int16)) if mixed else None
+        kio = DType.INT8 if io == DType.UINT8 else io
+        plan = _Planner(q, cal.ranges, options.per_tensor, precision=precision, io=kio, quiet=quiet).run()
+        _check_io(q, plan, kio, options.io)
+        rewrite(q, plan, io)
+        if precision is not None:  # integer-rule nodes kept float: the TFLite lowering must not fuse them
+            floats = [n.name for n in q.nodes if id(n) in precision.types and precision.types[id(n)] is None
+                      and op_spec(n.op).quant in INTEGER_RULES]
+            if floats:
+                q.metadata[FLOAT_NODES] = json.dumps(floats)
+        return q
+
+    if algorithms:
+        after_calibration(f, build, options, ran)
+    g = build(io, quiet=False)
     g.metadata["quantization"] = scheme_name
+    if algorithms:
+        g.metadata["quantization_algorithms"] = report_line(ran)
     g.verify()
     return g
 
@@ -288,7 +307,8 @@ def _check_io(g: Graph, plan: QdqPlan, io: DType | None, name: str) -> None:
 
 
 def quantize_int8(graph: Graph, options: QuantizeOptions) -> Graph:
-    """The "int8" scheme (``keep_float`` / ``int16`` layers honoured): a new graph in QDQ form."""
+    """The "int8" scheme (``keep_float`` / ``int16`` layers honoured, the accuracy-preserving
+    algorithms of ``quantize/algorithms.py`` run): a new graph in QDQ form."""
     return quantize_full(graph, options, DType.INT8)
 
 
@@ -299,7 +319,8 @@ def summary(graph: Graph) -> dict[str, object]:
     """What a quantized graph holds: quantized activation values (Quantize nodes), int8 and float16
     weight tensors, the Keras layers of the ops kept float (QuantRule.FLOAT; in a full-integer graph
     every op the TFLite emitter does not write as an integer kernel: ``keep_float`` layers, ops without
-    a 16x8 kernel) and, in a full-integer graph, the layers whose ops run 16x8 (``int16_layers``)."""
+    a 16x8 kernel), in a full-integer graph the layers whose ops run 16x8 (``int16_layers``), and which
+    accuracy-preserving algorithms ran (``algorithms``: one line, empty for other schemes)."""
     kept: list[str] = []
     wide: list[str] = []
     if graph.metadata.get("quantization") in ("int8", "int16x8"):
@@ -313,7 +334,8 @@ def summary(graph: Graph) -> dict[str, object]:
     return {"quantized_values": sum(1 for n in graph.nodes if n.op == "Quantize"),
             "int8_weights": sum(1 for v in graph.constants() if v.quant is not None and v.dtype == DType.INT8),
             "float16_weights": sum(1 for v in graph.constants() if v.dtype == DType.FLOAT16),
-            "kept_float": kept, "int16_layers": wide}
+            "kept_float": kept, "int16_layers": wide,
+            "algorithms": str(graph.metadata.get("quantization_algorithms", ""))}
 
 
 __all__ = ["IO_TYPES", "quantize_int8", "summary"]

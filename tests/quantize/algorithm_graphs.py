@@ -1,0 +1,77 @@
+"""Small float IR graphs for the accuracy-preserving algorithms' tests (CLE, bias correction): weight
+ops joined by the activations and window ops CLE must pass or decline, with channel ranges spread
+over two orders of magnitude (what per-tensor weights handle badly)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from keras2edge.ir.dtypes import DType
+from keras2edge.ir.graph import Graph
+from keras2edge.ir.value import Value
+
+
+def _spread(rng: np.random.Generator, shape: tuple[int, ...], axis: int) -> np.ndarray:
+    """Random weights whose channels along ``axis`` have ranges from 0.01 to 1."""
+    w = rng.normal(0.0, 1.0, shape)
+    scales = np.geomspace(0.01, 1.0, shape[axis])
+    rng.shuffle(scales)
+    sh = [1] * len(shape)
+    sh[axis] = -1
+    return (w * scales.reshape(sh)).astype(np.float32)
+
+
+def _conv(g: Graph, x: Value, name: str, w: np.ndarray, rng: np.random.Generator, op: str = "Conv2D",
+          **attrs: object) -> Value:
+    b = rng.normal(0.0, 0.1, w.shape[-1]).astype(np.float32)
+    return g.op(op, [x, g.add_const(f"{name}/kernel", w), g.add_const(f"{name}/bias", b)], (name, op),
+                padding="same", **attrs)
+
+
+def mobilenet_like(between: str = "Relu", seed: int = 0) -> Graph:
+    """input -> conv 3x3 -> act -> depthwise 3x3 (stride 2) -> act -> conv 1x1 -> act -> max pool ->
+    conv 1x1 -> mean over H, W -> dense -> act -> dense; ``between`` is the activation op."""
+    rng = np.random.default_rng(seed)
+    g = Graph("mobilenet_like")
+    x = g.add_input("x", DType.FLOAT32, (None, 12, 12, 3))
+    y = _conv(g, x, "conv1", _spread(rng, (3, 3, 3, 16), 3), rng)
+    y = g.op(between, [y], ("act1", between))
+    y = _conv(g, y, "dw", _spread(rng, (1, 3, 3, 16), 3), rng, op="DepthwiseConv2D", strides=(2, 2))
+    y = g.op(between, [y], ("act2", between))
+    y = _conv(g, y, "project", _spread(rng, (1, 1, 16, 24), 3), rng)
+    y = g.op(between, [y], ("act3", between))
+    y = g.op("MaxPool2D", [y], ("pool", "MaxPooling2D"), pool_size=(2, 2), strides=(2, 2), padding="valid")
+    y = _conv(g, y, "expand", _spread(rng, (1, 1, 24, 32), 3), rng)
+    y = g.op("Mean", [y], ("gap", "GlobalAveragePooling2D"), axes=(1, 2), keepdims=False)
+    w1 = _spread(rng, (32, 20), 1)
+    y = g.op("FullyConnected", [y, g.add_const("fc1/kernel", w1),
+                                g.add_const("fc1/bias", rng.normal(0, 0.1, 20).astype(np.float32))], ("fc1", "Dense"))
+    y = g.op(between, [y], ("act4", between))
+    w2 = rng.normal(0, 0.3, (20, 10)).astype(np.float32)
+    y = g.op("FullyConnected", [y, g.add_const("fc2/kernel", w2),
+                                g.add_const("fc2/bias", rng.normal(0, 0.1, 10).astype(np.float32))], ("fc2", "Dense"))
+    g.outputs = [y]
+    g.verify()
+    return g
+
+
+def residual(seed: int = 0) -> Graph:
+    """conv -> relu -> conv, whose output is added to the first conv's: the second pair is joined by an
+    Add with a second path (CLE must decline it)."""
+    rng = np.random.default_rng(seed)
+    g = Graph("residual")
+    x = g.add_input("x", DType.FLOAT32, (None, 8, 8, 4))
+    a = _conv(g, x, "a", _spread(rng, (3, 3, 4, 8), 3), rng)
+    r = g.op("Relu", [a], ("relu", "ReLU"))
+    b = _conv(g, r, "b", _spread(rng, (3, 3, 8, 8), 3), rng)
+    s = g.op("Add", [a, b], ("add", "Add"))
+    c = _conv(g, s, "c", _spread(rng, (1, 1, 8, 4), 3), rng)
+    g.outputs = [c]
+    g.verify()
+    return g
+
+
+def inputs(graph: Graph, n: int, seed: int = 1) -> np.ndarray:
+    """``n`` random samples of the graph's single input in [-1, 1]."""
+    shape = tuple(int(d) for d in graph.inputs[0].shape[1:])  # type: ignore[arg-type]
+    return np.random.default_rng(seed).uniform(-1, 1, (n, *shape)).astype(np.float32)
