@@ -517,7 +517,12 @@ def prune_command(model: str, output: str, method: str, sparsity: float, n: int,
         if scheme == "int8" and calibration is None:
             raise PruneError("--quantize int8 needs --calibration data")
     sources = (model, weights, calibration, eval_data)
-    api.check_save_path(output, sources, keras=scheme is None)  # a quantized model is not a Keras file
+    from .convert.keras_out import KERAS_OUTPUTS
+
+    if scheme is not None and os.path.splitext(output)[1].lower() in KERAS_OUTPUTS:
+        raise PruneError(f"cannot write {output!r}: a --quantize'd model is written as .tflite or .onnx, not as a "
+                         "Keras file")
+    api.check_save_path(output, sources, keras=scheme is None)
     if report_path is not None:
         if os.path.splitext(report_path)[1].lower() not in REPORT_FORMATS:
             raise PruneError(f"--report {report_path!r}: the report is written as .json or .md")
