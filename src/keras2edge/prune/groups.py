@@ -33,9 +33,11 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import ShapeInferenceError
 from ..ir.graph import Graph
 from ..ir.node import Node
 from ..ir.ops import ChannelFlow, norm_axis, op_spec
+from ..ir.shapes import infer_node
 from ..ir.value import Value
 
 #: Elements evaluated at once when probing an op with one-hot channel tensors.
@@ -358,8 +360,8 @@ def _reinfers(node: Node, index: int, src: np.ndarray) -> bool:
     ins: list[Value | None] = list(node.inputs)
     ins[index] = Value(x.name, x.dtype, tuple(x.shape[:-1]) + (c - 1,))
     try:
-        (_, shape), = op_spec(node.op).infer(ins, attrs)
-    except Exception:  # noqa: BLE001
+        (_, shape), = infer_node(node, ins, attrs)
+    except ShapeInferenceError:
         return False
     return bool(shape) and shape[-1] == want
 
