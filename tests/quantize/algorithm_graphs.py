@@ -75,3 +75,24 @@ def inputs(graph: Graph, n: int, seed: int = 1) -> np.ndarray:
     """``n`` random samples of the graph's single input in [-1, 1]."""
     shape = tuple(int(d) for d in graph.inputs[0].shape[1:])  # type: ignore[arg-type]
     return np.random.default_rng(seed).uniform(-1, 1, (n, *shape)).astype(np.float32)
+
+
+def errors_with_and_without(algorithm: str, per_tensor: bool) -> dict[bool, tuple[float, Graph]]:
+    """The int8 ``mobilenet_like("Relu")`` quantized with ``algorithm`` off (key False) and on (key
+    True), CLE and bias correction otherwise off: (relative L2 error against float on 64 eval samples,
+    the quantized graph), calibrated on 64 other samples."""
+    from keras2edge.convert.tflite import tflite_bytes
+    from keras2edge.quantize import QuantizeOptions, quantize_graph
+    from keras2edge.runtime import Interpreter
+
+    from .cases import rel_l2
+
+    g = mobilenet_like("Relu")
+    cal, x = inputs(g, 64, seed=1), inputs(g, 64, seed=2)
+    want = np.asarray(Interpreter(tflite_bytes(g)).run(x))
+    out: dict[bool, tuple[float, Graph]] = {}
+    for on in (False, True):
+        opts = {"cle": False, "bias_correction": False, algorithm: on}
+        q = quantize_graph(g, QuantizeOptions(calibration=cal, per_tensor=per_tensor, **opts))
+        out[on] = (rel_l2(np.asarray(Interpreter(tflite_bytes(q)).run(x)), want), q)
+    return out
