@@ -87,13 +87,23 @@ def _global(targets: list[Target], weights: dict[str, np.ndarray], total: int) -
     return {t.name: int(counts[k]) for k, t in enumerate(targets)}
 
 
+def candidate(t: Target, w: np.ndarray, st: LayerStats, sparsity: float, recover: bool) -> tuple[int, np.ndarray]:
+    """(weights removed, the weight) for ``t`` pruned by magnitude to ``sparsity``; with ``recover``
+    the kept weights are refitted by least squares on the layer's statistics (when affordable)."""
+    from .obs import ls_affordable, masked_reconstruct
+
+    c = int(round(sparsity * w.size))
+    wz = magnitude_zero(w, c)
+    if recover and 0 < c < w.size and ls_affordable(matrix(t, w), st.h):
+        wz = masked_reconstruct(matrix(t, w), matrix(t, wz) == 0, st.h).reshape(w.shape)
+    return c, wz
+
+
 def sensitivity(targets: list[Target], weights: dict[str, np.ndarray], stats: dict[str, LayerStats],
                 grid: tuple[float, ...] = AUTO_GRID, recover: bool = False) -> dict[str, list[tuple[int, float]]]:
     """Per target with statistics: [(weights removed, relative output error)] along ``grid``, the
     weights removed by magnitude (``recover``: and the rest updated by least squares,
     :func:`~.obs.masked_reconstruct`)."""
-    from .obs import ls_affordable, masked_reconstruct
-
     curves: dict[str, list[tuple[int, float]]] = {}
     for t in targets:
         st = stats.get(t.name)
@@ -103,12 +113,8 @@ def sensitivity(targets: list[Target], weights: dict[str, np.ndarray], stats: di
         base = st.output_error(matrix(t, w)) or 1.0
         pts = []
         for s in grid:
-            c = int(round(s * w.size))
-            wz = magnitude_zero(w, c)
-            if recover and 0 < c < w.size and ls_affordable(matrix(t, w), st.h):
-                wz = masked_reconstruct(matrix(t, w), matrix(t, wz) == 0, st.h).reshape(w.shape)
-            dw = matrix(t, w - wz)
-            pts.append((c, st.output_error(dw) / base))
+            c, wz = candidate(t, w, st, s, recover)
+            pts.append((c, st.output_error(matrix(t, w - wz)) / base))
         curves[t.name] = pts
     return curves
 
@@ -142,4 +148,4 @@ def _auto(targets: list[Target], weights: dict[str, np.ndarray], sparsity: float
     return counts
 
 
-__all__ = ["AUTO_GRID", "GLOBAL_CAP", "SCHEDULES", "allocate", "magnitude_zero", "sensitivity"]
+__all__ = ["AUTO_GRID", "GLOBAL_CAP", "SCHEDULES", "allocate", "candidate", "magnitude_zero", "sensitivity"]

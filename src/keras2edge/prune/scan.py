@@ -18,9 +18,9 @@ from collections.abc import Callable
 import numpy as np
 
 from ..ir.graph import Graph
-from .allocate import magnitude_zero
+from .allocate import candidate
 from .runner import run_graph
-from .stats import LayerStats, matrix
+from .stats import LayerStats
 from .targets import Target
 
 #: sparsity grid of the end-to-end scan (each point is one run of the model on the calibration data)
@@ -75,8 +75,6 @@ def end_to_end_curves(graph: Graph, targets: list[Target], weights: dict[str, np
     """Per target with statistics: [(weights removed, end-to-end relative error)] along ``grid``
     (``weights`` as they ship, BatchNorm folded; ``to_stored`` maps them back to the graph's
     constant)."""
-    from .obs import ls_affordable, masked_reconstruct
-
     e2e = EndToEnd(graph, source, batch_size)
     curves: dict[str, list[tuple[int, float]]] = {}
     for t in targets:
@@ -86,10 +84,7 @@ def end_to_end_curves(graph: Graph, targets: list[Target], weights: dict[str, np
         w = weights[t.name]
         pts = [(0, 0.0)]
         for s in grid[1:]:
-            c = int(round(s * w.size))
-            wz = magnitude_zero(w, c)
-            if recover and 0 < c < w.size and ls_affordable(matrix(t, w), st.h):
-                wz = masked_reconstruct(matrix(t, w), matrix(t, wz) == 0, st.h).reshape(w.shape)
+            c, wz = candidate(t, w, st, s, recover)
             g = graph.copy()
             v = t.value(g)
             g.replace_const(v, to_stored(t, wz).astype(np.asarray(v.const).dtype), refresh=False)
