@@ -44,14 +44,7 @@ def broken_mlp() -> Graph:
 def tflm_top1(blob: bytes, x: np.ndarray) -> np.ndarray:
     """Top-1 class of every sample of ``x`` by TFLite Micro running ``blob`` one sample at a time
     (float inputs and outputs: the model's QUANTIZE/DEQUANTIZE do the conversion)."""
-    it = tflm_runtime.Interpreter.from_bytes(blob, arena_size=max(len(blob) * 10, 1 << 20))
-    dtype = it.get_input_details(0)["dtype"]
-    out = []
-    for k in range(len(x)):
-        it.set_input(np.ascontiguousarray(x[k:k + 1], dtype=dtype), 0)
-        it.invoke()
-        out.append(int(np.argmax(np.array(it.get_output(0)))))
-    return np.array(out)
+    return tflm_outputs(blob, x).argmax(axis=1)
 
 
 def tflm_outputs(blob: bytes, x: np.ndarray) -> np.ndarray:
