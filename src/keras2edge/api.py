@@ -120,13 +120,16 @@ def save(graph: Graph, path: str | os.PathLike[str], *, opset: int | None = None
 
 
 def check_save_path(path: str | os.PathLike[str], sources: Sequence[str | os.PathLike[str] | None] = (), *,
-                    keras: bool = False) -> str:
+                    keras: bool = False, opset: int | None = None, sparse: bool = False) -> str:
     """Check that ``path`` can be written by :func:`save` (format, not one of ``sources``, ...) before
     any work; returns it. ``keras=True`` also accepts the Keras outputs of a pruned graph
-    (``.keras``, ``.h5``, ``.hdf5``)."""
+    (``.keras``, ``.h5``, ``.hdf5``); ``opset`` and ``sparse`` are checked as :func:`save` will."""
     if keras and _is_keras_output(path):
+        _check_sparse(os.fspath(path), os.path.splitext(os.fspath(path))[1].lower(), sparse)
         return check_output(os.fspath(path), inputs=sources)
-    return _check_save_args(path, None, sources)[0]
+    p, ext = _check_save_args(path, opset, sources)
+    _check_sparse(p, ext, sparse)
+    return p
 
 
 def _is_keras_output(path: str | os.PathLike[str]) -> bool:
@@ -328,7 +331,8 @@ def prune(model: Graph | str | os.PathLike[str], *, method: str = "magnitude", s
           eval: object = None, recover: bool | None = None, batch_size: int = 32,
           input_shapes: InputShapes | None = None, bias_correction: bool = True, criterion: str | None = None,
           reconstruct: bool | None = None, bn_reestimate: bool = False,
-          weights: str | os.PathLike[str] | None = None) -> PruneResult:
+          weights: str | os.PathLike[str] | None = None, backend: str | None = None, limits: Limits | None = None,
+          allow_nonfinite: bool = False) -> PruneResult:
     """Post-training pruning without TensorFlow: a new pruned float graph (``model`` untouched) and
     its report. Save it with :func:`save_pruned` (``.tflite``/``.onnx``: BatchNormalization folded
     after pruning).
@@ -357,6 +361,7 @@ def prune(model: Graph | str | os.PathLike[str], *, method: str = "magnitude", s
         reconstruct: ``"channel"``: least-squares reconstruction of the consumers (None: follows ``recover``).
         bn_reestimate: ``"channel"``: recompute BatchNormalization moving statistics after pruning.
         weights: the weights file, when ``model`` is an architecture JSON.
+        backend, limits, allow_nonfinite: as for :func:`load`, when ``model`` is a file.
 
     Raises:
         PruneError: bad options (sparsity outside [0, 1), N >= M, M not dividing a layer's input
@@ -376,24 +381,27 @@ def prune(model: Graph | str | os.PathLike[str], *, method: str = "magnitude", s
     if isinstance(model, Graph):
         graph = model
     else:
-        graph = load(model, weights, input_shapes=input_shapes, cleanup=False)
+        graph = load(model, weights, input_shapes=input_shapes, cleanup=False, backend=backend, limits=limits,
+                     allow_nonfinite=allow_nonfinite)
         PassManager(prune_passes()).run(graph)
     return prune_graph(graph, options)
 
 
 def save_pruned(graph: Graph, path: str | os.PathLike[str], *,
                 sources: Sequence[str | os.PathLike[str] | None] = (),
-                source: str | os.PathLike[str] | None = None) -> str:
+                source: str | os.PathLike[str] | None = None, opset: int | None = None,
+                nchw_inputs: bool = False, sparse: bool = False) -> str:
     """Write a pruned graph: ``.tflite``/``.onnx`` get BatchNormalization folded first (on a copy,
     with :func:`optimize`); ``.keras``/``.h5`` are written back into the source Keras file's model
-    (``source``, default the path the importer recorded) by :func:`save`. Returns the path."""
+    (``source``, default the path the importer recorded) by :func:`save`. ``opset``,
+    ``nchw_inputs`` and ``sparse`` are :func:`save`'s. Returns the path."""
     ext = os.path.splitext(os.fspath(path))[1].lower()
     out = graph
     if ext in (".tflite", ".onnx"):
         out = graph.copy()
         optimize(out)
-        return save(out, path, sources=sources)
-    return save(out, path, sources=sources, source=source)
+        return save(out, path, sources=sources, opset=opset, nchw_inputs=nchw_inputs, sparse=sparse)
+    return save(out, path, sources=sources, source=source, sparse=sparse)
 
 
 def quantize_pruned(graph: Graph, *, scheme: str = "int8", calibration: object = None, io: str = "float",
