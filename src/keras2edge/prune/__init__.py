@@ -51,6 +51,10 @@ def prune_graph(graph: object, options: PruneOptions) -> PruneResult:
     """``graph`` pruned as ``options`` asks (a new graph; ``graph`` is not modified) and the report.
     Bad options are refused before any work (``PruneOptions.check``)."""
     options.check()
+    if options.calibration is not None:
+        from .runner import warn_few_samples
+
+        warn_few_samples(graph, options.calibration, options.batch_size)  # type: ignore[arg-type]
     result = method(options.method)(graph, options)  # type: ignore[arg-type]
     if options.eval is not None:  # every method's report: accuracy / agreement before and after
         from .evaluation import evaluate
