@@ -2,6 +2,7 @@
 itself, and Keras' predict() equals keras2edge.runtime on the pruned graph.
 
 Both containers from a Keras 3 source (``.keras`` -> ``.h5`` and back); a Keras 2 source in its own.
+MultiHeadAttention (its folded query scaling divided out) from Keras 2 and Keras 3 files.
 
 Oracles: Keras 3 (``keras.models.load_model``) and tf_keras (Keras 2: ``tf_keras.models.load_model``)
 on the written files. Pruning is made by hand (``tests/convert/keras_out/helpers.py``): channel
@@ -139,6 +140,25 @@ def test_zeroed_fixtures(rel: str, which: str, tmp_path: Path) -> None:
     write_keras(g, out)
     x = _fixture_x(src)
     _check(which, g, out, x if len(x) > 1 else next(iter(x.values())), KERAS_FIXTURES)
+
+
+@pytest.mark.parametrize("rel,which", [("k3/attention.keras", "keras3"), ("k3/attention.h5", "keras3"),
+                                       ("k2/attention.h5", "tf_keras"), ("k2/attention.keras", "tf_keras")])
+def test_pruned_multi_head_attention(rel: str, which: str, tmp_path: Path) -> None:
+    """MultiHeadAttention (self- and cross-attention, value_dim != key_dim): half of every projection
+    kernel zeroed, and mha_cross's output projection losing 4 of its 16 features (``output_shape``
+    written, the next Dense's inputs removed)."""
+    from keras2edge.convert.keras_out import write_keras
+
+    src = FIXTURES / rel
+    g = load_for_pruning(str(src))
+    zero_smallest(g, [v.name for v in g.constants() if v.name.startswith(("mha_self/", "mha_cross/"))
+                      and v.name.endswith("_kernel")])
+    keep = [c for c in range(16) if c % 4]
+    remove_channels(g, keep, [("mha_cross/output_kernel", 1), ("mha_cross/output_bias", 0), ("head/kernel", 0)])
+    out = tmp_path / f"{rel.replace('/', '_').split('.')[0]}_pruned{src.suffix}"
+    write_keras(g, out)
+    _check(which, g, out, _fixture_x(src), KERAS_FIXTURES)
 
 
 def _mobilenet_v2_pruned(src: Path):
