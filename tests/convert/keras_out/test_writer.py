@@ -26,7 +26,8 @@ from keras2edge.errors import ModelFormatError, OutputPathError, UnsafeContentEr
 from keras2edge.ir import Graph
 
 from ...corpus import FIXTURES, corpus
-from .helpers import channel_pruned, load_for_pruning, remove_channels, run_runtime, zero_smallest
+from .helpers import channel_pruned, KERAS1, keras1_source, keras1_x, load_for_pruning, remove_channels, run_runtime, take, \
+    zero_smallest
 
 TRAINED = FIXTURES / "trained"
 DIGITS = ("digits_mlp", "digits_cnn", "digits_lstm", "digits_gru")
@@ -322,6 +323,59 @@ def test_attention_new_query_values_and_fewer_output_features(rel: str, tmp_path
     factor = np.float32(1 / np.sqrt(8.0))
     k = rng.normal(0, 1, 4096).astype(np.float32) * factor
     np.testing.assert_array_equal(_unscale(k, factor) * factor, k)
+
+
+# ---------------------------------------------------------------------------- Keras 1 sources as Keras 3 .keras
+
+@pytest.mark.parametrize("case", KERAS1)
+def test_keras1_written_in_keras3_form(case: str, tmp_path: Path) -> None:
+    """A Keras 1 model (its kernels stored 'th' (out, in, rows, cols), Conv1D (len, 1, in, out) or
+    Theano-flipped, its config in Keras 1 names) with half of every weight zeroed, written as .keras:
+    a Keras 3 archive (Keras 3 class and argument names, an InputLayer, the importer's layouts) that
+    keras2edge reads back with the same constants and outputs. Keras 3 itself loads it in the zoo test."""
+    g = load_for_pruning(keras1_source(case, tmp_path))
+    zero_smallest(g, _weights(g))
+    out = tmp_path / "pruned.keras"
+    _round_trip(g, out, keras1_x(g))
+    with zipfile.ZipFile(out) as z:
+        config, meta = json.loads(z.read("config.json")), json.loads(z.read("metadata.json"))
+    assert meta["keras_version"].startswith("3.") and config["class_name"] == "Sequential"
+    layers = config["config"]["layers"]
+    assert layers[0]["class_name"] == "InputLayer" and layers[0]["config"]["batch_shape"][0] is None
+    classes = {e["class_name"] for e in layers}
+    assert not classes & {"Convolution1D", "Convolution2D"}
+    keras1_keys = {"nb_filter", "output_dim", "border_mode", "subsample", "dim_ordering", "init", "W_regularizer"}
+    for e in layers[1:]:  # (Embedding's output_dim is also Keras 3's)
+        assert not (keras1_keys - ({"output_dim"} if e["class_name"] == "Embedding" else set())) & set(e["config"]), e
+    if case == "th":
+        (conv,) = [e for e in layers if e["class_name"] == "Conv2D"]
+        assert conv["config"]["data_format"] == "channels_first" and conv["config"]["filters"] == 4
+
+
+def test_keras1_channels_removed_keras3_form(tmp_path: Path) -> None:
+    """A 'th' Keras 1 conv losing filter 2 (by hand: channel pruning keeps channels a Transpose moves),
+    the Dense after the channels-first Flatten losing that channel's 9 rows: ``filters`` 3 in the
+    Keras 3 config."""
+    g = load_for_pruning(keras1_source("th", tmp_path))
+    keep, filters = [0, 1, 3], 3
+    (flatten,) = [n for n in g.nodes if n.op == "Reshape"]
+    flatten.attrs["shape"] = (-1, 27)
+    take(g, [("convolution2d_1/kernel", 3, keep), ("convolution2d_1/bias", 0, keep),
+             ("dense_1/kernel", 0, [c * 9 + i for c in keep for i in range(9)])])
+    out = tmp_path / "pruned.keras"
+    _round_trip(g, out, keras1_x(g))
+    with zipfile.ZipFile(out) as z:
+        layers = json.loads(z.read("config.json"))["config"]["layers"]
+    assert [e["config"]["filters"] for e in layers if e["class_name"] == "Conv2D"] == [filters]
+
+
+def test_keras1_hard_sigmoid_has_no_keras3_form(tmp_path: Path) -> None:
+    """Keras 1's LSTM default inner_activation hard_sigmoid (0.2x + 0.5) means x/6 + 0.5 in Keras 3:
+    refused, naming the layer, nothing written."""
+    g = load_for_pruning(corpus("dl4j-test-resources/keras1/lstm_theano_1.h5"))
+    zero_smallest(g, _weights(g))
+    _refused(tmp_path, g, r"Keras layer 'lstm_1' \(LSTM\): its recurrent_activation 'hard_sigmoid' \(clip\(0\.2x "
+                          r"\+ 0\.5\) in Keras 1/2, relu6\(x \+ 3\)/6 in Keras 3\) has no Keras 3 equivalent")
 
 
 # ---------------------------------------------------------------------------- what is refused

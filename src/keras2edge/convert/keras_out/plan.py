@@ -176,7 +176,8 @@ def plan_changes(model: ModelSpec, store: WeightStore, graph_consts: Consts, ref
         check = _filled(ref, weights, where)
         if not _matches(check, weights, ref.inexact):
             raise _refuse(where, ly.name, cls, "the file stores its weights in a layout keras2edge does not write "
-                                               "back (e.g. Keras 1 'th' kernels, Theano-flipped or split gates)")
+                                               "back (e.g. Keras 1 'th' kernels, Theano-flipped or split gates; a "
+                                               "Keras 1 model is written in Keras 3's form as .keras)")
         got = _export(ly.name, cls, cfg, new, theano, where, entries)
         unread = _unwritten(got, changed)
         if unread:
