@@ -144,7 +144,8 @@ def prune_options(fn: F) -> F:
         from click.core import ParameterSource
 
         ctx = click.get_current_context()
-        given = tuple(p.opts[0] for p in ctx.command.params if p.name in names
+        given = tuple(p.secondary_opts[0] if p.secondary_opts and kwargs.get(p.name) is False else p.opts[0]
+                      for p in ctx.command.params if p.name in names
                       and ctx.get_parameter_source(p.name) not in (ParameterSource.DEFAULT, None))
         values = {name: kwargs.pop(name) for name in names}
         return fn(*args, prune_args=PruneArgs(**values, given=given), **kwargs)

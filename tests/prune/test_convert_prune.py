@@ -159,6 +159,7 @@ def test_pruning_options_need_prune(tmp_path: Path) -> None:
     --prune is for one model."""
     calib, _ = _data(tmp_path, "digits_mlp")
     _refused(tmp_path, ["--sparsity", "0.5"], "--sparsity: pruning options, used with --prune", code=2)
+    _refused(tmp_path, ["--no-recover"], "--no-recover: pruning options, used with --prune", code=2)
     _refused(tmp_path, ["--quantize", "int8", "--calibration", calib],
              "--calibration, --quantize: pruning options, used with --prune", code=2)
     out = tmp_path / "batch"
