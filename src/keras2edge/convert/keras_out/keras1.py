@@ -50,7 +50,7 @@ from .compare import layer_constants
 from .crossformat import LayerArrays
 from .exporters import KERAS_EXPORTERS, ExportRefusal, LayerExport
 from .formats import write_keras_zip_layers
-from .plan import _keep_unchanged, _matches
+from .plan import keep_unchanged, matches
 
 log = logging.getLogger(__name__)
 
@@ -141,11 +141,11 @@ def _arrays(name: str, cls: str, cfg: dict[str, Any], src: KerasSource, key: str
         return x
 
     ref = export(old)
-    if not _matches(ref.arrays, fixed, ref.inexact):
+    if not matches(ref.arrays, fixed, ref.inexact):
         raise _refuse(where, name, cls, "exporting its unpruned weights does not give back the file's arrays as the "
                                         "importer arranged them")
     got = export(new)
-    return _keep_unchanged(list(got.arrays), ref.arrays, fixed, got.inexact), dict(got.updates)
+    return keep_unchanged(list(got.arrays), ref.arrays, fixed, got.inexact), dict(got.updates)
 
 
 def write_keras1(dest: str, src: KerasSource, model: ModelSpec, graph: Graph, reference: Graph, theano: bool,

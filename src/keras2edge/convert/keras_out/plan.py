@@ -22,6 +22,7 @@ only), and a shared layer (called several times, so imported once per call: ``ke
 from __future__ import annotations
 
 from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -125,7 +126,8 @@ def _filled(x: LayerExport, weights: LayerWeights, where: str) -> list[tuple[str
     return [(n, np.asarray(r, dtype=np.float32) if a is None else a) for (n, a), r in zip(x.arrays, raw)]
 
 
-def _matches(arrays: Sequence[tuple[str, np.ndarray]], weights: LayerWeights, inexact: set[str] = frozenset()) -> bool:
+def matches(arrays: Sequence[tuple[str, np.ndarray]], weights: LayerWeights,
+            inexact: AbstractSet[str] = frozenset()) -> bool:
     """The export equals the file's arrays: exactly, or within float32 rounding (2 ulp) for the arrays
     the exporter recovers by dividing out a scale the importer folded in (``inexact``)."""
     def same(n: str, a: np.ndarray, r: np.ndarray) -> bool:
@@ -138,8 +140,8 @@ def _matches(arrays: Sequence[tuple[str, np.ndarray]], weights: LayerWeights, in
     return all(same(n, a, np.asarray(r, dtype=np.float32)) for (n, a), r in zip(arrays, weights.arrays))
 
 
-def _keep_unchanged(arrays: list[tuple[str, np.ndarray]], check: list[tuple[str, np.ndarray]],
-                    weights: LayerWeights, inexact: set[str]) -> list[tuple[str, np.ndarray]]:
+def keep_unchanged(arrays: list[tuple[str, np.ndarray]], check: list[tuple[str, np.ndarray]],
+                   weights: LayerWeights, inexact: AbstractSet[str]) -> list[tuple[str, np.ndarray]]:
     """For the ``inexact`` arrays: every element the graph left as the reference has it takes the file's
     own value (bit for bit), the others the export's (its nearest float32 preimage)."""
     out = []
@@ -174,7 +176,7 @@ def plan_changes(model: ModelSpec, store: WeightStore, graph_consts: Consts, ref
         entries = [parts for parts, _ in weights.entries]
         ref = _export(ly.name, cls, cfg, old, theano, where, entries)
         check = _filled(ref, weights, where)
-        if not _matches(check, weights, ref.inexact):
+        if not matches(check, weights, ref.inexact):
             raise _refuse(where, ly.name, cls, "the file stores its weights in a layout keras2edge does not write "
                                                "back (e.g. Keras 1 'th' kernels, Theano-flipped or split gates; a "
                                                "Keras 1 model is written in Keras 3's form as .keras)")
@@ -184,7 +186,7 @@ def plan_changes(model: ModelSpec, store: WeightStore, graph_consts: Consts, ref
             raise _refuse(where, ly.name, cls, f"constants {[ly.name + '/' + n for n in unread]} changed but are "
                                                "not part of the layer's Keras weights (or differ between the calls "
                                                "of a shared layer)")
-        arrays = _keep_unchanged(_filled(got, weights, where), check, weights, got.inexact)
+        arrays = keep_unchanged(_filled(got, weights, where), check, weights, got.inexact)
         reshaped = any(a.shape != np.shape(r) for (_, a), r in zip(arrays, weights.arrays))
         if reshaped and any(a is None for _, a in got.arrays):
             raise _refuse(where, ly.name, cls, "its shapes changed, but some of its Keras weights are not in the graph "
