@@ -87,7 +87,7 @@ from ... import fixed_point as fp
 from ... import float_lut, gemmlowp
 from ...errors import RuntimeModelError
 from ..base import EvalFn, OpContext, TensorSpec, broadcast, register
-from .common import INT_RANGES, activation_clamp, int_range, per_tensor
+from .common import INT_RANGES, activation_clamp, int_range, per_tensor, take
 from . import fused
 
 log = logging.getLogger("keras2edge.runtime")
@@ -206,7 +206,7 @@ def pair_index(q1: np.ndarray, q2: np.ndarray, idx: np.ndarray) -> np.ndarray:
 def _pair_eval(table: np.ndarray, itmp: int) -> EvalFn:
     def eval_(ins, outs, tmp):
         idx = pair_index(ins[0], ins[1], tmp[itmp])
-        np.take(table, idx, out=outs[0], mode="clip")  # indices are < 65536 by construction
+        take(table, idx, outs[0])  # indices are < 65536 by construction
 
     return eval_
 
