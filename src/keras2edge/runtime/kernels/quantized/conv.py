@@ -275,9 +275,10 @@ class _ConvGemm:
         :meth:`stream` (one GEMM per block of pixels, requantized while it is in cache)."""
         ctx, (n, oh, ow, _) = self.ctx, self.out_shape
         self.ft = ft
-        self.ixf = ctx.scratch(self.x_shape, ft)
         self.stream_rows = stream_rows if self.pointwise else 0
         m = n * oh * ow
+        # streamed: x − z_in is formed per block of pixels too (in cache, and one block in the arena)
+        self.ixf = ctx.scratch((min(m, self.stream_rows), self.x_shape[3]) if self.stream_rows else self.x_shape, ft)
         self.iacc = ctx.scratch((min(m, self.stream_rows), self.cout) if self.stream_rows else self.out_shape, ft)
         self.iw = ctx.scratch((self.cout, self.k), ft)
         if not self.pointwise:
@@ -304,19 +305,21 @@ class _ConvGemm:
     def xf(self, tmp: Sequence[np.ndarray]) -> np.ndarray:
         return tmp[self.ixf]
 
-    def stream(self, wm: np.ndarray, tmp: Sequence[np.ndarray], r32: Requantizer32, out: np.ndarray,
-               work: list[np.ndarray]) -> None:
-        """Pointwise CONV_2D, GEMM and requantization per block of output pixels (``stream_rows`` each):
-        the block's accumulators go from the GEMM to Requantizer32 through the cache, and the arena
-        holds one block of them instead of the whole output."""
+    def stream(self, wm: np.ndarray, x: np.ndarray, zp: int, tmp: Sequence[np.ndarray], r32: Requantizer32,
+               out: np.ndarray, work: list[np.ndarray]) -> None:
+        """Pointwise CONV_2D, per block of output pixels (``stream_rows`` each): x − z_in of the block's
+        input pixels, the GEMM and the requantization; the block goes from one step to the next through
+        the cache, and the arena holds one block of x − z_in and of the accumulators instead of the
+        whole input and output."""
         xf, acc = tmp[self.ixf], tmp[self.iacc]
         n, oh, ow, cout = self.out_shape
         m = n * oh * ow
-        x2 = xf.reshape(m, xf.shape[3])
+        x2 = x.reshape(m, x.shape[3])
 
         def produce(r0: int, r1: int) -> np.ndarray:
-            a = acc[:r1 - r0]
-            np.matmul(x2[r0:r1], wm, out=a)
+            a, xb = acc[:r1 - r0], xf[:r1 - r0]
+            np.subtract(x2[r0:r1], zp, out=xb, dtype=self.ft)
+            np.matmul(xb, wm, out=a)
             return a
 
         r32.stream(produce, m, out.reshape(m, cout), work)
@@ -358,12 +361,12 @@ def conv_2d_quantized(ctx: OpContext) -> EvalFn:
 
     def eval_(ins, outs, tmp):
         wm = gemm.wmat(ins[1], tmp)
+        if streamed:
+            gemm.stream(wm, ins[0], st.zp_in, tmp, st.r32, outs[0], st.work(tmp))
+            return
         # x − z_in: padding taps then read 0, which is TFLM's skipped tap
         np.subtract(ins[0], st.zp_in, out=gemm.xf(tmp), dtype=st.acc_dtype)
-        if streamed:
-            gemm.stream(wm, tmp, st.r32, outs[0], st.work(tmp))
-        else:
-            st.requant(gemm.run(wm, tmp), outs[0], st.bias(ins), tmp)
+        st.requant(gemm.run(wm, tmp), outs[0], st.bias(ins), tmp)
 
     return eval_
 
