@@ -197,3 +197,13 @@ def test_take_in_chunks_equals_fancy_indexing(n: int) -> None:
         strided = np.empty(2 * n, tdt)[::2]
         take(table, idx, strided)
         assert np.array_equal(strided, table[idx])
+
+
+@pytest.mark.parametrize("rows,c", [(1, 16), (7, 3), (4096, 16), (2730, 24), (1000, 47), (682, 96)])
+def test_tile_rows_equals_broadcast(rows: int, c: int) -> None:
+    from keras2edge.runtime.kernels.quantized.common import _tile_rows
+
+    row = np.random.default_rng(c).standard_normal(c).astype(np.float32)
+    full = np.full((rows, c), np.nan, np.float32)
+    _tile_rows(full, row)
+    assert np.array_equal(full, np.broadcast_to(row, (rows, c)))

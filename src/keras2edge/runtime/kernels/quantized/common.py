@@ -367,7 +367,7 @@ class Requantizer32:
         if len(work) >= 4 and nrows >= 2 * rows:
             full = [w[:rows * c].reshape(rows, c) for w in work[2:4]]
             for f, v in zip(full, consts):
-                np.copyto(f, v)
+                _tile_rows(f, v)
             consts = (full[0], full[1])
         found, vals = [], []
         for r0 in range(0, nrows, rows):
@@ -437,6 +437,22 @@ class Requantizer32:
             out.reshape(-1)[flat] = v
         else:
             out[np.unravel_index(flat, out.shape)] = v
+
+
+def _tile_rows(full: np.ndarray, row: np.ndarray) -> None:
+    """``full[:] = row`` for a C-contiguous [R, C] ``full``: a few rows by broadcasting, then copies of
+    the rows already written, doubling (contiguous copies: a broadcast copy of a short row runs C
+    elements at a time: 26 -> 12 us for C = 16, no gain beyond C = 48)."""
+    n = full.shape[0]
+    if full.shape[1] > 48:  # long rows: the broadcast copy is as fast
+        np.copyto(full, row)
+        return
+    k = min(n, max(1, 1024 // max(1, full.shape[1])))
+    np.copyto(full[:k], row)
+    while k < n:
+        m = min(k, n - k)
+        np.copyto(full[k:k + m], full[:m])
+        k += m
 
 
 def requantize(acc: np.ndarray, multiplier: np.ndarray | int, shift: np.ndarray | int, zero_point: int,
