@@ -205,12 +205,14 @@ def convert(models: tuple[str, ...], output: str, fmt: str | None, jobs: int, as
 @click.option("--bias-correction/--no-bias-correction", "bias_correction", default=None,
               help="Empirical bias correction from the calibration data (default: on for models with convolutions).")
 @click.option("--adaround/--no-adaround", default=None, help="AdaRound-style weight rounding (default: off).")
+@click.option("--high-bias-absorption/--no-high-bias-absorption", "high_bias_absorption", default=None,
+              help="After CLE, move biases a ReLU never clips into the next layer (default: with --cle).")
 @handle_errors
 def quantize_command(model: str, output: str, calibration: str | None, scheme: str, method: str, per_tensor: bool, io: str,
                      keep_float: tuple[str, ...], int16: tuple[str, ...], batch_size: int, weights: str | None,
                      input_shape: tuple[str, ...], as_json: bool, eval_path: str | None, report_path: str | None,
                      max_drop: float | None, cle: bool | None = None, bias_correction: bool | None = None,
-                     adaround: bool | None = None) -> None:
+                     adaround: bool | None = None, high_bias_absorption: bool | None = None) -> None:
     """Quantize a Keras model after training (no TensorFlow): calibrate on representative inputs,
     write QDQ ONNX or an int8 .tflite.
 
@@ -235,11 +237,12 @@ def quantize_command(model: str, output: str, calibration: str | None, scheme: s
         q, rep = api.quantize(graph, calibration=calibration, scheme=scheme, method=method, per_tensor=per_tensor,
                               io=io, batch_size=batch_size, keep_float=keep_float, int16=int16, eval_data=eval_path,
                               report=True, max_drop=max_drop, cle=cle, bias_correction=bias_correction,
-                              adaround=adaround)
+                              adaround=adaround, high_bias_absorption=high_bias_absorption)
     else:
         q = api.quantize(graph, calibration=calibration, scheme=scheme, method=method, per_tensor=per_tensor, io=io,
                          batch_size=batch_size, keep_float=keep_float, int16=int16, cle=cle,
-                         bias_correction=bias_correction, adaround=adaround)
+                         bias_correction=bias_correction, adaround=adaround,
+                         high_bias_absorption=high_bias_absorption)
     api.save(q, output, sources=(model, weights, calibration))
     if rep is not None and report_path:
         _write_report(rep, report_path, (model, weights, calibration, eval_path, output))

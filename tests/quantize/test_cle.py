@@ -105,7 +105,8 @@ def test_per_tensor_error_drops() -> None:
     want = _run(g, x)
     err = {}
     for cle in (False, True):
-        q = quantize_graph(g, QuantizeOptions(calibration=cal, per_tensor=True, cle=cle, bias_correction=False))
+        q = quantize_graph(g, QuantizeOptions(calibration=cal, per_tensor=True, cle=cle, bias_correction=False,
+                                              high_bias_absorption=False))
         err[cle] = rel_l2(_run(q, x), want)
         assert q.metadata["quantization_algorithms"].startswith("cle: 5 pairs" if cle else "cle: off")
     assert err[True] < 0.75 * err[False], err

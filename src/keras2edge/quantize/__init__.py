@@ -18,7 +18,7 @@ Layout (one role per module):
 * ``precision`` — mixed precision: each node's type from ``keep_float`` / ``int16`` globs and the
   probed 16x8 kernels.
 * ``algorithms`` — the accuracy-preserving algorithms in the int8 scheme and the rule for their
-  defaults: ``cle`` (cross-layer equalization), ``bias_correction`` (empirical, from calibration
+  defaults: ``cle`` (cross-layer equalization), ``hba`` (high-bias absorption), ``bias_correction`` (empirical, from calibration
   data), ``adaround`` (AdaRound-style rounding); ``probe`` runs a graph's ``.tflite`` in the
   runtime and hands each weight layer's input to them.
 

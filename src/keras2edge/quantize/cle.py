@@ -18,8 +18,8 @@ pairs, the depthwise in the middle being B of one and A of the next.
 Declined (left as they are): a Relu6 or other clamp between the layers (scaling is not exact through
 it: the paper replaces ReLU6 by ReLU, which would change the model), an intermediate value with
 several uses or that is a graph output, TransposeConv2D (output channels not on the weight's last
-axis), non-constant weights. High-bias absorption is not done: BatchNorm's statistics are folded away
-before quantization, and the data-free bound needs them.
+axis), non-constant weights. High-bias absorption, the paper's companion step, runs after this on the
+equalized graph (``hba``: from calibration statistics, BatchNorm's being folded away at load).
 
 The graph returned is a copy (weights replaced, never mutated); its float outputs equal the input
 graph's within float rounding.
