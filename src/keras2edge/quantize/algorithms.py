@@ -144,8 +144,15 @@ def after_calibration(graph: Graph, build: Callable[[], Graph], options: Quantiz
         log.warning("bias correction skipped: %s", e)
         ran["bias_correction"] = "skipped (the quantized model does not run in keras2edge's runtime)"
         return
+    if result.reverted:
+        worse = ", ".join(f"{b:.3g} -> {a:.3g}" for b, a in zip(result.before, result.after))
+        ran["bias_correction"] = (f"reverted ({len(result.corrected)} layers corrected made the output error on its "
+                                  f"{feeds.samples} samples worse: {worse})")
+        return
     top = ", ".join(f"{k} {v:.2g}" for k, v in result.largest() if v >= 0.05)
+    errors = ", ".join(f"{b:.3g} -> {a:.3g}" for b, a in zip(result.before, result.after))
     ran["bias_correction"] = (f"{result.mode}, {len(result.corrected)} layers, {feeds.samples} samples"
+                              + (f", output error on them {errors}" if errors else "")
                               + (f" (largest, in output steps: {top})" if top else ""))
 
 
