@@ -207,12 +207,16 @@ def convert(models: tuple[str, ...], output: str, fmt: str | None, jobs: int, as
 @click.option("--adaround/--no-adaround", default=None, help="AdaRound-style weight rounding (default: off).")
 @click.option("--high-bias-absorption/--no-high-bias-absorption", "high_bias_absorption", default=None,
               help="After CLE, move biases a ReLU never clips into the next layer (default: with --cle).")
+@click.option("--progress/--no-progress", "progress", default=None,
+              help="Progress of calibration and each algorithm on stderr (default: when stderr is a terminal).")
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors (no progress, no summary).")
 @handle_errors
 def quantize_command(model: str, output: str, calibration: str | None, scheme: str, method: str, per_tensor: bool, io: str,
                      keep_float: tuple[str, ...], int16: tuple[str, ...], batch_size: int, weights: str | None,
                      input_shape: tuple[str, ...], as_json: bool, eval_path: str | None, report_path: str | None,
                      max_drop: float | None, cle: bool | None = None, bias_correction: bool | None = None,
-                     adaround: bool | None = None, high_bias_absorption: bool | None = None) -> None:
+                     adaround: bool | None = None, high_bias_absorption: bool | None = None,
+                     progress: bool | None = None, quiet: bool = False) -> None:
     """Quantize a Keras model after training (no TensorFlow): calibrate on representative inputs,
     write QDQ ONNX or an int8 .tflite.
 
@@ -233,19 +237,24 @@ def quantize_command(model: str, output: str, calibration: str | None, scheme: s
     t0 = time.perf_counter()
     graph = api.load(model, weights, input_shapes=shapes)
     rep = None
+    line = _progress_line(progress, quiet or as_json)
     if want_report:
         q, rep = api.quantize(graph, calibration=calibration, scheme=scheme, method=method, per_tensor=per_tensor,
                               io=io, batch_size=batch_size, keep_float=keep_float, int16=int16, eval_data=eval_path,
                               report=True, max_drop=max_drop, cle=cle, bias_correction=bias_correction,
-                              adaround=adaround, high_bias_absorption=high_bias_absorption)
+                              adaround=adaround, high_bias_absorption=high_bias_absorption, progress=line)
     else:
         q = api.quantize(graph, calibration=calibration, scheme=scheme, method=method, per_tensor=per_tensor, io=io,
                          batch_size=batch_size, keep_float=keep_float, int16=int16, cle=cle,
                          bias_correction=bias_correction, adaround=adaround,
-                         high_bias_absorption=high_bias_absorption)
+                         high_bias_absorption=high_bias_absorption, progress=line)
+    if line is not None:
+        line.close()
     api.save(q, output, sources=(model, weights, calibration))
     if rep is not None and report_path:
         _write_report(rep, report_path, (model, weights, calibration, eval_path, output))
+    if quiet:
+        return
     info = {"output": output, "scheme": scheme, "method": method, "per_tensor": per_tensor, "io": io,
             **summary(q), "seconds": round(time.perf_counter() - t0, 3)}
     if as_json:
@@ -554,6 +563,16 @@ def prune_command(model: str, output: str, method: str, sparsity: float, n: int,
         return
     click.echo(to_markdown(report), nl=False)
     click.echo(f"Wrote {output} in {report['seconds']:.2f} s")
+
+
+def _progress_line(progress: bool | None, silent: bool) -> Any:
+    """The quantize command's progress display on stderr (cli_progress.ProgressLine), or None: shown
+    with --progress, or by default when stderr is a terminal; never under --quiet or --json."""
+    from .cli_progress import ProgressLine
+
+    if silent or not (progress if progress is not None else sys.stderr.isatty()):
+        return None
+    return ProgressLine(sys.stderr, sys.stderr.isatty())
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -47,6 +47,7 @@ from ..errors import QuantizationError
 from ..ir.ops import op_spec
 from .bias_correction import MAX_SAMPLES, correct_biases
 from .probe import read_feeds
+from .progress import task
 from .schemes import QuantizeOptions
 
 if TYPE_CHECKING:
@@ -102,7 +103,8 @@ def absorb(graph: Graph, options: QuantizeOptions) -> tuple[Graph, str]:
     if options.calibration is None:
         return graph, "high-bias absorption: skipped (no calibration data)"
     feeds = read_feeds(graph, options.calibration, options.batch_size, HBA_SAMPLES)
-    return graph, absorb_high_biases(graph, feeds).line()
+    with task("high-bias absorption"):
+        return graph, absorb_high_biases(graph, feeds).line()
 
 
 def after_calibration(graph: Graph, build: Callable[[], Graph], options: QuantizeOptions,
@@ -127,7 +129,8 @@ def after_calibration(graph: Graph, build: Callable[[], Graph], options: Quantiz
 
         reference = graph.copy()  # the float weights, which bias correction must match
         t = time.perf_counter()
-        rounded = round_weights(graph, feeds, options.per_tensor)
+        with task("adaround"):
+            rounded = round_weights(graph, feeds, options.per_tensor)
         ran["adaround"] = f"{len(rounded.layers)} layers, {time.perf_counter() - t:.1f} s"
     if not want_bc:
         return

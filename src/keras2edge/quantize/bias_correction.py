@@ -49,6 +49,7 @@ from ..ir.node import Node
 from ..ir.ops import op_spec
 from ..ir.ops.core import pair, same_pads
 from .probe import Feeds, bias_const, observe_inputs, weight_const, weight_nodes
+from .progress import task
 
 log = logging.getLogger(__name__)
 
@@ -259,7 +260,8 @@ def correct_biases(float_graph: Graph, build: Callable[[], Graph], feeds: Feeds,
         return report
     ref = reference if reference is not None else float_graph
     want: list[list[np.ndarray]] = []
-    mf = _means(ref, feeds, names, want if guard else None)
+    with task("bias correction, run 1"):
+        mf = _means(ref, feeds, names, want if guard else None)
     rnodes = {n.name: n for n in weight_nodes(ref) if n.name in names}
     report.runs += 1
     original = {name: bias_const(n).const for name, n in fnodes.items()}  # type: ignore[union-attr]
@@ -270,7 +272,8 @@ def correct_biases(float_graph: Graph, build: Callable[[], Graph], feeds: Feeds,
         (``local``) only the error its own weights and bias add to its quantized input."""
         qgraph = build()
         qnodes = {n.name: n for n in weight_nodes(qgraph) if n.name in group}
-        mq = _means(qgraph, feeds, set(group), first if guard and report.runs == 1 else None)
+        with task(f"bias correction, run {report.runs + 1}"):
+            mq = _means(qgraph, feeds, set(group), first if guard and report.runs == 1 else None)
         report.runs += 1
         for name in group:
             fn, qn = fnodes[name], qnodes[name]
@@ -299,7 +302,8 @@ def correct_biases(float_graph: Graph, build: Callable[[], Graph], feeds: Feeds,
     if guard and want and first:
         report.before = _rel_errors(first, want)
         now: list[list[np.ndarray]] = []
-        observe_inputs(build(), feeds, [], lambda *_: None, now)
+        with task(f"bias correction, run {report.runs + 1}"):
+            observe_inputs(build(), feeds, [], lambda *_: None, now)
         report.runs += 1
         report.after = _rel_errors(now, want)
         if any(a > b for a, b in zip(report.after, report.before)):

@@ -25,6 +25,7 @@ from ..ir.node import Node
 from ..ir.ops import op_spec
 from ..ir.value import Value
 from .data import Source, calibration_batches
+from .progress import tick
 
 #: A callback per weight op: (node, its input batch-first, affine). ``affine`` is None for a float
 #: tensor, else (scale, zero point): the array holds integers of real value scale * (q - zero point)
@@ -163,7 +164,9 @@ def observe_inputs(graph: Graph, feeds: Feeds, nodes: Sequence[Node], fn: InputF
             raise _Done  # every wanted tensor seen: the rest of the model is not needed
 
     names = [d["name"] for d in interp.get_input_details()]
+    done = 0
     for batch in feeds.batches:
+        done += next(iter(batch.values())).shape[0]
         for name, pairs in from_feed.items():
             for node, src in pairs:
                 fn(node, batch[name], None)
@@ -174,9 +177,11 @@ def observe_inputs(graph: Graph, feeds: Feeds, nodes: Sequence[Node], fn: InputF
         try:
             got = interp.run(feed if len(feed) > 1 else feed[0], observer=observe)
         except _Done:
+            tick(done, feeds.samples)
             continue
         if outputs is not None:
             outputs.append([np.asarray(a, np.float64) for a in (got.values() if isinstance(got, dict) else [got])])
+        tick(done, feeds.samples)
 
 
 class _Done(Exception):

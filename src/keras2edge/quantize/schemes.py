@@ -39,6 +39,7 @@ class QuantizeOptions:
     bias_correction: bool | None = None  # empirical bias correction from calibration data
     adaround: bool | None = None         # AdaRound-style weight rounding
     high_bias_absorption: bool | None = None  # after CLE, biases moved into the next layer (None: with CLE)
+    progress: Any = None                 # progress.ProgressFn: fn(task, samples done, total) per batch run
 
 
 SchemeFn = Callable[["Graph", QuantizeOptions], "Graph"]
