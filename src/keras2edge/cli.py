@@ -210,13 +210,16 @@ def convert(models: tuple[str, ...], output: str, fmt: str | None, jobs: int, as
 @click.option("--progress/--no-progress", "progress", default=None,
               help="Progress of calibration and each algorithm on stderr (default: when stderr is a terminal).")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors (no progress, no summary).")
+@click.option("--preprocess", metavar="SCALE,OFFSET", default=None,
+              help="Image calibration data (.png/.jpg folder, RGB, resized to the input): x = pixel * SCALE + OFFSET "
+                   "on 0..255, e.g. 1/127.5,-1 (default: 1,0).")
 @handle_errors
 def quantize_command(model: str, output: str, calibration: str | None, scheme: str, method: str, per_tensor: bool, io: str,
                      keep_float: tuple[str, ...], int16: tuple[str, ...], batch_size: int, weights: str | None,
                      input_shape: tuple[str, ...], as_json: bool, eval_path: str | None, report_path: str | None,
                      max_drop: float | None, cle: bool | None = None, bias_correction: bool | None = None,
                      adaround: bool | None = None, high_bias_absorption: bool | None = None,
-                     progress: bool | None = None, quiet: bool = False) -> None:
+                     progress: bool | None = None, quiet: bool = False, preprocess: str | None = None) -> None:
     """Quantize a Keras model after training (no TensorFlow): calibrate on representative inputs,
     write QDQ ONNX or an int8 .tflite.
 
@@ -238,13 +241,14 @@ def quantize_command(model: str, output: str, calibration: str | None, scheme: s
     graph = api.load(model, weights, input_shapes=shapes)
     rep = None
     line = _progress_line(progress, quiet or as_json)
+    source = _image_source(calibration, preprocess)
     if want_report:
-        q, rep = api.quantize(graph, calibration=calibration, scheme=scheme, method=method, per_tensor=per_tensor,
+        q, rep = api.quantize(graph, calibration=source, scheme=scheme, method=method, per_tensor=per_tensor,
                               io=io, batch_size=batch_size, keep_float=keep_float, int16=int16, eval_data=eval_path,
                               report=True, max_drop=max_drop, cle=cle, bias_correction=bias_correction,
                               adaround=adaround, high_bias_absorption=high_bias_absorption, progress=line)
     else:
-        q = api.quantize(graph, calibration=calibration, scheme=scheme, method=method, per_tensor=per_tensor, io=io,
+        q = api.quantize(graph, calibration=source, scheme=scheme, method=method, per_tensor=per_tensor, io=io,
                          batch_size=batch_size, keep_float=keep_float, int16=int16, cle=cle,
                          bias_correction=bias_correction, adaround=adaround,
                          high_bias_absorption=high_bias_absorption, progress=line)
@@ -573,6 +577,19 @@ def _progress_line(progress: bool | None, silent: bool) -> Any:
     if silent or not (progress if progress is not None else sys.stderr.isatty()):
         return None
     return ProgressLine(sys.stderr, sys.stderr.isatty())
+
+
+def _image_source(calibration: str | None, preprocess: str | None) -> Any:
+    """The quantize command's calibration source: with --preprocess, the image folder and its
+    preprocessing (keras2edge.quantize.images.ImageFolder); else the path as given."""
+    if preprocess is None:
+        return calibration
+    from .quantize.images import ImageFolder, holds_images, parse_preprocess
+
+    if calibration is None or not holds_images(calibration):
+        raise click.UsageError("--preprocess applies to image calibration data: --calibration a .png/.jpg file or a "
+                               "folder of them")
+    return ImageFolder(calibration, *parse_preprocess(preprocess))
 
 
 if __name__ == "__main__":  # pragma: no cover
