@@ -56,6 +56,36 @@ def test_relu6_exact_for_any_input() -> None:
     assert r.clamped and all(n > 0 for n in r.clamped.values())  # some channels could reach 6
 
 
+def test_clamp_after_another_op_is_declined() -> None:
+    """c0 -> Relu6 -> A -> Mul(3) -> Relu6 -> B: A reads a Relu6 (bounded), but its clamp sees 3x A's
+    output, past A's bound: declined (equalizing it would change the model); c0 reads the graph input."""
+    from keras2edge.ir.dtypes import DType
+    from keras2edge.ir.graph import Graph
+
+    rng = np.random.default_rng(0)
+    g = Graph("mul_then_clamp")
+    x = g.add_input("x", DType.FLOAT32, (None, 6, 6, 3))
+
+    def conv(v, name, cin, cout):
+        w = (rng.normal(0, 0.3, (1, 1, cin, cout)) * np.geomspace(0.05, 1, cout)).astype(np.float32)
+        return g.op("Conv2D", [v, g.add_const(f"{name}/kernel", w),
+                               g.add_const(f"{name}/bias", np.full(cout, 0.1, np.float32))], (name, "Conv2D"),
+                    padding="valid")
+
+    y = g.op("Relu6", [conv(x, "c0", 3, 8)], ("r0", "ReLU"))
+    y = conv(y, "a", 8, 8)
+    y = g.op("Mul", [y, g.add_const("three", np.full(8, 3.0, np.float32))], ("m", "Multiply"))
+    y = g.op("Relu6", [y], ("r1", "ReLU"))
+    g.outputs = [conv(y, "b", 8, 4)]
+    g.verify()
+    eq, r = equalize(g)
+    assert r.pairs == [], r
+    assert "Relu6" in r.declined["a"] and "unbounded" in r.declined["c0"]
+    xs = 100 * inputs(g, 8, seed=3)
+    want = _run(g, xs)
+    np.testing.assert_allclose(_run(eq, xs), want, rtol=0, atol=4e-6 * float(np.abs(want).max()))
+
+
 def test_reachable_max_bounds_the_op() -> None:
     """reachable_max is an upper bound of the op's own evaluate on inputs in the bound, attained by the
     input at high where the weight is positive and low where negative (no padding)."""

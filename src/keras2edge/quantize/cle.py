@@ -23,10 +23,12 @@ function is kept exactly instead: hi is a bound over *every* input, not over cal
 input comes from a clamp (its producer's ``clamp``, fused or not: [0, 6] after a Relu6), so
 hi_i = b_i + sum over A's weights w of max(w * low, w * high) — and a channel whose hi_i > H keeps
 s_i = 1 while one with hi_i <= H takes s_i >= hi_i / H (its scaled maximum still fits). A pair through
-such a clamp whose A reads an unbounded input (a graph input, a linear layer) is declined.
+such a clamp whose A reads an unbounded input (a graph input, a linear layer) is declined, and so is a
+clamp that follows another op after A (a Mul by a constant would carry values past A's bound).
 
 Declined (left as they are): a clamp whose low is not 0 (ReluN1To1), a clamp pair without a bound on
-A's input (above), an intermediate value with several uses or that is a graph output, TransposeConv2D (output channels not on the weight's last
+A's input or after another op (above), an intermediate value with several uses or that is a graph
+output, TransposeConv2D (output channels not on the weight's last
 axis), non-constant weights. High-bias absorption, the paper's companion step, runs after this on the
 equalized graph (``hba``: from calibration statistics, BatchNorm's being folded away at load).
 
@@ -194,12 +196,17 @@ def _find_pairs(graph: Graph, result: Equalization | None) -> list[tuple[Node, N
             continue
         v = a.outputs[0]
         nxt = _single_use(graph, v)
+        direct = True  # no op yet between A and a clamp (the bound is on A's own output)
         while nxt is not None and nxt.inputs[0] is v and _weight(nxt) is None:
             h = clamp_high(nxt.op) if len(nxt.inputs) == 1 else None
-            if h is not None and (high is None or h < high):
-                high = h
-            elif h is None and not commutes_with_scale(nxt):
+            if h is not None and not direct:
+                break  # a clamp after another op (a Mul by a constant) sees values A's bound does not cover
+            if h is not None:
+                high = h if high is None else min(high, h)
+            elif not commutes_with_scale(nxt):
                 break
+            else:
+                direct = False
             v = nxt.outputs[0]
             nxt = _single_use(graph, v)
         if nxt is not None and _weight(nxt) is not None and nxt.inputs[0] is not v:
