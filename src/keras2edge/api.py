@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from .arguments import check_input_shapes
@@ -181,7 +181,9 @@ def quantize(model: Graph | str | os.PathLike[str], *, calibration: object = Non
              input_shapes: InputShapes | None = None, keep_float: Sequence[str] = (),
              int16: Sequence[str] = (), eval_data: object = None, report: bool = False,
              max_drop: float | None = None, cle: bool | None = None, bias_correction: bool | None = None,
-             adaround: bool | None = None) -> Graph | tuple[Graph, QuantReport]:
+             adaround: bool | None = None,
+             high_bias_absorption: bool | None = None,
+             progress: Callable[[str, int, int | None], None] | None = None) -> Graph | tuple[Graph, QuantReport]:
     """Post-training quantization without TensorFlow: a new graph in QDQ form (``model`` untouched)
     that :func:`save` writes as QDQ ONNX (and, with the TFLite integer lowering, as int8 ``.tflite``).
 
@@ -215,6 +217,11 @@ def quantize(model: Graph | str | os.PathLike[str], *, calibration: object = Non
             equalization, empirical bias correction, AdaRound-style rounding); None = the scheme's
             default (``keras2edge.quantize.algorithms``), True/False forces. What ran is in the
             graph's ``metadata["quantization_algorithms"]``.
+        high_bias_absorption: after CLE, move each ReLU layer's always-positive part of its bias into
+            the next layer's bias (``keras2edge.quantize.hba``, from calibration statistics); None =
+            wherever CLE runs, True/False forces. Reported on the ``cle`` part of that line.
+        progress: ``progress(task, samples done, total or None)`` after every batch of calibration and
+            of each algorithm's runs (``keras2edge.quantize.progress``; the CLI draws it on stderr).
 
     Raises:
         QuantizationError: unknown scheme/method/io, calibration data that does not fit the model
@@ -225,7 +232,8 @@ def quantize(model: Graph | str | os.PathLike[str], *, calibration: object = Non
 
     options = QuantizeOptions(scheme=scheme, calibration=calibration, method=method, per_tensor=per_tensor, io=io,
                               batch_size=batch_size, keep_float=_globs(keep_float, "keep_float"),
-                              int16=_globs(int16, "int16"), cle=cle, bias_correction=bias_correction, adaround=adaround)
+                              int16=_globs(int16, "int16"), cle=cle, bias_correction=bias_correction, adaround=adaround,
+                              high_bias_absorption=high_bias_absorption, progress=progress)
     check_options(options)
     graph = model if isinstance(model, Graph) else load(model, input_shapes=input_shapes)
     if max_drop is None and not report:

@@ -317,12 +317,21 @@ def convert(models: tuple[str, ...], output: str, fmt: str | None, jobs: int, as
 @click.option("--bias-correction/--no-bias-correction", "bias_correction", default=None,
               help="Empirical bias correction from the calibration data (default: on for models with convolutions).")
 @click.option("--adaround/--no-adaround", default=None, help="AdaRound-style weight rounding (default: off).")
+@click.option("--high-bias-absorption/--no-high-bias-absorption", "high_bias_absorption", default=None,
+              help="After CLE, move biases a ReLU never clips into the next layer (default: with --cle).")
+@click.option("--progress/--no-progress", "progress", default=None,
+              help="Progress of calibration and each algorithm on stderr (default: when stderr is a terminal).")
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors (no progress, no summary).")
+@click.option("--preprocess", metavar="SCALE,OFFSET", default=None,
+              help="Image calibration data (.png/.jpg folder, RGB, resized to the input): x = pixel * SCALE + OFFSET "
+                   "on 0..255, e.g. 1/127.5,-1 (default: 1,0).")
 @handle_errors
 def quantize_command(model: str, output: str, calibration: str | None, scheme: str, method: str, per_tensor: bool, io: str,
                      keep_float: tuple[str, ...], int16: tuple[str, ...], batch_size: int, weights: str | None,
                      input_shape: tuple[str, ...], as_json: bool, eval_path: str | None, report_path: str | None,
                      max_drop: float | None, cle: bool | None = None, bias_correction: bool | None = None,
-                     adaround: bool | None = None) -> None:
+                     adaround: bool | None = None, high_bias_absorption: bool | None = None,
+                     progress: bool | None = None, quiet: bool = False, preprocess: str | None = None) -> None:
     """Quantize a Keras model after training (no TensorFlow): calibrate on representative inputs,
     write QDQ ONNX or an int8 .tflite.
 
@@ -343,18 +352,25 @@ def quantize_command(model: str, output: str, calibration: str | None, scheme: s
     t0 = time.perf_counter()
     graph = api.load(model, weights, input_shapes=shapes)
     rep = None
+    line = _progress_line(progress, quiet or as_json)
+    source = _image_source(calibration, preprocess)
     if want_report:
-        q, rep = api.quantize(graph, calibration=calibration, scheme=scheme, method=method, per_tensor=per_tensor,
+        q, rep = api.quantize(graph, calibration=source, scheme=scheme, method=method, per_tensor=per_tensor,
                               io=io, batch_size=batch_size, keep_float=keep_float, int16=int16, eval_data=eval_path,
                               report=True, max_drop=max_drop, cle=cle, bias_correction=bias_correction,
-                              adaround=adaround)
+                              adaround=adaround, high_bias_absorption=high_bias_absorption, progress=line)
     else:
-        q = api.quantize(graph, calibration=calibration, scheme=scheme, method=method, per_tensor=per_tensor, io=io,
+        q = api.quantize(graph, calibration=source, scheme=scheme, method=method, per_tensor=per_tensor, io=io,
                          batch_size=batch_size, keep_float=keep_float, int16=int16, cle=cle,
-                         bias_correction=bias_correction, adaround=adaround)
+                         bias_correction=bias_correction, adaround=adaround,
+                         high_bias_absorption=high_bias_absorption, progress=line)
+    if line is not None:
+        line.close()
     api.save(q, output, sources=(model, weights, calibration))
     if rep is not None and report_path:
         _write_report(rep, report_path, (model, weights, calibration, eval_path, output))
+    if quiet:
+        return
     info = {"output": output, "scheme": scheme, "method": method, "per_tensor": per_tensor, "io": io,
             **summary(q), "seconds": round(time.perf_counter() - t0, 3)}
     if as_json:
@@ -644,6 +660,29 @@ def _prune_and_write(model: str, output: str, args: PruneArgs, *, as_json: bool,
         return
     click.echo(to_markdown(report), nl=False)
     click.echo(f"Wrote {output} in {report['seconds']:.2f} s")
+
+
+def _progress_line(progress: bool | None, silent: bool) -> Any:
+    """The quantize command's progress display on stderr (cli_progress.ProgressLine), or None: shown
+    with --progress, or by default when stderr is a terminal; never under --quiet or --json."""
+    from .cli_progress import ProgressLine
+
+    if silent or not (progress if progress is not None else sys.stderr.isatty()):
+        return None
+    return ProgressLine(sys.stderr, sys.stderr.isatty())
+
+
+def _image_source(calibration: str | None, preprocess: str | None) -> Any:
+    """The quantize command's calibration source: with --preprocess, the image folder and its
+    preprocessing (keras2edge.quantize.images.ImageFolder); else the path as given."""
+    if preprocess is None:
+        return calibration
+    from .quantize.images import ImageFolder, holds_images, parse_preprocess
+
+    if calibration is None or not holds_images(calibration):
+        raise click.UsageError("--preprocess applies to image calibration data: --calibration a .png/.jpg file or a "
+                               "folder of them")
+    return ImageFolder(calibration, *parse_preprocess(preprocess))
 
 
 if __name__ == "__main__":  # pragma: no cover
