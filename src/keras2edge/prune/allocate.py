@@ -90,12 +90,15 @@ def _global(targets: list[Target], weights: dict[str, np.ndarray], total: int) -
 def candidate(t: Target, w: np.ndarray, st: LayerStats, sparsity: float, recover: bool) -> tuple[int, np.ndarray]:
     """(weights removed, the weight) for ``t`` pruned by magnitude to ``sparsity``; with ``recover``
     the kept weights are refitted by least squares on the layer's statistics (when affordable)."""
+    from .obc import affordable, obc_mask
     from .obs import ls_affordable, masked_reconstruct
 
     c = int(round(sparsity * w.size))
     wz = magnitude_zero(w, c)
-    if recover and 0 < c < w.size and ls_affordable(matrix(t, w), st.h):
-        wz = masked_reconstruct(matrix(t, w), matrix(t, wz) == 0, st.h).reshape(w.shape)
+    wm = matrix(t, w)
+    if recover and 0 < c < w.size and ls_affordable(wm, st.h):
+        mask = obc_mask(wm, st.h, count=c) if affordable(wm) else matrix(t, wz) == 0
+        wz = masked_reconstruct(wm, mask, st.h).reshape(w.shape)
     return c, wz
 
 

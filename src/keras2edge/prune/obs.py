@@ -16,6 +16,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import PruneError
+from .obc import affordable as obc_affordable
+from .obc import obc_mask
 
 #: rows per block (the mask of a block is chosen before its weights are updated)
 BLOCK = 128
@@ -173,6 +175,9 @@ def reconstruct(w: np.ndarray, h: np.ndarray, magnitude_mask: np.ndarray, *, cou
         cands.append((q, "obs"))
         if small:
             cands.append((masked_reconstruct(w0, q == 0, h, lam, g=g), "obs mask + least squares"))
+    if small and obc_affordable(w0):
+        mask = obc_mask(w0, h, count=count, nm=nm, g=g, damp=lam)
+        cands.append((masked_reconstruct(w0, mask, h, lam, g=g), "obc mask + least squares"))
     return min(cands, key=lambda c: paired_error(c[0], w0, h, g))
 
 
