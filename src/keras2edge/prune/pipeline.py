@@ -129,6 +129,9 @@ def _mean_output(t: Target, mean: np.ndarray, w: np.ndarray) -> np.ndarray:
     return mean @ wm
 
 
+#: the layer-wise fits weigh calibration rows whose unpruned output is clamped less (:mod:`.saturation`)
+ACTIVATION_AWARE = True
+
 #: recurrent kernels (one constant read at every unrolled step): least-squares refits on the
 #: statistics of the model with the kernel already pruned (its own h_{t-1} moved with it)
 REFITS = 5
@@ -200,12 +203,13 @@ def prune_weights(graph: Graph, options: PruneOptions, plan_fn: PlanFn) -> Prune
             continue
         w0, we = orig[t.name], eff[t.name]
         sc = None if scales[t.name] is None else _along(t, w0, scales[t.name])
-        st = collect_paired(g, reference, t, options.calibration, options.batch_size) if recover else None
+        st = collect_paired(g, reference, t, options.calibration, options.batch_size, weighted=ACTIVATION_AWARE) \
+            if recover else None
         if st is not None:
             mask = matrix(t, _magnitude(t, we, p)) == 0
             wm, how = reconstruct(matrix(t, we), st.h, mask, count=None if p.nm else p.count, nm=p.nm, g=st.g)
             new = wm.reshape(w0.shape)
-            steps[t.name].append(f"reconstruct: {how}")
+            steps[t.name].append(f"reconstruct: {how}" + (" (activation-aware)" if st.weighted else ""))
         else:
             new = _magnitude(t, we, p)
             steps[t.name].append("magnitude")
