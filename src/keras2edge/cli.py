@@ -457,9 +457,10 @@ REPORT_FORMATS = (".json", ".md")
               help="Fraction of weights removed, in [0, 1) (magnitude; channel: of output channels).")
 @click.option("--n", "n", type=int, default=2, show_default=True, help="N:M: weights kept per group.")
 @click.option("--m", "m", type=int, default=4, show_default=True, help="N:M: group size along the input dimension.")
-@click.option("--schedule", default="global", show_default=True,
+@click.option("--schedule", default=None,
               help="Magnitude: layer (same fraction per layer), global (one threshold), auto (sensitivity scan; "
-                   "needs --calibration).")
+                   "needs --calibration). Default: auto with --calibration on models of at most 24 prunable "
+                   "weights, else global (channel: global).")
 @click.option("--exclude", multiple=True, metavar="GLOB", help="Keras layer names (globs) left dense (repeatable).")
 @click.option("--calibration", type=click.Path(),
               help="Representative inputs (.npy, .npz keyed by input name, or a folder): recovery and --schedule auto.")
@@ -485,7 +486,7 @@ REPORT_FORMATS = (".json", ".md")
 @click.option("--weights", type=click.Path(dir_okay=False), help="Weights file for an architecture JSON.")
 @click.option("--input-shape", "input_shape", multiple=True, metavar="NAME:D0,D1,...", help="Pin an input's shape.")
 @handle_errors
-def prune_command(model: str, output: str, method: str, sparsity: float, n: int, m: int, schedule: str,
+def prune_command(model: str, output: str, method: str, sparsity: float, n: int, m: int, schedule: str | None,
                   exclude: tuple[str, ...], calibration: str | None, eval_data: str | None, recover: bool | None,
                   bias_correction: bool, criterion: str | None, reconstruct: bool | None, bn_reestimate: bool,
                   report_path: str | None, as_json: bool, scheme: str | None, io: str, batch_size: int,

@@ -17,7 +17,10 @@ class PruneOptions:
     sparsity: float = 0.5              # fraction of weights (magnitude) or output channels (channel) removed
     n: int = 2                         # N:M: keep N of every M weights along the input dimension
     m: int = 4
-    schedule: str = "global"           # magnitude: "layer" (same sparsity per layer), "global", "auto" (sensitivity scan)
+    schedule: str | None = None        # magnitude: "layer" (same sparsity per layer), "global", "auto" (sensitivity
+                                       # scan); None: allocate.default_schedule ("auto" with calibration data on a
+                                       # model of at most AUTO_DEFAULT_TARGETS weights, else "global");
+                                       # channel: "layer" or "global" (None: "global")
     exclude: tuple[str, ...] = ()      # globs on Keras layer names left dense
     calibration: Any = None            # calibration data (quantize.data sources): needed by recovery and "auto"
     eval: Any = None                   # labelled or unlabelled data for the report's accuracy / agreement
