@@ -163,8 +163,11 @@ def reconstruct(w: np.ndarray, h: np.ndarray, magnitude_mask: np.ndarray, *, cou
     """The best of the candidates on the calibration statistics (least :func:`paired_error`):
     the magnitude mask with the least-squares update, and (shared H) OBS on the dense optimum
     (H⁻¹G·W₀; W₀ itself without ``g``) with its own updates and, when the layer is within
-    :data:`LS_MAX_FLOPS`, the least-squares update on the OBS mask. Returns the weights and
-    which candidate won ("magnitude mask + least squares", "obs", "obs mask + least squares")."""
+    :data:`LS_MAX_FLOPS`, the least-squares update on the OBS mask, and, when the layer also fits
+    :func:`.obc.affordable`, the least-squares update on OBC's mask (:func:`.obc.obc_mask`: on the
+    digits fixtures it wins on every layer). ``h`` (and ``g``) may be per column ((N, F, F), the
+    activation-aware statistics of :mod:`.saturation`). Returns the weights and which candidate won
+    ("magnitude mask + least squares", "obs", "obs mask + least squares", "obc mask + least squares")."""
     lam = DAMP if damp is None else damp
     w0 = np.asarray(w, np.float64)
     small = ls_affordable(w, h)
