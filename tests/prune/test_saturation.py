@@ -83,3 +83,14 @@ def test_collect_paired_weighted_on_the_cnn() -> None:
         assert np.all(np.linalg.eigvalsh(plain.h - st.h[k]) >= -1e-6 * np.abs(plain.h).max())
         assert np.all(np.linalg.eigvalsh(st.h[k] - SATURATED_WEIGHT * plain.h) >= -1e-6 * np.abs(plain.h).max())
     np.testing.assert_allclose(st.total, plain.total)
+
+
+def test_switch_and_report() -> None:
+    from keras2edge.prune import PruneOptions, prune_graph
+
+    g = graph("digits_mlp")
+    x = split("digits_mlp", "calib")[0][:64]
+    on = prune_graph(g, PruneOptions(schedule="layer", calibration=x))
+    off = prune_graph(g, PruneOptions(schedule="layer", calibration=x, activation_aware=False))
+    assert any(s.endswith("(activation-aware)") for s in on.report["ran"])
+    assert not any("activation-aware" in s for s in off.report["ran"])

@@ -28,6 +28,8 @@ class PruneOptions:
                                        # correction); None = on when calibration data is given
     batch_size: int = 32
     bias_correction: bool = True       # with recovery: restore each output channel's mean (magnitude, nm)
+    activation_aware: bool = True      # with recovery (magnitude, nm): rows whose unpruned output a following
+                                       # ReLU/ReLU6 clamps weigh prune.saturation.SATURATED_WEIGHT in the fits
     # channel pruning (prune/channels.py; bias_correction above applies when reconstruct is off):
     criterion: str | None = None       # "l1"/"l2" filter norm (scaled by the BatchNorm after it) or "activation"
                                        # (greedy reconstruction cost on calibration data); None: "activation"

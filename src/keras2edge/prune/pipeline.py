@@ -133,9 +133,6 @@ def _mean_output(t: Target, mean: np.ndarray, w: np.ndarray) -> np.ndarray:
     return mean @ wm
 
 
-#: the layer-wise fits weigh calibration rows whose unpruned output is clamped less (:mod:`.saturation`)
-ACTIVATION_AWARE = True
-
 #: recurrent kernels (one constant read at every unrolled step): least-squares refits on the
 #: statistics of the model with the kernel already pruned (its own h_{t-1} moved with it)
 REFITS = 5
@@ -207,7 +204,7 @@ def prune_weights(graph: Graph, options: PruneOptions, plan_fn: PlanFn) -> Prune
             continue
         w0, we = orig[t.name], eff[t.name]
         sc = None if scales[t.name] is None else _along(t, w0, scales[t.name])
-        st = collect_paired(g, reference, t, options.calibration, options.batch_size, weighted=ACTIVATION_AWARE) \
+        st = collect_paired(g, reference, t, options.calibration, options.batch_size, weighted=options.activation_aware) \
             if recover else None
         if st is not None:
             mask = matrix(t, _magnitude(t, we, p)) == 0
