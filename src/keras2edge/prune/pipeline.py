@@ -204,8 +204,8 @@ def prune_weights(graph: Graph, options: PruneOptions, plan_fn: PlanFn) -> Prune
             continue
         w0, we = orig[t.name], eff[t.name]
         sc = None if scales[t.name] is None else _along(t, w0, scales[t.name])
-        st = collect_paired(g, reference, t, options.calibration, options.batch_size, weighted=options.activation_aware) \
-            if recover else None
+        st = collect_paired(g, reference, t, options.calibration, options.batch_size,
+                            weighted=options.activation_aware) if recover else None
         if st is not None:
             mask = matrix(t, _magnitude(t, we, p)) == 0
             wm, how = reconstruct(matrix(t, we), st.h, mask, count=None if p.nm else p.count, nm=p.nm, g=st.g)
