@@ -335,7 +335,7 @@ def _globs(value: Sequence[str] | str, what: str) -> tuple[str, ...]:
     return items
 
 def prune(model: Graph | str | os.PathLike[str], *, method: str = "magnitude", sparsity: float = 0.5, n: int = 2,
-          m: int = 4, schedule: str = "global", exclude: Sequence[str] = (), calibration: object = None,
+          m: int = 4, schedule: str | None = None, exclude: Sequence[str] = (), calibration: object = None,
           eval: object = None, recover: bool | None = None, batch_size: int = 32,
           input_shapes: InputShapes | None = None, bias_correction: bool = True, criterion: str | None = None,
           reconstruct: bool | None = None, bn_reestimate: bool = False,
@@ -354,7 +354,9 @@ def prune(model: Graph | str | os.PathLike[str], *, method: str = "magnitude", s
         n, m: keep ``n`` of every ``m`` consecutive input-channel weights (``"nm"``; 1 <= n < m).
         schedule: magnitude: ``"layer"`` (same fraction per layer), ``"global"`` (one threshold on
             RMS-normalized magnitudes, at most 95% of a layer), ``"auto"`` (sensitivity scan on
-            ``calibration``).
+            ``calibration``); None: ``"auto"`` with ``calibration`` on models of at most
+            ``prune.allocate.AUTO_DEFAULT_TARGETS`` prunable weights, else ``"global"``
+            (``"channel"``: ``"global"``).
         exclude: globs on Keras layer names left dense.
         calibration: representative inputs (as for :func:`quantize`): recovery and ``"auto"`` use them.
         eval: data for the report's accuracy (labels: a ``.npz`` with ``labels`` or ``y``, or

@@ -75,9 +75,10 @@ PRUNE_OPTIONS: tuple[Callable[[F], F], ...] = (
                  help="Fraction of weights removed, in [0, 1) (magnitude; channel: of output channels)."),
     click.option("--n", "n", type=int, default=2, show_default=True, help="N:M: weights kept per group."),
     click.option("--m", "m", type=int, default=4, show_default=True, help="N:M: group size along the input dimension."),
-    click.option("--schedule", default="global", show_default=True,
+    click.option("--schedule", default=None,
                  help="Magnitude: layer (same fraction per layer), global (one threshold), auto (sensitivity scan; "
-                      "needs --calibration)."),
+                      "needs --calibration). Default: auto with --calibration on models of at most 24 prunable "
+                      "weights, else global (channel: global)."),
     click.option("--exclude", multiple=True, metavar="GLOB", help="Keras layer names (globs) left dense (repeatable)."),
     click.option("--calibration", type=click.Path(),
                  help="Representative inputs (.npy, .npz keyed by input name, or a folder): recovery, --schedule auto, "
@@ -111,7 +112,7 @@ class PruneArgs:
     sparsity: float
     n: int
     m: int
-    schedule: str
+    schedule: str | None
     exclude: tuple[str, ...]
     calibration: str | None
     eval_data: str | None
