@@ -7,7 +7,10 @@ Average, Paeth). Refused with a :class:`~keras2edge.errors.QuantizationError` na
 is supported: palette images (colour type 3), 1/2/4/16-bit samples, Adam7 interlacing (re-save them as
 8-bit non-interlaced RGB or grey), a bad signature, a chunk whose CRC does not match, truncated or
 oversized image data, and images above :data:`MAX_PIXELS` (checked from the header before anything is
-allocated; the zlib stream is inflated with a cap at the size the header declares).
+allocated; the zlib stream is inflated with a cap at the size the header declares). Also refused as
+corrupt: an IHDR that is not the first chunk or comes twice, a chunk type that is not four ASCII
+letters (never echoed raw: errors stay one printable line), and a file above :data:`MAX_FILE_BYTES`
+(refused from its size, before it is read).
 
 Chunks other than IHDR, IDAT and IEND are skipped (gamma, colour profiles and text are not applied:
 calibration wants the stored sample values). Sub and Up rows are reconstructed with NumPy; Average and
@@ -24,22 +27,29 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import QuantizationError
+from .imagefile import open_image_file
 
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
 #: colour type -> channels
 CHANNELS = {0: 1, 2: 3, 4: 2, 6: 4}
 #: Larger images are refused before decoding (64 Mpx).
 MAX_PIXELS = 1 << 26
+#: Larger files are refused before reading: the largest accepted image (RGBA, one filter byte a row)
+#: stored uncompressed, plus room for the zlib block headers and ancillary chunks.
+MAX_FILE_BYTES = 5 * MAX_PIXELS + (16 << 20)
 
 
 def _fail(where: str, why: str) -> QuantizationError:
     return QuantizationError(f"{where}: {why}; supported PNG: 8-bit grey, grey+alpha, RGB or RGBA, not interlaced")
 
 
-def read_png(path: str | Path) -> np.ndarray:
-    """The image in ``path`` as a (height, width, channels) uint8 array (see the module)."""
+def read_png(path: str | Path, follow_links: bool = True) -> np.ndarray:
+    """The image in ``path`` as a (height, width, channels) uint8 array (see the module); with
+    ``follow_links=False`` a symbolic link is refused (:func:`.imagefile.open_image_file`)."""
     where = f"calibration image '{path}'"
-    return decode_png(Path(path).read_bytes(), where)
+    with open_image_file(path, where, MAX_FILE_BYTES, follow_links) as f:
+        data = f.read(MAX_FILE_BYTES + 1)
+    return decode_png(data, where)
 
 
 def decode_png(data: bytes, where: str = "PNG image") -> np.ndarray:
@@ -51,12 +61,18 @@ def decode_png(data: bytes, where: str = "PNG image") -> np.ndarray:
         if pos + 8 > len(data):
             raise _fail(where, "truncated (no IEND chunk)")
         length, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        letters = kind.isalpha() and kind.isascii()
+        name = kind.decode("ascii") if letters else f"{kind!r} (at byte {pos + 4})"  # never raw bytes: one line
         body = data[pos + 8:pos + 8 + length]
         if len(body) != length or pos + 12 + length > len(data):
-            raise _fail(where, f"truncated {kind.decode('latin-1')} chunk")
+            raise _fail(where, f"truncated {name} chunk")
         (crc,) = struct.unpack(">I", data[pos + 8 + length:pos + 12 + length])
         if zlib.crc32(kind + body) != crc:
-            raise _fail(where, f"{kind.decode('latin-1')} chunk fails its CRC (corrupt file)")
+            raise _fail(where, f"{name} chunk fails its CRC (corrupt file)")
+        if not letters:
+            raise _fail(where, f"chunk type {name} is not four ASCII letters (corrupt file)")
+        if (kind == b"IHDR") != (pos == len(SIGNATURE)):
+            raise _fail(where, "IHDR is missing, not the first chunk, or comes twice (corrupt file)")
         pos += 12 + length
         if kind == b"IHDR":
             header = _ihdr(body, where)
@@ -138,4 +154,4 @@ def _sequential(kind: int, line: bytes, prev: bytes, bpp: int) -> bytes:
     return bytes(cur)
 
 
-__all__ = ["CHANNELS", "MAX_PIXELS", "SIGNATURE", "decode_png", "read_png"]
+__all__ = ["CHANNELS", "MAX_FILE_BYTES", "MAX_PIXELS", "SIGNATURE", "decode_png", "read_png"]
