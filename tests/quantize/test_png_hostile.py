@@ -343,3 +343,14 @@ def test_image_folder_object(tmp_path: Path) -> None:
     with pytest.raises(QuantizationError, match="symbolic link"):
         open_images(ImageFolder(folder, 1 / 255, 0), INPUT)
     assert os.path.islink(folder / "a.png")
+
+
+def test_file_name_with_newline_stays_one_line(tmp_path: Path) -> None:
+    """A hostile file name (a newline, an escape sequence) is quoted, so the error stays one printable line."""
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    (folder / "a\n\x1b[2Jb.png").write_bytes(b"not a png")
+    part = open_images(folder, INPUT)[0]
+    with pytest.raises(QuantizationError) as e:
+        list(part.chunks(4))
+    assert "\n" not in str(e.value) and "\x1b" not in str(e.value) and "not a PNG file" in str(e.value)

@@ -87,7 +87,7 @@ def read_image(path: Path, follow_links: bool = True) -> np.ndarray:
     symbolic link."""
     if path.suffix.lower() in PNG_SUFFIXES:
         return read_png(path, follow_links)
-    where = f"calibration image '{path}'"
+    where = f"calibration image {str(path)!r}"
     try:
         from PIL import Image
     except ImportError:
@@ -170,7 +170,7 @@ class ImagePart:
 
     def sample(self, path: Path) -> np.ndarray:
         """One image as the model's (height, width, channels) float32 input, preprocessed."""
-        x = to_channels(read_image(path, self.follow_links), self.channels, f"calibration image '{path}'")
+        x = to_channels(read_image(path, self.follow_links), self.channels, f"calibration image {str(path)!r}")
         x = resize_bilinear(x, self.height, self.width)
         return (x * np.float32(self.scale) + np.float32(self.offset)).astype(np.float32, copy=False)
 

@@ -46,7 +46,7 @@ def _fail(where: str, why: str) -> QuantizationError:
 def read_png(path: str | Path, follow_links: bool = True) -> np.ndarray:
     """The image in ``path`` as a (height, width, channels) uint8 array (see the module); with
     ``follow_links=False`` a symbolic link is refused (:func:`.imagefile.open_image_file`)."""
-    where = f"calibration image '{path}'"
+    where = f"calibration image {str(path)!r}"
     with open_image_file(path, where, MAX_FILE_BYTES, follow_links) as f:
         data = f.read(MAX_FILE_BYTES + 1)
     return decode_png(data, where)
