@@ -144,3 +144,17 @@ def test_late_failure_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyP
     for out in ("p.tflite", "p.keras", "p.h5"):
         _fails(tmp_path, ["prune", MLP, "-o", str(tmp_path / out)])
     monkeypatch.setattr(fileio.os, "replace", real)
+
+
+def test_symlink_in_array_folder_refused(tmp_path: Path) -> None:
+    """A calibration folder of .npy files with a link to a file outside it: refused, not followed."""
+    outside = tmp_path / "outside.npy"
+    np.save(outside, split("digits_mlp", "calib")[0])
+    folder = tmp_path / "calib"
+    folder.mkdir()
+    np.save(folder / "a.npy", split("digits_mlp", "calib")[0][:4])
+    (folder / "b.npy").symlink_to(outside)
+    _fails(tmp_path, ["prune", MLP, "-o", str(tmp_path / "p.tflite"), "--calibration", str(folder)],
+           "'b.npy' is a symbolic link")
+    _fails(tmp_path, ["quantize", MLP, "-o", str(tmp_path / "q.tflite"), "--calibration", str(folder)],
+           "'b.npy' is a symbolic link")
