@@ -354,3 +354,23 @@ def test_file_name_with_newline_stays_one_line(tmp_path: Path) -> None:
     with pytest.raises(QuantizationError) as e:
         list(part.chunks(4))
     assert "\n" not in str(e.value) and "\x1b" not in str(e.value) and "not a PNG file" in str(e.value)
+
+
+@pytest.mark.parametrize("suffix", [".png", ".jpg"])
+def test_memory_limit_checked_from_the_header(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, suffix: str) -> None:
+    """An image whose float32 form exceeds the memory limit (K2E_MAX_MEMORY, --max-memory) is refused from
+    its header, before decoding: exit 1, one line naming the file, no output."""
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    if suffix == ".png":
+        (folder / "big.png").write_bytes(grey(1024, 1024))  # 4 MB of float32 x 3 channels, a 1 kB file
+    else:
+        _jpeg_declaring(folder / "big.jpg", 1024, 1024)
+    monkeypatch.setenv("K2E_MAX_MEMORY", "2M")
+    out = tmp_path / "m.tflite"
+    res = CliRunner().invoke(main, ["quantize", str(TRAINED / "digits_cnn.keras"), "-o", str(out),
+                                    "--calibration", str(folder)])
+    lines = res.output.strip().splitlines()
+    assert res.exit_code == 1 and len(lines) == 1, res.output
+    assert f"big{suffix}" in lines[0] and "1024x1024" in lines[0] and "memory limit" in lines[0], lines[0]
+    assert not out.exists()

@@ -10,7 +10,8 @@ oversized image data, and images above :data:`MAX_PIXELS` (checked from the head
 allocated; the zlib stream is inflated with a cap at the size the header declares). Also refused as
 corrupt: an IHDR that is not the first chunk or comes twice, a chunk type that is not four ASCII
 letters (never echoed raw: errors stay one printable line), and a file above :data:`MAX_FILE_BYTES`
-(refused from its size, before it is read).
+(refused from its size, before it is read). With ``limits`` (the calibration data's, ``K2E_MAX_MEMORY``)
+the image's float32 form is checked against the memory limit from the header.
 
 Chunks other than IHDR, IDAT and IEND are skipped (gamma, colour profiles and text are not applied:
 calibration wants the stored sample values). Sub and Up rows are reconstructed with NumPy; Average and
@@ -27,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import QuantizationError
+from ..runtime.limits import Limits
 from .imagefile import open_image_file
 
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -43,17 +45,20 @@ def _fail(where: str, why: str) -> QuantizationError:
     return QuantizationError(f"{where}: {why}; supported PNG: 8-bit grey, grey+alpha, RGB or RGBA, not interlaced")
 
 
-def read_png(path: str | Path, follow_links: bool = True) -> np.ndarray:
+def read_png(path: str | Path, follow_links: bool = True, limits: Limits | None = None) -> np.ndarray:
     """The image in ``path`` as a (height, width, channels) uint8 array (see the module); with
-    ``follow_links=False`` a symbolic link is refused (:func:`.imagefile.open_image_file`)."""
+    ``follow_links=False`` a symbolic link is refused (:func:`.imagefile.open_image_file`); ``limits``:
+    see :func:`decode_png`."""
     where = f"calibration image {str(path)!r}"
     with open_image_file(path, where, MAX_FILE_BYTES, follow_links) as f:
         data = f.read(MAX_FILE_BYTES + 1)
-    return decode_png(data, where)
+    return decode_png(data, where, limits)
 
 
-def decode_png(data: bytes, where: str = "PNG image") -> np.ndarray:
-    """PNG bytes -> (height, width, channels) uint8 (see the module); ``where`` names the source in errors."""
+def decode_png(data: bytes, where: str = "PNG image", limits: Limits | None = None) -> np.ndarray:
+    """PNG bytes -> (height, width, channels) uint8 (see the module); ``where`` names the source in errors.
+    With ``limits``, the image's float32 form (:func:`image_bytes`, what calibration makes of it) is
+    checked against ``limits.max_memory`` from the header, before anything is inflated."""
     if not data.startswith(SIGNATURE):
         raise _fail(where, "not a PNG file (bad signature)")
     pos, header, idat = len(SIGNATURE), None, []
@@ -83,6 +88,8 @@ def decode_png(data: bytes, where: str = "PNG image") -> np.ndarray:
     if header is None:
         raise _fail(where, "no IHDR chunk")
     width, height, channels = header
+    if limits is not None:
+        limits.check(image_bytes(width, height, channels), f"{where}: a {width}x{height} image")
     stride = width * channels
     want = height * (1 + stride)
     inflater = zlib.decompressobj()
@@ -95,6 +102,11 @@ def decode_png(data: bytes, where: str = "PNG image") -> np.ndarray:
                            f"declares {want}")
     rows = np.frombuffer(raw, np.uint8).reshape(height, 1 + stride)
     return _unfilter(rows, channels, where).reshape(height, width, channels)
+
+
+def image_bytes(width: int, height: int, channels: int) -> int:
+    """Bytes of the largest array calibration makes of a decoded image: float32, at least 3 channels."""
+    return width * height * max(channels, 3) * 4
 
 
 def _ihdr(body: bytes, where: str) -> tuple[int, int, int]:
@@ -154,4 +166,4 @@ def _sequential(kind: int, line: bytes, prev: bytes, bpp: int) -> bytes:
     return bytes(cur)
 
 
-__all__ = ["CHANNELS", "MAX_FILE_BYTES", "MAX_PIXELS", "SIGNATURE", "decode_png", "read_png"]
+__all__ = ["CHANNELS", "MAX_FILE_BYTES", "MAX_PIXELS", "SIGNATURE", "decode_png", "image_bytes", "read_png"]
