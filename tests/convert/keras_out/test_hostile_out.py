@@ -144,3 +144,22 @@ def test_layer_names_never_paths(tmp_path: Path, case: str) -> None:
         names = [ly["name"] for ly in json.loads(z.read("config.json"))["config"]["layers"]]
     assert name in names
     assert sorted(os.listdir(tmp_path)) == ["out.keras", "src.keras"]
+
+
+def test_keras1_source_written_as_keras3_carries_no_code(tmp_path: Path) -> None:
+    """A Keras 1 .h5 (written in Keras 3's form as .keras) whose config names a module outside Keras in a
+    setting the importer never reads: refused before writing, nothing written."""
+    from .helpers import keras1_source
+
+    (tmp_path / "gen").mkdir()
+    src = tmp_path / "k1.h5"
+    shutil.copy(keras1_source("tf", tmp_path / "gen"), src)
+    shutil.rmtree(tmp_path / "gen")
+    with h5py.File(src, "r+") as f:
+        cfg = json.loads(f.attrs["model_config"])
+        layers = cfg["config"]["layers"] if isinstance(cfg["config"], dict) else cfg["config"]
+        target = next(ly for ly in layers if "W_constraint" in ly["config"] or ly["class_name"] in ("Dense",
+                                                                                                  "Convolution2D"))
+        target["config"]["W_constraint"] = {"module": "evilpkg", "class_name": "Evil", "config": {}}
+        f.attrs["model_config"] = json.dumps(cfg)
+    _refused(tmp_path, src, "out.keras", "module 'evilpkg'", "W_constraint")
