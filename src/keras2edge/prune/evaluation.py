@@ -35,6 +35,7 @@ class EvalData:
 
     source: object
     labels: np.ndarray | None
+    where: str = "eval data"  # names the data (and its file) in errors
 
 
 def _split_labels(data: Mapping[str, object], where: str) -> EvalData:
@@ -45,7 +46,7 @@ def _split_labels(data: Mapping[str, object], where: str) -> EvalData:
     if not rest:
         raise PruneError(f"{where}: holds labels but no inputs")
     src: object = next(iter(rest.values())) if len(rest) == 1 else rest
-    return EvalData(src, np.asarray(data[keys[0]]) if keys else None)
+    return EvalData(src, np.asarray(data[keys[0]]) if keys else None, where)
 
 
 def eval_data(source: object) -> EvalData:
@@ -58,7 +59,7 @@ def eval_data(source: object) -> EvalData:
             raise PruneError(f"eval data {p!r}: no such file (give an .npz with the inputs and 'labels' or 'y')")
         data = load_inputs(p)
         if isinstance(data, np.ndarray):
-            return EvalData(data, None)
+            return EvalData(data, None, f"eval data {p!r}")
         return _split_labels(data, f"eval data {p!r}")
     if isinstance(source, tuple) and len(source) == 2:
         return EvalData(source[0], np.asarray(source[1]))
@@ -67,8 +68,9 @@ def eval_data(source: object) -> EvalData:
     return EvalData(source, None)
 
 
-def predictions(graph: Graph, source: object, batch_size: int = 32) -> np.ndarray:
-    """Top-1 class of every sample: ``graph`` (a copy, BatchNorm folded) run as ``.tflite``."""
+def predictions(graph: Graph, source: object, batch_size: int = 32, what: str = "eval data") -> np.ndarray:
+    """Top-1 class of every sample: ``graph`` (a copy, BatchNorm folded) run as ``.tflite``; ``what``
+    names the data in errors."""
     from ..ir.passes import optimize
 
     g = graph.copy()
@@ -76,7 +78,7 @@ def predictions(graph: Graph, source: object, batch_size: int = 32) -> np.ndarra
     out = g.outputs[0].name
     preds: list[np.ndarray] = []
     run_graph(g, source, [out], lambda _n, y: preds.append(np.argmax(y.reshape(y.shape[0], -1), axis=-1)),
-              batch_size=batch_size, what="eval data")
+              batch_size=batch_size, what=what)
     return np.concatenate(preds)
 
 
@@ -84,15 +86,15 @@ def evaluate(before: Graph, after: Graph, source: object, batch_size: int = 32) 
     """The report's ``eval`` section: samples, and accuracy before/after (labelled) or the share of
     samples whose top-1 class is unchanged (always), in percent."""
     data = eval_data(source)
-    p0 = predictions(before, data.source, batch_size)
-    p1 = predictions(after, data.source, batch_size)
+    p0 = predictions(before, data.source, batch_size, data.where)
+    p1 = predictions(after, data.source, batch_size, data.where)
     res: dict[str, object] = {"samples": int(p0.size), "agreement_pct": round(100.0 * float(np.mean(p0 == p1)), 3)}
     if data.labels is not None:
         y = data.labels.reshape(-1)
         if y.size != p0.size:
-            raise PruneError(f"eval data: {y.size} labels for {p0.size} samples")
+            raise PruneError(f"{data.where}: {y.size} labels for {p0.size} samples")
         if not np.issubdtype(y.dtype, np.integer):
-            raise PruneError(f"eval data: labels must be integer class ids, got {y.dtype}")
+            raise PruneError(f"{data.where}: labels must be integer class ids, got {y.dtype}")
         a0, a1 = 100.0 * float(np.mean(p0 == y)), 100.0 * float(np.mean(p1 == y))
         res.update({"accuracy_before_pct": round(a0, 3), "accuracy_after_pct": round(a1, 3),
                     "accuracy_drop_pts": round(a0 - a1, 3)})

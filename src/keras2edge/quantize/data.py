@@ -160,7 +160,7 @@ class CalibrationData:
         if isinstance(source, CalibrationData):
             self.parts = list(source.parts)
         elif isinstance(source, ImageFolder) or (isinstance(source, (str, os.PathLike)) and holds_images(source)):
-            self.parts = list(open_images(source, self.inputs))
+            self.parts = list(open_images(source, self.inputs, resolve(limits)))
         elif isinstance(source, (str, os.PathLike)):
             self.parts = list(open_path(source, self.inputs, resolve(limits), batch_size, ignore))
         elif isinstance(source, (np.ndarray, Mapping)):

@@ -11,8 +11,8 @@ header before it is checked: the header parser is :mod:`keras2edge.npyio`'s) and
 * ``.npz`` (keys = input names, or one key for a one-input model) — each member is read sequentially
   from the zip stream (stored or deflated, as ``np.savez``/``np.savez_compressed`` write it), a chunk
   at a time; a member whose data ends early is refused when the stream ends;
-* a folder — its ``.npy``/``.npz`` files in sorted name order (hidden files skipped); any other entry is
-  refused. A folder of images is read by :mod:`.images` instead (``data.CalibrationData`` routes it).
+* a folder — its ``.npy``/``.npz`` files in sorted name order (hidden files skipped); any other entry, and a
+  symbolic link (never followed), is refused. A folder of images is read by :mod:`.images` instead (``data.CalibrationData`` routes it).
 
 Fortran-ordered arrays (rare: ``np.save`` of a transposed array) are read correctly but a chunk then
 touches the whole array.
@@ -241,6 +241,9 @@ def open_path(path: str | os.PathLike[str], inputs: Sequence[InputSpec], limits:
         for entry in sorted(p.iterdir(), key=lambda e: e.name):
             if entry.name.startswith("."):
                 continue
+            if entry.is_symlink():  # the folder's own files only: a link could point anywhere
+                raise QuantizationError(f"calibration folder '{p}': {entry.name!r} is a symbolic link; the files of a "
+                                        "calibration folder are read from the folder itself, links are not followed")
             if entry.suffix.lower() not in SUFFIXES or not entry.is_file():
                 raise QuantizationError(f"calibration folder '{p}': '{entry.name}' is not a .npy or .npz file "
                                         "(a calibration folder holds only those, or only .png/.jpg images)")

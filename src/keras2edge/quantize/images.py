@@ -30,8 +30,10 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import QuantizationError
+from ..runtime.limits import Limits
 from .datacheck import InputSpec
-from .png import read_png
+from .imagefile import open_image_file
+from .png import MAX_FILE_BYTES, MAX_PIXELS, image_bytes, read_png
 
 PNG_SUFFIXES = (".png",)
 JPEG_SUFFIXES = (".jpg", ".jpeg")
@@ -80,21 +82,37 @@ def holds_images(path: str | os.PathLike[str]) -> bool:
     return is_image(p)
 
 
-def read_image(path: Path) -> np.ndarray:
-    """The image in ``path`` as (height, width, channels) uint8 (PNG: own decoder; JPEG: Pillow)."""
+def read_image(path: Path, follow_links: bool = True, limits: Limits | None = None) -> np.ndarray:
+    """The image in ``path`` as (height, width, channels) uint8 (PNG: own decoder; JPEG: Pillow, its JPEG
+    decoder only, the size checked from the header before decoding); ``follow_links=False`` refuses a
+    symbolic link; ``limits``: the image's float32 form checked from its header (:func:`.png.image_bytes`)."""
     if path.suffix.lower() in PNG_SUFFIXES:
-        return read_png(path)
+        return read_png(path, follow_links, limits)
+    where = f"calibration image {str(path)!r}"
     try:
         from PIL import Image
     except ImportError:
-        raise QuantizationError(f"calibration image '{path}': reading JPEG needs Pillow, an optional extra: "
+        raise QuantizationError(f"{where}: reading JPEG needs Pillow, an optional extra: "
                                 "pip install 'keras2edge[images]' (or use PNG, which keras2edge reads itself)") from None
-    try:
-        with Image.open(path) as im:
-            im = im.convert("RGB" if im.mode not in ("L", "RGB") else im.mode)
-            arr = np.asarray(im, np.uint8)
-    except (OSError, ValueError, Image.DecompressionBombError) as e:
-        raise QuantizationError(f"calibration image '{path}': cannot decode it ({e})") from None
+    with open_image_file(path, where, MAX_FILE_BYTES, follow_links) as f:
+        try:
+            # formats=["JPEG"]: never sniff the content into another decoder (EPS would run Ghostscript)
+            im = Image.open(f, formats=["JPEG"])
+        except Image.UnidentifiedImageError:
+            raise QuantizationError(f"{where}: not a JPEG file (a .jpg/.jpeg file is decoded as JPEG only)") from None
+        except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as e:
+            raise QuantizationError(f"{where}: cannot decode it ({e})") from None
+        with im:
+            width, height = im.size  # from the header: Image.open decodes nothing yet
+            if not width or not height or width * height > MAX_PIXELS:
+                raise QuantizationError(f"{where}: {width}x{height} pixels (at most {MAX_PIXELS} pixels are read)")
+            if limits is not None:
+                limits.check(image_bytes(width, height, 3), f"{where}: a {width}x{height} image")
+            try:
+                im = im.convert("RGB" if im.mode not in ("L", "RGB") else im.mode)
+                arr = np.asarray(im, np.uint8)
+            except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as e:
+                raise QuantizationError(f"{where}: cannot decode it ({e})") from None
     return arr[:, :, None] if arr.ndim == 2 else arr
 
 
@@ -133,7 +151,7 @@ class ImagePart:
     """The images of a folder (or one file) as samples of the model's single image input."""
 
     def __init__(self, files: Sequence[Path], inputs: Sequence[InputSpec], scale: float = 1.0,
-                 offset: float = 0.0, where: str = "calibration images") -> None:
+                 offset: float = 0.0, where: str = "calibration images", limits: Limits | None = None) -> None:
         self.where = where
         if len(inputs) != 1:
             raise QuantizationError(f"{where}: images feed a model with one input; this one has {len(inputs)} "
@@ -150,10 +168,13 @@ class ImagePart:
         self.files = list(files)
         self.scale, self.offset = float(scale), float(offset)
         self.count: int | None = len(self.files)
+        #: False for the files of a folder: a symbolic link (even one swapped in after listing) is refused
+        self.follow_links = True
+        self.limits = limits
 
     def sample(self, path: Path) -> np.ndarray:
         """One image as the model's (height, width, channels) float32 input, preprocessed."""
-        x = to_channels(read_image(path), self.channels, f"calibration image '{path}'")
+        x = to_channels(read_image(path, self.follow_links, self.limits), self.channels, f"calibration image {str(path)!r}")
         x = resize_bilinear(x, self.height, self.width)
         return (x * np.float32(self.scale) + np.float32(self.offset)).astype(np.float32, copy=False)
 
@@ -164,17 +185,23 @@ class ImagePart:
             yield {self.name: batch}, f"{self.where} {group[0].name}..{group[-1].name}"
 
 
-def open_images(source: ImageFolder | str | os.PathLike[str], inputs: Sequence[InputSpec]) -> list[ImagePart]:
+def open_images(source: ImageFolder | str | os.PathLike[str], inputs: Sequence[InputSpec],
+                limits: Limits | None = None) -> list[ImagePart]:
     """The image part of ``source`` (a folder of images or one image file; an :class:`ImageFolder`
-    carries its preprocessing). A folder with anything but images (hidden files aside) is refused."""
+    carries its preprocessing). A folder with anything but images (hidden files aside) or a symbolic
+    link is refused. ``limits``: each image checked from its header before it is decoded."""
     folder = source if isinstance(source, ImageFolder) else ImageFolder(source)
     p = Path(folder.path)
     where = f"calibration images '{p}'"
     if p.is_dir():
         entries = sorted((e for e in p.iterdir() if not e.name.startswith(".")), key=lambda e: e.name)
+        links = [e.name for e in entries if e.is_symlink()]
+        if links:
+            raise QuantizationError(f"{where}: {links[0]!r} is a symbolic link; the files of an image folder are "
+                                    "read from the folder itself, links are not followed")
         others = [e.name for e in entries if not (e.is_file() and is_image(e))]
         if others:
-            raise QuantizationError(f"{where}: '{others[0]}' is not a .png/.jpg/.jpeg image; an image folder holds "
+            raise QuantizationError(f"{where}: {others[0]!r} is not a .png/.jpg/.jpeg image; an image folder holds "
                                     "only images (arrays go in a folder of .npy/.npz)")
         files = entries
     elif p.is_file() and is_image(p):
@@ -183,7 +210,9 @@ def open_images(source: ImageFolder | str | os.PathLike[str], inputs: Sequence[I
         raise QuantizationError(f"{where}: not an image file or a folder of images (.png, .jpg, .jpeg)")
     if not files:
         raise QuantizationError(f"{where}: the folder holds no images")
-    return [ImagePart(files, inputs, folder.scale, folder.offset, where)]
+    part = ImagePart(files, inputs, folder.scale, folder.offset, where, limits)
+    part.follow_links = not p.is_dir()
+    return [part]
 
 
 __all__ = ["JPEG_SUFFIXES", "PNG_SUFFIXES", "SUFFIXES", "ImageFolder", "ImagePart", "holds_images", "is_image",

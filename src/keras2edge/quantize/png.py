@@ -7,7 +7,11 @@ Average, Paeth). Refused with a :class:`~keras2edge.errors.QuantizationError` na
 is supported: palette images (colour type 3), 1/2/4/16-bit samples, Adam7 interlacing (re-save them as
 8-bit non-interlaced RGB or grey), a bad signature, a chunk whose CRC does not match, truncated or
 oversized image data, and images above :data:`MAX_PIXELS` (checked from the header before anything is
-allocated; the zlib stream is inflated with a cap at the size the header declares).
+allocated; the zlib stream is inflated with a cap at the size the header declares). Also refused as
+corrupt: an IHDR that is not the first chunk or comes twice, a chunk type that is not four ASCII
+letters (never echoed raw: errors stay one printable line), and a file above :data:`MAX_FILE_BYTES`
+(refused from its size, before it is read). With ``limits`` (the calibration data's, ``K2E_MAX_MEMORY``)
+the image's float32 form is checked against the memory limit from the header.
 
 Chunks other than IHDR, IDAT and IEND are skipped (gamma, colour profiles and text are not applied:
 calibration wants the stored sample values). Sub and Up rows are reconstructed with NumPy; Average and
@@ -24,26 +28,37 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import QuantizationError
+from ..runtime.limits import Limits
+from .imagefile import open_image_file
 
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
 #: colour type -> channels
 CHANNELS = {0: 1, 2: 3, 4: 2, 6: 4}
 #: Larger images are refused before decoding (64 Mpx).
 MAX_PIXELS = 1 << 26
+#: Larger files are refused before reading: the largest accepted image (RGBA, one filter byte a row)
+#: stored uncompressed, plus room for the zlib block headers and ancillary chunks.
+MAX_FILE_BYTES = 5 * MAX_PIXELS + (16 << 20)
 
 
 def _fail(where: str, why: str) -> QuantizationError:
     return QuantizationError(f"{where}: {why}; supported PNG: 8-bit grey, grey+alpha, RGB or RGBA, not interlaced")
 
 
-def read_png(path: str | Path) -> np.ndarray:
-    """The image in ``path`` as a (height, width, channels) uint8 array (see the module)."""
-    where = f"calibration image '{path}'"
-    return decode_png(Path(path).read_bytes(), where)
+def read_png(path: str | Path, follow_links: bool = True, limits: Limits | None = None) -> np.ndarray:
+    """The image in ``path`` as a (height, width, channels) uint8 array (see the module); with
+    ``follow_links=False`` a symbolic link is refused (:func:`.imagefile.open_image_file`); ``limits``:
+    see :func:`decode_png`."""
+    where = f"calibration image {str(path)!r}"
+    with open_image_file(path, where, MAX_FILE_BYTES, follow_links) as f:
+        data = f.read(MAX_FILE_BYTES + 1)
+    return decode_png(data, where, limits)
 
 
-def decode_png(data: bytes, where: str = "PNG image") -> np.ndarray:
-    """PNG bytes -> (height, width, channels) uint8 (see the module); ``where`` names the source in errors."""
+def decode_png(data: bytes, where: str = "PNG image", limits: Limits | None = None) -> np.ndarray:
+    """PNG bytes -> (height, width, channels) uint8 (see the module); ``where`` names the source in errors.
+    With ``limits``, the image's float32 form (:func:`image_bytes`, what calibration makes of it) is
+    checked against ``limits.max_memory`` from the header, before anything is inflated."""
     if not data.startswith(SIGNATURE):
         raise _fail(where, "not a PNG file (bad signature)")
     pos, header, idat = len(SIGNATURE), None, []
@@ -51,12 +66,18 @@ def decode_png(data: bytes, where: str = "PNG image") -> np.ndarray:
         if pos + 8 > len(data):
             raise _fail(where, "truncated (no IEND chunk)")
         length, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        letters = kind.isalpha() and kind.isascii()
+        name = kind.decode("ascii") if letters else f"{kind!r} (at byte {pos + 4})"  # never raw bytes: one line
         body = data[pos + 8:pos + 8 + length]
         if len(body) != length or pos + 12 + length > len(data):
-            raise _fail(where, f"truncated {kind.decode('latin-1')} chunk")
+            raise _fail(where, f"truncated {name} chunk")
         (crc,) = struct.unpack(">I", data[pos + 8 + length:pos + 12 + length])
         if zlib.crc32(kind + body) != crc:
-            raise _fail(where, f"{kind.decode('latin-1')} chunk fails its CRC (corrupt file)")
+            raise _fail(where, f"{name} chunk fails its CRC (corrupt file)")
+        if not letters:
+            raise _fail(where, f"chunk type {name} is not four ASCII letters (corrupt file)")
+        if (kind == b"IHDR") != (pos == len(SIGNATURE)):
+            raise _fail(where, "IHDR is missing, not the first chunk, or comes twice (corrupt file)")
         pos += 12 + length
         if kind == b"IHDR":
             header = _ihdr(body, where)
@@ -67,6 +88,8 @@ def decode_png(data: bytes, where: str = "PNG image") -> np.ndarray:
     if header is None:
         raise _fail(where, "no IHDR chunk")
     width, height, channels = header
+    if limits is not None:
+        limits.check(image_bytes(width, height, channels), f"{where}: a {width}x{height} image")
     stride = width * channels
     want = height * (1 + stride)
     inflater = zlib.decompressobj()
@@ -79,6 +102,11 @@ def decode_png(data: bytes, where: str = "PNG image") -> np.ndarray:
                            f"declares {want}")
     rows = np.frombuffer(raw, np.uint8).reshape(height, 1 + stride)
     return _unfilter(rows, channels, where).reshape(height, width, channels)
+
+
+def image_bytes(width: int, height: int, channels: int) -> int:
+    """Bytes of the largest array calibration makes of a decoded image: float32, at least 3 channels."""
+    return width * height * max(channels, 3) * 4
 
 
 def _ihdr(body: bytes, where: str) -> tuple[int, int, int]:
@@ -138,4 +166,4 @@ def _sequential(kind: int, line: bytes, prev: bytes, bpp: int) -> bytes:
     return bytes(cur)
 
 
-__all__ = ["CHANNELS", "MAX_PIXELS", "SIGNATURE", "decode_png", "read_png"]
+__all__ = ["CHANNELS", "MAX_FILE_BYTES", "MAX_PIXELS", "SIGNATURE", "decode_png", "image_bytes", "read_png"]

@@ -13,9 +13,12 @@ One role per module:
 * ``exporters`` — :data:`KERAS_EXPORTERS`, Keras class -> the inverse of its importer handler;
 * ``plan`` — which arrays and config fields change;
 * ``configedit`` — the config edits (fields, Keras 3 build/tensor shapes);
-* ``h5copy`` / ``formats`` — the HDF5 copy and the two containers (HDF5 full model, ``.keras``).
+* ``h5copy`` / ``formats`` — the HDF5 copy and the two containers (HDF5 full model, ``.keras``);
+* ``safety`` — what the written file may reference (refusals of code and custom objects, layer names).
 
-Nothing read from the source file is executed: the writer only copies JSON values and arrays.
+Nothing read from the source file is executed: the writer only copies JSON values and arrays; and
+nothing executable is carried into the written file (``safety``: non-Keras modules, serialized
+lambdas and custom objects in the source's config are refused, as are layer names HDF5 cannot hold).
 """
 
 from __future__ import annotations

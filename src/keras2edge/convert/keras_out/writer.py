@@ -40,6 +40,7 @@ from .crossformat import h5_model_config, keras3_config, layer_arrays
 from .formats import (KERAS_OUTPUTS, output_kind, write_h5_layers, write_h5_model, write_keras_zip,
                       write_keras_zip_layers)
 from .plan import plan_changes, walk_layers
+from .safety import check_layer_names, check_no_code
 
 
 def source_of(graph: Graph, source: str | os.PathLike[str] | None) -> str:
@@ -110,11 +111,13 @@ def write_keras(graph: Graph, out: str | os.PathLike[str], source: str | os.Path
     reference = reference_graph(graph, path, limits)
     check_structure(graph, reference, where)
     with open_source(path, None, limits) as src:
+        check_no_code(src.config, where)
         if kind == ".keras" and src.weights is not None:
             from .keras1 import is_keras1, write_keras1
 
             model = parse_model(src.config, where)
             if is_keras1(src, model):  # written in Keras 3's form (keras1.py)
+                check_layer_names([(ly.name, ly.cls) for _, ly in model.walk()], where, False)
                 write_keras1(dest, src, model, graph, reference, reference.metadata.get("keras_backend") == "theano",
                              where, (path, *inputs))
                 return dest
@@ -127,6 +130,8 @@ def write_keras(graph: Graph, out: str | os.PathLike[str], source: str | os.Path
                 "for a Keras 3 .keras / .h5 source")
         assert src.weights is not None  # open_source refuses a model without weights
         model = parse_model(src.config, where)
+        if not same:  # laid out anew: the names are written as HDF5 strings (and, in .h5, group names)
+            check_layer_names([(ly.name, ly.cls) for _, ly in model.walk()], where, group_names=kind != ".keras")
         layers = {ly.name for _, _, ly in walk_layers(model)}
         graph_consts = layer_constants(graph, layers)
         plan = plan_changes(model, src.weights, graph_consts, layer_constants(reference, layers),
