@@ -356,7 +356,8 @@ def prune(model: Graph | str | os.PathLike[str], *, method: str = "magnitude", s
             RMS-normalized magnitudes, at most 95% of a layer), ``"auto"`` (sensitivity scan on
             ``calibration``); None: ``"auto"`` with ``calibration`` on models of at most
             ``prune.allocate.AUTO_DEFAULT_TARGETS`` prunable weights, else ``"global"``
-            (``"channel"``: ``"global"``).
+            (``"channel"``: ``"layer"``, ``"global"`` (the default) or ``"auto"``, a per-group
+            sensitivity scan on ``calibration``, ``prune.channel_auto``).
         exclude: globs on Keras layer names left dense.
         calibration: representative inputs (as for :func:`quantize`): recovery and ``"auto"`` use them.
         eval: data for the report's accuracy (labels: a ``.npz`` with ``labels`` or ``y``, or

@@ -78,7 +78,7 @@ PRUNE_OPTIONS: tuple[Callable[[F], F], ...] = (
     click.option("--schedule", default=None,
                  help="Magnitude: layer (same fraction per layer), global (one threshold), auto (sensitivity scan; "
                       "needs --calibration). Default: auto with --calibration on models of at most 24 prunable "
-                      "weights, else global (channel: global)."),
+                      "weights, else global (channel: layer, global or auto; default global)."),
     click.option("--exclude", multiple=True, metavar="GLOB", help="Keras layer names (globs) left dense (repeatable)."),
     click.option("--calibration", type=click.Path(),
                  help="Representative inputs (.npy, .npz keyed by input name, or a folder): recovery, --schedule auto, "

@@ -40,7 +40,7 @@ def test_calibration_of_the_wrong_shape_names_the_input() -> None:
 
 
 @pytest.mark.parametrize("field,value,match", [("criterion", "l3", "unknown channel criterion 'l3'"),
-                                               ("schedule", "auto", "schedule 'auto' is not supported")])
+                                               ("schedule", "best", "schedule 'best' is not supported; supported: layer, global, auto")])
 def test_unknown_choices(field: str, value: str, match: str) -> None:
     with pytest.raises(PruneError, match=match):
         prune_graph(residual(), PruneOptions(method="channel", sparsity=0.3, **{field: value}))

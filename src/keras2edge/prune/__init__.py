@@ -26,7 +26,8 @@ Layout (one role per module; each method module registers itself in :data:`METHO
 * ``channels`` — the ``channel`` method (structured channel removal): ``groups`` (channel groups from
   the op specs), ``importance`` + ``selection`` (which channels go), ``surgery`` (the sliced copy),
   ``activations`` + ``recovery`` (reconstruction, bias correction, BatchNorm re-estimation on
-  calibration data run through the runtime), ``channel_report``.
+  calibration data run through the runtime), ``channel_report``; ``channel_auto`` (the ``auto``
+  channel schedule: per-group sensitivity scan, :func:`.allocate.greedy_allocate`, local search).
 """
 
 from __future__ import annotations

@@ -140,7 +140,18 @@ def _auto(targets: list[Target], weights: dict[str, np.ndarray], sparsity: float
     fixed = [t for t in targets if t.name not in curves]
     for t in fixed:
         counts[t.name] = int(round(sparsity * weights[t.name].size))
-    remaining = total - sum(counts.values())
+    counts.update(greedy_allocate(curves, total - sum(counts.values())))
+    return counts
+
+
+def greedy_allocate(curves: dict[str, list[tuple[int, float]]], total: int) -> dict[str, int]:
+    """The auto schedules' allocation (magnitude weights here, channel-pruning layer channels in
+    :mod:`.channel_auto`): per curve key, the amount removed, starting from 0 everywhere and
+    repeatedly taking the step (one key one curve point further) with the least added error per
+    amount removed until ``total`` is removed (the last step cut to hit it exactly) or every curve
+    is spent. ``curves``: key -> [(amount removed, error)], starting at (0, 0), amounts increasing."""
+    counts = {n: 0 for n in curves}
+    remaining = total
     step = {n: 0 for n in curves}
     heap: list[tuple[float, str]] = []
 
@@ -164,4 +175,4 @@ def _auto(targets: list[Target], weights: dict[str, np.ndarray], sparsity: float
 
 
 __all__ = ["AUTO_DEFAULT_TARGETS", "AUTO_GRID", "GLOBAL_CAP", "SCHEDULES", "allocate", "candidate", "default_schedule",
-           "magnitude_zero", "sensitivity"]
+           "greedy_allocate", "magnitude_zero", "sensitivity"]

@@ -16,7 +16,7 @@ from ..errors import PruneError
 from ..ir.graph import Graph
 from .activations import calibration_list
 from .channel_report import channel_report
-from .groups import find_groups
+from .groups import ChannelAnalysis, find_groups
 from .importance import consumer_stats
 from .methods import PruneResult, register_method
 from .options import PruneOptions
@@ -44,27 +44,12 @@ def _steps(options: PruneOptions) -> dict[str, bool]:
     return steps
 
 
-@register_method("channel")
-def prune_channels(graph: Graph, options: PruneOptions) -> PruneResult:
-    """Remove ``options.sparsity`` of the output channels of every prunable channel group of
-    ``graph`` (a float graph before BatchNorm folding) and recover accuracy as ``options`` asks.
-    Returns the new graph and the report (rows per Keras layer, groups, recovery steps run)."""
-    steps = _steps(options)
-    analysis = find_groups(graph)
-    criterion = options.criterion or ("activation" if options.calibration is not None else "l1")
-    batches = None if options.calibration is None else calibration_list(graph, options.calibration,
-                                                                         options.batch_size)
-    stats = None
-    if criterion == "activation":
-        if batches is None:
-            raise PruneError("the channel criterion 'activation' needs calibration data (--calibration)")
-        stats = consumer_stats(graph, analysis, batches)
-    choices = select_units(graph, analysis, float(options.sparsity), "l1" if stats is not None else criterion,
-                           tuple(options.exclude), stats, options.schedule or "global")
-    removed = {int(r) for c in choices for r in c.removed}
+def _recover(graph: Graph, analysis: ChannelAnalysis, removed: set[int], steps: dict[str, bool],
+             batches: list | None) -> tuple[Graph, dict[str, Any]]:
+    """``graph`` without the units ``removed`` and recovered as ``steps`` say (a new graph), and
+    the recovery part of the report."""
     pruned = remove_units(graph, analysis, removed)
     recovery: dict[str, Any] = {k: False for k in steps}
-    recovery["criterion"] = criterion
     if removed and any(steps.values()) and batches is not None:
         sinks, notes = find_sinks(graph, analysis, removed)
         if notes:
@@ -81,7 +66,46 @@ def prune_channels(graph: Graph, options: PruneOptions) -> PruneResult:
         if steps["batchnorm_reestimation"]:
             recovery["batchnorm_reestimation"] = reestimate_batchnorm(pruned, changed, batches)
         recovery["calibration_samples"] = sum(next(iter(b.values())).shape[0] for b in batches)
-    return PruneResult(pruned, channel_report(graph, pruned, choices, recovery, options))
+    return pruned, recovery
+
+
+@register_method("channel")
+def prune_channels(graph: Graph, options: PruneOptions) -> PruneResult:
+    """Remove ``options.sparsity`` of the output channels of every prunable channel group of
+    ``graph`` (a float graph before BatchNorm folding) and recover accuracy as ``options`` asks.
+    Returns the new graph and the report (rows per Keras layer, groups, recovery steps run)."""
+    steps = _steps(options)
+    analysis = find_groups(graph)
+    criterion = options.criterion or ("activation" if options.calibration is not None else "l1")
+    batches = None if options.calibration is None else calibration_list(graph, options.calibration,
+                                                                         options.batch_size)
+    stats = None
+    if criterion == "activation":
+        if batches is None:
+            raise PruneError("the channel criterion 'activation' needs calibration data (--calibration)")
+        stats = consumer_stats(graph, analysis, batches)
+    schedule = options.schedule or "global"
+    budgets, curves, errors = None, None, None
+    if schedule == "auto":
+        if stats is None or batches is None:
+            raise PruneError("channel pruning schedule 'auto' needs calibration data (--calibration) and the "
+                             "'activation' criterion (its sensitivity scan reconstructs on that data)")
+        from .channel_auto import auto_budgets
+
+        budgets, curves, errors = auto_budgets(graph, analysis, float(options.sparsity), tuple(options.exclude), stats,
+                                       lambda removed: _recover(graph, analysis, removed, steps, batches)[0],
+                                       options.calibration, options.batch_size)
+    choices = select_units(graph, analysis, float(options.sparsity), "l1" if stats is not None else criterion,
+                           tuple(options.exclude), stats, schedule, budgets)
+    removed = {int(r) for c in choices for r in c.removed}
+    pruned, recovery = _recover(graph, analysis, removed, steps, batches)
+    recovery["criterion"] = criterion
+    report = channel_report(graph, pruned, choices, recovery, options)
+    if curves is not None:
+        report["schedule_scan"] = {", ".join(analysis.groups[gi].layers): [[c, e] for c, e in pts]
+                                   for gi, pts in curves.items()}
+        report["schedule_candidates"] = errors
+    return PruneResult(pruned, report)
 
 
 __all__ = ["prune_channels"]

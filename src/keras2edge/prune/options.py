@@ -20,7 +20,8 @@ class PruneOptions:
     schedule: str | None = None        # magnitude: "layer" (same sparsity per layer), "global", "auto" (sensitivity
                                        # scan); None: allocate.default_schedule ("auto" with calibration data on a
                                        # model of at most AUTO_DEFAULT_TARGETS weights, else "global");
-                                       # channel: "layer" or "global" (None: "global")
+                                       # channel: "layer", "global" or "auto" (per-group sensitivity
+                                       # scan, channel_auto.py; needs calibration data) (None: "global")
     exclude: tuple[str, ...] = ()      # globs on Keras layer names left dense
     calibration: Any = None            # calibration data (quantize.data sources): needed by recovery and "auto"
     eval: Any = None                   # labelled or unlabelled data for the report's accuracy / agreement

@@ -8,8 +8,10 @@ reconstruction cost of :mod:`.importance`. Schedule ``"layer"``: ``sparsity`` is
 units removed in every prunable group (rounded to the nearest unit); a request that would remove
 every unit of a group is a PruneError naming its layers. Schedule ``"global"``: ``sparsity`` is the
 fraction of the model's layer channels removed, where they cost least, no group losing more than
-``MAX_GROUP_SPARSITY``. Groups with a producer matching an ``exclude`` glob, and groups
-:mod:`.groups` locked, are left whole.
+``MAX_GROUP_SPARSITY``. Schedule ``"auto"``: the units per group are given (``budgets``, from the
+sensitivity scan of :mod:`.channel_auto`), the units chosen inside each group as for ``"layer"``.
+:func:`group_caps` is the most each group may lose (``"global"`` and ``"auto"``). Groups with a
+producer matching an ``exclude`` glob, and groups :mod:`.groups` locked, are left whole.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from .groups import ChannelAnalysis, ChannelGroup
 from .importance import greedy_removal, unit_channels, unit_params
 
 CRITERIA = ("l1", "l2")
-SCHEDULES = ("layer", "global")
+SCHEDULES = ("layer", "global", "auto")
 #: The most one group loses under the global schedule.
 MAX_GROUP_SPARSITY = 0.75
 
@@ -88,13 +90,19 @@ def layer_channels(graph: Graph) -> int:
                if op_spec(n.op).weights is not None and n.outputs and n.outputs[0].rank)
 
 
+def group_caps(group: ChannelGroup) -> int:
+    """The most units ``group`` may lose under the global and auto schedules: ``MAX_GROUP_SPARSITY``
+    of them, and never all."""
+    return min(len(group.units) - 1, int(np.floor(MAX_GROUP_SPARSITY * len(group.units))))
+
+
 def _names(group: ChannelGroup) -> str:
     return ", ".join(f"{p.origin.layer} ({p.origin.cls})" if p.origin else p.name for p in group.producers)
 
 
 def select_units(graph: Graph, analysis: ChannelAnalysis, sparsity: float, criterion: str = "l1",
                  exclude: tuple[str, ...] = (), stats: list | None = None,
-                 schedule: str = "layer") -> list[GroupChoice]:
+                 schedule: str = "layer", budgets: dict[int, int] | None = None) -> list[GroupChoice]:
     """The units to remove, per group. ``stats`` (:func:`.importance.consumer_stats`) selects by the
     data-driven reconstruction cost (greedy, :func:`.importance.greedy_removal`) instead of the
     weight-norm ``criterion``. ``schedule`` ``"layer"``: the same fraction of every prunable group;
@@ -102,7 +110,8 @@ def select_units(graph: Graph, analysis: ChannelAnalysis, sparsity: float, crite
     until ``sparsity`` of the model's layer channels are gone (:func:`layer_channels`: the output
     channels of every layer with weights, depthwise ones included, those of layers that cannot be
     pruned too; a unit spans one channel of each producer and depthwise layer of its group), never
-    more than ``MAX_GROUP_SPARSITY`` of one group."""
+    more than ``MAX_GROUP_SPARSITY`` of one group; ``"auto"``: ``budgets`` (group index into
+    ``analysis.groups`` -> units removed) per group, data-driven (``stats``) only."""
     if criterion not in CRITERIA:
         raise PruneError(f"unknown channel criterion {criterion!r}; supported: {', '.join(CRITERIA)}, activation")
     if schedule not in SCHEDULES:
@@ -122,7 +131,14 @@ def select_units(graph: Graph, analysis: ChannelAnalysis, sparsity: float, crite
     if not live:
         return choices
     gidx = {ci: analysis.groups.index(choices[ci].group) for ci, _ in live}
-    if schedule == "layer":
+    if schedule == "auto":
+        if stats is None or budgets is None:
+            raise PruneError("channel pruning schedule 'auto' needs calibration data (--calibration) and the "
+                             "'activation' criterion (its sensitivity scan reconstructs on that data)")
+        budgets = {ci: int(budgets.get(gidx[ci], 0)) for ci, _ in live}
+    elif schedule == "global":
+        budgets = None
+    else:
         budgets = {}
         for ci, score in live:
             group = choices[ci].group
@@ -132,6 +148,7 @@ def select_units(graph: Graph, analysis: ChannelAnalysis, sparsity: float, crite
                 raise PruneError(f"channel pruning at sparsity {sparsity:g} would remove all {n} channels of "
                                  f"layer {_names(group)}; use a lower sparsity or exclude that layer")
             budgets[ci] = k
+    if budgets is not None:
         if stats is not None:
             picked = greedy_removal(analysis, {gidx[ci]: k for ci, k in budgets.items()}, stats)
             for ci in budgets:
@@ -144,8 +161,7 @@ def select_units(graph: Graph, analysis: ChannelAnalysis, sparsity: float, crite
     chans = unit_channels(graph, analysis)
     total = layer_channels(graph)
     k = int(np.floor(sparsity * total + 0.5))
-    caps = {ci: min(len(choices[ci].group.units) - 1,
-                    int(np.floor(MAX_GROUP_SPARSITY * len(choices[ci].group.units)))) for ci, _ in live}
+    caps = {ci: group_caps(choices[ci].group) for ci, _ in live}
     capacity = sum(caps[ci] * sum(chans.get(int(r), 1) for r in choices[ci].group.units) / len(choices[ci].group.units)
                    for ci, _ in live)
     if k > capacity:
@@ -174,4 +190,4 @@ def select_units(graph: Graph, analysis: ChannelAnalysis, sparsity: float, crite
     return choices
 
 
-__all__ = ["CRITERIA", "GroupChoice", "filter_norms", "select_units", "unit_importance"]
+__all__ = ["CRITERIA", "GroupChoice", "filter_norms", "group_caps", "layer_channels", "select_units", "unit_importance"]
