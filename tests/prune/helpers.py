@@ -49,3 +49,20 @@ def accuracy(g: Graph) -> float:
 
     x, y = split(g.name, "test")
     return 100.0 * float(np.mean(predictions(g, x) == y))
+
+
+def float_accuracy(g: Graph, x: np.ndarray, y: np.ndarray) -> float:
+    """Top-1 accuracy of float graph ``g`` run as .tflite in keras2edge.runtime on (x, y)."""
+    from keras2edge.convert.tflite import tflite_bytes
+    from keras2edge.runtime import Interpreter
+
+    out = np.asarray(Interpreter(tflite_bytes(g)).run(x))
+    return float(np.mean(out.argmax(-1) == y))
+
+
+def int8_file(g: Graph, calibration: np.ndarray, path: Path) -> bytes:
+    """Bytes of ``g`` (BatchNorm folded on a copy) quantized to int8 with int8 I/O, written to ``path``."""
+    g = g.copy()
+    keras2edge.optimize(g)
+    keras2edge.save(keras2edge.quantize(g, calibration=calibration, io="int8"), path)
+    return path.read_bytes()

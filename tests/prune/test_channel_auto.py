@@ -21,7 +21,6 @@ import numpy as np
 import pytest
 
 import keras2edge
-from keras2edge.convert.tflite import tflite_bytes
 from keras2edge.errors import PruneError
 from keras2edge.ir.passes.base import PassManager
 from keras2edge.prune import PruneOptions, prune_graph, prune_passes
@@ -30,7 +29,8 @@ from keras2edge.prune.channel_auto import allocate_units
 from keras2edge.prune.groups import find_groups
 from keras2edge.prune.importance import unit_channels
 from keras2edge.prune.selection import group_caps, layer_channels
-from keras2edge.runtime import Interpreter
+
+from .helpers import float_accuracy, int8_file
 
 TRAINED = Path(__file__).resolve().parents[1] / "fixtures" / "trained"
 MANIFEST = json.loads((TRAINED / "manifest.json").read_text())
@@ -83,18 +83,6 @@ def test_auto_needs_calibration(original) -> None:
         prune_graph(original, PruneOptions(method="channel", sparsity=SPARSITY, schedule="auto"))
 
 
-def _accuracy(graph, data) -> float:
-    out = np.asarray(Interpreter(tflite_bytes(graph)).run(data["x_test"]))
-    return float(np.mean(out.argmax(-1) == data["y_test"]))
-
-
-def _int8_size(graph, data, path: Path) -> int:
-    g = graph.copy()
-    keras2edge.optimize(g)
-    keras2edge.save(keras2edge.quantize(g, calibration=data["x_calib"], io="int8"), path)
-    return path.stat().st_size
-
-
 def test_digits_cnn_auto_loses_no_more_than_global(original, data, tmp_path) -> None:
     keras_acc = MANIFEST["models"]["digits_cnn"]["keras_test_accuracy"]
     opts = dict(method="channel", sparsity=SPARSITY, calibration=data["x_calib"])
@@ -106,9 +94,10 @@ def test_digits_cnn_auto_loses_no_more_than_global(original, data, tmp_path) -> 
     cand = auto.report["schedule_candidates"]
     assert cand["refined"] <= min(cand["scan"], cand["global"])
     assert set(auto.report["schedule_scan"]) == {"stem_conv", "pw1, ir_project", "ir_expand", "pw2"}
-    lost_auto, lost_glob = keras_acc - _accuracy(auto.graph, data), keras_acc - _accuracy(glob.graph, data)
-    base = _int8_size(original, data, tmp_path / "base.tflite")
-    small = _int8_size(auto.graph, data, tmp_path / "auto.tflite")
+    x, y = data["x_test"], data["y_test"]
+    lost_auto, lost_glob = keras_acc - float_accuracy(auto.graph, x, y), keras_acc - float_accuracy(glob.graph, x, y)
+    base = len(int8_file(original, data["x_calib"], tmp_path / "base.tflite"))
+    small = len(int8_file(auto.graph, data["x_calib"], tmp_path / "auto.tflite"))
     print(f"points lost: auto {100 * lost_auto:.2f}, global {100 * lost_glob:.2f}; int8 {base} -> {small} bytes "
           f"({1 - small / base:.1%} smaller); candidates {cand}")
     assert lost_auto <= lost_glob + 1e-9, (lost_auto, lost_glob)

@@ -42,6 +42,7 @@ from keras2edge.runtime import Interpreter
 from ..litert import litert
 from ..onnxrt import run_graph_onnx
 from ..tolerances import KERAS_FIXTURES, scaled_error
+from .helpers import float_accuracy, int8_file
 
 TRAINED = Path(__file__).resolve().parents[1] / "fixtures" / "trained"
 MANIFEST = json.loads((TRAINED / "manifest.json").read_text())
@@ -72,18 +73,6 @@ def pruned(original, data):
     return prune_graph(original, PruneOptions(method="channel", sparsity=SPARSITY, calibration=data["x_calib"]))
 
 
-def _accuracy(graph, data) -> float:
-    out = np.asarray(Interpreter(tflite_bytes(graph)).run(data["x_test"]))
-    return float(np.mean(out.argmax(-1) == data["y_test"]))
-
-
-def _int8(graph, data, path: Path) -> bytes:
-    g = graph.copy()
-    keras2edge.optimize(g)
-    keras2edge.save(keras2edge.quantize(g, calibration=data["x_calib"], io="int8"), path)
-    return path.read_bytes()
-
-
 def test_report_and_channels(original, pruned) -> None:
     report = pruned.report
     assert report["method"] == "channel"
@@ -106,8 +95,8 @@ def test_report_and_channels(original, pruned) -> None:
 
 def test_int8_smaller_accurate_and_bit_exact(original, pruned, data, tmp_path) -> None:
     keras_acc = MANIFEST["models"]["digits_cnn"]["keras_test_accuracy"]
-    base = _int8(original, data, tmp_path / "base.tflite")
-    blob = _int8(pruned.graph, data, tmp_path / "pruned.tflite")
+    base = int8_file(original, data["x_calib"], tmp_path / "base.tflite")
+    blob = int8_file(pruned.graph, data["x_calib"], tmp_path / "pruned.tflite")
     smaller = 1 - len(blob) / len(base)
     it = Interpreter(blob)
     d_in = it.get_input_details()[0]
@@ -132,12 +121,12 @@ def test_int8_smaller_accurate_and_bit_exact(original, pruned, data, tmp_path) -
 def test_recovery_is_what_keeps_the_accuracy(original, pruned, data) -> None:
     """Same channels without the reconstruction: far below (the recovery is doing the work)."""
     keras_acc = MANIFEST["models"]["digits_cnn"]["keras_test_accuracy"]
-    with_rec = _accuracy(pruned.graph, data)
+    with_rec = float_accuracy(pruned.graph, data["x_test"], data["y_test"])
     bare = prune_graph(original, PruneOptions(method="channel", sparsity=SPARSITY, calibration=data["x_calib"],
                                               recover=False))
     assert not bare.report["recovery"]["reconstruction"]
     assert [g["channels_after"] for g in bare.report["groups"]] == [g["channels_after"] for g in pruned.report["groups"]]
-    without = _accuracy(bare.graph, data)
+    without = float_accuracy(bare.graph, data["x_test"], data["y_test"])
     print(f"float accuracy with reconstruction {with_rec:.2%}, without recovery {without:.2%}")
     assert with_rec >= keras_acc - MAX_DROP - 1e-9
     assert without < with_rec - 0.2
