@@ -398,32 +398,12 @@ def _peak_rss_bytes() -> int:
     return int(rss) * (1 if sys.platform == "darwin" else 1024)  # KiB on Linux, bytes on macOS
 
 
-#: Thread-count getters of the OpenBLAS builds NumPy wheels ship (scipy-openblas, 64-bit ints) or link.
-_OPENBLAS_GETTERS = ("scipy_openblas_get_num_threads64_", "scipy_openblas_get_num_threads",
-                     "openblas_get_num_threads64_", "openblas_get_num_threads")
-
-
 def _blas_threads() -> int | None:
     """The thread count the loaded OpenBLAS will use, asked from the library itself (so ``threads``
     is seen applied); None when it cannot be told (not Linux, another BLAS, no such symbol)."""
-    import ctypes
+    from .runtime.blas import get_blas_threads
 
-    try:
-        with open("/proc/self/maps") as f:
-            libs = sorted({ln.split()[-1] for ln in f if "openblas" in ln.lower() and "/" in ln})
-    except OSError:
-        return None
-    for path in libs:
-        try:
-            lib = ctypes.CDLL(path)
-        except OSError:
-            continue
-        for name in _OPENBLAS_GETTERS:
-            fn = getattr(lib, name, None)
-            if fn is not None:
-                fn.restype = ctypes.c_int
-                return int(fn())
-    return None
+    return get_blas_threads()
 
 
 def _blas_name(np: Any) -> str:

@@ -177,3 +177,78 @@ def test_guard_keeps_what_helps() -> None:
                   line)
     assert m is not None, line
     assert float(m.group(2)) < float(m.group(1)), line
+
+
+def test_calibration_keeps_the_float_means(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Calibration keeps each handled layer's mean input patches of the first samples (in runs of any
+    size): the same arrays a separate float run gives bias correction, so the quantized graph is the
+    same with or without them."""
+    from keras2edge.quantize import probe
+    from keras2edge.quantize.calibrate import calibrate
+
+    g = mobilenet_like("Relu")
+    cal = inputs(g, 20)
+    c = calibrate(g, cal, batch_size=16, patches=bc.MAX_SAMPLES)
+    names = {n.name for n in weight_nodes(c.graph) if bc.supported(n)}
+    assert set(c.patch_means) == names and len(names) == 6
+    outputs: list = []
+    separate = bc._means(c.graph, Feeds([{"x": cal[:bc.MAX_SAMPLES]}]), names, outputs)
+    for name in names:
+        assert c.patch_means[name].shape[0] == bc.MAX_SAMPLES
+        np.testing.assert_array_equal(c.patch_means[name], separate[name], err_msg=name)
+    kept = np.concatenate([run[0] for run in c.patch_outputs])
+    np.testing.assert_array_equal(kept, np.concatenate([run[0] for run in outputs]))
+    # runs of two samples (a small arena budget) keep the same means and ranges
+    from keras2edge.convert.tflite import tflite_bytes
+    from keras2edge.runtime import Interpreter
+
+    it = Interpreter(tflite_bytes(c.graph))
+    it.prepare([(1, 12, 12, 3)])
+    with monkeypatch.context() as m:
+        m.setattr(probe, "RUN_ARENA_BYTES", 2 * it.arena_bytes)
+        one = calibrate(g, cal, batch_size=16, patches=bc.MAX_SAMPLES)
+    assert one.ranges == c.ranges
+    for name in names:
+        np.testing.assert_array_equal(one.patch_means[name], c.patch_means[name], err_msg=name)
+    # bias correction from the kept means equals bias correction with its own float run
+    opts = QuantizeOptions(calibration=cal, bias_correction=True)
+    with_means = quantize_graph(g, opts)
+    from keras2edge.quantize import algorithms
+
+    monkeypatch.setattr(algorithms, "patch_samples", lambda graph, options: 0)
+    without = quantize_graph(g, opts)
+    cw = {v.name: v.const for v in with_means.constants()}
+    co = {v.name: v.const for v in without.constants()}
+    assert cw.keys() == co.keys()
+    for k in cw:
+        np.testing.assert_array_equal(cw[k], co[k], err_msg=k)
+
+
+def test_run_size_fits_the_arena_budget() -> None:
+    """Runs are the largest power of two of samples whose arena fits the budget, at most the limit."""
+    from keras2edge.convert.tflite import tflite_bytes
+    from keras2edge.quantize.probe import run_size
+    from keras2edge.runtime import Interpreter
+
+    it = Interpreter(tflite_bytes(mobilenet_like("Relu")))
+    it.prepare([(1, 12, 12, 3)])
+    one = it.arena_bytes
+    assert run_size(it, 32, budget=1) == 1
+    assert run_size(it, 32, budget=5 * one) == 4
+    assert run_size(it, 3, budget=100 * one) == 2
+    it.prepare([(4, 12, 12, 3)])
+    assert it.arena_bytes <= 4 * one
+
+
+def test_int8_runs_one_sample_at_a_time() -> None:
+    """Bias correction runs the int8 graph one sample at a time: the same mean patches as whole batches
+    (integer inputs: exact sums)."""
+    g = mobilenet_like("Relu")
+    cal = inputs(g, 8)
+    q = quantize_graph(g, QuantizeOptions(calibration=cal, bias_correction=False))
+    names = {n.name for n in weight_nodes(q) if bc.supported(n)}
+    feeds = Feeds([{"x": cal}])
+    whole, single = bc._means(q, feeds, names), bc._means(q, feeds, names, runs_of=1)
+    assert set(whole) == set(single) == names
+    for name in names:
+        np.testing.assert_array_equal(single[name], whole[name], err_msg=name)

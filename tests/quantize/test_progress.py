@@ -31,8 +31,9 @@ def test_api_reports_every_batch() -> None:
     assert cal == [(16, 40), (32, 40), (40, 40)]
     assert [(d, n) for t, d, n in seen if t == "high-bias absorption"] == [(16, 32), (32, 32)]
     runs = sorted({t for t, _, _ in seen if t.startswith("bias correction")})
-    assert runs == ["bias correction, run 1", "bias correction, run 2", "bias correction, run 3",
-                    "bias correction, run 4"]  # float reference, two corrections, the guard's check
+    # run 1, the float reference, is calibration's own run (Calibration.patch_means); then two
+    # corrections and the guard's check
+    assert runs == ["bias correction, run 2", "bias correction, run 3", "bias correction, run 4"]
     assert all(n == 8 and 0 < d <= 8 for t, d, n in seen if t in runs)
     order = [t for k, (t, _, _) in enumerate(seen) if k == 0 or seen[k - 1][0] != t]
     assert order == ["high-bias absorption", "calibration", *runs]

@@ -56,6 +56,7 @@ from .schemes import QuantizeOptions
 
 if TYPE_CHECKING:
     from ..ir.graph import Graph
+    from .calibrate import Calibration
 
 log = logging.getLogger(__name__)
 
@@ -111,9 +112,19 @@ def absorb(graph: Graph, options: QuantizeOptions) -> tuple[Graph, str]:
         return graph, absorb_high_biases(graph, feeds).line()
 
 
+def patch_samples(graph: Graph, options: QuantizeOptions) -> int:
+    """Samples whose mean input patches (and outputs) calibration should keep for bias correction
+    (``calibrate(patches=...)``): its sample count when it will run on the calibration data and
+    compare with the float graph itself (no AdaRound), else 0."""
+    want_bc = options.bias_correction or (options.bias_correction is None and has_convolution(graph))
+    return MAX_SAMPLES if want_bc and not options.adaround and _reusable(options.calibration) else 0
+
+
 def after_calibration(graph: Graph, build: Callable[[], Graph], options: QuantizeOptions,
-                      ran: dict[str, str]) -> None:
-    """Algorithms on the calibrated float graph (changed in place): bias correction, AdaRound."""
+                      ran: dict[str, str], calibration: Calibration | None = None) -> None:
+    """Algorithms on the calibrated float graph (changed in place): bias correction, AdaRound.
+    ``calibration``: its ``patch_means`` / ``patch_outputs`` (:func:`patch_samples`) spare bias
+    correction a float run."""
     ran["bias_correction"] = "off"
     ran["adaround"] = "off"
     want_bc = options.bias_correction or (options.bias_correction is None and has_convolution(graph))
@@ -140,7 +151,10 @@ def after_calibration(graph: Graph, build: Callable[[], Graph], options: Quantiz
         return
     saved = [(n, list(n.inputs)) for n in graph.nodes]
     try:
-        result = correct_biases(graph, build, feeds, reference=reference)
+        kept = calibration if calibration is not None and reference is None else None
+        result = correct_biases(graph, build, feeds, reference=reference,
+                                float_means=kept.patch_means if kept else None,
+                                float_outputs=kept.patch_outputs if kept else None)
     except QuantizationError as e:
         if options.bias_correction:
             raise
@@ -168,4 +182,4 @@ def report_line(ran: dict[str, str]) -> str:
     return "; ".join(f"{n}: {ran.get(n, 'off')}" for n in NAMES)
 
 
-__all__ = ["NAMES", "after_calibration", "before_calibration", "report_line"]
+__all__ = ["NAMES", "after_calibration", "before_calibration", "patch_samples", "report_line"]

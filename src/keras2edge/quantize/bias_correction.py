@@ -44,7 +44,7 @@ samples both corrections lower their calibration error (k3-cnn1d's recorded inpu
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -133,10 +133,17 @@ def mean_patch(node: Node, x: np.ndarray, affine: tuple[float, float] | None = N
     pw = same_pads(x.shape[2], kw, sw, dw)[0] if same else 0
     rows, cols = _taps(x.shape[1], kh, sh, dh, oh, ph), _taps(x.shape[2], kw, sw, dw, ow, pw)
     out = np.zeros((n, kh, kw, x.shape[-1]))
-    for i, r in enumerate(rows):
-        for j, c in enumerate(cols):
-            sl = x[:, r, c, :]
-            out[:, i, j] = scale * (sl.sum(axis=(1, 2), dtype=np.float64) - zero * sl.shape[1] * sl.shape[2])
+    # One pass over the input per distinct column slice (its sum over those columns, per row), then
+    # each tap's rows of that: KW passes instead of KH*KW (a 1x1 conv: one).
+    by_cols: dict[tuple[int, int, int], np.ndarray] = {}
+    for j, c in enumerate(cols):
+        key = (c.start, c.stop, c.step or 1)
+        if key not in by_cols:
+            by_cols[key] = x[:, :, c, :].sum(axis=2, dtype=np.float64)  # (N, H, C)
+        width = len(range(x.shape[2])[c])
+        for i, r in enumerate(rows):
+            height = len(range(x.shape[1])[r])
+            out[:, i, j] = scale * (by_cols[key][:, r].sum(axis=1) - zero * height * width)
     return out / (oh * ow)
 
 
@@ -173,15 +180,15 @@ def _real_weight(v_int: object, node: Node) -> np.ndarray:
     return (c - q.zero_point.reshape(shape)) * q.scale.astype(np.float64).reshape(shape)
 
 
-def _means(graph: Graph, feeds: Feeds, names: set[str],
-           outputs: list[list[np.ndarray]] | None = None) -> dict[str, np.ndarray]:
+def _means(graph: Graph, feeds: Feeds, names: set[str], outputs: list[list[np.ndarray]] | None = None,
+           runs_of: int = 0) -> dict[str, np.ndarray]:
     """Per weight layer of ``names``: every calibration sample's mean input patch, in sample order
-    (``outputs``: the model's outputs are collected too, :func:`~.probe.observe_inputs`)."""
+    (``outputs``: the model's outputs are collected too; ``runs_of``: see :func:`~.probe.observe_inputs`)."""
     nodes = [n for n in weight_nodes(graph) if n.name in names]
     parts: dict[str, list[np.ndarray]] = {}
     observe_inputs(graph, feeds, nodes,
                    lambda node, x, affine: parts.setdefault(node.name, []).append(mean_patch(node, x, affine)),
-                   outputs)
+                   outputs, runs_of)
     return {k: np.concatenate(v) for k, v in parts.items()}
 
 
@@ -246,15 +253,20 @@ def _rel_errors(got: list[list[np.ndarray]], want: list[list[np.ndarray]]) -> li
 
 
 def correct_biases(float_graph: Graph, build: Callable[[], Graph], feeds: Feeds,
-                   mode: str = "one_pass", reference: Graph | None = None, guard: bool = True) -> BiasCorrection:
+                   mode: str = "one_pass", reference: Graph | None = None, guard: bool = True,
+                   float_means: Mapping[str, np.ndarray] | None = None,
+                   float_outputs: list[list[np.ndarray]] | None = None) -> BiasCorrection:
     """Correct ``float_graph``'s biases in place (constants replaced, never mutated) so that the
     quantized graph ``build()`` makes from it has the float graph's per-channel output means.
 
     ``build`` quantizes the current ``float_graph`` into QDQ form (float inputs and outputs; node
     names kept). ``reference``: the float graph whose means to match, when ``float_graph``'s weights
     were already changed (AdaRound's snapped weights); default ``float_graph`` itself. ``guard``: undo
-    every correction if one made a model output worse on ``feeds`` (module docstring). Returns what
-    was corrected."""
+    every correction if one made a model output worse on ``feeds`` (module docstring).
+    ``float_means`` / ``float_outputs``: the reference's mean patches (node name -> [samples, ...])
+    and outputs on ``feeds``, as calibration keeps them (``Calibration.patch_means`` /
+    ``patch_outputs``); used when they cover every layer and sample (and the outputs, with the
+    guard), else the float graph is run again. Returns what was corrected."""
     if mode not in MODES:
         raise ValueError(f"bias correction mode {mode!r}; one of {MODES}")
     report = BiasCorrection(mode)
@@ -265,8 +277,14 @@ def correct_biases(float_graph: Graph, build: Callable[[], Graph], feeds: Feeds,
         return report
     ref = reference if reference is not None else float_graph
     want: list[list[np.ndarray]] = []
-    with task("bias correction, run 1"):
-        mf = _means(ref, feeds, names, want if guard else None)
+    have = float_means or {}
+    if all(k in have and have[k].shape[0] == feeds.samples for k in names) and (
+            not guard or sum(len(r[0]) for r in float_outputs or [] if r) == feeds.samples):
+        mf = {k: have[k] for k in names}  # calibration's own run: no float run here
+        want = list(float_outputs or []) if guard else []
+    else:
+        with task("bias correction, run 1"):
+            mf = _means(ref, feeds, names, want if guard else None)
     rnodes = {n.name: n for n in weight_nodes(ref) if n.name in names}
     report.runs += 1
     original = {name: bias_const(n).const for name, n in fnodes.items()}  # type: ignore[union-attr]
@@ -278,7 +296,8 @@ def correct_biases(float_graph: Graph, build: Callable[[], Graph], feeds: Feeds,
         qgraph = build()
         qnodes = {n.name: n for n in weight_nodes(qgraph) if n.name in group}
         with task(f"bias correction, run {report.runs + 1}"):
-            mq = _means(qgraph, feeds, set(group), first if guard and report.runs == 1 else None)
+            # one sample at a time: the int8 model runs on the plan it loaded with (no second plan)
+            mq = _means(qgraph, feeds, set(group), first if guard and report.runs == 1 else None, runs_of=1)
         report.runs += 1
         for name in group:
             fn, qn = fnodes[name], qnodes[name]
@@ -308,7 +327,7 @@ def correct_biases(float_graph: Graph, build: Callable[[], Graph], feeds: Feeds,
         report.before = _rel_errors(first, want)
         now: list[list[np.ndarray]] = []
         with task(f"bias correction, run {report.runs + 1}"):
-            observe_inputs(build(), feeds, [], lambda *_: None, now)
+            observe_inputs(build(), feeds, [], lambda *_: None, now, runs_of=1)
         report.runs += 1
         report.after = _rel_errors(now, want)
         if any(a > b for a, b in zip(report.after, report.before)):

@@ -10,6 +10,12 @@ the emission's graph (``Calibration.graph``), whose value names the ranges use.
 
 IR value (float32, produced by a node or a graph input) -> observer (``observers.make_observer``)
 -> ``Calibration.ranges[value name] = (lo, hi)``.
+
+A dynamic-batch model runs in runs of ``probe.run_size`` samples (a bounded arena: every megabyte
+the process touches costs time, and the runtime's time per sample hardly depends on the run). With
+``patches``, the same run also keeps what bias correction compares with (the float graph's mean
+input patches of its first samples, ``Calibration.patch_means``), so bias correction needs no float
+run of its own.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -26,7 +32,9 @@ from ..ir.dtypes import DType
 from ..ir.graph import Graph
 from ..runtime.loader import OpInfo
 from .data import CalibrationData, Source
+from .bias_correction import mean_patch, supported
 from .observers import Observer, make_observer
+from .probe import dynamic_batch, input_tensors, run_size, weight_nodes
 from .progress import task, tick
 
 log = logging.getLogger(__name__)
@@ -39,17 +47,31 @@ class Calibration:
     graph: Graph
     ranges: dict[str, tuple[float, float]]
     samples: int
+    #: With ``patches=k``: the mean input patch (``bias_correction.mean_patch``) of each weight op that
+    #: bias correction handles, for each of the first k samples (node name -> [k, ...]), taken from
+    #: the calibration run itself; empty when the model's batch is fixed (bias correction then runs
+    #: the float model again).
+    patch_means: dict[str, np.ndarray] = field(default_factory=dict)
+    #: The float model's outputs on those samples (one list per run, in output order; float64): what
+    #: bias correction's guard compares the quantized outputs with.
+    patch_outputs: list[list[np.ndarray]] = field(default_factory=list)
 
 
-def _chunks(arr: np.ndarray, size: int | None) -> list[slice]:
-    """Sample slices fitting a fixed batch ``size`` (None: the whole batch at once)."""
+def _chunks(arr: np.ndarray, size: int | None, partial: bool = False) -> list[slice]:
+    """Sample slices of ``size`` samples (None: the whole batch at once); the last, shorter one only if
+    ``partial`` (a dynamic batch), else it is dropped (a fixed batch)."""
     n = arr.shape[0]
     step = n if size is None else size
-    return [slice(i, i + step) for i in range(0, n, step) if size is None or i + step <= n]
+    return [slice(i, min(i + step, n)) for i in range(0, n, step) if size is None or partial or i + step <= n]
 
 
-def calibrate(graph: Graph, source: Source, method: str = "minmax", batch_size: int = 32) -> Calibration:
+def calibrate(graph: Graph, source: Source, method: str = "minmax", batch_size: int = 32,
+              patches: int = 0) -> Calibration:
     """Run ``graph``'s float ``.tflite`` on the calibration data and observe every float value.
+
+    A dynamic-batch model runs each batch in runs of ``probe.run_size`` samples (bounded arena; the
+    ranges do not depend on it). ``patches`` > 0: also keep ``Calibration.patch_means`` of the first
+    ``patches`` samples (what bias correction compares with), so no second float run is needed.
 
     Raises:
         QuantizationError: unknown ``method``, bad calibration data (naming the input), or a graph
@@ -87,26 +109,41 @@ def calibrate(graph: Graph, source: Source, method: str = "minmax", batch_size: 
         slots.append((order[t], v.name, np.dtype(details[order[t]]["dtype"])))
     slots.sort()
     fixed = {v.name: (v.shape[0] if v.shape and v.shape[0] is not None else None) for v in lowered.inputs}
-    sig_dynamic = all(int(d["shape_signature"][0]) == -1 for d in details if len(d["shape_signature"]))
+    sig_dynamic = dynamic_batch(interp)
+    patch_tensors, patch_feeds, parts = _patch_probe(lowered, emission.values, patches if sig_dynamic else 0)
+    want = [0]  # samples of the current run whose mean patches are still wanted
+    outs: list[list[np.ndarray]] = []  # the model's outputs on those samples, per run
 
     def observe(_index: int, op: OpInfo, outputs: Sequence[np.ndarray]) -> None:
         for t, arr in zip(op.output_indices, outputs):
             for _name, obs in by_tensor.get(t, ()):
                 obs.update(arr)
+            if want[0]:
+                for node, _src in patch_tensors.get(t, ()):
+                    parts[node.name].append(mean_patch(node, arr[:want[0]]))
 
     specs = [(v.name, v.shape) for v in lowered.inputs]
     samples = 0
-    data = CalibrationData(source, specs, batch_size)
+    run = run_size(interp, batch_size) if sig_dynamic else None
+    # a dynamic batch reads the data in runs too: no larger copy of it is held than one run
+    data = CalibrationData(source, specs, run or batch_size)
     with task("calibration"):
         for batch in data:
             first = batch[slots[0][1]]
-            size = None if sig_dynamic else (fixed[slots[0][1]] or 1)
-            for sl in _chunks(first, size):
+            size = run if sig_dynamic else (fixed[slots[0][1]] or 1)
+            for sl in _chunks(first, size, partial=sig_dynamic):
                 feed = [batch[name][sl].astype(dt, copy=False) for _, name, dt in slots]
                 for (_, name, _dt), x in zip(slots, feed):
                     if name in observers:
                         observers[name].update(x)
-                interp.run(feed if len(feed) > 1 else feed[0], observer=observe)
+                want[0] = max(0, min(feed[0].shape[0], patches - samples)) if parts else 0
+                for (_, name, _dt), x in zip(slots, feed):
+                    for node, _src in patch_feeds.get(name, ()) if want[0] else ():
+                        parts[node.name].append(mean_patch(node, x[:want[0]]))
+                got = interp.run(feed if len(feed) > 1 else feed[0], observer=observe)
+                if want[0]:
+                    outs.append([np.asarray(a[:want[0]], np.float64)
+                                 for a in (got.values() if isinstance(got, dict) else [got])])
                 samples += feed[0].shape[0]
                 tick(samples, data.count)
     if not samples:
@@ -119,7 +156,21 @@ def calibrate(graph: Graph, source: Source, method: str = "minmax", batch_size: 
         except QuantizationError:
             log.debug("value %s was not observed", name)
     ranges.update({k: r for k, r in _constant_ranges(lowered).items() if k not in ranges})
-    return Calibration(lowered, ranges, samples)
+    means = {k: np.concatenate(v) for k, v in parts.items() if v}
+    return Calibration(lowered, ranges, samples, means, outs if means else [])
+
+
+def _patch_probe(graph: Graph, values: dict, patches: int) -> tuple[dict, dict, dict[str, list[np.ndarray]]]:
+    """Where the inputs of the weight ops bias correction handles are found (``probe.input_tensors``)
+    and a list of mean patches per op; nothing when ``patches`` is 0."""
+    if patches <= 0:
+        return {}, {}, {}
+    nodes = [n for n in weight_nodes(graph) if supported(n)]
+    try:
+        by_tensor, from_feed = input_tensors(graph, values, nodes)
+    except QuantizationError:  # bias correction's own float run says what is wrong
+        return {}, {}, {}
+    return by_tensor, from_feed, {n.name: [] for n in nodes}
 
 
 def _constant_ranges(graph: Graph) -> dict[str, tuple[float, float]]:

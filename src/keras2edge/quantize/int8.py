@@ -48,6 +48,7 @@ from ..ir.ops import op_spec
 from ..ir.ops.core import Family, QuantRule
 from ..ir.quant import QUANT_RANGES, QuantParams
 from ..ir.value import Value
+from ..runtime.blas import blas_threads
 from . import params as P
 from .calibrate import calibrate
 from .precision import INTEGER_RULES, Precision, layer_precisions, match_layers, plan_precision
@@ -246,6 +247,14 @@ class _Planner:
             self.plan.biases[(id(node), 2)] = P.bias_params(s_in, wp, DType.INT64 if t == DType.INT16 else DType.INT32)
 
 
+#: OpenBLAS threads while calibration and the algorithms run the model (``runtime.blas``): they call
+#: thousands of small GEMMs between single-threaded NumPy work, and OpenBLAS's idle threads spin.
+#: MobileNetV2, 100 samples, this 2-core VM under load (load average 5-7): 1 thread 5.7-11.9 s wall,
+#: 5.2 s CPU; the default 2 threads 19-32 s wall, 18-19 s CPU (the spinning thread took the core
+#: the work needed).
+CALIBRATION_BLAS_THREADS = 1
+
+
 def quantize_full(graph: Graph, options: QuantizeOptions, default: DType = DType.INT8) -> Graph:
     """Full-integer quantization with ``default`` activations (int8, or int16 for 16x8) and the layers of
     ``options.keep_float`` float, of ``options.int16`` 16x8 (``precision``): a new graph in QDQ form
@@ -259,13 +268,15 @@ def quantize_full(graph: Graph, options: QuantizeOptions, default: DType = DType
     mixed = bool(options.keep_float or options.int16) or default != DType.INT8
     match_layers(graph, tuple(options.keep_float), "--keep-float")  # a glob matching no layer fails first
     match_layers(graph, tuple(options.int16), "--int16")
-    from .algorithms import after_calibration, before_calibration, report_line
+    from .algorithms import after_calibration, before_calibration, patch_samples, report_line
 
     algorithms = default == DType.INT8  # the int8 scheme's accuracy-preserving algorithms
     ran: dict[str, str] = {}
     if algorithms:
         graph = before_calibration(graph, options, ran)
-    cal = calibrate(graph, options.calibration, options.method, options.batch_size)
+    with blas_threads(CALIBRATION_BLAS_THREADS):
+        cal = calibrate(graph, options.calibration, options.method, options.batch_size,
+                        patches=patch_samples(graph, options) if algorithms else 0)
     f = cal.graph  # the lowered copy, float: what the algorithms change and every build quantizes
 
     def build(io: DType | None = None, quiet: bool = True) -> Graph:
@@ -284,7 +295,8 @@ def quantize_full(graph: Graph, options: QuantizeOptions, default: DType = DType
         return q
 
     if algorithms:
-        after_calibration(f, build, options, ran)
+        with blas_threads(CALIBRATION_BLAS_THREADS):
+            after_calibration(f, build, options, ran, cal)
     g = build(io, quiet=False)
     g.metadata["quantization"] = scheme_name
     if algorithms:

@@ -14,8 +14,9 @@ every run, so sequential algorithms see the same data each time.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -124,11 +125,72 @@ def real(x: np.ndarray, affine: tuple[float, float] | None) -> np.ndarray:
     return (np.asarray(x, np.float64) - affine[1]) * affine[0]
 
 
+#: Bytes of runtime arena a calibration run may use: a model with a dynamic batch runs each batch in
+#: runs of a power-of-two number of samples whose arena fits (at least one sample). The runtime's
+#: time per sample hardly depends on the run's size for a large model (MobileNetV2, float: 21 ms per
+#: sample single-threaded from 1 to 32 samples), while every megabyte of arena is memory the process
+#: must touch (MobileNetV2: 11 MB per sample, 311 MB at 32; on this VM a megabyte never touched
+#: before costs up to 10 ms). A small model (the digits models) still runs whole batches, where the
+#: per-run overhead counts. The float results do not depend on it from 2 samples up (at 1, BLAS
+#: takes another path for FULLY_CONNECTED, a GEMV, whose sums round differently).
+RUN_ARENA_BYTES = 48 << 20
+
+
+def dynamic_batch(interp: Any) -> bool:
+    """Whether every input of ``interp`` (a runtime Interpreter) takes any batch size (-1 in its signature)."""
+    return all(int(d["shape_signature"][0]) == -1 for d in interp.get_input_details() if len(d["shape_signature"]))
+
+
+def run_size(interp: Any, limit: int, budget: int = RUN_ARENA_BYTES) -> int:
+    """Samples per run of ``interp`` (a runtime Interpreter of a dynamic-batch model): the largest power
+    of two, at most ``limit``, whose planned arena fits ``budget`` bytes (at least 1)."""
+    interp.prepare([(1, *(int(d) for d in det["shape"][1:])) for det in interp.get_input_details()])
+    per_sample = max(1, int(interp.arena_bytes))  # an arena grows about linearly with the batch
+    size = 1
+    while size * 2 <= limit and size * 2 * per_sample <= budget:
+        size *= 2
+    return size
+
+
+def runs(batch: dict[str, np.ndarray], size: int) -> list[dict[str, np.ndarray]]:
+    """``batch`` split into runs of at most ``size`` samples (views), in sample order."""
+    n = next(iter(batch.values())).shape[0]
+    if n <= size:
+        return [batch]
+    return [{k: a[i:i + size] for k, a in batch.items()} for i in range(0, n, size)]
+
+
+def input_tensors(graph: Graph, values: Mapping[str, Any], nodes: Sequence[Node]
+                  ) -> tuple[dict[int, list[tuple[Node, Value]]], dict[str, list[tuple[Node, Value]]]]:
+    """Where each of ``nodes``' input activation is found when ``graph``'s emission (value name ->
+    tensor, ``values``) runs: ``(by tensor index, by graph input name)``, each with (node, the value
+    whose tensor holds it: through a Dequantize, its integer input).
+
+    Raises:
+        QuantizationError: an input that is no tensor of the emitted model.
+    """
+    by_tensor: dict[int, list[tuple[Node, Value]]] = {}
+    from_feed: dict[str, list[tuple[Node, Value]]] = {}
+    inputs = {v.name for v in graph.inputs}
+    for node in nodes:
+        src = _source_value(node.inputs[0])  # type: ignore[arg-type]
+        if src.name in inputs:
+            from_feed.setdefault(src.name, []).append((node, src))
+        elif src.name in values:
+            by_tensor.setdefault(values[src.name].index, []).append((node, src))
+        else:
+            raise QuantizationError(f"{node.where()}: its input {src.name!r} is not a tensor of the emitted model")
+    return by_tensor, from_feed
+
+
 def observe_inputs(graph: Graph, feeds: Feeds, nodes: Sequence[Node], fn: InputFn,
-                   outputs: list[list[np.ndarray]] | None = None) -> None:
+                   outputs: list[list[np.ndarray]] | None = None, runs_of: int = 0) -> None:
     """Run ``graph``'s ``.tflite`` on every batch of ``feeds`` and call ``fn(node, x)`` with each of
-    ``nodes``' input activations (real values). With ``outputs`` (a list), every batch runs to the end
-    and its model outputs (float) are appended to it, one list per batch in output order.
+    ``nodes``' input activations (real values), in sample order. With ``outputs`` (a list), every batch
+    runs to the end and its model outputs (float) are appended to it, one list per run in output
+    order. ``runs_of`` > 0: a dynamic-batch model runs each batch in runs of at most that many samples
+    (``fn`` is then called per run): 1 runs on the plan the interpreter prepared when it loaded, with
+    the smallest arena (bias correction's int8 runs: exact integers, the same whatever the run).
 
     Raises:
         QuantizationError: the graph cannot be emitted or run in keras2edge's runtime.
@@ -141,17 +203,8 @@ def observe_inputs(graph: Graph, feeds: Feeds, nodes: Sequence[Node], fn: InputF
         interp = Interpreter(write_model(emission.model))
     except (UnsupportedOpError, RuntimeModelError) as e:
         raise QuantizationError(f"cannot run graph {graph.name!r} in keras2edge's runtime: {e}") from e
-    by_tensor: dict[int, list[tuple[Node, Value]]] = {}
-    from_feed: dict[str, list[tuple[Node, Value]]] = {}
-    inputs = {v.name for v in graph.inputs}
-    for node in nodes:
-        src = _source_value(node.inputs[0])  # type: ignore[arg-type]
-        if src.name in inputs:
-            from_feed.setdefault(src.name, []).append((node, src))
-        elif src.name in emission.values:
-            by_tensor.setdefault(emission.values[src.name].index, []).append((node, src))
-        else:
-            raise QuantizationError(f"{node.where()}: its input {src.name!r} is not a tensor of the emitted model")
+    by_tensor, from_feed = input_tensors(graph, emission.values, nodes)
+    size = runs_of if runs_of > 0 and dynamic_batch(interp) else 0
 
     left: set[int] = set()
 
@@ -160,32 +213,35 @@ def observe_inputs(graph: Graph, feeds: Feeds, nodes: Sequence[Node], fn: InputF
             for node, src in by_tensor.get(t, ()):
                 fn(node, arr, _affine(src))
             left.discard(t)
-        if not left and outputs is None:
+        if not left and want_outputs is None:
             raise _Done  # every wanted tensor seen: the rest of the model is not needed
 
+    want_outputs = outputs
     names = [d["name"] for d in interp.get_input_details()]
     done = 0
-    for batch in feeds.batches:
-        done += next(iter(batch.values())).shape[0]
-        for name, pairs in from_feed.items():
-            for node, src in pairs:
-                fn(node, batch[name], None)
-        if not by_tensor and outputs is None:
-            continue
-        left.update(by_tensor)
-        feed = [batch[n] if n in batch else batch[graph.inputs[k].name] for k, n in enumerate(names)]
-        try:
-            got = interp.run(feed if len(feed) > 1 else feed[0], observer=observe)
-        except _Done:
+    for whole in feeds.batches:
+        for batch in (runs(whole, size) if size else [whole]):
+            done += next(iter(batch.values())).shape[0]
+            for name, pairs in from_feed.items():
+                for node, src in pairs:
+                    fn(node, batch[name], None)
+            if not by_tensor and outputs is None:
+                continue
+            left.update(by_tensor)
+            feed = [batch[n] if n in batch else batch[graph.inputs[k].name] for k, n in enumerate(names)]
+            try:
+                got = interp.run(feed if len(feed) > 1 else feed[0], observer=observe)
+            except _Done:
+                tick(done, feeds.samples)
+                continue
+            if outputs is not None:
+                outputs.append([np.asarray(a, np.float64) for a in (got.values() if isinstance(got, dict) else [got])])
             tick(done, feeds.samples)
-            continue
-        if outputs is not None:
-            outputs.append([np.asarray(a, np.float64) for a in (got.values() if isinstance(got, dict) else [got])])
-        tick(done, feeds.samples)
 
 
 class _Done(Exception):
     """Raised by the observer to stop a run once every wanted tensor was seen."""
 
 
-__all__ = ["Feeds", "InputFn", "bias_const", "observe_inputs", "read_feeds", "real", "weight_const", "weight_nodes"]
+__all__ = ["RUN_ARENA_BYTES", "Feeds", "InputFn", "bias_const", "dynamic_batch", "input_tensors", "observe_inputs",
+           "read_feeds", "real", "run_size", "runs", "weight_const", "weight_nodes"]

@@ -10,13 +10,15 @@ Speed: CONV_2D is im2col + one float32 GEMM (BLAS). A 1x1 stride-1 conv skips im
 *is* the column matrix). The column matrix is filled tap by tap from strided input slices, and
 the parts of a tap that fall into the padding are zeroed, so no padded copy of the input is made.
 DEPTHWISE_CONV_2D loops over the KH*KW taps (never over pixels or channels): each tap is a
-multiply-add of a strided input slice with that tap's per-channel weights. Padding amounts, valid
-output ranges and reshaped weights are computed once in prepare.
+multiply-add of a strided input slice with that tap's per-channel weights. The float kernel does it
+block by block (``TAP_BLOCK_BYTES`` of output: whole images, or bands of rows), every tap, the bias
+and the activation of a block while it is in cache, in the same summation order as over the whole
+tensor. Padding amounts, valid output ranges and reshaped weights are computed once in prepare.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
@@ -58,6 +60,11 @@ COL_BUDGET = 8 << 20
 #: limit also keeps the padded copy from growing the arena); the tap loop otherwise.
 EINSUM_MIN_CHANNELS = 48
 EINSUM_MAX_BYTES = 640 << 10
+#: Output bytes per block of the float depthwise tap loop: each block's taps run while its output
+#: rows, products and input rows stay in the L2 cache (2 MB per core here). MobileNetV2's depthwise
+#: layers, CPU ms (x86-64 EPYC, NumPy 2.4, one thread), whole-tensor passes -> 512 KB blocks:
+#: batch 32: 554 -> 285; batch 4: 52 -> 36; batch 1: 10.8 -> 9.3 (256 KB: 297, 37, 9.8).
+TAP_BLOCK_BYTES = 512 << 10
 
 
 class _ColChunks:
@@ -298,10 +305,14 @@ def _depthwise(ctx: OpContext, x_shape, kh: int, kw: int, cout: int, mult: int, 
     if use_einsum:
         win = _Windows(ctx, (n, h, wd, cout), kh, kw, sh, sw, dh, dw, oh, ow)
     else:
-        loop = _TapLoop(ctx, (n, h, wd, cout), oh, ow, rows, cols, sh, sw)
+        loop = _TapLoop(ctx, (n, h, wd, cout), oh, ow, rows, cols, sh, sw, block_bytes=TAP_BLOCK_BYTES)
         tiles = loop.tiles(wconst) if wconst is not None else None  # depends on OW: per plan
     bconst = bias.data if bias is not None and bias.is_const else None
     has_bias = bias is not None
+    # The blocked tap loop adds the bias and clamps each block while it is in cache: the bias tiled
+    # along the output row (OW*C), like the tap weights. Same operations per value, same result.
+    blocked = not use_einsum and bool(loop.blocks)
+    btile = np.tile(bconst, ow) if blocked and bconst is not None else None
 
     def eval_(ins, outs, tmp):
         xv, out = ins[0], outs[0]
@@ -310,6 +321,16 @@ def _depthwise(ctx: OpContext, x_shape, kh: int, kw: int, cout: int, mult: int, 
             rep = tmp[irep]
             np.copyto(rep.reshape(n, h, wd, cin, mult), xv[..., None])
             xv = rep
+        if blocked:
+            bt = btile if btile is not None or not has_bias else np.tile(ins[2], ow)
+
+            def finish(block: np.ndarray) -> None:
+                if bt is not None:
+                    np.add(block, bt, out=block)
+                act(block)
+
+            loop.run(xv, out, tmp, tiles if tiles is not None else loop.tiles(wt), finish=finish)
+            return
         if use_einsum:
             np.einsum("nhwijc,ijc->nhwc", win.view(xv, tmp), wt, out=out)
         else:
@@ -319,6 +340,15 @@ def _depthwise(ctx: OpContext, x_shape, kh: int, kw: int, cout: int, mult: int, 
         act(out)
 
     return eval_
+
+
+def _blocks(n: int, oh: int, row_bytes: int, budget: int) -> tuple[int, int]:
+    """(images, output rows) per block of a ``budget``-byte output block: whole images while one
+    fits, else bands of rows of one image (at least one row)."""
+    img = oh * row_bytes
+    if img <= budget:
+        return max(1, min(n, budget // max(img, 1))), oh
+    return 1, max(1, min(oh, budget // max(row_bytes, 1)))
 
 
 class _TapLoop:
@@ -335,17 +365,23 @@ class _TapLoop:
     """
 
     def __init__(self, ctx: OpContext, x_shape, oh: int, ow: int, rows, cols, sh: int, sw: int,
-                 dtype: np.dtype | None = None, band_rows: int = 0) -> None:
+                 dtype: np.dtype | None = None, band_rows: int = 0, block_bytes: int = 0) -> None:
         """``dtype``: of the values and the accumulator (default: the op's input and output dtypes; the
         quantized kernels accumulate exact integers in float32 or float64). ``band_rows`` > 0: the
         caller runs bands of that many output rows (:meth:`run_band`), and the products' scratch
-        holds one band."""
+        holds one band. ``block_bytes`` > 0 (and no ``band_rows``): :meth:`run` works through the
+        output in blocks of images and rows of about that many bytes, each block's taps done while it
+        is in cache (:func:`_blocks`); the phase planes and the products' scratch then hold one block."""
         n, h, wd, c = x_shape
         self.n, self.h, self.wd, self.c, self.oh, self.ow, self.sw = n, h, wd, c, oh, ow, sw
         self.planes = -(-wd // sw)  # columns per phase plane
-        self.iphase = ctx.scratch((sw, n, h, self.planes * c), dtype or ctx.input(0).dtype) if sw > 1 else None
+        dt = dtype or ctx.outputs[0].dtype
+        self.block_images, block_rows = _blocks(n, oh, ow * c * np.dtype(dt).itemsize, block_bytes) \
+            if block_bytes > 0 and band_rows <= 0 else (n, 0)
+        nb = self.block_images
+        self.iphase = ctx.scratch((sw, nb, h, self.planes * c), dtype or ctx.input(0).dtype) if sw > 1 else None
         self.band_rows = min(band_rows, oh) if band_rows > 0 else 0
-        self.itmp = ctx.scratch((n, self.band_rows or oh, ow * c), dtype or ctx.outputs[0].dtype)
+        self.itmp = ctx.scratch((nb, self.band_rows or block_rows or oh, ow * c), dt)
         taps = []
         for i, rlo, rhi, rin in rows:
             oy, iy = _sl(rlo, rhi, rin, sh)
@@ -358,10 +394,15 @@ class _TapLoop:
         self.taps = taps
         self.bands = [self._band(a, min(oh, a + self.band_rows)) for a in range(0, oh, self.band_rows)] \
             if self.band_rows else []
+        self.blocks = [self._band(a, min(oh, a + block_rows), resort=False) for a in range(0, oh, block_rows)] \
+            if block_rows else []
 
-    def _band(self, a: int, b: int) -> tuple[int, int, bool, list]:
+    def _band(self, a: int, b: int, resort: bool = True) -> tuple[int, int, bool, list]:
         """Output rows [a, b): ``(a, b, full_first, taps)``, each tap cut to those rows (its output rows
-        counted from a, its input rows moved by the rows it skips times the vertical stride)."""
+        counted from a, its input rows moved by the rows it skips times the vertical stride).
+        ``resort=False`` keeps the whole output's tap order (and its first tap), so every output
+        value is summed in the same order as by :meth:`run` over the whole output: the float result
+        does not depend on the blocking."""
         taps = []
         for i, j, oy, iy, ox, p, q, k in self.taps:
             lo, hi = max(oy.start, a), min(oy.stop, b)
@@ -370,6 +411,8 @@ class _TapLoop:
             step = iy.step
             start = iy.start + (lo - oy.start) * step
             taps.append((i, j, slice(lo - a, hi - a), slice(start, start + (hi - lo - 1) * step + 1, step), ox, p, q, k))
+        if not resort:
+            return a, b, self.full_first, taps
         whole = (slice(0, b - a), slice(0, self.ow * self.c))
         taps.sort(key=lambda t: (t[2], t[4]) != whole)
         return a, b, bool(taps) and (taps[0][2], taps[0][4]) == whole, taps
@@ -399,11 +442,39 @@ class _TapLoop:
         return xv.reshape(1, n, h, self.wd * c)
 
     def run(self, xv: np.ndarray | None, out: np.ndarray, tmp, tiles: np.ndarray,
-            phases_filled: bool = False) -> None:
-        """Accumulate the taps of ``xv`` [N, H, W, C] (None when ``phases_filled``) into ``out``."""
+            phases_filled: bool = False, finish: Callable[[np.ndarray], None] | None = None) -> None:
+        """Accumulate the taps of ``xv`` [N, H, W, C] (None when ``phases_filled``) into ``out``.
+        ``finish``: with ``block_bytes``, called on each finished block of ``out`` ([images, rows,
+        OW*C], in place: bias and activation while the block is in cache)."""
+        if self.blocks:
+            self._run_blocks(xv, out, tmp, tiles, finish)
+            return
         planes = self.planes_of(xv, tmp, phases_filled)
         self._taps(planes, out.reshape(self.n, self.oh, self.ow * self.c), tmp[self.itmp], tiles,
                    self.full_first, self.taps)
+
+    def _run_blocks(self, xv: np.ndarray, out: np.ndarray, tmp, tiles: np.ndarray,
+                    finish: Callable[[np.ndarray], None] | None) -> None:
+        """:meth:`run` block by block (``block_bytes``): for each group of images, its phase planes
+        (stride > 1), then each band of output rows with all its taps. Same products, same order."""
+        n, h, c, sw, nb = self.n, self.h, self.c, self.sw, self.block_images
+        o3 = out.reshape(n, self.oh, self.ow * c)
+        t3 = tmp[self.itmp]
+        for n0 in range(0, n, nb):
+            n1 = min(n, n0 + nb)
+            if sw > 1:
+                ph = tmp[self.iphase]
+                for p in range(min(sw, self.wd)):
+                    cols = len(range(p, self.wd, sw))
+                    np.copyto(ph[p, :n1 - n0, :, :cols * c].reshape(n1 - n0, h, cols, c), xv[n0:n1, :, p::sw])
+                planes = ph[:, :n1 - n0]
+            else:
+                planes = xv[n0:n1].reshape(1, n1 - n0, h, self.wd * c)
+            for a, b, full_first, taps in self.blocks:
+                block = o3[n0:n1, a:b]
+                self._taps(planes, block, t3[:n1 - n0, :b - a], tiles, full_first, taps)
+                if finish is not None:
+                    finish(block)
 
     def run_band(self, planes: np.ndarray, out: np.ndarray, tmp, tiles: np.ndarray, band: int) -> None:
         """Output rows ``bands[band]`` of every image into ``out`` [N, rows of the band, OW·C]."""
