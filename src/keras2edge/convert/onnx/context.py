@@ -80,6 +80,12 @@ class OnnxContext:
         self.outputs: list[OnnxValueInfo] = []
         self._names: set[str] = set()        # tensor names emitted so far
         self._reserved: set[str] = set()     # IR value names, kept for their own values
+        self._fresh_from: dict[str, int] = {}  # base -> the last suffix fresh() gave it
+        # ids of float values held under a short fresh name: each is read only by a QuantizeLinear,
+        # and the DequantizeLinear after it takes the IR name (filled by emit_onnx; see ops_quant)
+        self.short_values: set[int] = set()
+        # ids of the nodes written on the integers of their QuantizeLinear inputs (ops_quant.integer_moves)
+        self.integer_moves: set[int] = set()
         self._node_names: set[str] = set()
         self._reserved_nodes = {n.name for n in graph.nodes}
         self._tensors: dict[tuple[int, str], str] = {}   # (id(value), layout) -> ONNX name
@@ -115,11 +121,21 @@ class OnnxContext:
 
     # ------------------------------------------------------------------ naming
     def fresh(self, base: str) -> str:
-        """A tensor name not used by any IR value or emitted tensor."""
-        name, i = base, 0
+        """A tensor name not used by any IR value or emitted tensor (``base``, else ``base_<i>``)."""
+        i = self._fresh_from.get(base, 0)  # names are never released: the next try starts past the last
+        name = f"{base}_{i}" if i else base
         while name in self._names or name in self._reserved:
             i += 1
             name = f"{base}_{i}"
+        self._fresh_from[base] = i
+        self._names.add(name)
+        return name
+
+    def take(self, name: str) -> str:
+        """``name`` itself if no emitted tensor has it yet (an IR name handed over on purpose: see
+        ``short_values``), else a fresh name from it."""
+        if name in self._names:
+            return self.fresh(name)
         self._names.add(name)
         return name
 
@@ -150,7 +166,7 @@ class OnnxContext:
         """Append an ONNX node; returns its output names (fresh ones when a count is given).
 
         The node writing an output of the current IR node is named after it; helper nodes get
-        ``<ir name>/<op_type>``.
+        ``<ir name>/<op_type>``; ``name=""`` leaves the node unnamed (ONNX node names are optional).
         ``doc_string`` is the Keras origin ``layer (Class)`` of the current IR node.
         """
         if isinstance(outputs, int):
@@ -167,7 +183,7 @@ class OnnxContext:
                 name = f"{cur.name}/{op_type}" if cur is not None else op_type
         if doc is None and self.current is not None and self.current.origin is not None:
             doc = str(self.current.origin)
-        node = OnnxNode(op_type, list(inputs), outs, name=self._node_name(name, claim), doc_string=doc or "",
+        node = OnnxNode(op_type, list(inputs), outs, name=name and self._node_name(name, claim), doc_string=doc or "",
                         attrs={k: v for k, v in attrs.items() if v is not None})
         self.nodes.append(node)
         return outs
@@ -247,14 +263,20 @@ class OnnxContext:
         """The layout a graph output is delivered in."""
         return CF if (self.nchw_outputs and v.rank >= 3) else NHWC
 
-    def set_output(self, v: Value, layout: str = NHWC) -> str:
-        """Declare that the current node produces ``v`` held in ``layout``; returns its ONNX name."""
+    def set_output(self, v: Value, layout: str = NHWC, name: str | None = None) -> str:
+        """Declare that the current node produces ``v`` held in ``layout``; returns its ONNX name:
+        the IR name, or unless ``v`` is a graph output, a short fresh one (``v`` in ``short_values``)
+        or ``name`` (:meth:`take`)."""
         if v.rank < 3 and layout != FLAT_CF:
             layout = NHWC
         if id(v) in self._home:
             raise UnsupportedOpError(ONNX_OWNER, f"value {v.name} produced twice")
         if id(v) in self._output_ids and layout != self.delivery_layout(v):
             name = self.fresh(f"{v.name}_{layout}")
+        elif id(v) in self.short_values and id(v) not in self._output_ids:
+            name = self.fresh("t")
+        elif name is not None and id(v) not in self._output_ids:
+            name = self.take(name)
         else:
             name = self.claim(v)
         self._home[id(v)] = layout
