@@ -221,6 +221,12 @@ class OnnxContext:
             self._consts[key] = self.initializer(a, name)
         return self._consts[key]
 
+    def memo(self, key: tuple[Any, ...], make: Callable[[], str]) -> str:
+        """The tensor ``make()`` wrote the first time ``key`` was asked for (writing it then)."""
+        if key not in self._consts:
+            self._consts[key] = make()
+        return self._consts[key]
+
     def i64(self, values: Sequence[int] | int, name: str = "const") -> str:
         return self.const(np.asarray(values, dtype=np.int64), name=name)
 
@@ -396,6 +402,8 @@ class OnnxContext:
             return self.const_value(v, f"bcast{out_rank}_nchw", lambda a: const_for_broadcast(a, out_rank, CF))
         if v.rank == out_rank:
             return self.get(v, CF)
+        if all(d == 1 for d in self.shape(v)):  # one element (a dequantized scalar): broadcasts in any layout
+            return self.get(v, NHWC)
         key = (id(v), f"bcast{out_rank}_cf")
         if key not in self._tensors:
             src = self.get(v, NHWC)

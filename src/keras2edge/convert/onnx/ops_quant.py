@@ -10,7 +10,8 @@ DequantizeLinear + Transpose into a QuantizeLinear whose zero point type it gets
 fails to load. int16 needs opset 21. DequantizeLinear takes no int64: a Dequantize of an int64 constant
 (a 16x8 op's bias) is written as the float32 values it computes (:func:`dequantized`).
 
-A Dequantize of a constant (quantized weights, biases) is written where it is read: a convolution
+A Dequantize of a constant (quantized weights, biases) is written where it is read, once per layout
+(its output named ``w_<k>``, the integer initializer after the IR constant): a convolution
 or dense emitter asks :func:`weight` for its kernel in its own layout (OIHW, ...), which writes
 the integer constant in that layout and a DequantizeLinear whose per-channel ``axis`` follows the
 output-channel axis to its new place; any other reader gets the NHWC DequantizeLinear. ONNX's QuantizeLinear
@@ -82,7 +83,8 @@ def emit_quant(ctx: OnnxContext, node: Node) -> None:
                                     f"(this file is opset {ctx.opset})")
     if node.op == "Dequantize" and x.is_const:
         out = node.output
-        ctx.defer(out, NHWC, lambda: _linear(ctx, node.op, ctx.get(x, NHWC), q, qtype, q.axis, ctx.claim(out),
+        ctx.defer(out, NHWC, lambda: _linear(ctx, node.op, ctx.get(x, NHWC), q, qtype, q.axis,
+                                             ctx.claim(out) if any(o is out for o in ctx.graph.outputs) else ctx.fresh("w"),
                                              constant=True))
         return
     # Per-tensor parameters work in any layout. A Quantize works where its input is; a Dequantize
@@ -205,7 +207,8 @@ def weight(ctx: OnnxContext, w: Value, key: str, fn: Callable[[np.ndarray], np.n
         real = dequantized(c.const, q)  # type: ignore[arg-type]
         return ctx.initializer(real if fn is None else np.ascontiguousarray(fn(real)), f"{c.name}_{key or 'const'}")
     axis = q.axis if q.axis is None or perm is None else list(perm).index(q.axis)
-    return _linear(ctx, "Dequantize", ctx.const_value(c, key, fn), q, c.dtype, axis, constant=True)
+    return ctx.memo(("dequantized", id(c), key), lambda: _linear(
+        ctx, "Dequantize", ctx.const_value(c, key, fn), q, c.dtype, axis, ctx.fresh("w"), constant=True))
 
 
 def dequantized(data: np.ndarray, q: QuantParams) -> np.ndarray:
