@@ -100,16 +100,22 @@ def emit_quant(ctx: OnnxContext, node: Node) -> None:
     if node.op == "Quantize" and x.producer is not None and id(x.producer) in ctx.integer_moves:
         ctx.alias(node.output, ctx.layout(x), ctx.get(x))  # x holds the integers already
         return
-    readers = [r for r, _ in node.output.uses]
-    if node.op == "Dequantize" and readers and all(id(r) in ctx.integer_moves for r in readers):
+    if node.op == "Dequantize" and _absorbed(ctx, node):
         ctx.alias(node.output, ctx.layout(x), ctx.get(x))  # every reader moves the integers
         return
-    if node.op == "Quantize":
-        name = "q"
+    if node.op == "Quantize":  # the float value's IR name when only moves read the integers (see short_values)
+        dqs = [r for r, _ in node.output.uses if r.op == "Dequantize"]
+        name = x.name if id(x) in ctx.short_values and dqs and all(_absorbed(ctx, r) for r in dqs) else "q"
     else:  # the IR name of the float value, handed over when that one is held under a short name
         src = x.producer.inputs[0] if x.producer is not None and x.producer.op == "Quantize" else None
         name = src.name if src is not None and id(src) in ctx.short_values else f"{(src or x).name}/dq"
     _linear(ctx, node.op, ctx.get(x, layout), q, qtype, q.axis, ctx.set_output(node.output, layout, name=name))
+
+
+def _absorbed(ctx: OnnxContext, dequantize: Node) -> bool:
+    """Whether ``dequantize`` (of an activation) is left out: every reader moves its integers."""
+    readers = [r for r, _ in dequantize.output.uses]
+    return bool(readers) and all(id(r) in ctx.integer_moves for r in readers)
 
 
 def integer_moves(graph: Graph) -> set[int]:
