@@ -86,6 +86,7 @@ class OnnxContext:
         self.short_values: set[int] = set()
         # ids of the nodes written on the integers of their QuantizeLinear inputs (ops_quant.integer_moves)
         self.integer_moves: set[int] = set()
+        self._dequantized: dict[str, OnnxNode] = {}   # output -> per-tensor DequantizeLinear (see transpose)
         self._node_names: set[str] = set()
         self._reserved_nodes = {n.name for n in graph.nodes}
         self._tensors: dict[tuple[int, str], str] = {}   # (id(value), layout) -> ONNX name
@@ -186,6 +187,8 @@ class OnnxContext:
         node = OnnxNode(op_type, list(inputs), outs, name=name and self._node_name(name, claim), doc_string=doc or "",
                         attrs={k: v for k, v in attrs.items() if v is not None})
         self.nodes.append(node)
+        if op_type == "DequantizeLinear" and "axis" not in node.attrs:
+            self._dequantized[outs[0]] = node
         return outs
 
     def add1(self, op_type: str, inputs: Sequence[str], output: str | None = None, **attrs: Any) -> str:
@@ -375,6 +378,13 @@ class OnnxContext:
             target = self._reshape_target(shape, perm)
             if target is not None:
                 return self.add1("Reshape", [src, self.i64(target, "shape")], out, name=name, doc=doc)
+        dq = self._dequantized.get(src) if self.opset >= 21 else None
+        if dq is not None:
+            # onnxruntime (1.31/1.32) moves a DequantizeLinear past a Transpose at opset >= 21 by making a
+            # QuantizeLinear whose zero point type it gets wrong, and the model fails to load: transpose
+            # the integers, then dequantize them with the same scale and zero point.
+            moved = self.transpose(dq.inputs[0], perm, shape, self.fresh(f"{dq.inputs[0]}_t"), name=name, doc=doc)
+            return self.add1("DequantizeLinear", [moved, *dq.inputs[1:]], out, name="", doc="")
         return self.add1("Transpose", [src], out, name=name, doc=doc, perm=perm)
 
     @staticmethod
