@@ -129,7 +129,8 @@ def _check_cell(q: Graph, feeds: dict[str, np.ndarray], scheme: str, tmp_path: P
             assert rel_l2(w, o) <= 1e-4, rel_l2(w, o)
         else:
             lsb.append(round(float(np.abs(w.astype(np.float64) - o).max()) / step, 3))
-    assert max(lsb, default=0) <= LITERT_STEPS.get(key, 1), (key, lsb)
+    # + 0.01: float32 outputs (q - z) * s of int16 values carry rounding of up to 0.002 steps
+    assert max(lsb, default=0) <= LITERT_STEPS.get(key, 1) + 0.01, (key, lsb)
 
     # onnxruntime: the QDQ ONNX file runs near the .tflite.
     onx = tmp_path / "m.onnx"
