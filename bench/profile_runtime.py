@@ -8,6 +8,8 @@ Times come from the interpreter's observer hook (called right after each op): th
 time since the previous op finished (the first op's since ``run`` started, which includes the input copy).
 ``--cpu`` measures thread CPU time instead (steadier when other processes share the cores).
 Reports the median over the runs of each op's time, summed per op type, and the end-to-end median.
+The observer makes every op run: an op whose output only a fused kernel takes (LOGISTIC of a swish,
+``prepare.Step.unread``) is skipped in an unobserved run, so its time here is not part of one.
 
 ``--gemm-floor`` also times, alone, the float32 BLAS GEMM every CONV_2D and FULLY_CONNECTED of the model
 needs (M = output pixels, K = filter size, N = output channels; int8 values held exactly in float32,

@@ -61,6 +61,7 @@ if TYPE_CHECKING:  # the names _LAZY provides, for type checkers
         load,
         prune,
         quantize,
+        quantize_pruned,
         run_tflite,
         save,
         save_pruned,
@@ -72,7 +73,7 @@ if TYPE_CHECKING:  # the names _LAZY provides, for type checkers
 #: public name -> the module (relative to this package) that defines it, imported on first access
 _LAZY: dict[str, str] = {
     **dict.fromkeys(("BenchResult", "RunOutputs", "bench_tflite", "check_tflm", "convert_model", "inspect",
-                     "load", "prune", "quantize", "run_tflite", "save", "save_pruned"), ".api"),
+                     "load", "prune", "quantize", "run_tflite", "save", "save_pruned", "quantize_pruned"), ".api"),
     "ConvertResult": ".batch", "convert_many": ".batch",
     "Graph": ".ir", "optimize": ".ir.passes",
 }
@@ -81,7 +82,7 @@ __version__ = "0.1.0"
 __all__ = [
     # functions and types
     "check_tflm", "convert_model", "convert_many", "ConvertResult", "inspect", "load", "quantize", "save", "optimize", "Graph", "Limits",
-    "run_tflite", "RunOutputs", "bench_tflite", "BenchResult", "prune", "save_pruned",
+    "run_tflite", "RunOutputs", "bench_tflite", "BenchResult", "prune", "save_pruned", "quantize_pruned",
     # errors
     "BatchInputError", "InvalidWeightsError", "Keras2EdgeError", "LimitExceededError", "ModelFormatError", "OptionError",
     "OutputPathError", "PruneError", "QuantizationError", "RuntimeModelError", "UnsafeContentError", "UnsupportedLayerError", "UnsupportedOpError",

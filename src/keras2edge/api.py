@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from .arguments import check_input_shapes
@@ -120,13 +120,16 @@ def save(graph: Graph, path: str | os.PathLike[str], *, opset: int | None = None
 
 
 def check_save_path(path: str | os.PathLike[str], sources: Sequence[str | os.PathLike[str] | None] = (), *,
-                    keras: bool = False) -> str:
+                    keras: bool = False, opset: int | None = None, sparse: bool = False) -> str:
     """Check that ``path`` can be written by :func:`save` (format, not one of ``sources``, ...) before
     any work; returns it. ``keras=True`` also accepts the Keras outputs of a pruned graph
-    (``.keras``, ``.h5``, ``.hdf5``)."""
+    (``.keras``, ``.h5``, ``.hdf5``); ``opset`` and ``sparse`` are checked as :func:`save` will."""
     if keras and _is_keras_output(path):
+        _check_sparse(os.fspath(path), os.path.splitext(os.fspath(path))[1].lower(), sparse)
         return check_output(os.fspath(path), inputs=sources)
-    return _check_save_args(path, None, sources)[0]
+    p, ext = _check_save_args(path, opset, sources)
+    _check_sparse(p, ext, sparse)
+    return p
 
 
 def _is_keras_output(path: str | os.PathLike[str]) -> bool:
@@ -178,7 +181,9 @@ def quantize(model: Graph | str | os.PathLike[str], *, calibration: object = Non
              input_shapes: InputShapes | None = None, keep_float: Sequence[str] = (),
              int16: Sequence[str] = (), eval_data: object = None, report: bool = False,
              max_drop: float | None = None, cle: bool | None = None, bias_correction: bool | None = None,
-             adaround: bool | None = None) -> Graph | tuple[Graph, QuantReport]:
+             adaround: bool | None = None,
+             high_bias_absorption: bool | None = None,
+             progress: Callable[[str, int, int | None], None] | None = None) -> Graph | tuple[Graph, QuantReport]:
     """Post-training quantization without TensorFlow: a new graph in QDQ form (``model`` untouched)
     that :func:`save` writes as QDQ ONNX (and, with the TFLite integer lowering, as int8 ``.tflite``).
 
@@ -212,6 +217,11 @@ def quantize(model: Graph | str | os.PathLike[str], *, calibration: object = Non
             equalization, empirical bias correction, AdaRound-style rounding); None = the scheme's
             default (``keras2edge.quantize.algorithms``), True/False forces. What ran is in the
             graph's ``metadata["quantization_algorithms"]``.
+        high_bias_absorption: after CLE, move each ReLU layer's always-positive part of its bias into
+            the next layer's bias (``keras2edge.quantize.hba``, from calibration statistics); None =
+            wherever CLE runs, True/False forces. Reported on the ``cle`` part of that line.
+        progress: ``progress(task, samples done, total or None)`` after every batch of calibration and
+            of each algorithm's runs (``keras2edge.quantize.progress``; the CLI draws it on stderr).
 
     Raises:
         QuantizationError: unknown scheme/method/io, calibration data that does not fit the model
@@ -222,7 +232,8 @@ def quantize(model: Graph | str | os.PathLike[str], *, calibration: object = Non
 
     options = QuantizeOptions(scheme=scheme, calibration=calibration, method=method, per_tensor=per_tensor, io=io,
                               batch_size=batch_size, keep_float=_globs(keep_float, "keep_float"),
-                              int16=_globs(int16, "int16"), cle=cle, bias_correction=bias_correction, adaround=adaround)
+                              int16=_globs(int16, "int16"), cle=cle, bias_correction=bias_correction, adaround=adaround,
+                              high_bias_absorption=high_bias_absorption, progress=progress)
     check_options(options)
     graph = model if isinstance(model, Graph) else load(model, input_shapes=input_shapes)
     if max_drop is None and not report:
@@ -324,11 +335,12 @@ def _globs(value: Sequence[str] | str, what: str) -> tuple[str, ...]:
     return items
 
 def prune(model: Graph | str | os.PathLike[str], *, method: str = "magnitude", sparsity: float = 0.5, n: int = 2,
-          m: int = 4, schedule: str = "global", exclude: Sequence[str] = (), calibration: object = None,
+          m: int = 4, schedule: str | None = None, exclude: Sequence[str] = (), calibration: object = None,
           eval: object = None, recover: bool | None = None, batch_size: int = 32,
           input_shapes: InputShapes | None = None, bias_correction: bool = True, criterion: str | None = None,
           reconstruct: bool | None = None, bn_reestimate: bool = False,
-          weights: str | os.PathLike[str] | None = None) -> PruneResult:
+          weights: str | os.PathLike[str] | None = None, backend: str | None = None, limits: Limits | None = None,
+          allow_nonfinite: bool = False) -> PruneResult:
     """Post-training pruning without TensorFlow: a new pruned float graph (``model`` untouched) and
     its report. Save it with :func:`save_pruned` (``.tflite``/``.onnx``: BatchNormalization folded
     after pruning).
@@ -342,7 +354,9 @@ def prune(model: Graph | str | os.PathLike[str], *, method: str = "magnitude", s
         n, m: keep ``n`` of every ``m`` consecutive input-channel weights (``"nm"``; 1 <= n < m).
         schedule: magnitude: ``"layer"`` (same fraction per layer), ``"global"`` (one threshold on
             RMS-normalized magnitudes, at most 95% of a layer), ``"auto"`` (sensitivity scan on
-            ``calibration``).
+            ``calibration``); None: ``"auto"`` with ``calibration`` on models of at most
+            ``prune.allocate.AUTO_DEFAULT_TARGETS`` prunable weights, else ``"global"``
+            (``"channel"``: ``"global"``).
         exclude: globs on Keras layer names left dense.
         calibration: representative inputs (as for :func:`quantize`): recovery and ``"auto"`` use them.
         eval: data for the report's accuracy (labels: a ``.npz`` with ``labels`` or ``y``, or
@@ -357,6 +371,7 @@ def prune(model: Graph | str | os.PathLike[str], *, method: str = "magnitude", s
         reconstruct: ``"channel"``: least-squares reconstruction of the consumers (None: follows ``recover``).
         bn_reestimate: ``"channel"``: recompute BatchNormalization moving statistics after pruning.
         weights: the weights file, when ``model`` is an architecture JSON.
+        backend, limits, allow_nonfinite: as for :func:`load`, when ``model`` is a file.
 
     Raises:
         PruneError: bad options (sparsity outside [0, 1), N >= M, M not dividing a layer's input
@@ -376,24 +391,27 @@ def prune(model: Graph | str | os.PathLike[str], *, method: str = "magnitude", s
     if isinstance(model, Graph):
         graph = model
     else:
-        graph = load(model, weights, input_shapes=input_shapes, cleanup=False)
+        graph = load(model, weights, input_shapes=input_shapes, cleanup=False, backend=backend, limits=limits,
+                     allow_nonfinite=allow_nonfinite)
         PassManager(prune_passes()).run(graph)
     return prune_graph(graph, options)
 
 
 def save_pruned(graph: Graph, path: str | os.PathLike[str], *,
                 sources: Sequence[str | os.PathLike[str] | None] = (),
-                source: str | os.PathLike[str] | None = None) -> str:
+                source: str | os.PathLike[str] | None = None, opset: int | None = None,
+                nchw_inputs: bool = False, sparse: bool = False) -> str:
     """Write a pruned graph: ``.tflite``/``.onnx`` get BatchNormalization folded first (on a copy,
     with :func:`optimize`); ``.keras``/``.h5`` are written back into the source Keras file's model
-    (``source``, default the path the importer recorded) by :func:`save`. Returns the path."""
+    (``source``, default the path the importer recorded) by :func:`save`. ``opset``,
+    ``nchw_inputs`` and ``sparse`` are :func:`save`'s. Returns the path."""
     ext = os.path.splitext(os.fspath(path))[1].lower()
     out = graph
     if ext in (".tflite", ".onnx"):
         out = graph.copy()
         optimize(out)
-        return save(out, path, sources=sources)
-    return save(out, path, sources=sources, source=source)
+        return save(out, path, sources=sources, opset=opset, nchw_inputs=nchw_inputs, sparse=sparse)
+    return save(out, path, sources=sources, source=source, sparse=sparse)
 
 
 def quantize_pruned(graph: Graph, *, scheme: str = "int8", calibration: object = None, io: str = "float",

@@ -5,6 +5,7 @@ Errors print one line ``Error: ...`` and exit 1 (2 for usage errors); ``--debug`
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import logging
@@ -65,6 +66,96 @@ def allow_nonfinite_option(fn: F) -> F:
                         help="Convert NaN/Inf weights and negative BatchNorm variances (warned) instead of refusing.")(fn)
 
 
+#: The pruning options, defined once and shared by `keras2edge prune` and `keras2edge convert --prune`
+#: (in this order in --help); :func:`prune_options` hands them to the command as one :class:`PruneArgs`.
+PRUNE_OPTIONS: tuple[Callable[[F], F], ...] = (
+    click.option("--method", default="magnitude", show_default=True,
+                 help="A registered pruning method: magnitude (unstructured), nm (N:M), channel (structured)."),
+    click.option("--sparsity", type=float, default=0.5, show_default=True,
+                 help="Fraction of weights removed, in [0, 1) (magnitude; channel: of output channels)."),
+    click.option("--n", "n", type=int, default=2, show_default=True, help="N:M: weights kept per group."),
+    click.option("--m", "m", type=int, default=4, show_default=True, help="N:M: group size along the input dimension."),
+    click.option("--schedule", default=None,
+                 help="Magnitude: layer (same fraction per layer), global (one threshold), auto (sensitivity scan; "
+                      "needs --calibration). Default: auto with --calibration on models of at most 24 prunable "
+                      "weights, else global (channel: global)."),
+    click.option("--exclude", multiple=True, metavar="GLOB", help="Keras layer names (globs) left dense (repeatable)."),
+    click.option("--calibration", type=click.Path(),
+                 help="Representative inputs (.npy, .npz keyed by input name, or a folder): recovery, --schedule auto, "
+                      "--quantize int8."),
+    click.option("--eval", "eval_data", type=click.Path(dir_okay=False),
+                 help="Eval inputs as .npz (keys = input names) with labels under 'labels' or 'y' for accuracy; "
+                      "without labels the report gives top-1 agreement with the unpruned model."),
+    click.option("--recover/--no-recover", default=None,
+                 help="OBS reconstruction and bias correction (default: on when --calibration is given)."),
+    click.option("--bias-correction/--no-bias-correction", default=True, show_default=True,
+                 help="With recovery: restore each output channel's mean on the calibration data."),
+    click.option("--criterion", type=click.Choice(["l1", "l2", "activation"]), default=None,
+                 help="Channel: which channels go (default: activation with --calibration, else l1)."),
+    click.option("--reconstruct/--no-reconstruct", default=None,
+                 help="Channel: least-squares reconstruction of the consumers (default: follows --recover)."),
+    click.option("--bn-reestimate", is_flag=True, help="Channel: recompute BatchNormalization statistics after pruning."),
+    click.option("--report", "report_path", type=click.Path(dir_okay=False), help="Write the report (.json or .md)."),
+    click.option("--quantize", "scheme", default=None,
+                 help="Then quantize the pruned model (int8 needs --calibration; dynamic, float16) before writing it."),
+    click.option("--io", type=click.Choice(["float", "int8", "uint8"]), default="float", show_default=True,
+                 help="With --quantize int8: type of the model's inputs and outputs."),
+    click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True, help="Samples run at once."),
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class PruneArgs:
+    """The values of :data:`PRUNE_OPTIONS` (click's parameter names) and which were given explicitly."""
+
+    method: str
+    sparsity: float
+    n: int
+    m: int
+    schedule: str | None
+    exclude: tuple[str, ...]
+    calibration: str | None
+    eval_data: str | None
+    recover: bool | None
+    bias_correction: bool
+    criterion: str | None
+    reconstruct: bool | None
+    bn_reestimate: bool
+    report_path: str | None
+    scheme: str | None
+    io: str
+    batch_size: int
+    given: tuple[str, ...] = ()  # the options set on the command line, as spelled there (e.g. "--sparsity")
+
+    def prune_keywords(self) -> dict[str, Any]:
+        """The keywords of ``keras2edge.prune`` (and fields of ``PruneOptions``) these options set."""
+        return {"method": self.method, "sparsity": self.sparsity, "n": self.n, "m": self.m,
+                "schedule": self.schedule, "exclude": self.exclude, "calibration": self.calibration,
+                "eval": self.eval_data, "recover": self.recover, "batch_size": self.batch_size,
+                "bias_correction": self.bias_correction, "criterion": self.criterion,
+                "reconstruct": self.reconstruct, "bn_reestimate": self.bn_reestimate}
+
+
+def prune_options(fn: F) -> F:
+    """Add :data:`PRUNE_OPTIONS` to a command; it receives them as one ``prune_args`` (:class:`PruneArgs`)."""
+    names = [f.name for f in dataclasses.fields(PruneArgs) if f.name != "given"]
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from click.core import ParameterSource
+
+        ctx = click.get_current_context()
+        given = tuple(p.secondary_opts[0] if p.secondary_opts and kwargs.get(p.name) is False else p.opts[0]
+                      for p in ctx.command.params if p.name in names
+                      and ctx.get_parameter_source(p.name) not in (ParameterSource.DEFAULT, None))
+        values = {name: kwargs.pop(name) for name in names}
+        return fn(*args, prune_args=PruneArgs(**values, given=given), **kwargs)
+
+    for option in reversed(PRUNE_OPTIONS):
+        wrapper = option(wrapper)
+    return wrapper  # type: ignore[return-value]
+
+
 def handle_errors(fn: F) -> F:
     """Turn library errors into one line on stderr and exit code 1 (tracebacks with --debug)."""
     @functools.wraps(fn)
@@ -112,7 +203,8 @@ def main(debug: bool, verbose: bool) -> None:
               help="Output format of a batch (required with an output folder).")
 @click.option("-j", "--jobs", type=click.IntRange(min=1), default=1, show_default=True,
               help="Batch: worker processes (1 = convert in this process).")
-@click.option("--json", "as_json", is_flag=True, help="Batch: print the summary as JSON on stdout.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Batch: print the summary as JSON on stdout (with --prune: the pruning report).")
 @click.option("--weights", type=click.Path(dir_okay=False), help="Weights file for an architecture JSON (one model).")
 @click.option("--input-shape", "input_shape", multiple=True, metavar="NAME:D0,D1,...",
               help="Pin an input's shape, e.g. input_1:1,224,224,3 (repeatable).")
@@ -124,15 +216,25 @@ def main(debug: bool, verbose: bool) -> None:
 @backend_option
 @max_memory_option
 @allow_nonfinite_option
+@click.option("--prune", "prune", is_flag=True,
+              help="One model: prune it first (the options below, as `keras2edge prune`), then quantize it with "
+                   "--quantize, and write it with the pruning report.")
+@prune_options
 @handle_errors
 def convert(models: tuple[str, ...], output: str, fmt: str | None, jobs: int, as_json: bool, weights: str | None,
             input_shape: tuple[str, ...], opset: int | None, nchw_inputs: bool, sparse: bool, backend: str | None,
-            limits: Limits | None, allow_nonfinite: bool) -> None:
+            limits: Limits | None, allow_nonfinite: bool, prune: bool = False,
+            prune_args: PruneArgs | None = None) -> None:
     """Convert Keras models (.h5, .keras, or .json with weights) to ONNX or TFLite.
 
     \b
     One model:   keras2edge convert MODEL -o OUT.onnx|OUT.tflite [--weights W]
     A batch:     keras2edge convert A.h5 B.keras 'zoo/*.h5' C.json:C.weights.h5 -o OUTDIR/ --format onnx [-j N]
+    Pruned:      keras2edge convert MODEL --prune --sparsity 0.5 --calibration D --quantize int8 -o OUT.tflite
+
+    --prune chains pruning and quantization in one command: the pruning options (--method, --sparsity,
+    --schedule, --exclude, --calibration, --eval, --report, ...) and --quantize/--io are `keras2edge
+    prune`'s; --json prints the pruning report as JSON. Without --prune they are refused.
 
     A batch writes OUTDIR/<model stem>.<format>, shows progress on stderr, prints a summary table
     (or --json) and exits 1 if any model failed; a failure never stops the others. ARCH:WEIGHTS is
@@ -146,12 +248,23 @@ def convert(models: tuple[str, ...], output: str, fmt: str | None, jobs: int, as
     # single output path, refused as a folder (never written into by surprise).
     is_dir = output.endswith(("/", os.sep)) or (os.path.isdir(output) and fmt is not None)
     single = len(models) == 1 and not is_dir and not (has_glob(models[0]) and not os.path.exists(models[0]))
+    if prune_args is not None and prune_args.given and not prune:
+        raise click.UsageError(f"{', '.join(prune_args.given)}: pruning options, used with --prune (to quantize "
+                               "without pruning: keras2edge quantize)")
+    if prune and not single:
+        raise click.UsageError("--prune applies to one model written to OUT.tflite or OUT.onnx")
     if single:
-        if as_json or jobs != 1:
+        if (as_json and not prune) or jobs != 1:
             raise click.UsageError("--json and -j apply to a batch (several models, or -o OUTDIR/)")
         ext = os.path.splitext(output)[1].lower().lstrip(".")
         if fmt is not None and fmt != ext:
             raise click.UsageError(f"--format {fmt} does not match the output file {output!r}")
+        if prune and prune_args is not None:
+            _prune_and_write(models[0], output, prune_args, as_json=as_json, weights=weights, input_shapes=shapes,
+                             keras_output=False,
+                             load_options={"backend": backend, "limits": limits, "allow_nonfinite": allow_nonfinite},
+                             save_options={"opset": opset, "nchw_inputs": nchw_inputs, "sparse": sparse})
+            return
         t0 = time.perf_counter()
         graph = api.convert_model(models[0], output, weights=weights, input_shapes=shapes, opset=opset,
                                   nchw_inputs=nchw_inputs, backend=backend, limits=limits,
@@ -205,12 +318,21 @@ def convert(models: tuple[str, ...], output: str, fmt: str | None, jobs: int, as
 @click.option("--bias-correction/--no-bias-correction", "bias_correction", default=None,
               help="Empirical bias correction from the calibration data (default: on for models with convolutions).")
 @click.option("--adaround/--no-adaround", default=None, help="AdaRound-style weight rounding (default: off).")
+@click.option("--high-bias-absorption/--no-high-bias-absorption", "high_bias_absorption", default=None,
+              help="After CLE, move biases a ReLU never clips into the next layer (default: with --cle).")
+@click.option("--progress/--no-progress", "progress", default=None,
+              help="Progress of calibration and each algorithm on stderr (default: when stderr is a terminal).")
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors (no progress, no summary).")
+@click.option("--preprocess", metavar="SCALE,OFFSET", default=None,
+              help="Image calibration data (.png/.jpg folder, RGB, resized to the input): x = pixel * SCALE + OFFSET "
+                   "on 0..255, e.g. 1/127.5,-1 (default: 1,0).")
 @handle_errors
 def quantize_command(model: str, output: str, calibration: str | None, scheme: str, method: str, per_tensor: bool, io: str,
                      keep_float: tuple[str, ...], int16: tuple[str, ...], batch_size: int, weights: str | None,
                      input_shape: tuple[str, ...], as_json: bool, eval_path: str | None, report_path: str | None,
                      max_drop: float | None, cle: bool | None = None, bias_correction: bool | None = None,
-                     adaround: bool | None = None) -> None:
+                     adaround: bool | None = None, high_bias_absorption: bool | None = None,
+                     progress: bool | None = None, quiet: bool = False, preprocess: str | None = None) -> None:
     """Quantize a Keras model after training (no TensorFlow): calibrate on representative inputs,
     write QDQ ONNX or an int8 .tflite.
 
@@ -231,18 +353,25 @@ def quantize_command(model: str, output: str, calibration: str | None, scheme: s
     t0 = time.perf_counter()
     graph = api.load(model, weights, input_shapes=shapes)
     rep = None
+    line = _progress_line(progress, quiet or as_json)
+    source = _image_source(calibration, preprocess)
     if want_report:
-        q, rep = api.quantize(graph, calibration=calibration, scheme=scheme, method=method, per_tensor=per_tensor,
+        q, rep = api.quantize(graph, calibration=source, scheme=scheme, method=method, per_tensor=per_tensor,
                               io=io, batch_size=batch_size, keep_float=keep_float, int16=int16, eval_data=eval_path,
                               report=True, max_drop=max_drop, cle=cle, bias_correction=bias_correction,
-                              adaround=adaround)
+                              adaround=adaround, high_bias_absorption=high_bias_absorption, progress=line)
     else:
-        q = api.quantize(graph, calibration=calibration, scheme=scheme, method=method, per_tensor=per_tensor, io=io,
+        q = api.quantize(graph, calibration=source, scheme=scheme, method=method, per_tensor=per_tensor, io=io,
                          batch_size=batch_size, keep_float=keep_float, int16=int16, cle=cle,
-                         bias_correction=bias_correction, adaround=adaround)
+                         bias_correction=bias_correction, adaround=adaround,
+                         high_bias_absorption=high_bias_absorption, progress=line)
+    if line is not None:
+        line.close()
     api.save(q, output, sources=(model, weights, calibration))
     if rep is not None and report_path:
         _write_report(rep, report_path, (model, weights, calibration, eval_path, output))
+    if quiet:
+        return
     info = {"output": output, "scheme": scheme, "method": method, "per_tensor": per_tensor, "io": io,
             **summary(q), "seconds": round(time.perf_counter() - t0, 3)}
     if as_json:
@@ -451,45 +580,13 @@ REPORT_FORMATS = (".json", ".md")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
               help="Output file: .tflite or .onnx (BatchNormalization folded after pruning); .h5/.keras when "
                    "keras2edge.save writes them.")
-@click.option("--method", default="magnitude", show_default=True,
-              help="A registered pruning method: magnitude (unstructured), nm (N:M), channel (structured).")
-@click.option("--sparsity", type=float, default=0.5, show_default=True,
-              help="Fraction of weights removed, in [0, 1) (magnitude; channel: of output channels).")
-@click.option("--n", "n", type=int, default=2, show_default=True, help="N:M: weights kept per group.")
-@click.option("--m", "m", type=int, default=4, show_default=True, help="N:M: group size along the input dimension.")
-@click.option("--schedule", default="global", show_default=True,
-              help="Magnitude: layer (same fraction per layer), global (one threshold), auto (sensitivity scan; "
-                   "needs --calibration).")
-@click.option("--exclude", multiple=True, metavar="GLOB", help="Keras layer names (globs) left dense (repeatable).")
-@click.option("--calibration", type=click.Path(),
-              help="Representative inputs (.npy, .npz keyed by input name, or a folder): recovery and --schedule auto.")
-@click.option("--eval", "eval_data", type=click.Path(dir_okay=False),
-              help="Eval inputs as .npz (keys = input names) with labels under 'labels' or 'y' for accuracy; "
-                   "without labels the report gives top-1 agreement with the unpruned model.")
-@click.option("--recover/--no-recover", default=None,
-              help="OBS reconstruction and bias correction (default: on when --calibration is given).")
-@click.option("--bias-correction/--no-bias-correction", default=True, show_default=True,
-              help="With recovery: restore each output channel's mean on the calibration data.")
-@click.option("--criterion", type=click.Choice(["l1", "l2", "activation"]), default=None,
-              help="Channel: which channels go (default: activation with --calibration, else l1).")
-@click.option("--reconstruct/--no-reconstruct", default=None,
-              help="Channel: least-squares reconstruction of the consumers (default: follows --recover).")
-@click.option("--bn-reestimate", is_flag=True, help="Channel: recompute BatchNormalization statistics after pruning.")
-@click.option("--report", "report_path", type=click.Path(dir_okay=False), help="Write the report (.json or .md).")
+@prune_options
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-@click.option("--quantize", "scheme", default=None,
-              help="Then quantize the pruned model (int8 needs --calibration; dynamic, float16) before writing it.")
-@click.option("--io", type=click.Choice(["float", "int8", "uint8"]), default="float", show_default=True,
-              help="With --quantize int8: type of the model's inputs and outputs.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True, help="Samples run at once.")
 @click.option("--weights", type=click.Path(dir_okay=False), help="Weights file for an architecture JSON.")
 @click.option("--input-shape", "input_shape", multiple=True, metavar="NAME:D0,D1,...", help="Pin an input's shape.")
 @handle_errors
-def prune_command(model: str, output: str, method: str, sparsity: float, n: int, m: int, schedule: str,
-                  exclude: tuple[str, ...], calibration: str | None, eval_data: str | None, recover: bool | None,
-                  bias_correction: bool, criterion: str | None, reconstruct: bool | None, bn_reestimate: bool,
-                  report_path: str | None, as_json: bool, scheme: str | None, io: str, batch_size: int,
-                  weights: str | None, input_shape: tuple[str, ...]) -> None:
+def prune_command(model: str, output: str, prune_args: PruneArgs, as_json: bool, weights: str | None,
+                  input_shape: tuple[str, ...]) -> None:
     """Prune a trained Keras model without TensorFlow and write it with a per-layer report.
 
     \b
@@ -497,51 +594,64 @@ def prune_command(model: str, output: str, method: str, sparsity: float, n: int,
     keras2edge prune model.keras --method nm --n 2 --m 4 -o pruned.onnx --exclude 'stem*'
     keras2edge prune model.keras --sparsity 0.5 --calibration calib.npy --quantize int8 -o pruned_int8.tflite
     """
+    _prune_and_write(model, output, prune_args, as_json=as_json, weights=weights,
+                     input_shapes=parse_input_shapes(input_shape), keras_output=True)
+
+
+def _prune_and_write(model: str, output: str, args: PruneArgs, *, as_json: bool, weights: str | None,
+                     input_shapes: dict[str, list[int | None]], keras_output: bool,
+                     load_options: dict[str, Any] | None = None, save_options: dict[str, Any] | None = None) -> None:
+    """What `keras2edge prune` and `keras2edge convert --prune` do: every option checked before any
+    work, then :func:`keras2edge.prune`, then the pruned graph written (with ``--quantize``: quantized
+    by :func:`keras2edge.quantize_pruned` first) and the report printed (and written with --report).
+
+    ``keras_output``: ``.keras``/``.h5`` outputs are accepted (the prune command); ``load_options``
+    go to :func:`keras2edge.prune`'s loader, ``save_options`` (opset, nchw_inputs, sparse) to the writer.
+    """
     from .errors import PruneError
     from .fileio import check_output, write_atomic
     from .prune import PruneOptions
     from .prune.methods import method as lookup_method
     from .prune.report import to_markdown
 
-    shapes = parse_input_shapes(input_shape)
-    options = PruneOptions(method=method, sparsity=sparsity, n=n, m=m, schedule=schedule, exclude=exclude,
-                           calibration=calibration, eval=eval_data, recover=recover, batch_size=batch_size,
-                           bias_correction=bias_correction, criterion=criterion, reconstruct=reconstruct,
-                           bn_reestimate=bn_reestimate)
-    options.check()
-    lookup_method(method)
+    load_options, save_options = dict(load_options or {}), dict(save_options or {})
+    scheme, calibration = args.scheme, args.calibration
+    PruneOptions(**args.prune_keywords()).check()
+    lookup_method(args.method)
     if scheme is not None:
         from .quantize import QuantizeOptions, check_options
 
-        check_options(QuantizeOptions(scheme=scheme, io=io, batch_size=batch_size))
+        check_options(QuantizeOptions(scheme=scheme, io=args.io, batch_size=args.batch_size))
         if scheme == "int8" and calibration is None:
             raise PruneError("--quantize int8 needs --calibration data")
-    sources = (model, weights, calibration, eval_data)
+        if save_options.get("sparse"):
+            raise PruneError("--sparse stores float32 weights sparse; a --quantize'd model has none to store (write "
+                             "the pruned float model with --sparse, or the quantized one without it)")
+    sources = (model, weights, calibration, args.eval_data)
     from .convert.keras_out import KERAS_OUTPUTS
 
-    if scheme is not None and os.path.splitext(output)[1].lower() in KERAS_OUTPUTS:
+    if keras_output and scheme is not None and os.path.splitext(output)[1].lower() in KERAS_OUTPUTS:
         raise PruneError(f"cannot write {output!r}: a --quantize'd model is written as .tflite or .onnx, not as a "
                          "Keras file")
-    api.check_save_path(output, sources, keras=scheme is None)
+    api.check_save_path(output, sources, keras=keras_output and scheme is None, opset=save_options.get("opset"),
+                        sparse=bool(save_options.get("sparse")))
+    report_path = args.report_path
     if report_path is not None:
         if os.path.splitext(report_path)[1].lower() not in REPORT_FORMATS:
             raise PruneError(f"--report {report_path!r}: the report is written as .json or .md")
         if os.path.abspath(report_path) == os.path.abspath(output):
             raise PruneError(f"--report {report_path!r} is the output model file")
         check_output(report_path, inputs=sources)
-    for what, path in (("--calibration", calibration), ("--eval", eval_data)):
+    for what, path in (("--calibration", calibration), ("--eval", args.eval_data)):
         if path is not None and not os.path.exists(path):
             raise PruneError(f"{what} {path!r}: no such file or folder")
     t0 = time.perf_counter()
-    result = api.prune(model, weights=weights, input_shapes=shapes, method=method, sparsity=sparsity, n=n, m=m,
-                       schedule=schedule, exclude=exclude, calibration=calibration, eval=eval_data, recover=recover,
-                       batch_size=batch_size, bias_correction=bias_correction, criterion=criterion,
-                       reconstruct=reconstruct, bn_reestimate=bn_reestimate)
+    result = api.prune(model, weights=weights, input_shapes=input_shapes, **args.prune_keywords(), **load_options)
     if scheme is None:
-        api.save_pruned(result.graph, output, sources=sources, source=model)
+        api.save_pruned(result.graph, output, sources=sources, source=model, **save_options)
     else:
-        api.save(api.quantize_pruned(result.graph, scheme=scheme, calibration=calibration, io=io,
-                                     batch_size=batch_size), output, sources=sources)
+        api.save(api.quantize_pruned(result.graph, scheme=scheme, calibration=calibration, io=args.io,
+                                     batch_size=args.batch_size), output, sources=sources, **save_options)
     report = dict(result.report, output=output, quantize=scheme, seconds=round(time.perf_counter() - t0, 3))
     if report_path is not None:
         text = json.dumps(report, indent=2) if report_path.lower().endswith(".json") else to_markdown(report)
@@ -551,6 +661,29 @@ def prune_command(model: str, output: str, method: str, sparsity: float, n: int,
         return
     click.echo(to_markdown(report), nl=False)
     click.echo(f"Wrote {output} in {report['seconds']:.2f} s")
+
+
+def _progress_line(progress: bool | None, silent: bool) -> Any:
+    """The quantize command's progress display on stderr (cli_progress.ProgressLine), or None: shown
+    with --progress, or by default when stderr is a terminal; never under --quiet or --json."""
+    from .cli_progress import ProgressLine
+
+    if silent or not (progress if progress is not None else sys.stderr.isatty()):
+        return None
+    return ProgressLine(sys.stderr, sys.stderr.isatty())
+
+
+def _image_source(calibration: str | None, preprocess: str | None) -> Any:
+    """The quantize command's calibration source: with --preprocess, the image folder and its
+    preprocessing (keras2edge.quantize.images.ImageFolder); else the path as given."""
+    if preprocess is None:
+        return calibration
+    from .quantize.images import ImageFolder, holds_images, parse_preprocess
+
+    if calibration is None or not holds_images(calibration):
+        raise click.UsageError("--preprocess applies to image calibration data: --calibration a .png/.jpg file or a "
+                               "folder of them")
+    return ImageFolder(calibration, *parse_preprocess(preprocess))
 
 
 if __name__ == "__main__":  # pragma: no cover

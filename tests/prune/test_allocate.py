@@ -89,3 +89,23 @@ def test_statistics_do_not_depend_on_the_row_slicing() -> None:
     for name, st in whole.items():
         assert sliced[name].count == st.count
         np.testing.assert_allclose(sliced[name].h, st.h, rtol=1e-10, atol=1e-9)
+
+
+def test_default_schedule_is_auto_with_calibration_on_small_models() -> None:
+    from keras2edge.prune.allocate import AUTO_DEFAULT_TARGETS, default_schedule
+
+    assert default_schedule(True, 9) == "auto"
+    assert default_schedule(False, 9) == "global"                    # auto needs calibration data
+    assert default_schedule(True, AUTO_DEFAULT_TARGETS + 1) == "global"  # the scan's cost grows with the layers
+
+
+def test_prune_without_a_schedule_resolves_it_in_the_report() -> None:
+    from keras2edge.prune import PruneOptions, prune_graph
+
+    from .helpers import graph, split
+
+    g = graph("digits_mlp")
+    assert prune_graph(g, PruneOptions()).report["schedule"] == "global"
+    calibrated = prune_graph(g, PruneOptions(calibration=split("digits_mlp", "calib")[0][:64]))
+    assert calibrated.report["schedule"] == "auto"
+    assert calibrated.report["totals"]["pruned"] == round(0.5 * calibrated.report["totals"]["prunable"])

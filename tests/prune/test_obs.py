@@ -7,6 +7,7 @@ import numpy as np
 
 from keras2edge.prune.allocate import magnitude_zero
 from keras2edge.prune.nm import nm_zero
+from keras2edge.prune.obc import obc_mask
 from keras2edge.prune.obs import masked_reconstruct, obs_prune, output_error, reconstruct
 
 
@@ -78,8 +79,9 @@ def test_reconstruct_keeps_the_best_candidate() -> None:
     assert q.size - np.count_nonzero(q) == count
     cands = [masked_reconstruct(w, mask, h), obs_prune(w, h, count=count)]
     cands.append(masked_reconstruct(w, cands[1] == 0, h))
+    cands.append(masked_reconstruct(w, obc_mask(w, h, count=count), h))
     assert output_error(w - q, h) == min(output_error(w - c, h) for c in cands)
-    assert how in ("magnitude mask + least squares", "obs", "obs mask + least squares")
+    assert how in ("magnitude mask + least squares", "obs", "obs mask + least squares", "obc mask + least squares")
 
 
 def test_large_layers_keep_obs_only(monkeypatch) -> None:

@@ -32,9 +32,11 @@ def test_prune_writes_model_table_and_reports(tmp_path: Path) -> None:
     res = CliRunner().invoke(main, ["prune", MLP, "-o", str(out), "--calibration", calib, "--eval", test,
                                     "--report", str(rep_json)])
     assert res.exit_code == 0, res.output
-    assert "| dense_1 | Dense | 50.0% |" in res.output and "Accuracy on 360 eval samples: 96.94% -> 96.94%" in res.output
+    # the defaults: with --calibration on a small model, the auto schedule and the bar (<= 1 point)
+    assert "(schedule auto, target sparsity 0.50)" in res.output and "| dense_1 | Dense |" in res.output
+    assert "Accuracy on 360 eval samples: 96.94% -> 96.67%" in res.output
     rep = json.loads(rep_json.read_text())
-    assert rep["eval"]["accuracy_before_pct"] == rep["eval"]["accuracy_after_pct"] == 96.944
+    assert rep["eval"]["accuracy_before_pct"] == 96.944 and rep["eval"]["accuracy_drop_pts"] <= 1.0
     assert rep["totals"]["pruned"] == round(0.5 * rep["totals"]["prunable"])
     it = Interpreter(out.read_bytes())
     y = np.asarray(it.run(split("digits_mlp", "test")[0]))

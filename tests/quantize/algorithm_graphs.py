@@ -96,3 +96,29 @@ def errors_with_and_without(algorithm: str, per_tensor: bool) -> dict[bool, tupl
         q = quantize_graph(g, QuantizeOptions(calibration=cal, per_tensor=per_tensor, **opts))
         out[on] = (rel_l2(np.asarray(Interpreter(tflite_bytes(q)).run(x)), want), q)
     return out
+
+
+def high_bias(seed: int = 0, bias: float = 40.0) -> Graph:
+    """input -> conv 3x3 -> relu -> conv 1x1 -> relu -> mean -> dense: half of the first conv's channels
+    carry a bias of ``bias`` (a ReLU never clips them) and are read by the next conv with small weights,
+    so that the first conv's one int8 output range is set by them and the channels that matter get few
+    steps (what high-bias absorption repairs). The 1x1 conv has no zero
+    padding, so the first pair qualifies; the second ends in a Mean (declined)."""
+    rng = np.random.default_rng(seed)
+    g = Graph("high_bias")
+    x = g.add_input("x", DType.FLOAT32, (None, 8, 8, 3))
+    w = rng.normal(0, 0.3, (3, 3, 3, 16)).astype(np.float32)
+    b = np.where(np.arange(16) % 2 == 0, bias, 0.5).astype(np.float32)
+    y = g.op("Conv2D", [x, g.add_const("a/kernel", w), g.add_const("a/bias", b)], ("a", "Conv2D"), padding="same")
+    y = g.op("Relu", [y], ("relu_a", "ReLU"))
+    w2 = rng.normal(0, 0.3, (1, 1, 16, 8)) * np.where(np.arange(16) % 2 == 0, 0.02, 1.0).reshape(1, 1, 16, 1)
+    y = g.op("Conv2D", [y, g.add_const("b/kernel", w2.astype(np.float32)), g.add_const("b/bias", rng.normal(0, 0.1, 8).astype(np.float32))],
+             ("b", "Conv2D"), padding="same")
+    y = g.op("Relu", [y], ("relu_b", "ReLU"))
+    y = g.op("Mean", [y], ("gap", "GlobalAveragePooling2D"), axes=(1, 2), keepdims=False)
+    w3 = rng.normal(0, 0.3, (8, 4)).astype(np.float32)
+    y = g.op("FullyConnected", [y, g.add_const("fc/kernel", w3), g.add_const("fc/bias", np.zeros(4, np.float32))],
+             ("fc", "Dense"))
+    g.outputs = [y]
+    g.verify()
+    return g

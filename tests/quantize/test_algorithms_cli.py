@@ -47,4 +47,11 @@ def test_dense_model_default_has_no_bias_correction(tmp_path) -> None:
     res = CliRunner().invoke(main, ["quantize", str(TRAINED / "digits_mlp.keras"), "-o", str(tmp_path / "m.tflite"),
                                     "--calibration", _calibration(tmp_path, "digits_mlp"), "--per-tensor"])
     assert res.exit_code == 0, res.output
+    # CLE brings high-bias absorption with it (the MLP's two ReLU layers: dense_1's ReLU never clipped some units).
+    assert "cle: 2 pairs, 1 declined, high-bias absorption: 1 layers (largest c: dense_1 " in res.output, res.output
+    assert "; bias_correction: off" in res.output, res.output
+    res = CliRunner().invoke(main, ["quantize", str(TRAINED / "digits_mlp.keras"), "-o", str(tmp_path / "m.tflite"),
+                                    "--calibration", _calibration(tmp_path, "digits_mlp"), "--per-tensor",
+                                    "--no-high-bias-absorption"])
+    assert res.exit_code == 0, res.output
     assert "cle: 2 pairs, 1 declined; bias_correction: off" in res.output, res.output

@@ -4,8 +4,9 @@ onnxruntime outputs stay within twice the plain scheme's bound against Keras (te
 
 The fixtures' calibration is their few recorded inputs and noisy copies of them, too little to show
 that an algorithm helps (the digits and zoo tests measure that); on them the defaults moved the
-error both ways, e.g. k3-cnn1d's third output 0.0197 -> 0.0383 (CLE + bias correction; 16 samples
-of 2 distinct inputs), which is why the bound here is 2x.
+error both ways, which is why the bound here is 2x. k3-cnn1d's third output went 0.0197 -> 0.0383
+with bias correction (near-copies of 3 inputs) until bias correction got its guard: corrections that
+make an output worse on their own samples are undone (test_bias_correction.py).
 """
 
 from __future__ import annotations

@@ -218,11 +218,18 @@ def test_paths_and_types_that_are_not_calibration_data(tmp_path: Path) -> None:
     with pytest.raises(QuantizationError, match=r"calibration data '.*nope.npy' does not exist"):
         CalibrationData(tmp_path / "nope.npy", [X])
     (tmp_path / "img.png").write_bytes(b"\x89PNG")
-    with pytest.raises(QuantizationError, match=r"img.png': expected a .npy or .npz file, or a folder of them "
-                                                r"\(convert images with np.save"):
-        CalibrationData(tmp_path / "img.png", [X])
+    with pytest.raises(QuantizationError, match=r"img.png': input 'x' has shape \[None, 4, 3\]; images need an NHWC "
+                                                r"input with a fixed height"):
+        CalibrationData(tmp_path / "img.png", [X])  # an image, for a model that does not take images
+    (tmp_path / "notes.txt").write_text("x")
+    with pytest.raises(QuantizationError, match=r"notes.txt': expected a .npy or .npz file, or a folder of them "
+                                                r"\(or a .png/.jpg image"):
+        CalibrationData(tmp_path / "notes.txt", [X])
     np.save(tmp_path / "a.npy", DATA)
-    with pytest.raises(QuantizationError, match=r"calibration folder '.*': 'img.png' is not a .npy or .npz file"):
+    with pytest.raises(QuantizationError, match=r"calibration images '.*': 'a.npy' is not a .png/.jpg/.jpeg image"):
+        CalibrationData(tmp_path, [X])  # images and arrays mixed
+    (tmp_path / "img.png").unlink()
+    with pytest.raises(QuantizationError, match=r"calibration folder '.*': 'notes.txt' is not a .npy or .npz file"):
         CalibrationData(tmp_path, [X])
     with pytest.raises(QuantizationError, match="calibration data of type int is not supported"):
         CalibrationData(5, [X])  # type: ignore[arg-type]

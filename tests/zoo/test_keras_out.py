@@ -2,6 +2,8 @@
 itself, and Keras' predict() equals keras2edge.runtime on the pruned graph.
 
 Both containers from a Keras 3 source (``.keras`` -> ``.h5`` and back); a Keras 2 source in its own.
+MultiHeadAttention (its folded query scaling divided out) from Keras 2 and Keras 3 files; Keras 1
+files (which no Keras today loads) written as .keras in Keras 3's form, loaded by Keras 3.
 
 Oracles: Keras 3 (``keras.models.load_model``) and tf_keras (Keras 2: ``tf_keras.models.load_model``)
 on the written files. Pruning is made by hand (``tests/convert/keras_out/helpers.py``): channel
@@ -16,13 +18,15 @@ Run: ``PYTHONPATH=src /work/zoovenv/bin/python -m pytest -q -m zoo tests/zoo/tes
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from ..convert.keras_out.helpers import _bn, channel_pruned, load_for_pruning, remove_channels, run_runtime, \
-    zero_smallest
+from ..convert.keras_out.helpers import KERAS1, _bn, channel_pruned, keras1_source, keras1_x, load_for_pruning, \
+    remove_channels, run_runtime, take, zero_smallest
 from ..corpus import FIXTURES
 from ..tolerances import KERAS_FIXTURES, ZOO, scaled_error
 from .conftest import ZOO_RESULTS
@@ -139,6 +143,62 @@ def test_zeroed_fixtures(rel: str, which: str, tmp_path: Path) -> None:
     write_keras(g, out)
     x = _fixture_x(src)
     _check(which, g, out, x if len(x) > 1 else next(iter(x.values())), KERAS_FIXTURES)
+
+
+@pytest.mark.parametrize("rel,which", [("k3/attention.keras", "keras3"), ("k3/attention.h5", "keras3"),
+                                       ("k2/attention.h5", "tf_keras"), ("k2/attention.keras", "tf_keras")])
+def test_pruned_multi_head_attention(rel: str, which: str, tmp_path: Path) -> None:
+    """MultiHeadAttention (self- and cross-attention, value_dim != key_dim): half of every projection
+    kernel zeroed, and mha_cross's output projection losing 4 of its 16 features (``output_shape``
+    written, the next Dense's inputs removed)."""
+    from keras2edge.convert.keras_out import write_keras
+
+    src = FIXTURES / rel
+    g = load_for_pruning(str(src))
+    zero_smallest(g, [v.name for v in g.constants() if v.name.startswith(("mha_self/", "mha_cross/"))
+                      and v.name.endswith("_kernel")])
+    keep = [c for c in range(16) if c % 4]
+    remove_channels(g, keep, [("mha_cross/output_kernel", 1), ("mha_cross/output_bias", 0), ("head/kernel", 0)])
+    out = tmp_path / f"{rel.replace('/', '_').split('.')[0]}_pruned{src.suffix}"
+    write_keras(g, out)
+    _check(which, g, out, _fixture_x(src), KERAS_FIXTURES)
+
+
+@pytest.mark.parametrize("case", [*KERAS1, "th-channels"])
+def test_keras1_source_as_keras3(case: str, tmp_path: Path) -> None:
+    """A Keras 1 model (no Keras today loads one) pruned and written as .keras: Keras 3 loads the
+    Keras 3 form keras2edge writes ('th' kernels and Theano flips as the importer arranged them,
+    channels_first kept) and predicts what keras2edge.runtime computes on the pruned graph."""
+    from keras2edge.convert.keras_out import write_keras
+
+    g = load_for_pruning(keras1_source(case.split("-")[0], tmp_path))
+    if case == "th-channels":  # filter 2 removed by hand, with the Dense rows the channels-first Flatten gives it
+        keep = [0, 1, 3]
+        (flatten,) = [n for n in g.nodes if n.op == "Reshape"]
+        flatten.attrs["shape"] = (-1, 27)
+        take(g, [("convolution2d_1/kernel", 3, keep), ("convolution2d_1/bias", 0, keep),
+                 ("dense_1/kernel", 0, [c * 9 + i for c in keep for i in range(9)])])
+    else:
+        zero_smallest(g, [v.name for v in g.constants() if v.const is not None and v.const.ndim >= 2
+                          and v.const.dtype.kind == "f" and v.const.size >= 4])
+    out = tmp_path / f"keras1_{case}_pruned.keras"
+    write_keras(g, out)
+    if not case.startswith("th"):
+        _check("keras3", g, out, keras1_x(g), KERAS_FIXTURES)
+        return
+    # channels_first convolutions: TensorFlow's CPU kernels run NCHW only with oneDNN, which this
+    # process turned off (TF_ENABLE_ONEDNN_OPTS=0, set before TensorFlow loads): Keras predicts in a child.
+    x = keras1_x(g)
+    np.save(tmp_path / "x.npy", x)
+    code = ("import sys, numpy as np, keras; m = keras.models.load_model(sys.argv[1], compile=False); "
+            "np.save(sys.argv[3], np.asarray(m.predict(np.load(sys.argv[2]), verbose=0)))")
+    env = dict(os.environ, TF_ENABLE_ONEDNN_OPTS="1", TF_CPP_MIN_LOG_LEVEL="3")
+    subprocess.run([sys.executable, "-c", code, str(out), str(tmp_path / "x.npy"), str(tmp_path / "y.npy")],
+                   env=env, check=True, capture_output=True, timeout=300)
+    err = scaled_error(np.load(tmp_path / "y.npy"), run_runtime(g, x)[0])
+    ZOO_RESULTS.append({"model": f"{out.stem[:13]}>k3", "format": "keras", "status": "ok" if err <= KERAS_FIXTURES
+                        else "FAIL", "rel_err": err})
+    assert err <= KERAS_FIXTURES, err
 
 
 def _mobilenet_v2_pruned(src: Path):

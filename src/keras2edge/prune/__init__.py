@@ -16,7 +16,10 @@ Layout (one role per module; each method module registers itself in :data:`METHO
 * ``stats`` — per-layer input statistics (H = XᵀX, mean) on calibration data;
 * ``allocate`` — the magnitude schedules (layer, global, auto sensitivity scan);
 * ``scan`` — the auto schedule's end-to-end sensitivity curves and :class:`~.scan.EndToEnd` error;
-* ``obs`` — OBS layer-wise reconstruction (unstructured and N:M);
+* ``obs`` — OBS layer-wise reconstruction (unstructured and N:M; SparseGPT's blocked form) and the
+  choice among the candidate masks; ``obc`` — Optimal Brain Compression's exact greedy elimination
+  per output column, the count allocated across columns (the candidate that wins on small layers);
+  ``saturation`` — activation-aware row weights for the fits (rows clamped by a following ReLU);
 * ``pipeline`` — plan -> prune -> recover (OBS, bias correction) -> report, shared by:
 * ``magnitude`` (method "magnitude") and ``nm`` (method "nm");
 * ``evaluation`` — eval data (labels) and accuracy / agreement; ``report`` — the report, Markdown;
@@ -51,6 +54,10 @@ def prune_graph(graph: object, options: PruneOptions) -> PruneResult:
     """``graph`` pruned as ``options`` asks (a new graph; ``graph`` is not modified) and the report.
     Bad options are refused before any work (``PruneOptions.check``)."""
     options.check()
+    if options.calibration is not None:
+        from .runner import warn_few_samples
+
+        warn_few_samples(graph, options.calibration, options.batch_size)  # type: ignore[arg-type]
     result = method(options.method)(graph, options)  # type: ignore[arg-type]
     if options.eval is not None:  # every method's report: accuracy / agreement before and after
         from .evaluation import evaluate

@@ -18,10 +18,10 @@ from ..runtime.loader import OpInfo
 
 def calibration_list(graph: Graph, source: Any, batch_size: int) -> list[dict[str, np.ndarray]]:
     """The calibration batches ``{input name: float32 array}`` for ``graph``, or a PruneError."""
-    from ..quantize.data import calibration_batches
+    from ..quantize.data import CalibrationData
 
-    try:
-        batches = list(calibration_batches(source, [(v.name, v.shape) for v in graph.inputs], batch_size))
+    try:  # no range warning: pruning warns of few samples once (runner.warn_few_samples)
+        batches = list(CalibrationData(source, [(v.name, v.shape) for v in graph.inputs], batch_size, warn_below=0))
     except QuantizationError as e:
         raise PruneError(f"pruning calibration data: {e}") from e
     if not batches:

@@ -30,6 +30,9 @@ from .stats import LayerStats, matrix
 from .targets import Target
 
 SCHEDULES = ("layer", "global", "auto")
+#: the default schedule is "auto" (with calibration data) up to this many prunable weights: its scan
+#: runs the model len(scan.SCAN_GRID) - 1 times per weight on the calibration data (MobileNetV2 has 53)
+AUTO_DEFAULT_TARGETS = 24
 #: a layer keeps at least 1 - GLOBAL_CAP of its weights under the global schedule
 GLOBAL_CAP = 0.95
 #: sparsity grid of the sensitivity scan
@@ -43,6 +46,15 @@ def magnitude_zero(w: np.ndarray, count: int) -> np.ndarray:
         idx = np.argsort(np.abs(w), axis=None, kind="stable")[:count]
         out.reshape(-1)[idx] = 0
     return out
+
+
+def default_schedule(calibrated: bool, targets: int) -> str:
+    """The magnitude schedule when none is asked for: ``auto`` when calibration data is given and the
+    model has at most :data:`AUTO_DEFAULT_TARGETS` prunable weights, else ``global``. On the digits
+    fixtures at 50% (points lost, with recovery) auto / global: CNN 0.56 / 2.78, MLP 0.28 / 0.00,
+    LSTM 0.00 / 0.28, GRU -0.56 / 0.00: global prunes the convolutional stem and the depthwise
+    kernels (9 weights a channel) as deep as the 1x1 convolutions, which costs the CNN most."""
+    return "auto" if calibrated and targets <= AUTO_DEFAULT_TARGETS else "global"
 
 
 def allocate(schedule: str, targets: list[Target], weights: dict[str, np.ndarray], sparsity: float,
@@ -90,12 +102,15 @@ def _global(targets: list[Target], weights: dict[str, np.ndarray], total: int) -
 def candidate(t: Target, w: np.ndarray, st: LayerStats, sparsity: float, recover: bool) -> tuple[int, np.ndarray]:
     """(weights removed, the weight) for ``t`` pruned by magnitude to ``sparsity``; with ``recover``
     the kept weights are refitted by least squares on the layer's statistics (when affordable)."""
+    from .obc import affordable, obc_mask
     from .obs import ls_affordable, masked_reconstruct
 
     c = int(round(sparsity * w.size))
     wz = magnitude_zero(w, c)
-    if recover and 0 < c < w.size and ls_affordable(matrix(t, w), st.h):
-        wz = masked_reconstruct(matrix(t, w), matrix(t, wz) == 0, st.h).reshape(w.shape)
+    wm = matrix(t, w)
+    if recover and 0 < c < w.size and ls_affordable(wm, st.h):
+        mask = obc_mask(wm, st.h, count=c) if affordable(wm) else matrix(t, wz) == 0
+        wz = masked_reconstruct(wm, mask, st.h).reshape(w.shape)
     return c, wz
 
 
@@ -148,4 +163,5 @@ def _auto(targets: list[Target], weights: dict[str, np.ndarray], sparsity: float
     return counts
 
 
-__all__ = ["AUTO_GRID", "GLOBAL_CAP", "SCHEDULES", "allocate", "candidate", "magnitude_zero", "sensitivity"]
+__all__ = ["AUTO_DEFAULT_TARGETS", "AUTO_GRID", "GLOBAL_CAP", "SCHEDULES", "allocate", "candidate", "default_schedule",
+           "magnitude_zero", "sensitivity"]

@@ -72,7 +72,7 @@ def channel_report(before: Graph, after: Graph, choices: list[GroupChoice], reco
     ran = [k for k in ("reconstruction", "bias_correction", "batchnorm_reestimation") if recovery.get(k)]
     return {"model": after.name, "method": "channel",
             "target_sparsity": None if options is None else float(options.sparsity),
-            "schedule": None if options is None else options.schedule, "nm": None,
+            "schedule": None if options is None else options.schedule or "global", "nm": None,
             "exclude": [] if options is None else list(options.exclude),
             "recover": bool(ran), "ran": ran, "layers": rows, "totals": totals, "groups": groups,
             "recovery": recovery}

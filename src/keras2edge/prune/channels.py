@@ -60,7 +60,7 @@ def prune_channels(graph: Graph, options: PruneOptions) -> PruneResult:
             raise PruneError("the channel criterion 'activation' needs calibration data (--calibration)")
         stats = consumer_stats(graph, analysis, batches)
     choices = select_units(graph, analysis, float(options.sparsity), "l1" if stats is not None else criterion,
-                           tuple(options.exclude), stats, options.schedule)
+                           tuple(options.exclude), stats, options.schedule or "global")
     removed = {int(r) for c in choices for r in c.removed}
     pruned = remove_units(graph, analysis, removed)
     recovery: dict[str, Any] = {k: False for k in steps}

@@ -1,19 +1,23 @@
 """Method ``magnitude``: unstructured pruning of every prunable weight (:mod:`.targets`) to the target
-sparsity, the per-layer counts from the ``schedule`` (:mod:`.allocate`: layer, global, auto), the
-weights chosen by magnitude (or, with recovery, by OBS saliency: :mod:`.pipeline`)."""
+sparsity, the per-layer counts from the ``schedule`` (:mod:`.allocate`: layer, global, auto; by
+default auto with calibration data on models of at most ``AUTO_DEFAULT_TARGETS`` weights, else
+global: :func:`~.allocate.default_schedule`), the weights chosen by magnitude (or, with recovery, by
+the least layer error of OBC, OBS and magnitude masks: :mod:`.pipeline`, :mod:`.obs`, :mod:`.obc`)."""
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import numpy as np
 
 from ..errors import PruneError
 from ..ir.graph import Graph
-from .allocate import SCHEDULES, allocate
+from .allocate import SCHEDULES, allocate, default_schedule
 from .methods import PruneResult, register_method
 from .options import PruneOptions
 from .pipeline import Plan, prune_weights
 from .stats import LayerStats
-from .targets import Target
+from .targets import Target, select_targets
 
 
 def plan_magnitude(targets: list[Target], weights: dict[str, np.ndarray], options: PruneOptions,
@@ -29,6 +33,9 @@ def plan_magnitude(targets: list[Target], weights: dict[str, np.ndarray], option
 @register_method("magnitude")
 def prune_magnitude(graph: Graph, options: PruneOptions) -> PruneResult:
     """Unstructured magnitude pruning (see the module docstring)."""
+    if options.schedule is None:
+        options = replace(options, schedule=default_schedule(options.calibration is not None,
+                                                             len(select_targets(graph, options.exclude))))
     if options.schedule not in SCHEDULES:
         raise PruneError(f"unknown schedule {options.schedule!r}; supported: {', '.join(SCHEDULES)}")
     if options.schedule == "auto" and options.calibration is None:

@@ -16,6 +16,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import PruneError
+from .obc import affordable as obc_affordable
+from .obc import obc_mask
 
 #: rows per block (the mask of a block is chosen before its weights are updated)
 BLOCK = 128
@@ -161,8 +163,11 @@ def reconstruct(w: np.ndarray, h: np.ndarray, magnitude_mask: np.ndarray, *, cou
     """The best of the candidates on the calibration statistics (least :func:`paired_error`):
     the magnitude mask with the least-squares update, and (shared H) OBS on the dense optimum
     (H⁻¹G·W₀; W₀ itself without ``g``) with its own updates and, when the layer is within
-    :data:`LS_MAX_FLOPS`, the least-squares update on the OBS mask. Returns the weights and
-    which candidate won ("magnitude mask + least squares", "obs", "obs mask + least squares")."""
+    :data:`LS_MAX_FLOPS`, the least-squares update on the OBS mask, and, when the layer also fits
+    :func:`.obc.affordable`, the least-squares update on OBC's mask (:func:`.obc.obc_mask`: on the
+    digits fixtures it wins on every layer). ``h`` (and ``g``) may be per column ((N, F, F), the
+    activation-aware statistics of :mod:`.saturation`). Returns the weights and which candidate won
+    ("magnitude mask + least squares", "obs", "obs mask + least squares", "obc mask + least squares")."""
     lam = DAMP if damp is None else damp
     w0 = np.asarray(w, np.float64)
     small = ls_affordable(w, h)
@@ -173,6 +178,9 @@ def reconstruct(w: np.ndarray, h: np.ndarray, magnitude_mask: np.ndarray, *, cou
         cands.append((q, "obs"))
         if small:
             cands.append((masked_reconstruct(w0, q == 0, h, lam, g=g), "obs mask + least squares"))
+    if small and obc_affordable(w0):
+        mask = obc_mask(w0, h, count=count, nm=nm, g=g, damp=lam)
+        cands.append((masked_reconstruct(w0, mask, h, lam, g=g), "obc mask + least squares"))
     return min(cands, key=lambda c: paired_error(c[0], w0, h, g))
 
 

@@ -17,7 +17,10 @@ class PruneOptions:
     sparsity: float = 0.5              # fraction of weights (magnitude) or output channels (channel) removed
     n: int = 2                         # N:M: keep N of every M weights along the input dimension
     m: int = 4
-    schedule: str = "global"           # magnitude: "layer" (same sparsity per layer), "global", "auto" (sensitivity scan)
+    schedule: str | None = None        # magnitude: "layer" (same sparsity per layer), "global", "auto" (sensitivity
+                                       # scan); None: allocate.default_schedule ("auto" with calibration data on a
+                                       # model of at most AUTO_DEFAULT_TARGETS weights, else "global");
+                                       # channel: "layer" or "global" (None: "global")
     exclude: tuple[str, ...] = ()      # globs on Keras layer names left dense
     calibration: Any = None            # calibration data (quantize.data sources): needed by recovery and "auto"
     eval: Any = None                   # labelled or unlabelled data for the report's accuracy / agreement
@@ -25,6 +28,8 @@ class PruneOptions:
                                        # correction); None = on when calibration data is given
     batch_size: int = 32
     bias_correction: bool = True       # with recovery: restore each output channel's mean (magnitude, nm)
+    activation_aware: bool = True      # with recovery (magnitude, nm): rows whose unpruned output a following
+                                       # ReLU/ReLU6 clamps weigh prune.saturation.SATURATED_WEIGHT in the fits
     # channel pruning (prune/channels.py; bias_correction above applies when reconstruct is off):
     criterion: str | None = None       # "l1"/"l2" filter norm (scaled by the BatchNorm after it) or "activation"
                                        # (greedy reconstruction cost on calibration data); None: "activation"

@@ -7,8 +7,12 @@ graph -> copy -> :func:`~.targets.select_targets` (``exclude``) -> the method's 
 * no recovery: the plan applied by magnitude (:func:`~.allocate.magnitude_zero`, :func:`.nm.nm_zero`);
 * recovery (``recover``; default: on when calibration data is given), sequentially in graph order:
   the statistics of target t's inputs are taken on the model with the targets before t already
-  pruned (:func:`~.stats.collect`), then t is pruned with OBS updates (:func:`~.obs.obs_prune`)
-  when its op has a :class:`~.stats.Reduction` (else by magnitude); a recurrent kernel is then
+  pruned (:func:`~.stats.collect_paired`: H on the pruned model's inputs, G against the unpruned
+  model's, so t's fit also undoes the error of the layers before it; rows whose unpruned output a
+  following ReLU/ReLU6 clamps weigh less, :mod:`.saturation`), then t is pruned with the mask and
+  weights of least layer error among magnitude + least squares, OBS (:func:`~.obs.obs_prune`) and
+  OBC (:func:`~.obc.obc_mask`) + least squares (:func:`~.obs.reconstruct`) when its op has a
+  :class:`~.stats.Reduction` (else by magnitude); a recurrent kernel is then
   refitted (:func:`_refit`: its inputs h_{t-1} moved with its own pruning), then **bias correction**:
   each output channel's mean on calibration data is restored to the unpruned model's
   (Δ = E[x₀]·W₀ − E[x]·W, added to the layer's bias, or subtracted from the moving mean of the
@@ -200,12 +204,13 @@ def prune_weights(graph: Graph, options: PruneOptions, plan_fn: PlanFn) -> Prune
             continue
         w0, we = orig[t.name], eff[t.name]
         sc = None if scales[t.name] is None else _along(t, w0, scales[t.name])
-        st = collect_paired(g, reference, t, options.calibration, options.batch_size) if recover else None
+        st = collect_paired(g, reference, t, options.calibration, options.batch_size,
+                            weighted=options.activation_aware) if recover else None
         if st is not None:
             mask = matrix(t, _magnitude(t, we, p)) == 0
             wm, how = reconstruct(matrix(t, we), st.h, mask, count=None if p.nm else p.count, nm=p.nm, g=st.g)
             new = wm.reshape(w0.shape)
-            steps[t.name].append(f"reconstruct: {how}")
+            steps[t.name].append(f"reconstruct: {how}" + (" (activation-aware)" if st.weighted else ""))
         else:
             new = _magnitude(t, we, p)
             steps[t.name].append("magnitude")

@@ -10,6 +10,7 @@ layer statistics of recovery and the sensitivity scan (:mod:`.stats`) and for ev
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 
@@ -18,20 +19,41 @@ import numpy as np
 from ..errors import PruneError, QuantizationError, RuntimeModelError, UnsupportedOpError
 from ..ir.graph import Graph
 
+log = logging.getLogger(__name__)
+
 #: fn(value name, array): called once per batch and value (the array is valid only during the call)
 ValueFn = Callable[[str, np.ndarray], None]
 
 
 def checked_batches(graph: Graph, source: object, batch_size: int, what: str) -> Iterator[dict[str, np.ndarray]]:
     """``source`` as ``{input name: float32 array}`` batches for ``graph``'s inputs; bad data is a
-    PruneError naming ``what`` (``"calibration data"``, ``"eval data"``)."""
-    from ..quantize.data import calibration_batches
+    PruneError naming ``what`` (``"calibration data"``, ``"eval data"``). No sample-count warning
+    here (quantization's is about activation ranges, which pruning does not compute, and this runs
+    once per layer): :func:`warn_few_samples` says it once, in pruning's terms."""
+    from ..quantize.data import CalibrationData
 
     specs = [(v.name, v.shape) for v in graph.inputs]
     try:
-        yield from calibration_batches(source, specs, batch_size)  # type: ignore[arg-type]
+        yield from CalibrationData(source, specs, batch_size, warn_below=0)  # type: ignore[arg-type]
     except QuantizationError as e:
         raise PruneError(f"{what}: {e}") from None
+
+
+def warn_few_samples(graph: Graph, source: object, batch_size: int) -> None:
+    """Log one warning when calibration data for pruning holds fewer than ``quantize.data.WARN_BELOW``
+    samples (counted without reading them; a generator's count is unknown: no warning). Bad data is
+    left to the step that reads it, which names the problem."""
+    from ..quantize.data import WARN_BELOW, CalibrationData
+
+    try:
+        n = CalibrationData(source, [(v.name, v.shape) for v in graph.inputs], batch_size,  # type: ignore[arg-type]
+                            warn_below=0).count
+    except QuantizationError:
+        return
+    if n is not None and 0 < n < WARN_BELOW:
+        log.warning("pruning calibration data: only %d sample%s; the recovery's least-squares fits and bias "
+                    "corrections (and --schedule auto's sensitivity scan) estimated from fewer than %d samples "
+                    "are unreliable", n, "" if n == 1 else "s", WARN_BELOW)
 
 
 class GraphRun:

@@ -28,6 +28,7 @@ from ..ir.graph import Graph
 from ..ir.node import Node
 from ..ir.ops.core import pad_same_nhwc, pair, windows
 from .runner import run_graph
+from .saturation import SATURATED_WEIGHT
 from .targets import Target
 
 
@@ -116,6 +117,7 @@ class LayerStats:
     count: int = 0
     g: np.ndarray | None = None
     total_ref: np.ndarray | None = None
+    weighted: bool = False          # H, G per output column, activation-aware (:mod:`.saturation`)
 
     @property
     def mean_ref(self) -> np.ndarray:
@@ -170,32 +172,78 @@ def collect(graph: Graph, targets: list[Target], source: object, batch_size: int
 
 
 def collect_paired(graph: Graph, reference: Graph, target: Target, source: object,
-                   batch_size: int = 32) -> LayerStats | None:
+                   batch_size: int = 32, *, weighted: bool = False) -> LayerStats | None:
     """:class:`LayerStats` of ``target``'s inputs in ``graph`` (being pruned) with the cross moment
     G against the same inputs in ``reference`` (the unpruned graph, same value names), from both run
-    in lockstep on ``source``; None when the target has no :class:`Reduction`."""
+    in lockstep on ``source``; None when the target has no :class:`Reduction`. ``weighted``: for a
+    single-node target whose output is clamped (:func:`~.saturation.clamp_after`), H and G are per
+    output column, rows weighted by :data:`~.saturation.SATURATED_WEIGHT` where the unpruned
+    output is clamped (``LayerStats.weighted``; the means stay unweighted)."""
     from .runner import run_paired
+    from .saturation import clamp_after
 
     r = reduction(target)
     if r is None:
         return None
-    names = sorted({n.inputs[0].name for n in target.nodes})
+    clamp = clamp_after(graph, target.nodes[0]) if weighted and len(target.nodes) == 1 else None
+    if clamp is not None and not _weights_fit(target, r):
+        clamp = None
+    names = sorted({n.inputs[0].name for n in target.nodes} | ({clamp.value} if clamp else set()))
     acc: list[LayerStats] = []
 
     def take(got: list[dict[str, np.ndarray]]) -> None:
         for node in target.nodes:
             name = node.inputs[0].name
             for sl in sample_slices(got[0][name], node):
+                a = None
+                if clamp is not None:
+                    z0 = got[1][clamp.value][sl]
+                    a = np.where((z0 <= clamp.low) | (z0 >= clamp.high), SATURATED_WEIGHT, 1.0)
+                    a = a.reshape(-1, z0.shape[-1])
                 _accumulate(acc, r, r.rows(got[0][name][sl].astype(np.float64), node),
-                            r.rows(got[1][name][sl].astype(np.float64), node))
+                            r.rows(got[1][name][sl].astype(np.float64), node), a)
 
     run_paired([graph, reference], source, names, take, batch_size=batch_size)
+    if acc and clamp is not None:
+        acc[0].weighted = True
     return acc[0] if acc else None
 
 
-def _accumulate(acc: list[LayerStats], r: Reduction, xp: np.ndarray, xo: np.ndarray) -> None:
-    """Add one slice of rows (pruned model ``xp``, unpruned ``xo``) to ``acc[0]`` (made if empty)."""
+def _weights_fit(target: Target, r: Reduction) -> bool:
+    """Whether per-column H and G (2 × N·F² float64) fit :data:`~.saturation.MAX_BYTES`."""
+    from .saturation import MAX_BYTES
+
+    w = target.nodes[0].inputs[1]
+    if w is None:
+        return False
+    shape = [int(d) for d in w.shape]
+    f, n = (shape[1] * shape[2], shape[3]) if r.depthwise else (int(np.prod(shape[:-1])), shape[-1])
+    return 16.0 * n * f * f <= MAX_BYTES
+
+
+def _weighted_moments(r: Reduction, xp: np.ndarray, xo: np.ndarray, a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per output column k: Σ_r a_rk·x_r·x_rᵀ and Σ_r a_rk·x_r·x₀_rᵀ ((N, F, F); depthwise: column k
+    reads input channel k // M)."""
+    n = a.shape[1]
     if r.depthwise:
+        mult = n // xp.shape[2]
+        xk, x0k = np.repeat(xp, mult, axis=2), np.repeat(xo, mult, axis=2)
+        return np.einsum("rk,rtk,rsk->kts", a, xk, xk), np.einsum("rk,rtk,rsk->kts", a, xk, x0k)
+    h = np.empty((n, xp.shape[1], xp.shape[1]))
+    g = np.empty_like(h)
+    for k in range(n):
+        xa = xp * a[:, k:k + 1]
+        h[k], g[k] = xa.T @ xp, xa.T @ xo
+    return h, g
+
+
+def _accumulate(acc: list[LayerStats], r: Reduction, xp: np.ndarray, xo: np.ndarray,
+                a: np.ndarray | None = None) -> None:
+    """Add one slice of rows (pruned model ``xp``, unpruned ``xo``; ``a``: per-row, per-output-column
+    weights) to ``acc[0]`` (made if empty)."""
+    if a is not None:
+        h, g = _weighted_moments(r, xp, xo, a)
+    elif r.depthwise:
         h, g = np.einsum("rtc,rsc->cts", xp, xp), np.einsum("rtc,rsc->cts", xp, xo)
     else:
         h, g = xp.T @ xp, xp.T @ xo

@@ -17,8 +17,9 @@ Layout (one role per module):
 * ``int16x8`` — the 16x8 scheme (int16 activations, int8 weights), the same planner;
 * ``precision`` — mixed precision: each node's type from ``keep_float`` / ``int16`` globs and the
   probed 16x8 kernels.
+* ``progress`` — the long steps' progress, reported to ``QuantizeOptions.progress`` (the CLI's bar);
 * ``algorithms`` — the accuracy-preserving algorithms in the int8 scheme and the rule for their
-  defaults: ``cle`` (cross-layer equalization), ``bias_correction`` (empirical, from calibration
+  defaults: ``cle`` (cross-layer equalization), ``hba`` (high-bias absorption), ``bias_correction`` (empirical, from calibration
   data), ``adaround`` (AdaRound-style rounding); ``probe`` runs a graph's ``.tflite`` in the
   runtime and hands each weight layer's input to them.
 
@@ -66,7 +67,10 @@ def quantize_graph(graph: Graph, options: QuantizeOptions) -> Graph:
     if done is not None or any(v.quant is not None for v in graph.inputs):
         where = done.where() if done is not None else "its inputs"
         raise QuantizationError(f"graph {graph.name!r} is already quantized ({where}); quantize a float model")
-    return scheme(options.scheme)(graph, options)
+    from .progress import reporting
+
+    with reporting(options.progress):
+        return scheme(options.scheme)(graph, options)
 
 
 __all__ = ["QuantizeOptions", "check_options", "quantize_graph"]

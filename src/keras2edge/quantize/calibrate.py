@@ -25,8 +25,9 @@ from ..errors import QuantizationError, RuntimeModelError, UnsupportedOpError
 from ..ir.dtypes import DType
 from ..ir.graph import Graph
 from ..runtime.loader import OpInfo
-from .data import Source, calibration_batches
+from .data import CalibrationData, Source
 from .observers import Observer, make_observer
+from .progress import task, tick
 
 log = logging.getLogger(__name__)
 
@@ -95,16 +96,19 @@ def calibrate(graph: Graph, source: Source, method: str = "minmax", batch_size: 
 
     specs = [(v.name, v.shape) for v in lowered.inputs]
     samples = 0
-    for batch in calibration_batches(source, specs, batch_size):
-        first = batch[slots[0][1]]
-        size = None if sig_dynamic else (fixed[slots[0][1]] or 1)
-        for sl in _chunks(first, size):
-            feed = [batch[name][sl].astype(dt, copy=False) for _, name, dt in slots]
-            for (_, name, _dt), x in zip(slots, feed):
-                if name in observers:
-                    observers[name].update(x)
-            interp.run(feed if len(feed) > 1 else feed[0], observer=observe)
-            samples += feed[0].shape[0]
+    data = CalibrationData(source, specs, batch_size)
+    with task("calibration"):
+        for batch in data:
+            first = batch[slots[0][1]]
+            size = None if sig_dynamic else (fixed[slots[0][1]] or 1)
+            for sl in _chunks(first, size):
+                feed = [batch[name][sl].astype(dt, copy=False) for _, name, dt in slots]
+                for (_, name, _dt), x in zip(slots, feed):
+                    if name in observers:
+                        observers[name].update(x)
+                interp.run(feed if len(feed) > 1 else feed[0], observer=observe)
+                samples += feed[0].shape[0]
+                tick(samples, data.count)
     if not samples:
         raise QuantizationError("calibration data: no complete batch for the model's fixed batch size "
                                 f"{fixed[slots[0][1]]}")

@@ -5,8 +5,8 @@ that carry each channel on its own and commute with a positive per-channel scale
 That property is read from each op's own semantics, not from a list of names: an op qualifies when its
 spec's ``channels`` keeps channel identity (elementwise, window, or an axis op that leaves the channel
 count) and its ``evaluate`` passes the scaling probe (:func:`commutes_with_scale`) — Relu, LeakyRelu,
-PRelu, MaxPool2D, AveragePool2D, a spatial Mean do; Relu6 (its clamp at 6 would move to 6 * s),
-HardSwish, Logistic, Add (a second path) do not. A's fused activation is probed the same way.
+PRelu, MaxPool2D, AveragePool2D, a spatial Mean do; HardSwish, Logistic, Add (a second path) do not;
+Relu6 does only under a per-channel condition (below). A's fused activation is probed the same way.
 
 For channel i, with r1_i the range of A's output channel i (``WeightAxes.out_axis``) and r2_i the range
 of B's weights reading it (``WeightAxes.in_axis``; a depthwise B, which has none, reads input channel i
@@ -15,11 +15,22 @@ is divided by s_i and B's input channel i multiplied by it. Pairs are swept unti
 more than :data:`TOLERANCE` (or :data:`MAX_SWEEPS`). conv -> depthwise -> conv chains equalize both
 pairs, the depthwise in the middle being B of one and A of the next.
 
-Declined (left as they are): a Relu6 or other clamp between the layers (scaling is not exact through
-it: the paper replaces ReLU6 by ReLU, which would change the model), an intermediate value with
-several uses or that is a graph output, TransposeConv2D (output channels not on the weight's last
-axis), non-constant weights. High-bias absorption is not done: BatchNorm's statistics are folded away
-before quantization, and the data-free bound needs them.
+Through a clamp at 0 and H (Relu6, Relu0To1; A's fused activation or a node between; ``OpSpec.clamp``)
+scaling is exact only where the clamp at H never acts: clamp(x / s) = clamp(x) / s for every x the
+channel can reach iff s = 1 or the channel's reachable maximum hi stays <= H before and after scaling
+(hi <= H and hi / s <= H). The paper replaces ReLU6 by ReLU, which changes the model; here the float
+function is kept exactly instead: hi is a bound over *every* input, not over calibration data — A's
+input comes from a clamp (its producer's ``clamp``, fused or not: [0, 6] after a Relu6), so
+hi_i = b_i + sum over A's weights w of max(w * low, w * high) — and a channel whose hi_i > H keeps
+s_i = 1 while one with hi_i <= H takes s_i >= hi_i / H (its scaled maximum still fits). A pair through
+such a clamp whose A reads an unbounded input (a graph input, a linear layer) is declined, and so is a
+clamp that follows another op after A (a Mul by a constant would carry values past A's bound).
+
+Declined (left as they are): a clamp whose low is not 0 (ReluN1To1), a clamp pair without a bound on
+A's input or after another op (above), an intermediate value with several uses or that is a graph
+output, TransposeConv2D (output channels not on the weight's last
+axis), non-constant weights. High-bias absorption, the paper's companion step, runs after this on the
+equalized graph (``hba``: from calibration statistics, BatchNorm's being folded away at load).
 
 The graph returned is a copy (weights replaced, never mutated); its float outputs equal the input
 graph's within float rounding.
@@ -51,6 +62,8 @@ class Equalization:
     pairs: list[tuple[str, str]] = field(default_factory=list)
     declined: dict[str, str] = field(default_factory=dict)
     sweeps: int = 0
+    #: Per pair through a clamp (A's Keras layer): channels left at s = 1 because they can reach the clamp.
+    clamped: dict[str, int] = field(default_factory=dict)
 
 
 @lru_cache(maxsize=None)
@@ -115,6 +128,38 @@ def _fused_ok(node: Node) -> bool:
     return _probe_ok(FUSED_ACTIVATIONS[act], (), 8)
 
 
+def clamp_high(op: str) -> float | None:
+    """H of a clamp op at 0 and H (``OpSpec.clamp``), through which scaling is exact per channel under
+    the module's condition; None for any other op."""
+    clamp = op_spec(op).clamp
+    return float(clamp[1]) if clamp is not None and float(clamp[0]) == 0.0 else None
+
+
+def _fused_clamp(node: Node) -> float | None:
+    act = fused_activation(node)
+    return clamp_high(FUSED_ACTIVATIONS[act]) if act != "none" else None
+
+
+def input_bound(node: Node) -> tuple[float, float] | None:
+    """(low, high) every value of ``node``'s activation input lies in, for any model input: its
+    producer's clamp (a clamp op, or a fused activation that clamps), else None (unbounded)."""
+    x = node.inputs[0] if node.inputs else None
+    p = x.producer if x is not None else None
+    if p is None:
+        return None
+    act = fused_activation(p)
+    clamp = op_spec(FUSED_ACTIVATIONS[act]).clamp if act != "none" else op_spec(p.op).clamp
+    return (float(clamp[0]), float(clamp[1])) if clamp is not None else None
+
+
+def reachable_max(node: Node, w: np.ndarray, bias: np.ndarray | None, bound: tuple[float, float]) -> np.ndarray:
+    """Per output channel, the largest pre-activation ``node`` (weights ``w``, output channels last) can
+    produce from inputs in ``bound`` (zero padding reads 0, inside every bound containing 0)."""
+    lo, hi = bound
+    top = np.maximum(w * lo, w * hi)  # each weight's largest contribution (conv, depthwise, dense alike)
+    return top.reshape(-1, w.shape[-1]).sum(axis=0) + (bias if bias is not None else 0.0)
+
+
 def _weight(node: Node) -> Value | None:
     axes = op_spec(node.op).weights
     if axes is None or len(node.inputs) <= axes.input:
@@ -131,6 +176,12 @@ def _single_use(graph: Graph, v: Value) -> Node | None:
 
 def find_pairs(graph: Graph, result: Equalization | None = None) -> list[tuple[Node, Node]]:
     """Every equalizable (A, B) pair of ``graph`` (see the module); declines recorded in ``result``."""
+    return [(a, b) for a, b, _ in _find_pairs(graph, result)]
+
+
+def _find_pairs(graph: Graph, result: Equalization | None) -> list[tuple[Node, Node, float | None]]:
+    """(A, B, H): H the high bound of a clamp at 0 between them (None: none), whose per-channel
+    condition :func:`equalize` enforces."""
     pairs = []
     for a in graph.nodes:
         wa = _weight(a)
@@ -138,13 +189,24 @@ def find_pairs(graph: Graph, result: Equalization | None = None) -> list[tuple[N
         if wa is None or axes is None or axes.out_axis != len(wa.shape) - 1:
             continue
         where = a.origin.layer if a.origin else a.name
-        if not _fused_ok(a):
+        high = _fused_clamp(a)
+        if high is None and not _fused_ok(a):
             if result is not None:
                 result.declined[where] = f"fused activation {fused_activation(a)} does not commute with scaling"
             continue
         v = a.outputs[0]
         nxt = _single_use(graph, v)
-        while nxt is not None and nxt.inputs[0] is v and _weight(nxt) is None and commutes_with_scale(nxt):
+        direct = True  # no op yet between A and a clamp (the bound is on A's own output)
+        while nxt is not None and nxt.inputs[0] is v and _weight(nxt) is None:
+            h = clamp_high(nxt.op) if len(nxt.inputs) == 1 else None
+            if h is not None and not direct:
+                break  # a clamp after another op (a Mul by a constant) sees values A's bound does not cover
+            if h is not None:
+                high = h if high is None else min(high, h)
+            elif not commutes_with_scale(nxt):
+                break
+            else:
+                direct = False
             v = nxt.outputs[0]
             nxt = _single_use(graph, v)
         if nxt is not None and _weight(nxt) is not None and nxt.inputs[0] is not v:
@@ -162,7 +224,13 @@ def find_pairs(graph: Graph, result: Equalization | None = None) -> list[tuple[N
             continue
         if bx.in_axis is not None and wb.shape[bx.in_axis] != wa.shape[-1]:
             continue  # grouped conv: B's input axis is not A's channel count
-        pairs.append((a, nxt))
+        if high is not None and input_bound(a) is None:
+            if result is not None:
+                result.declined[where] = (f"a clamp at 0 and {high:g} (Relu6 or alike) follows and its input is "
+                                          "unbounded: scaling through the clamp is exact only for channels bounded "
+                                          "below it")
+            continue
+        pairs.append((a, nxt, high))
     return pairs
 
 
@@ -194,7 +262,9 @@ def equalize(graph: Graph) -> tuple[Graph, Equalization]:
     """A copy of ``graph`` with every pair (see :func:`find_pairs`) equalized, and what was done."""
     g = graph.copy()
     result = Equalization()
-    pairs = find_pairs(g, result)
+    found = _find_pairs(g, result)
+    pairs = [(a, b) for a, b, _ in found]
+    highs = {id(a): h for a, _, h in found if h is not None}
     if not pairs:
         return g, result
     # Work in float64 on arrays of our own; write the constants back once.
@@ -216,6 +286,11 @@ def equalize(graph: Graph) -> tuple[Graph, Equalization]:
             ok = (r1 > 0) & (r2 > 0)
             s = np.ones(c)
             s[ok] = np.sqrt(r1[ok] * r2[ok]) / r2[ok]
+            if id(a) in highs:  # through a clamp at H: exact only where the channel stays <= H (module)
+                h = highs[id(a)]
+                top = reachable_max(a, wa, bias.get(id(a)), input_bound(a))  # type: ignore[arg-type]
+                s = np.where(top > h, 1.0, np.where(top > 0, np.maximum(s, top / h), s))
+                result.clamped[a.origin.layer if a.origin else a.name] = int(np.count_nonzero(top > h))
             w[id(a)] = wa / s
             if id(a) in bias:
                 bias[id(a)] = bias[id(a)] / s
@@ -234,4 +309,5 @@ def equalize(graph: Graph) -> tuple[Graph, Equalization]:
     return g, result
 
 
-__all__ = ["MAX_SWEEPS", "TOLERANCE", "Equalization", "commutes_with_scale", "equalize", "find_pairs"]
+__all__ = ["MAX_SWEEPS", "TOLERANCE", "Equalization", "clamp_high", "commutes_with_scale", "equalize", "find_pairs",
+           "input_bound", "reachable_max"]

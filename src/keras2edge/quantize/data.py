@@ -9,7 +9,10 @@ run on across files and caller batches. ``source`` may be:
 * an iterable of batches, each an array, a dict, or (several inputs) a tuple in input order;
 * a path to a ``.npy`` (one input), an ``.npz`` (keys = input names, or a single key for a
   single-input model), or a folder of them (sorted by name) — streamed in bounded memory
-  (:mod:`.datafiles`); images are converted to arrays first (``np.save``).
+  (:mod:`.datafiles`);
+* a path to a ``.png``/``.jpg`` image or a folder of them, or an :class:`~.images.ImageFolder` (path
+  and preprocessing) — for a model with one NHWC image input (:mod:`.images`: decoded, RGB, resized
+  to the input, ``pixel * scale + offset``), streamed a batch of images at a time.
 
 ``inputs`` are the model inputs as ``(name, shape)`` with ``None`` (or -1) for the batch axis.
 Structure (names, shapes, dtypes, the total count, file headers) is checked when the object is made;
@@ -32,6 +35,7 @@ from ..errors import QuantizationError
 from ..runtime.limits import Limits, resolve
 from .datacheck import InputSpec, check_dtype, check_finite, check_shape, match_names, same_count
 from .datafiles import Chunk, open_path
+from .images import ImageFolder, holds_images, open_images
 
 __all__ = ["WARN_BELOW", "CalibrationData", "InputSpec", "Source", "calibration_batches"]
 
@@ -40,7 +44,8 @@ log = logging.getLogger(__name__)
 #: Fewer samples than this are accepted with a logged warning (ranges from a handful are unreliable).
 WARN_BELOW = 16
 
-Source = Union[np.ndarray, Mapping[str, np.ndarray], Iterable[Any], str, "os.PathLike[str]", "CalibrationData"]
+Source = Union[np.ndarray, Mapping[str, np.ndarray], Iterable[Any], str, "os.PathLike[str]", "CalibrationData",
+               ImageFolder]
 
 
 class _Part(Protocol):
@@ -149,10 +154,13 @@ class CalibrationData:
         self.batch_size = batch_size
         self.min_samples = max(1, min_samples)
         self.warn_below = warn_below
-        self.where = f"calibration data '{source}'" if isinstance(source, (str, os.PathLike)) else "calibration data"
+        paths = (str, os.PathLike, ImageFolder)
+        self.where = f"calibration data '{source}'" if isinstance(source, paths) else "calibration data"
         self.parts: list[_Part]
         if isinstance(source, CalibrationData):
             self.parts = list(source.parts)
+        elif isinstance(source, ImageFolder) or (isinstance(source, (str, os.PathLike)) and holds_images(source)):
+            self.parts = list(open_images(source, self.inputs))
         elif isinstance(source, (str, os.PathLike)):
             self.parts = list(open_path(source, self.inputs, resolve(limits), batch_size, ignore))
         elif isinstance(source, (np.ndarray, Mapping)):

@@ -12,7 +12,7 @@ header before it is checked: the header parser is :mod:`keras2edge.npyio`'s) and
   from the zip stream (stored or deflated, as ``np.savez``/``np.savez_compressed`` write it), a chunk
   at a time; a member whose data ends early is refused when the stream ends;
 * a folder — its ``.npy``/``.npz`` files in sorted name order (hidden files skipped); any other entry is
-  refused. Images are not read: convert them to arrays first (``np.save``), with your preprocessing.
+  refused. A folder of images is read by :mod:`.images` instead (``data.CalibrationData`` routes it).
 
 Fortran-ordered arrays (rare: ``np.save`` of a transposed array) are read correctly but a chunk then
 touches the whole array.
@@ -243,8 +243,7 @@ def open_path(path: str | os.PathLike[str], inputs: Sequence[InputSpec], limits:
                 continue
             if entry.suffix.lower() not in SUFFIXES or not entry.is_file():
                 raise QuantizationError(f"calibration folder '{p}': '{entry.name}' is not a .npy or .npz file "
-                                        "(a calibration folder holds only those; convert images with np.save "
-                                        "after your preprocessing)")
+                                        "(a calibration folder holds only those, or only .png/.jpg images)")
             parts.append(_open_file(entry, inputs, limits, batch_size, ignore))
         if not parts:
             raise QuantizationError(f"calibration folder '{p}' holds no .npy or .npz files")
@@ -259,7 +258,7 @@ def _open_file(p: Path, inputs: Sequence[InputSpec], limits: Limits, batch_size:
     suffix = p.suffix.lower()
     if suffix not in SUFFIXES:
         raise QuantizationError(f"calibration data '{p}': expected a .npy or .npz file, or a folder of them "
-                                "(convert images with np.save after your preprocessing)")
+                                "(or a .png/.jpg image, or a folder of them)")
     try:
         return (NpyPart(p, inputs, limits, batch_size) if suffix == ".npy"
                 else NpzPart(p, inputs, limits, batch_size, ignore))

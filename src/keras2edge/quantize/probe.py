@@ -25,6 +25,7 @@ from ..ir.node import Node
 from ..ir.ops import op_spec
 from ..ir.value import Value
 from .data import Source, calibration_batches
+from .progress import tick
 
 #: A callback per weight op: (node, its input batch-first, affine). ``affine`` is None for a float
 #: tensor, else (scale, zero point): the array holds integers of real value scale * (q - zero point)
@@ -123,9 +124,11 @@ def real(x: np.ndarray, affine: tuple[float, float] | None) -> np.ndarray:
     return (np.asarray(x, np.float64) - affine[1]) * affine[0]
 
 
-def observe_inputs(graph: Graph, feeds: Feeds, nodes: Sequence[Node], fn: InputFn) -> None:
+def observe_inputs(graph: Graph, feeds: Feeds, nodes: Sequence[Node], fn: InputFn,
+                   outputs: list[list[np.ndarray]] | None = None) -> None:
     """Run ``graph``'s ``.tflite`` on every batch of ``feeds`` and call ``fn(node, x)`` with each of
-    ``nodes``' input activations (real values).
+    ``nodes``' input activations (real values). With ``outputs`` (a list), every batch runs to the end
+    and its model outputs (float) are appended to it, one list per batch in output order.
 
     Raises:
         QuantizationError: the graph cannot be emitted or run in keras2edge's runtime.
@@ -157,22 +160,28 @@ def observe_inputs(graph: Graph, feeds: Feeds, nodes: Sequence[Node], fn: InputF
             for node, src in by_tensor.get(t, ()):
                 fn(node, arr, _affine(src))
             left.discard(t)
-        if not left:
+        if not left and outputs is None:
             raise _Done  # every wanted tensor seen: the rest of the model is not needed
 
     names = [d["name"] for d in interp.get_input_details()]
+    done = 0
     for batch in feeds.batches:
+        done += next(iter(batch.values())).shape[0]
         for name, pairs in from_feed.items():
             for node, src in pairs:
                 fn(node, batch[name], None)
-        if not by_tensor:
+        if not by_tensor and outputs is None:
             continue
         left.update(by_tensor)
         feed = [batch[n] if n in batch else batch[graph.inputs[k].name] for k, n in enumerate(names)]
         try:
-            interp.run(feed if len(feed) > 1 else feed[0], observer=observe)
+            got = interp.run(feed if len(feed) > 1 else feed[0], observer=observe)
         except _Done:
-            pass
+            tick(done, feeds.samples)
+            continue
+        if outputs is not None:
+            outputs.append([np.asarray(a, np.float64) for a in (got.values() if isinstance(got, dict) else [got])])
+        tick(done, feeds.samples)
 
 
 class _Done(Exception):

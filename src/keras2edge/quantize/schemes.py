@@ -35,9 +35,11 @@ class QuantizeOptions:
     keep_float: tuple[str, ...] = ()  # these layers stay float, joined by QUANTIZE/DEQUANTIZE
     int16: tuple[str, ...] = ()       # these layers run 16x8 (int16 activations, int8 weights)
     # Accuracy-preserving algorithms: None = on where it helps (the scheme decides), True/False forces.
-    cle: bool | None = None              # cross-layer equalization (+ high-bias absorption)
+    cle: bool | None = None              # cross-layer equalization
     bias_correction: bool | None = None  # empirical bias correction from calibration data
     adaround: bool | None = None         # AdaRound-style weight rounding
+    high_bias_absorption: bool | None = None  # after CLE, biases moved into the next layer (None: with CLE)
+    progress: Any = None                 # progress.ProgressFn: fn(task, samples done, total) per batch run
 
 
 SchemeFn = Callable[["Graph", QuantizeOptions], "Graph"]

@@ -46,6 +46,10 @@ class Step:
     outputs: tuple[int, ...]
     ntmp: int
     alias: bool = False  # output 0 is bound as a view of an input: nothing to run
+    #: no later step reads the outputs and none is a graph output (their readers are fused kernels that
+    #: compute them themselves, ``OpContext.unread``): run only for an observer, which sees every op
+    unread: bool = False
+    reads: tuple[int, ...] = ()  # the inputs the eval reads (``inputs`` minus the kernel's unread ones)
 
 
 @dataclass
@@ -112,6 +116,7 @@ def prepare_plan(g: LoadedGraph, in_shapes: Sequence[Shape], memo: Memo, limits:
         except Exception as e:
             raise RuntimeModelError(f"{ctx.describe()}: prepare failed: {type(e).__name__}: {e}") from e
         for j in op.outputs:
+            specs[j].producer = (info.name, tuple(op.inputs))
             t = sg.tensors[j]
             if static and (t.shape or t.has_rank) and not _same_shape(t.shape, t.shape_signature, specs[j].shape):
                 msg = (f"op #{k} {info.name}: output '{t.name}' is declared {list(t.shape)} in the file but "
@@ -140,7 +145,8 @@ def prepare_plan(g: LoadedGraph, in_shapes: Sequence[Shape], memo: Memo, limits:
                 o.flags.writeable = False
                 specs[j].data = o
             continue
-        st = Step(k, ev, tuple(op.inputs), tuple(op.outputs), len(ctx.scratch_specs))
+        st = Step(k, ev, tuple(op.inputs), tuple(op.outputs), len(ctx.scratch_specs),
+                  reads=tuple(j for q, j in enumerate(op.inputs) if q not in ctx.unread))
         if ctx.alias is not None:
             src = op.inputs[ctx.alias]
             out = op.outputs[0]
@@ -152,6 +158,7 @@ def prepare_plan(g: LoadedGraph, in_shapes: Sequence[Shape], memo: Memo, limits:
         scratch[len(steps)] = list(ctx.scratch_specs)
         steps.append(st)
 
+    _mark_unread(steps, outputs_set)
     plan.shapes = {i: s.shape for i, s in enumerate(specs)}
     plan.consts = {i: s.data for i, s in enumerate(specs) if s.data is not None}
     plan.steps = steps
@@ -179,6 +186,16 @@ def prepare_plan(g: LoadedGraph, in_shapes: Sequence[Shape], memo: Memo, limits:
                             for s, lst in scratch.items() for q in range(len(lst))}
     _bind(g, plan, aligned_empty(plan.arena_bytes))
     return plan
+
+
+def _mark_unread(steps: list[Step], graph_outputs: set[int]) -> None:
+    """Mark the steps whose outputs only fused kernels take, without reading them (see ``Step.unread``).
+    An op whose output nothing takes at all is left alone: it runs, as in TFLite."""
+    read = {j for st in steps for j in st.reads} | graph_outputs
+    fused = {j for st in steps for j in st.inputs if j not in st.reads}
+    for st in steps:
+        if not st.alias and any(j in fused for j in st.outputs) and not any(j in read for j in st.outputs):
+            st.unread = True
 
 
 def _bind(g: LoadedGraph, plan: Plan, mem: np.ndarray) -> None:

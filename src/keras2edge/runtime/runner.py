@@ -55,6 +55,8 @@ def run_plan(g: LoadedGraph, plan: Plan, arrays: Sequence[np.ndarray], observer:
         np.copyto(bufs[i], arrays[k], casting="unsafe")
     with np.errstate(all="ignore"):
         for s, st in enumerate(plan.steps):
+            if st.unread and observer is None:
+                continue  # nothing reads its outputs (fused into their reader): run only when observed
             outs = [bufs[j] for j in st.outputs]
             if not st.alias:
                 try:

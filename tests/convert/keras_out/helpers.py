@@ -132,3 +132,70 @@ def channel_pruned(name: str, path: str) -> Graph:
     else:
         raise ValueError(name)
     return g
+
+
+def keras1_cnn_file(path: str, *, dim_ordering: str = "th", backend: str = "theano") -> str:
+    """A Keras 1.2.2 full-model HDF5 written as Keras 1's ``model.save`` lays it out: Sequential
+    Convolution2D (2 -> 4 filters, 3x3, relu; a 'th' kernel is stored (out, in, rows, cols), a 'tf'
+    one (rows, cols, in, out)), MaxPooling2D, Flatten, Dense (output_dim 3, softmax); random weights
+    (seeded); ``backend`` recorded (Theano: the kernels are convolution kernels, flipped on import)."""
+    import json
+
+    import h5py
+
+    th = dim_ordering == "th"
+    shape = [None, 2, 8, 8] if th else [None, 8, 8, 2]
+    common = {"trainable": True, "W_regularizer": None, "b_regularizer": None, "activity_regularizer": None,
+              "W_constraint": None, "b_constraint": None, "init": "glorot_uniform", "bias": True}
+    cfg = {"class_name": "Sequential", "config": [
+        {"class_name": "Convolution2D", "config": {
+            "name": "convolution2d_1", "nb_filter": 4, "nb_row": 3, "nb_col": 3, "border_mode": "valid",
+            "subsample": [1, 1], "dim_ordering": dim_ordering, "activation": "relu",
+            "batch_input_shape": shape, "input_dtype": "float32", **common}},
+        {"class_name": "MaxPooling2D", "config": {"name": "maxpooling2d_1", "trainable": True, "pool_size": [2, 2],
+                                                  "strides": [2, 2], "border_mode": "valid",
+                                                  "dim_ordering": dim_ordering}},
+        {"class_name": "Flatten", "config": {"name": "flatten_1", "trainable": True}},
+        {"class_name": "Dense", "config": {"name": "dense_1", "output_dim": 3, "activation": "softmax",
+                                           "input_dim": 36, **common}}]}
+    rng = np.random.default_rng(7)
+    kernel = rng.normal(0, 0.5, (4, 2, 3, 3) if th else (3, 3, 2, 4)).astype(np.float32)
+    arrays = {"convolution2d_1": [("convolution2d_1_W", kernel), ("convolution2d_1_b", rng.normal(0, .1, 4))],
+              "dense_1": [("dense_1_W", rng.normal(0, 0.5, (36, 3))), ("dense_1_b", rng.normal(0, .1, 3))]}
+    with h5py.File(path, "w") as f:
+        f.attrs["model_config"] = json.dumps(cfg).encode()
+        f.attrs["keras_version"] = b"1.2.2"
+        f.attrs["backend"] = backend.encode()
+        mw = f.create_group("model_weights")
+        names = [c["config"]["name"] for c in cfg["config"]]
+        mw.attrs["layer_names"] = np.array([n.encode() for n in names])
+        for n in names:
+            g = mw.create_group(n)
+            entries = arrays.get(n, [])
+            suffix = ":0" if backend == "tensorflow" else ""
+            for wn, a in entries:
+                g.create_dataset(wn + suffix, data=np.asarray(a, np.float32))
+            g.attrs["weight_names"] = np.array([(wn + suffix).encode() for wn, _ in entries], dtype="S")
+    return path
+
+
+#: Keras 1 sources: two third-party files, and generated ones ('th' kernels trained with Theano; 'tf').
+KERAS1 = ["corpus:conv2d_tensorflow_1.h5", "corpus:embedding_conv1d_flatten_tensorflow_1.h5", "th", "tf"]
+
+
+def keras1_source(case: str, folder: object) -> str:
+    """A Keras 1 file of :data:`KERAS1` (generated ones are written into ``folder``)."""
+    import os
+
+    from ...corpus import corpus
+
+    if case.startswith("corpus:"):
+        return corpus("dl4j-test-resources/keras1/" + case.split(":", 1)[1])
+    return keras1_cnn_file(os.path.join(str(folder), f"keras1_{case}.h5"), dim_ordering=case,
+                           backend="theano" if case == "th" else "tensorflow")
+
+
+def keras1_x(g: Graph) -> np.ndarray:
+    """Two seeded samples for a Keras 1 graph's input (floats in [0, 1), or integer ids < 4)."""
+    x = np.random.default_rng(0).uniform(0, 1, [2 if d is None else d for d in g.inputs[0].shape])
+    return x.astype(np.float32) if g.inputs[0].dtype.is_float else (x * 4).astype(g.inputs[0].dtype.np)

@@ -26,7 +26,8 @@ from keras2edge.errors import ModelFormatError, OutputPathError, UnsafeContentEr
 from keras2edge.ir import Graph
 
 from ...corpus import FIXTURES, corpus
-from .helpers import channel_pruned, load_for_pruning, remove_channels, run_runtime, zero_smallest
+from .helpers import channel_pruned, KERAS1, keras1_source, keras1_x, load_for_pruning, remove_channels, run_runtime, take, \
+    zero_smallest
 
 TRAINED = FIXTURES / "trained"
 DIGITS = ("digits_mlp", "digits_cnn", "digits_lstm", "digits_gru")
@@ -200,7 +201,7 @@ def test_nested_model_channel_removal(rel: str, fmt: str, tmp_path: Path) -> Non
 
 FIXTURE_FILES = sorted(str(p.relative_to(FIXTURES)) for era in ("k2", "k3") for p in (FIXTURES / era).iterdir()
                        if p.suffix in (".h5", ".keras") and not p.name.endswith(("weights.h5",))
-                       and not p.stem.startswith(("attention", "custom_layer", "lambda_model")))
+                       and not p.stem.startswith(("custom_layer", "lambda_model")))
 
 
 @pytest.mark.parametrize("rel", FIXTURE_FILES)
@@ -248,6 +249,135 @@ def test_keras1_filters_follow_in_the_keras1_field(tmp_path: Path) -> None:
     assert layer["config"]["nb_filter"] == 4 and "filters" not in layer["config"]
 
 
+# ---------------------------------------------------------------------------- MultiHeadAttention
+
+ATTENTION = ["k2/attention.h5", "k2/attention.keras", "k3/attention.h5", "k3/attention.keras"]
+
+
+def _mha_arrays(path: Path, layer: str) -> list[np.ndarray]:
+    """The layer's weight arrays as the file stores them, in its order (read with the importer's readers)."""
+    from keras2edge.convert.keras.config import parse_model
+    from keras2edge.convert.keras.sources import open_source
+    from keras2edge.convert.keras_out.plan import walk_layers
+
+    with open_source(str(path), None, None) as src:
+        model = parse_model(src.config, str(path))
+        ((names, keys, _),) = [(n, k, ly) for n, k, ly in walk_layers(model) if ly.name == layer]
+        weights = src.weights.layer_weights(names, keys)
+        return [np.array(a) for a in weights.arrays]
+
+
+@pytest.mark.parametrize("rel", ATTENTION)
+def test_attention_zeros_keep_the_files_other_values_bit_for_bit(rel: str, tmp_path: Path) -> None:
+    """The query projection's 1/sqrt(key_dim) scaling (folded in by the importer; key_dim 8: not a power
+    of two, so dividing it out rounds) does not touch the weights pruning left alone: every nonzero
+    written value is the file's own, in the file's order of the sub-layers (Keras 2 .keras files
+    sort them by name)."""
+    src = FIXTURES / rel
+    g = load_for_pruning(str(src))
+    zero_smallest(g, [n for n in _weights(g) if n.startswith(("mha_self/", "mha_cross/"))])
+    out = tmp_path / f"pruned{src.suffix}"
+    _round_trip(g, out, _fixture_x(src))
+    for layer in ("mha_self", "mha_cross"):
+        before, after = _mha_arrays(src, layer), _mha_arrays(out, layer)
+        assert [a.shape for a in before] == [a.shape for a in after]
+        kernels = [(b, a) for b, a in zip(before, after) if a.ndim == 3]
+        assert len(kernels) == 4
+        for b, a in kernels:
+            kept = a != 0
+            assert 0.4 < 1 - kept.mean() < 0.6                       # half of every kernel pruned
+            np.testing.assert_array_equal(a[kept].view(np.uint32), b[kept].astype(np.float32).view(np.uint32))
+
+
+@pytest.mark.parametrize("rel", ["k3/attention.keras", "k2/attention.h5"])
+def test_attention_new_query_values_and_fewer_output_features(rel: str, tmp_path: Path) -> None:
+    """New query weights (as a reconstruction would set them) are written as values that the importer's
+    scaling turns back into the graph's constants (to float32 rounding); mha_cross losing 4 of its 16
+    output features writes ``output_shape`` 12 and the next Dense's inputs follow."""
+    from keras2edge.convert.keras_out.exporters import _unscale
+
+    src = FIXTURES / rel
+    g = load_for_pruning(str(src))
+    rng = np.random.default_rng(0)
+    values = {v.name: v for v in g.constants()}
+    q = values["mha_self/query_kernel"]
+    g.replace_const(q, rng.normal(0, 0.1, q.const.shape).astype(np.float32))
+    keep = [c for c in range(16) if c % 4]
+    remove_channels(g, keep, [("mha_cross/output_kernel", 1), ("mha_cross/output_bias", 0), ("head/kernel", 0)])
+    out = tmp_path / f"pruned{src.suffix}"
+    write_keras(g, out)
+    back = load_for_pruning(str(out))
+    want, got = _consts(g), _consts(back)
+    assert sorted(want) == sorted(got)
+    for name, arr in want.items():
+        np.testing.assert_allclose(got[name], arr, rtol=2.4e-7, atol=0, err_msg=name)
+    x = _fixture_x(src)
+    for a, b in zip(run_runtime(g, x), run_runtime(back, x), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    assert got["mha_cross/output_kernel"].shape == (12, 12)
+    cfg = json.loads(zipfile.ZipFile(out).read("config.json") if out.suffix == ".keras"
+                     else h5py.File(out).attrs["model_config"])
+    (cross,) = [e for e in cfg["config"]["layers"] if e["config"]["name"] == "mha_cross"]
+    assert cross["config"]["output_shape"] in (12, [12])
+    # the scaling's inverse is exact wherever a float32 preimage exists
+    factor = np.float32(1 / np.sqrt(8.0))
+    k = rng.normal(0, 1, 4096).astype(np.float32) * factor
+    np.testing.assert_array_equal(_unscale(k, factor) * factor, k)
+
+
+# ---------------------------------------------------------------------------- Keras 1 sources as Keras 3 .keras
+
+@pytest.mark.parametrize("case", KERAS1)
+def test_keras1_written_in_keras3_form(case: str, tmp_path: Path) -> None:
+    """A Keras 1 model (its kernels stored 'th' (out, in, rows, cols), Conv1D (len, 1, in, out) or
+    Theano-flipped, its config in Keras 1 names) with half of every weight zeroed, written as .keras:
+    a Keras 3 archive (Keras 3 class and argument names, an InputLayer, the importer's layouts) that
+    keras2edge reads back with the same constants and outputs. Keras 3 itself loads it in the zoo test."""
+    g = load_for_pruning(keras1_source(case, tmp_path))
+    zero_smallest(g, _weights(g))
+    out = tmp_path / "pruned.keras"
+    _round_trip(g, out, keras1_x(g))
+    with zipfile.ZipFile(out) as z:
+        config, meta = json.loads(z.read("config.json")), json.loads(z.read("metadata.json"))
+    assert meta["keras_version"].startswith("3.") and config["class_name"] == "Sequential"
+    layers = config["config"]["layers"]
+    assert layers[0]["class_name"] == "InputLayer" and layers[0]["config"]["batch_shape"][0] is None
+    classes = {e["class_name"] for e in layers}
+    assert not classes & {"Convolution1D", "Convolution2D"}
+    keras1_keys = {"nb_filter", "output_dim", "border_mode", "subsample", "dim_ordering", "init", "W_regularizer"}
+    for e in layers[1:]:  # (Embedding's output_dim is also Keras 3's)
+        assert not (keras1_keys - ({"output_dim"} if e["class_name"] == "Embedding" else set())) & set(e["config"]), e
+    if case == "th":
+        (conv,) = [e for e in layers if e["class_name"] == "Conv2D"]
+        assert conv["config"]["data_format"] == "channels_first" and conv["config"]["filters"] == 4
+
+
+def test_keras1_channels_removed_keras3_form(tmp_path: Path) -> None:
+    """A 'th' Keras 1 conv losing filter 2 (by hand: channel pruning keeps channels a Transpose moves),
+    the Dense after the channels-first Flatten losing that channel's 9 rows: ``filters`` 3 in the
+    Keras 3 config."""
+    g = load_for_pruning(keras1_source("th", tmp_path))
+    keep, filters = [0, 1, 3], 3
+    (flatten,) = [n for n in g.nodes if n.op == "Reshape"]
+    flatten.attrs["shape"] = (-1, 27)
+    take(g, [("convolution2d_1/kernel", 3, keep), ("convolution2d_1/bias", 0, keep),
+             ("dense_1/kernel", 0, [c * 9 + i for c in keep for i in range(9)])])
+    out = tmp_path / "pruned.keras"
+    _round_trip(g, out, keras1_x(g))
+    with zipfile.ZipFile(out) as z:
+        layers = json.loads(z.read("config.json"))["config"]["layers"]
+    assert [e["config"]["filters"] for e in layers if e["class_name"] == "Conv2D"] == [filters]
+
+
+def test_keras1_hard_sigmoid_has_no_keras3_form(tmp_path: Path) -> None:
+    """Keras 1's LSTM default inner_activation hard_sigmoid (0.2x + 0.5) means x/6 + 0.5 in Keras 3:
+    refused, naming the layer, nothing written."""
+    g = load_for_pruning(corpus("dl4j-test-resources/keras1/lstm_theano_1.h5"))
+    zero_smallest(g, _weights(g))
+    _refused(tmp_path, g, r"Keras layer 'lstm_1' \(LSTM\): its recurrent_activation 'hard_sigmoid' \(clip\(0\.2x "
+                          r"\+ 0\.5\) in Keras 1/2, relu6\(x \+ 3\)/6 in Keras 3\) has no Keras 3 equivalent")
+
+
 # ---------------------------------------------------------------------------- what is refused
 
 
@@ -274,9 +404,10 @@ def test_added_op_is_refused_naming_the_layer(tmp_path: Path) -> None:
 
 
 def test_unsupported_changed_layer_is_refused(tmp_path: Path) -> None:
-    g = load_for_pruning(str(FIXTURES / "k3" / "attention.keras"))
-    zero_smallest(g, [n for n in _weights(g) if n.startswith("mha_self/")])
-    _refused(tmp_path, g, r"Keras layer 'mha_self' \(MultiHeadAttention\): its weights changed, and keras2edge "
+    g = load_for_pruning(str(FIXTURES / "k3" / "preprocess.keras"))
+    mean = {v.name: v for v in g.constants()}["norm_adapted/mean"]
+    g.replace_const(mean, np.zeros_like(mean.const))
+    _refused(tmp_path, g, r"Keras layer 'norm_adapted' \(Normalization\): its weights changed, and keras2edge "
                           r"writes changed weights back only for BatchNormalization, ")
 
 

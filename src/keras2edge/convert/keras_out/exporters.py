@@ -15,6 +15,12 @@ One exporter per layer family, registered in :data:`KERAS_EXPORTERS` (keyed like
   recurrent biases into (2, 3u), GRU without it joins the recurrent kernel's z·r and h parts; ``units``;
 - Embedding: embeddings (input_dim, output_dim), both config fields; PReLU: alpha;
   LayerNormalization: gamma, beta without the broadcast axes the importer gave them;
+- MultiHeadAttention: the query/key/value EinsumDense kernels (D, H·d) back to (D, H, d), biases
+  (H·d,) to (H, d), the 1/sqrt(key_dim) scaling the importer folded into the query kernel and bias
+  divided out (float32 rounding: the nearest value that scales back to the constant; where the
+  constant is unchanged the file's own value, see ``plan``), the output kernel (H·dv, Dout) to
+  (H, dv, Dout); in the file's order of the four sub-layers (Keras 2 and 3 files differ); ``output_shape``
+  follows Dout when it is set or Dout no longer equals the query's features;
 - Bidirectional: the wrapped layer's exporter on the forward constants, then on the backward ones
   (the importer ran the wrapped handler twice: the backward names carry the ``_1`` suffix);
   TimeDistributed: the wrapped layer's exporter. Their config fields go into the wrapped layer's
@@ -30,6 +36,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+import math
 
 import numpy as np
 
@@ -51,6 +59,8 @@ class LayerExport:
     config: dict[str, Any]
     consts: dict[str, np.ndarray]
     read: set[str] = field(default_factory=set)          # constants the exporter used
+    entries: list[tuple[str, ...]] = field(default_factory=list)  # the file's weight paths, in its order
+    inexact: set[str] = field(default_factory=set)       # arrays recovered up to float32 rounding (see plan)
     updates: dict[str | tuple[str, ...], Any] = field(default_factory=dict)  # config field (or path) -> value
     arrays: list[tuple[str, np.ndarray | None]] = field(default_factory=list)  # the exporter's result
 
@@ -262,3 +272,64 @@ def export_bidirectional(x: LayerExport) -> Named:
 def export_time_distributed(x: LayerExport) -> Named:
     """TimeDistributed: the wrapped layer's weights."""
     return _run_wrapped(x, dict(x.consts), {n: n for n in x.consts}, (("layer", "config"),))
+
+
+def _unscale(k: np.ndarray, factor: np.float32) -> np.ndarray:
+    """The float32 array ``y`` with ``y * factor == k`` (the importer's float32 product), element by
+    element the nearest such value to ``k / factor``; an element with no exact preimage keeps the nearest."""
+    y = (k.astype(np.float64) / np.float64(factor)).astype(np.float32)
+    for step in (np.inf, -np.inf):
+        off = (y * factor) != k
+        if not off.any():
+            break
+        alt = np.nextafter(y, np.float32(step))
+        y = np.where(off & ((alt * factor) == k), alt, y)
+    return y
+
+
+def _attention_order(x: LayerExport, use_bias: bool) -> list[tuple[str, str]]:
+    """(role, kind) of each of the file's weight arrays, as the importer reads their paths; Keras'
+    order (query, key, value, output; kernel then bias) when the paths do not say."""
+    from ..keras.layers.attention import ROLES, _kind, _role  # the importer's own reading of the names
+
+    order = [(r, k) for r in ROLES for k in (("kernel", "bias") if use_bias else ("kernel",))]
+    found = []
+    for parts in x.entries:
+        role = next((r for r in (_role(p) for p in parts[:-1]) if r), None)
+        kind = _kind(tuple(parts))
+        found.append((role, kind))
+    return found if len(found) == len(order) and sorted(found) == sorted(order) else order  # type: ignore[arg-type]
+
+
+@KERAS_EXPORTERS.register("MultiHeadAttention")
+def export_multi_head_attention(x: LayerExport) -> Named:
+    """MultiHeadAttention: query/key/value kernels (D, H, d) and biases (H, d) (the query's scaling
+    divided out), output kernel (H, dv, Dout) and bias; ``output_shape`` follows Dout."""
+    heads, dk = int(x.get("num_heads")), int(x.get("key_dim"))
+    dv = int(x.get("value_dim") or dk)
+    use_bias = bool(x.get("use_bias", True))
+    factor = np.float32(1.0 / math.sqrt(float(dk)))  # what the importer multiplied the query by
+    arrays: dict[tuple[str, str], np.ndarray] = {}
+    for role, d in (("query", dk), ("key", dk), ("value", dv)):
+        k = x.const(f"{role}_kernel")
+        if k.ndim != 2 or k.shape[1] != heads * d:
+            raise ExportRefusal(f"{role} kernel of shape {k.shape} is not (features, num_heads {heads} x {d})")
+        kernel = k.reshape(k.shape[0], heads, d)
+        arrays[(role, "kernel")] = _unscale(kernel, factor) if role == "query" else kernel
+        if use_bias:
+            b = x.const(f"{role}_bias")
+            if b.shape != (heads * d,):
+                raise ExportRefusal(f"{role} bias of shape {b.shape} is not ({heads * d},)")
+            arrays[(role, "bias")] = _unscale(b.reshape(heads, d), factor) if role == "query" else b.reshape(heads, d)
+    x.inexact |= {"query_kernel", "query_bias"}
+    ko = x.const("output_kernel")
+    if ko.ndim != 2 or ko.shape[0] != heads * dv:
+        raise ExportRefusal(f"output kernel of shape {ko.shape} is not (num_heads {heads} x {dv}, features)")
+    dout = int(ko.shape[1])
+    arrays[("output", "kernel")] = ko.reshape(heads, dv, dout)
+    if use_bias:
+        arrays[("output", "bias")] = x.const("output_bias")
+    shape = x.get("output_shape")
+    if shape is not None or dout != arrays[("query", "kernel")].shape[0]:
+        x.set("output_shape", [dout] if isinstance(shape, (list, tuple)) else dout)
+    return [(f"{role}_{kind}", arrays[(role, kind)]) for role, kind in _attention_order(x, use_bias)]

@@ -5,6 +5,9 @@ The rule, per Keras layer with weights in the source:
 
 - its constants in the graph equal those of the reference (the source imported again the same
   way): the file's arrays are kept as they are, whatever the class or the era of the file;
+  (an exporter that divides out a scale the importer folded in, MultiHeadAttention's query, marks
+  those arrays ``inexact``: the check allows float32 rounding there, and every element whose
+  constant is unchanged is written as the file's own value);
 - they changed: the class's exporter (``exporters.py``) must first give back the file's own arrays
   from the reference's constants (else the layout is one it does not undo: refused), then gives the
   new arrays from the graph's constants; a changed constant the exporter does not read, or a class
@@ -19,6 +22,7 @@ only), and a shared layer (called several times, so imported once per call: ``ke
 from __future__ import annotations
 
 from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -81,8 +85,8 @@ def _refuse(where: str, name: str, cls: str, why: str) -> ModelFormatError:
 
 
 def _export(name: str, cls: str, cfg: dict[str, Any], consts: dict[str, np.ndarray], theano: bool,
-            where: str) -> LayerExport:
-    x = LayerExport(name, cls, cfg, dict(consts))
+            where: str, entries: Sequence[tuple[str, ...]] = ()) -> LayerExport:
+    x = LayerExport(name, cls, cfg, dict(consts), entries=[tuple(p) for p in entries])
     fn = KERAS_EXPORTERS.get(cls)
     if fn is None:
         raise _refuse(where, name, cls, f"its weights changed, and keras2edge writes changed weights back only for "
@@ -122,9 +126,31 @@ def _filled(x: LayerExport, weights: LayerWeights, where: str) -> list[tuple[str
     return [(n, np.asarray(r, dtype=np.float32) if a is None else a) for (n, a), r in zip(x.arrays, raw)]
 
 
-def _matches(arrays: Sequence[tuple[str, np.ndarray]], weights: LayerWeights) -> bool:
-    return all(a.shape == r.shape and np.array_equal(a, np.asarray(r, dtype=np.float32))
-               for (_, a), r in zip(arrays, weights.arrays))
+def matches(arrays: Sequence[tuple[str, np.ndarray]], weights: LayerWeights,
+            inexact: AbstractSet[str] = frozenset()) -> bool:
+    """The export equals the file's arrays: exactly, or within float32 rounding (2 ulp) for the arrays
+    the exporter recovers by dividing out a scale the importer folded in (``inexact``)."""
+    def same(n: str, a: np.ndarray, r: np.ndarray) -> bool:
+        if a.shape != r.shape:
+            return False
+        if n in inexact:
+            return bool(np.all(np.abs(a - r) <= 2 * np.spacing(np.abs(r).astype(np.float32))))
+        return bool(np.array_equal(a, r))
+
+    return all(same(n, a, np.asarray(r, dtype=np.float32)) for (n, a), r in zip(arrays, weights.arrays))
+
+
+def keep_unchanged(arrays: list[tuple[str, np.ndarray]], check: list[tuple[str, np.ndarray]],
+                   weights: LayerWeights, inexact: AbstractSet[str]) -> list[tuple[str, np.ndarray]]:
+    """For the ``inexact`` arrays: every element the graph left as the reference has it takes the file's
+    own value (bit for bit), the others the export's (its nearest float32 preimage)."""
+    out = []
+    for (n, a), (_, c), r in zip(arrays, check, weights.arrays):
+        raw = np.asarray(r, dtype=np.float32)
+        if n in inexact and a.shape == c.shape == raw.shape:
+            a = np.where(a.view(np.uint32) == c.view(np.uint32), raw, a)
+        out.append((n, a))
+    return out
 
 
 def plan_changes(model: ModelSpec, store: WeightStore, graph_consts: Consts, ref_consts: Consts,
@@ -147,17 +173,20 @@ def plan_changes(model: ModelSpec, store: WeightStore, graph_consts: Consts, ref
         if set(new) != set(old):
             raise _refuse(where, ly.name, cls, f"its constants are not those its import made (now {sorted(new)}, "
                                                f"the source gives {sorted(old)})")
-        check = _filled(_export(ly.name, cls, cfg, old, theano, where), weights, where)
-        if not _matches(check, weights):
+        entries = [parts for parts, _ in weights.entries]
+        ref = _export(ly.name, cls, cfg, old, theano, where, entries)
+        check = _filled(ref, weights, where)
+        if not matches(check, weights, ref.inexact):
             raise _refuse(where, ly.name, cls, "the file stores its weights in a layout keras2edge does not write "
-                                               "back (e.g. Keras 1 'th' kernels, Theano-flipped or split gates)")
-        got = _export(ly.name, cls, cfg, new, theano, where)
+                                               "back (e.g. Keras 1 'th' kernels, Theano-flipped or split gates; a "
+                                               "Keras 1 model is written in Keras 3's form as .keras)")
+        got = _export(ly.name, cls, cfg, new, theano, where, entries)
         unread = _unwritten(got, changed)
         if unread:
             raise _refuse(where, ly.name, cls, f"constants {[ly.name + '/' + n for n in unread]} changed but are "
                                                "not part of the layer's Keras weights (or differ between the calls "
                                                "of a shared layer)")
-        arrays = _filled(got, weights, where)
+        arrays = keep_unchanged(_filled(got, weights, where), check, weights, got.inexact)
         reshaped = any(a.shape != np.shape(r) for (_, a), r in zip(arrays, weights.arrays))
         if reshaped and any(a is None for _, a in got.arrays):
             raise _refuse(where, ly.name, cls, "its shapes changed, but some of its Keras weights are not in the graph "

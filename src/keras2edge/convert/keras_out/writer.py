@@ -15,7 +15,8 @@ Keras layer as its import made them). Then:
 4. file (``formats.py``): an HDF5 full model (Keras 1/2/3 ``.h5``: ``model_config`` +
    ``model_weights``) or a Keras 3 ``.keras`` zip (``metadata.json``, ``config.json``,
    ``model.weights.h5``), written atomically (``fileio.open_atomic``); in the source's container
-   (its weights file copied), or, for a Keras 3 source, in the other one (``crossformat.py``).
+   (its weights file copied), or, for a Keras 3 source, in the other one (``crossformat.py``); a
+   Keras 1 source written as ``.keras`` becomes a Keras 3 model (``keras1.py``).
 """
 
 from __future__ import annotations
@@ -74,8 +75,9 @@ def write_keras(graph: Graph, out: str | os.PathLike[str], source: str | os.Path
                 limits: Limits | None = None, inputs: Sequence[str | os.PathLike[str] | None] = ()) -> str:
     """Write ``graph`` (imported from the Keras file ``source``, then pruned) as a Keras model file
     that Keras itself loads: ``.keras`` (Keras 3 zip) or ``.h5``/``.hdf5`` (an HDF5 full model in the
-    source's own era: Keras 1/2 legacy or Keras 3). A Keras 1/2 source is written in its own
-    container; a Keras 3 one in either.
+    source's own era: Keras 1/2 legacy or Keras 3). A Keras 2 source is written in its own
+    container; a Keras 3 one in either; a Keras 1 one as ``.h5`` (Keras 1) or as ``.keras`` in
+    Keras 3's form (config and layouts of Keras 3, what Keras 3 loads: ``keras1.py``).
 
     Args:
         graph: the graph ``keras2edge.load(source, cleanup=False)`` gave, after ``prune.prune_passes``
@@ -108,6 +110,14 @@ def write_keras(graph: Graph, out: str | os.PathLike[str], source: str | os.Path
     reference = reference_graph(graph, path, limits)
     check_structure(graph, reference, where)
     with open_source(path, None, limits) as src:
+        if kind == ".keras" and src.weights is not None:
+            from .keras1 import is_keras1, write_keras1
+
+            model = parse_model(src.config, where)
+            if is_keras1(src, model):  # written in Keras 3's form (keras1.py)
+                write_keras1(dest, src, model, graph, reference, reference.metadata.get("keras_backend") == "theano",
+                             where, (path, *inputs))
+                return dest
         same = src.container == KERAS_OUTPUTS[kind]
         if not same and not (src.container in KERAS_OUTPUTS.values() and src.keras_version.startswith("3.")):
             raise ModelFormatError(

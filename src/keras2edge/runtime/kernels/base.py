@@ -99,6 +99,10 @@ class TensorSpec:
     dtype: np.dtype
     data: np.ndarray | None = None  # constant (from the file, or folded at prepare time)
     quantization: Quantization | None = None
+    #: ``(op name, input tensor indices)`` of the operator that wrote this tensor, set once that operator
+    #: is prepared (None for graph inputs and constants): lets a kernel recognise a pattern such as
+    #: ``MUL(x, LOGISTIC(x))`` and fuse it at prepare time (``kernels/quantized/fused.py``).
+    producer: tuple[str, tuple[int, ...]] | None = None
 
     @property
     def is_const(self) -> bool:
@@ -125,6 +129,9 @@ class OpContext:
     outputs: list[TensorSpec]
     scratch_specs: list[ScratchSpec] = field(default_factory=list)
     alias: int | None = None  # input index whose memory output 0 re-views
+    #: input indices the eval never reads (a fused kernel computes them itself from another input): an
+    #: op whose outputs only such inputs take is skipped when no observer watches (``prepare.Step.unread``)
+    unread: frozenset[int] = frozenset()
     memo: Memo = field(default_factory=dict)  # shared by all plans of one interpreter (see cached)
     limits: Limits = field(default_factory=Limits)  # every output shape and scratch buffer is held to it
     source: str = "the model"  # how errors name the file

@@ -179,3 +179,31 @@ def test_requantizer32_fix_path_equals_fixed_point_mbqm() -> None:
         want = np.clip(fp.mbqm(acc.astype(np.int64) + bias[ch], m[ch] if per_channel else m[0],
                                s[ch] if per_channel else s[0]) - 7, -128, 127)
         assert np.array_equal(out.reshape(-1), want)
+
+
+@pytest.mark.parametrize("n", [1, 1000, (1 << 16) - 1, 1 << 16, (1 << 16) + 1, 3 * (1 << 16) + 17])
+def test_take_in_chunks_equals_fancy_indexing(n: int) -> None:
+    """common.take: chunked np.take (mode "clip", indices in range) == table[idx], for sizes around the
+    chunk, contiguous and strided, 256- and 65536-entry tables."""
+    from keras2edge.runtime.kernels.quantized.common import take
+
+    rng = np.random.default_rng(n)
+    for size, idt, tdt in ((256, np.uint8, np.int8), (1 << 16, np.uint16, np.uint16)):
+        table = rng.integers(0, 100, size).astype(tdt)
+        idx = rng.integers(0, size, n).astype(idt)
+        out = np.empty(n, tdt)
+        take(table, idx, out)
+        assert np.array_equal(out, table[idx])
+        strided = np.empty(2 * n, tdt)[::2]
+        take(table, idx, strided)
+        assert np.array_equal(strided, table[idx])
+
+
+@pytest.mark.parametrize("rows,c", [(1, 16), (7, 3), (4096, 16), (2730, 24), (1000, 47), (682, 96)])
+def test_tile_rows_equals_broadcast(rows: int, c: int) -> None:
+    from keras2edge.runtime.kernels.quantized.common import _tile_rows
+
+    row = np.random.default_rng(c).standard_normal(c).astype(np.float32)
+    full = np.full((rows, c), np.nan, np.float32)
+    _tile_rows(full, row)
+    assert np.array_equal(full, np.broadcast_to(row, (rows, c)))

@@ -288,7 +288,7 @@ def test_pointwise_conv_streams_gemm_and_requantization(block: int | None, monke
     seen: list[int] = []
     prepare = qconv._ConvGemm.prepare
     monkeypatch.setattr(qconv._ConvGemm, "prepare",
-                        lambda self, dt, rows=0: (seen.append(rows), prepare(self, dt, rows)))
+                        lambda self, dt, rows=0, *rest: (seen.append(rows), prepare(self, dt, rows, *rest)))
     rng = np.random.default_rng(21 + (block or 0))
     for act, (h, w, cin, cout) in zip((0, 3, 1), ((9, 7, 16, 24), (13, 11, 8, 40), (5, 5, 33, 7))):
         x, wt, b, out = _qtensors(rng, (1, h, w, cin), (cout, 1, 1, cin), 0, (1, h, w, cout), cin, False, "int32")
@@ -595,3 +595,33 @@ def test_requantizer_wide_output_range_takes_the_integer_path() -> None:
     out = np.empty(acc.shape, np.int64)
     rq(acc, out)
     assert np.array_equal(out, fp.mbqm(acc, m, s))
+
+
+@pytest.mark.parametrize("x_shape,w_shape,opts", [
+    ((1, 9, 7, 1536), (8, 1, 1, 1536), {"padding": 1, "stride_h": 1, "stride_w": 1}),           # pointwise, streamed
+    ((2, 6, 5, 256), (12, 3, 3, 256), {"padding": 0, "stride_h": 2, "stride_w": 1}),            # windows, SAME padding
+    ((1, 4, 4, 640), (6, 2, 2, 640), {"padding": 1, "stride_h": 1, "stride_w": 1,
+                                      "fused_activation_function": 1}),
+])
+def test_large_k_conv_splits_k_into_exact_float32_gemms(x_shape, w_shape, opts, monkeypatch: pytest.MonkeyPatch
+                                                        ) -> None:
+    """Filters whose Σ|w|·max|x − z_in| exceeds 2^24 (float32 no longer exact for one GEMM) run as
+    float32 GEMMs over K ranges that each stay below it, summed in float64 (conv.k_split): equal to
+    TFLite Micro and to the plain int64 path, with the extreme inputs that make the largest sums."""
+    splits: list[int] = []
+    real = qconv.k_split
+    monkeypatch.setattr(qconv, "k_split", lambda w, d: (lambda r: (splits.append(len(r)), r)[1])(real(w, d)))
+    rng = np.random.default_rng(sum(w_shape))
+    k = int(np.prod(w_shape[1:]))
+    x, w, b, out = _qtensors(rng, x_shape, w_shape, 0, (1,), k, False, "int32")
+    w = T(w.shape, np.int8, w.scale, 0, 0, rng.choice([-127, 127, -90, 100], size=w_shape).astype(np.int8))
+    oh = _out_size(opts["padding"], x_shape[1], w_shape[1], opts["stride_h"], 1)
+    ow = _out_size(opts["padding"], x_shape[2], w_shape[2], opts["stride_w"], 1)
+    out = T((x_shape[0], oh, ow, w_shape[0]), np.int8, out.scale, out.zero_point)
+    model = one_op_model("CONV_2D", [x, w, b], [out], opts)
+    feed = rng.choice([-128, 127], size=x_shape).astype(np.int8)
+    got = _assert_tflm((model, [feed]), {"shape": x_shape})
+    assert splits and all(n >= 2 for n in splits), splits
+    assert np.unique(got).size > 8  # not a saturated output
+    monkeypatch.setattr(qconv, "PLAIN", True)
+    assert np.array_equal(_run((model, [feed])), got)

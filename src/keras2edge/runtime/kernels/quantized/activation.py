@@ -68,7 +68,7 @@ from ... import float_lut, gemmlowp
 from ... import int8_tables as tables
 from ...errors import RuntimeModelError
 from ..base import EvalFn, OpContext, TensorSpec, broadcast, register
-from .common import int_range, per_tensor
+from .common import int_range, per_tensor, take
 
 log = logging.getLogger("keras2edge.runtime")
 
@@ -121,7 +121,8 @@ def pair_table(table: np.ndarray) -> np.ndarray:
 
 
 def _lut_eval(table: np.ndarray, size: int = 0) -> EvalFn:
-    """eval = one ``np.take`` of the table, indexed by the unsigned view of the input, into the output;
+    """eval = ``common.take`` of the table (chunked ``np.take``, in range by construction), indexed by
+    the unsigned view of the input, into the output;
     an int8 input of ``size`` ≥ PAIR_LUT_MIN elements (even) takes its bytes in pairs (:func:`pair_table`,
     128 KiB held by the op) when input and output are contiguous."""
     unsigned = _UNSIGNED[table.dtype.name]
@@ -130,9 +131,9 @@ def _lut_eval(table: np.ndarray, size: int = 0) -> EvalFn:
     def eval_(ins: Sequence[np.ndarray | None], outs: Sequence[np.ndarray], tmp: Sequence[np.ndarray]) -> None:
         x, o = ins[0], outs[0]
         if pairs is not None and x.flags.c_contiguous and o.flags.c_contiguous and x.size == o.size == size:  # type: ignore[union-attr]
-            np.take(pairs, x.reshape(-1).view(np.uint16), out=o.reshape(-1).view(np.uint16))  # type: ignore[union-attr]
+            take(pairs, x.reshape(-1).view(np.uint16), o.reshape(-1).view(np.uint16))  # type: ignore[union-attr]
             return
-        np.take(table, x.view(unsigned), out=o)  # type: ignore[union-attr]  # arity checked
+        take(table, x.view(unsigned), o)  # type: ignore[union-attr]  # arity checked
 
     return eval_
 
@@ -468,7 +469,7 @@ def prelu_int(ctx: OpContext) -> EvalFn:
             i = tmp[idx]
             np.copyto(i, ins[0].view(np.uint8))  # type: ignore[union-attr]  # arity checked
             i += offsets
-            np.take(table, i, out=outs[0])
+            np.take(table, i, out=outs[0], mode="clip")  # in range by construction; "raise" buffers the output
 
         return eval_table
 

@@ -87,7 +87,8 @@ from ... import fixed_point as fp
 from ... import float_lut, gemmlowp
 from ...errors import RuntimeModelError
 from ..base import EvalFn, OpContext, TensorSpec, broadcast, register
-from .common import INT_RANGES, activation_clamp, int_range, per_tensor
+from .common import INT_RANGES, activation_clamp, int_range, per_tensor, take
+from . import fused
 
 log = logging.getLogger("keras2edge.runtime")
 
@@ -205,7 +206,7 @@ def pair_index(q1: np.ndarray, q2: np.ndarray, idx: np.ndarray) -> np.ndarray:
 def _pair_eval(table: np.ndarray, itmp: int) -> EvalFn:
     def eval_(ins, outs, tmp):
         idx = pair_index(ins[0], ins[1], tmp[itmp])
-        np.take(table, idx, out=outs[0], mode="clip")  # indices are < 65536 by construction
+        take(table, idx, outs[0])  # indices are < 65536 by construction
 
     return eval_
 
@@ -332,6 +333,9 @@ def mul_int8(ctx: OpContext) -> EvalFn:
     lo, hi = activation_clamp(ctx, t.out)
     m, s = fp.quantize_multiplier(fp.REAL_MULTIPLIERS["MUL"](s1, s2, so))
     if t.out.dtype == np.int8:
+        gated = fused.gated_kernel(ctx, lambda q1, q2: mul_int(q1, q2, z1, z2, m, s, zo, lo, hi))
+        if gated is not None:  # MUL(x, LOGISTIC(x)) and the like: one table of x (fused.py)
+            return gated
         return _pair_eval(pair_table("MUL", (z1, z2, m, s, zo, lo, hi)), ctx.scratch(t.shape, np.uint16))
     _require_zero_points(ctx, t, (z1, z2, zo))
     return _mul_int16(ctx, t, m, s, lo, hi)

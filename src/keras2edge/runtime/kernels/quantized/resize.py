@@ -106,14 +106,14 @@ def resize_bilinear_int8(ctx: OpContext) -> EvalFn:
     def eval_(ins: Sequence[np.ndarray | None], outs: Sequence[np.ndarray], tmp: Sequence[np.ndarray]) -> None:
         xi, r, t, s, u = tmp[i_x], tmp[i_r], tmp[i_t], tmp[i_s], tmp[i_u]
         np.copyto(xi, ins[0])  # type: ignore[arg-type]
-        np.take(xi, y0, axis=1, out=r)
+        np.take(xi, y0, axis=1, out=r, mode="clip")  # in range: "raise" buffers out
         r *= wy0_
-        np.take(xi, y1, axis=1, out=t)
+        np.take(xi, y1, axis=1, out=t, mode="clip")
         t *= wy1_
         r += t
-        np.take(r, x0, axis=2, out=s)
+        np.take(r, x0, axis=2, out=s, mode="clip")
         s *= wx0_
-        np.take(r, x1, axis=2, out=u)
+        np.take(r, x1, axis=2, out=u, mode="clip")
         u *= wx1_
         s += u
         # trunc((S ± 2^19) / 2^20), sign of S: (S + 2^19) >> 20 for S >= 0, (S + 2^19 − 1) >> 20 below.
