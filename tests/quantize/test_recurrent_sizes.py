@@ -17,10 +17,10 @@ digits_gru    35456  32800  33824    27504    29472
 int8 weight and bias buffers: LSTM 6060 of float's 22380 bytes (27%), GRU 5128 of 17896 (29%): the
 int8 weights are a quarter, the int32 biases stay four bytes each.
 
-ONNX (bytes, float / int8 / int16x8 / dynamic / float16): LSTM 31431 / 68285 / 63867 / 17853 / 21489,
-GRU 27573 / 74730 / 68723 / 19238 / 21618 (int8 before: 120148, 128687). The integer constants are
-stored once (checked here); the QDQ files stay larger than float because every activation gets a
-QuantizeLinear and a DequantizeLinear node (about 140 each in the LSTM), which the format requires.
+ONNX (bytes, float / int8 / int16x8 / dynamic / float16): LSTM 31431 / 26594 / 25304 / 17105 / 21489,
+GRU 27573 / 27404 / 25855 / 18682 / 21618 (int8 before: 120148, 128687, then 68285, 74730 with the
+integer constants stored once, checked here). Data movement on the integers and short names for the
+QDQ intermediates did the rest (tests/quantize/test_qdq_onnx_size.py).
 """
 
 from __future__ import annotations

@@ -190,8 +190,15 @@ class _Planner:
             for idx, c in enumerate(node.inputs):
                 if _is_float_const(c):
                     data = c.const  # type: ignore[union-attr]
-                    self.plan.consts[(id(node), idx)] = (P.constant_params16(data) if t == DType.INT16  # type: ignore[arg-type]
-                                                         else P.constant_params(data))  # type: ignore[arg-type]
+                    cp = (P.constant_params16(data) if t == DType.INT16  # type: ignore[arg-type]
+                          else P.constant_params(data))  # type: ignore[arg-type]
+                    if t == DType.INT16 and not any(data.ravel()):  # type: ignore[union-attr]
+                        # All zeros (an un-adapted Normalization mean): any scale holds them, and the
+                        # degenerate range's scale 1 would put an int16 ADD/SUB's input multiplier above
+                        # 1, which TFLite Micro aborts on: take the activation input's parameters.
+                        act = next((self.input_params(node, i) for i, v in enumerate(node.inputs) if _is_act(v)), None)
+                        cp = act if act is not None and act.axis is None else cp
+                    self.plan.consts[(id(node), idx)] = cp
 
     def negated(self, node: Node, outs: list[Value], t: DType) -> None:
         """NEG on the raw integers (LiteRT's kernel: q_out = -q_in): the output takes the input's scale

@@ -185,6 +185,8 @@ def emit_onnx(
     pins = _check_input_shapes(graph, input_shapes or {})
     graph = _unfused(graph)
     ctx = OnnxContext(graph, opset, nchw_inputs=nchw_inputs, nchw_outputs=nchw_outputs, input_shapes=pins)
+    ctx.short_values = ops_quant.short_values(graph)
+    ctx.integer_moves = ops_quant.integer_moves(graph)
     for v in graph.inputs:
         ctx.declare_input(v)
     for node in graph.nodes:

@@ -80,6 +80,13 @@ class OnnxContext:
         self.outputs: list[OnnxValueInfo] = []
         self._names: set[str] = set()        # tensor names emitted so far
         self._reserved: set[str] = set()     # IR value names, kept for their own values
+        self._fresh_from: dict[str, int] = {}  # base -> the last suffix fresh() gave it
+        # ids of float values held under a short fresh name: each is read only by a QuantizeLinear,
+        # and the DequantizeLinear after it takes the IR name (filled by emit_onnx; see ops_quant)
+        self.short_values: set[int] = set()
+        # ids of the nodes written on the integers of their QuantizeLinear inputs (ops_quant.integer_moves)
+        self.integer_moves: set[int] = set()
+        self._dequantized: dict[str, OnnxNode] = {}   # output -> per-tensor DequantizeLinear (see transpose)
         self._node_names: set[str] = set()
         self._reserved_nodes = {n.name for n in graph.nodes}
         self._tensors: dict[tuple[int, str], str] = {}   # (id(value), layout) -> ONNX name
@@ -115,11 +122,21 @@ class OnnxContext:
 
     # ------------------------------------------------------------------ naming
     def fresh(self, base: str) -> str:
-        """A tensor name not used by any IR value or emitted tensor."""
-        name, i = base, 0
+        """A tensor name not used by any IR value or emitted tensor (``base``, else ``base_<i>``)."""
+        i = self._fresh_from.get(base, 0)  # names are never released: the next try starts past the last
+        name = f"{base}_{i}" if i else base
         while name in self._names or name in self._reserved:
             i += 1
             name = f"{base}_{i}"
+        self._fresh_from[base] = i
+        self._names.add(name)
+        return name
+
+    def take(self, name: str) -> str:
+        """``name`` itself if no emitted tensor has it yet (an IR name handed over on purpose: see
+        ``short_values``), else a fresh name from it."""
+        if name in self._names:
+            return self.fresh(name)
         self._names.add(name)
         return name
 
@@ -150,7 +167,7 @@ class OnnxContext:
         """Append an ONNX node; returns its output names (fresh ones when a count is given).
 
         The node writing an output of the current IR node is named after it; helper nodes get
-        ``<ir name>/<op_type>``.
+        ``<ir name>/<op_type>``; ``name=""`` leaves the node unnamed (ONNX node names are optional).
         ``doc_string`` is the Keras origin ``layer (Class)`` of the current IR node.
         """
         if isinstance(outputs, int):
@@ -167,9 +184,11 @@ class OnnxContext:
                 name = f"{cur.name}/{op_type}" if cur is not None else op_type
         if doc is None and self.current is not None and self.current.origin is not None:
             doc = str(self.current.origin)
-        node = OnnxNode(op_type, list(inputs), outs, name=self._node_name(name, claim), doc_string=doc or "",
+        node = OnnxNode(op_type, list(inputs), outs, name=name and self._node_name(name, claim), doc_string=doc or "",
                         attrs={k: v for k, v in attrs.items() if v is not None})
         self.nodes.append(node)
+        if op_type == "DequantizeLinear" and "axis" not in node.attrs:
+            self._dequantized[outs[0]] = node
         return outs
 
     def add1(self, op_type: str, inputs: Sequence[str], output: str | None = None, **attrs: Any) -> str:
@@ -203,6 +222,12 @@ class OnnxContext:
         key = ("content", a.dtype.str, a.shape, a.tobytes())
         if key not in self._consts:
             self._consts[key] = self.initializer(a, name)
+        return self._consts[key]
+
+    def memo(self, key: tuple[Any, ...], make: Callable[[], str]) -> str:
+        """The tensor ``make()`` wrote the first time ``key`` was asked for (writing it then)."""
+        if key not in self._consts:
+            self._consts[key] = make()
         return self._consts[key]
 
     def i64(self, values: Sequence[int] | int, name: str = "const") -> str:
@@ -247,14 +272,20 @@ class OnnxContext:
         """The layout a graph output is delivered in."""
         return CF if (self.nchw_outputs and v.rank >= 3) else NHWC
 
-    def set_output(self, v: Value, layout: str = NHWC) -> str:
-        """Declare that the current node produces ``v`` held in ``layout``; returns its ONNX name."""
+    def set_output(self, v: Value, layout: str = NHWC, name: str | None = None) -> str:
+        """Declare that the current node produces ``v`` held in ``layout``; returns its ONNX name:
+        the IR name, or unless ``v`` is a graph output, a short fresh one (``v`` in ``short_values``)
+        or ``name`` (:meth:`take`)."""
         if v.rank < 3 and layout != FLAT_CF:
             layout = NHWC
         if id(v) in self._home:
             raise UnsupportedOpError(ONNX_OWNER, f"value {v.name} produced twice")
         if id(v) in self._output_ids and layout != self.delivery_layout(v):
             name = self.fresh(f"{v.name}_{layout}")
+        elif id(v) in self.short_values and id(v) not in self._output_ids:
+            name = self.fresh("t")
+        elif name is not None and id(v) not in self._output_ids:
+            name = self.take(name)
         else:
             name = self.claim(v)
         self._home[id(v)] = layout
@@ -347,6 +378,13 @@ class OnnxContext:
             target = self._reshape_target(shape, perm)
             if target is not None:
                 return self.add1("Reshape", [src, self.i64(target, "shape")], out, name=name, doc=doc)
+        dq = self._dequantized.get(src) if self.opset >= 21 else None
+        if dq is not None:
+            # onnxruntime (1.31/1.32) moves a DequantizeLinear past a Transpose at opset >= 21 by making a
+            # QuantizeLinear whose zero point type it gets wrong, and the model fails to load: transpose
+            # the integers, then dequantize them with the same scale and zero point.
+            moved = self.transpose(dq.inputs[0], perm, shape, self.fresh(f"{dq.inputs[0]}_t"), name=name, doc=doc)
+            return self.add1("DequantizeLinear", [moved, *dq.inputs[1:]], out, name="", doc="")
         return self.add1("Transpose", [src], out, name=name, doc=doc, perm=perm)
 
     @staticmethod
@@ -374,6 +412,8 @@ class OnnxContext:
             return self.const_value(v, f"bcast{out_rank}_nchw", lambda a: const_for_broadcast(a, out_rank, CF))
         if v.rank == out_rank:
             return self.get(v, CF)
+        if all(d == 1 for d in self.shape(v)):  # one element (a dequantized scalar): broadcasts in any layout
+            return self.get(v, NHWC)
         key = (id(v), f"bcast{out_rank}_cf")
         if key not in self._tensors:
             src = self.get(v, NHWC)

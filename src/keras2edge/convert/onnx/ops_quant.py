@@ -10,12 +10,30 @@ DequantizeLinear + Transpose into a QuantizeLinear whose zero point type it gets
 fails to load. int16 needs opset 21. DequantizeLinear takes no int64: a Dequantize of an int64 constant
 (a 16x8 op's bias) is written as the float32 values it computes (:func:`dequantized`).
 
-A Dequantize of a constant (quantized weights, biases) is written where it is read: a convolution
+A Dequantize of a constant (quantized weights, biases) is written where it is read, once per layout
+(its output named ``w_<k>``, the integer initializer after the IR constant): a convolution
 or dense emitter asks :func:`weight` for its kernel in its own layout (OIHW, ...), which writes
 the integer constant in that layout and a DequantizeLinear whose per-channel ``axis`` follows the
 output-channel axis to its new place; any other reader gets the NHWC DequantizeLinear. ONNX's QuantizeLinear
 rounds half to even where the IR (TFLite Micro) rounds half away from zero: on an exact tie
 (x / scale = k + 0.5) the ONNX file's integer differs by one (shared/docs/int8-arithmetic.md §5).
+
+Data movement runs on the integers (:func:`integer_moves`): an op that only moves or picks elements
+(the op spec's ``selects``: Reshape, Split, Squeeze, Concatenation, Gather, ...; window ops stay float)
+between Dequantize outputs and Quantize nodes that all carry one parameter set is written on the
+QuantizeLinear's integer tensor, the Dequantize before it and the Quantize after it left out (both
+alias the integer tensor): the same elements, exactly, as DequantizeLinear -> op -> QuantizeLinear
+gives. Such a Dequantize goes only if every reader moves integers, so every op that computes still
+reads a DequantizeLinear and feeds a QuantizeLinear, the pattern onnxruntime fuses into its integer
+kernels (QLinearConv, QLinearAdd, ...): leaving a pair out in front of one changes its results. An
+unrolled LSTM's gate Split -> Squeeze -> Split took a pair per slice.
+
+The file stays small (a QDQ file is no larger than the float one where the int8 ``.tflite`` is not):
+a QuantizeLinear/DequantizeLinear node is unnamed and has no doc string (its output names it); its
+scale and zero point are initializers ``s_<k>``/``z_<k>`` shared by content; the float value a
+QuantizeLinear reads is held under a short name ``t_<k>`` and the DequantizeLinear after it takes the
+value's IR name (the Keras layer's), so every consumer reads the name it reads in the float file
+(:func:`short_values`).
 """
 
 from __future__ import annotations
@@ -25,7 +43,9 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from ...ir.dtypes import DType
+from ...ir.graph import Graph
 from ...ir.node import Node
+from ...ir.ops import op_spec
 from ...ir.quant import QuantParams
 from ...ir.value import Value
 from .context import ONNX_DTYPE, ONNX_EMITTERS, OnnxContext
@@ -63,8 +83,9 @@ def emit_quant(ctx: OnnxContext, node: Node) -> None:
                                     f"(this file is opset {ctx.opset})")
     if node.op == "Dequantize" and x.is_const:
         out = node.output
-        ctx.defer(out, NHWC, lambda: _linear(ctx, node.op, ctx.get(x, NHWC), q, qtype, node.name, q.axis,
-                                             ctx.claim(out)))
+        ctx.defer(out, NHWC, lambda: _linear(ctx, node.op, ctx.get(x, NHWC), q, qtype, q.axis,
+                                             ctx.claim(out) if any(o is out for o in ctx.graph.outputs) else ctx.fresh("w"),
+                                             constant=True))
         return
     # Per-tensor parameters work in any layout. A Quantize works where its input is; a Dequantize
     # where its readers want it (channels first when bound for a convolution), so a layout change
@@ -76,7 +97,81 @@ def emit_quant(ctx: OnnxContext, node: Node) -> None:
         layout = ctx.layout(x)
     else:
         layout = CF if id(node.output) in ctx.bound_for_cf else NHWC
-    _linear(ctx, node.op, ctx.get(x, layout), q, qtype, node.name, q.axis, ctx.set_output(node.output, layout))
+    if node.op == "Quantize" and x.producer is not None and id(x.producer) in ctx.integer_moves:
+        ctx.alias(node.output, ctx.layout(x), ctx.get(x))  # x holds the integers already
+        return
+    if node.op == "Dequantize" and _absorbed(ctx, node):
+        ctx.alias(node.output, ctx.layout(x), ctx.get(x))  # every reader moves the integers
+        return
+    if node.op == "Quantize":  # the float value's IR name when only moves read the integers (see short_values)
+        dqs = [r for r, _ in node.output.uses if r.op == "Dequantize"]
+        name = x.name if id(x) in ctx.short_values and dqs and all(_absorbed(ctx, r) for r in dqs) else "q"
+    else:  # the IR name of the float value, handed over when that one is held under a short name
+        src = x.producer.inputs[0] if x.producer is not None and x.producer.op == "Quantize" else None
+        name = src.name if src is not None and id(src) in ctx.short_values else f"{(src or x).name}/dq"
+    _linear(ctx, node.op, ctx.get(x, layout), q, qtype, q.axis, ctx.set_output(node.output, layout, name=name))
+
+
+def _absorbed(ctx: OnnxContext, dequantize: Node) -> bool:
+    """Whether ``dequantize`` (of an activation) is left out: every reader moves its integers."""
+    readers = [r for r, _ in dequantize.output.uses]
+    return bool(readers) and all(id(r) in ctx.integer_moves for r in readers)
+
+
+def integer_moves(graph: Graph) -> set[int]:
+    """Ids of the nodes the ONNX file runs on integers (see the module): a ``selects`` op (not a
+    window op: ONNX MaxPool has no int16 kernel in onnxruntime) whose float inputs are activation
+    Dequantize outputs with one per-tensor parameter set p, whose outputs only Quantize nodes of p
+    read, and whose input Dequantizes have no reader that computes (checked to a fixed point: a
+    Dequantize stays when any reader needs its float values)."""
+    outputs = {id(v) for v in graph.outputs}
+
+    def params(v: Value) -> QuantParams | None:
+        d = v.producer
+        if d is None or d.op != "Dequantize" or id(v) in outputs or d.inputs[0] is None or d.inputs[0].is_const:
+            return None
+        q = d.attrs["quant"]
+        return q if q is not None and q.axis is None else None
+
+    moves: dict[int, Node] = {}
+    for node in graph.nodes:
+        spec = op_spec(node.op)
+        floats = [v for v in node.inputs if v is not None and v.dtype.is_float]
+        if not spec.selects or spec.spatial or not floats:
+            continue
+        ps = {params(v) for v in floats}
+        p = ps.pop() if len(ps) == 1 else None
+        if p is None or any(id(o) in outputs or not o.uses or any(u.op != "Quantize" or u.attrs["quant"] != p
+                                                                    for u, _ in o.uses) for o in node.outputs):
+            continue
+        moves[id(node)] = node
+    changed = True
+    while changed:
+        changed = False
+        for nid, node in list(moves.items()):
+            if any(id(r) not in moves for v in node.inputs if v is not None and v.dtype.is_float for r, _ in v.uses):
+                del moves[nid]
+                changed = True
+    return set(moves)
+
+
+def short_values(graph: Graph) -> set[int]:
+    """Ids of the float values (not Dequantize outputs: a requantize keeps its names) that only
+    Quantize nodes read, one of them read by a Dequantize: the
+    ONNX file holds each under a short fresh name and gives its IR name (the Keras layer's) to the
+    DequantizeLinear, the tensor every consumer reads; the float model names the same tensor the same
+    way, and a Quantize -> Dequantize pair adds only short names (see :func:`_linear`)."""
+    outputs = {id(v) for v in graph.outputs}
+    found: set[int] = set()
+    for node in graph.nodes:
+        for v in node.outputs:
+            uses = [n for n, _ in v.uses]
+            if (id(v) in outputs or not v.dtype.is_float or not uses or node.op == "Dequantize"
+                    or any(n.op != "Quantize" for n in uses)):
+                continue
+            if any(r.op == "Dequantize" for n in uses for r, _ in n.output.uses):
+                found.add(id(v))
+    return found
 
 
 def _cast(ctx: OnnxContext, x: str, out: str | None = None) -> str:
@@ -84,14 +179,19 @@ def _cast(ctx: OnnxContext, x: str, out: str | None = None) -> str:
     return ctx.add1("Cast", [x], out, to=ONNX_DTYPE[DType.FLOAT32])
 
 
-def _linear(ctx: OnnxContext, op: str, x: str, q: QuantParams, qtype: DType, name: str, axis: int | None,
-            out: str | None = None) -> str:
-    """QuantizeLinear/DequantizeLinear of ONNX tensor ``x`` with ``q`` (per channel on ``axis``)."""
+def _linear(ctx: OnnxContext, op: str, x: str, q: QuantParams, qtype: DType, axis: int | None,
+            out: str | None = None, *, constant: bool = False) -> str:
+    """QuantizeLinear/DequantizeLinear of ONNX tensor ``x`` with ``q`` (per channel on ``axis``): an
+    unnamed node (its output names it) whose scale and zero point are initializers shared by content.
+    The zero point of a ``constant``'s DequantizeLinear (weights, biases: per channel, an int32 array
+    as long as the bias) is left out when it is 0, its default; an activation's is always written:
+    without it onnxruntime 1.31's QDQ fusions give other results (k3-bn_eps's output moved by 4.0)."""
     shape = (q.channels,) if q.axis is not None else ()
-    scale = ctx.const(q.scale.reshape(shape), name=f"{name}/scale")
-    zero_point = ctx.const(q.zero_point.astype(qtype.np).reshape(shape), name=f"{name}/zero_point")
+    inputs = [x, ctx.const(q.scale.reshape(shape), name="s")]
+    if not constant or np.any(q.zero_point):
+        inputs.append(ctx.const(q.zero_point.astype(qtype.np).reshape(shape), name="z"))
     attrs = {"axis": axis} if q.axis is not None else {}
-    return ctx.add1(OPS[op], [x, scale, zero_point], out, **attrs)
+    return ctx.add1(OPS[op], inputs, out, name="", doc="", **attrs)
 
 
 def weight(ctx: OnnxContext, w: Value, key: str, fn: Callable[[np.ndarray], np.ndarray],
@@ -113,7 +213,8 @@ def weight(ctx: OnnxContext, w: Value, key: str, fn: Callable[[np.ndarray], np.n
         real = dequantized(c.const, q)  # type: ignore[arg-type]
         return ctx.initializer(real if fn is None else np.ascontiguousarray(fn(real)), f"{c.name}_{key or 'const'}")
     axis = q.axis if q.axis is None or perm is None else list(perm).index(q.axis)
-    return _linear(ctx, "Dequantize", ctx.const_value(c, key, fn), q, c.dtype, dq.name, axis)
+    return ctx.memo(("dequantized", id(c), key), lambda: _linear(
+        ctx, "Dequantize", ctx.const_value(c, key, fn), q, c.dtype, axis, ctx.fresh("w"), constant=True))
 
 
 def dequantized(data: np.ndarray, q: QuantParams) -> np.ndarray:

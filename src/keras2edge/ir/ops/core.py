@@ -16,6 +16,9 @@ consumers would otherwise re-derive in lists of their own:
   the same for the 16x8 kernels, where they fix the int16 output's parameters);
 * ``clamp`` — (low, high) of a clamping activation (Relu6, ReluN1To1, Relu0To1);
 * ``macs`` — multiply-accumulates per sample of one node (``None``: none worth counting);
+* ``selects`` — every output element is one of the input elements (moved, repeated or picked, never
+  computed), so a value on an input's quantization grid stays on it exactly: a Quantize/Dequantize pair
+  after the op, with its input's parameters, changes nothing (what the ONNX QDQ emitter leaves out);
 * ``fused_activation`` — the op can clamp its own output (the ``activation`` attribute,
   ir/activation.py; what FuseActivationPass folds a following Relu/Relu6/ReluN1To1 into);
 * ``output_quant`` / ``input_quant`` — the quantization parameters the op's output / first input must
@@ -172,6 +175,7 @@ class OpSpec:
     output_quant: QuantFn | None = None
     input_quant: QuantFn | None = None
     fused_activation: bool = False
+    selects: bool = False
 
     @property
     def attrs(self) -> dict[str, Any]:

@@ -58,4 +58,4 @@ for _op, _kind, _doc in (("MaxPool2D", "max", "2-D max pooling, NHWC"),
                                                   "the count")):
     define(_op, Family.POOL, ["x"], POOL_ATTRS, _pool_infer(_op), _pool_eval(_op, _kind), _doc,
            dtypes=[DTypes.FLOAT], channels=ChannelFlow.WINDOW, spatial=True, quant=QuantRule.SAME_SCALE,
-           fused_activation=True)
+           fused_activation=True, selects=_kind == "max")

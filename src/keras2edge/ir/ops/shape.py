@@ -16,7 +16,7 @@ from .core import (T_FLOAT, T_INT, T_SEQ, Attr, ChannelFlow, DTypes, Family, Qua
                    need, need_arrays, norm_axis, shapes_of)
 
 A = DTypes.ANY
-MOVE: dict[str, Any] = {"quant": QuantRule.SAME_SCALE}
+MOVE: dict[str, Any] = {"quant": QuantRule.SAME_SCALE, "selects": True}  # Pad: not selects (its value)
 
 
 def _axis(op: str, ins: list[Value | None], axis: int, rank: int) -> int:
@@ -103,7 +103,8 @@ def _pad_infer(ins: list[Value | None], attrs: dict[str, Any]) -> list[tuple[DTy
 define("Pad", Family.SHAPE, ["x"], (Attr("pads", T_SEQ), Attr("value", T_FLOAT, 0.0)), _pad_infer,
        lambda ins, a: [np.pad(need_arrays("Pad", ins, 0)[0], [tuple(p) for p in a["pads"]],
                               constant_values=a["value"])],
-       "constant padding; pads is one (before, after) pair per axis", dtypes=[A], channels=ChannelFlow.AXIS, **MOVE)
+       "constant padding; pads is one (before, after) pair per axis", dtypes=[A], channels=ChannelFlow.AXIS,
+       quant=QuantRule.SAME_SCALE)
 
 
 def _slice_infer(ins: list[Value | None], attrs: dict[str, Any]) -> list[tuple[DType, Shape]]:
