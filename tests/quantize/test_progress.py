@@ -31,9 +31,9 @@ def test_api_reports_every_batch() -> None:
     assert cal == [(16, 40), (32, 40), (40, 40)]
     assert [(d, n) for t, d, n in seen if t == "high-bias absorption"] == [(16, 32), (32, 32)]
     runs = sorted({t for t, _, _ in seen if t.startswith("bias correction")})
-    # run 1, the float reference, is calibration's own run (Calibration.patch_means); then two
-    # corrections and the guard's check
-    assert runs == ["bias correction, run 2", "bias correction, run 3", "bias correction, run 4"]
+    # run 1, the float reference, is calibration's own run (Calibration.patch_means); then the
+    # uncorrected model on the 8 held-out samples, two corrections and the guard's check
+    assert runs == [f"bias correction, run {k}" for k in range(2, 6)]
     assert all(n == 8 and 0 < d <= 8 for t, d, n in seen if t in runs)
     order = [t for k, (t, _, _) in enumerate(seen) if k == 0 or seen[k - 1][0] != t]
     assert order == ["high-bias absorption", "calibration", *runs]

@@ -6,7 +6,8 @@ Order: cross-layer equalization (``cle``), then high-bias absorption (``hba``; o
 float graph before calibration (the ranges are the rewritten graph's); AdaRound, then bias
 correction run after calibration on the lowered graph, each measuring in keras2edge's runtime (bias
 correction matches the float weights from before AdaRound; its guard undoes corrections that make an
-output worse on its own samples).
+output worse on the next calibration samples, held out from the estimate, or on its own when there
+are no others).
 
 The default rule, decided by measurement (relative L2 of the output against float; digits: top-1 on
 the 360 test samples; the slice's report and the tests hold the numbers):
@@ -35,8 +36,8 @@ the 360 test samples; the slice's report and the tests hold the numbers):
 
 What ran is recorded as one line in the quantized graph's ``metadata["quantization_algorithms"]``
 (``int8.summary`` reports it), e.g. for the digits CNN per tensor ``cle: 4 pairs, 5 declined,
-high-bias absorption: 0 layers; bias_correction: one_pass, 9 layers, 8 samples, output error on them
-0.0231 -> 0.00721 (largest, in output steps: dw1 0.75, stem_conv 0.65, pw2 0.64); adaround: off``:
+high-bias absorption: 0 layers; bias_correction: one_pass, 9 layers, 8 samples, output error on 8 held-out
+samples 0.00382 -> 0.00341 (largest, in output steps: probs 1.4, dw1 0.66, pw2 0.64); adaround: off``:
 the largest are the layers whose int8 outputs were furthest off in mean, the ones that needed help.
 """
 
@@ -49,7 +50,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import QuantizationError
 from ..ir.ops import op_spec
-from .bias_correction import MAX_SAMPLES, correct_biases
+from .bias_correction import MAX_SAMPLES, MIN_STEPS, correct_biases, split_feeds
 from .probe import read_feeds
 from .progress import task
 from .schemes import QuantizeOptions
@@ -62,6 +63,9 @@ log = logging.getLogger(__name__)
 
 #: Order of the report line.
 NAMES = ("cle", "bias_correction", "adaround")
+#: Calibration samples after bias correction's own that its guard judges the corrections on (held
+#: out: the estimate never saw them); with fewer, the guard judges on the estimate's samples.
+HELD_OUT = MAX_SAMPLES
 
 
 def _reusable(source: object) -> bool:
@@ -120,6 +124,13 @@ def patch_samples(graph: Graph, options: QuantizeOptions) -> int:
     return MAX_SAMPLES if want_bc and not options.adaround and _reusable(options.calibration) else 0
 
 
+def output_samples(graph: Graph, options: QuantizeOptions) -> int:
+    """Samples whose float outputs calibration should keep (``calibrate(outputs=...)``): those of
+    :func:`patch_samples`, then the :data:`HELD_OUT` samples bias correction's guard judges on."""
+    n = patch_samples(graph, options)
+    return n + HELD_OUT if n else 0
+
+
 def after_calibration(graph: Graph, build: Callable[[], Graph], options: QuantizeOptions,
                       ran: dict[str, str], calibration: Calibration | None = None) -> None:
     """Algorithms on the calibrated float graph (changed in place): bias correction, AdaRound.
@@ -137,7 +148,10 @@ def after_calibration(graph: Graph, build: Callable[[], Graph], options: Quantiz
                                     "a file or a list of batches, not a one-shot iterator")
         ran["bias_correction"] = "skipped (one-shot calibration iterator)"
         return
-    feeds = read_feeds(graph, options.calibration, options.batch_size, MAX_SAMPLES)
+    feeds, held = split_feeds(read_feeds(graph, options.calibration, options.batch_size, MAX_SAMPLES + HELD_OUT),
+                              MAX_SAMPLES)
+    if held is not None and held.samples < HELD_OUT:
+        held = None  # too few to judge on: the guard judges on the estimate's own samples
     reference = None
     if want_ar:
         from .adaround import round_weights
@@ -154,7 +168,7 @@ def after_calibration(graph: Graph, build: Callable[[], Graph], options: Quantiz
         kept = calibration if calibration is not None and reference is None else None
         result = correct_biases(graph, build, feeds, reference=reference,
                                 float_means=kept.patch_means if kept else None,
-                                float_outputs=kept.patch_outputs if kept else None)
+                                float_outputs=kept.patch_outputs if kept else None, held_out=held)
     except QuantizationError as e:
         if options.bias_correction:
             raise
@@ -165,15 +179,21 @@ def after_calibration(graph: Graph, build: Callable[[], Graph], options: Quantiz
         log.warning("bias correction skipped: %s", e)
         ran["bias_correction"] = "skipped (the quantized model does not run in keras2edge's runtime)"
         return
+    judged = f"{result.samples} held-out samples" if result.held_out else f"its {result.samples} samples"
+    if result.below_resolution:
+        top = ", ".join(f"{k} {v:.2g}" for k, v in result.largest())
+        ran["bias_correction"] = (f"reverted ({len(result.corrected)} layers corrected by less than "
+                                  f"{MIN_STEPS:g} of an output step, below int8 resolution: {top})")
+        return
     if result.reverted:
         worse = ", ".join(f"{b:.3g} -> {a:.3g}" for b, a in zip(result.before, result.after))
-        ran["bias_correction"] = (f"reverted ({len(result.corrected)} layers corrected made the output error on its "
-                                  f"{feeds.samples} samples worse: {worse})")
+        ran["bias_correction"] = (f"reverted ({len(result.corrected)} layers corrected made the output error on "
+                                  f"{judged} worse: {worse})")
         return
     top = ", ".join(f"{k} {v:.2g}" for k, v in result.largest() if v >= 0.05)
     errors = ", ".join(f"{b:.3g} -> {a:.3g}" for b, a in zip(result.before, result.after))
     ran["bias_correction"] = (f"{result.mode}, {len(result.corrected)} layers, {feeds.samples} samples"
-                              + (f", output error on them {errors}" if errors else "")
+                              + (f", output error on {judged} {errors}" if errors else "")
                               + (f" (largest, in output steps: {top})" if top else ""))
 
 
@@ -182,4 +202,5 @@ def report_line(ran: dict[str, str]) -> str:
     return "; ".join(f"{n}: {ran.get(n, 'off')}" for n in NAMES)
 
 
-__all__ = ["NAMES", "after_calibration", "before_calibration", "patch_samples", "report_line"]
+__all__ = ["HELD_OUT", "NAMES", "after_calibration", "before_calibration", "output_samples", "patch_samples",
+           "report_line"]

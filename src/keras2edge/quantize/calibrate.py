@@ -14,8 +14,9 @@ IR value (float32, produced by a node or a graph input) -> observer (``observers
 A dynamic-batch model runs in runs of ``probe.run_size`` samples (a bounded arena: every megabyte
 the process touches costs time, and the runtime's time per sample hardly depends on the run). With
 ``patches``, the same run also keeps what bias correction compares with (the float graph's mean
-input patches of its first samples, ``Calibration.patch_means``), so bias correction needs no float
-run of its own.
+input patches of its first samples, ``Calibration.patch_means``, and the model's outputs on its first
+``outputs`` samples, ``Calibration.patch_outputs``: the samples the corrections are estimated from,
+then the held-out ones its guard judges them on), so bias correction needs no float run of its own.
 """
 
 from __future__ import annotations
@@ -52,8 +53,9 @@ class Calibration:
     #: the calibration run itself; empty when the model's batch is fixed (bias correction then runs
     #: the float model again).
     patch_means: dict[str, np.ndarray] = field(default_factory=dict)
-    #: The float model's outputs on those samples (one list per run, in output order; float64): what
-    #: bias correction's guard compares the quantized outputs with.
+    #: The float model's outputs on the first ``outputs`` samples (at least those of ``patch_means``;
+    #: one list per run, in output order; float64): what bias correction's guard compares the
+    #: quantized outputs with.
     patch_outputs: list[list[np.ndarray]] = field(default_factory=list)
 
 
@@ -66,12 +68,14 @@ def _chunks(arr: np.ndarray, size: int | None, partial: bool = False) -> list[sl
 
 
 def calibrate(graph: Graph, source: Source, method: str = "minmax", batch_size: int = 32,
-              patches: int = 0) -> Calibration:
+              patches: int = 0, outputs: int | None = None) -> Calibration:
     """Run ``graph``'s float ``.tflite`` on the calibration data and observe every float value.
 
     A dynamic-batch model runs each batch in runs of ``probe.run_size`` samples (bounded arena; the
     ranges do not depend on it). ``patches`` > 0: also keep ``Calibration.patch_means`` of the first
-    ``patches`` samples (what bias correction compares with), so no second float run is needed.
+    ``patches`` samples (what bias correction compares with), so no second float run is needed, and
+    ``Calibration.patch_outputs`` of the first ``outputs`` samples (None: ``patches``; at least
+    ``patches``).
 
     Raises:
         QuantizationError: unknown ``method``, bad calibration data (naming the input), or a graph
@@ -111,6 +115,7 @@ def calibrate(graph: Graph, source: Source, method: str = "minmax", batch_size: 
     fixed = {v.name: (v.shape[0] if v.shape and v.shape[0] is not None else None) for v in lowered.inputs}
     sig_dynamic = dynamic_batch(interp)
     patch_tensors, patch_feeds, parts = _patch_probe(lowered, emission.values, patches if sig_dynamic else 0)
+    keep = max(patches, outputs if outputs is not None else patches)  # samples whose outputs are kept
     want = [0]  # samples of the current run whose mean patches are still wanted
     outs: list[list[np.ndarray]] = []  # the model's outputs on those samples, per run
 
@@ -141,8 +146,9 @@ def calibrate(graph: Graph, source: Source, method: str = "minmax", batch_size: 
                     for node, _src in patch_feeds.get(name, ()) if want[0] else ():
                         parts[node.name].append(mean_patch(node, x[:want[0]]))
                 got = interp.run(feed if len(feed) > 1 else feed[0], observer=observe)
-                if want[0]:
-                    outs.append([np.asarray(a[:want[0]], np.float64)
+                kept = max(0, min(feed[0].shape[0], keep - samples)) if parts else 0
+                if kept:
+                    outs.append([np.asarray(a[:kept], np.float64)
                                  for a in (got.values() if isinstance(got, dict) else [got])])
                 samples += feed[0].shape[0]
                 tick(samples, data.count)

@@ -275,7 +275,7 @@ def quantize_full(graph: Graph, options: QuantizeOptions, default: DType = DType
     mixed = bool(options.keep_float or options.int16) or default != DType.INT8
     match_layers(graph, tuple(options.keep_float), "--keep-float")  # a glob matching no layer fails first
     match_layers(graph, tuple(options.int16), "--int16")
-    from .algorithms import after_calibration, before_calibration, patch_samples, report_line
+    from .algorithms import after_calibration, before_calibration, output_samples, patch_samples, report_line
 
     algorithms = default == DType.INT8  # the int8 scheme's accuracy-preserving algorithms
     ran: dict[str, str] = {}
@@ -283,7 +283,8 @@ def quantize_full(graph: Graph, options: QuantizeOptions, default: DType = DType
         graph = before_calibration(graph, options, ran)
     with blas_threads(CALIBRATION_BLAS_THREADS):
         cal = calibrate(graph, options.calibration, options.method, options.batch_size,
-                        patches=patch_samples(graph, options) if algorithms else 0)
+                        patches=patch_samples(graph, options) if algorithms else 0,
+                        outputs=output_samples(graph, options) if algorithms else 0)
     f = cal.graph  # the lowered copy, float: what the algorithms change and every build quantizes
 
     def build(io: DType | None = None, quiet: bool = True) -> Graph:
