@@ -17,7 +17,8 @@ Nodes no graph output depends on are not emitted.
 What the file looks like, and why:
 
 * Tensor names are the IR value names (Keras layer names); helper tensors are named
-  ``<IR node name>/<what>``. Shapes are concrete (a dynamic dimension is written as the batch,
+  ``<IR node name>/<what>``. The integer output of an op written as an integer kernel takes the name
+  of the op's float output (which the file never holds), not its Quantize's ``<name>/Quantize``. Shapes are concrete (a dynamic dimension is written as the batch,
   1 by default) and tensors depending on a dynamic dimension carry ``shape_signature`` with -1
   there, so LiteRT's ``resize_tensor_input`` works. Every tensor has ``has_rank`` set.
 * buffers[0] is the empty sentinel; each constant has its own buffer. Index constants (axes,
@@ -180,6 +181,8 @@ class TFLiteContext:
         self._names: set[str] = set()
         self._reserved = {v.name for v in graph.values()}
         self._output_ids = {id(v) for v in graph.outputs}
+        #: IR value id -> the name its tensor takes instead of the value's own (see :meth:`declare`).
+        self.tensor_names: dict[int, str] = {}
         self._shapes: dict[int, Shape] = {}
         self._infer_shapes()
 
@@ -318,10 +321,10 @@ class TFLiteContext:
             raise UnsupportedOpError(TFLITE_OWNER, f"value {v.name!r} is used before it is produced") from None
 
     def declare(self, v: Value) -> int:
-        """A fresh activation tensor for IR value ``v`` (named after it)."""
+        """A fresh activation tensor for IR value ``v`` (named after it, or as ``tensor_names`` says)."""
         if id(v) in self._value_tensor:
             raise UnsupportedOpError(TFLITE_OWNER, f"value {v.name!r} produced twice")
-        idx = self._add_tensor(self._claim(v.name), self.shape(v), tensor_type(v.dtype), 0, self.signature(v), v.quant)
+        idx = self._add_tensor(self._claim(self.tensor_names.get(id(v), v.name)), self.shape(v), tensor_type(v.dtype), 0, self.signature(v), v.quant)
         self._value_tensor[id(v)] = idx
         return idx
 
@@ -536,6 +539,7 @@ def _emit(graph: Graph, batch: int | None) -> TFLiteContext:
         ctx.declare(v)
     live = _live_nodes(graph)
     integer = IntegerLowering(graph)
+    ctx.tensor_names.update(integer.tensor_names)
     stored = WeightStorage(graph)
     for node in graph.nodes:
         if id(node) not in live:
