@@ -25,7 +25,8 @@ What the bytes look like:
   model's activations mostly repeat a few parameter sets (fixed Logistic/Tanh outputs, equal-scale
   ops), which would otherwise cost a table each; likewise every tensor shape, shape signature and
   quantization vector (scale, zero_point, min, max) is written once per content and shared (an
-  unrolled recurrent layer repeats a few shapes hundreds of times).
+  unrolled recurrent layer repeats a few shapes hundreds of times), and operators whose builtin
+  options are equal (type and every field) share one options table.
 
 Streaming (``write_model_to``): the buffers' data are the tail of the file. The Builder never
 holds them: each data vector's bytes are left out of its byte array (which counts them, so every
@@ -468,6 +469,7 @@ class _Writer:
         self.b = self.stream or flatbuffers.Builder(est + sum(int(b.size) for b in model.buffers))
         self._quant_offsets: dict[tuple[bytes, ...], int] = {}  # QuantizationParameters written, by content
         self._shared_vectors: dict[tuple[str, bytes], int] = {}  # small vectors written, by content
+        self._options_offsets: dict[tuple[Any, ...], int] = {}  # builtin options tables written, by content
 
     # -- primitives -------------------------------------------------------------------------
     def table(self, tdef: schema.Table, values: dict[str, Any]) -> int:
@@ -627,17 +629,22 @@ class _Writer:
         options = None
         tag = int(op.options_type)
         if tag:
-            tdef = schema.options_table(tag)
-            values: dict[str, Any] = {}
-            for name, v in self.plan.options[(si, oi)].items():
-                f = tdef.by_name[name]
-                if f.kind == "string":
-                    values[name] = self.string(v)
-                elif f.kind == "vector":
-                    values[name] = self.numbers(v)
-                else:
-                    values[name] = v
-            options = self.table(tdef, values)
+            given = self.plan.options[(si, oi)]
+            key = (tag, *sorted((k, v.dtype.str, v.tobytes()) if isinstance(v, np.ndarray) else (k, repr(v))
+                                for k, v in given.items()))
+            options = self._options_offsets.get(key)
+            if options is None:
+                tdef = schema.options_table(tag)
+                values: dict[str, Any] = {}
+                for name, v in given.items():
+                    f = tdef.by_name[name]
+                    if f.kind == "string":
+                        values[name] = self.string(v)
+                    elif f.kind == "vector":
+                        values[name] = self.numbers(v)
+                    else:
+                        values[name] = v
+                options = self._options_offsets[key] = self.table(tdef, values)
         custom = None
         if op.custom_options is not None:
             custom = self.numbers(np.frombuffer(bytes(op.custom_options), np.uint8))
