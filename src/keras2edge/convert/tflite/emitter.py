@@ -123,7 +123,7 @@ class EmittedTensor(NamedTuple):
     """Where an IR value is held in the emitted model: a tensor of subgraph 0."""
 
     index: int   # the tensor's index in ``subgraphs[0].tensors``
-    name: str    # the tensor's name (the IR value's, suffixed only if a tensor already had it)
+    name: str    # the tensor's name (the IR value's, suffixed if taken; <layer>/<k> inside a layer)
 
 
 @dataclass(frozen=True)
