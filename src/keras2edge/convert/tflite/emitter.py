@@ -17,7 +17,10 @@ Nodes no graph output depends on are not emitted.
 What the file looks like, and why:
 
 * Tensor names are the IR value names (Keras layer names); helper tensors are named
-  ``<IR node name>/<what>``. Shapes are concrete (a dynamic dimension is written as the batch,
+  ``<IR node name>/<what>``. The integer output of an op written as an integer kernel takes the name
+  of the op's float output (which the file never holds), not its Quantize's ``<name>/Quantize``. A
+  value internal to one Keras layer (an unrolled recurrent layer's steps: :mod:`.names`) is named
+  ``<layer>/<tensor index>``. Shapes are concrete (a dynamic dimension is written as the batch,
   1 by default) and tensors depending on a dynamic dimension carry ``shape_signature`` with -1
   there, so LiteRT's ``resize_tensor_input`` works. Every tensor has ``has_rank`` set.
 * buffers[0] is the empty sentinel; each constant has its own buffer. Index constants (axes,
@@ -64,6 +67,7 @@ from ...runtime.model import (Metadata, Model, Operator, OperatorCode, Quantizat
                               Tensor)
 from .hybrid import WeightStorage
 from .integer import IntegerLowering, transformed_quant
+from .names import layer_internal
 from .lowering import lower
 from .versions import min_runtime_version, op_version
 from ..rawbytes import raw_bytes
@@ -119,7 +123,7 @@ class EmittedTensor(NamedTuple):
     """Where an IR value is held in the emitted model: a tensor of subgraph 0."""
 
     index: int   # the tensor's index in ``subgraphs[0].tensors``
-    name: str    # the tensor's name (the IR value's, suffixed only if a tensor already had it)
+    name: str    # the tensor's name (the IR value's, suffixed if taken; <layer>/<k> inside a layer)
 
 
 @dataclass(frozen=True)
@@ -180,6 +184,9 @@ class TFLiteContext:
         self._names: set[str] = set()
         self._reserved = {v.name for v in graph.values()}
         self._output_ids = {id(v) for v in graph.outputs}
+        #: IR value id -> the value whose name its tensor takes instead (see :meth:`declare`).
+        self.stands_for: dict[int, Value] = {}
+        self._internal = layer_internal(graph)   # values named <layer>/<k> (names.py)
         self._shapes: dict[int, Shape] = {}
         self._infer_shapes()
 
@@ -318,10 +325,14 @@ class TFLiteContext:
             raise UnsupportedOpError(TFLITE_OWNER, f"value {v.name!r} is used before it is produced") from None
 
     def declare(self, v: Value) -> int:
-        """A fresh activation tensor for IR value ``v`` (named after it)."""
+        """A fresh activation tensor for IR value ``v``: named after it (or after the value it stands for,
+        ``stands_for``), or ``<Keras layer>/<k>`` if that value is internal to its layer (names.py)."""
         if id(v) in self._value_tensor:
             raise UnsupportedOpError(TFLITE_OWNER, f"value {v.name!r} produced twice")
-        idx = self._add_tensor(self._claim(v.name), self.shape(v), tensor_type(v.dtype), 0, self.signature(v), v.quant)
+        src = self.stands_for.get(id(v), v)
+        layer = self._internal.get(id(src))
+        name = self._claim(src.name) if layer is None else self._unique(f"{layer}/{len(self.tensors)}", True)
+        idx = self._add_tensor(name, self.shape(v), tensor_type(v.dtype), 0, self.signature(v), v.quant)
         self._value_tensor[id(v)] = idx
         return idx
 
@@ -536,6 +547,7 @@ def _emit(graph: Graph, batch: int | None) -> TFLiteContext:
         ctx.declare(v)
     live = _live_nodes(graph)
     integer = IntegerLowering(graph)
+    ctx.stands_for.update(integer.stands_for)
     stored = WeightStorage(graph)
     for node in graph.nodes:
         if id(node) not in live:

@@ -128,11 +128,16 @@ class IntegerLowering:
         self.absorbed: set[int] = set()             # Quantize nodes written by their fused producer
         self._twins: dict[tuple[int, QuantParams, DType], Value] = {}  # requantized values and constants
         self.float_nodes = frozenset(json.loads(graph.metadata.get(FLOAT_NODES, "[]")))
+        # The Quantize value a fused op writes -> the op's float output, whose name its tensor takes (the
+        # file never holds that value), so an unrolled layer's tensors are not all suffixed "/Quantize".
+        self.stands_for: dict[int, Value] = {}
         for node in graph.nodes:
             quants = self._fusable(node)
             if quants is not None:
                 self.fused[id(node)] = quants
                 self.absorbed.update(id(q) for q in quants)
+                self.stands_for.update((id(q.output), v) for v, q in zip(node.outputs, quants)
+                                       if id(q.output) not in self._outputs)
         # A Dequantize is emitted only when something other than a fused op or a requantize reads it.
         self.folded_dq: set[int] = set()
         for node in graph.nodes:

@@ -23,7 +23,10 @@ What the bytes look like:
 * tensors whose quantization holds the same numbers share one QuantizationParameters table (a
   flatbuffer table may have several referrers; readers never write through it): a quantized
   model's activations mostly repeat a few parameter sets (fixed Logistic/Tanh outputs, equal-scale
-  ops), which would otherwise cost a table each.
+  ops), which would otherwise cost a table each; likewise every tensor shape, shape signature and
+  quantization vector (scale, zero_point, min, max) is written once per content and shared (an
+  unrolled recurrent layer repeats a few shapes hundreds of times), and operators whose builtin
+  options are equal (type and every field) share one options table.
 
 Streaming (``write_model_to``): the buffers' data are the tail of the file. The Builder never
 holds them: each data vector's bytes are left out of its byte array (which counts them, so every
@@ -465,6 +468,8 @@ class _Writer:
         self.stream = _StreamBuilder(est) if stream else None
         self.b = self.stream or flatbuffers.Builder(est + sum(int(b.size) for b in model.buffers))
         self._quant_offsets: dict[tuple[bytes, ...], int] = {}  # QuantizationParameters written, by content
+        self._shared_vectors: dict[tuple[str, bytes], int] = {}  # small vectors written, by content
+        self._options_offsets: dict[tuple[Any, ...], int] = {}  # builtin options tables written, by content
 
     # -- primitives -------------------------------------------------------------------------
     def table(self, tdef: schema.Table, values: dict[str, Any]) -> int:
@@ -494,6 +499,16 @@ class _Writer:
     def numbers(self, a: np.ndarray) -> int:
         """A vector of scalars from a little-endian array (already normalized)."""
         return self.b.CreateNumpyVector(np.ascontiguousarray(a))
+
+    def shared(self, a: np.ndarray) -> int:
+        """A vector of scalars like :meth:`numbers`, written once per content (dtype and bytes): tensor
+        shapes, shape signatures and quantization vectors repeat across tensors and are read-only."""
+        a = np.ascontiguousarray(a)
+        key = (a.dtype.str, a.tobytes())
+        off = self._shared_vectors.get(key)
+        if off is None:
+            off = self._shared_vectors[key] = self.numbers(a)
+        return off
 
     def data(self, buf: np.ndarray | ArrayBuffer) -> int:
         """A [ubyte] vector whose first byte lands on a 16-byte boundary of the final file."""
@@ -573,19 +588,19 @@ class _Writer:
         if t.quantization is not None and q is None:
             qp = t.quantization
             q = self._quant_offsets[_quant_key(qp)] = self.table(T["QuantizationParameters"], {
-                "min": None if qp.min is None else self.numbers(np.asarray(qp.min, "<f4").ravel()),
-                "max": None if qp.max is None else self.numbers(np.asarray(qp.max, "<f4").ravel()),
-                "scale": self.numbers(np.asarray(qp.scale, "<f4").ravel()),
-                "zero_point": self.numbers(np.asarray(qp.zero_point, "<i8").ravel()),
+                "min": None if qp.min is None else self.shared(np.asarray(qp.min, "<f4").ravel()),
+                "max": None if qp.max is None else self.shared(np.asarray(qp.max, "<f4").ravel()),
+                "scale": self.shared(np.asarray(qp.scale, "<f4").ravel()),
+                "zero_point": self.shared(np.asarray(qp.zero_point, "<i8").ravel()),
                 "quantized_dimension": int(qp.quantized_dimension)})
         sparsity = None if t.sparsity is None else self.sparsity(t.sparsity)
         return self.table(T["Tensor"], {
-            "shape": self.numbers(np.asarray(t.shape, "<i4").reshape(-1)),
+            "shape": self.shared(np.asarray(t.shape, "<i4").reshape(-1)),
             "type": int(t.type), "buffer": int(t.buffer), "name": self.string(t.name), "quantization": q,
             "sparsity": sparsity,
             "is_variable": bool(t.is_variable),
             "shape_signature": None if t.shape_signature is None
-            else self.numbers(np.asarray(t.shape_signature, "<i4").reshape(-1)),
+            else self.shared(np.asarray(t.shape_signature, "<i4").reshape(-1)),
             "has_rank": bool(t.has_rank)})
 
     def sparsity(self, sp: Sparsity) -> int:
@@ -614,17 +629,22 @@ class _Writer:
         options = None
         tag = int(op.options_type)
         if tag:
-            tdef = schema.options_table(tag)
-            values: dict[str, Any] = {}
-            for name, v in self.plan.options[(si, oi)].items():
-                f = tdef.by_name[name]
-                if f.kind == "string":
-                    values[name] = self.string(v)
-                elif f.kind == "vector":
-                    values[name] = self.numbers(v)
-                else:
-                    values[name] = v
-            options = self.table(tdef, values)
+            given = self.plan.options[(si, oi)]
+            key = (tag, *sorted((k, v.dtype.str, v.tobytes()) if isinstance(v, np.ndarray) else (k, repr(v))
+                                for k, v in given.items()))
+            options = self._options_offsets.get(key)
+            if options is None:
+                tdef = schema.options_table(tag)
+                values: dict[str, Any] = {}
+                for name, v in given.items():
+                    f = tdef.by_name[name]
+                    if f.kind == "string":
+                        values[name] = self.string(v)
+                    elif f.kind == "vector":
+                        values[name] = self.numbers(v)
+                    else:
+                        values[name] = v
+                options = self._options_offsets[key] = self.table(tdef, values)
         custom = None
         if op.custom_options is not None:
             custom = self.numbers(np.frombuffer(bytes(op.custom_options), np.uint8))
