@@ -97,3 +97,42 @@ def test_one_ulp_before_a_hybrid_op_becomes_a_whole_step_after_it() -> None:
     d = np.abs(want[0].astype(np.float64) - want[1])
     assert np.count_nonzero(d) > 0 and np.all(d[0, 1, 1] > 0) and not d[0, 0, 0].any()
     assert float(d.max()) >= 0.01 * 1  # one step of the input (scale 1) times a weight of at least 1 * 0.01
+
+
+def _fc_logistic(rng: np.random.Generator, rows: int, k: int, units: int) -> bytes:
+    """hybrid FULLY_CONNECTED -> float LOGISTIC (EfficientNetB0's squeeze-excite gate after a hybrid op)."""
+    from keras2edge.convert.tflite.writer import write_model
+    from keras2edge.runtime.model import Quantization
+
+    from ..helpers import GraphBuilder
+
+    g = GraphBuilder()
+    x = g.input("x", (rows, k), np.float32)
+    w = g.const(rng.integers(-127, 128, (units, k)).astype(np.int8), "w")
+    g.tensors[w].quantization = Quantization(np.float32([0.05]), np.zeros(1, np.int64), 0)
+    fc = g.op("FULLY_CONNECTED", [x, w, None], {"fused_activation_function": 0}, shapes=[(rows, units)])
+    g.output(g.op("LOGISTIC", [fc], shapes=[(rows, units)]))
+    return write_model(g.model())
+
+
+def test_logistic_in_a_hybrid_model_equals_litert_reference_bit_for_bit() -> None:
+    """EfficientNetB0's dynamic file: its 65 float LOGISTIC were its only ops to differ from LiteRT's
+    reference (the tanh form, last bits); in a model with hybrid ops LOGISTIC now runs LiteRT's
+    arithmetic (cut-offs, C's expf, float32 1/(1+e)). Inputs span both cut-offs."""
+    rng = np.random.default_rng(3)
+    m = _fc_logistic(rng, 64, 40, 300)
+    x = rng.normal(0, 0.3, (64, 40)).astype(np.float32)
+    got, want = Interpreter(m).run(x), run_litert_ref(m, [x])[0]
+    assert float(want.min()) < 1e-4 and float(want.max()) == 1.0  # both cut-offs reached
+    np.testing.assert_array_equal(got, want)
+
+
+def test_logistic_alone_keeps_the_fast_form_within_float_tolerance() -> None:
+    from keras2edge.runtime.float_lut import exp_f32, expf_array
+
+    x = np.random.default_rng(4).normal(0, 6, (1, 20000)).astype(np.float32)
+    m = one_op_model("LOGISTIC", [T(x.shape, np.float32)], [T(x.shape, np.float32)])
+    assert rel_err(Interpreter(m).run(x), run_litert_ref(m, [x])[0], same_dtype=True) <= 1e-6
+    # the fast whole-array expf is C's expf on every element (near-ties and subnormals included)
+    y = np.concatenate([x.ravel(), np.linspace(-104, 89, 4001, dtype=np.float32)])
+    np.testing.assert_array_equal(expf_array(y), exp_f32(y))
