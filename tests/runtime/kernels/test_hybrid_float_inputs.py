@@ -26,6 +26,7 @@ from __future__ import annotations
 import numpy as np
 
 from keras2edge.runtime import Interpreter
+from keras2edge.runtime.kernels.base import conv_out_size
 
 from ...tolerances import rel_err
 from ..int8_bench import T, one_op_model, run_litert_ref
@@ -136,3 +137,50 @@ def test_logistic_alone_keeps_the_fast_form_within_float_tolerance() -> None:
     # the fast whole-array expf is C's expf on every element (near-ties and subnormals included)
     y = np.concatenate([x.ravel(), np.linspace(-104, 89, 4001, dtype=np.float32)])
     np.testing.assert_array_equal(expf_array(y), exp_f32(y))
+
+
+def _float_then_hybrid(rng: np.random.Generator, depthwise: bool, stride: int, dilation: int, padding: int,
+                       mult: int, act: int) -> tuple[bytes, np.ndarray]:
+    """float CONV_2D or DEPTHWISE_CONV_2D -> hybrid 1x1 CONV_2D (a dynamic file's kept-float small layer)."""
+    from keras2edge.convert.tflite.writer import write_model
+    from keras2edge.runtime.model import Quantization
+
+    from ..helpers import GraphBuilder
+
+    n, h, w, cin = 2, 13, 11, 4
+    cout = cin * mult if depthwise else 6
+    wf = rng.normal(0, 0.3, (1, 3, 3, cout) if depthwise else (cout, 3, 3, cin)).astype(np.float32)
+    b = rng.normal(0, 0.1, cout).astype(np.float32)
+    opts = {"padding": padding, "stride_h": stride, "stride_w": stride, "dilation_h_factor": dilation,
+            "dilation_w_factor": dilation, "fused_activation_function": act}
+    if depthwise:
+        opts["depth_multiplier"] = mult
+    oh = conv_out_size(padding, h, 3, stride, dilation)
+    ow = conv_out_size(padding, w, 3, stride, dilation)
+    g = GraphBuilder()
+    x = g.input("x", (n, h, w, cin), np.float32)
+    y = g.op("DEPTHWISE_CONV_2D" if depthwise else "CONV_2D", [x, g.const(wf, "wf"), g.const(b, "b")], opts,
+             shapes=[(n, oh, ow, cout)])
+    wq = g.const(rng.integers(-127, 128, (5, 1, 1, cout)).astype(np.int8), "wq")
+    g.tensors[wq].quantization = Quantization(np.float32([0.02]), np.zeros(1, np.int64), 0)
+    z = g.op("CONV_2D", [y, wq, g.const(np.zeros(5, np.float32), "bq")], {"padding": 1, "stride_h": 1, "stride_w": 1, "dilation_h_factor": 1,
+                                         "dilation_w_factor": 1, "fused_activation_function": 0},
+             shapes=[(n, oh, ow, 5)])
+    g.output(z)
+    return write_model(g.model()), rng.uniform(0, 255, (n, h, w, cin)).astype(np.float32)
+
+
+def test_float_convolutions_in_a_hybrid_model_equal_litert_reference_bit_for_bit() -> None:
+    """MobileNetV3Large's dynamic file: its only ops to differ were two float CONV_2D and two float
+    DEPTHWISE_CONV_2D (0.8 % at the logits); in a model with hybrid ops they now sum in LiteRT's
+    reference order (runtime/kernels/float_exact.py). The hybrid op after them shows any last bit."""
+    from keras2edge.runtime.codes import ACT_NONE, ACT_RELU, ACT_RELU6
+
+    rng = np.random.default_rng(5)
+    cases = [(dw, s, d, p, m, a) for dw in (False, True) for s, d in ((1, 1), (2, 1), (1, 2)) for p in (0, 1)
+             for m, a in ((1, ACT_NONE), (2, ACT_RELU), (1, ACT_RELU6))]
+    for case in cases:
+        if not case[0] and case[4] > 1:
+            continue
+        m, x = _float_then_hybrid(rng, *case)
+        np.testing.assert_array_equal(Interpreter(m).run(x), run_litert_ref(m, [x])[0], err_msg=str(case))
