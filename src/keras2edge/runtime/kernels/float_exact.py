@@ -63,7 +63,12 @@ def prepare(ctx: OpContext, depthwise: bool) -> EvalFn:
     act = fused_activation(ctx)
     b = ctx.opt_input(2)
     ipad = ctx.scratch((n, hp, wp, cin * mult))
-    itmp = ctx.scratch((n, oh, ow, cout))
+    m = n * oh * ow
+    # CONV_2D runs channel-first ([C, M]: every multiply an outer product over contiguous rows): one
+    # transposed copy of the tap's window, then per input channel a [Cout, M] product and sum.
+    itmp = ctx.scratch((n, oh, ow, cout) if depthwise else (cout, m))
+    iacc = None if depthwise else ctx.scratch((cout, m))
+    icol = None if depthwise else ctx.scratch((cin, m))
 
     def eval_(ins: Sequence[np.ndarray | None], outs: Sequence[np.ndarray], tmp: Sequence[np.ndarray]) -> None:
         xv, wv, out = ins[0], ins[1], outs[0]
@@ -74,17 +79,22 @@ def prepare(ctx: OpContext, depthwise: bool) -> EvalFn:
             np.copyto(inner.reshape(n, h, wd, cin, mult), xv[..., None])  # type: ignore[index]
         else:
             np.copyto(inner, xv)  # type: ignore[arg-type]
-        out.fill(0)
+        acc = out if iacc is None else tmp[iacc]
+        acc.fill(0)
         for i in range(kh):
             for j in range(kw):
                 win = xp[:, i * dh:i * dh + (oh - 1) * sh + 1:sh, j * dw:j * dw + (ow - 1) * sw + 1:sw]
                 if depthwise:
                     np.multiply(win, wv[0, i, j], out=t)  # type: ignore[index]
-                    np.add(out, t, out=out)
+                    np.add(acc, t, out=acc)
                     continue
+                col = tmp[icol]  # type: ignore[index]
+                np.copyto(col.reshape(cin, n, oh, ow), win.transpose(3, 0, 1, 2))
                 for c in range(cin):
-                    np.multiply(win[..., c:c + 1], wv[:, i, j, c], out=t)  # type: ignore[index]
-                    np.add(out, t, out=out)
+                    np.multiply(wv[:, i, j, c, None], col[c], out=t)  # type: ignore[index]
+                    np.add(acc, t, out=acc)
+        if iacc is not None:
+            np.copyto(out.reshape(m, cout), acc.T)
         if b is not None:
             np.add(out, ins[2], out=out)  # type: ignore[arg-type]
         act(out)
