@@ -61,9 +61,11 @@ LITERT_STEPS: dict[str, float] = {
     "MobileNetV3Small-int16x8": 2, "MobileNetV3Large-int16x8": 2, "EfficientNetB0-int16x8": 3,
 }
 #: cells whose float outputs differ from LiteRT's reference kernels by more than 1e-4 (relative L2).
-#: Open: keras2edge's hybrid (dynamic) kernels against LiteRT's on two zoo models (measured 0.0080 and
-#: 0.0106; the fixtures agree within 2e-6, test_weights_only), not explained yet.
-LITERT_FLOAT: dict[str, float] = {"MobileNetV3Large-dynamic": 0.01, "EfficientNetB0-dynamic": 0.013}
+#: None now: the dynamic MobileNetV3Large / EfficientNetB0 differed by 0.0080 / 0.0106 through their
+#: float CONV_2D, DEPTHWISE_CONV_2D and LOGISTIC (last bits, amplified by the hybrid ops' input
+#: quantization); in a model with hybrid ops those run LiteRT's reference arithmetic (runtime
+#: kernels/float_exact.py, activation.py) and both files equal LiteRT bit for bit.
+LITERT_FLOAT: dict[str, float] = {}
 #: fixtures test_int16x8_fixtures does not run (half their ops have no 16x8 kernel, or no oracle runs them whole)
 INT16_LEFT_OUT = ("k2-activations", "k3-activations", "k3-kops", "k2-cnn2d", "k3-cnn2d")
 

@@ -12,8 +12,8 @@ ONNX in onnxruntime within test_scheme_matrix.ORT_BOUND of keras2edge.runtime.
 Measured (25 cells, 464 s with the MobileNetV3Small top-1 test on a loaded 2-core machine): TFLite Micro
 equals keras2edge.runtime on every int8, 16x8 and mixed file and refuses every dynamic (hybrid
 CONV_2D) and float16 (DEQUANTIZE) file; LiteRT's reference kernels are within one step but for the
-16x8 logits of MobileNetV3Small/Large (2 steps) and EfficientNetB0 (3), and the two dynamic files of
-test_scheme_matrix.LITERT_FLOAT; onnxruntime's relative L2 against keras2edge.runtime: int8 0.010-0.018,
+16x8 logits of MobileNetV3Small/Large (2 steps) and EfficientNetB0 (3) (the dynamic files, once
+0.0080 and 0.0106 apart, now equal LiteRT: test_hybrid_float_inputs); onnxruntime's relative L2 against keras2edge.runtime: int8 0.010-0.018,
 16x8 7.5e-5-0.0079, mixed 0.0059-0.016, dynamic 0.0077-0.015, float16 <= 4.7e-7. EfficientNetB0 16x8 ran
 only after the all-zero Normalization mean took its input's parameters (quantize/int8.py).
 """

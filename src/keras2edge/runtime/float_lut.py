@@ -248,3 +248,30 @@ def op_table(kind: str, dtype: str, input_scale: float, input_zero_point: int, o
         _CACHE.clear()
     _CACHE[key] = table
     return table
+
+
+#: Within this fraction of a float32 ulp of a rounding midpoint, the float64 exp does not decide
+#: which float32 the C library's expf returns (glibc's expf is within 0.502 ulp: 0.002 before rounding;
+#: measured: its 881 not correctly rounded results of 1.5M random inputs lie within 0.0016 ulp of one).
+_NEAR_TIE = 0.0025
+
+
+def expf_array(x: np.ndarray) -> np.ndarray:
+    """C ``expf`` on a whole float32 array, fast: NumPy's float64 ``exp`` rounded once to float32, and
+    only the elements within ``_NEAR_TIE`` ulp of a float32 rounding midpoint (about 0.5 %: the 29
+    float64 mantissa bits that rounding drops say how near), or below float32's normal range,
+    recomputed one by one by :data:`exp_f32` (the C library's ``expf``, or the correctly rounded value
+    where ctypes finds none)."""
+    a = np.asarray(x, F32)
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        e64 = np.exp(a.astype(np.float64))
+    low = e64.reshape(-1).view(np.int32)[int(not np.little_endian)::2]  # the low 32 mantissa bits
+    dropped = (low & np.int32((1 << 29) - 1)) - np.int32(1 << 28)
+    near = (np.abs(dropped) < np.int32(_NEAR_TIE * (1 << 29))).reshape(a.shape)
+    near |= e64 < 2.0 ** -126  # float32 subnormals drop more bits
+    with np.errstate(over="ignore"):
+        r = e64.astype(F32)  # beyond float32: inf, as expf
+    idx = np.flatnonzero(near & np.isfinite(e64))
+    if idx.size:
+        r.reshape(-1)[idx] = exp_f32(a.reshape(-1)[idx])
+    return r

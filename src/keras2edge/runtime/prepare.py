@@ -103,12 +103,13 @@ def prepare_plan(g: LoadedGraph, in_shapes: Sequence[Shape], memo: Memo, limits:
     folded = 0  # bytes of the constants folded at prepare time
     steps: list[Step] = []
     scratch: dict[int, list[ScratchSpec]] = {}
+    hybrid = has_hybrid_ops(g)
     alias_of: dict[int, int] = {}  # tensor -> root tensor whose memory it views
     for k, op in enumerate(sg.operators):
         info = g.ops[k]
         ctx = OpContext(k, info.name, info.version, dict(op.options),
                         [specs[j] if j >= 0 else None for j in op.inputs], [specs[j] for j in op.outputs],
-                        memo=memo, limits=limits, source=source)
+                        memo=memo, limits=limits, source=source, hybrid_model=hybrid)
         try:
             ev = g.prepare_fns[k](ctx)
         except RuntimeModelError:
@@ -226,3 +227,17 @@ def _bind(g: LoadedGraph, plan: Plan, mem: np.ndarray) -> None:
             lst.append(mem[off:off + nbytes].view(dt).reshape(shape))
         tmp.append(lst)
     plan.bufs, plan.tmp = bufs, tmp
+
+
+#: The ops with a hybrid kernel (kernels/hybrid.py) and the input holding their int8 constant weights.
+HYBRID_OPS = {"CONV_2D": 1, "DEPTHWISE_CONV_2D": 1, "FULLY_CONNECTED": 1, "BATCH_MATMUL": 1}
+
+
+def has_hybrid_ops(g: LoadedGraph) -> bool:
+    """Whether an op of ``g`` runs a hybrid kernel: float32 main input, int8 weights (see OpContext.hybrid_model)."""
+    for k, op in enumerate(g.sg.operators):
+        w = HYBRID_OPS.get(g.ops[k].name)
+        if w is not None and g.ops[k].dtype == "float32" and len(op.inputs) > w and op.inputs[w] >= 0 \
+                and np.dtype(g.dtypes[op.inputs[w]]) == np.int8:
+            return True
+    return False

@@ -2,7 +2,10 @@
 LOG_SOFTMAX over the last axis. (Unary math such as EXP or SQRT is in :mod:`.elementwise`.)
 
 Formulas follow TFLite's float reference kernels:
-LOGISTIC 1/(1+exp(-x)) (computed as 0.5+0.5*tanh(x/2)); HARD_SWISH x*relu6(x+3)/6; ELU x<0 ? expm1(x) : x; LEAKY_RELU x>=0 ? x : alpha*x;
+LOGISTIC 1/(1+exp(-x)) (computed as 0.5+0.5*tanh(x/2)), or in a model with hybrid ops
+(``OpContext.hybrid_model``) as ``reference_ops::Logistic`` bit for bit: x > 16.619047 ? 1 : x < -9 ?
+expf(x) : 1/(1+expf(-x)) (float32 operations, C's ``expf``: :func:`..float_lut.expf_array`; about 10x
+the time); HARD_SWISH x*relu6(x+3)/6; ELU x<0 ? expm1(x) : x; LEAKY_RELU x>=0 ? x : alpha*x;
 PRELU x>=0 ? x : alpha*x (alpha broadcast); GELU 0.5*x*(1+erf(x/sqrt 2)) or, with ``approximate``,
 0.5*x*(1+tanh(sqrt(2/pi)*(x+0.044715x^3))); SOFTMAX exp((x-max)*beta)/sum.
 """
@@ -13,9 +16,12 @@ import math
 
 import numpy as np
 
+from ..float_lut import expf_array
 from .base import FLOAT, EvalFn, OpContext, UnaryFn, broadcast, register, unary, unary_kernel
 
 F32 = np.float32
+#: reference_ops::Logistic's cut-offs (float32).
+_LOGISTIC_UPPER, _LOGISTIC_LOWER = F32(16.619047164916992188), F32(-9)
 
 
 def _logistic(x, o):
@@ -24,6 +30,26 @@ def _logistic(x, o):
     np.tanh(o, out=o)
     np.multiply(o, F32(0.5), out=o)
     np.add(o, F32(0.5), out=o)
+
+
+def _logistic_exact(x, o):
+    """reference_ops::Logistic (LiteRT and TFLite Micro): its cut-offs, C's expf, float32 1/(1+e)."""
+    # (masks and the low branch before o is written: o may be x itself)
+    hi, lo = x > _LOGISTIC_UPPER, x < _LOGISTIC_LOWER
+    low = expf_array(x[lo]) if lo.any() else None
+    e = expf_array(-x)
+    np.add(e, F32(1), out=e)
+    np.divide(F32(1), e, out=o)
+    if hi.any():
+        o[hi] = F32(1)
+    if low is not None:
+        o[lo] = low
+
+
+@register("LOGISTIC", *FLOAT)
+def logistic_float32(ctx: OpContext) -> EvalFn:
+    """LOGISTIC: exact (LiteRT's reference arithmetic) in a model with hybrid ops, else the fast form."""
+    return unary(ctx, _logistic_exact if ctx.hybrid_model else _logistic)
 
 
 def _hard_swish(x, o):
@@ -81,7 +107,6 @@ def erf(x: np.ndarray) -> np.ndarray:
 
 
 _ACTIVATIONS: dict[str, UnaryFn] = {
-    "LOGISTIC": _logistic,
     "TANH": lambda x, o: np.tanh(x, out=o),
     "RELU": lambda x, o: np.maximum(x, F32(0), out=o),
     "RELU6": lambda x, o: np.clip(x, F32(0), F32(6), out=o),

@@ -135,6 +135,10 @@ class OpContext:
     memo: Memo = field(default_factory=dict)  # shared by all plans of one interpreter (see cached)
     limits: Limits = field(default_factory=Limits)  # every output shape and scratch buffer is held to it
     source: str = "the model"  # how errors name the file
+    #: the model has hybrid ops (int8 constant weights, float32 activations): their per-image input
+    #: quantization turns last-bit differences before them into whole steps, so float kernels that can
+    #: reproduce LiteRT's reference arithmetic exactly (at some cost) do so (LOGISTIC: activation.py)
+    hybrid_model: bool = False
 
     # ---------------------------------------------------------------- errors
     def describe(self) -> str:

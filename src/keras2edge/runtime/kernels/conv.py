@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from . import float_exact
 from .base import FLOAT, EvalFn, OpContext, conv_out_size, conv_pad_before, fused_activation, register
 from .zeroskip import skip_zero_weights
 
@@ -194,6 +195,8 @@ def conv_2d_float32(ctx: OpContext) -> EvalFn:
     groups = cin // cin_g
     if cout % groups:
         raise ctx.fail(f"{cout} output channels cannot be split into {groups} groups")
+    if groups == 1 and float_exact.wanted(ctx, kh * kw * cin):
+        return float_exact.prepare(ctx, depthwise=False)  # a hybrid model: LiteRT's summation order
     cout_g = cout // groups
     if groups > 1 and cin_g == 1:
         # One input channel per group is a depthwise convolution (ConvNeXt's 7x7 convs come this way):
@@ -284,6 +287,8 @@ def depthwise_conv_2d_float32(ctx: OpContext) -> EvalFn:
     dm = int(ctx.opt("depth_multiplier", mult) or mult)
     if dm != mult:
         raise ctx.fail(f"depth_multiplier {dm} does not match the filter ({cout} channels for {cin} inputs)")
+    if float_exact.wanted(ctx, kh * kw):
+        return float_exact.prepare(ctx, depthwise=True)  # a hybrid model: LiteRT's summation order
     wconst = np.ascontiguousarray(w.data.reshape(kh, kw, cout)) if w.is_const else None
     return _depthwise(ctx, x.shape, kh, kw, cout, mult, wconst, lambda wv: wv.reshape(kh, kw, cout))
 
