@@ -30,7 +30,7 @@ alternated within each run so that they see the same machine load; each tool use
   (made beforehand, not timed: the TFLite converter's float file, or keras2edge's where the converter's
   cannot be quantized — the table says which), calibrated on the same samples;
 * ``keras2edge``: ``keras2edge quantize MODEL.keras -o OUT.tflite --calibration calib.npy`` (the CLI,
-  from ``--k2e-src``, its modules byte-compiled beforehand as an install would: :func:`k2e_bytecode`);
+  from ``--k2e-src``, its modules byte-compiled beforehand as an install would: bench/bytecode.py);
   "not available" when that keras2edge has no ``quantize`` command or cannot write an int8
   ``.tflite`` yet.
 
@@ -63,6 +63,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import bytecode  # bench/bytecode.py: keras2edge compiled once for the timed processes
 import results  # bench/results.py: the shared RESULTS.md sections
 
 REPO = Path(__file__).resolve().parents[1]
@@ -179,16 +180,6 @@ def k2e_cmd(*args: object) -> list[str]:
     """The keras2edge console script's entry point, run by this Python on ``--k2e-src``'s package."""
     return [sys.executable, "-c", "import sys; from keras2edge.cli import main; sys.argv[0] = 'keras2edge'; main()",
             *map(str, args)]
-
-
-def k2e_bytecode(src: Path, work: Path) -> dict[str, str]:
-    """keras2edge's environment for the timed runs: its modules byte-compiled first (as ``pip install``
-    does for the anchors' packages) into ``work/pycache``, so that no timed run pays for compiling them,
-    even where PYTHONDONTWRITEBYTECODE is set."""
-    env = {"PYTHONPATH": str(src), "PYTHONDONTWRITEBYTECODE": "", "PYTHONPYCACHEPREFIX": str(work / "pycache")}
-    subprocess.run([sys.executable, "-m", "compileall", "-q", str(src / "keras2edge")],
-                   env={**os.environ, **env}, check=True, capture_output=True)
-    return env
 
 
 def k2e_available(env: dict[str, str]) -> str | None:
@@ -417,7 +408,7 @@ def main(argv: list[str] | None = None) -> None:
     a = ap.parse_args(argv)
     started, load0 = time.time(), os.getloadavg()
     a.work.mkdir(parents=True, exist_ok=True)
-    k2e_env = k2e_bytecode(a.k2e_src.resolve(), a.work)
+    k2e_env = dict(bytecode.env(a.k2e_src.resolve()))
     missing = k2e_available(k2e_env)
     rows = [bench(m, a.work, a.runs, a.samples, a.eval, k2e_env, missing) for m in a.models]
     text = report(rows, a, started, load0, str(a.k2e_src))

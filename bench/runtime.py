@@ -45,6 +45,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import bytecode  # bench/bytecode.py: keras2edge compiled once for the timed processes
 import results  # bench/results.py: the shared RESULTS.md sections
 
 REPO = Path(__file__).resolve().parents[1]
@@ -158,8 +159,7 @@ def peak_rss() -> int:
 
 
 def run_worker(engine: str, model: Path, x_path: Path, out_path: Path, runs: int, warmup: int) -> dict:
-    env = {**os.environ, **ONE_THREAD}
-    env["PYTHONPATH"] = os.pathsep.join([str(REPO / "src"), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    env = {**os.environ, **ONE_THREAD, **dict(bytecode.env(REPO / "src"))}  # compiled once, as installed
     cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", engine, str(model), str(x_path),
            str(out_path), str(runs), str(warmup)]
     t0 = time.time()
