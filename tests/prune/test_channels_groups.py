@@ -34,6 +34,16 @@ EXPECTED = {
 }
 
 
+def _node(graph, name: str):
+    """The node of ``graph`` named ``name``."""
+    return next(n for n in graph.nodes if n.name == name)
+
+
+def _weight(graph, name: str) -> np.ndarray:
+    """The weight constant (input 1) of node ``name``."""
+    return _node(graph, name).inputs[1].const
+
+
 def _feeds(graph, n: int = 3) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(0)
     return {v.name: rng.standard_normal((n, *v.shape[1:])).astype(np.float32) for v in graph.inputs}
@@ -93,18 +103,18 @@ def test_concat_offsets_and_flatten_rows() -> None:
     a = find_groups(graph)
     b_units = group_of(a, "conv_b").units
     pruned = remove_units(graph, a, {int(b_units[0])})
-    head = {n.name: n for n in graph.nodes}["head/Conv2D"].inputs[1].const
-    new = {n.name: n for n in pruned.nodes}["head/Conv2D"].inputs[1].const
+    head = _weight(graph, "head/Conv2D")
+    new = _weight(pruned, "head/Conv2D")
     np.testing.assert_array_equal(new, np.delete(head, 4, axis=2))
 
     graph = GRAPHS["flatten_dense"]()
     a = find_groups(graph)
     units = group_of(a, "conv_a").units
     pruned = remove_units(graph, a, {int(units[1])})
-    dense = {n.name: n for n in graph.nodes}["out/FullyConnected"].inputs[1].const
-    new = {n.name: n for n in pruned.nodes}["out/FullyConnected"].inputs[1].const
+    dense = _weight(graph, "out/FullyConnected")
+    new = _weight(pruned, "out/FullyConnected")
     np.testing.assert_array_equal(new, np.delete(dense, np.arange(1, 36, 4), axis=0))
-    assert {n.name: n for n in pruned.nodes}["flatten/Reshape"].attrs["shape"] == (-1, 27)
+    assert _node(pruned, "flatten/Reshape").attrs["shape"] == (-1, 27)
 
 
 def test_depth_multiplier_removes_both_copies() -> None:
@@ -112,8 +122,8 @@ def test_depth_multiplier_removes_both_copies() -> None:
     a = find_groups(graph)
     units = group_of(a, "conv_a").units
     pruned = remove_units(graph, a, {int(units[1])})
-    dw = {n.name: n for n in graph.nodes}["dw/DepthwiseConv2D"].inputs[1].const
-    new = {n.name: n for n in pruned.nodes}["dw/DepthwiseConv2D"].inputs[1].const
+    dw = _weight(graph, "dw/DepthwiseConv2D")
+    new = _weight(pruned, "dw/DepthwiseConv2D")
     np.testing.assert_array_equal(new, np.delete(dw, [2, 3], axis=3))
-    head = {n.name: n for n in pruned.nodes}["head/Conv2D"].inputs[1].const
+    head = _weight(pruned, "head/Conv2D")
     assert head.shape == (3, 3, 6, 3)
