@@ -22,6 +22,7 @@ pruning. Target sparsity s, prunable weights P -> K = round(s·P) weights remove
 from __future__ import annotations
 
 import heapq
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -114,23 +115,27 @@ def candidate(t: Target, w: np.ndarray, st: LayerStats, sparsity: float, recover
     return c, wz
 
 
+def scan_candidates(targets: list[Target], weights: dict[str, np.ndarray], stats: dict[str, LayerStats],
+                    grid: tuple[float, ...], recover: bool
+                    ) -> Iterator[tuple[Target, LayerStats, list[tuple[int, np.ndarray]]]]:
+    """Per target with statistics: (target, its statistics, [:func:`candidate` at each sparsity of
+    ``grid``]) — what the layer-local and the end-to-end sensitivity scans both measure."""
+    for t in targets:
+        st = stats.get(t.name)
+        if st is not None:
+            yield t, st, [candidate(t, weights[t.name], st, s, recover) for s in grid]
+
+
 def sensitivity(targets: list[Target], weights: dict[str, np.ndarray], stats: dict[str, LayerStats],
                 grid: tuple[float, ...] = AUTO_GRID, recover: bool = False) -> dict[str, list[tuple[int, float]]]:
     """Per target with statistics: [(weights removed, relative output error)] along ``grid``, the
     weights removed by magnitude (``recover``: and the rest updated by least squares,
     :func:`~.obs.masked_reconstruct`)."""
     curves: dict[str, list[tuple[int, float]]] = {}
-    for t in targets:
-        st = stats.get(t.name)
-        if st is None:
-            continue
+    for t, st, cands in scan_candidates(targets, weights, stats, grid, recover):
         w = weights[t.name]
         base = st.output_error(matrix(t, w)) or 1.0
-        pts = []
-        for s in grid:
-            c, wz = candidate(t, w, st, s, recover)
-            pts.append((c, st.output_error(matrix(t, w - wz)) / base))
-        curves[t.name] = pts
+        curves[t.name] = [(c, st.output_error(matrix(t, w - wz)) / base) for c, wz in cands]
     return curves
 
 
@@ -175,4 +180,4 @@ def greedy_allocate(curves: dict[str, list[tuple[int, float]]], total: int) -> d
 
 
 __all__ = ["AUTO_DEFAULT_TARGETS", "AUTO_GRID", "GLOBAL_CAP", "SCHEDULES", "allocate", "candidate", "default_schedule",
-           "greedy_allocate", "magnitude_zero", "sensitivity"]
+           "greedy_allocate", "magnitude_zero", "scan_candidates", "sensitivity"]

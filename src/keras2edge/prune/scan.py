@@ -18,7 +18,7 @@ from collections.abc import Callable
 import numpy as np
 
 from ..ir.graph import Graph
-from .allocate import candidate
+from .allocate import scan_candidates
 from .runner import run_graph
 from .stats import LayerStats
 from .targets import Target
@@ -77,14 +77,9 @@ def end_to_end_curves(graph: Graph, targets: list[Target], weights: dict[str, np
     constant)."""
     e2e = EndToEnd(graph, source, batch_size)
     curves: dict[str, list[tuple[int, float]]] = {}
-    for t in targets:
-        st = stats.get(t.name)
-        if st is None:
-            continue
-        w = weights[t.name]
+    for t, _, cands in scan_candidates(targets, weights, stats, grid[1:], recover):
         pts = [(0, 0.0)]
-        for s in grid[1:]:
-            c, wz = candidate(t, w, st, s, recover)
+        for c, wz in cands:
             g = graph.copy()
             v = t.value(g)
             g.replace_const(v, to_stored(t, wz).astype(np.asarray(v.const).dtype), refresh=False)
